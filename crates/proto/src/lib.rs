@@ -1,0 +1,24 @@
+//! frp's wire protocol, as Portway speaks it. No configs, no policy: bytes and messages.
+//!
+//! - [`msg`]: every message type frp v0.70 defines, with frp's JSON field names.
+//! - [`codec`]: v1 framing (`type | i64 BE length | JSON`), pure decode over a buffer plus async read/write.
+//! - [`crypto`]: the AES-128-CFB stream cipher frp wraps the control channel and encrypted proxies in.
+//! - [`auth`]: privilege keys (token auth).
+//! - [`compress`]: snappy framing format, as frp's `useCompression` writes it.
+//! - [`yamux`]: yamux frame headers (pure) and the multiplexer configuration frp uses.
+//! - [`transport`]: boxed byte streams, TLS (rustls) client and server setup, first-byte sniffing.
+//! - [`relay`]: copying bytes between a visitor and a work connection, with the per-proxy layers.
+
+#![warn(missing_docs)]
+
+pub mod auth;
+pub mod codec;
+pub mod compress;
+pub mod crypto;
+pub mod msg;
+pub mod relay;
+pub mod transport;
+pub mod yamux;
+
+/// The frp version Portway announces in Login and LoginResp; real frp peers check nothing about it but log it.
+pub const FRP_VERSION: &str = "0.70.0";

@@ -1,0 +1,260 @@
+//! Byte streams and TLS. Every connection, whatever carries it (TCP, TLS, a yamux stream, WebSocket), becomes a
+//! [`BoxedIo`] so the control and work-connection code never knows the difference.
+
+use std::io;
+use std::path::Path;
+use std::sync::Arc;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, SignatureScheme};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+
+/// Any bidirectional byte stream.
+pub trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
+
+/// A boxed [`Io`].
+pub type BoxedIo = Box<dyn Io>;
+
+/// frp's optional first byte announcing TLS (`transport.tls.disableCustomTLSFirstByte = false`).
+pub const CUSTOM_TLS_FIRST_BYTE: u8 = 0x17;
+/// A TLS record's first byte (handshake).
+pub const TLS_HANDSHAKE_BYTE: u8 = 0x16;
+
+/// A TLS setup problem, naming the file and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// A file could not be read.
+    #[error("cannot read {what} {path}: {source}")]
+    Read {
+        /// Which setting.
+        what: &'static str,
+        /// The path given.
+        path: String,
+        /// The IO error.
+        source: io::Error,
+    },
+    /// A file holds no usable PEM item.
+    #[error("{what} {path} holds no PEM {expected}: give a PEM file")]
+    Empty {
+        /// Which setting.
+        what: &'static str,
+        /// The path given.
+        path: String,
+        /// What was expected in it.
+        expected: &'static str,
+    },
+    /// rustls refused the material.
+    #[error("TLS setup failed: {0}")]
+    Rustls(#[from] rustls::Error),
+    /// A client-certificate verifier could not be built.
+    #[error("transport.tls.trustedCaFile cannot verify client certificates: {0}")]
+    Verifier(String),
+    /// Self-signed certificate generation failed.
+    #[error("could not generate a self-signed certificate: {0}")]
+    Generate(String),
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+fn read_file(what: &'static str, path: &Path) -> Result<Vec<u8>, TlsError> {
+    std::fs::read(path).map_err(|source| TlsError::Read { what, path: path.display().to_string(), source })
+}
+
+/// Loads every certificate of a PEM file.
+pub fn load_certs(what: &'static str, path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let pem = read_file(what, path)?;
+    let certs: Vec<_> = rustls_pemfile::certs(&mut &pem[..]).filter_map(Result::ok).collect();
+    if certs.is_empty() {
+        return Err(TlsError::Empty { what, path: path.display().to_string(), expected: "CERTIFICATE" });
+    }
+    Ok(certs)
+}
+
+/// Loads the first private key of a PEM file.
+pub fn load_key(what: &'static str, path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
+    let pem = read_file(what, path)?;
+    rustls_pemfile::private_key(&mut &pem[..])
+        .ok()
+        .flatten()
+        .ok_or(TlsError::Empty { what, path: path.display().to_string(), expected: "PRIVATE KEY" })
+}
+
+fn roots(path: &Path) -> Result<RootCertStore, TlsError> {
+    let mut store = RootCertStore::empty();
+    for c in load_certs("transport.tls.trustedCaFile", path)? {
+        store.add(c)?;
+    }
+    Ok(store)
+}
+
+/// Client-side TLS settings (frp's `transport.tls.*` on frpc).
+#[derive(Debug, Clone, Default)]
+pub struct ClientTls {
+    /// Verify the server against this CA; without it, as frpc does, the server certificate is not verified.
+    pub trusted_ca_file: Option<std::path::PathBuf>,
+    /// Client certificate for mutual TLS.
+    pub cert_file: Option<std::path::PathBuf>,
+    /// Its key.
+    pub key_file: Option<std::path::PathBuf>,
+}
+
+/// Builds a rustls client config from [`ClientTls`].
+pub fn client_config(tls: &ClientTls) -> Result<Arc<ClientConfig>, TlsError> {
+    let builder = ClientConfig::builder_with_provider(provider()).with_safe_default_protocol_versions()?;
+    let builder = match &tls.trusted_ca_file {
+        Some(ca) => builder.with_root_certificates(roots(ca)?),
+        None => builder.dangerous().with_custom_certificate_verifier(Arc::new(AcceptAnyServerCert(provider()))),
+    };
+    let cfg = match (&tls.cert_file, &tls.key_file) {
+        (Some(c), Some(k)) => builder
+            .with_client_auth_cert(load_certs("transport.tls.certFile", c)?, load_key("transport.tls.keyFile", k)?)?,
+        _ => builder.with_no_client_auth(),
+    };
+    Ok(Arc::new(cfg))
+}
+
+/// Server-side TLS settings (frp's `transport.tls.*` on frps).
+#[derive(Debug, Clone, Default)]
+pub struct ServerTls {
+    /// Certificate chain; without it a self-signed certificate is generated, as frps does.
+    pub cert_file: Option<std::path::PathBuf>,
+    /// Its key.
+    pub key_file: Option<std::path::PathBuf>,
+    /// Require client certificates signed by this CA.
+    pub trusted_ca_file: Option<std::path::PathBuf>,
+}
+
+/// Builds a rustls server config from [`ServerTls`].
+pub fn server_config(tls: &ServerTls) -> Result<Arc<ServerConfig>, TlsError> {
+    let (certs, key) = match (&tls.cert_file, &tls.key_file) {
+        (Some(c), Some(k)) => (load_certs("transport.tls.certFile", c)?, load_key("transport.tls.keyFile", k)?),
+        _ => self_signed()?,
+    };
+    let builder = ServerConfig::builder_with_provider(provider()).with_safe_default_protocol_versions()?;
+    let builder = match &tls.trusted_ca_file {
+        Some(ca) => {
+            let v = rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots(ca)?), provider())
+                .build()
+                .map_err(|e| TlsError::Verifier(e.to_string()))?;
+            builder.with_client_cert_verifier(v)
+        }
+        None => builder.with_no_client_auth(),
+    };
+    Ok(Arc::new(builder.with_single_cert(certs, key)?))
+}
+
+fn self_signed() -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), TlsError> {
+    let ck = rcgen::generate_simple_self_signed(vec!["portway".to_string(), "localhost".to_string()])
+        .map_err(|e| TlsError::Generate(e.to_string()))?;
+    let key = PrivateKeyDer::Pkcs8(ck.key_pair.serialize_der().into());
+    Ok((vec![ck.cert.der().clone()], key))
+}
+
+/// The name to present in SNI: an IP address or a DNS name.
+pub fn server_name(host: &str) -> Result<ServerName<'static>, TlsError> {
+    ServerName::try_from(host.to_string())
+        .map_err(|_| TlsError::Rustls(rustls::Error::General(format!("invalid TLS server name {host:?}"))))
+}
+
+/// Accepts any server certificate but still checks handshake signatures: frpc's behaviour without
+/// `transport.tls.trustedCaFile`, kept so Portway talks to a stock frps with its self-signed certificate.
+#[derive(Debug)]
+struct AcceptAnyServerCert(Arc<rustls::crypto::CryptoProvider>);
+
+impl ServerCertVerifier for AcceptAnyServerCert {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        m: &[u8],
+        c: &CertificateDer<'_>,
+        d: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(m, c, d, &self.0.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        m: &[u8],
+        c: &CertificateDer<'_>,
+        d: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(m, c, d, &self.0.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// What a new connection on `bindPort` turned out to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sniffed {
+    /// TLS ClientHello (first byte 0x16).
+    Tls,
+    /// frp's custom 0x17 byte, then TLS; the 0x17 must be consumed.
+    CustomTls,
+    /// An HTTP request (`GET `): frp's WebSocket upgrade.
+    WebSocket,
+    /// Anything else: plain frp framing.
+    Plain,
+}
+
+/// Classifies a connection from its first bytes (pure).
+pub fn sniff(first: &[u8]) -> Sniffed {
+    match first.first() {
+        Some(&TLS_HANDSHAKE_BYTE) => Sniffed::Tls,
+        Some(&CUSTOM_TLS_FIRST_BYTE) => Sniffed::CustomTls,
+        Some(b'G') if first.starts_with(b"GET ") || b"GET ".starts_with(first) => Sniffed::WebSocket,
+        _ => Sniffed::Plain,
+    }
+}
+
+/// Peeks at a TCP connection until [`sniff`] can decide (at most 4 bytes), without consuming anything.
+pub async fn peek_kind(tcp: &TcpStream) -> io::Result<Sniffed> {
+    let mut buf = [0u8; 4];
+    loop {
+        let n = tcp.peek(&mut buf).await?;
+        if n == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        // Only "GET " needs more than one byte to tell apart from plain frp (which never starts with 'G').
+        if buf[0] != b'G' || n >= 4 {
+            return Ok(sniff(&buf[..n]));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
+/// Turns on TCP_NODELAY (small frames must not wait: control messages, interactive traffic).
+pub fn tune(tcp: &TcpStream) {
+    let _ = tcp.set_nodelay(true);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sniffing() {
+        assert_eq!(sniff(&[0x16, 3, 1]), Sniffed::Tls);
+        assert_eq!(sniff(&[0x17]), Sniffed::CustomTls);
+        assert_eq!(sniff(b"GET /~!frp"), Sniffed::WebSocket);
+        assert_eq!(sniff(b"o\0\0"), Sniffed::Plain);
+        assert_eq!(sniff(b"GXT "), Sniffed::Plain);
+    }
+}
