@@ -1,1 +1,16 @@
-//! server
+//! Portway's server engine: frps-compatible.
+//!
+//! - [`config`]: the `frps.toml` model and its validation.
+//! - [`auth`]: login, heartbeat and work-connection verification (token; OIDC in a later module).
+//! - [`service`]: the `bindPort` listener: sniffs TLS / plain, runs yamux, dispatches Login and NewWorkConn.
+//! - [`control`]: one logged-in client: the encrypted control channel, its proxies and its work-connection pool.
+//! - [`proxy`]: public listeners (TCP) and the visitor → work connection relay.
+
+pub mod auth;
+pub mod config;
+pub mod control;
+pub mod proxy;
+pub mod service;
+
+pub use config::ServerConfig;
+pub use service::Server;

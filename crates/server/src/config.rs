@@ -1,0 +1,336 @@
+//! `frps.toml`: frp's server configuration keys (v0.52+ TOML, camelCase), validated once at load.
+//!
+//! Unknown keys produce warnings that name the key's path; frp keys for features Portway does not have produce
+//! an error naming the key, never a silent ignore.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+/// A configuration problem, with the key and the fix.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// Not TOML, or a value of the wrong type.
+    #[error("{file}: {message}")]
+    Parse {
+        /// The file (or "<string>").
+        file: String,
+        /// toml's message, which names the key and line.
+        message: String,
+    },
+    /// A value that parses but cannot work.
+    #[error("{file}: `{key}`: {message}")]
+    Invalid {
+        /// The file (or "<string>").
+        file: String,
+        /// The key's path.
+        key: String,
+        /// What is wrong and what to do.
+        message: String,
+    },
+    /// An frp feature Portway does not implement.
+    #[error("{file}: `{key}` is an frp feature Portway does not support yet; remove the key ({hint})")]
+    Unsupported {
+        /// The file.
+        file: String,
+        /// The key's path.
+        key: String,
+        /// What it is.
+        hint: &'static str,
+    },
+    /// The file could not be read.
+    #[error("cannot read config file {file}: {source}")]
+    Read {
+        /// The path.
+        file: String,
+        /// The IO error.
+        source: std::io::Error,
+    },
+}
+
+/// The whole `frps.toml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ServerConfig {
+    pub bind_addr: String,
+    pub bind_port: u16,
+    /// Address the public proxy ports listen on (default: `bindAddr`).
+    pub proxy_bind_addr: String,
+    pub auth: AuthConfig,
+    pub allow_ports: Vec<PortRange>,
+    pub max_ports_per_client: i64,
+    pub user_conn_timeout: i64,
+    pub transport: TransportConfig,
+    pub log: LogConfig,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            bind_addr: "0.0.0.0".into(),
+            bind_port: 7000,
+            proxy_bind_addr: String::new(),
+            auth: AuthConfig::default(),
+            allow_ports: Vec::new(),
+            max_ports_per_client: 0,
+            user_conn_timeout: 10,
+            transport: TransportConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+/// `auth.*`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct AuthConfig {
+    pub method: String,
+    pub token: String,
+    pub additional_scopes: Vec<String>,
+    pub oidc: OidcServerConfig,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig { method: "token".into(), token: String::new(), additional_scopes: Vec::new(), oidc: Default::default() }
+    }
+}
+
+/// `auth.oidc.*` on the server.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct OidcServerConfig {
+    pub issuer: String,
+    pub audience: String,
+    pub skip_expiry_check: bool,
+    pub skip_issuer_check: bool,
+}
+
+/// One `allowPorts` entry: `{ start = 2000, end = 3000 }` or `{ single = 3001 }`.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(default)]
+pub struct PortRange {
+    pub start: u32,
+    pub end: u32,
+    pub single: u32,
+}
+
+impl PortRange {
+    /// Whether `port` is inside this entry.
+    pub fn contains(&self, port: u16) -> bool {
+        let p = u32::from(port);
+        if self.single != 0 {
+            p == self.single
+        } else {
+            self.start <= p && p <= self.end
+        }
+    }
+}
+
+/// `transport.*` on the server.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct TransportConfig {
+    pub tcp_mux: bool,
+    pub tcp_mux_keepalive_interval: i64,
+    pub tcp_keepalive: i64,
+    pub max_pool_count: i64,
+    pub heartbeat_timeout: i64,
+    pub tls: ServerTlsConfig,
+}
+
+impl Default for TransportConfig {
+    fn default() -> Self {
+        TransportConfig {
+            tcp_mux: true,
+            tcp_mux_keepalive_interval: 30,
+            tcp_keepalive: 7200,
+            max_pool_count: 5,
+            heartbeat_timeout: 90,
+            tls: ServerTlsConfig::default(),
+        }
+    }
+}
+
+/// `transport.tls.*` on the server.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ServerTlsConfig {
+    pub force: bool,
+    pub cert_file: String,
+    pub key_file: String,
+    pub trusted_ca_file: String,
+}
+
+/// `log.*`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct LogConfig {
+    pub to: String,
+    pub level: String,
+    pub max_days: i64,
+    pub disable_print_color: bool,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig { to: "console".into(), level: "info".into(), max_days: 3, disable_print_color: false }
+    }
+}
+
+/// frps keys of features Portway does not implement: present means an error, not a silent ignore.
+const UNSUPPORTED: &[(&str, &str)] = &[
+    ("vhostHTTPPort", "HTTP virtual hosts"),
+    ("vhostHTTPSPort", "HTTPS virtual hosts"),
+    ("tcpmuxHTTPConnectPort", "tcpmux proxies"),
+    ("kcpBindPort", "the KCP transport"),
+    ("quicBindPort", "the QUIC transport"),
+    ("sshTunnelGateway", "the SSH tunnel gateway"),
+    ("httpPlugins", "server plugins"),
+    ("subDomainHost", "HTTP virtual hosts"),
+    ("natholeAnalysisDataReserveHours", "xtcp NAT hole punching"),
+];
+
+/// A loaded configuration plus the warnings found while loading it.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The validated config.
+    pub config: ServerConfig,
+    /// One line per unknown key.
+    pub warnings: Vec<String>,
+}
+
+impl ServerConfig {
+    /// Reads and validates a file.
+    pub fn load(path: &std::path::Path) -> Result<Loaded, ConfigError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { file: file.clone(), source })?;
+        Self::parse(&text, &file)
+    }
+
+    /// Parses and validates TOML text; `file` names it in messages.
+    pub fn parse(text: &str, file: &str) -> Result<Loaded, ConfigError> {
+        let de = toml::Deserializer::new(text);
+        let mut unknown = Vec::new();
+        let config: ServerConfig = serde_ignored::deserialize(de, |p| unknown.push(p.to_string()))
+            .map_err(|e| ConfigError::Parse { file: file.into(), message: e.to_string() })?;
+        let mut warnings = Vec::new();
+        for key in unknown {
+            let top = key.split('.').next().unwrap_or(&key);
+            if let Some((_, hint)) = UNSUPPORTED.iter().find(|(k, _)| *k == top) {
+                return Err(ConfigError::Unsupported { file: file.into(), key, hint });
+            }
+            warnings.push(format!("{file}: unknown key `{key}` ignored (check its spelling against frps's keys)"));
+        }
+        config.validate(file)?;
+        Ok(Loaded { config, warnings })
+    }
+
+    fn validate(&self, file: &str) -> Result<(), ConfigError> {
+        let bad = |key: &str, message: String| ConfigError::Invalid { file: file.into(), key: key.into(), message };
+        self.bind_addr
+            .parse::<IpAddr>()
+            .map_err(|_| bad("bindAddr", format!("{:?} is not an IP address (e.g. \"0.0.0.0\")", self.bind_addr)))?;
+        if !self.proxy_bind_addr.is_empty() {
+            self.proxy_bind_addr.parse::<IpAddr>().map_err(|_| {
+                bad("proxyBindAddr", format!("{:?} is not an IP address", self.proxy_bind_addr))
+            })?;
+        }
+        match self.auth.method.as_str() {
+            "token" => {}
+            "oidc" => {
+                if self.auth.oidc.issuer.is_empty() {
+                    return Err(bad("auth.oidc.issuer", "required when auth.method = \"oidc\"".into()));
+                }
+            }
+            m => return Err(bad("auth.method", format!("{m:?} is not \"token\" or \"oidc\""))),
+        }
+        for s in &self.auth.additional_scopes {
+            if s != "HeartBeats" && s != "NewWorkConns" {
+                return Err(bad("auth.additionalScopes", format!("{s:?} is not \"HeartBeats\" or \"NewWorkConns\"")));
+            }
+        }
+        for (i, r) in self.allow_ports.iter().enumerate() {
+            let key = format!("allowPorts[{i}]");
+            let ok = if r.single != 0 {
+                r.single <= 65535 && r.start == 0 && r.end == 0
+            } else {
+                r.start >= 1 && r.start <= r.end && r.end <= 65535
+            };
+            if !ok {
+                return Err(bad(&key, "give { start = A, end = B } with 1 <= A <= B <= 65535, or { single = P }".into()));
+            }
+        }
+        if self.transport.max_pool_count < 0 {
+            return Err(bad("transport.maxPoolCount", "must be 0 or more".into()));
+        }
+        let tls = &self.transport.tls;
+        if tls.cert_file.is_empty() != tls.key_file.is_empty() {
+            return Err(bad("transport.tls.certFile", "certFile and keyFile must be given together".into()));
+        }
+        if !matches!(self.log.level.as_str(), "trace" | "debug" | "info" | "warn" | "error") {
+            return Err(bad("log.level", format!("{:?} is not one of trace, debug, info, warn, error", self.log.level)));
+        }
+        Ok(())
+    }
+
+    /// The address public proxy ports bind to.
+    pub fn proxy_bind_ip(&self) -> IpAddr {
+        let s = if self.proxy_bind_addr.is_empty() { &self.bind_addr } else { &self.proxy_bind_addr };
+        s.parse().unwrap_or(IpAddr::from([0, 0, 0, 0]))
+    }
+
+    /// Whether `port` may be used by a proxy.
+    pub fn port_allowed(&self, port: u16) -> bool {
+        self.allow_ports.is_empty() || self.allow_ports.iter().any(|r| r.contains(port))
+    }
+
+    /// The TLS settings for rustls.
+    pub fn server_tls(&self) -> portway_proto::transport::ServerTls {
+        let p = |s: &str| (!s.is_empty()).then(|| PathBuf::from(s));
+        let t = &self.transport.tls;
+        portway_proto::transport::ServerTls {
+            cert_file: p(&t.cert_file),
+            key_file: p(&t.key_file),
+            trusted_ca_file: p(&t.trusted_ca_file),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capture_config_parses_with_frp_defaults() {
+        let l = ServerConfig::parse("bindAddr = \"127.0.0.1\"\nbindPort = 17000\nauth.token = \"t\"\ntransport.tcpMux = false\n", "x")
+            .unwrap();
+        assert_eq!(l.config.bind_port, 17000);
+        assert!(!l.config.transport.tcp_mux);
+        assert_eq!(l.config.transport.max_pool_count, 5);
+        assert!(l.warnings.is_empty());
+    }
+
+    #[test]
+    fn unknown_key_warns_with_path_and_unsupported_is_an_error() {
+        let l = ServerConfig::parse("bindPort = 7000\n[transport]\ntcpMuxx = true\n", "f.toml").unwrap();
+        assert_eq!(l.warnings.len(), 1);
+        assert!(l.warnings[0].contains("`transport.tcpMuxx`"), "{:?}", l.warnings);
+        let e = ServerConfig::parse("vhostHTTPPort = 80\n", "f.toml").unwrap_err();
+        assert!(e.to_string().contains("`vhostHTTPPort`"), "{e}");
+    }
+
+    #[test]
+    fn allow_ports_and_bad_values() {
+        let l = ServerConfig::parse("allowPorts = [{ start = 2000, end = 3000 }, { single = 3001 }]\n", "x").unwrap();
+        assert!(l.config.port_allowed(2500) && l.config.port_allowed(3001));
+        assert!(!l.config.port_allowed(3002) && !l.config.port_allowed(1999));
+        let e = ServerConfig::parse("allowPorts = [{ start = 3000, end = 2000 }]\n", "x").unwrap_err();
+        assert!(e.to_string().contains("allowPorts[0]"), "{e}");
+        let e = ServerConfig::parse("auth.method = \"ldap\"\n", "x").unwrap_err();
+        assert!(e.to_string().contains("auth.method"), "{e}");
+        let e = ServerConfig::parse("bindPort = \"x\"\n", "x").unwrap_err();
+        assert!(e.to_string().contains("bindPort"), "{e}");
+    }
+}

@@ -1,0 +1,298 @@
+//! One logged-in client: its encrypted control channel, proxies and work-connection pool.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use portway_proto::codec;
+use portway_proto::crypto::CryptoStream;
+use portway_proto::msg::{Login, LoginResp, Message, NewProxyResp, NewWorkConn, Pong, ReqWorkConn};
+use portway_proto::transport::BoxedIo;
+use tokio::sync::{mpsc, Mutex};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn, Instrument};
+
+use crate::auth::Identity;
+use crate::service::{refuse_login, Shared};
+
+/// frp's extra pool capacity beyond `pool_count` before surplus work connections are discarded.
+const POOL_SLACK: usize = 10;
+
+/// Why a work connection could not be obtained.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkConnError {
+    /// The client did not answer ReqWorkConn in time.
+    #[error("the client sent no work connection within {0:?}")]
+    Timeout(Duration),
+    /// The client went away.
+    #[error("the client's control connection is closed")]
+    Closed,
+}
+
+/// A logged-in client.
+pub struct Control {
+    /// The session id frp calls run_id.
+    pub run_id: String,
+    /// frp's optional `client_id`, unique among online clients.
+    pub client_id: String,
+    /// Who the credentials say this is.
+    pub identity: Identity,
+    /// frp's `user` (proxy names arrive already prefixed with it).
+    pub user: String,
+    /// Cancelled when the control session ends; every proxy of it is a child.
+    pub cancel: CancellationToken,
+    tx: mpsc::Sender<Message>,
+    pool_tx: mpsc::Sender<BoxedIo>,
+    pool_rx: Mutex<mpsc::Receiver<BoxedIo>>,
+    /// This client's proxies: name → cancel token.
+    pub(crate) proxies: std::sync::Mutex<HashMap<String, CancellationToken>>,
+    shared: Arc<Shared>,
+}
+
+impl Control {
+    /// Queues a message on the control channel; false if the session is gone.
+    pub async fn send(&self, m: Message) -> bool {
+        self.tx.send(m).await.is_ok()
+    }
+
+    /// Parks a work connection the client opened in answer to ReqWorkConn.
+    pub async fn add_work_conn(&self, conn: BoxedIo, w: &NewWorkConn) {
+        if let Err(e) = self.shared.auth.verify_work_conn(&w.privilege_key, w.timestamp, &self.identity).await {
+            info!(run_id = %self.run_id, error = %e, "work connection refused");
+            return;
+        }
+        if self.pool_tx.try_send(conn).is_err() {
+            debug!(run_id = %self.run_id, "work connection pool is full; surplus connection discarded");
+        }
+    }
+
+    /// Takes a work connection from the pool, or asks the client for one and waits `userConnTimeout`. Either
+    /// way asks for a replacement, as frp does, so the pool stays warm.
+    pub async fn get_work_conn(&self) -> Result<BoxedIo, WorkConnError> {
+        let timeout = Duration::from_secs(self.shared.cfg.user_conn_timeout.max(1) as u64);
+        let mut rx = self.pool_rx.lock().await;
+        let conn = match rx.try_recv() {
+            Ok(c) => c,
+            Err(_) => {
+                if !self.send(Message::ReqWorkConn(ReqWorkConn {})).await {
+                    return Err(WorkConnError::Closed);
+                }
+                tokio::select! {
+                    _ = self.cancel.cancelled() => return Err(WorkConnError::Closed),
+                    r = tokio::time::timeout(timeout, rx.recv()) => match r {
+                        Ok(Some(c)) => c,
+                        Ok(None) => return Err(WorkConnError::Closed),
+                        Err(_) => return Err(WorkConnError::Timeout(timeout)),
+                    },
+                }
+            }
+        };
+        drop(rx);
+        let _ = self.tx.try_send(Message::ReqWorkConn(ReqWorkConn {}));
+        Ok(conn)
+    }
+
+    /// Number of public ports this client holds.
+    pub fn proxy_count(&self) -> usize {
+        self.proxies.lock().map(|p| p.len()).unwrap_or(0)
+    }
+
+    /// Stops one proxy of this client.
+    pub fn close_proxy(&self, name: &str) {
+        let token = self.proxies.lock().ok().and_then(|mut p| p.remove(name));
+        if let Some(t) = token {
+            t.cancel();
+            if let Ok(mut all) = self.shared.proxies.lock() {
+                if all.get(name) == Some(&self.run_id) {
+                    all.remove(name);
+                }
+            }
+            info!(proxy = name, "proxy closed");
+        }
+    }
+
+    fn close_all(&self) {
+        let names: Vec<String> = self.proxies.lock().map(|p| p.keys().cloned().collect()).unwrap_or_default();
+        for n in names {
+            self.close_proxy(&n);
+        }
+    }
+
+    /// The server this control belongs to.
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+}
+
+fn new_run_id() -> String {
+    hex::encode(rand::random::<[u8; 8]>())
+}
+
+/// Handles a Login on a fresh connection: verify, answer, then run the control session until it ends.
+pub async fn login(shared: Arc<Shared>, mut conn: BoxedIo, login: Login, peer: SocketAddr) {
+    let identity = match shared.auth.verify_login(&login.privilege_key, login.timestamp).await {
+        Ok(id) => id,
+        Err(e) => {
+            warn!(user = %login.user, hostname = %login.hostname, error = %e, "login refused");
+            refuse_login(&mut conn, e.to_string()).await;
+            return;
+        }
+    };
+    let run_id = if login.run_id.is_empty() { new_run_id() } else { login.run_id.clone() };
+    {
+        let controls = shared.controls.lock().await;
+        if !login.client_id.is_empty() {
+            if let Some(other) = controls.values().find(|c| c.client_id == login.client_id && c.run_id != run_id) {
+                let msg = format!(
+                    "client_id {:?} is already online (run_id {}); give each client its own clientID",
+                    login.client_id, other.run_id
+                );
+                drop(controls);
+                warn!(error = %msg, "login refused");
+                refuse_login(&mut conn, msg).await;
+                return;
+            }
+        }
+    }
+    let cancel = shared.cancel.child_token();
+    let (tx, rx) = mpsc::channel(256);
+    let max_pool = shared.cfg.transport.max_pool_count.max(0) as usize;
+    let pool_count = (login.pool_count.max(0) as usize).min(max_pool);
+    let (pool_tx, pool_rx) = mpsc::channel(pool_count + POOL_SLACK);
+    let ctl = Arc::new(Control {
+        run_id: run_id.clone(),
+        client_id: login.client_id.clone(),
+        identity,
+        user: login.user.clone(),
+        cancel: cancel.clone(),
+        tx,
+        pool_tx,
+        pool_rx: Mutex::new(pool_rx),
+        proxies: std::sync::Mutex::new(HashMap::new()),
+        shared: shared.clone(),
+    });
+    let previous = shared.controls.lock().await.insert(run_id.clone(), ctl.clone());
+    if let Some(old) = previous {
+        info!(run_id = %run_id, "client logged in again with the same run_id; replacing its previous session");
+        old.cancel.cancel();
+        old.close_all();
+    }
+    let resp = Message::LoginResp(LoginResp {
+        version: portway_proto::FRP_VERSION.into(),
+        run_id: run_id.clone(),
+        error: String::new(),
+    });
+    if codec::write_msg(&mut conn, &resp).await.is_err() {
+        remove(&shared, &ctl).await;
+        return;
+    }
+    let span = tracing::info_span!("control", run_id = %run_id, user = %login.user);
+    async {
+        info!(%peer, hostname = %login.hostname, version = %login.version, pool_count, "client logged in");
+        run(ctl.clone(), conn, rx, pool_count).await;
+        remove(&shared, &ctl).await;
+        info!("client session ended");
+    }
+    .instrument(span)
+    .await
+}
+
+async fn remove(shared: &Arc<Shared>, ctl: &Arc<Control>) {
+    ctl.cancel.cancel();
+    ctl.close_all();
+    let mut controls = shared.controls.lock().await;
+    if controls.get(&ctl.run_id).is_some_and(|c| Arc::ptr_eq(c, ctl)) {
+        controls.remove(&ctl.run_id);
+    }
+}
+
+async fn run(ctl: Arc<Control>, conn: BoxedIo, mut rx: mpsc::Receiver<Message>, pool_count: usize) {
+    let shared = ctl.shared.clone();
+    let stream = CryptoStream::new(conn, &shared.key);
+    let (mut rd, mut wr) = tokio::io::split(stream);
+    let cancel = ctl.cancel.clone();
+    let writer_cancel = cancel.clone();
+    let writer = tokio::spawn(async move {
+        loop {
+            let m = tokio::select! {
+                _ = writer_cancel.cancelled() => break,
+                m = rx.recv() => match m { Some(m) => m, None => break },
+            };
+            if let Err(e) = codec::write_msg(&mut wr, &m).await {
+                debug!(error = %e, "control channel write failed");
+                break;
+            }
+        }
+        writer_cancel.cancel();
+        let _ = tokio::io::AsyncWriteExt::shutdown(&mut wr).await;
+    });
+    for _ in 0..pool_count {
+        let _ = ctl.tx.send(Message::ReqWorkConn(ReqWorkConn {})).await;
+    }
+    let hb_timeout = shared.cfg.transport.heartbeat_timeout;
+    // With yamux, liveness comes from yamux keepalives (frp turns application heartbeats off).
+    let hb = (hb_timeout > 0 && !shared.cfg.transport.tcp_mux).then(|| Duration::from_secs(hb_timeout as u64));
+    let mut last_ping = Instant::now();
+    loop {
+        let deadline = hb.map(|d| last_ping + d);
+        let msg = tokio::select! {
+            _ = cancel.cancelled() => break,
+            _ = sleep_until_opt(deadline) => {
+                warn!("no heartbeat from the client within {:?}; closing its session", hb.unwrap_or_default());
+                break;
+            }
+            m = codec::read_msg(&mut rd) => m,
+        };
+        let msg = match msg {
+            Ok(m) => m,
+            Err(e) if e.is_eof() => break,
+            Err(e) => {
+                warn!(error = %e, "bad message on the control channel; closing the session");
+                break;
+            }
+        };
+        match msg {
+            Message::NewProxy(np) => {
+                let name = np.proxy_name.clone();
+                let resp = match crate::proxy::register(&ctl, np).await {
+                    Ok(remote_addr) => NewProxyResp { proxy_name: name, remote_addr, error: String::new() },
+                    Err(e) => {
+                        warn!(proxy = %name, error = %e, "proxy refused");
+                        NewProxyResp { proxy_name: name, remote_addr: String::new(), error: e.to_string() }
+                    }
+                };
+                if !ctl.send(Message::NewProxyResp(resp)).await {
+                    break;
+                }
+            }
+            Message::CloseProxy(c) => ctl.close_proxy(&c.proxy_name),
+            Message::Ping(p) => {
+                let error = match shared.auth.verify_ping(&p.privilege_key, p.timestamp, &ctl.identity).await {
+                    Ok(()) => {
+                        last_ping = Instant::now();
+                        String::new()
+                    }
+                    Err(e) => {
+                        warn!(error = %e, "heartbeat refused");
+                        e.to_string()
+                    }
+                };
+                if !ctl.send(Message::Pong(Pong { error })).await {
+                    break;
+                }
+            }
+            other => debug!(message = other.name(), "ignored message on the control channel"),
+        }
+    }
+    cancel.cancel();
+    let _ = writer.await;
+}
+
+async fn sleep_until_opt(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,181 @@
+//! Public listeners and the visitor → work-connection relay.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use portway_proto::codec;
+use portway_proto::msg::{Message, NewProxy, StartWorkConn};
+use portway_proto::relay::{relay, wrap_work_conn};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn, Instrument};
+
+use crate::control::Control;
+
+/// Why a proxy was refused. The text goes back to the client in NewProxyResp.error.
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    /// Not tcp (or udp once supported).
+    #[error("proxy type {0:?} is not supported by this Portway server (supported: tcp)")]
+    UnsupportedType(String),
+    /// Name empty.
+    #[error("proxy name is empty")]
+    EmptyName,
+    /// Name taken.
+    #[error("proxy [{0}] already exists on this server: choose another name (or set `user` in frpc.toml)")]
+    NameTaken(String),
+    /// allowPorts.
+    #[error("remote port {0} is not allowed by the server's allowPorts")]
+    PortNotAllowed(u16),
+    /// Out of range.
+    #[error("remote port {0} is out of range 0..=65535")]
+    PortOutOfRange(i64),
+    /// maxPortsPerClient.
+    #[error("this client already holds {0} ports, the server's maxPortsPerClient")]
+    TooManyPorts(i64),
+    /// bind failed.
+    #[error("remote port {port} cannot be opened on the server: {source} (port already used? choose another remotePort)")]
+    Bind {
+        /// The port.
+        port: u16,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// No free port for remotePort = 0.
+    #[error("no free port is left in the server's allowPorts for remotePort = 0")]
+    NoFreePort,
+}
+
+/// Registers a NewProxy for `ctl`: checks policy, opens the public port, starts serving it. Returns the
+/// `remote_addr` to answer (`":<port>"`).
+pub async fn register(ctl: &Arc<Control>, np: NewProxy) -> Result<String, ProxyError> {
+    let shared = ctl.shared().clone();
+    let cfg = &shared.cfg;
+    if np.proxy_type != "tcp" {
+        return Err(ProxyError::UnsupportedType(np.proxy_type));
+    }
+    if np.proxy_name.is_empty() {
+        return Err(ProxyError::EmptyName);
+    }
+    if !(0..=65535).contains(&np.remote_port) {
+        return Err(ProxyError::PortOutOfRange(np.remote_port));
+    }
+    if shared.proxies.lock().map(|p| p.contains_key(&np.proxy_name)).unwrap_or(true) {
+        return Err(ProxyError::NameTaken(np.proxy_name));
+    }
+    if cfg.max_ports_per_client > 0 && ctl.proxy_count() as i64 >= cfg.max_ports_per_client {
+        return Err(ProxyError::TooManyPorts(cfg.max_ports_per_client));
+    }
+    let ip = cfg.proxy_bind_ip();
+    let listener = if np.remote_port == 0 {
+        bind_any(cfg, ip).await?
+    } else {
+        let port = np.remote_port as u16;
+        if !cfg.port_allowed(port) {
+            return Err(ProxyError::PortNotAllowed(port));
+        }
+        TcpListener::bind(SocketAddr::new(ip, port)).await.map_err(|source| ProxyError::Bind { port, source })?
+    };
+    let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+    {
+        // Re-check under the lock: two clients may race for one name.
+        let mut all = shared.proxies.lock().map_err(|_| ProxyError::NameTaken(np.proxy_name.clone()))?;
+        if all.contains_key(&np.proxy_name) {
+            return Err(ProxyError::NameTaken(np.proxy_name));
+        }
+        all.insert(np.proxy_name.clone(), ctl.run_id.clone());
+    }
+    let cancel = ctl.cancel.child_token();
+    if let Ok(mut mine) = ctl.proxies.lock() {
+        mine.insert(np.proxy_name.clone(), cancel.clone());
+    }
+    info!(proxy = %np.proxy_name, remote_port = port, "tcp proxy started");
+    let span = tracing::info_span!("proxy", name = %np.proxy_name);
+    shared.tracker.spawn(serve_tcp(ctl.clone(), listener, np, cancel).instrument(span));
+    Ok(format!(":{port}"))
+}
+
+async fn bind_any(cfg: &crate::config::ServerConfig, ip: std::net::IpAddr) -> Result<TcpListener, ProxyError> {
+    if cfg.allow_ports.is_empty() {
+        return TcpListener::bind(SocketAddr::new(ip, 0)).await.map_err(|source| ProxyError::Bind { port: 0, source });
+    }
+    let candidates: Vec<u16> = cfg
+        .allow_ports
+        .iter()
+        .flat_map(|r| if r.single != 0 { r.single..=r.single } else { r.start..=r.end })
+        .filter_map(|p| u16::try_from(p).ok())
+        .filter(|p| *p != 0)
+        .collect();
+    for _ in 0..64 {
+        let p = candidates[rand::random::<usize>() % candidates.len().max(1)];
+        if let Ok(l) = TcpListener::bind(SocketAddr::new(ip, p)).await {
+            return Ok(l);
+        }
+    }
+    Err(ProxyError::NoFreePort)
+}
+
+async fn serve_tcp(ctl: Arc<Control>, listener: TcpListener, np: NewProxy, cancel: CancellationToken) {
+    let np = Arc::new(np);
+    loop {
+        let (visitor, peer) = tokio::select! {
+            _ = cancel.cancelled() => break,
+            r = listener.accept() => match r {
+                Ok(v) => v,
+                Err(e) => {
+                    warn!(error = %e, "accept failed on the public port");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        portway_proto::transport::tune(&visitor);
+        let (ctl2, np2, c2) = (ctl.clone(), np.clone(), cancel.clone());
+        ctl.shared().tracker.spawn(
+            async move { serve_visitor(ctl2, np2, visitor, peer, c2).await }
+                .instrument(tracing::debug_span!("visitor", %peer)),
+        );
+    }
+    debug!("public listener closed");
+}
+
+async fn serve_visitor(ctl: Arc<Control>, np: Arc<NewProxy>, mut visitor: TcpStream, peer: SocketAddr, cancel: CancellationToken) {
+    let dst = visitor.local_addr().ok();
+    let start = StartWorkConn {
+        proxy_name: np.proxy_name.clone(),
+        src_addr: peer.ip().to_string(),
+        dst_addr: dst.map(|d| d.ip().to_string()).unwrap_or_default(),
+        src_port: peer.port(),
+        dst_port: dst.map(|d| d.port()).unwrap_or(0),
+        error: String::new(),
+    };
+    // A pooled work connection may have died since it was parked: try a few.
+    let mut work = None;
+    for _ in 0..4 {
+        match ctl.get_work_conn().await {
+            Ok(mut w) => {
+                if codec::write_msg(&mut w, &Message::StartWorkConn(start.clone())).await.is_ok() {
+                    work = Some(w);
+                    break;
+                }
+            }
+            Err(e) => {
+                warn!(error = %e, "no work connection for a visitor; closing it");
+                return;
+            }
+        }
+    }
+    let Some(work) = work else {
+        warn!("every work connection tried was dead; closing the visitor");
+        return;
+    };
+    let shared = ctl.shared();
+    let mut work = wrap_work_conn(work, np.use_encryption.then_some(&shared.key), np.use_compression);
+    tokio::select! {
+        _ = cancel.cancelled() => {}
+        r = relay(&mut visitor, &mut work) => match r {
+            Ok((up, down)) => debug!(bytes_in = up, bytes_out = down, "visitor connection closed"),
+            Err(e) => debug!(error = %e, "visitor connection ended with an error"),
+        },
+    }
+}

@@ -1,0 +1,258 @@
+//! The `bindPort` listener and what arrives on it.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use portway_proto::codec::{self, CodecError};
+use portway_proto::crypto::Key;
+use portway_proto::msg::{LoginResp, Message, NewVisitorConnResp};
+use portway_proto::transport::{self, BoxedIo, Sniffed};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Mutex;
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, info, warn, Instrument};
+
+use crate::auth::{Authenticator, Scopes};
+use crate::config::ServerConfig;
+use crate::control::{self, Control};
+
+/// How long a new connection may take to say what it is (TLS handshake, first frame).
+pub const LOGIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long shutdown waits for connections to drain.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// TLS material is wrong.
+    #[error(transparent)]
+    Tls(#[from] transport::TlsError),
+    /// `bindAddr:bindPort` could not be bound.
+    #[error("cannot listen on {addr}: {source} (is another frps/portway-server running? change bindPort)")]
+    Bind {
+        /// The address.
+        addr: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+/// State shared by every connection of one server.
+pub struct Shared {
+    /// The validated configuration.
+    pub cfg: ServerConfig,
+    /// How clients prove who they are.
+    pub auth: Authenticator,
+    /// Control-channel cipher key (from `auth.token`, whatever the auth method).
+    pub key: Key,
+    /// Logged-in clients by run_id.
+    pub controls: Mutex<HashMap<String, Arc<Control>>>,
+    /// Registered proxy names → run_id of their owner.
+    pub proxies: std::sync::Mutex<HashMap<String, String>>,
+    /// Every task the server spawns.
+    pub tracker: TaskTracker,
+    /// Cancelled on shutdown.
+    pub cancel: CancellationToken,
+    tls: TlsAcceptor,
+}
+
+/// A running (or ready to run) server.
+pub struct Server {
+    shared: Arc<Shared>,
+}
+
+impl Server {
+    /// Prepares a server from a validated config (TLS material is loaded or generated here).
+    pub fn new(cfg: ServerConfig) -> Result<Server, StartError> {
+        let tls = TlsAcceptor::from(transport::server_config(&cfg.server_tls())?);
+        let auth = match cfg.auth.method.as_str() {
+            _ => Authenticator::Token {
+                token: cfg.auth.token.clone(),
+                scopes: Scopes::from_list(&cfg.auth.additional_scopes),
+            },
+        };
+        let key = Key::derive(cfg.auth.token.as_bytes());
+        Ok(Server {
+            shared: Arc::new(Shared {
+                cfg,
+                auth,
+                key,
+                controls: Mutex::new(HashMap::new()),
+                proxies: std::sync::Mutex::new(HashMap::new()),
+                tracker: TaskTracker::new(),
+                cancel: CancellationToken::new(),
+                tls,
+            }),
+        })
+    }
+
+    /// Binds `bindAddr:bindPort`.
+    pub async fn bind(&self) -> Result<TcpListener, StartError> {
+        let addr = format!("{}:{}", self.shared.cfg.bind_addr, self.shared.cfg.bind_port);
+        TcpListener::bind(&addr).await.map_err(|source| StartError::Bind { addr, source })
+    }
+
+    /// Serves on an already-bound listener until `shutdown` is cancelled, then closes every listener and
+    /// connection (waiting at most [`DRAIN_TIMEOUT`]).
+    pub async fn run(self, listener: TcpListener, shutdown: CancellationToken) {
+        let shared = self.shared;
+        info!(addr = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "portway-server listening");
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                r = listener.accept() => match r {
+                    Ok((tcp, peer)) => {
+                        let s = shared.clone();
+                        shared.tracker.spawn(
+                            async move { s.handle_tcp(tcp, peer).await }
+                                .instrument(tracing::info_span!("conn", %peer)),
+                        );
+                    }
+                    Err(e) => {
+                        // EMFILE and friends: back off instead of spinning.
+                        warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                },
+            }
+        }
+        drop(listener);
+        info!("shutting down: closing proxies and connections");
+        shared.cancel.cancel();
+        shared.tracker.close();
+        if tokio::time::timeout(DRAIN_TIMEOUT, shared.tracker.wait()).await.is_err() {
+            warn!("some connections did not close within {DRAIN_TIMEOUT:?}; dropping them");
+        }
+    }
+}
+
+impl Shared {
+    async fn handle_tcp(self: Arc<Self>, tcp: TcpStream, peer: SocketAddr) {
+        transport::tune(&tcp);
+        let conn = match tokio::time::timeout(LOGIN_TIMEOUT, self.classify(tcp)).await {
+            Ok(Ok(Some(c))) => c,
+            Ok(Ok(None)) => return,
+            Ok(Err(e)) => {
+                debug!(error = %e, "connection closed before it said anything useful");
+                return;
+            }
+            Err(_) => {
+                info!("connection sent nothing usable within {LOGIN_TIMEOUT:?}; closed");
+                return;
+            }
+        };
+        if self.cfg.transport.tcp_mux {
+            self.serve_mux(conn, peer).await;
+        } else {
+            self.handle_conn(conn, peer).await;
+        }
+    }
+
+    /// Sniffs the first bytes: TLS, frp's 0x17 + TLS, WebSocket, or plain.
+    async fn classify(&self, tcp: TcpStream) -> std::io::Result<Option<BoxedIo>> {
+        let kind = transport::peek_kind(&tcp).await?;
+        match kind {
+            Sniffed::Tls | Sniffed::CustomTls => {
+                let mut tcp = tcp;
+                if kind == Sniffed::CustomTls {
+                    let mut b = [0u8; 1];
+                    tokio::io::AsyncReadExt::read_exact(&mut tcp, &mut b).await?;
+                }
+                let tls = self.tls.accept(tcp).await?;
+                Ok(Some(Box::new(tls)))
+            }
+            Sniffed::WebSocket => {
+                warn!("WebSocket upgrade refused: this server does not serve transport.protocol = \"websocket\" yet");
+                Ok(None)
+            }
+            Sniffed::Plain => {
+                if self.cfg.transport.tls.force {
+                    warn!("plain (non-TLS) connection refused: transport.tls.force = true on this server; enable transport.tls on the client");
+                    return Ok(None);
+                }
+                Ok(Some(Box::new(tcp)))
+            }
+        }
+    }
+
+    async fn serve_mux(self: Arc<Self>, conn: BoxedIo, peer: SocketAddr) {
+        let keepalive = Duration::from_secs(self.cfg.transport.tcp_mux_keepalive_interval.max(1) as u64);
+        let mut session = tokio_yamux::Session::new_server(conn, portway_proto::yamux::frp_config(keepalive));
+        loop {
+            tokio::select! {
+                _ = self.cancel.cancelled() => break,
+                s = session.next() => match s {
+                    Some(Ok(stream)) => {
+                        let me = self.clone();
+                        self.tracker.spawn(
+                            async move { me.handle_conn(Box::new(stream), peer).await }.in_current_span(),
+                        );
+                    }
+                    Some(Err(e)) => {
+                        debug!(error = %e, "yamux session ended");
+                        break;
+                    }
+                    None => break,
+                },
+            }
+        }
+    }
+
+    /// One logical frp connection (a TCP/TLS connection, or a yamux stream): Login or NewWorkConn.
+    pub(crate) async fn handle_conn(self: Arc<Self>, mut conn: BoxedIo, peer: SocketAddr) {
+        let first = match tokio::time::timeout(LOGIN_TIMEOUT, codec::read_msg(&mut conn)).await {
+            Ok(Ok(m)) => m,
+            Ok(Err(e)) => {
+                log_bad_first_frame(&e);
+                return;
+            }
+            Err(_) => {
+                info!("no frp message within {LOGIN_TIMEOUT:?}; connection closed");
+                return;
+            }
+        };
+        match first {
+            Message::Login(login) => control::login(self, conn, login, peer).await,
+            Message::NewWorkConn(w) => {
+                let ctl = self.controls.lock().await.get(&w.run_id).cloned();
+                match ctl {
+                    Some(ctl) => ctl.add_work_conn(conn, &w).await,
+                    None => info!(run_id = %w.run_id, "work connection for an unknown client (run_id); closed"),
+                }
+            }
+            Message::NewVisitorConn(v) => {
+                let resp = Message::NewVisitorConnResp(NewVisitorConnResp {
+                    proxy_name: v.proxy_name,
+                    error: "visitors (stcp/sudp/xtcp) are not supported by this Portway server".into(),
+                });
+                let _ = codec::write_msg(&mut conn, &resp).await;
+            }
+            other => {
+                info!(message = other.name(), "unexpected first message; connection closed");
+            }
+        }
+    }
+}
+
+fn log_bad_first_frame(e: &CodecError) {
+    if e.is_eof() {
+        debug!("connection closed before its first message");
+    } else {
+        info!(error = %e, "not an frp connection; dropped");
+    }
+}
+
+/// Writes a refusal to a client that failed login, then lets the connection drop.
+pub(crate) async fn refuse_login(conn: &mut BoxedIo, error: String) {
+    let resp = Message::LoginResp(LoginResp {
+        version: portway_proto::FRP_VERSION.into(),
+        run_id: String::new(),
+        error,
+    });
+    let _ = codec::write_msg(conn, &resp).await;
+}
