@@ -1,1 +1,20 @@
-//! client
+//! Portway's client engine: frpc-compatible.
+//!
+//! - [`config`]: the `frpc.toml` model and its validation.
+//! - [`secret`]: secrets and where they come from (value, env, file; the desktop app adds the keychain).
+//! - [`auth`]: privilege keys for Login, Ping and NewWorkConn.
+//! - [`connector`]: TCP / TLS / yamux to the server.
+//! - [`engine`]: the one handle: [`engine::start`] → status → stop; login, proxies, work connections, reconnects.
+//! - [`status`]: what the engine reports.
+
+pub mod auth;
+pub mod config;
+pub mod connector;
+pub mod engine;
+pub mod secret;
+pub mod status;
+
+pub use config::ClientConfig;
+pub use engine::{start, ClientHandle};
+pub use secret::{Secret, SecretSource};
+pub use status::{ConnState, ProxyState, Status};

@@ -1,0 +1,67 @@
+//! `portway-client`: the headless, frpc-compatible client.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use portway_client::{ClientConfig, SecretSource};
+
+#[derive(Parser)]
+#[command(name = "portway-client", version, about = "Portway client: exposes local services through a Portway server or frps")]
+struct Cli {
+    /// frpc.toml to load.
+    #[arg(short = 'c', long = "config", global = true, default_value = "frpc.toml")]
+    config: PathBuf,
+    #[command(subcommand)]
+    cmd: Option<Cmd>,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Check the configuration file and exit.
+    Verify,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let loaded = ClientConfig::load(&cli.config)?;
+    if let Some(Cmd::Verify) = cli.cmd {
+        for w in &loaded.warnings {
+            eprintln!("warning: {w}");
+        }
+        println!("frpc: the configuration file {} syntax is ok", cli.config.display());
+        return Ok(());
+    }
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{},tokio_yamux=warn", loaded.config.log.level)));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    for w in &loaded.warnings {
+        tracing::warn!("{w}");
+    }
+    let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    rt.block_on(async move {
+        let handle = portway_client::start(loaded.config, SecretSource::FromConfig);
+        let cancel = handle.cancel_token();
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            tracing::info!("signal received; shutting down");
+            cancel.cancel();
+        });
+        handle.wait().await.map_err(anyhow::Error::from)
+    })
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}

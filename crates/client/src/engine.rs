@@ -1,0 +1,508 @@
+//! The client engine: one handle — start, watch status, stop. It logs in, registers proxies, serves work
+//! connections and reconnects with capped exponential backoff, keeping its run_id.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use portway_proto::codec;
+use portway_proto::crypto::{CryptoStream, Key};
+use portway_proto::msg::{ClientSpec, Login, Message, NewProxy, NewWorkConn, Ping};
+use portway_proto::relay::{relay, wrap_work_conn};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn, Instrument};
+
+use crate::auth::{now_ts, ClientAuth, ClientAuthError};
+use crate::config::{ClientConfig, ProxyConfig};
+use crate::connector::{ConnectError, Connector};
+use crate::secret::{Secret, SecretError, SecretSource};
+use crate::status::{ConnState, ProxyState, Status};
+
+/// How long the server has to answer a Login.
+const LOGIN_RESP_TIMEOUT: Duration = Duration::from_secs(10);
+/// Resend NewProxy when the server has not answered (frp: 20 s).
+const NEW_PROXY_RESEND: Duration = Duration::from_secs(20);
+/// Retry a refused proxy (frp: 30 s): the port may have been freed.
+const NEW_PROXY_RETRY: Duration = Duration::from_secs(30);
+/// How long the local service may take to accept.
+const LOCAL_DIAL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why a session ended or could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// Network.
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    /// The server said no.
+    #[error("login refused by the server: {0}")]
+    LoginRefused(String),
+    /// Credentials could not be produced.
+    #[error(transparent)]
+    Auth(#[from] ClientAuthError),
+    /// Secret unavailable.
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    /// Protocol.
+    #[error("protocol error talking to the server: {0}")]
+    Protocol(#[from] codec::CodecError),
+    /// No LoginResp in time.
+    #[error("the server did not answer the login within {0:?} (is this an frp server? TLS on one side only?)")]
+    LoginTimeout(Duration),
+    /// Heartbeats stopped.
+    #[error("no heartbeat answer from the server within {0:?}; the connection is considered lost")]
+    HeartbeatTimeout(Duration),
+    /// The connection closed.
+    #[error("the server closed the connection")]
+    Closed,
+}
+
+impl SessionError {
+    fn is_login_refusal(&self) -> bool {
+        matches!(self, SessionError::LoginRefused(_) | SessionError::Auth(_) | SessionError::Secret(_))
+    }
+}
+
+/// Backoff after failures: `base` doubling up to `cap` (pure; an iterator of delays).
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    next: Duration,
+    cap: Duration,
+}
+
+impl Backoff {
+    /// Starts at `base`.
+    pub fn new(base: Duration, cap: Duration) -> Self {
+        Backoff { next: base, cap }
+    }
+}
+
+impl Iterator for Backoff {
+    type Item = Duration;
+    fn next(&mut self) -> Option<Duration> {
+        let d = self.next;
+        self.next = (self.next * 2).min(self.cap);
+        Some(d)
+    }
+}
+
+/// A running engine.
+pub struct ClientHandle {
+    status: watch::Receiver<Status>,
+    cancel: CancellationToken,
+    task: JoinHandle<Result<(), SessionError>>,
+}
+
+impl ClientHandle {
+    /// The current status.
+    pub fn status(&self) -> Status {
+        self.status.borrow().clone()
+    }
+
+    /// A receiver that sees every status change.
+    pub fn watch(&self) -> watch::Receiver<Status> {
+        self.status.clone()
+    }
+
+    /// Asks the engine to stop and waits for it (closing the tunnel and its connections).
+    pub async fn stop(self) -> Result<(), SessionError> {
+        self.cancel.cancel();
+        self.task.await.unwrap_or(Ok(()))
+    }
+
+    /// Waits until the engine ends by itself (only when `loginFailExit` gives up).
+    pub async fn wait(self) -> Result<(), SessionError> {
+        self.task.await.unwrap_or(Ok(()))
+    }
+
+    /// A token that stops the engine when cancelled.
+    pub fn cancel_token(&self) -> CancellationToken {
+        self.cancel.clone()
+    }
+}
+
+/// Starts the engine with `config`; `secret` says where `auth.token` comes from.
+pub fn start(config: ClientConfig, secret: SecretSource) -> ClientHandle {
+    let names = config.proxies.iter().map(|p| p.name.clone());
+    let (tx, rx) = watch::channel(Status::new(names));
+    let cancel = CancellationToken::new();
+    let engine = Engine { cfg: Arc::new(config), secret, status: Arc::new(tx), cancel: cancel.clone() };
+    let task = tokio::spawn(async move { engine.run().await }.instrument(tracing::info_span!("client")));
+    ClientHandle { status: rx, cancel, task }
+}
+
+struct Engine {
+    cfg: Arc<ClientConfig>,
+    secret: SecretSource,
+    status: Arc<watch::Sender<Status>>,
+    cancel: CancellationToken,
+}
+
+impl Engine {
+    async fn run(self) -> Result<(), SessionError> {
+        let mut run_id = String::new();
+        let mut ever_logged_in = false;
+        let mut attempt = 0u32;
+        let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(20));
+        let result = loop {
+            attempt += 1;
+            self.set_conn(ConnState::Connecting { attempt });
+            let mut logged_in = false;
+            let r = tokio::select! {
+                _ = self.cancel.cancelled() => break Ok(()),
+                r = self.session(&mut run_id, &mut logged_in) => r,
+            };
+            let err = match r {
+                Ok(()) => SessionError::Closed,
+                Err(e) => e,
+            };
+            if logged_in {
+                ever_logged_in = true;
+                attempt = 0;
+                backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(20));
+            }
+            if !ever_logged_in && self.cfg.login_fail_exit && (err.is_login_refusal() || attempt == 1) {
+                warn!(error = %err, "login failed and loginFailExit = true; giving up");
+                self.set_conn(ConnState::Error { reason: err.to_string(), retry_in: None });
+                self.reset_proxies();
+                break Err(err);
+            }
+            let delay = backoff.next().unwrap_or(Duration::from_secs(20));
+            warn!(error = %err, retry_in = ?delay, "disconnected from the server; will retry");
+            self.set_conn(ConnState::Error { reason: err.to_string(), retry_in: Some(delay) });
+            self.reset_proxies();
+            tokio::select! {
+                _ = self.cancel.cancelled() => break Ok(()),
+                _ = tokio::time::sleep(delay) => {}
+            }
+            // After a session that lasted, the first retries are fast (frp: ~200 ms), then back off again.
+            if delay >= Duration::from_secs(1) && ever_logged_in {
+                backoff.next = backoff.next.max(Duration::from_secs(1));
+            }
+        };
+        if result.is_ok() {
+            self.set_conn(ConnState::Disconnected);
+            self.reset_proxies();
+        }
+        result
+    }
+
+    fn set_conn(&self, c: ConnState) {
+        self.status.send_modify(|s| s.conn = c);
+    }
+
+    fn reset_proxies(&self) {
+        self.status.send_modify(|s| {
+            for p in s.proxies.values_mut() {
+                p.state = ProxyState::Idle;
+            }
+        });
+    }
+
+    fn auth(&self) -> Result<ClientAuth, SessionError> {
+        let a = &self.cfg.auth;
+        let token = self.secret.resolve(&a.token)?;
+        Ok(ClientAuth::Token {
+            token,
+            heartbeats: a.additional_scopes.iter().any(|s| s == "HeartBeats"),
+            work_conns: a.additional_scopes.iter().any(|s| s == "NewWorkConns"),
+        })
+    }
+
+    /// One session: connect, log in, serve until the connection is lost.
+    async fn session(&self, run_id: &mut String, logged_in: &mut bool) -> Result<(), SessionError> {
+        let auth = Arc::new(self.auth()?);
+        // The control cipher is keyed by auth.token whatever the auth method (frp's behaviour).
+        let key = Key::derive(self.token_for_cipher()?.expose().as_bytes());
+        let connector = Arc::new(Connector::connect(self.cfg.clone()).await?);
+        let mut conn = connector.open().await?;
+        let ts = now_ts();
+        let login = Login {
+            version: portway_proto::FRP_VERSION.into(),
+            hostname: hostname(),
+            os: std::env::consts::OS.into(),
+            arch: go_arch().into(),
+            user: self.cfg.user.clone(),
+            privilege_key: auth.login_key(ts).await?,
+            timestamp: ts,
+            run_id: run_id.clone(),
+            client_id: String::new(),
+            metas: Default::default(),
+            client_spec: ClientSpec::default(),
+            pool_count: self.cfg.transport.pool_count,
+        };
+        codec::write_msg(&mut conn, &Message::Login(login)).await?;
+        let resp = match tokio::time::timeout(LOGIN_RESP_TIMEOUT, codec::read_msg(&mut conn)).await {
+            Err(_) => return Err(SessionError::LoginTimeout(LOGIN_RESP_TIMEOUT)),
+            Ok(Err(e)) if e.is_eof() => return Err(SessionError::Closed),
+            Ok(Err(e)) => return Err(e.into()),
+            Ok(Ok(Message::LoginResp(r))) => r,
+            Ok(Ok(other)) => {
+                return Err(SessionError::LoginRefused(format!("unexpected {} instead of LoginResp", other.name())))
+            }
+        };
+        if !resp.error.is_empty() {
+            return Err(SessionError::LoginRefused(resp.error));
+        }
+        *run_id = resp.run_id.clone();
+        *logged_in = true;
+        info!(run_id = %resp.run_id, server_version = %resp.version, "logged in to the server");
+        self.set_conn(ConnState::Connected { run_id: resp.run_id.clone(), since: SystemTime::now() });
+        let session_cancel = self.cancel.child_token();
+        let _guard = session_cancel.clone().drop_guard();
+        let ctx = Arc::new(WorkCtx {
+            cfg: self.cfg.clone(),
+            connector: connector.clone(),
+            auth: auth.clone(),
+            key: key.clone(),
+            run_id: resp.run_id.clone(),
+            status: self.status.clone(),
+            cancel: session_cancel.clone(),
+        });
+        self.control_loop(conn, ctx, &key, &auth, session_cancel).await
+    }
+
+    fn token_for_cipher(&self) -> Result<Secret, SessionError> {
+        Ok(self.secret.resolve(&self.cfg.auth.token)?)
+    }
+
+    async fn control_loop(
+        &self,
+        conn: portway_proto::transport::BoxedIo,
+        ctx: Arc<WorkCtx>,
+        key: &Key,
+        auth: &ClientAuth,
+        cancel: CancellationToken,
+    ) -> Result<(), SessionError> {
+        let (mut rd, mut wr) = tokio::io::split(CryptoStream::new(conn, key));
+        let (tx, mut rx) = mpsc::channel::<Message>(64);
+        let wcancel = cancel.clone();
+        let writer = tokio::spawn(async move {
+            while let Some(m) = tokio::select! { _ = wcancel.cancelled() => None, m = rx.recv() => m } {
+                if codec::write_msg(&mut wr, &m).await.is_err() {
+                    break;
+                }
+            }
+            wcancel.cancel();
+        });
+        let by_wire: HashMap<String, ProxyConfig> =
+            self.cfg.proxies.iter().map(|p| (self.cfg.wire_name(p), p.clone())).collect();
+        // name → when to (re)send NewProxy if no answer / after a refusal.
+        let mut resend: HashMap<String, Instant> = HashMap::new();
+        for (wire, p) in &by_wire {
+            let _ = tx.send(Message::NewProxy(new_proxy(wire, p))).await;
+            resend.insert(wire.clone(), Instant::now() + NEW_PROXY_RESEND);
+            self.set_proxy(&p.name, ProxyState::Pending);
+        }
+        let hb_int = self.cfg.transport.heartbeat_interval();
+        let hb_to = self.cfg.transport.heartbeat_timeout();
+        let mut hb = tokio::time::interval(Duration::from_secs(hb_int.max(1) as u64));
+        hb.tick().await;
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        let mut last_pong = Instant::now();
+        let result = loop {
+            tokio::select! {
+                _ = cancel.cancelled() => break Err(SessionError::Closed),
+                _ = hb.tick(), if hb_int > 0 => {
+                    let ts = now_ts();
+                    let ping = Ping { privilege_key: auth.ping_key(ts).await?, timestamp: if auth.ping_key(ts).await?.is_empty() { 0 } else { ts } };
+                    if tx.send(Message::Ping(ping)).await.is_err() { break Err(SessionError::Closed); }
+                }
+                _ = tick.tick() => {
+                    if hb_to > 0 && last_pong.elapsed() > Duration::from_secs(hb_to as u64) {
+                        break Err(SessionError::HeartbeatTimeout(Duration::from_secs(hb_to as u64)));
+                    }
+                    let now = Instant::now();
+                    for (wire, at) in resend.iter_mut() {
+                        if *at <= now {
+                            if let Some(p) = by_wire.get(wire) {
+                                debug!(proxy = %p.name, "sending NewProxy again");
+                                let _ = tx.send(Message::NewProxy(new_proxy(wire, p))).await;
+                            }
+                            *at = now + NEW_PROXY_RESEND;
+                        }
+                    }
+                }
+                m = codec::read_msg(&mut rd) => {
+                    let m = match m {
+                        Ok(m) => m,
+                        Err(e) if e.is_eof() => break Err(SessionError::Closed),
+                        Err(e) => break Err(e.into()),
+                    };
+                    match m {
+                        Message::ReqWorkConn(_) => {
+                            let c = ctx.clone();
+                            tokio::spawn(async move { c.work_conn().await }.in_current_span());
+                        }
+                        Message::NewProxyResp(r) => {
+                            let Some(p) = by_wire.get(&r.proxy_name) else { continue };
+                            if r.error.is_empty() {
+                                resend.remove(&r.proxy_name);
+                                info!(proxy = %p.name, remote_addr = %r.remote_addr, "proxy started");
+                                self.set_proxy(&p.name, ProxyState::Running { remote_addr: r.remote_addr });
+                            } else {
+                                warn!(proxy = %p.name, error = %r.error, "the server refused the proxy; retrying in 30 s");
+                                resend.insert(r.proxy_name.clone(), Instant::now() + NEW_PROXY_RETRY);
+                                self.set_proxy(&p.name, ProxyState::Error { reason: r.error });
+                            }
+                        }
+                        Message::Pong(p) => {
+                            if p.error.is_empty() {
+                                last_pong = Instant::now();
+                            } else {
+                                break Err(SessionError::LoginRefused(format!("heartbeat refused: {}", p.error)));
+                            }
+                        }
+                        other => debug!(message = other.name(), "ignored message on the control channel"),
+                    }
+                }
+            }
+        };
+        cancel.cancel();
+        let _ = writer.await;
+        result
+    }
+
+    fn set_proxy(&self, name: &str, state: ProxyState) {
+        self.status.send_modify(|s| {
+            if let Some(p) = s.proxies.get_mut(name) {
+                p.state = state;
+            }
+        });
+    }
+}
+
+fn new_proxy(wire: &str, p: &ProxyConfig) -> NewProxy {
+    NewProxy {
+        proxy_name: wire.to_string(),
+        proxy_type: p.kind.clone(),
+        use_encryption: p.transport.use_encryption,
+        use_compression: p.transport.use_compression,
+        remote_port: i64::from(p.remote_port),
+        ..Default::default()
+    }
+}
+
+/// What a work connection needs.
+struct WorkCtx {
+    cfg: Arc<ClientConfig>,
+    connector: Arc<Connector>,
+    auth: Arc<ClientAuth>,
+    key: Key,
+    run_id: String,
+    status: Arc<watch::Sender<Status>>,
+    cancel: CancellationToken,
+}
+
+impl WorkCtx {
+    async fn work_conn(self: Arc<Self>) {
+        let mut conn = match self.connector.open().await {
+            Ok(c) => c,
+            Err(e) => {
+                warn!(error = %e, "cannot open a work connection");
+                return;
+            }
+        };
+        let ts = now_ts();
+        let key = match self.auth.work_conn_key(ts).await {
+            Ok(k) => k,
+            Err(e) => {
+                warn!(error = %e, "cannot sign a work connection");
+                return;
+            }
+        };
+        let msg = NewWorkConn { run_id: self.run_id.clone(), timestamp: if key.is_empty() { 0 } else { ts }, privilege_key: key };
+        if codec::write_msg(&mut conn, &Message::NewWorkConn(msg)).await.is_err() {
+            return;
+        }
+        let start = tokio::select! {
+            _ = self.cancel.cancelled() => return,
+            m = codec::read_msg(&mut conn) => m,
+        };
+        let start = match start {
+            Ok(Message::StartWorkConn(s)) => s,
+            Ok(other) => {
+                warn!(message = other.name(), "unexpected message on a work connection");
+                return;
+            }
+            Err(e) => {
+                if !e.is_eof() {
+                    debug!(error = %e, "work connection failed before StartWorkConn");
+                }
+                return;
+            }
+        };
+        if !start.error.is_empty() {
+            warn!(proxy = %start.proxy_name, error = %start.error, "the server reported an error on a work connection");
+            return;
+        }
+        let Some(p) = self.cfg.proxies.iter().find(|p| self.cfg.wire_name(p) == start.proxy_name).cloned() else {
+            warn!(proxy = %start.proxy_name, "work connection for a proxy this client does not have");
+            return;
+        };
+        let local = format!("{}:{}", p.local_ip, p.local_port);
+        let mut local_conn = match tokio::time::timeout(LOCAL_DIAL_TIMEOUT, TcpStream::connect(&local)).await {
+            Ok(Ok(c)) => c,
+            Ok(Err(e)) => {
+                warn!(proxy = %p.name, local = %local, error = %e, "local service unreachable; visitor connection closed (is the service running?)");
+                return;
+            }
+            Err(_) => {
+                warn!(proxy = %p.name, local = %local, "local service did not accept within 10 s; visitor connection closed");
+                return;
+            }
+        };
+        portway_proto::transport::tune(&local_conn);
+        let mut work = wrap_work_conn(conn, p.transport.use_encryption.then_some(&self.key), p.transport.use_compression);
+        debug!(proxy = %p.name, visitor = %format!("{}:{}", start.src_addr, start.src_port), "visitor connected");
+        self.status.send_modify(|s| {
+            if let Some(ps) = s.proxies.get_mut(&p.name) {
+                ps.conns += 1;
+            }
+        });
+        let r = tokio::select! {
+            _ = self.cancel.cancelled() => None,
+            r = relay(&mut work, &mut local_conn) => r.ok(),
+        };
+        if let Some((inb, outb)) = r {
+            self.status.send_modify(|s| {
+                if let Some(ps) = s.proxies.get_mut(&p.name) {
+                    ps.bytes_in += inb;
+                    ps.bytes_out += outb;
+                }
+            });
+        }
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .or_else(|_| std::env::var("COMPUTERNAME"))
+        .unwrap_or_default()
+}
+
+/// Go's GOARCH names, which frp reports.
+fn go_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        let v: Vec<u64> = Backoff::new(Duration::from_secs(1), Duration::from_secs(10)).take(6).map(|d| d.as_secs()).collect();
+        assert_eq!(v, [1, 2, 4, 8, 10, 10]);
+    }
+}
