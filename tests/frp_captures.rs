@@ -35,8 +35,22 @@ struct Frame {
 }
 
 impl Frame {
-    fn body(&self) -> &str {
-        std::str::from_utf8(&self.bytes[codec::HEADER_LEN..]).expect("frp bodies are UTF-8 JSON")
+    /// Checks that Portway re-encodes the decoded message to exactly frp's bytes.
+    fn new(msg: Message, bytes: &[u8], encrypted: bool) -> Frame {
+        let ours = codec::encode_to_vec(&msg);
+        assert_eq!(
+            ours,
+            bytes,
+            "Portway re-encodes differently:\n ours  {}\n frp's {}",
+            String::from_utf8_lossy(&ours),
+            String::from_utf8_lossy(bytes)
+        );
+        Frame { msg, bytes: bytes.to_vec(), encrypted }
+    }
+
+    /// The JSON body as Portway encodes the decoded message.
+    fn body(&self) -> String {
+        String::from_utf8(self.msg.to_json()).expect("JSON is UTF-8")
     }
 }
 
@@ -64,7 +78,7 @@ fn decode_side(pieces: &[&[u8]]) -> Side {
         .unwrap_or_else(|e| panic!("first frame does not decode: {e}"))
         .expect("a whole first frame");
     let mut side = Side::default();
-    side.frames.push(Frame { msg: first.clone(), bytes: whole[..n].to_vec(), encrypted: false });
+    side.frames.push(Frame::new(first.clone(), &whole[..n], false));
     match first.type_byte() {
         type_byte::LOGIN | type_byte::LOGIN_RESP => {
             let (iv, plain) = decrypt_control(pieces, n);
@@ -74,7 +88,7 @@ fn decode_side(pieces: &[&[u8]]) -> Side {
                 let (m, used) = codec::decode(rest)
                     .unwrap_or_else(|e| panic!("decrypted frame does not decode: {e}"))
                     .unwrap_or_else(|| panic!("decrypted control stream ends mid-frame: {} bytes left", rest.len()));
-                side.frames.push(Frame { msg: m, bytes: rest[..used].to_vec(), encrypted: true });
+                side.frames.push(Frame::new(m, &rest[..used], true));
                 rest = &rest[used..];
             }
         }
@@ -137,9 +151,9 @@ fn items_of(side: &Side, always_raw: bool) -> Vec<Item> {
         .map(|f| {
             let t = f.msg.type_byte();
             if f.encrypted {
-                Item::Decrypted(t, f.body().to_string())
+                Item::Decrypted(t, f.body())
             } else {
-                Item::Plain(t, f.body().to_string())
+                Item::Plain(t, f.body())
             }
         })
         .collect();
@@ -207,7 +221,9 @@ fn check_semantics(conns: &Conns, oidc: bool) -> Summary {
     let down = &conns[&control_id][&Dir::ServerToClient];
 
     // Login.
-    let Message::Login(login) = &up.frames[0].msg else { panic!("control connection starts with {:?}", up.frames[0].msg) };
+    let Message::Login(login) = &up.frames[0].msg else {
+        panic!("control connection starts with {:?}", up.frames[0].msg)
+    };
     assert_eq!(login.version, "0.70.0");
     assert_eq!((login.hostname.as_str(), login.os.as_str(), login.arch.as_str()), ("vm", "linux", "amd64"));
     assert_eq!(login.pool_count, 1);
@@ -243,7 +259,12 @@ fn check_semantics(conns: &Conns, oidc: bool) -> Summary {
                     other => panic!("unexpected proxy {other}"),
                 };
                 assert_eq!((p.proxy_type.as_str(), p.remote_port), expected);
-                let rest = NewProxy { proxy_type: p.proxy_type.clone(), proxy_name: p.proxy_name.clone(), remote_port: p.remote_port, ..Default::default() };
+                let rest = NewProxy {
+                    proxy_type: p.proxy_type.clone(),
+                    proxy_name: p.proxy_name.clone(),
+                    remote_port: p.remote_port,
+                    ..Default::default()
+                };
                 assert_eq!(*p, rest, "no other NewProxy field is set");
                 proxies.insert(p.proxy_name.clone(), p.remote_port);
             }
@@ -276,7 +297,9 @@ fn check_semantics(conns: &Conns, oidc: bool) -> Summary {
             continue;
         }
         let up = &sides[&Dir::ClientToServer];
-        let Message::NewWorkConn(w) = &up.frames[0].msg else { panic!("work connection {id} starts with {:?}", up.frames[0].msg) };
+        let Message::NewWorkConn(w) = &up.frames[0].msg else {
+            panic!("work connection {id} starts with {:?}", up.frames[0].msg)
+        };
         assert_eq!(*w, NewWorkConn { run_id: resp.run_id.clone(), ..Default::default() });
         assert_eq!(up.frames.len(), 1);
         let up_raw = up.raw.as_ref().expect("raw");
@@ -286,7 +309,9 @@ fn check_semantics(conns: &Conns, oidc: bool) -> Summary {
             continue;
         };
         assert_eq!(down.frames.len(), 1);
-        let Message::StartWorkConn(s) = &down.frames[0].msg else { panic!("work connection {id} answered {:?}", down.frames[0].msg) };
+        let Message::StartWorkConn(s) = &down.frames[0].msg else {
+            panic!("work connection {id} answered {:?}", down.frames[0].msg)
+        };
         let down_raw = down.raw.as_ref().expect("raw");
         match s.proxy_name.as_str() {
             "web" => {
@@ -355,7 +380,11 @@ fn decode_nomux(name: &str) -> (Conns, Transcript) {
     let transcript = parse_transcript(&read_fixture(name, "transcript.txt"));
     let mut conns = Conns::new();
     for ((conn, dir), s) in &streams {
-        assert_eq!(transcript.conn_bytes.get(&(*conn, *dir)), Some(&s.bytes.len()), "byte count of conn {conn} {dir:?}");
+        assert_eq!(
+            transcript.conn_bytes.get(&(*conn, *dir)),
+            Some(&s.bytes.len()),
+            "byte count of conn {conn} {dir:?}"
+        );
         conns.entry(*conn).or_default().insert(*dir, decode_side(&s.pieces_from(0)));
     }
     assert_eq!(transcript.conn_bytes.len(), streams.len());
@@ -491,12 +520,12 @@ fn plain_mux() {
     let streams = reassemble(&load_chunks(name));
     assert_eq!(streams.len(), 2, "one TCP connection, both directions");
     let transcript = parse_transcript(&read_fixture(name, "transcript.txt"));
-    assert_eq!((transcript.dirs[&Dir::ClientToServer].yamux.len(), transcript.dirs[&Dir::ServerToClient].yamux.len()), (14, 16));
-    let conns = decode_mux(
-        &streams[&(1, Dir::ClientToServer)].bytes,
-        &streams[&(1, Dir::ServerToClient)].bytes,
-        &transcript,
+    assert_eq!(
+        (transcript.dirs[&Dir::ClientToServer].yamux.len(), transcript.dirs[&Dir::ServerToClient].yamux.len()),
+        (14, 16)
     );
+    let conns =
+        decode_mux(&streams[&(1, Dir::ClientToServer)].bytes, &streams[&(1, Dir::ServerToClient)].bytes, &transcript);
     assert_eq!(conns.keys().copied().collect::<Vec<_>>(), [1, 3, 5, 7]);
     assert_eq!(
         check_semantics(&conns, false),
@@ -581,7 +610,8 @@ fn all_captures() -> Vec<(&'static str, Conns)> {
     for name in ["plain-mux", "ws-plain"] {
         let streams = reassemble(&load_chunks(name));
         let transcript = parse_transcript(&read_fixture(name, "transcript.txt"));
-        let (mut up, mut down) = (streams[&(1, Dir::ClientToServer)].bytes.clone(), streams[&(1, Dir::ServerToClient)].bytes.clone());
+        let (mut up, mut down) =
+            (streams[&(1, Dir::ClientToServer)].bytes.clone(), streams[&(1, Dir::ServerToClient)].bytes.clone());
         if name == "ws-plain" {
             let unwrap = |b: &[u8]| -> Vec<u8> {
                 let head = websocket::parse_http_head(b).expect("head");
@@ -654,10 +684,13 @@ fn portway_builds_frp_identical_frames() {
                         other => panic!("{name}: unexpected {other:?}"),
                     };
                     assert_eq!(built, f.msg, "{name}: frp set a field Portway's rebuild leaves empty");
+                    let ours = codec::encode_to_vec(&built);
                     assert_eq!(
-                        String::from_utf8(codec::encode_to_vec(&built)).expect("utf-8"),
-                        String::from_utf8(f.bytes.clone()).expect("utf-8"),
-                        "{name}: Portway's bytes differ from frp's"
+                        ours,
+                        f.bytes,
+                        "{name}: Portway's bytes differ from frp's:\n ours  {}\n frp's {}",
+                        String::from_utf8_lossy(&ours),
+                        String::from_utf8_lossy(&f.bytes)
                     );
                     *rebuilt.entry(f.msg.type_byte() as char).or_default() += 1;
                 }
@@ -713,9 +746,10 @@ fn support_decoders_known_vectors() {
     assert_eq!(hex::encode(websocket::sha1(b"abc")), "a9993e364706816aba3e25717850c26c9cd0d89d");
     assert_eq!(hex::encode(websocket::sha1(&[b'a'; 1_000])), "291e9a6c66994949b57ba5e650361e98fc36b1ba");
     // RFC 6455 section 1.3.
-    assert_eq!(websocket::accept_key("dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaGRm1fZGhqe0Qd1zo=");
+    assert_eq!(websocket::accept_key("dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
     assert_eq!(frp_capture::parse_py_bytes(r"b'u\x00J{\'\\'"), b"u\x00J{'\\");
     // A masked frame from RFC 6455 section 5.7.
-    let (f, n) = websocket::decode_frame(&[0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58]).expect("frame");
+    let (f, n) =
+        websocket::decode_frame(&[0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58]).expect("frame");
     assert_eq!((f.opcode, f.payload.as_slice(), n), (1, &b"Hello"[..], 11));
 }

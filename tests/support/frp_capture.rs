@@ -232,7 +232,8 @@ pub fn parse_transcript(text: &str) -> Transcript {
         } else if let Some(r) = trimmed.strip_prefix("plain frame ") {
             let (ty, json) = frame_item(r);
             t.items.get_mut(&key.expect("section")).expect("section").push(Item::Plain(ty, json));
-        } else if let Some(r) = trimmed.strip_prefix("decrypted frame ").or_else(|| trimmed.strip_prefix("decrypted ")) {
+        } else if let Some(r) = trimmed.strip_prefix("decrypted frame ").or_else(|| trimmed.strip_prefix("decrypted "))
+        {
             let (ty, json) = frame_item(r);
             t.items.get_mut(&key.expect("section")).expect("section").push(Item::Decrypted(ty, json));
         } else if let Some(r) = trimmed.strip_prefix("then ") {
