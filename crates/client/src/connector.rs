@@ -4,11 +4,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
+use portway_proto::mux::{MuxConfig, MuxSession};
 use portway_proto::transport::{self, BoxedIo};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::ClientConfig;
@@ -52,7 +51,7 @@ pub enum ConnectError {
 pub struct Connector {
     cfg: Arc<ClientConfig>,
     tls: Option<(tokio_rustls::TlsConnector, rustls::pki_types::ServerName<'static>)>,
-    mux: Option<Mutex<tokio_yamux::Control>>,
+    mux: Option<MuxSession>,
     /// Cancelled when the underlying session dies (mux) or the connector is dropped.
     pub closed: CancellationToken,
 }
@@ -75,23 +74,15 @@ impl Connector {
         if me.cfg.transport.tcp_mux {
             let conn = me.dial().await?;
             let keepalive = Duration::from_secs(me.cfg.transport.tcp_mux_keepalive_interval.max(1) as u64);
-            let mut session = tokio_yamux::Session::new_client(conn, portway_proto::yamux::frp_config(keepalive));
-            let control = session.control();
-            let closed = me.closed.clone();
+            let session = MuxSession::client(conn, MuxConfig::frp(keepalive));
+            let (s2, closed) = (session.clone(), me.closed.clone());
             tokio::spawn(async move {
-                loop {
-                    tokio::select! {
-                        _ = closed.cancelled() => break,
-                        s = session.next() => match s {
-                            // The server never opens streams; drop any it tries.
-                            Some(Ok(_stream)) => continue,
-                            _ => break,
-                        },
-                    }
+                tokio::select! {
+                    _ = s2.closed() => closed.cancel(),
+                    _ = closed.cancelled() => s2.close(),
                 }
-                closed.cancel();
             });
-            me.mux = Some(Mutex::new(control));
+            me.mux = Some(session);
         }
         Ok(me)
     }
@@ -126,11 +117,7 @@ impl Connector {
     /// Opens one logical connection: a new yamux stream, or a new TCP/TLS connection without mux.
     pub async fn open(&self) -> Result<BoxedIo, ConnectError> {
         match &self.mux {
-            Some(m) => {
-                let mut c = m.lock().await;
-                let s = c.open_stream().await.map_err(|_| ConnectError::MuxClosed)?;
-                Ok(Box::new(s))
-            }
+            Some(m) => Ok(Box::new(m.open().map_err(|_| ConnectError::MuxClosed)?)),
             None => self.dial().await,
         }
     }

@@ -6,6 +6,7 @@
 //! - [`auth`]: privilege keys (token auth).
 //! - [`compress`]: snappy framing format, as frp's `useCompression` writes it.
 //! - [`yamux`]: yamux frame headers (pure) and the multiplexer configuration frp uses.
+//! - [`mux`]: the yamux session itself (streams over one connection), tuned for relaying.
 //! - [`transport`]: boxed byte streams, TLS (rustls) client and server setup, first-byte sniffing.
 //! - [`relay`]: copying bytes between a visitor and a work connection, with the per-proxy layers.
 
@@ -16,6 +17,7 @@ pub mod codec;
 pub mod compress;
 pub mod crypto;
 pub mod msg;
+pub mod mux;
 pub mod relay;
 pub mod transport;
 pub mod yamux;

@@ -1,7 +1,5 @@
 //! yamux as frp uses it (`fatedier/yamux`, frp's overrides): header codec (pure, for tests and fuzzing) and the
-//! session configuration. Sessions themselves run on `tokio-yamux`, which speaks the same wire format.
-
-use std::time::Duration;
+//! constants. The session itself is in [`crate::mux`].
 
 /// Length of a yamux frame header.
 pub const HEADER_LEN: usize = 12;
@@ -105,19 +103,6 @@ pub fn split_frames(mut b: &[u8]) -> Result<(Vec<(Header, &[u8])>, usize), Heade
         b = &b[HEADER_LEN + body..];
     }
     Ok((out, b.len()))
-}
-
-/// The session configuration frp uses on both sides (`MaxStreamWindowSize` 6 MiB, keepalive every
-/// `keepalive` (frp: `transport.tcpMuxKeepaliveInterval`, 30 s), 10 s write timeout, backlog 256).
-pub fn frp_config(keepalive: Duration) -> tokio_yamux::Config {
-    tokio_yamux::Config {
-        accept_backlog: 256,
-        enable_keepalive: true,
-        keepalive_interval: keepalive,
-        connection_write_timeout: Duration::from_secs(10),
-        max_stream_count: 65_535,
-        max_stream_window_size: FRP_MAX_STREAM_WINDOW,
-    }
 }
 
 #[cfg(test)]

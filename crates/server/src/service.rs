@@ -5,10 +5,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
 use portway_proto::codec::{self, CodecError};
 use portway_proto::crypto::Key;
 use portway_proto::msg::{LoginResp, Message, NewVisitorConnResp};
+use portway_proto::mux::{MuxConfig, MuxSession};
 use portway_proto::transport::{self, BoxedIo, Sniffed};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Mutex;
@@ -182,25 +182,22 @@ impl Shared {
 
     async fn serve_mux(self: Arc<Self>, conn: BoxedIo, peer: SocketAddr) {
         let keepalive = Duration::from_secs(self.cfg.transport.tcp_mux_keepalive_interval.max(1) as u64);
-        let mut session = tokio_yamux::Session::new_server(conn, portway_proto::yamux::frp_config(keepalive));
+        let (session, mut acceptor) = MuxSession::server(conn, MuxConfig::frp(keepalive));
         loop {
             tokio::select! {
                 _ = self.cancel.cancelled() => break,
-                s = session.next() => match s {
-                    Some(Ok(stream)) => {
+                s = acceptor.accept() => match s {
+                    Some(stream) => {
                         let me = self.clone();
                         self.tracker.spawn(
                             async move { me.handle_conn(Box::new(stream), peer).await }.in_current_span(),
                         );
                     }
-                    Some(Err(e)) => {
-                        debug!(error = %e, "yamux session ended");
-                        break;
-                    }
                     None => break,
                 },
             }
         }
+        session.close();
     }
 
     /// One logical frp connection (a TCP/TLS connection, or a yamux stream): Login or NewWorkConn.

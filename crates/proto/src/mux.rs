@@ -1,0 +1,667 @@
+//! A yamux session, wire-compatible with `fatedier/yamux` (hashicorp's) as frp configures it.
+//!
+//! One reader task parses frames and fills per-stream receive buffers; one writer task drains a shared output
+//! buffer, so frames from many streams leave in large batched writes. Streams are [`MuxStream`]s
+//! (`AsyncRead + AsyncWrite`). Flow control follows yamux: 256 KiB initial window, grown to the configured maximum
+//! (frp: 6 MiB) by the SYN/ACK window updates, replenished once half of it has been consumed.
+//!
+//! Invariants: the session lock is never held across an `.await`; memory per stream is bounded by its receive
+//! window (a peer that overruns it is a protocol error that ends the session); the shared output buffer is bounded
+//! by [`WBUF_HIGH`] plus one frame per writer.
+
+use std::collections::{HashMap, VecDeque};
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::sync::{mpsc, Notify};
+use tokio_util::sync::CancellationToken;
+use tracing::debug;
+
+use crate::transport::BoxedIo;
+use crate::yamux::{flags, FrameType, Header, HEADER_LEN, INITIAL_WINDOW};
+
+/// Above this many pending output bytes, writers wait for the writer task.
+pub const WBUF_HIGH: usize = 1024 * 1024;
+/// Largest data frame Portway sends.
+const MAX_FRAME: usize = 128 * 1024;
+
+/// Session settings.
+#[derive(Debug, Clone, Copy)]
+pub struct MuxConfig {
+    /// Receive window each stream grows to (frp: 6 MiB).
+    pub max_window: u32,
+    /// Keepalive ping period (frp: `tcpMuxKeepaliveInterval`, 30 s); `None` disables.
+    pub keepalive: Option<Duration>,
+    /// A ping unanswered or a write stalled this long kills the session (frp: 10 s).
+    pub write_timeout: Duration,
+    /// Inbound streams waiting to be accepted (frp: 256); beyond that new streams are reset.
+    pub accept_backlog: usize,
+}
+
+impl MuxConfig {
+    /// frp's settings with the given keepalive interval.
+    pub fn frp(keepalive: Duration) -> Self {
+        MuxConfig {
+            max_window: crate::yamux::FRP_MAX_STREAM_WINDOW,
+            keepalive: Some(keepalive),
+            write_timeout: Duration::from_secs(10),
+            accept_backlog: 256,
+        }
+    }
+}
+
+/// Why a session or stream failed.
+#[derive(Debug, thiserror::Error, Clone)]
+pub enum MuxError {
+    /// The session ended.
+    #[error("the multiplexed connection is closed{}", .0.as_ref().map(|r| format!(": {r}")).unwrap_or_default())]
+    Closed(Option<String>),
+    /// The peer sent GoAway.
+    #[error("the peer is shutting down its multiplexed connection (GoAway)")]
+    GoAway,
+    /// Stream ids exhausted.
+    #[error("stream ids exhausted on this connection")]
+    IdsExhausted,
+}
+
+struct StreamState {
+    recv: VecDeque<Vec<u8>>,
+    recv_off: usize,
+    /// Bytes the peer may still send before we grant more.
+    recv_window: u32,
+    /// Consumed by the application since the last update we sent.
+    consumed: u32,
+    send_window: u32,
+    read_waker: Option<Waker>,
+    write_waker: Option<Waker>,
+    remote_fin: bool,
+    local_fin: bool,
+    reset: bool,
+}
+
+impl StreamState {
+    fn new(recv_window: u32, send_window: u32) -> Self {
+        StreamState {
+            recv: VecDeque::new(),
+            recv_off: 0,
+            recv_window,
+            consumed: 0,
+            send_window,
+            read_waker: None,
+            write_waker: None,
+            remote_fin: false,
+            local_fin: false,
+            reset: false,
+        }
+    }
+
+    fn wake_all(&mut self) {
+        if let Some(w) = self.read_waker.take() {
+            w.wake();
+        }
+        if let Some(w) = self.write_waker.take() {
+            w.wake();
+        }
+    }
+}
+
+struct Inner {
+    streams: HashMap<u32, StreamState>,
+    wbuf: Vec<u8>,
+    blocked: Vec<Waker>,
+    next_id: u32,
+    closed: Option<String>,
+    go_away: bool,
+    ping_id: u32,
+    ping_sent: Option<(u32, tokio::time::Instant)>,
+}
+
+struct Shared {
+    inner: Mutex<Inner>,
+    cfg: MuxConfig,
+    wake_writer: Notify,
+    done: CancellationToken,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A poisoned lock means a panic elsewhere already broke the session; keep going to let it close.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn push_frame(inner: &mut Inner, h: Header, data: &[u8]) {
+        inner.wbuf.extend_from_slice(&h.encode());
+        inner.wbuf.extend_from_slice(data);
+    }
+
+    fn fail(&self, reason: String) {
+        let mut g = self.lock();
+        if g.closed.is_none() {
+            debug!(reason = %reason, "yamux session closed");
+            g.closed = Some(reason);
+        }
+        for s in g.streams.values_mut() {
+            s.wake_all();
+        }
+        for w in g.blocked.drain(..) {
+            w.wake();
+        }
+        drop(g);
+        self.done.cancel();
+        self.wake_writer.notify_one();
+    }
+}
+
+/// A yamux session over one connection. Cloning gives another handle to the same session.
+#[derive(Clone)]
+pub struct MuxSession {
+    shared: Arc<Shared>,
+}
+
+/// Inbound streams of a server-side session.
+pub struct MuxAcceptor {
+    rx: mpsc::Receiver<MuxStream>,
+}
+
+impl MuxAcceptor {
+    /// The next stream the peer opened; `None` once the session is closed.
+    pub async fn accept(&mut self) -> Option<MuxStream> {
+        self.rx.recv().await
+    }
+}
+
+impl MuxSession {
+    /// Starts a client session (opens odd stream ids). Spawns its reader and writer tasks.
+    pub fn client(io: BoxedIo, cfg: MuxConfig) -> MuxSession {
+        Self::start(io, cfg, 1).0
+    }
+
+    /// Starts a server session (accepts streams).
+    pub fn server(io: BoxedIo, cfg: MuxConfig) -> (MuxSession, MuxAcceptor) {
+        Self::start(io, cfg, 2)
+    }
+
+    fn start(io: BoxedIo, cfg: MuxConfig, first_id: u32) -> (MuxSession, MuxAcceptor) {
+        let shared = Arc::new(Shared {
+            inner: Mutex::new(Inner {
+                streams: HashMap::new(),
+                wbuf: Vec::with_capacity(256 * 1024),
+                blocked: Vec::new(),
+                next_id: first_id,
+                closed: None,
+                go_away: false,
+                ping_id: 0,
+                ping_sent: None,
+            }),
+            cfg,
+            wake_writer: Notify::new(),
+            done: CancellationToken::new(),
+        });
+        let (rd, wr) = tokio::io::split(io);
+        let (tx, rx) = mpsc::channel(cfg.accept_backlog.max(1));
+        let accept = (first_id % 2 == 0).then_some(tx);
+        tokio::spawn(reader(shared.clone(), rd, accept));
+        tokio::spawn(writer(shared.clone(), wr));
+        if let Some(k) = cfg.keepalive {
+            tokio::spawn(keepalive(shared.clone(), k));
+        }
+        (MuxSession { shared }, MuxAcceptor { rx })
+    }
+
+    /// Opens a stream: sends the SYN window update at once (no round trip is awaited, as in yamux).
+    pub fn open(&self) -> Result<MuxStream, MuxError> {
+        let sh = &self.shared;
+        let mut g = sh.lock();
+        if let Some(r) = &g.closed {
+            return Err(MuxError::Closed(Some(r.clone())));
+        }
+        if g.go_away {
+            return Err(MuxError::GoAway);
+        }
+        let id = g.next_id;
+        g.next_id = id.checked_add(2).ok_or(MuxError::IdsExhausted)?;
+        let delta = sh.cfg.max_window.saturating_sub(INITIAL_WINDOW);
+        g.streams.insert(id, StreamState::new(INITIAL_WINDOW + delta, INITIAL_WINDOW));
+        Shared::push_frame(&mut g, Header { kind: FrameType::WindowUpdate, flags: flags::SYN, stream_id: id, length: delta }, &[]);
+        drop(g);
+        sh.wake_writer.notify_one();
+        Ok(MuxStream { shared: sh.clone(), id })
+    }
+
+    /// Whether the session has ended.
+    pub fn is_closed(&self) -> bool {
+        self.shared.done.is_cancelled()
+    }
+
+    /// Resolves when the session ends.
+    pub async fn closed(&self) {
+        self.shared.done.cancelled().await
+    }
+
+    /// Closes the session and every stream.
+    pub fn close(&self) {
+        self.shared.fail("closed locally".into());
+    }
+
+    /// Number of open streams (for tests and metrics).
+    pub fn stream_count(&self) -> usize {
+        self.shared.lock().streams.len()
+    }
+}
+
+async fn reader(sh: Arc<Shared>, rd: tokio::io::ReadHalf<BoxedIo>, accept: Option<mpsc::Sender<MuxStream>>) {
+    let mut rd = tokio::io::BufReader::with_capacity(64 * 1024, rd);
+    let reason = loop {
+        let mut hb = [0u8; HEADER_LEN];
+        let r = tokio::select! {
+            _ = sh.done.cancelled() => break "closed".to_string(),
+            r = rd.read_exact(&mut hb) => r,
+        };
+        if let Err(e) = r {
+            break if e.kind() == io::ErrorKind::UnexpectedEof { "peer closed the connection".into() } else { e.to_string() };
+        }
+        let h = match Header::decode(&hb) {
+            Ok(Some(h)) => h,
+            Ok(None) => break "short header".into(),
+            Err(e) => break e.to_string(),
+        };
+        match h.kind {
+            FrameType::Data => {
+                // Check the window before allocating: a peer cannot make us buffer more than we granted.
+                let allowed = {
+                    let g = sh.lock();
+                    g.streams.get(&h.stream_id).map(|s| s.recv_window)
+                };
+                let len = h.length as usize;
+                if let Some(w) = allowed {
+                    if h.length > w {
+                        break format!("peer overran stream {}'s receive window ({} > {w})", h.stream_id, h.length);
+                    }
+                } else if h.flags & flags::SYN == 0 || h.length > INITIAL_WINDOW {
+                    // Data for a stream we do not know (already closed): discard it.
+                    if let Err(e) = discard(&mut rd, len).await {
+                        break e.to_string();
+                    }
+                    continue;
+                }
+                let mut data = vec![0u8; len];
+                if let Err(e) = rd.read_exact(&mut data).await {
+                    break e.to_string();
+                }
+                if let Err(r) = on_stream_frame(&sh, &accept, h, Some(data)) {
+                    break r;
+                }
+            }
+            FrameType::WindowUpdate => {
+                if let Err(r) = on_stream_frame(&sh, &accept, h, None) {
+                    break r;
+                }
+            }
+            FrameType::Ping => {
+                let mut g = sh.lock();
+                if h.flags & flags::SYN != 0 {
+                    Shared::push_frame(&mut g, Header { kind: FrameType::Ping, flags: flags::ACK, stream_id: 0, length: h.length }, &[]);
+                    drop(g);
+                    sh.wake_writer.notify_one();
+                } else if h.flags & flags::ACK != 0 && g.ping_sent.map(|(id, _)| id) == Some(h.length) {
+                    g.ping_sent = None;
+                }
+            }
+            FrameType::GoAway => {
+                sh.lock().go_away = true;
+            }
+        }
+    };
+    sh.fail(reason);
+}
+
+async fn discard<R: AsyncRead + Unpin>(rd: &mut R, mut len: usize) -> io::Result<()> {
+    let mut buf = [0u8; 4096];
+    while len > 0 {
+        let n = len.min(buf.len());
+        rd.read_exact(&mut buf[..n]).await?;
+        len -= n;
+    }
+    Ok(())
+}
+
+/// Applies a Data or WindowUpdate frame to its stream (creating it on SYN for servers).
+fn on_stream_frame(
+    sh: &Arc<Shared>,
+    accept: &Option<mpsc::Sender<MuxStream>>,
+    h: Header,
+    data: Option<Vec<u8>>,
+) -> Result<(), String> {
+    let mut g = sh.lock();
+    let id = h.stream_id;
+    if h.flags & flags::SYN != 0 && !g.streams.contains_key(&id) {
+        let Some(tx) = accept else {
+            // Clients accept no streams: refuse.
+            Shared::push_frame(&mut g, Header { kind: FrameType::WindowUpdate, flags: flags::RST, stream_id: id, length: 0 }, &[]);
+            drop(g);
+            sh.wake_writer.notify_one();
+            return Ok(());
+        };
+        if id == 0 || id % 2 == 0 {
+            return Err(format!("peer opened stream {id}, which is not a client stream id"));
+        }
+        let delta = sh.cfg.max_window.saturating_sub(INITIAL_WINDOW);
+        let send_window = if h.kind == FrameType::WindowUpdate { INITIAL_WINDOW.saturating_add(h.length) } else { INITIAL_WINDOW };
+        let mut st = StreamState::new(INITIAL_WINDOW + delta, send_window);
+        apply(&mut st, Header { flags: h.flags & !flags::SYN, ..h }, data)?;
+        g.streams.insert(id, st);
+        Shared::push_frame(&mut g, Header { kind: FrameType::WindowUpdate, flags: flags::ACK, stream_id: id, length: delta }, &[]);
+        drop(g);
+        if let Err(e) = tx.try_send(MuxStream { shared: sh.clone(), id }) {
+            // Backlog full or nobody accepting: reset it. Marking it reset first makes the handle's drop silent.
+            let mut g = sh.lock();
+            if let Some(st) = g.streams.get_mut(&id) {
+                st.reset = true;
+            }
+            Shared::push_frame(&mut g, Header { kind: FrameType::WindowUpdate, flags: flags::RST, stream_id: id, length: 0 }, &[]);
+            drop(g);
+            drop(e.into_inner());
+        }
+        sh.wake_writer.notify_one();
+        return Ok(());
+    }
+    // A frame for a stream already gone (or a bogus id) is ignored. State stays until the handle drops.
+    if let Some(s) = g.streams.get_mut(&id) {
+        if h.kind == FrameType::WindowUpdate {
+            s.send_window = s.send_window.saturating_add(h.length);
+        }
+        apply(s, h, data)?;
+    }
+    Ok(())
+}
+
+fn apply(s: &mut StreamState, h: Header, data: Option<Vec<u8>>) -> Result<(), String> {
+    if let Some(d) = data {
+        if !d.is_empty() {
+            s.recv_window -= d.len() as u32;
+            s.recv.push_back(d);
+        }
+    }
+    if h.flags & flags::FIN != 0 {
+        s.remote_fin = true;
+    }
+    if h.flags & flags::RST != 0 {
+        s.reset = true;
+    }
+    s.wake_all();
+    Ok(())
+}
+
+async fn writer(sh: Arc<Shared>, mut wr: tokio::io::WriteHalf<BoxedIo>) {
+    let mut out: Vec<u8> = Vec::with_capacity(256 * 1024);
+    loop {
+        let closed = {
+            let mut g = sh.lock();
+            std::mem::swap(&mut g.wbuf, &mut out);
+            for w in g.blocked.drain(..) {
+                w.wake();
+            }
+            g.closed.is_some()
+        };
+        if !out.is_empty() {
+            let r = tokio::time::timeout(sh.cfg.write_timeout, async {
+                wr.write_all(&out).await?;
+                wr.flush().await
+            })
+            .await;
+            out.clear();
+            match r {
+                Ok(Ok(())) => continue,
+                Ok(Err(e)) => {
+                    sh.fail(format!("write failed: {e}"));
+                    break;
+                }
+                Err(_) => {
+                    sh.fail(format!("write stalled for {:?}", sh.cfg.write_timeout));
+                    break;
+                }
+            }
+        }
+        if closed {
+            break;
+        }
+        sh.wake_writer.notified().await;
+    }
+    let _ = wr.shutdown().await;
+}
+
+async fn keepalive(sh: Arc<Shared>, every: Duration) {
+    let mut t = tokio::time::interval(every);
+    t.tick().await;
+    let mut check = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = sh.done.cancelled() => return,
+            _ = t.tick() => {
+                let mut g = sh.lock();
+                if g.ping_sent.is_none() {
+                    g.ping_id = g.ping_id.wrapping_add(1);
+                    let id = g.ping_id;
+                    g.ping_sent = Some((id, tokio::time::Instant::now()));
+                    Shared::push_frame(&mut g, Header { kind: FrameType::Ping, flags: flags::SYN, stream_id: 0, length: id }, &[]);
+                    drop(g);
+                    sh.wake_writer.notify_one();
+                }
+            }
+            _ = check.tick() => {
+                let late = sh.lock().ping_sent.is_some_and(|(_, at)| at.elapsed() > sh.cfg.write_timeout);
+                if late {
+                    sh.fail(format!("keepalive ping unanswered for {:?}", sh.cfg.write_timeout));
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// One yamux stream.
+pub struct MuxStream {
+    shared: Arc<Shared>,
+    id: u32,
+}
+
+impl MuxStream {
+    /// The stream id.
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+}
+
+impl AsyncRead for MuxStream {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let sh = &self.shared;
+        let mut g = sh.lock();
+        let closed = g.closed.clone();
+        let Some(s) = g.streams.get_mut(&self.id) else { return Poll::Ready(Ok(())) };
+        if s.recv.is_empty() {
+            if s.remote_fin {
+                return Poll::Ready(Ok(()));
+            }
+            if s.reset {
+                return Poll::Ready(Err(io::Error::new(io::ErrorKind::ConnectionReset, "stream reset by peer")));
+            }
+            if let Some(r) = closed {
+                return Poll::Ready(Err(io::Error::new(io::ErrorKind::ConnectionAborted, r)));
+            }
+            s.read_waker = Some(cx.waker().clone());
+            return Poll::Pending;
+        }
+        let mut n = 0;
+        while buf.remaining() > 0 {
+            let Some(front) = s.recv.front() else { break };
+            let avail = &front[s.recv_off..];
+            let k = avail.len().min(buf.remaining());
+            buf.put_slice(&avail[..k]);
+            n += k;
+            s.recv_off += k;
+            if s.recv_off == front.len() {
+                s.recv.pop_front();
+                s.recv_off = 0;
+            }
+        }
+        s.consumed += n as u32;
+        let max = sh.cfg.max_window;
+        if s.consumed >= max / 2 && !s.reset {
+            let delta = s.consumed;
+            s.recv_window += delta;
+            s.consumed = 0;
+            Shared::push_frame(&mut g, Header { kind: FrameType::WindowUpdate, flags: 0, stream_id: self.id, length: delta }, &[]);
+            drop(g);
+            sh.wake_writer.notify_one();
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl AsyncWrite for MuxStream {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        let sh = &self.shared;
+        let mut g = sh.lock();
+        if let Some(r) = &g.closed {
+            return Poll::Ready(Err(io::Error::new(io::ErrorKind::BrokenPipe, r.clone())));
+        }
+        if g.wbuf.len() >= WBUF_HIGH {
+            g.blocked.push(cx.waker().clone());
+            return Poll::Pending;
+        }
+        let Some(s) = g.streams.get_mut(&self.id) else {
+            return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
+        };
+        if s.reset {
+            return Poll::Ready(Err(io::Error::new(io::ErrorKind::ConnectionReset, "stream reset by peer")));
+        }
+        if s.local_fin {
+            return Poll::Ready(Err(io::Error::new(io::ErrorKind::BrokenPipe, "write after shutdown")));
+        }
+        if s.send_window == 0 {
+            s.write_waker = Some(cx.waker().clone());
+            return Poll::Pending;
+        }
+        let n = buf.len().min(s.send_window as usize).min(MAX_FRAME);
+        s.send_window -= n as u32;
+        Shared::push_frame(&mut g, Header { kind: FrameType::Data, flags: 0, stream_id: self.id, length: n as u32 }, &buf[..n]);
+        drop(g);
+        sh.wake_writer.notify_one();
+        Poll::Ready(Ok(n))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        // The writer task flushes after every batch.
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let sh = &self.shared;
+        let mut g = sh.lock();
+        let Some(s) = g.streams.get_mut(&self.id) else { return Poll::Ready(Ok(())) };
+        if !s.local_fin && !s.reset {
+            s.local_fin = true;
+            Shared::push_frame(&mut g, Header { kind: FrameType::WindowUpdate, flags: flags::FIN, stream_id: self.id, length: 0 }, &[]);
+            drop(g);
+            sh.wake_writer.notify_one();
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl Drop for MuxStream {
+    fn drop(&mut self) {
+        let sh = &self.shared;
+        let mut g = sh.lock();
+        if let Some(s) = g.streams.remove(&self.id) {
+            if g.closed.is_none() && !s.reset {
+                // Not yet closed our way: a graceful FIN. Closed our way but the peer still open: it must stop, RST.
+                let f = match (s.local_fin, s.remote_fin) {
+                    (true, true) => return,
+                    (true, false) => flags::RST,
+                    (false, _) => flags::FIN,
+                };
+                Shared::push_frame(&mut g, Header { kind: FrameType::WindowUpdate, flags: f, stream_id: self.id, length: 0 }, &[]);
+                drop(g);
+                sh.wake_writer.notify_one();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pair() -> (MuxSession, MuxSession, MuxAcceptor) {
+        let (a, b) = tokio::io::duplex(64 * 1024);
+        let client = MuxSession::client(Box::new(a), MuxConfig::frp(Duration::from_secs(30)));
+        let (server, acc) = MuxSession::server(Box::new(b), MuxConfig::frp(Duration::from_secs(30)));
+        (client, server, acc)
+    }
+
+    #[tokio::test]
+    async fn many_streams_both_ways_with_half_close() {
+        let (client, _server, mut acc) = pair();
+        tokio::spawn(async move {
+            while let Some(mut s) = acc.accept().await {
+                tokio::spawn(async move {
+                    let mut v = Vec::new();
+                    s.read_to_end(&mut v).await.unwrap();
+                    s.write_all(&v).await.unwrap();
+                    s.shutdown().await.unwrap();
+                });
+            }
+        });
+        let mut tasks = Vec::new();
+        for i in 0..20usize {
+            let mut s = client.open().unwrap();
+            assert_eq!(s.id() % 2, 1);
+            tasks.push(tokio::spawn(async move {
+                let data: Vec<u8> = (0..(100_000 + i * 9973)).map(|x| (x * 7 + i) as u8).collect();
+                s.write_all(&data).await.unwrap();
+                s.shutdown().await.unwrap();
+                let mut back = Vec::new();
+                s.read_to_end(&mut back).await.unwrap();
+                assert_eq!(back, data);
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn window_larger_than_initial_flows() {
+        let (client, _server, mut acc) = pair();
+        let mut c = client.open().unwrap();
+        let data = vec![5u8; 20 * 1024 * 1024];
+        let d2 = data.clone();
+        let w = tokio::spawn(async move {
+            c.write_all(&d2).await.unwrap();
+            c.shutdown().await.unwrap();
+            c
+        });
+        let mut s = acc.accept().await.unwrap();
+        let mut got = Vec::new();
+        s.read_to_end(&mut got).await.unwrap();
+        assert_eq!(got.len(), data.len());
+        drop(w.await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn session_end_fails_streams() {
+        let (client, server, _acc) = pair();
+        let mut c = client.open().unwrap();
+        server.close();
+        let mut b = [0u8; 1];
+        let r = tokio::time::timeout(Duration::from_secs(5), c.read(&mut b)).await.unwrap();
+        assert!(r.is_err() || r.unwrap() == 0);
+        tokio::time::timeout(Duration::from_secs(5), client.closed()).await.unwrap();
+        assert!(client.open().is_err());
+    }
+}
