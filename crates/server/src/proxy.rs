@@ -63,6 +63,9 @@ pub async fn register(ctl: &Arc<Control>, np: NewProxy) -> Result<String, ProxyE
     if shared.proxies.lock().map(|p| p.contains_key(&np.proxy_name)).unwrap_or(true) {
         return Err(ProxyError::NameTaken(np.proxy_name));
     }
+    if np.remote_port != 0 && !cfg.port_allowed(np.remote_port as u16) {
+        return Err(ProxyError::PortNotAllowed(np.remote_port as u16));
+    }
     if cfg.max_ports_per_client > 0 && ctl.proxy_count() as i64 >= cfg.max_ports_per_client {
         return Err(ProxyError::TooManyPorts(cfg.max_ports_per_client));
     }

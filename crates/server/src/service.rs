@@ -183,6 +183,19 @@ impl Shared {
     async fn serve_mux(self: Arc<Self>, conn: BoxedIo, peer: SocketAddr) {
         let keepalive = Duration::from_secs(self.cfg.transport.tcp_mux_keepalive_interval.max(1) as u64);
         let (session, mut acceptor) = MuxSession::server(conn, MuxConfig::frp(keepalive));
+        // An unauthenticated peer must open its first stream promptly; silent or trickling connections are cut.
+        match tokio::time::timeout(LOGIN_TIMEOUT, acceptor.accept()).await {
+            Ok(Some(stream)) => {
+                let me = self.clone();
+                self.tracker.spawn(async move { me.handle_conn(Box::new(stream), peer).await }.in_current_span());
+            }
+            Ok(None) => return,
+            Err(_) => {
+                info!("multiplexed connection opened no stream within {LOGIN_TIMEOUT:?}; closed");
+                session.close();
+                return;
+            }
+        }
         loop {
             tokio::select! {
                 _ = self.cancel.cancelled() => break,
