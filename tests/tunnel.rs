@@ -14,7 +14,11 @@ async fn bulk(client_extra: &str, server_extra: &str, proxy_extra: &str) {
     let (echo, _e) = echo_server().await;
     let server = start_server(&server_toml(server_extra), 0).await;
     let remote = free_port();
-    let cfg = client_config(&client_toml(server.addr.port(), client_extra, &tcp_proxy("web", echo, remote, proxy_extra)));
+    let cfg = client_config(&client_toml(
+        server.addr.port(),
+        client_extra,
+        &tcp_proxy("web", echo, remote, proxy_extra),
+    ));
     let client = start_client(cfg);
     wait_running(&client, &["web"]).await;
     let data = pattern(64 * MIB, 1);
@@ -31,24 +35,51 @@ macro_rules! bulk_test {
     ($name:ident, $client:expr, $server:expr, $proxy:expr) => {
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn $name() {
-            tokio::time::timeout(TEST_TIMEOUT, bulk($client, $server, $proxy)).await.expect("test timed out");
+            tokio::time::timeout(TEST_TIMEOUT, bulk($client, $server, $proxy))
+                .await
+                .expect("test timed out");
         }
     };
 }
 
 bulk_test!(bulk_64mib_tls_mux_frp_defaults, "", "", "");
-bulk_test!(bulk_64mib_tls_no_mux, "transport.tcpMux = false", "transport.tcpMux = false", "");
+bulk_test!(
+    bulk_64mib_tls_no_mux,
+    "transport.tcpMux = false",
+    "transport.tcpMux = false",
+    ""
+);
 bulk_test!(bulk_64mib_plain_mux, "transport.tls.enable = false", "", "");
-bulk_test!(bulk_64mib_plain_no_mux, "transport.tls.enable = false\ntransport.tcpMux = false", "transport.tcpMux = false", "");
-bulk_test!(bulk_64mib_encrypted, "", "", "transport.useEncryption = true");
-bulk_test!(bulk_64mib_compressed, "", "", "transport.useCompression = true");
+bulk_test!(
+    bulk_64mib_plain_no_mux,
+    "transport.tls.enable = false\ntransport.tcpMux = false",
+    "transport.tcpMux = false",
+    ""
+);
+bulk_test!(
+    bulk_64mib_encrypted,
+    "",
+    "",
+    "transport.useEncryption = true"
+);
+bulk_test!(
+    bulk_64mib_compressed,
+    "",
+    "",
+    "transport.useCompression = true"
+);
 bulk_test!(
     bulk_64mib_encrypted_and_compressed_no_mux,
     "transport.tcpMux = false",
     "transport.tcpMux = false",
     "transport.useEncryption = true\ntransport.useCompression = true"
 );
-bulk_test!(bulk_64mib_custom_tls_first_byte, "transport.tls.disableCustomTLSFirstByte = false", "", "");
+bulk_test!(
+    bulk_64mib_custom_tls_first_byte,
+    "transport.tls.disableCustomTLSFirstByte = false",
+    "",
+    ""
+);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_concurrent_connections_through_one_proxy() {
@@ -57,7 +88,11 @@ async fn two_hundred_concurrent_connections_through_one_proxy() {
         let (echo, _e) = echo_server().await;
         let server = start_server(&server_toml(""), 0).await;
         let remote = free_port();
-        let client = start_client(client_config(&client_toml(server.addr.port(), "", &tcp_proxy("web", echo, remote, ""))));
+        let client = start_client(client_config(&client_toml(
+            server.addr.port(),
+            "",
+            &tcp_proxy("web", echo, remote, ""),
+        )));
         wait_running(&client, &["web"]).await;
         let tasks: Vec<_> = (0..200u64)
             .map(|i| {
@@ -90,16 +125,35 @@ async fn client_reregisters_after_server_restart() {
         let server = start_server(&server_toml(""), 0).await;
         let port = server.addr.port();
         let remote = free_port();
-        let client = start_client(client_config(&client_toml(port, "", &tcp_proxy("web", echo, remote, ""))));
+        let client = start_client(client_config(&client_toml(
+            port,
+            "",
+            &tcp_proxy("web", echo, remote, ""),
+        )));
         let first = wait_running(&client, &["web"]).await;
         let data = pattern(MIB, 7);
-        assert_eq!(echo_through(remote, &data).await.expect("before restart"), sha256(&data));
+        assert_eq!(
+            echo_through(remote, &data).await.expect("before restart"),
+            sha256(&data)
+        );
         server.shutdown().await;
-        wait_status(&client, Duration::from_secs(10), "the client to notice", |s| !s.is_connected()).await;
-        assert!(echo_through(remote, b"x").await.is_err(), "the public port must be closed while the server is down");
+        wait_status(
+            &client,
+            Duration::from_secs(10),
+            "the client to notice",
+            |s| !s.is_connected(),
+        )
+        .await;
+        assert!(
+            echo_through(remote, b"x").await.is_err(),
+            "the public port must be closed while the server is down"
+        );
         let server = start_server(&server_toml(""), port).await;
         let second = wait_running(&client, &["web"]).await;
-        assert_eq!(echo_through(remote, &data).await.expect("after restart"), sha256(&data));
+        assert_eq!(
+            echo_through(remote, &data).await.expect("after restart"),
+            sha256(&data)
+        );
         // The client keeps its run_id across reconnects, as frp does.
         let run_id = |s: &portway::client::Status| match &s.conn {
             portway::client::ConnState::Connected { run_id, .. } => run_id.clone(),

@@ -47,7 +47,9 @@ impl TestServer {
 
 /// Starts a server from frps.toml text; `bindPort` is overridden by `port` (0 = any).
 pub async fn start_server(toml: &str, port: u16) -> TestServer {
-    let mut cfg = ServerConfig::parse(toml, "test-frps.toml").expect("server config").config;
+    let mut cfg = ServerConfig::parse(toml, "test-frps.toml")
+        .expect("server config")
+        .config;
     cfg.bind_addr = "127.0.0.1".into();
     cfg.bind_port = port;
     let server = Server::new(cfg).expect("server");
@@ -61,7 +63,9 @@ pub async fn start_server(toml: &str, port: u16) -> TestServer {
 
 /// Parses frpc.toml text.
 pub fn client_config(toml: &str) -> ClientConfig {
-    ClientConfig::parse(toml, "test-frpc.toml").expect("client config").config
+    ClientConfig::parse(toml, "test-frpc.toml")
+        .expect("client config")
+        .config
 }
 
 /// Starts a client engine.
@@ -70,7 +74,12 @@ pub fn start_client(cfg: ClientConfig) -> ClientHandle {
 }
 
 /// Waits until `pred` holds for the client's status (or panics after `within`).
-pub async fn wait_status(h: &ClientHandle, within: Duration, what: &str, pred: impl Fn(&Status) -> bool) -> Status {
+pub async fn wait_status(
+    h: &ClientHandle,
+    within: Duration,
+    what: &str,
+    pred: impl Fn(&Status) -> bool,
+) -> Status {
     let mut rx = h.watch();
     let r = tokio::time::timeout(within, async {
         loop {
@@ -88,14 +97,22 @@ pub async fn wait_status(h: &ClientHandle, within: Duration, what: &str, pred: i
     .await;
     match r {
         Ok(s) if pred(&s) => s,
-        _ => panic!("timed out after {within:?} waiting for {what}; last status: {:#?}", h.status()),
+        _ => panic!(
+            "timed out after {within:?} waiting for {what}; last status: {:#?}",
+            h.status()
+        ),
     }
 }
 
 /// Waits until every proxy named is running.
 pub async fn wait_running(h: &ClientHandle, names: &[&str]) -> Status {
     wait_status(h, Duration::from_secs(30), "proxies running", |s| {
-        names.iter().all(|n| matches!(s.proxies.get(*n).map(|p| &p.state), Some(ProxyState::Running { .. })))
+        names.iter().all(|n| {
+            matches!(
+                s.proxies.get(*n).map(|p| &p.state),
+                Some(ProxyState::Running { .. })
+            )
+        })
     })
     .await
 }
@@ -106,7 +123,9 @@ pub async fn echo_server() -> (u16, JoinHandle<()>) {
     let port = l.local_addr().expect("addr").port();
     let task = tokio::spawn(async move {
         loop {
-            let Ok((mut c, _)) = l.accept().await else { break };
+            let Ok((mut c, _)) = l.accept().await else {
+                break;
+            };
             tokio::spawn(async move {
                 let (mut r, mut w) = c.split();
                 let _ = tokio::io::copy(&mut r, &mut w).await;
@@ -157,7 +176,10 @@ pub async fn echo_through(port: u16, data: &[u8]) -> std::io::Result<[u8; 32]> {
     }
     writer.await.map_err(std::io::Error::other)??;
     if total != data.len() {
-        return Err(std::io::Error::other(format!("got {total} bytes back, sent {}", data.len())));
+        return Err(std::io::Error::other(format!(
+            "got {total} bytes back, sent {}",
+            data.len()
+        )));
     }
     Ok(h.finalize().into())
 }

@@ -37,18 +37,26 @@ impl ClientAuth {
     /// The privilege key for a Ping (empty when not in scope).
     pub async fn ping_key(&self, timestamp: i64) -> Result<String, ClientAuthError> {
         match self {
-            ClientAuth::Token { token, heartbeats, .. } => {
-                Ok(if *heartbeats { privilege_key(token.expose(), timestamp) } else { String::new() })
-            }
+            ClientAuth::Token {
+                token, heartbeats, ..
+            } => Ok(if *heartbeats {
+                privilege_key(token.expose(), timestamp)
+            } else {
+                String::new()
+            }),
         }
     }
 
     /// The privilege key for a NewWorkConn (empty when not in scope).
     pub async fn work_conn_key(&self, timestamp: i64) -> Result<String, ClientAuthError> {
         match self {
-            ClientAuth::Token { token, work_conns, .. } => {
-                Ok(if *work_conns { privilege_key(token.expose(), timestamp) } else { String::new() })
-            }
+            ClientAuth::Token {
+                token, work_conns, ..
+            } => Ok(if *work_conns {
+                privilege_key(token.expose(), timestamp)
+            } else {
+                String::new()
+            }),
         }
     }
 }

@@ -50,7 +50,10 @@ pub enum ConnectError {
 /// Opens logical connections to the server.
 pub struct Connector {
     cfg: Arc<ClientConfig>,
-    tls: Option<(tokio_rustls::TlsConnector, rustls::pki_types::ServerName<'static>)>,
+    tls: Option<(
+        tokio_rustls::TlsConnector,
+        rustls::pki_types::ServerName<'static>,
+    )>,
     mux: Option<MuxSession>,
     /// Cancelled when the underlying session dies (mux) or the connector is dropped.
     pub closed: CancellationToken,
@@ -66,14 +69,23 @@ impl Connector {
             } else {
                 cfg.transport.tls.server_name.clone()
             };
-            Some((tokio_rustls::TlsConnector::from(c), transport::server_name(&name)?))
+            Some((
+                tokio_rustls::TlsConnector::from(c),
+                transport::server_name(&name)?,
+            ))
         } else {
             None
         };
-        let mut me = Connector { cfg, tls, mux: None, closed: CancellationToken::new() };
+        let mut me = Connector {
+            cfg,
+            tls,
+            mux: None,
+            closed: CancellationToken::new(),
+        };
         if me.cfg.transport.tcp_mux {
             let conn = me.dial().await?;
-            let keepalive = Duration::from_secs(me.cfg.transport.tcp_mux_keepalive_interval.max(1) as u64);
+            let keepalive =
+                Duration::from_secs(me.cfg.transport.tcp_mux_keepalive_interval.max(1) as u64);
             let session = MuxSession::client(conn, MuxConfig::frp(keepalive));
             let (s2, closed) = (session.clone(), me.closed.clone());
             tokio::spawn(async move {
@@ -94,23 +106,36 @@ impl Connector {
     async fn dial(&self) -> Result<BoxedIo, ConnectError> {
         let addr = self.addr();
         let secs = self.cfg.transport.dial_server_timeout.max(1) as u64;
-        let tcp = match tokio::time::timeout(Duration::from_secs(secs), TcpStream::connect(&addr)).await {
+        let tcp = match tokio::time::timeout(Duration::from_secs(secs), TcpStream::connect(&addr))
+            .await
+        {
             Ok(Ok(t)) => t,
             Ok(Err(source)) => return Err(ConnectError::Dial { addr, source }),
             Err(_) => return Err(ConnectError::DialTimeout { addr, secs }),
         };
         transport::tune(&tcp);
-        let Some((connector, name)) = &self.tls else { return Ok(Box::new(tcp)) };
+        let Some((connector, name)) = &self.tls else {
+            return Ok(Box::new(tcp));
+        };
         let mut tcp = tcp;
         if !self.cfg.transport.tls.disable_custom_tls_first_byte {
             tcp.write_all(&[transport::CUSTOM_TLS_FIRST_BYTE])
                 .await
-                .map_err(|source| ConnectError::Tls { addr: addr.clone(), source })?;
+                .map_err(|source| ConnectError::Tls {
+                    addr: addr.clone(),
+                    source,
+                })?;
         }
-        let tls = tokio::time::timeout(Duration::from_secs(secs), connector.connect(name.clone(), tcp))
-            .await
-            .map_err(|_| ConnectError::DialTimeout { addr: addr.clone(), secs })?
-            .map_err(|source| ConnectError::Tls { addr, source })?;
+        let tls = tokio::time::timeout(
+            Duration::from_secs(secs),
+            connector.connect(name.clone(), tcp),
+        )
+        .await
+        .map_err(|_| ConnectError::DialTimeout {
+            addr: addr.clone(),
+            secs,
+        })?
+        .map_err(|source| ConnectError::Tls { addr, source })?;
         Ok(Box::new(tls))
     }
 

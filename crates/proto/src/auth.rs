@@ -37,8 +37,16 @@ mod tests {
     fn empty_token_is_md5_of_timestamp() {
         // md5("0") computed independently.
         assert_eq!(privilege_key("", 0), "cfcd208495d565ef66e7dff9f98764da");
-        assert!(verify_privilege_key("", 0, "cfcd208495d565ef66e7dff9f98764da"));
-        assert!(!verify_privilege_key("x", 0, "cfcd208495d565ef66e7dff9f98764da"));
+        assert!(verify_privilege_key(
+            "",
+            0,
+            "cfcd208495d565ef66e7dff9f98764da"
+        ));
+        assert!(!verify_privilege_key(
+            "x",
+            0,
+            "cfcd208495d565ef66e7dff9f98764da"
+        ));
         assert!(!verify_privilege_key("", 0, "short"));
     }
 }

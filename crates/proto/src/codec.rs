@@ -52,7 +52,9 @@ pub fn encode_to_vec(msg: &Message) -> Vec<u8> {
 /// Decodes one frame from the front of `buf`: `Ok(None)` when more bytes are needed, else the message and the
 /// number of bytes it used.
 pub fn decode(buf: &[u8]) -> Result<Option<(Message, usize)>, CodecError> {
-    let Some(&t) = buf.first() else { return Ok(None) };
+    let Some(&t) = buf.first() else {
+        return Ok(None);
+    };
     check_type(t)?;
     if buf.len() < HEADER_LEN {
         return Ok(None);
@@ -96,9 +98,16 @@ pub async fn read_msg<R: AsyncRead + Unpin + ?Sized>(r: &mut R) -> Result<Messag
     Ok(Message::from_json(t[0], &body)?)
 }
 
-/// Writes one message in a single write call and flushes.
-pub async fn write_msg<W: AsyncWrite + Unpin + ?Sized>(w: &mut W, msg: &Message) -> Result<(), CodecError> {
+/// Writes one message in a single write call and flushes. A body over [`MAX_BODY`] is refused before anything
+/// is sent (frp would drop the connection on it).
+pub async fn write_msg<W: AsyncWrite + Unpin + ?Sized>(
+    w: &mut W,
+    msg: &Message,
+) -> Result<(), CodecError> {
     let buf = encode_to_vec(msg);
+    if buf.len() - HEADER_LEN > MAX_BODY {
+        return Err(CodecError::BadLength((buf.len() - HEADER_LEN) as i64));
+    }
     w.write_all(&buf).await?;
     w.flush().await?;
     Ok(())
@@ -133,7 +142,10 @@ mod tests {
         let mut f = vec![b'o'];
         f.extend_from_slice(&(-1i64).to_be_bytes());
         assert!(matches!(decode(&f), Err(CodecError::BadLength(-1))));
-        assert!(matches!(decode(b"GET / HTTP/1.1"), Err(CodecError::Msg(MsgError::UnknownType(b'G')))));
+        assert!(matches!(
+            decode(b"GET / HTTP/1.1"),
+            Err(CodecError::Msg(MsgError::UnknownType(b'G')))
+        ));
     }
 
     #[test]
@@ -150,11 +162,27 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn write_refuses_oversized_bodies() {
+        let m = Message::Pong(Pong {
+            error: "x".repeat(MAX_BODY),
+        });
+        let mut out = Vec::new();
+        assert!(matches!(
+            write_msg(&mut out, &m).await,
+            Err(CodecError::BadLength(_))
+        ));
+        assert!(out.is_empty(), "nothing may be sent");
+    }
+
+    #[tokio::test]
     async fn async_read_stops_at_bad_length_without_allocating() {
         let mut f = vec![b'p'];
         f.extend_from_slice(&i64::MAX.to_be_bytes());
         let mut r = &f[..];
-        assert!(matches!(read_msg(&mut r).await, Err(CodecError::BadLength(i64::MAX))));
+        assert!(matches!(
+            read_msg(&mut r).await,
+            Err(CodecError::BadLength(i64::MAX))
+        ));
         let mut empty: &[u8] = &[];
         assert!(read_msg(&mut empty).await.unwrap_err().is_eof());
     }

@@ -240,7 +240,11 @@ impl UdpAddr {
 
 impl From<std::net::SocketAddr> for UdpAddr {
     fn from(a: std::net::SocketAddr) -> Self {
-        UdpAddr { ip: a.ip().to_string(), port: a.port(), zone: String::new() }
+        UdpAddr {
+            ip: a.ip().to_string(),
+            port: a.port(),
+            zone: String::new(),
+        }
     }
 }
 
@@ -279,6 +283,8 @@ pub type RawBody = serde_json::Map<String, serde_json::Value>;
 /// Any frp message, tagged by its v1 type byte.
 #[derive(Debug, Clone, PartialEq)]
 #[allow(missing_docs)]
+// Messages live briefly on one task's stack; boxing the big ones would cost an allocation per message instead.
+#[allow(clippy::large_enum_variant)]
 pub enum Message {
     Login(Login),
     LoginResp(LoginResp),
@@ -419,7 +425,10 @@ impl Message {
     pub fn from_json(type_byte: u8, body: &[u8]) -> Result<Message, MsgError> {
         use type_byte::*;
         fn p<'a, T: Deserialize<'a>>(t: u8, b: &'a [u8]) -> Result<T, MsgError> {
-            serde_json::from_slice(b).map_err(|source| MsgError::Json { kind: t as char, source })
+            serde_json::from_slice(b).map_err(|source| MsgError::Json {
+                kind: t as char,
+                source,
+            })
         }
         let t = type_byte;
         Ok(match t {
@@ -472,7 +481,9 @@ mod tests {
     fn udp_packet_round_trips_base64_and_addr() {
         let body = br#"{"c":"dm9pY2UtZGF0YWdyYW0=","r":{"IP":"127.0.0.1","Port":53658,"Zone":""}}"#;
         let m = Message::from_json(b'u', body).unwrap();
-        let Message::UdpPacket(p) = &m else { panic!("not a UDPPacket: {m:?}") };
+        let Message::UdpPacket(p) = &m else {
+            panic!("not a UDPPacket: {m:?}")
+        };
         assert_eq!(p.content, b"voice-datagram");
         assert_eq!(p.remote_addr.as_ref().unwrap().port, 53658);
         assert_eq!(m.to_json(), body.to_vec());
@@ -480,9 +491,18 @@ mod tests {
 
     #[test]
     fn unknown_type_and_bad_json_are_errors() {
-        assert!(matches!(Message::from_json(b'Z', b"{}"), Err(MsgError::UnknownType(b'Z'))));
-        assert!(matches!(Message::from_json(b'o', b"{\"timestamp\":\"x\"}"), Err(MsgError::Json { .. })));
-        assert!(matches!(Message::from_json(b'r', b"[1,2]"), Err(MsgError::Json { .. })));
+        assert!(matches!(
+            Message::from_json(b'Z', b"{}"),
+            Err(MsgError::UnknownType(b'Z'))
+        ));
+        assert!(matches!(
+            Message::from_json(b'o', b"{\"timestamp\":\"x\"}"),
+            Err(MsgError::Json { .. })
+        ));
+        assert!(matches!(
+            Message::from_json(b'r', b"[1,2]"),
+            Err(MsgError::Json { .. })
+        ));
     }
 
     #[test]

@@ -62,15 +62,28 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 }
 
 fn read_file(what: &'static str, path: &Path) -> Result<Vec<u8>, TlsError> {
-    std::fs::read(path).map_err(|source| TlsError::Read { what, path: path.display().to_string(), source })
+    std::fs::read(path).map_err(|source| TlsError::Read {
+        what,
+        path: path.display().to_string(),
+        source,
+    })
 }
 
 /// Loads every certificate of a PEM file.
-pub fn load_certs(what: &'static str, path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+pub fn load_certs(
+    what: &'static str,
+    path: &Path,
+) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let pem = read_file(what, path)?;
-    let certs: Vec<_> = rustls_pemfile::certs(&mut &pem[..]).filter_map(Result::ok).collect();
+    let certs: Vec<_> = rustls_pemfile::certs(&mut &pem[..])
+        .filter_map(Result::ok)
+        .collect();
     if certs.is_empty() {
-        return Err(TlsError::Empty { what, path: path.display().to_string(), expected: "CERTIFICATE" });
+        return Err(TlsError::Empty {
+            what,
+            path: path.display().to_string(),
+            expected: "CERTIFICATE",
+        });
     }
     Ok(certs)
 }
@@ -81,7 +94,11 @@ pub fn load_key(what: &'static str, path: &Path) -> Result<PrivateKeyDer<'static
     rustls_pemfile::private_key(&mut &pem[..])
         .ok()
         .flatten()
-        .ok_or(TlsError::Empty { what, path: path.display().to_string(), expected: "PRIVATE KEY" })
+        .ok_or(TlsError::Empty {
+            what,
+            path: path.display().to_string(),
+            expected: "PRIVATE KEY",
+        })
 }
 
 fn roots(path: &Path) -> Result<RootCertStore, TlsError> {
@@ -105,14 +122,19 @@ pub struct ClientTls {
 
 /// Builds a rustls client config from [`ClientTls`].
 pub fn client_config(tls: &ClientTls) -> Result<Arc<ClientConfig>, TlsError> {
-    let builder = ClientConfig::builder_with_provider(provider()).with_safe_default_protocol_versions()?;
+    let builder =
+        ClientConfig::builder_with_provider(provider()).with_safe_default_protocol_versions()?;
     let builder = match &tls.trusted_ca_file {
         Some(ca) => builder.with_root_certificates(roots(ca)?),
-        None => builder.dangerous().with_custom_certificate_verifier(Arc::new(AcceptAnyServerCert(provider()))),
+        None => builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AcceptAnyServerCert(provider()))),
     };
     let cfg = match (&tls.cert_file, &tls.key_file) {
-        (Some(c), Some(k)) => builder
-            .with_client_auth_cert(load_certs("transport.tls.certFile", c)?, load_key("transport.tls.keyFile", k)?)?,
+        (Some(c), Some(k)) => builder.with_client_auth_cert(
+            load_certs("transport.tls.certFile", c)?,
+            load_key("transport.tls.keyFile", k)?,
+        )?,
         _ => builder.with_no_client_auth(),
     };
     Ok(Arc::new(cfg))
@@ -132,15 +154,22 @@ pub struct ServerTls {
 /// Builds a rustls server config from [`ServerTls`].
 pub fn server_config(tls: &ServerTls) -> Result<Arc<ServerConfig>, TlsError> {
     let (certs, key) = match (&tls.cert_file, &tls.key_file) {
-        (Some(c), Some(k)) => (load_certs("transport.tls.certFile", c)?, load_key("transport.tls.keyFile", k)?),
+        (Some(c), Some(k)) => (
+            load_certs("transport.tls.certFile", c)?,
+            load_key("transport.tls.keyFile", k)?,
+        ),
         _ => self_signed()?,
     };
-    let builder = ServerConfig::builder_with_provider(provider()).with_safe_default_protocol_versions()?;
+    let builder =
+        ServerConfig::builder_with_provider(provider()).with_safe_default_protocol_versions()?;
     let builder = match &tls.trusted_ca_file {
         Some(ca) => {
-            let v = rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots(ca)?), provider())
-                .build()
-                .map_err(|e| TlsError::Verifier(e.to_string()))?;
+            let v = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots(ca)?),
+                provider(),
+            )
+            .build()
+            .map_err(|e| TlsError::Verifier(e.to_string()))?;
             builder.with_client_cert_verifier(v)
         }
         None => builder.with_no_client_auth(),
@@ -149,16 +178,20 @@ pub fn server_config(tls: &ServerTls) -> Result<Arc<ServerConfig>, TlsError> {
 }
 
 fn self_signed() -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), TlsError> {
-    let ck = rcgen::generate_simple_self_signed(vec!["portway".to_string(), "localhost".to_string()])
-        .map_err(|e| TlsError::Generate(e.to_string()))?;
+    let ck =
+        rcgen::generate_simple_self_signed(vec!["portway".to_string(), "localhost".to_string()])
+            .map_err(|e| TlsError::Generate(e.to_string()))?;
     let key = PrivateKeyDer::Pkcs8(ck.key_pair.serialize_der().into());
     Ok((vec![ck.cert.der().clone()], key))
 }
 
 /// The name to present in SNI: an IP address or a DNS name.
 pub fn server_name(host: &str) -> Result<ServerName<'static>, TlsError> {
-    ServerName::try_from(host.to_string())
-        .map_err(|_| TlsError::Rustls(rustls::Error::General(format!("invalid TLS server name {host:?}"))))
+    ServerName::try_from(host.to_string()).map_err(|_| {
+        TlsError::Rustls(rustls::Error::General(format!(
+            "invalid TLS server name {host:?}"
+        )))
+    })
 }
 
 /// Accepts any server certificate but still checks handshake signatures: frpc's behaviour without
@@ -219,7 +252,9 @@ pub fn sniff(first: &[u8]) -> Sniffed {
     match first.first() {
         Some(&TLS_HANDSHAKE_BYTE) => Sniffed::Tls,
         Some(&CUSTOM_TLS_FIRST_BYTE) => Sniffed::CustomTls,
-        Some(b'G') if first.starts_with(b"GET ") || b"GET ".starts_with(first) => Sniffed::WebSocket,
+        Some(b'G') if first.starts_with(b"GET ") || b"GET ".starts_with(first) => {
+            Sniffed::WebSocket
+        }
         _ => Sniffed::Plain,
     }
 }

@@ -32,7 +32,9 @@ pub struct Identity {
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 pub enum AuthError {
     /// Token auth: wrong `auth.token`.
-    #[error("authorization failed: the client's auth.token does not match the server's auth.token")]
+    #[error(
+        "authorization failed: the client's auth.token does not match the server's auth.token"
+    )]
     TokenMismatch,
 }
 
@@ -50,7 +52,11 @@ pub enum Authenticator {
 
 impl Authenticator {
     /// Verifies a Login's privilege key.
-    pub async fn verify_login(&self, privilege_key: &str, timestamp: i64) -> Result<Identity, AuthError> {
+    pub async fn verify_login(
+        &self,
+        privilege_key: &str,
+        timestamp: i64,
+    ) -> Result<Identity, AuthError> {
         match self {
             Authenticator::Token { token, .. } => {
                 if verify_privilege_key(token, timestamp, privilege_key) {
@@ -63,7 +69,12 @@ impl Authenticator {
     }
 
     /// Verifies a Ping (only when `HeartBeats` is in scope).
-    pub async fn verify_ping(&self, privilege_key: &str, timestamp: i64, _who: &Identity) -> Result<(), AuthError> {
+    pub async fn verify_ping(
+        &self,
+        privilege_key: &str,
+        timestamp: i64,
+        _who: &Identity,
+    ) -> Result<(), AuthError> {
         match self {
             Authenticator::Token { token, scopes } => {
                 if !scopes.heartbeats || verify_privilege_key(token, timestamp, privilege_key) {
@@ -76,7 +87,12 @@ impl Authenticator {
     }
 
     /// Verifies a NewWorkConn (only when `NewWorkConns` is in scope).
-    pub async fn verify_work_conn(&self, privilege_key: &str, timestamp: i64, _who: &Identity) -> Result<(), AuthError> {
+    pub async fn verify_work_conn(
+        &self,
+        privilege_key: &str,
+        timestamp: i64,
+        _who: &Identity,
+    ) -> Result<(), AuthError> {
         match self {
             Authenticator::Token { token, scopes } => {
                 if !scopes.new_work_conns || verify_privilege_key(token, timestamp, privilege_key) {

@@ -30,7 +30,9 @@ pub enum ConfigError {
         message: String,
     },
     /// An frp feature Portway does not implement.
-    #[error("{file}: `{key}` is an frp feature Portway does not support yet; remove the key ({hint})")]
+    #[error(
+        "{file}: `{key}` is an frp feature Portway does not support yet; remove the key ({hint})"
+    )]
     Unsupported {
         /// The file.
         file: String,
@@ -93,7 +95,12 @@ pub struct AuthConfig {
 
 impl Default for AuthConfig {
     fn default() -> Self {
-        AuthConfig { method: "token".into(), token: String::new(), additional_scopes: Vec::new(), oidc: Default::default() }
+        AuthConfig {
+            method: "token".into(),
+            token: String::new(),
+            additional_scopes: Vec::new(),
+            oidc: Default::default(),
+        }
     }
 }
 
@@ -175,7 +182,12 @@ pub struct LogConfig {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        LogConfig { to: "console".into(), level: "info".into(), max_days: 3, disable_print_color: false }
+        LogConfig {
+            to: "console".into(),
+            level: "info".into(),
+            max_days: 3,
+            disable_print_color: false,
+        }
     }
 }
 
@@ -205,7 +217,10 @@ impl ServerConfig {
     /// Reads and validates a file.
     pub fn load(path: &std::path::Path) -> Result<Loaded, ConfigError> {
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { file: file.clone(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            file: file.clone(),
+            source,
+        })?;
         Self::parse(&text, &file)
     }
 
@@ -214,41 +229,74 @@ impl ServerConfig {
         let de = toml::Deserializer::new(text);
         let mut unknown = Vec::new();
         let config: ServerConfig = serde_ignored::deserialize(de, |p| unknown.push(p.to_string()))
-            .map_err(|e| ConfigError::Parse { file: file.into(), message: e.to_string() })?;
+            .map_err(|e| ConfigError::Parse {
+                file: file.into(),
+                message: e.to_string(),
+            })?;
         let mut warnings = Vec::new();
         for key in unknown {
             let top = key.split('.').next().unwrap_or(&key);
             if let Some((_, hint)) = UNSUPPORTED.iter().find(|(k, _)| *k == top) {
-                return Err(ConfigError::Unsupported { file: file.into(), key, hint });
+                return Err(ConfigError::Unsupported {
+                    file: file.into(),
+                    key,
+                    hint,
+                });
             }
-            warnings.push(format!("{file}: unknown key `{key}` ignored (check its spelling against frps's keys)"));
+            warnings.push(format!(
+                "{file}: unknown key `{key}` ignored (check its spelling against frps's keys)"
+            ));
         }
         config.validate(file)?;
         Ok(Loaded { config, warnings })
     }
 
     fn validate(&self, file: &str) -> Result<(), ConfigError> {
-        let bad = |key: &str, message: String| ConfigError::Invalid { file: file.into(), key: key.into(), message };
-        self.bind_addr
-            .parse::<IpAddr>()
-            .map_err(|_| bad("bindAddr", format!("{:?} is not an IP address (e.g. \"0.0.0.0\")", self.bind_addr)))?;
+        let bad = |key: &str, message: String| ConfigError::Invalid {
+            file: file.into(),
+            key: key.into(),
+            message,
+        };
+        self.bind_addr.parse::<IpAddr>().map_err(|_| {
+            bad(
+                "bindAddr",
+                format!(
+                    "{:?} is not an IP address (e.g. \"0.0.0.0\")",
+                    self.bind_addr
+                ),
+            )
+        })?;
         if !self.proxy_bind_addr.is_empty() {
             self.proxy_bind_addr.parse::<IpAddr>().map_err(|_| {
-                bad("proxyBindAddr", format!("{:?} is not an IP address", self.proxy_bind_addr))
+                bad(
+                    "proxyBindAddr",
+                    format!("{:?} is not an IP address", self.proxy_bind_addr),
+                )
             })?;
         }
         match self.auth.method.as_str() {
             "token" => {}
             "oidc" => {
                 if self.auth.oidc.issuer.is_empty() {
-                    return Err(bad("auth.oidc.issuer", "required when auth.method = \"oidc\"".into()));
+                    return Err(bad(
+                        "auth.oidc.issuer",
+                        "required when auth.method = \"oidc\"".into(),
+                    ));
                 }
             }
-            m => return Err(bad("auth.method", format!("{m:?} is not \"token\" or \"oidc\""))),
+            m => {
+                return Err(bad(
+                    "auth.method",
+                    format!("{m:?} is not \"token\" or \"oidc\""),
+                ))
+            }
         }
         for s in &self.auth.additional_scopes {
             if s != "HeartBeats" && s != "NewWorkConns" {
-                return Err(bad("auth.additionalScopes", format!("{s:?} is not \"HeartBeats\" or \"NewWorkConns\"")));
+                return Err(bad(
+                    "auth.additionalScopes",
+                    format!("{s:?} is not \"HeartBeats\" or \"NewWorkConns\""),
+                ));
             }
         }
         for (i, r) in self.allow_ports.iter().enumerate() {
@@ -259,7 +307,11 @@ impl ServerConfig {
                 r.start >= 1 && r.start <= r.end && r.end <= 65535
             };
             if !ok {
-                return Err(bad(&key, "give { start = A, end = B } with 1 <= A <= B <= 65535, or { single = P }".into()));
+                return Err(bad(
+                    &key,
+                    "give { start = A, end = B } with 1 <= A <= B <= 65535, or { single = P }"
+                        .into(),
+                ));
             }
         }
         if self.transport.max_pool_count < 0 {
@@ -267,17 +319,33 @@ impl ServerConfig {
         }
         let tls = &self.transport.tls;
         if tls.cert_file.is_empty() != tls.key_file.is_empty() {
-            return Err(bad("transport.tls.certFile", "certFile and keyFile must be given together".into()));
+            return Err(bad(
+                "transport.tls.certFile",
+                "certFile and keyFile must be given together".into(),
+            ));
         }
-        if !matches!(self.log.level.as_str(), "trace" | "debug" | "info" | "warn" | "error") {
-            return Err(bad("log.level", format!("{:?} is not one of trace, debug, info, warn, error", self.log.level)));
+        if !matches!(
+            self.log.level.as_str(),
+            "trace" | "debug" | "info" | "warn" | "error"
+        ) {
+            return Err(bad(
+                "log.level",
+                format!(
+                    "{:?} is not one of trace, debug, info, warn, error",
+                    self.log.level
+                ),
+            ));
         }
         Ok(())
     }
 
     /// The address public proxy ports bind to.
     pub fn proxy_bind_ip(&self) -> IpAddr {
-        let s = if self.proxy_bind_addr.is_empty() { &self.bind_addr } else { &self.proxy_bind_addr };
+        let s = if self.proxy_bind_addr.is_empty() {
+            &self.bind_addr
+        } else {
+            &self.proxy_bind_addr
+        };
         s.parse().unwrap_or(IpAddr::from([0, 0, 0, 0]))
     }
 
@@ -314,19 +382,29 @@ mod tests {
 
     #[test]
     fn unknown_key_warns_with_path_and_unsupported_is_an_error() {
-        let l = ServerConfig::parse("bindPort = 7000\n[transport]\ntcpMuxx = true\n", "f.toml").unwrap();
+        let l = ServerConfig::parse("bindPort = 7000\n[transport]\ntcpMuxx = true\n", "f.toml")
+            .unwrap();
         assert_eq!(l.warnings.len(), 1);
-        assert!(l.warnings[0].contains("`transport.tcpMuxx`"), "{:?}", l.warnings);
+        assert!(
+            l.warnings[0].contains("`transport.tcpMuxx`"),
+            "{:?}",
+            l.warnings
+        );
         let e = ServerConfig::parse("vhostHTTPPort = 80\n", "f.toml").unwrap_err();
         assert!(e.to_string().contains("`vhostHTTPPort`"), "{e}");
     }
 
     #[test]
     fn allow_ports_and_bad_values() {
-        let l = ServerConfig::parse("allowPorts = [{ start = 2000, end = 3000 }, { single = 3001 }]\n", "x").unwrap();
+        let l = ServerConfig::parse(
+            "allowPorts = [{ start = 2000, end = 3000 }, { single = 3001 }]\n",
+            "x",
+        )
+        .unwrap();
         assert!(l.config.port_allowed(2500) && l.config.port_allowed(3001));
         assert!(!l.config.port_allowed(3002) && !l.config.port_allowed(1999));
-        let e = ServerConfig::parse("allowPorts = [{ start = 3000, end = 2000 }]\n", "x").unwrap_err();
+        let e =
+            ServerConfig::parse("allowPorts = [{ start = 3000, end = 2000 }]\n", "x").unwrap_err();
         assert!(e.to_string().contains("allowPorts[0]"), "{e}");
         let e = ServerConfig::parse("auth.method = \"ldap\"\n", "x").unwrap_err();
         assert!(e.to_string().contains("auth.method"), "{e}");

@@ -60,7 +60,12 @@ pub async fn register(ctl: &Arc<Control>, np: NewProxy) -> Result<String, ProxyE
     if !(0..=65535).contains(&np.remote_port) {
         return Err(ProxyError::PortOutOfRange(np.remote_port));
     }
-    if shared.proxies.lock().map(|p| p.contains_key(&np.proxy_name)).unwrap_or(true) {
+    if shared
+        .proxies
+        .lock()
+        .map(|p| p.contains_key(&np.proxy_name))
+        .unwrap_or(true)
+    {
         return Err(ProxyError::NameTaken(np.proxy_name));
     }
     if np.remote_port != 0 && !cfg.port_allowed(np.remote_port as u16) {
@@ -77,12 +82,17 @@ pub async fn register(ctl: &Arc<Control>, np: NewProxy) -> Result<String, ProxyE
         if !cfg.port_allowed(port) {
             return Err(ProxyError::PortNotAllowed(port));
         }
-        TcpListener::bind(SocketAddr::new(ip, port)).await.map_err(|source| ProxyError::Bind { port, source })?
+        TcpListener::bind(SocketAddr::new(ip, port))
+            .await
+            .map_err(|source| ProxyError::Bind { port, source })?
     };
     let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
     {
         // Re-check under the lock: two clients may race for one name.
-        let mut all = shared.proxies.lock().map_err(|_| ProxyError::NameTaken(np.proxy_name.clone()))?;
+        let mut all = shared
+            .proxies
+            .lock()
+            .map_err(|_| ProxyError::NameTaken(np.proxy_name.clone()))?;
         if all.contains_key(&np.proxy_name) {
             return Err(ProxyError::NameTaken(np.proxy_name));
         }
@@ -94,18 +104,31 @@ pub async fn register(ctl: &Arc<Control>, np: NewProxy) -> Result<String, ProxyE
     }
     info!(proxy = %np.proxy_name, remote_port = port, "tcp proxy started");
     let span = tracing::info_span!("proxy", name = %np.proxy_name);
-    shared.tracker.spawn(serve_tcp(ctl.clone(), listener, np, cancel).instrument(span));
+    shared
+        .tracker
+        .spawn(serve_tcp(ctl.clone(), listener, np, cancel).instrument(span));
     Ok(format!(":{port}"))
 }
 
-async fn bind_any(cfg: &crate::config::ServerConfig, ip: std::net::IpAddr) -> Result<TcpListener, ProxyError> {
+async fn bind_any(
+    cfg: &crate::config::ServerConfig,
+    ip: std::net::IpAddr,
+) -> Result<TcpListener, ProxyError> {
     if cfg.allow_ports.is_empty() {
-        return TcpListener::bind(SocketAddr::new(ip, 0)).await.map_err(|source| ProxyError::Bind { port: 0, source });
+        return TcpListener::bind(SocketAddr::new(ip, 0))
+            .await
+            .map_err(|source| ProxyError::Bind { port: 0, source });
     }
     let candidates: Vec<u16> = cfg
         .allow_ports
         .iter()
-        .flat_map(|r| if r.single != 0 { r.single..=r.single } else { r.start..=r.end })
+        .flat_map(|r| {
+            if r.single != 0 {
+                r.single..=r.single
+            } else {
+                r.start..=r.end
+            }
+        })
         .filter_map(|p| u16::try_from(p).ok())
         .filter(|p| *p != 0)
         .collect();
@@ -118,7 +141,12 @@ async fn bind_any(cfg: &crate::config::ServerConfig, ip: std::net::IpAddr) -> Re
     Err(ProxyError::NoFreePort)
 }
 
-async fn serve_tcp(ctl: Arc<Control>, listener: TcpListener, np: NewProxy, cancel: CancellationToken) {
+async fn serve_tcp(
+    ctl: Arc<Control>,
+    listener: TcpListener,
+    np: NewProxy,
+    cancel: CancellationToken,
+) {
     let np = Arc::new(np);
     loop {
         let (visitor, peer) = tokio::select! {
@@ -142,7 +170,13 @@ async fn serve_tcp(ctl: Arc<Control>, listener: TcpListener, np: NewProxy, cance
     debug!("public listener closed");
 }
 
-async fn serve_visitor(ctl: Arc<Control>, np: Arc<NewProxy>, mut visitor: TcpStream, peer: SocketAddr, cancel: CancellationToken) {
+async fn serve_visitor(
+    ctl: Arc<Control>,
+    np: Arc<NewProxy>,
+    mut visitor: TcpStream,
+    peer: SocketAddr,
+    cancel: CancellationToken,
+) {
     let dst = visitor.local_addr().ok();
     let start = StartWorkConn {
         proxy_name: np.proxy_name.clone(),
@@ -157,7 +191,10 @@ async fn serve_visitor(ctl: Arc<Control>, np: Arc<NewProxy>, mut visitor: TcpStr
     for _ in 0..4 {
         match ctl.get_work_conn().await {
             Ok(mut w) => {
-                if codec::write_msg(&mut w, &Message::StartWorkConn(start.clone())).await.is_ok() {
+                if codec::write_msg(&mut w, &Message::StartWorkConn(start.clone()))
+                    .await
+                    .is_ok()
+                {
                     work = Some(w);
                     break;
                 }
@@ -173,7 +210,11 @@ async fn serve_visitor(ctl: Arc<Control>, np: Arc<NewProxy>, mut visitor: TcpStr
         return;
     };
     let shared = ctl.shared();
-    let mut work = wrap_work_conn(work, np.use_encryption.then_some(&shared.key), np.use_compression);
+    let mut work = wrap_work_conn(
+        work,
+        np.use_encryption.then_some(&shared.key),
+        np.use_compression,
+    );
     tokio::select! {
         _ = cancel.cancelled() => {}
         r = relay(&mut visitor, &mut work) => match r {

@@ -32,6 +32,9 @@ pub enum StartError {
     /// TLS material is wrong.
     #[error(transparent)]
     Tls(#[from] transport::TlsError),
+    /// An auth method this build cannot verify.
+    #[error("auth.method = {0:?} is not supported by this server build")]
+    AuthMethod(String),
     /// `bindAddr:bindPort` could not be bound.
     #[error("cannot listen on {addr}: {source} (is another frps/portway-server running? change bindPort)")]
     Bind {
@@ -70,11 +73,12 @@ impl Server {
     /// Prepares a server from a validated config (TLS material is loaded or generated here).
     pub fn new(cfg: ServerConfig) -> Result<Server, StartError> {
         let tls = TlsAcceptor::from(transport::server_config(&cfg.server_tls())?);
-        let auth = match cfg.auth.method.as_str() {
-            _ => Authenticator::Token {
-                token: cfg.auth.token.clone(),
-                scopes: Scopes::from_list(&cfg.auth.additional_scopes),
-            },
+        if cfg.auth.method != "token" {
+            return Err(StartError::AuthMethod(cfg.auth.method.clone()));
+        }
+        let auth = Authenticator::Token {
+            token: cfg.auth.token.clone(),
+            scopes: Scopes::from_list(&cfg.auth.additional_scopes),
         };
         let key = Key::derive(cfg.auth.token.as_bytes());
         Ok(Server {
@@ -93,8 +97,13 @@ impl Server {
 
     /// Binds `bindAddr:bindPort`.
     pub async fn bind(&self) -> Result<TcpListener, StartError> {
-        let addr = format!("{}:{}", self.shared.cfg.bind_addr, self.shared.cfg.bind_port);
-        TcpListener::bind(&addr).await.map_err(|source| StartError::Bind { addr, source })
+        let addr = format!(
+            "{}:{}",
+            self.shared.cfg.bind_addr, self.shared.cfg.bind_port
+        );
+        TcpListener::bind(&addr)
+            .await
+            .map_err(|source| StartError::Bind { addr, source })
     }
 
     /// Serves on an already-bound listener until `shutdown` is cancelled, then closes every listener and
@@ -125,7 +134,10 @@ impl Server {
         info!("shutting down: closing proxies and connections");
         shared.cancel.cancel();
         shared.tracker.close();
-        if tokio::time::timeout(DRAIN_TIMEOUT, shared.tracker.wait()).await.is_err() {
+        if tokio::time::timeout(DRAIN_TIMEOUT, shared.tracker.wait())
+            .await
+            .is_err()
+        {
             warn!("some connections did not close within {DRAIN_TIMEOUT:?}; dropping them");
         }
     }
@@ -181,13 +193,16 @@ impl Shared {
     }
 
     async fn serve_mux(self: Arc<Self>, conn: BoxedIo, peer: SocketAddr) {
-        let keepalive = Duration::from_secs(self.cfg.transport.tcp_mux_keepalive_interval.max(1) as u64);
+        let keepalive =
+            Duration::from_secs(self.cfg.transport.tcp_mux_keepalive_interval.max(1) as u64);
         let (session, mut acceptor) = MuxSession::server(conn, MuxConfig::frp(keepalive));
         // An unauthenticated peer must open its first stream promptly; silent or trickling connections are cut.
         match tokio::time::timeout(LOGIN_TIMEOUT, acceptor.accept()).await {
             Ok(Some(stream)) => {
                 let me = self.clone();
-                self.tracker.spawn(async move { me.handle_conn(Box::new(stream), peer).await }.in_current_span());
+                self.tracker.spawn(
+                    async move { me.handle_conn(Box::new(stream), peer).await }.in_current_span(),
+                );
             }
             Ok(None) => return,
             Err(_) => {
@@ -232,18 +247,24 @@ impl Shared {
                 let ctl = self.controls.lock().await.get(&w.run_id).cloned();
                 match ctl {
                     Some(ctl) => ctl.add_work_conn(conn, &w).await,
-                    None => info!(run_id = %w.run_id, "work connection for an unknown client (run_id); closed"),
+                    None => {
+                        info!(run_id = %w.run_id, "work connection for an unknown client (run_id); closed")
+                    }
                 }
             }
             Message::NewVisitorConn(v) => {
                 let resp = Message::NewVisitorConnResp(NewVisitorConnResp {
                     proxy_name: v.proxy_name,
-                    error: "visitors (stcp/sudp/xtcp) are not supported by this Portway server".into(),
+                    error: "visitors (stcp/sudp/xtcp) are not supported by this Portway server"
+                        .into(),
                 });
                 let _ = codec::write_msg(&mut conn, &resp).await;
             }
             other => {
-                info!(message = other.name(), "unexpected first message; connection closed");
+                info!(
+                    message = other.name(),
+                    "unexpected first message; connection closed"
+                );
             }
         }
     }

@@ -7,10 +7,19 @@ use clap::{Parser, Subcommand};
 use portway_client::{ClientConfig, SecretSource};
 
 #[derive(Parser)]
-#[command(name = "portway-client", version, about = "Portway client: exposes local services through a Portway server or frps")]
+#[command(
+    name = "portway-client",
+    version,
+    about = "Portway client: exposes local services through a Portway server or frps"
+)]
 struct Cli {
     /// frpc.toml to load.
-    #[arg(short = 'c', long = "config", global = true, default_value = "frpc.toml")]
+    #[arg(
+        short = 'c',
+        long = "config",
+        global = true,
+        default_value = "frpc.toml"
+    )]
     config: PathBuf,
     #[command(subcommand)]
     cmd: Option<Cmd>,
@@ -29,12 +38,19 @@ fn main() -> anyhow::Result<()> {
         for w in &loaded.warnings {
             eprintln!("warning: {w}");
         }
-        println!("frpc: the configuration file {} syntax is ok", cli.config.display());
+        println!(
+            "frpc: the configuration file {} syntax is ok",
+            cli.config.display()
+        );
         return Ok(());
     }
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{},tokio_yamux=warn", loaded.config.log.level)));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!("{},tokio_yamux=warn", loaded.config.log.level))
+    });
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
     for w in &loaded.warnings {
         tracing::warn!("{w}");
     }

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Sets up and runs every test. Idempotent; installs what it needs (apt and npm packages) on Debian 12.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TERM_COLOR=never
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+need_apt=()
+for pkg in $(cat scripts/apt-packages.txt | sed 's/#.*//'); do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
+done
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "== installing apt packages: ${need_apt[*]}"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+if [ -f tests/oidc/package.json ]; then
+  echo "== npm packages for the test OIDC provider"
+  (cd tests/oidc && npm ci --no-audit --no-fund --silent)
+fi
+
+echo "== rustfmt and clippy"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+echo "== cargo tests"
+cargo test --workspace --quiet 2>&1 | grep -Ev '^\s*$|^running [0-9]+ tests?$' || { echo "cargo tests failed" >&2; exit 1; }
+
+echo "== demo"
+bash scripts/demo.sh --once
+echo "== all tests passed"
