@@ -61,6 +61,9 @@ pub struct ClientConfig {
     pub log: LogConfig,
     pub udp_packet_size: i64,
     pub proxies: Vec<ProxyConfig>,
+    /// Portway setting, not a config key: how long an idle UDP peer session lives (frp: 30 s).
+    #[serde(skip)]
+    pub udp_idle_timeout: std::time::Duration,
 }
 
 impl Default for ClientConfig {
@@ -75,6 +78,7 @@ impl Default for ClientConfig {
             log: LogConfig::default(),
             udp_packet_size: 1500,
             proxies: Vec::new(),
+            udp_idle_timeout: std::time::Duration::from_secs(30),
         }
     }
 }
@@ -266,6 +270,9 @@ pub struct Loaded {
     pub warnings: Vec<String>,
 }
 
+/// Largest `udpPacketSize`: its base64 plus the UDPPacket JSON must fit frp's 10,240-byte message limit.
+pub const MAX_UDP_PACKET_SIZE: i64 = 7_500;
+
 /// frpc keys of features Portway does not implement.
 const UNSUPPORTED_KEYS: &[(&str, &str)] = &[
     ("visitors", "stcp/sudp/xtcp visitors"),
@@ -397,6 +404,12 @@ impl ClientConfig {
                     format!("{p:?} is not one of tcp, kcp, quic, websocket, wss"),
                 ))
             }
+        }
+        if !(1..=MAX_UDP_PACKET_SIZE).contains(&self.udp_packet_size) {
+            return Err(bad(
+                "udpPacketSize".into(),
+                format!("must be 1..={MAX_UDP_PACKET_SIZE}: a datagram must fit one 10,240-byte frp message after base64"),
+            ));
         }
         if self.transport.pool_count < 0 {
             return Err(bad(

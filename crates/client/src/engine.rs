@@ -493,6 +493,10 @@ impl WorkCtx {
             warn!(proxy = %start.proxy_name, "work connection for a proxy this client does not have");
             return;
         };
+        if p.kind == "udp" {
+            self.udp_work_conn(conn, &p).await;
+            return;
+        }
         let local = format!("{}:{}", p.local_ip, p.local_port);
         let mut local_conn = match tokio::time::timeout(
             LOCAL_DIAL_TIMEOUT,
@@ -534,6 +538,41 @@ impl WorkCtx {
                 }
             });
         }
+    }
+}
+
+impl WorkCtx {
+    async fn udp_work_conn(&self, conn: portway_proto::transport::BoxedIo, p: &ProxyConfig) {
+        let Ok(ip) = p.local_ip.parse::<std::net::IpAddr>() else {
+            warn!(proxy = %p.name, local_ip = %p.local_ip, "udp proxies need localIP to be an IP address");
+            return;
+        };
+        let work = wrap_work_conn(
+            conn,
+            p.transport.use_encryption.then_some(&self.key),
+            p.transport.use_compression,
+        );
+        let settings = crate::udp::UdpSettings {
+            local: std::net::SocketAddr::new(ip, p.local_port),
+            packet_size: self.cfg.udp_packet_size as usize,
+            idle_timeout: self.cfg.udp_idle_timeout,
+        };
+        let (status, name) = (self.status.clone(), p.name.clone());
+        self.status.send_modify(|s| {
+            if let Some(ps) = s.proxies.get_mut(&name) {
+                ps.conns += 1;
+            }
+        });
+        let count: crate::udp::Counter = Arc::new(move |inb, outb| {
+            status.send_modify(|s| {
+                if let Some(ps) = s.proxies.get_mut(&name) {
+                    ps.bytes_in += inb;
+                    ps.bytes_out += outb;
+                }
+            })
+        });
+        info!(proxy = %p.name, "udp work connection established");
+        crate::udp::serve(work, settings, self.cancel.clone(), count).await;
     }
 }
 

@@ -6,6 +6,7 @@
 //! - [`connector`]: TCP / TLS / yamux to the server.
 //! - [`engine`]: the one handle: [`engine::start`] → status → stop; login, proxies, work connections, reconnects.
 //! - [`status`]: what the engine reports.
+//! - [`udp`]: UDP proxies: one local socket per remote peer, datagrams as UDPPacket messages.
 
 pub mod auth;
 pub mod config;
@@ -13,6 +14,7 @@ pub mod connector;
 pub mod engine;
 pub mod secret;
 pub mod status;
+pub mod udp;
 
 pub use config::ClientConfig;
 pub use engine::{start, ClientHandle};

@@ -280,6 +280,38 @@ pub fn tune(tcp: &TcpStream) {
     let _ = tcp.set_nodelay(true);
 }
 
+/// How long a datagram send may wait for socket buffer space before the datagram is dropped.
+pub const UDP_SEND_WAIT: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// Sends a datagram (to `to`, or to the connected peer when `None`) without stalling for long: a full socket
+/// buffer waits at most [`UDP_SEND_WAIT`], then the datagram is dropped, as UDP allows.
+pub async fn send_datagram(
+    sock: &tokio::net::UdpSocket,
+    data: &[u8],
+    to: Option<std::net::SocketAddr>,
+) -> io::Result<()> {
+    let first = match to {
+        Some(a) => sock.try_send_to(data, a),
+        None => sock.try_send(data),
+    };
+    match first {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+            let send = async {
+                match to {
+                    Some(a) => sock.send_to(data, a).await,
+                    None => sock.send(data).await,
+                }
+            };
+            match tokio::time::timeout(UDP_SEND_WAIT, send).await {
+                Ok(r) => r.map(|_| ()),
+                Err(_) => Err(io::ErrorKind::WouldBlock.into()),
+            }
+        }
+        Err(e) => Err(e),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -63,6 +63,7 @@ pub struct ServerConfig {
     pub allow_ports: Vec<PortRange>,
     pub max_ports_per_client: i64,
     pub user_conn_timeout: i64,
+    pub udp_packet_size: i64,
     pub transport: TransportConfig,
     pub log: LogConfig,
 }
@@ -77,6 +78,7 @@ impl Default for ServerConfig {
             allow_ports: Vec::new(),
             max_ports_per_client: 0,
             user_conn_timeout: 10,
+            udp_packet_size: 1500,
             transport: TransportConfig::default(),
             log: LogConfig::default(),
         }
@@ -190,6 +192,9 @@ impl Default for LogConfig {
         }
     }
 }
+
+/// Largest `udpPacketSize`: its base64 plus the UDPPacket JSON must fit frp's 10,240-byte message limit.
+pub const MAX_UDP_PACKET_SIZE: i64 = 7_500;
 
 /// frps keys of features Portway does not implement: present means an error, not a silent ignore.
 const UNSUPPORTED: &[(&str, &str)] = &[
@@ -313,6 +318,12 @@ impl ServerConfig {
                         .into(),
                 ));
             }
+        }
+        if !(1..=MAX_UDP_PACKET_SIZE).contains(&self.udp_packet_size) {
+            return Err(bad(
+                "udpPacketSize",
+                format!("must be 1..={MAX_UDP_PACKET_SIZE}: a datagram must fit one 10,240-byte frp message after base64"),
+            ));
         }
         if self.transport.max_pool_count < 0 {
             return Err(bad("transport.maxPoolCount", "must be 0 or more".into()));

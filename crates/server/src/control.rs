@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use portway_proto::codec;
 use portway_proto::crypto::CryptoStream;
-use portway_proto::msg::{Login, LoginResp, Message, NewProxyResp, NewWorkConn, Pong, ReqWorkConn};
+use portway_proto::msg::{
+    Login, LoginResp, Message, NewProxyResp, NewWorkConn, Pong, ReqWorkConn, StartWorkConn,
+};
 use portway_proto::transport::BoxedIo;
 use tokio::sync::{mpsc, Mutex};
 use tokio::time::Instant;
@@ -26,6 +28,9 @@ pub enum WorkConnError {
     /// The client did not answer ReqWorkConn in time.
     #[error("the client sent no work connection within {0:?}")]
     Timeout(Duration),
+    /// Every pooled connection tried was dead.
+    #[error("every work connection tried was dead")]
+    AllDead,
     /// The client went away.
     #[error("the client's control connection is closed")]
     Closed,
@@ -97,6 +102,19 @@ impl Control {
         drop(rx);
         let _ = self.tx.try_send(Message::ReqWorkConn(ReqWorkConn {}));
         Ok(conn)
+    }
+
+    /// Gets a work connection and writes StartWorkConn on it. A pooled connection may have died since it was
+    /// parked, so a few are tried.
+    pub async fn start_work_conn(&self, start: StartWorkConn) -> Result<BoxedIo, WorkConnError> {
+        let msg = Message::StartWorkConn(start);
+        for _ in 0..4 {
+            let mut w = self.get_work_conn().await?;
+            if codec::write_msg(&mut w, &msg).await.is_ok() {
+                return Ok(w);
+            }
+        }
+        Err(WorkConnError::AllDead)
     }
 
     /// Number of public ports this client holds.

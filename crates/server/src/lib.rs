@@ -5,12 +5,14 @@
 //! - [`service`]: the `bindPort` listener: sniffs TLS / plain, runs yamux, dispatches Login and NewWorkConn.
 //! - [`control`]: one logged-in client: the encrypted control channel, its proxies and its work-connection pool.
 //! - [`proxy`]: public listeners (TCP) and the visitor → work connection relay.
+//! - [`udp`]: UDP proxies: datagrams carried as UDPPacket messages over one work connection.
 
 pub mod auth;
 pub mod config;
 pub mod control;
 pub mod proxy;
 pub mod service;
+pub mod udp;
 
 pub use config::ServerConfig;
 pub use service::Server;

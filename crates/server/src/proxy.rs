@@ -3,10 +3,9 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use portway_proto::codec;
-use portway_proto::msg::{Message, NewProxy, StartWorkConn};
+use portway_proto::msg::{NewProxy, StartWorkConn};
 use portway_proto::relay::{relay, wrap_work_conn};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn, Instrument};
 
@@ -16,7 +15,7 @@ use crate::control::Control;
 #[derive(Debug, thiserror::Error)]
 pub enum ProxyError {
     /// Not tcp (or udp once supported).
-    #[error("proxy type {0:?} is not supported by this Portway server (supported: tcp)")]
+    #[error("proxy type {0:?} is not supported by this Portway server (supported: tcp, udp)")]
     UnsupportedType(String),
     /// Name empty.
     #[error("proxy name is empty")]
@@ -51,7 +50,7 @@ pub enum ProxyError {
 pub async fn register(ctl: &Arc<Control>, np: NewProxy) -> Result<String, ProxyError> {
     let shared = ctl.shared().clone();
     let cfg = &shared.cfg;
-    if np.proxy_type != "tcp" {
+    if np.proxy_type != "tcp" && np.proxy_type != "udp" {
         return Err(ProxyError::UnsupportedType(np.proxy_type));
     }
     if np.proxy_name.is_empty() {
@@ -75,18 +74,16 @@ pub async fn register(ctl: &Arc<Control>, np: NewProxy) -> Result<String, ProxyE
         return Err(ProxyError::TooManyPorts(cfg.max_ports_per_client));
     }
     let ip = cfg.proxy_bind_ip();
-    let listener = if np.remote_port == 0 {
-        bind_any(cfg, ip).await?
+    let udp = np.proxy_type == "udp";
+    let public = if np.remote_port == 0 {
+        bind_any(cfg, ip, udp).await?
     } else {
         let port = np.remote_port as u16;
-        if !cfg.port_allowed(port) {
-            return Err(ProxyError::PortNotAllowed(port));
-        }
-        TcpListener::bind(SocketAddr::new(ip, port))
+        Public::bind(SocketAddr::new(ip, port), udp)
             .await
             .map_err(|source| ProxyError::Bind { port, source })?
     };
-    let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+    let port = public.port();
     {
         // Re-check under the lock: two clients may race for one name.
         let mut all = shared
@@ -102,20 +99,49 @@ pub async fn register(ctl: &Arc<Control>, np: NewProxy) -> Result<String, ProxyE
     if let Ok(mut mine) = ctl.proxies.lock() {
         mine.insert(np.proxy_name.clone(), cancel.clone());
     }
-    info!(proxy = %np.proxy_name, remote_port = port, "tcp proxy started");
+    info!(proxy = %np.proxy_name, kind = %np.proxy_type, remote_port = port, "proxy started");
     let span = tracing::info_span!("proxy", name = %np.proxy_name);
-    shared
-        .tracker
-        .spawn(serve_tcp(ctl.clone(), listener, np, cancel).instrument(span));
+    match public {
+        Public::Tcp(l) => shared
+            .tracker
+            .spawn(serve_tcp(ctl.clone(), l, np, cancel).instrument(span)),
+        Public::Udp(s) => shared
+            .tracker
+            .spawn(crate::udp::serve(ctl.clone(), s, np, cancel).instrument(span)),
+    };
     Ok(format!(":{port}"))
+}
+
+/// A public port: a TCP listener or a UDP socket.
+enum Public {
+    Tcp(TcpListener),
+    Udp(UdpSocket),
+}
+
+impl Public {
+    async fn bind(addr: SocketAddr, udp: bool) -> std::io::Result<Public> {
+        Ok(if udp {
+            Public::Udp(UdpSocket::bind(addr).await?)
+        } else {
+            Public::Tcp(TcpListener::bind(addr).await?)
+        })
+    }
+
+    fn port(&self) -> u16 {
+        match self {
+            Public::Tcp(l) => l.local_addr().map(|a| a.port()).unwrap_or(0),
+            Public::Udp(s) => s.local_addr().map(|a| a.port()).unwrap_or(0),
+        }
+    }
 }
 
 async fn bind_any(
     cfg: &crate::config::ServerConfig,
     ip: std::net::IpAddr,
-) -> Result<TcpListener, ProxyError> {
+    udp: bool,
+) -> Result<Public, ProxyError> {
     if cfg.allow_ports.is_empty() {
-        return TcpListener::bind(SocketAddr::new(ip, 0))
+        return Public::bind(SocketAddr::new(ip, 0), udp)
             .await
             .map_err(|source| ProxyError::Bind { port: 0, source });
     }
@@ -134,7 +160,7 @@ async fn bind_any(
         .collect();
     for _ in 0..64 {
         let p = candidates[rand::random::<usize>() % candidates.len().max(1)];
-        if let Ok(l) = TcpListener::bind(SocketAddr::new(ip, p)).await {
+        if let Ok(l) = Public::bind(SocketAddr::new(ip, p), udp).await {
             return Ok(l);
         }
     }
@@ -186,28 +212,12 @@ async fn serve_visitor(
         dst_port: dst.map(|d| d.port()).unwrap_or(0),
         error: String::new(),
     };
-    // A pooled work connection may have died since it was parked: try a few.
-    let mut work = None;
-    for _ in 0..4 {
-        match ctl.get_work_conn().await {
-            Ok(mut w) => {
-                if codec::write_msg(&mut w, &Message::StartWorkConn(start.clone()))
-                    .await
-                    .is_ok()
-                {
-                    work = Some(w);
-                    break;
-                }
-            }
-            Err(e) => {
-                warn!(error = %e, "no work connection for a visitor; closing it");
-                return;
-            }
+    let work = match ctl.start_work_conn(start).await {
+        Ok(w) => w,
+        Err(e) => {
+            warn!(error = %e, "no work connection for a visitor; closing it");
+            return;
         }
-    }
-    let Some(work) = work else {
-        warn!("every work connection tried was dead; closing the visitor");
-        return;
     };
     let shared = ctl.shared();
     let mut work = wrap_work_conn(

@@ -1,0 +1,113 @@
+//! UDP proxies (frp's `server/proxy/udp.go`): the public socket's datagrams travel as UDPPacket messages over one
+//! work connection, tagged with the visitor's address so replies go back to the right peer. When the work
+//! connection dies a new one is taken; datagrams arriving meanwhile are dropped, as UDP allows.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use portway_proto::codec;
+use portway_proto::msg::{Message, NewProxy, StartWorkConn, UdpPacket};
+use portway_proto::relay::wrap_work_conn;
+use tokio::net::UdpSocket;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use crate::control::Control;
+
+/// The client pings a UDP work connection every 30 s; silence for this long means it is dead (frp: 60 s).
+const WORK_CONN_READ_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Serves one UDP proxy until `cancel`.
+pub async fn serve(ctl: Arc<Control>, socket: UdpSocket, np: NewProxy, cancel: CancellationToken) {
+    let socket = Arc::new(socket);
+    let size = ctl.shared().cfg.udp_packet_size as usize;
+    let truncated = Arc::new(AtomicU64::new(0));
+    while !cancel.is_cancelled() {
+        let start = StartWorkConn {
+            proxy_name: np.proxy_name.clone(),
+            ..Default::default()
+        };
+        let work = tokio::select! {
+            _ = cancel.cancelled() => break,
+            w = ctl.start_work_conn(start) => w,
+        };
+        let work = match work {
+            Ok(w) => w,
+            Err(e) => {
+                warn!(error = %e, "no work connection for the udp proxy; retrying in 1 s");
+                tokio::select! {
+                    _ = cancel.cancelled() => break,
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                }
+            }
+        };
+        let key = &ctl.shared().key;
+        let work = wrap_work_conn(work, np.use_encryption.then_some(key), np.use_compression);
+        let (mut rd, mut wr) = tokio::io::split(work);
+        let sock = socket.clone();
+        let trunc = truncated.clone();
+        let inbound = async move {
+            // size + 1 tells a datagram that was exactly `size` from one that was cut.
+            let mut buf = vec![0u8; size + 1];
+            loop {
+                let (n, peer) = sock.recv_from(&mut buf).await?;
+                let n = if n > size {
+                    let t = trunc.fetch_add(1, Ordering::Relaxed) + 1;
+                    if t.is_power_of_two() {
+                        warn!(%peer, limit = size, truncated_total = t, "datagram larger than udpPacketSize truncated (as frp does)");
+                    }
+                    size
+                } else {
+                    n
+                };
+                let pkt = UdpPacket {
+                    content: buf[..n].to_vec(),
+                    local_addr: None,
+                    remote_addr: Some(peer.into()),
+                };
+                codec::write_msg(&mut wr, &Message::UdpPacket(pkt))
+                    .await
+                    .map_err(std::io::Error::other)?;
+            }
+            #[allow(unreachable_code)]
+            std::io::Result::Ok(())
+        };
+        let sock = socket.clone();
+        let outbound = async move {
+            loop {
+                let m = tokio::time::timeout(WORK_CONN_READ_TIMEOUT, codec::read_msg(&mut rd))
+                    .await
+                    .map_err(|_| {
+                        std::io::Error::other("no message on the udp work connection for 60 s")
+                    })?
+                    .map_err(std::io::Error::other)?;
+                match m {
+                    Message::UdpPacket(p) => {
+                        let Some(to) = p.remote_addr.as_ref().and_then(|a| a.to_socket_addr())
+                        else {
+                            debug!("UDPPacket without a usable remote address dropped");
+                            continue;
+                        };
+                        if let Err(e) =
+                            portway_proto::transport::send_datagram(&sock, &p.content, Some(to))
+                                .await
+                        {
+                            debug!(%to, error = %e, "reply datagram dropped");
+                        }
+                    }
+                    Message::Ping(_) => {}
+                    other => debug!(message = other.name(), "ignored on a udp work connection"),
+                }
+            }
+            #[allow(unreachable_code)]
+            std::io::Result::Ok(())
+        };
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            r = inbound => if let Err(e) = r { info!(error = %e, "udp work connection ended (inbound)") },
+            r = outbound => if let Err(e) = r { info!(error = %e, "udp work connection ended (outbound)") },
+        }
+    }
+    debug!("udp proxy closed");
+}
