@@ -1,6 +1,8 @@
 //! Shared helpers for the end-to-end suites: real sockets on 127.0.0.1, engines in-process.
 #![allow(dead_code)]
 
+pub mod oidc;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 

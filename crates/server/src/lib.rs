@@ -12,6 +12,7 @@ pub mod config;
 pub mod control;
 pub mod proxy;
 pub mod service;
+pub mod token;
 pub mod udp;
 
 pub use config::ServerConfig;
