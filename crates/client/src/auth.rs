@@ -1,7 +1,11 @@
-//! What the client presents: privilege keys for Login, Ping and NewWorkConn.
+//! What the client presents: privilege keys for Login, Ping and NewWorkConn — an md5 of `auth.token` and the
+//! timestamp (token auth), or an OIDC access token (cached, renewed before expiry).
+
+use std::sync::Arc;
 
 use portway_proto::auth::privilege_key;
 
+use crate::oidc::{OidcError, TokenSource};
 use crate::secret::Secret;
 
 /// The client's authentication method, ready to sign messages.
@@ -16,14 +20,23 @@ pub enum ClientAuth {
         /// NewWorkConn carries the key (`NewWorkConns` scope).
         work_conns: bool,
     },
+    /// `auth.method = "oidc"`.
+    Oidc {
+        /// The cached token source.
+        source: Arc<TokenSource>,
+        /// Pings carry the token (`HeartBeats` scope).
+        heartbeats: bool,
+        /// NewWorkConn carries the token (`NewWorkConns` scope).
+        work_conns: bool,
+    },
 }
 
 /// Why credentials could not be produced.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientAuthError {
-    /// Placeholder for token-endpoint failures (OIDC).
-    #[error("{0}")]
-    Provider(String),
+    /// Token endpoint failures.
+    #[error(transparent)]
+    Oidc(#[from] OidcError),
 }
 
 impl ClientAuth {
@@ -31,6 +44,7 @@ impl ClientAuth {
     pub async fn login_key(&self, timestamp: i64) -> Result<String, ClientAuthError> {
         match self {
             ClientAuth::Token { token, .. } => Ok(privilege_key(token.expose(), timestamp)),
+            ClientAuth::Oidc { source, .. } => Ok(source.token().await?.expose().to_string()),
         }
     }
 
@@ -38,12 +52,12 @@ impl ClientAuth {
     pub async fn ping_key(&self, timestamp: i64) -> Result<String, ClientAuthError> {
         match self {
             ClientAuth::Token {
-                token, heartbeats, ..
-            } => Ok(if *heartbeats {
-                privilege_key(token.expose(), timestamp)
-            } else {
-                String::new()
-            }),
+                heartbeats: false, ..
+            }
+            | ClientAuth::Oidc {
+                heartbeats: false, ..
+            } => Ok(String::new()),
+            _ => self.login_key(timestamp).await,
         }
     }
 
@@ -51,12 +65,12 @@ impl ClientAuth {
     pub async fn work_conn_key(&self, timestamp: i64) -> Result<String, ClientAuthError> {
         match self {
             ClientAuth::Token {
-                token, work_conns, ..
-            } => Ok(if *work_conns {
-                privilege_key(token.expose(), timestamp)
-            } else {
-                String::new()
-            }),
+                work_conns: false, ..
+            }
+            | ClientAuth::Oidc {
+                work_conns: false, ..
+            } => Ok(String::new()),
+            _ => self.login_key(timestamp).await,
         }
     }
 }

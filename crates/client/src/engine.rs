@@ -19,7 +19,7 @@ use tracing::{debug, info, warn, Instrument};
 use crate::auth::{now_ts, ClientAuth, ClientAuthError};
 use crate::config::{ClientConfig, ProxyConfig};
 use crate::connector::{ConnectError, Connector};
-use crate::secret::{Secret, SecretError, SecretSource};
+use crate::secret::{SecretError, SecretSource};
 use crate::status::{ConnState, ProxyState, Status};
 
 /// How long the server has to answer a Login.
@@ -156,6 +156,18 @@ struct Engine {
 
 impl Engine {
     async fn run(self) -> Result<(), SessionError> {
+        // Credentials are prepared once, so the OIDC token cache outlives reconnects.
+        let (auth, key) = match self.credentials() {
+            Ok(c) => c,
+            Err(e) => {
+                warn!(error = %e, "cannot prepare credentials");
+                self.set_conn(ConnState::Error {
+                    reason: e.to_string(),
+                    retry_in: None,
+                });
+                return Err(e);
+            }
+        };
         let mut run_id = String::new();
         let mut ever_logged_in = false;
         let mut attempt = 0u32;
@@ -166,7 +178,7 @@ impl Engine {
             let mut logged_in = false;
             let r = tokio::select! {
                 _ = self.cancel.cancelled() => break Ok(()),
-                r = self.session(&mut run_id, &mut logged_in) => r,
+                r = self.session(&auth, &key, &mut run_id, &mut logged_in) => r,
             };
             let err = match r {
                 Ok(()) => SessionError::Closed,
@@ -222,21 +234,49 @@ impl Engine {
         });
     }
 
-    fn auth(&self) -> Result<ClientAuth, SessionError> {
+    /// The auth method with its secret resolved, and the control-channel key. The secret source gives
+    /// `auth.token` with token auth and `auth.oidc.clientSecret` with OIDC.
+    fn credentials(&self) -> Result<(Arc<ClientAuth>, Key), SessionError> {
         let a = &self.cfg.auth;
+        let heartbeats = a.additional_scopes.iter().any(|s| s == "HeartBeats");
+        let work_conns = a.additional_scopes.iter().any(|s| s == "NewWorkConns");
+        if a.method == "oidc" {
+            let secret = self.secret.resolve(&a.oidc.client_secret)?;
+            let source = Arc::new(
+                crate::oidc::TokenSource::new(&a.oidc, secret).map_err(ClientAuthError::from)?,
+            );
+            // The control cipher is keyed by auth.token whatever the auth method (frp's behaviour).
+            let key = Key::derive(a.token.as_bytes());
+            return Ok((
+                Arc::new(ClientAuth::Oidc {
+                    source,
+                    heartbeats,
+                    work_conns,
+                }),
+                key,
+            ));
+        }
         let token = self.secret.resolve(&a.token)?;
-        Ok(ClientAuth::Token {
-            token,
-            heartbeats: a.additional_scopes.iter().any(|s| s == "HeartBeats"),
-            work_conns: a.additional_scopes.iter().any(|s| s == "NewWorkConns"),
-        })
+        let key = Key::derive(token.expose().as_bytes());
+        Ok((
+            Arc::new(ClientAuth::Token {
+                token,
+                heartbeats,
+                work_conns,
+            }),
+            key,
+        ))
     }
 
     /// One session: connect, log in, serve until the connection is lost.
-    async fn session(&self, run_id: &mut String, logged_in: &mut bool) -> Result<(), SessionError> {
-        let auth = Arc::new(self.auth()?);
-        // The control cipher is keyed by auth.token whatever the auth method (frp's behaviour).
-        let key = Key::derive(self.token_for_cipher()?.expose().as_bytes());
+    async fn session(
+        &self,
+        auth: &Arc<ClientAuth>,
+        key: &Key,
+        run_id: &mut String,
+        logged_in: &mut bool,
+    ) -> Result<(), SessionError> {
+        let (auth, key) = (auth.clone(), key.clone());
         let connector = Arc::new(Connector::connect(self.cfg.clone()).await?);
         let mut conn = connector.open().await?;
         let ts = now_ts();
@@ -293,10 +333,6 @@ impl Engine {
             .await
     }
 
-    fn token_for_cipher(&self) -> Result<Secret, SessionError> {
-        Ok(self.secret.resolve(&self.cfg.auth.token)?)
-    }
-
     async fn control_loop(
         &self,
         conn: portway_proto::transport::BoxedIo,
@@ -342,8 +378,18 @@ impl Engine {
                 _ = cancel.cancelled() => break Err(SessionError::Closed),
                 _ = hb.tick(), if hb_int > 0 => {
                     let ts = now_ts();
-                    let ping = Ping { privilege_key: auth.ping_key(ts).await?, timestamp: if auth.ping_key(ts).await?.is_empty() { 0 } else { ts } };
-                    if tx.send(Message::Ping(ping)).await.is_err() { break Err(SessionError::Closed); }
+                    // A provider outage must not end a working session: skip this ping, the next may succeed.
+                    let privilege_key = match auth.ping_key(ts).await {
+                        Ok(k) => k,
+                        Err(e) => {
+                            warn!(error = %e, "cannot renew the token for a heartbeat; skipping it");
+                            continue;
+                        }
+                    };
+                    let timestamp = if privilege_key.is_empty() { 0 } else { ts };
+                    if tx.send(Message::Ping(Ping { privilege_key, timestamp })).await.is_err() {
+                        break Err(SessionError::Closed);
+                    }
                 }
                 _ = tick.tick() => {
                     if hb_to > 0 && last_pong.elapsed() > Duration::from_secs(hb_to as u64) {

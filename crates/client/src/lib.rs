@@ -3,6 +3,7 @@
 //! - [`config`]: the `frpc.toml` model and its validation.
 //! - [`secret`]: secrets and where they come from (value, env, file; the desktop app adds the keychain).
 //! - [`auth`]: privilege keys for Login, Ping and NewWorkConn.
+//! - [`oidc`]: client_credentials token requests, cached; `test_sign_in` for diagnostics.
 //! - [`connector`]: TCP / TLS / yamux to the server.
 //! - [`engine`]: the one handle: [`engine::start`] → status → stop; login, proxies, work connections, reconnects.
 //! - [`status`]: what the engine reports.
@@ -12,6 +13,7 @@ pub mod auth;
 pub mod config;
 pub mod connector;
 pub mod engine;
+pub mod oidc;
 pub mod secret;
 pub mod status;
 pub mod udp;

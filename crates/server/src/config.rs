@@ -66,6 +66,90 @@ pub struct ServerConfig {
     pub udp_packet_size: i64,
     pub transport: TransportConfig,
     pub log: LogConfig,
+    /// Portway extensions (not frp keys): per-client policy, session expiry.
+    pub portway: PortwayConfig,
+}
+
+/// `[portway]`: settings frps does not have.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct PortwayConfig {
+    /// Close a session whose OIDC token expired and was not renewed by a heartbeat or work connection.
+    pub close_expired_sessions: bool,
+    /// Per-identity rules, first match wins.
+    pub clients: Vec<ClientRule>,
+    /// The rule for identities no `clients` entry matches; none = only frp's global limits apply.
+    pub default_client: Option<ClientRule>,
+}
+
+/// What one client identity may do. Empty lists mean "no restriction beyond the global ones".
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ClientRule {
+    /// Matches the token's `sub`.
+    pub subject: String,
+    /// Matches the token's `azp` / `client_id`.
+    #[serde(rename = "clientID")]
+    pub client_id: String,
+    /// Remote ports this client may open.
+    pub allow_ports: Vec<PortRange>,
+    /// Proxy name patterns (`*` matches any run of characters) this client may register.
+    pub allow_proxy_names: Vec<String>,
+}
+
+impl ClientRule {
+    fn matches(&self, subject: &str, client_id: &str) -> bool {
+        (!self.subject.is_empty() && self.subject == subject)
+            || (!self.client_id.is_empty() && self.client_id == client_id)
+    }
+
+    /// Whether `port` is allowed by this rule.
+    pub fn port_allowed(&self, port: u16) -> bool {
+        self.allow_ports.is_empty() || self.allow_ports.iter().any(|r| r.contains(port))
+    }
+
+    /// Whether a proxy `name` is allowed by this rule.
+    pub fn name_allowed(&self, name: &str) -> bool {
+        self.allow_proxy_names.is_empty()
+            || self.allow_proxy_names.iter().any(|p| glob_match(p, name))
+    }
+}
+
+/// `*`-only glob matching.
+pub fn glob_match(pattern: &str, s: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    if parts.len() == 1 {
+        return pattern == s;
+    }
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if !s.starts_with(first) || s.len() < first.len() + last.len() || !s.ends_with(last) {
+        return false;
+    }
+    let mut rest = &s[first.len()..s.len() - last.len()];
+    for mid in &parts[1..parts.len() - 1] {
+        match rest.find(mid) {
+            Some(i) => rest = &rest[i + mid.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+impl PortwayConfig {
+    /// The rule for an identity and its name in the config (for refusal messages).
+    pub fn rule_for(&self, subject: &str, client_id: &str) -> Option<(String, &ClientRule)> {
+        if let Some((i, r)) = self
+            .clients
+            .iter()
+            .enumerate()
+            .find(|(_, r)| r.matches(subject, client_id))
+        {
+            return Some((format!("portway.clients[{i}]"), r));
+        }
+        self.default_client
+            .as_ref()
+            .map(|r| ("portway.defaultClient".to_string(), r))
+    }
 }
 
 impl Default for ServerConfig {
@@ -81,6 +165,7 @@ impl Default for ServerConfig {
             udp_packet_size: 1500,
             transport: TransportConfig::default(),
             log: LogConfig::default(),
+            portway: PortwayConfig::default(),
         }
     }
 }
@@ -325,6 +410,14 @@ impl ServerConfig {
                 format!("must be 1..={MAX_UDP_PACKET_SIZE}: a datagram must fit one 10,240-byte frp message after base64"),
             ));
         }
+        for (i, r) in self.portway.clients.iter().enumerate() {
+            if r.subject.is_empty() && r.client_id.is_empty() {
+                return Err(bad(
+                    &format!("portway.clients[{i}]"),
+                    "give `subject` or `clientID` to say whom the rule is for".into(),
+                ));
+            }
+        }
         if self.transport.max_pool_count < 0 {
             return Err(bad("transport.maxPoolCount", "must be 0 or more".into()));
         }
@@ -403,6 +496,26 @@ mod tests {
         );
         let e = ServerConfig::parse("vhostHTTPPort = 80\n", "f.toml").unwrap_err();
         assert!(e.to_string().contains("`vhostHTTPPort`"), "{e}");
+    }
+
+    #[test]
+    fn policy_rules_and_globs() {
+        let text = "[[portway.clients]]\nclientID = \"a\"\nallowPorts = [{ single = 6000 }]\nallowProxyNames = [\"ts3-*\"]\n[portway.defaultClient]\nallowPorts = [{ start = 7000, end = 7010 }]\n";
+        let c = ServerConfig::parse(text, "x").unwrap().config;
+        let (name, r) = c.portway.rule_for("s", "a").unwrap();
+        assert_eq!(name, "portway.clients[0]");
+        assert!(r.port_allowed(6000) && !r.port_allowed(6001));
+        assert!(r.name_allowed("ts3-voice") && !r.name_allowed("web"));
+        let (name, r) = c.portway.rule_for("s", "b").unwrap();
+        assert_eq!(name, "portway.defaultClient");
+        assert!(r.port_allowed(7005) && r.name_allowed("anything"));
+        assert!(
+            glob_match("*", "")
+                && glob_match("a*b*c", "aXbYc")
+                && !glob_match("a*b", "ab-")
+                && glob_match("x", "x")
+        );
+        assert!(ServerConfig::parse("[[portway.clients]]\nallowPorts = []\n", "x").is_err());
     }
 
     #[test]

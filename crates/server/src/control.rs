@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -46,6 +47,8 @@ pub struct Control {
     pub identity: Identity,
     /// frp's `user` (proxy names arrive already prefixed with it).
     pub user: String,
+    /// Expiry of the newest token presented (OIDC).
+    token_expires_at: AtomicI64,
     /// Cancelled when the control session ends; every proxy of it is a child.
     pub cancel: CancellationToken,
     tx: mpsc::Sender<Message>,
@@ -57,6 +60,18 @@ pub struct Control {
 }
 
 impl Control {
+    /// Records the expiry of a newer token presented by this session.
+    pub fn renewed(&self, expires_at: Option<i64>) {
+        if let Some(e) = expires_at {
+            self.token_expires_at.fetch_max(e, Ordering::Relaxed);
+        }
+    }
+
+    /// Expiry of the newest token this session presented (0: none, token auth).
+    pub fn token_expires_at(&self) -> i64 {
+        self.token_expires_at.load(Ordering::Relaxed)
+    }
+
     /// Queues a message on the control channel; false if the session is gone.
     pub async fn send(&self, m: Message) -> bool {
         self.tx.send(m).await.is_ok()
@@ -64,14 +79,17 @@ impl Control {
 
     /// Parks a work connection the client opened in answer to ReqWorkConn.
     pub async fn add_work_conn(&self, conn: BoxedIo, w: &NewWorkConn) {
-        if let Err(e) = self
+        match self
             .shared
             .auth
             .verify_work_conn(&w.privilege_key, w.timestamp, &self.identity)
             .await
         {
-            info!(run_id = %self.run_id, error = %e, "work connection refused");
-            return;
+            Ok(exp) => self.renewed(exp),
+            Err(e) => {
+                info!(run_id = %self.run_id, error = %e, "work connection refused");
+                return;
+            }
         }
         if self.pool_tx.try_send(conn).is_err() {
             debug!(run_id = %self.run_id, "work connection pool is full; surplus connection discarded");
@@ -202,6 +220,7 @@ pub async fn login(shared: Arc<Shared>, mut conn: BoxedIo, login: Login, peer: S
     let ctl = Arc::new(Control {
         run_id: run_id.clone(),
         client_id: login.client_id.clone(),
+        token_expires_at: AtomicI64::new(identity.expires_at),
         identity,
         user: login.user.clone(),
         cancel: cancel.clone(),
@@ -281,10 +300,20 @@ async fn run(ctl: Arc<Control>, conn: BoxedIo, mut rx: mpsc::Receiver<Message>, 
     let hb = (hb_timeout > 0 && !shared.cfg.transport.tcp_mux)
         .then(|| Duration::from_secs(hb_timeout as u64));
     let mut last_ping = Instant::now();
+    let close_expired = shared.cfg.portway.close_expired_sessions;
+    let mut expiry_check = tokio::time::interval(Duration::from_secs(1));
     loop {
         let deadline = hb.map(|d| last_ping + d);
         let msg = tokio::select! {
             _ = cancel.cancelled() => break,
+            _ = expiry_check.tick(), if close_expired => {
+                let exp = ctl.token_expires_at();
+                if exp > 0 && crate::oidc::now() > exp + crate::token::LEEWAY_SECS {
+                    warn!(subject = %ctl.identity.subject, "the session's token expired and was not renewed; closing it (portway.closeExpiredSessions)");
+                    break;
+                }
+                continue;
+            }
             _ = sleep_until_opt(deadline) => {
                 warn!("no heartbeat from the client within {:?}; closing its session", hb.unwrap_or_default());
                 break;
@@ -328,7 +357,8 @@ async fn run(ctl: Arc<Control>, conn: BoxedIo, mut rx: mpsc::Receiver<Message>, 
                     .verify_ping(&p.privilege_key, p.timestamp, &ctl.identity)
                     .await
                 {
-                    Ok(()) => {
+                    Ok(exp) => {
+                        ctl.renewed(exp);
                         last_ping = Instant::now();
                         String::new()
                     }

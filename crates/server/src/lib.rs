@@ -1,7 +1,8 @@
 //! Portway's server engine: frps-compatible.
 //!
 //! - [`config`]: the `frps.toml` model and its validation.
-//! - [`auth`]: login, heartbeat and work-connection verification (token; OIDC in a later module).
+//! - [`auth`]: login, heartbeat and work-connection verification: token, or OIDC access tokens.
+//! - [`token`]: access-token verification rules (pure). [`oidc`]: discovery and the JWKS cache.
 //! - [`service`]: the `bindPort` listener: sniffs TLS / plain, runs yamux, dispatches Login and NewWorkConn.
 //! - [`control`]: one logged-in client: the encrypted control channel, its proxies and its work-connection pool.
 //! - [`proxy`]: public listeners (TCP) and the visitor → work connection relay.
@@ -10,6 +11,7 @@
 pub mod auth;
 pub mod config;
 pub mod control;
+pub mod oidc;
 pub mod proxy;
 pub mod service;
 pub mod token;

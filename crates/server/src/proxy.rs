@@ -40,6 +40,9 @@ pub enum ProxyError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// A Portway per-client rule refused it.
+    #[error("refused by policy: {0}")]
+    Policy(String),
     /// No free port for remotePort = 0.
     #[error("no free port is left in the server's allowPorts for remotePort = 0")]
     NoFreePort,
@@ -69,6 +72,33 @@ pub async fn register(ctl: &Arc<Control>, np: NewProxy) -> Result<String, ProxyE
     }
     if np.remote_port != 0 && !cfg.port_allowed(np.remote_port as u16) {
         return Err(ProxyError::PortNotAllowed(np.remote_port as u16));
+    }
+    if let Some((rule_name, rule)) = cfg
+        .portway
+        .rule_for(&ctl.identity.subject, &ctl.identity.client_id)
+    {
+        let who = if ctl.identity.client_id.is_empty() {
+            ctl.identity.subject.clone()
+        } else {
+            ctl.identity.client_id.clone()
+        };
+        if !rule.name_allowed(&np.proxy_name) {
+            return Err(ProxyError::Policy(format!(
+                "proxy name {:?} is not in allowProxyNames of {rule_name} (client {who:?})",
+                np.proxy_name
+            )));
+        }
+        if np.remote_port == 0 && !rule.allow_ports.is_empty() {
+            return Err(ProxyError::Policy(format!(
+                "{rule_name} (client {who:?}) limits ports: give an explicit remotePort"
+            )));
+        }
+        if np.remote_port != 0 && !rule.port_allowed(np.remote_port as u16) {
+            return Err(ProxyError::Policy(format!(
+                "remote port {} is not in allowPorts of {rule_name} (client {who:?})",
+                np.remote_port
+            )));
+        }
     }
     if cfg.max_ports_per_client > 0 && ctl.proxy_count() as i64 >= cfg.max_ports_per_client {
         return Err(ProxyError::TooManyPorts(cfg.max_ports_per_client));

@@ -20,6 +20,8 @@ use tracing::{debug, info, warn, Instrument};
 use crate::auth::{Authenticator, Scopes};
 use crate::config::ServerConfig;
 use crate::control::{self, Control};
+use crate::oidc::OidcVerifier;
+use crate::token::TokenPolicy;
 
 /// How long a new connection may take to say what it is (TLS handshake, first frame).
 pub const LOGIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -73,12 +75,27 @@ impl Server {
     /// Prepares a server from a validated config (TLS material is loaded or generated here).
     pub fn new(cfg: ServerConfig) -> Result<Server, StartError> {
         let tls = TlsAcceptor::from(transport::server_config(&cfg.server_tls())?);
-        if cfg.auth.method != "token" {
-            return Err(StartError::AuthMethod(cfg.auth.method.clone()));
-        }
-        let auth = Authenticator::Token {
-            token: cfg.auth.token.clone(),
-            scopes: Scopes::from_list(&cfg.auth.additional_scopes),
+        let cancel = CancellationToken::new();
+        let scopes = Scopes::from_list(&cfg.auth.additional_scopes);
+        let auth = match cfg.auth.method.as_str() {
+            "token" => Authenticator::Token {
+                token: cfg.auth.token.clone(),
+                scopes,
+            },
+            "oidc" => {
+                let o = &cfg.auth.oidc;
+                let policy = TokenPolicy {
+                    issuer: o.issuer.clone(),
+                    audience: o.audience.clone(),
+                    skip_expiry_check: o.skip_expiry_check,
+                    skip_issuer_check: o.skip_issuer_check,
+                };
+                Authenticator::Oidc {
+                    verifier: OidcVerifier::start(policy, cancel.clone()),
+                    scopes,
+                }
+            }
+            m => return Err(StartError::AuthMethod(m.to_string())),
         };
         let key = Key::derive(cfg.auth.token.as_bytes());
         Ok(Server {
@@ -89,7 +106,7 @@ impl Server {
                 controls: Mutex::new(HashMap::new()),
                 proxies: std::sync::Mutex::new(HashMap::new()),
                 tracker: TaskTracker::new(),
-                cancel: CancellationToken::new(),
+                cancel,
                 tls,
             }),
         })

@@ -29,6 +29,8 @@ struct Cli {
 enum Cmd {
     /// Check the configuration file and exit.
     Verify,
+    /// Fetch an access token with the configured OIDC credentials and show what it says (never the token).
+    Token,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -41,6 +43,28 @@ fn main() -> anyhow::Result<()> {
         println!(
             "frpc: the configuration file {} syntax is ok",
             cli.config.display()
+        );
+        return Ok(());
+    }
+    if let Some(Cmd::Token) = cli.cmd {
+        let cfg = loaded.config;
+        anyhow::ensure!(
+            cfg.auth.method == "oidc",
+            "{}: auth.method is not \"oidc\"; nothing to fetch",
+            cli.config.display()
+        );
+        let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+        let secret = portway_client::Secret::new(cfg.auth.oidc.client_secret.clone());
+        let info = rt.block_on(portway_client::oidc::test_sign_in(&cfg.auth.oidc, secret))?;
+        println!("issuer:    {}", info.issuer);
+        println!("subject:   {}", info.subject);
+        println!("client:    {}", info.client_id);
+        println!("audience:  {}", info.audience.join(", "));
+        println!("scope:     {}", info.scope);
+        println!("algorithm: {}", info.algorithm);
+        println!(
+            "expires:   in {} s (exp {})",
+            info.expires_in, info.expires_at
         );
         return Ok(());
     }
