@@ -99,6 +99,18 @@ fn jwt_parts(jwt: &str) -> (Value, Value) {
     (dec(parts[0]), dec(parts[1]))
 }
 
+/// An object's keys, sorted.
+fn keys_of(v: &Value) -> Vec<String> {
+    let mut keys: Vec<String> = v
+        .as_object()
+        .expect("a JSON object")
+        .keys()
+        .cloned()
+        .collect();
+    keys.sort();
+    keys
+}
+
 fn now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -240,20 +252,14 @@ async fn client_credentials_with_basic_and_with_form_post() {
         let mut subs = Vec::new();
         let mut uids = Vec::new();
         for v in [&by_basic, &by_post] {
-            let keys: Vec<&str> = v
-                .as_object()
-                .expect("object")
-                .keys()
-                .map(String::as_str)
-                .collect();
             assert_eq!(
-                keys,
+                keys_of(v),
                 [
                     "access_token",
-                    "token_type",
-                    "scope",
                     "expires_in",
-                    "id_token"
+                    "id_token",
+                    "scope",
+                    "token_type"
                 ],
                 "{v}"
             );
@@ -268,28 +274,20 @@ async fn client_credentials_with_basic_and_with_form_post() {
                 json!({ "alg": "RS256", "typ": "JWT", "kid": kid }),
                 "header"
             );
-            let claims: Vec<&str> = c
-                .as_object()
-                .expect("claims")
-                .keys()
-                .map(String::as_str)
-                .collect();
-            assert_eq!(
-                claims,
-                [
-                    "iss",
-                    "sub",
-                    "aud",
-                    "exp",
-                    "iat",
-                    "auth_time",
-                    "acr",
-                    "jti",
-                    "azp",
-                    "uid",
-                    "scope"
-                ]
-            );
+            let want = [
+                "acr",
+                "aud",
+                "auth_time",
+                "azp",
+                "exp",
+                "iat",
+                "iss",
+                "jti",
+                "scope",
+                "sub",
+                "uid",
+            ];
+            assert_eq!(keys_of(&c), want, "claims: {c}");
             assert_eq!(c["iss"].as_str(), Some(p.issuer()));
             assert_eq!(c["aud"], CLIENT_ID, "aud is the client_id as a string");
             assert_eq!(c["azp"], CLIENT_ID);

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// A test OIDC provider that looks like authentik (see /work/shared/authentik.md in the project notes),
-// built on the npm package oidc-provider. It only serves the client_credentials grant.
+// A test OIDC provider that looks like authentik 2026.2 to a client_credentials client (endpoints, token claims,
+// error codes), built on the npm package oidc-provider. Driven from Rust by tests/support/oidc.rs.
 //
 //   node provider.mjs [--port N] [--slug frp] [--clients FILE] [--ttl SECONDS] [--alg RS256|ES256]
 //                     [--key-file PATH] [--native-errors]
