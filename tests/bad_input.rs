@@ -11,9 +11,7 @@ use tokio::net::TcpStream;
 
 async fn bounded<F: std::future::Future<Output = ()>>(f: F) {
     init_logs();
-    tokio::time::timeout(TEST_TIMEOUT, f)
-        .await
-        .expect("test timed out");
+    tokio::time::timeout(TEST_TIMEOUT, f).await.expect("test timed out");
 }
 
 fn proxy_error(s: &portway::client::Status, name: &str) -> Option<String> {
@@ -27,20 +25,13 @@ fn proxy_error(s: &portway::client::Status, name: &str) -> Option<String> {
 async fn wrong_token_is_refused_and_login_fail_exit_stops_the_client() {
     bounded(async {
         let server = start_server(&server_toml(""), 0).await;
-        let toml = client_toml(server.addr.port(), "", "")
-            .replace("loginFailExit = false", "loginFailExit = true");
+        let toml = client_toml(server.addr.port(), "", "").replace("loginFailExit = false", "loginFailExit = true");
         let mut cfg = client_config(&toml);
         cfg.auth.token = "wrong-token".into();
         let err = start_client(cfg).wait().await.expect_err("login must fail");
         let msg = err.to_string();
-        assert!(
-            msg.contains("login refused") && msg.contains("auth.token does not match"),
-            "{msg}"
-        );
-        assert!(
-            !msg.contains("wrong-token") && !msg.contains("test-token"),
-            "secrets must not appear: {msg}"
-        );
+        assert!(msg.contains("login refused") && msg.contains("auth.token does not match"), "{msg}");
+        assert!(!msg.contains("wrong-token") && !msg.contains("test-token"), "secrets must not appear: {msg}");
         server.shutdown().await;
     })
     .await
@@ -54,18 +45,10 @@ async fn wrong_token_with_login_fail_exit_false_keeps_retrying() {
         cfg.auth.token = "wrong-token".into();
         let h = start_client(cfg);
         let s = wait_status(&h, Duration::from_secs(10), "an error with a retry", |s| {
-            matches!(
-                &s.conn,
-                ConnState::Error {
-                    retry_in: Some(_),
-                    ..
-                }
-            )
+            matches!(&s.conn, ConnState::Error { retry_in: Some(_), .. })
         })
         .await;
-        let ConnState::Error { reason, .. } = s.conn else {
-            unreachable!()
-        };
+        let ConnState::Error { reason, .. } = s.conn else { unreachable!() };
         assert!(reason.contains("auth.token does not match"), "{reason}");
         wait_status(
             &h,
@@ -89,30 +72,14 @@ async fn taken_port_refuses_that_proxy_and_the_others_run() {
         let taken = occupied.local_addr().expect("addr").port();
         let ok = free_port();
         let proxies = tcp_proxy("taken", echo, taken, "") + &tcp_proxy("fine", echo, ok, "");
-        let h = start_client(client_config(&client_toml(
-            server.addr.port(),
-            "",
-            &proxies,
-        )));
-        let s = wait_status(
-            &h,
-            Duration::from_secs(20),
-            "one refused, one running",
-            |s| {
-                proxy_error(s, "taken").is_some()
-                    && matches!(s.proxies["fine"].state, ProxyState::Running { .. })
-            },
-        )
+        let h = start_client(client_config(&client_toml(server.addr.port(), "", &proxies)));
+        let s = wait_status(&h, Duration::from_secs(20), "one refused, one running", |s| {
+            proxy_error(s, "taken").is_some() && matches!(s.proxies["fine"].state, ProxyState::Running { .. })
+        })
         .await;
         let reason = proxy_error(&s, "taken").expect("reason");
-        assert!(
-            reason.contains(&format!("remote port {taken} cannot be opened")),
-            "{reason}"
-        );
-        assert_eq!(
-            echo_through(ok, b"still works").await.expect("fine proxy"),
-            sha256(b"still works")
-        );
+        assert!(reason.contains(&format!("remote port {taken} cannot be opened")), "{reason}");
+        assert_eq!(echo_through(ok, b"still works").await.expect("fine proxy"), sha256(b"still works"));
         h.stop().await.expect("stop");
         server.shutdown().await;
     })
@@ -126,7 +93,13 @@ async fn allow_ports_and_max_ports_per_client_are_enforced() {
         let allowed = free_port();
         let other = free_port();
         let extra = free_port();
-        let server = start_server(&server_toml(&format!("maxPortsPerClient = 1\nallowPorts = [{{ single = {allowed} }}, {{ single = {extra} }}]")), 0).await;
+        let server = start_server(
+            &server_toml(&format!(
+                "maxPortsPerClient = 1\nallowPorts = [{{ single = {allowed} }}, {{ single = {extra} }}]"
+            )),
+            0,
+        )
+        .await;
         let proxies = tcp_proxy("a", echo, allowed, "") + &tcp_proxy("b", echo, other, "");
         let h = start_client(client_config(&client_toml(server.addr.port(), "", &proxies)));
         let s = wait_status(&h, Duration::from_secs(20), "a running, b refused", |s| {
@@ -167,13 +140,8 @@ async fn duplicate_proxy_name_across_clients_is_refused() {
             "",
             &tcp_proxy("same", echo, free_port(), ""),
         )));
-        let s = wait_status(&h2, Duration::from_secs(20), "refusal", |s| {
-            proxy_error(s, "same").is_some()
-        })
-        .await;
-        assert!(proxy_error(&s, "same")
-            .expect("reason")
-            .contains("proxy [same] already exists"));
+        let s = wait_status(&h2, Duration::from_secs(20), "refusal", |s| proxy_error(s, "same").is_some()).await;
+        assert!(proxy_error(&s, "same").expect("reason").contains("proxy [same] already exists"));
         h1.stop().await.expect("stop");
         h2.stop().await.expect("stop");
         server.shutdown().await;
@@ -187,28 +155,15 @@ async fn local_service_down_closes_the_visitor_and_the_proxy_stays_up() {
         let server = start_server(&server_toml(""), 0).await;
         let local = free_port();
         let remote = free_port();
-        let h = start_client(client_config(&client_toml(
-            server.addr.port(),
-            "",
-            &tcp_proxy("svc", local, remote, ""),
-        )));
+        let h = start_client(client_config(&client_toml(server.addr.port(), "", &tcp_proxy("svc", local, remote, ""))));
         wait_running(&h, &["svc"]).await;
-        let mut v = TcpStream::connect(("127.0.0.1", remote))
-            .await
-            .expect("visitor connects");
+        let mut v = TcpStream::connect(("127.0.0.1", remote)).await.expect("visitor connects");
         let _ = v.write_all(b"anyone?").await;
         let mut b = [0u8; 16];
-        let n = tokio::time::timeout(Duration::from_secs(15), v.read(&mut b))
-            .await
-            .expect("visitor closed promptly");
-        assert!(
-            matches!(n, Ok(0) | Err(_)),
-            "visitor must be closed, got {n:?}"
-        );
+        let n = tokio::time::timeout(Duration::from_secs(15), v.read(&mut b)).await.expect("visitor closed promptly");
+        assert!(matches!(n, Ok(0) | Err(_)), "visitor must be closed, got {n:?}");
         // The service comes up on that port: the same proxy now works.
-        let l = tokio::net::TcpListener::bind(("127.0.0.1", local))
-            .await
-            .expect("bind local");
+        let l = tokio::net::TcpListener::bind(("127.0.0.1", local)).await.expect("bind local");
         tokio::spawn(async move {
             while let Ok((mut c, _)) = l.accept().await {
                 tokio::spawn(async move {
@@ -217,16 +172,8 @@ async fn local_service_down_closes_the_visitor_and_the_proxy_stays_up() {
                 });
             }
         });
-        assert!(matches!(
-            h.status().proxies["svc"].state,
-            ProxyState::Running { .. }
-        ));
-        assert_eq!(
-            echo_through(remote, b"now up")
-                .await
-                .expect("after service start"),
-            sha256(b"now up")
-        );
+        assert!(matches!(h.status().proxies["svc"].state, ProxyState::Running { .. }));
+        assert_eq!(echo_through(remote, b"now up").await.expect("after service start"), sha256(b"now up"));
         h.stop().await.expect("stop");
         server.shutdown().await;
     })
@@ -248,11 +195,7 @@ async fn dropped_after(addr: std::net::SocketAddr, bytes: &[u8]) {
         }
     })
     .await;
-    assert!(
-        r.is_ok(),
-        "server kept a connection that sent {:?}",
-        &bytes[..bytes.len().min(16)]
-    );
+    assert!(r.is_ok(), "server kept a connection that sent {:?}", &bytes[..bytes.len().min(16)]);
     assert!(total < 64, "server should not answer garbage at length");
 }
 
@@ -260,13 +203,9 @@ async fn dropped_after(addr: std::net::SocketAddr, bytes: &[u8]) {
 async fn malformed_and_oversized_frames_and_non_frp_bytes_are_dropped() {
     bounded(async {
         let (echo, _e) = echo_server().await;
-        for (server_extra, client_extra) in [
-            ("", ""),
-            (
-                "transport.tcpMux = false",
-                "transport.tcpMux = false\ntransport.tls.enable = false",
-            ),
-        ] {
+        for (server_extra, client_extra) in
+            [("", ""), ("transport.tcpMux = false", "transport.tcpMux = false\ntransport.tls.enable = false")]
+        {
             let server = start_server(&server_toml(server_extra), 0).await;
             let mut oversized = vec![b'o'];
             oversized.extend_from_slice(&100_000i64.to_be_bytes());
@@ -309,11 +248,7 @@ async fn malformed_and_oversized_frames_and_non_frp_bytes_are_dropped() {
                 .await;
                 assert!(got.len() >= 24, "expected ACK and FIN, got {got:?}");
                 assert_eq!(&got[..4], &[0, 1, 0, 2], "stream ACK");
-                assert_eq!(
-                    &got[12..16],
-                    &[0, 1, 0, 4],
-                    "stream FIN after the oversized frame"
-                );
+                assert_eq!(&got[12..16], &[0, 1, 0, 4], "stream FIN after the oversized frame");
             }
             // The server still serves a real client.
             let remote = free_port();
@@ -323,10 +258,7 @@ async fn malformed_and_oversized_frames_and_non_frp_bytes_are_dropped() {
                 &tcp_proxy("web", echo, remote, ""),
             )));
             wait_running(&h, &["web"]).await;
-            assert_eq!(
-                echo_through(remote, b"ok").await.expect("traffic"),
-                sha256(b"ok")
-            );
+            assert_eq!(echo_through(remote, b"ok").await.expect("traffic"), sha256(b"ok"));
             h.stop().await.expect("stop");
             server.shutdown().await;
         }
@@ -338,17 +270,10 @@ async fn malformed_and_oversized_frames_and_non_frp_bytes_are_dropped() {
 async fn unreachable_server_says_so() {
     bounded(async {
         let port = free_port();
-        let toml =
-            client_toml(port, "", "").replace("loginFailExit = false", "loginFailExit = true");
-        let err = start_client(client_config(&toml))
-            .wait()
-            .await
-            .expect_err("must fail");
+        let toml = client_toml(port, "", "").replace("loginFailExit = false", "loginFailExit = true");
+        let err = start_client(client_config(&toml)).wait().await.expect_err("must fail");
         let msg = err.to_string();
-        assert!(
-            msg.contains(&format!("cannot connect to the server at 127.0.0.1:{port}")),
-            "{msg}"
-        );
+        assert!(msg.contains(&format!("cannot connect to the server at 127.0.0.1:{port}")), "{msg}");
     })
     .await
 }
@@ -359,16 +284,10 @@ async fn tls_force_refuses_plain_clients() {
         let (echo, _e) = echo_server().await;
         let server = start_server(&server_toml("transport.tls.force = true"), 0).await;
         let remote = free_port();
-        let plain = client_toml(
-            server.addr.port(),
-            "transport.tls.enable = false",
-            &tcp_proxy("web", echo, remote, ""),
-        )
-        .replace("loginFailExit = false", "loginFailExit = true");
-        assert!(
-            start_client(client_config(&plain)).wait().await.is_err(),
-            "plain client must be refused"
-        );
+        let plain =
+            client_toml(server.addr.port(), "transport.tls.enable = false", &tcp_proxy("web", echo, remote, ""))
+                .replace("loginFailExit = false", "loginFailExit = true");
+        assert!(start_client(client_config(&plain)).wait().await.is_err(), "plain client must be refused");
         let tls = client_toml(server.addr.port(), "", &tcp_proxy("web", echo, remote, ""));
         let h = start_client(client_config(&tls));
         wait_running(&h, &["web"]).await;

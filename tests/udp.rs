@@ -31,9 +31,7 @@ fn udp_proxy(name: &str, local: u16, remote: u16) -> String {
 
 async fn bounded<F: std::future::Future<Output = ()>>(f: F) {
     init_logs();
-    tokio::time::timeout(TEST_TIMEOUT, f)
-        .await
-        .expect("test timed out");
+    tokio::time::timeout(TEST_TIMEOUT, f).await.expect("test timed out");
 }
 
 /// Sends one datagram and waits for its echo.
@@ -53,11 +51,7 @@ async fn twenty_thousand_datagrams_from_fifty_peers_come_back_intact_to_their_se
         let (echo, _seen) = udp_echo().await;
         let server = start_server(&server_toml(""), 0).await;
         let remote = free_port();
-        let h = start_client(client_config(&client_toml(
-            server.addr.port(),
-            "",
-            &udp_proxy("voice", echo, remote),
-        )));
+        let h = start_client(client_config(&client_toml(server.addr.port(), "", &udp_proxy("voice", echo, remote))));
         wait_running(&h, &["voice"]).await;
         let peers: Vec<_> = (0..50u64)
             .map(|peer| {
@@ -73,10 +67,7 @@ async fn twenty_thousand_datagrams_from_fifty_peers_come_back_intact_to_their_se
                         let k = len.min(8);
                         data[..k].copy_from_slice(&tag[8 - k..]);
                         let back = round_trip(&sock, &data).await;
-                        assert_eq!(
-                            back, data,
-                            "peer {peer} datagram {i} ({len} bytes) altered or misrouted"
-                        );
+                        assert_eq!(back, data, "peer {peer} datagram {i} ({len} bytes) altered or misrouted");
                         ok += 1;
                     }
                     ok
@@ -89,10 +80,7 @@ async fn twenty_thousand_datagrams_from_fifty_peers_come_back_intact_to_their_se
         }
         assert_eq!(total, 20_000);
         let st = h.status();
-        assert!(
-            st.proxies["voice"].bytes_in > 0
-                && st.proxies["voice"].bytes_in == st.proxies["voice"].bytes_out
-        );
+        assert!(st.proxies["voice"].bytes_in > 0 && st.proxies["voice"].bytes_in == st.proxies["voice"].bytes_out);
         h.stop().await.expect("stop");
         server.shutdown().await;
     })
@@ -105,26 +93,14 @@ async fn oversized_datagrams_are_truncated_to_udp_packet_size_as_frp_does() {
         let (echo, _seen) = udp_echo().await;
         let server = start_server(&server_toml(""), 0).await;
         let remote = free_port();
-        let h = start_client(client_config(&client_toml(
-            server.addr.port(),
-            "",
-            &udp_proxy("voice", echo, remote),
-        )));
+        let h = start_client(client_config(&client_toml(server.addr.port(), "", &udp_proxy("voice", echo, remote))));
         wait_running(&h, &["voice"]).await;
         let sock = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
         sock.connect(("127.0.0.1", remote)).await.expect("connect");
         let exact = pattern(1500, 1);
-        assert_eq!(
-            round_trip(&sock, &exact).await,
-            exact,
-            "exactly udpPacketSize passes whole"
-        );
+        assert_eq!(round_trip(&sock, &exact).await, exact, "exactly udpPacketSize passes whole");
         let big = pattern(3000, 2);
-        assert_eq!(
-            round_trip(&sock, &big).await,
-            big[..1500].to_vec(),
-            "larger datagrams are cut at udpPacketSize"
-        );
+        assert_eq!(round_trip(&sock, &big).await, big[..1500].to_vec(), "larger datagrams are cut at udpPacketSize");
         // The proxy keeps working afterwards.
         assert_eq!(round_trip(&sock, b"small").await, b"small");
         h.stop().await.expect("stop");
@@ -139,11 +115,7 @@ async fn idle_sessions_expire_and_a_new_one_is_opened() {
         let (echo, seen) = udp_echo().await;
         let server = start_server(&server_toml(""), 0).await;
         let remote = free_port();
-        let mut cfg = client_config(&client_toml(
-            server.addr.port(),
-            "",
-            &udp_proxy("voice", echo, remote),
-        ));
+        let mut cfg = client_config(&client_toml(server.addr.port(), "", &udp_proxy("voice", echo, remote)));
         cfg.udp_idle_timeout = Duration::from_millis(800);
         let h = start_client(cfg);
         wait_running(&h, &["voice"]).await;
@@ -155,14 +127,8 @@ async fn idle_sessions_expire_and_a_new_one_is_opened() {
         round_trip(&sock, b"three").await;
         let seen = seen.lock().expect("lock").clone();
         assert_eq!(seen.len(), 3);
-        assert_eq!(
-            seen[0], seen[1],
-            "traffic within the idle timeout reuses the session"
-        );
-        assert_ne!(
-            seen[1], seen[2],
-            "after idling, the peer gets a new session (new local source port)"
-        );
+        assert_eq!(seen[0], seen[1], "traffic within the idle timeout reuses the session");
+        assert_ne!(seen[1], seen[2], "after idling, the peer gets a new session (new local source port)");
         h.stop().await.expect("stop");
         server.shutdown().await;
     })

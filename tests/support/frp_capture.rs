@@ -69,8 +69,7 @@ pub fn read_fixture(capture: &str, file: &str) -> String {
 
 /// Every chunk of a capture, in file order.
 pub fn load_chunks(capture: &str) -> Vec<Chunk> {
-    let v: serde_json::Value =
-        serde_json::from_str(&read_fixture(capture, "capture.json")).expect("capture.json");
+    let v: serde_json::Value = serde_json::from_str(&read_fixture(capture, "capture.json")).expect("capture.json");
     let arr = v.as_array().expect("capture.json is a list");
     arr.iter()
         .map(|c| Chunk {
@@ -93,11 +92,7 @@ pub fn reassemble(chunks: &[Chunk]) -> BTreeMap<(u32, Dir), Stream> {
         assert!(!c.bytes.is_empty(), "empty chunk in capture");
         let key = (c.conn, c.dir);
         if let Some(&t) = last_t.get(&key) {
-            assert!(
-                c.t >= t,
-                "chunks of {key:?} out of order: {} after {t}",
-                c.t
-            );
+            assert!(c.t >= t, "chunks of {key:?} out of order: {} after {t}", c.t);
         }
         last_t.insert(key, c.t);
         let s = out.entry(key).or_default();
@@ -159,18 +154,12 @@ pub struct Transcript {
 fn frame_item(s: &str) -> (u8, String) {
     // `'X': JSON`
     let b = s.as_bytes();
-    assert!(
-        b.len() >= 5 && b[0] == b'\'' && b[2] == b'\'' && &s[3..5] == ": ",
-        "bad frame item {s:?}"
-    );
+    assert!(b.len() >= 5 && b[0] == b'\'' && b[2] == b'\'' && &s[3..5] == ": ", "bad frame item {s:?}");
     (b[1], s[5..].to_string())
 }
 
 fn kv<'a>(field: &'a str, key: &str) -> &'a str {
-    field
-        .strip_prefix(key)
-        .and_then(|r| r.strip_prefix('='))
-        .unwrap_or_else(|| panic!("{key}= expected in {field:?}"))
+    field.strip_prefix(key).and_then(|r| r.strip_prefix('=')).unwrap_or_else(|| panic!("{key}= expected in {field:?}"))
 }
 
 /// Parses a transcript. Unknown lines make it panic, so nothing is silently skipped.
@@ -212,15 +201,8 @@ pub fn parse_transcript(text: &str) -> Transcript {
         }
         let trimmed = line.trim_start();
         if !line.starts_with(' ') {
-            assert!(
-                matches!(mode, Mode::Http),
-                "unindented line outside an HTTP section: {line:?}"
-            );
-            t.dirs
-                .get_mut(&dir)
-                .expect("dir")
-                .http
-                .push(line.to_string());
+            assert!(matches!(mode, Mode::Http), "unindented line outside an HTTP section: {line:?}");
+            t.dirs.get_mut(&dir).expect("dir").http.push(line.to_string());
         } else if let Some(r) = trimmed.strip_prefix("ws frame ") {
             let f: Vec<&str> = r.split(' ').collect();
             assert_eq!(f.len(), 4, "{line:?}");
@@ -249,27 +231,16 @@ pub fn parse_transcript(text: &str) -> Transcript {
             key = Some(k);
         } else if let Some(r) = trimmed.strip_prefix("plain frame ") {
             let (ty, json) = frame_item(r);
-            t.items
-                .get_mut(&key.expect("section"))
-                .expect("section")
-                .push(Item::Plain(ty, json));
-        } else if let Some(r) = trimmed
-            .strip_prefix("decrypted frame ")
-            .or_else(|| trimmed.strip_prefix("decrypted "))
+            t.items.get_mut(&key.expect("section")).expect("section").push(Item::Plain(ty, json));
+        } else if let Some(r) = trimmed.strip_prefix("decrypted frame ").or_else(|| trimmed.strip_prefix("decrypted "))
         {
             let (ty, json) = frame_item(r);
-            t.items
-                .get_mut(&key.expect("section"))
-                .expect("section")
-                .push(Item::Decrypted(ty, json));
+            t.items.get_mut(&key.expect("section")).expect("section").push(Item::Decrypted(ty, json));
         } else if let Some(r) = trimmed.strip_prefix("then ") {
             // `then 13 raw bytes: b'hello portway'`
             let (n, repr) = r.split_once(" raw bytes: ").expect("raw line");
             let item = Item::Raw(n.parse().expect("raw count"), parse_py_bytes(repr));
-            t.items
-                .get_mut(&key.expect("section"))
-                .expect("section")
-                .push(item);
+            t.items.get_mut(&key.expect("section")).expect("section").push(item);
         } else {
             panic!("unrecognised transcript line {line:?}");
         }
@@ -319,8 +290,6 @@ pub fn json_matches(shown: &str, actual: &str) -> bool {
     if serde_json::from_str::<serde_json::Value>(shown).is_ok() {
         shown == actual
     } else {
-        shown.len() == TRANSCRIPT_JSON_CUT
-            && actual.len() > shown.len()
-            && actual.starts_with(shown)
+        shown.len() == TRANSCRIPT_JSON_CUT && actual.len() > shown.len() && actual.starts_with(shown)
     }
 }

@@ -1,7 +1,10 @@
 //! Shared helpers for the end-to-end suites: real sockets on 127.0.0.1, engines in-process.
 #![allow(dead_code)]
 
+pub mod nginx;
 pub mod oidc;
+pub mod pki;
+pub mod scenarios;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -49,9 +52,7 @@ impl TestServer {
 
 /// Starts a server from frps.toml text; `bindPort` is overridden by `port` (0 = any).
 pub async fn start_server(toml: &str, port: u16) -> TestServer {
-    let mut cfg = ServerConfig::parse(toml, "test-frps.toml")
-        .expect("server config")
-        .config;
+    let mut cfg = ServerConfig::parse(toml, "test-frps.toml").expect("server config").config;
     cfg.bind_addr = "127.0.0.1".into();
     cfg.bind_port = port;
     let server = Server::new(cfg).expect("server");
@@ -65,9 +66,7 @@ pub async fn start_server(toml: &str, port: u16) -> TestServer {
 
 /// Parses frpc.toml text.
 pub fn client_config(toml: &str) -> ClientConfig {
-    ClientConfig::parse(toml, "test-frpc.toml")
-        .expect("client config")
-        .config
+    ClientConfig::parse(toml, "test-frpc.toml").expect("client config").config
 }
 
 /// Starts a client engine.
@@ -76,12 +75,7 @@ pub fn start_client(cfg: ClientConfig) -> ClientHandle {
 }
 
 /// Waits until `pred` holds for the client's status (or panics after `within`).
-pub async fn wait_status(
-    h: &ClientHandle,
-    within: Duration,
-    what: &str,
-    pred: impl Fn(&Status) -> bool,
-) -> Status {
+pub async fn wait_status(h: &ClientHandle, within: Duration, what: &str, pred: impl Fn(&Status) -> bool) -> Status {
     let mut rx = h.watch();
     let r = tokio::time::timeout(within, async {
         loop {
@@ -99,22 +93,14 @@ pub async fn wait_status(
     .await;
     match r {
         Ok(s) if pred(&s) => s,
-        _ => panic!(
-            "timed out after {within:?} waiting for {what}; last status: {:#?}",
-            h.status()
-        ),
+        _ => panic!("timed out after {within:?} waiting for {what}; last status: {:#?}", h.status()),
     }
 }
 
 /// Waits until every proxy named is running.
 pub async fn wait_running(h: &ClientHandle, names: &[&str]) -> Status {
     wait_status(h, Duration::from_secs(30), "proxies running", |s| {
-        names.iter().all(|n| {
-            matches!(
-                s.proxies.get(*n).map(|p| &p.state),
-                Some(ProxyState::Running { .. })
-            )
-        })
+        names.iter().all(|n| matches!(s.proxies.get(*n).map(|p| &p.state), Some(ProxyState::Running { .. })))
     })
     .await
 }
@@ -178,10 +164,7 @@ pub async fn echo_through(port: u16, data: &[u8]) -> std::io::Result<[u8; 32]> {
     }
     writer.await.map_err(std::io::Error::other)??;
     if total != data.len() {
-        return Err(std::io::Error::other(format!(
-            "got {total} bytes back, sent {}",
-            data.len()
-        )));
+        return Err(std::io::Error::other(format!("got {total} bytes back, sent {}", data.len())));
     }
     Ok(h.finalize().into())
 }

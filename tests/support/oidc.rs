@@ -79,16 +79,12 @@ pub struct HttpResponse {
 impl HttpResponse {
     pub fn header(&self, name: &str) -> Option<&str> {
         let name = name.to_ascii_lowercase();
-        self.headers
-            .iter()
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| *k == name).map(|(_, v)| v.as_str())
     }
 
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| {
-            panic!("HTTP {} body is not JSON ({e}): {}", self.status, self.body)
-        })
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("HTTP {} body is not JSON ({e}): {}", self.status, self.body))
     }
 }
 
@@ -110,29 +106,20 @@ fn ensure_node_modules() {
         .stdout(Stdio::null())
         .status()
         .expect("run npm ci in tests/oidc (are node and npm installed?)");
-    assert!(
-        status.success(),
-        "npm ci in {} failed: {status}",
-        dir.display()
-    );
+    assert!(status.success(), "npm ci in {} failed: {status}", dir.display());
 }
 
 impl OidcProvider {
     pub async fn start(options: OidcOptions) -> OidcProvider {
         static SEQ: AtomicUsize = AtomicUsize::new(0);
-        tokio::task::spawn_blocking(ensure_node_modules)
-            .await
-            .expect("npm ci task");
+        tokio::task::spawn_blocking(ensure_node_modules).await.expect("npm ci task");
         let temp_dir = std::env::temp_dir().join(format!(
             "portway-oidc-{}-{}",
             std::process::id(),
             SEQ.fetch_add(1, Ordering::Relaxed)
         ));
         std::fs::create_dir_all(&temp_dir).expect("create the provider's temporary directory");
-        let key_file = options
-            .key_file
-            .clone()
-            .unwrap_or_else(|| temp_dir.join("keys.json"));
+        let key_file = options.key_file.clone().unwrap_or_else(|| temp_dir.join("keys.json"));
         let mut p = OidcProvider {
             port: options.port.unwrap_or(0),
             options,
@@ -166,17 +153,11 @@ impl OidcProvider {
                 .map(|(id, secret)| serde_json::json!({ "client_id": id, "client_secret": secret }))
                 .collect();
             let file = self.temp_dir.join("clients.json");
-            std::fs::write(&file, serde_json::to_vec(&list).expect("clients JSON"))
-                .expect("write clients file");
+            std::fs::write(&file, serde_json::to_vec(&list).expect("clients JSON")).expect("write clients file");
             cmd.arg("--clients").arg(file);
         }
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        let mut child = cmd
-            .spawn()
-            .expect("spawn node tests/oidc/provider.mjs (is node installed?)");
+        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+        let mut child = cmd.spawn().expect("spawn node tests/oidc/provider.mjs (is node installed?)");
 
         // stderr is kept (see `log()`); echoed live when PORTWAY_OIDC_LOG is set.
         let stderr = child.stderr.take().expect("piped stderr");
@@ -200,24 +181,15 @@ impl OidcProvider {
         if !matches!(read, Ok(Ok(n)) if n > 0) {
             let _ = child.kill().await;
             tokio::time::sleep(Duration::from_millis(100)).await; // let the stderr task drain
-            panic!(
-                "test OIDC provider not ready ({read:?}); its log:\n{}",
-                self.log()
-            );
+            panic!("test OIDC provider not ready ({read:?}); its log:\n{}", self.log());
         }
         let ready: serde_json::Value = serde_json::from_str(&line)
             .unwrap_or_else(|e| panic!("bad ready line from the OIDC provider ({e}): {line:?}"));
         assert_eq!(ready["ready"], true, "ready line: {line}");
         let port = ready["port"].as_u64().and_then(|p| u16::try_from(p).ok());
         self.port = port.unwrap_or_else(|| panic!("ready line without a port: {line}"));
-        self.issuer = ready["issuer"]
-            .as_str()
-            .expect("ready line issuer")
-            .to_owned();
-        self.token_endpoint = ready["token_endpoint"]
-            .as_str()
-            .expect("ready line token_endpoint")
-            .to_owned();
+        self.issuer = ready["issuer"].as_str().expect("ready line issuer").to_owned();
+        self.token_endpoint = ready["token_endpoint"].as_str().expect("ready line token_endpoint").to_owned();
         self.child = Some(child);
         self._stdout = Some(stdout);
     }
@@ -250,10 +222,7 @@ impl OidcProvider {
     /// A new signing key; the JWKS then lists only it. Returns the new `kid`.
     pub async fn rotate_key(&self) -> String {
         let v = self.admin("POST", "rotate-key").await;
-        v["kid"]
-            .as_str()
-            .expect("rotate-key answers a kid")
-            .to_owned()
+        v["kid"].as_str().expect("rotate-key answers a kid").to_owned()
     }
 
     /// Lifetime of the tokens issued from now on (kept across `restart`).
@@ -265,9 +234,7 @@ impl OidcProvider {
 
     /// Tokens issued since this process started.
     pub async fn tokens_issued(&self) -> u64 {
-        self.admin("GET", "count").await["count"]
-            .as_u64()
-            .expect("count answers a number")
+        self.admin("GET", "count").await["count"].as_u64().expect("count answers a number")
     }
 
     async fn admin(&self, method: &str, what: &str) -> serde_json::Value {
@@ -285,26 +252,16 @@ impl OidcProvider {
         };
         self._stdout = None;
         if let Some(pid) = child.id() {
-            let _ = Command::new("kill")
-                .args(["-TERM", &pid.to_string()])
-                .status()
-                .await;
+            let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status().await;
         }
         match tokio::time::timeout(STOP_TIMEOUT, child.wait()).await {
             Ok(status) => {
                 let status = status.expect("wait for the OIDC provider");
-                assert!(
-                    status.success(),
-                    "OIDC provider exit status {status}; log:\n{}",
-                    self.log()
-                );
+                assert!(status.success(), "OIDC provider exit status {status}; log:\n{}", self.log());
             }
             Err(_) => {
                 let _ = child.kill().await;
-                panic!(
-                    "OIDC provider ignored SIGTERM for {STOP_TIMEOUT:?}; log:\n{}",
-                    self.log()
-                );
+                panic!("OIDC provider ignored SIGTERM for {STOP_TIMEOUT:?}; log:\n{}", self.log());
             }
         }
     }
@@ -344,10 +301,7 @@ pub async fn http_request(
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
-    req.push_str(&format!(
-        "Content-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    ));
+    req.push_str(&format!("Content-Length: {}\r\nConnection: close\r\n\r\n", body.len()));
     s.write_all(req.as_bytes()).await?;
     s.write_all(body).await?;
     let mut raw = Vec::new();
@@ -370,22 +324,13 @@ fn parse_response(raw: &[u8]) -> Option<HttpResponse> {
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
         .collect();
     let mut body = raw[end + 4..].to_vec();
-    let chunked = headers
-        .iter()
-        .any(|(k, v)| k == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
+    let chunked = headers.iter().any(|(k, v)| k == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
     if chunked {
         let (mut rest, mut out) = (&body[..], Vec::new());
         loop {
             let eol = rest.windows(2).position(|w| w == b"\r\n")?;
-            let size = usize::from_str_radix(
-                std::str::from_utf8(&rest[..eol])
-                    .ok()?
-                    .split(';')
-                    .next()?
-                    .trim(),
-                16,
-            )
-            .ok()?;
+            let size =
+                usize::from_str_radix(std::str::from_utf8(&rest[..eol]).ok()?.split(';').next()?.trim(), 16).ok()?;
             if size == 0 {
                 break;
             }
@@ -396,9 +341,5 @@ fn parse_response(raw: &[u8]) -> Option<HttpResponse> {
     } else if let Some((_, len)) = headers.iter().find(|(k, _)| k == "content-length") {
         body.truncate(len.parse().ok()?);
     }
-    Some(HttpResponse {
-        status,
-        headers,
-        body: String::from_utf8(body).ok()?,
-    })
+    Some(HttpResponse { status, headers, body: String::from_utf8(body).ok()? })
 }

@@ -30,11 +30,7 @@ pub fn parse_http_head(b: &[u8]) -> Option<HttpHead> {
     let text = std::str::from_utf8(&b[..end]).expect("HTTP head is ASCII");
     let mut lines = text.split("\r\n").map(str::to_string);
     let start_line = lines.next().expect("start line");
-    Some(HttpHead {
-        start_line,
-        lines: lines.collect(),
-        len: end + 4,
-    })
+    Some(HttpHead { start_line, lines: lines.collect(), len: end + 4 })
 }
 
 /// One decoded frame, payload unmasked.
@@ -83,24 +79,14 @@ pub fn decode_frame(b: &[u8]) -> Option<(WsFrame, usize)> {
             *x ^= m[i % 4];
         }
     }
-    Some((
-        WsFrame {
-            fin,
-            rsv,
-            opcode,
-            mask,
-            payload,
-        },
-        pos + len,
-    ))
+    Some((WsFrame { fin, rsv, opcode, mask, payload }, pos + len))
 }
 
 /// Decodes every frame of `b`; panics on trailing bytes.
 pub fn decode_all(mut b: &[u8]) -> Vec<WsFrame> {
     let mut out = Vec::new();
     while !b.is_empty() {
-        let (f, n) = decode_frame(b)
-            .unwrap_or_else(|| panic!("truncated WebSocket frame: {} bytes left", b.len()));
+        let (f, n) = decode_frame(b).unwrap_or_else(|| panic!("truncated WebSocket frame: {} bytes left", b.len()));
         out.push(f);
         b = &b[n..];
     }
@@ -116,13 +102,7 @@ pub fn accept_key(key: &str) -> String {
 
 /// SHA-1 (FIPS 180-4), only for the accept key; the root package has no sha1 dev-dependency.
 pub fn sha1(data: &[u8]) -> [u8; 20] {
-    let mut h: [u32; 5] = [
-        0x6745_2301,
-        0xEFCD_AB89,
-        0x98BA_DCFE,
-        0x1032_5476,
-        0xC3D2_E1F0,
-    ];
+    let mut h: [u32; 5] = [0x6745_2301, 0xEFCD_AB89, 0x98BA_DCFE, 0x1032_5476, 0xC3D2_E1F0];
     let mut msg = data.to_vec();
     let bit_len = (data.len() as u64).wrapping_mul(8);
     msg.push(0x80);
@@ -146,12 +126,7 @@ pub fn sha1(data: &[u8]) -> [u8; 20] {
                 40..=59 => ((b & c) | (b & d) | (c & d), 0x8F1B_BCDC),
                 _ => (b ^ c ^ d, 0xCA62_C1D6),
             };
-            let t = a
-                .rotate_left(5)
-                .wrapping_add(f)
-                .wrapping_add(e)
-                .wrapping_add(k)
-                .wrapping_add(*wi);
+            let t = a.rotate_left(5).wrapping_add(f).wrapping_add(e).wrapping_add(k).wrapping_add(*wi);
             e = d;
             d = c;
             c = b.rotate_left(30);

@@ -51,12 +51,9 @@ impl ClientAuth {
     /// The privilege key for a Ping (empty when not in scope).
     pub async fn ping_key(&self, timestamp: i64) -> Result<String, ClientAuthError> {
         match self {
-            ClientAuth::Token {
-                heartbeats: false, ..
+            ClientAuth::Token { heartbeats: false, .. } | ClientAuth::Oidc { heartbeats: false, .. } => {
+                Ok(String::new())
             }
-            | ClientAuth::Oidc {
-                heartbeats: false, ..
-            } => Ok(String::new()),
             _ => self.login_key(timestamp).await,
         }
     }
@@ -64,12 +61,9 @@ impl ClientAuth {
     /// The privilege key for a NewWorkConn (empty when not in scope).
     pub async fn work_conn_key(&self, timestamp: i64) -> Result<String, ClientAuthError> {
         match self {
-            ClientAuth::Token {
-                work_conns: false, ..
+            ClientAuth::Token { work_conns: false, .. } | ClientAuth::Oidc { work_conns: false, .. } => {
+                Ok(String::new())
             }
-            | ClientAuth::Oidc {
-                work_conns: false, ..
-            } => Ok(String::new()),
             _ => self.login_key(timestamp).await,
         }
     }
@@ -77,8 +71,5 @@ impl ClientAuth {
 
 /// Seconds since the epoch, as frp's timestamps.
 pub fn now_ts() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }

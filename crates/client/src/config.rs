@@ -166,13 +166,11 @@ impl Default for TransportConfig {
 impl TransportConfig {
     /// Effective heartbeat interval in seconds (≤ 0 = off).
     pub fn heartbeat_interval(&self) -> i64 {
-        self.heartbeat_interval
-            .unwrap_or(if self.tcp_mux { -1 } else { 30 })
+        self.heartbeat_interval.unwrap_or(if self.tcp_mux { -1 } else { 30 })
     }
     /// Effective heartbeat timeout in seconds (≤ 0 = off).
     pub fn heartbeat_timeout(&self) -> i64 {
-        self.heartbeat_timeout
-            .unwrap_or(if self.tcp_mux { -1 } else { 90 })
+        self.heartbeat_timeout.unwrap_or(if self.tcp_mux { -1 } else { 90 })
     }
 }
 
@@ -216,11 +214,7 @@ pub struct LogConfig {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        LogConfig {
-            to: "console".into(),
-            level: "info".into(),
-            max_days: 3,
-        }
+        LogConfig { to: "console".into(), level: "info".into(), max_days: 3 }
     }
 }
 
@@ -286,10 +280,7 @@ impl ClientConfig {
     /// Reads and validates a file.
     pub fn load(path: &std::path::Path) -> Result<Loaded, ConfigError> {
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            file: file.clone(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { file: file.clone(), source })?;
         Self::parse(&text, &file)
     }
 
@@ -298,20 +289,12 @@ impl ClientConfig {
         let de = toml::Deserializer::new(text);
         let mut unknown = Vec::new();
         let config: ClientConfig = serde_ignored::deserialize(de, |p| unknown.push(p.to_string()))
-            .map_err(|e| ConfigError::Parse {
-                file: file.into(),
-                message: e.to_string(),
-            })?;
+            .map_err(|e| ConfigError::Parse { file: file.into(), message: e.to_string() })?;
         let mut warnings = Vec::new();
         for key in unknown {
             let top = key.split('.').next().unwrap_or(&key);
             if let Some((_, hint)) = UNSUPPORTED_KEYS.iter().find(|(k, _)| *k == top) {
-                return Err(ConfigError::Unsupported {
-                    file: file.into(),
-                    key,
-                    value: "…".into(),
-                    hint,
-                });
+                return Err(ConfigError::Unsupported { file: file.into(), key, value: "…".into(), hint });
             }
             if key.starts_with("proxies.") && key.ends_with(".plugin") {
                 return Err(ConfigError::Unsupported {
@@ -321,9 +304,7 @@ impl ClientConfig {
                     hint: "proxy plugins; point localIP/localPort at the service instead",
                 });
             }
-            warnings.push(format!(
-                "{file}: unknown key `{key}` ignored (check its spelling against frpc's keys)"
-            ));
+            warnings.push(format!("{file}: unknown key `{key}` ignored (check its spelling against frpc's keys)"));
         }
         config.validate(file)?;
         Ok(Loaded { config, warnings })
@@ -331,11 +312,7 @@ impl ClientConfig {
 
     /// Checks values that parse but cannot work.
     pub fn validate(&self, file: &str) -> Result<(), ConfigError> {
-        let bad = |key: String, message: String| ConfigError::Invalid {
-            file: file.into(),
-            key,
-            message,
-        };
+        let bad = |key: String, message: String| ConfigError::Invalid { file: file.into(), key, message };
         let unsupported = |key: String, value: &str, hint: &'static str| ConfigError::Unsupported {
             file: file.into(),
             key,
@@ -343,10 +320,7 @@ impl ClientConfig {
             hint,
         };
         if self.server_addr.trim().is_empty() {
-            return Err(bad(
-                "serverAddr".into(),
-                "is empty: give the server's host name or IP".into(),
-            ));
+            return Err(bad("serverAddr".into(), "is empty: give the server's host name or IP".into()));
         }
         if self.server_port == 0 {
             return Err(bad("serverPort".into(), "must be 1..=65535".into()));
@@ -361,18 +335,10 @@ impl ClientConfig {
                     ));
                 }
                 if self.auth.oidc.client_id.is_empty() {
-                    return Err(bad(
-                        "auth.oidc.clientID".into(),
-                        "required when auth.method = \"oidc\"".into(),
-                    ));
+                    return Err(bad("auth.oidc.clientID".into(), "required when auth.method = \"oidc\"".into()));
                 }
             }
-            m => {
-                return Err(bad(
-                    "auth.method".into(),
-                    format!("{m:?} is not \"token\" or \"oidc\""),
-                ))
-            }
+            m => return Err(bad("auth.method".into(), format!("{m:?} is not \"token\" or \"oidc\""))),
         }
         for s in &self.auth.additional_scopes {
             if s != "HeartBeats" && s != "NewWorkConns" {
@@ -384,19 +350,9 @@ impl ClientConfig {
         }
         match self.transport.protocol.as_str() {
             "tcp" => {}
-            "websocket" | "wss" => {
-                return Err(unsupported(
-                    "transport.protocol".into(),
-                    &self.transport.protocol,
-                    "use \"tcp\" for now",
-                ))
-            }
+            "websocket" | "wss" => {}
             "kcp" | "quic" => {
-                return Err(unsupported(
-                    "transport.protocol".into(),
-                    &self.transport.protocol,
-                    "use \"tcp\"",
-                ))
+                return Err(unsupported("transport.protocol".into(), &self.transport.protocol, "use \"tcp\""))
             }
             p => {
                 return Err(bad(
@@ -408,66 +364,43 @@ impl ClientConfig {
         if !(1..=MAX_UDP_PACKET_SIZE).contains(&self.udp_packet_size) {
             return Err(bad(
                 "udpPacketSize".into(),
-                format!("must be 1..={MAX_UDP_PACKET_SIZE}: a datagram must fit one 10,240-byte frp message after base64"),
+                format!(
+                    "must be 1..={MAX_UDP_PACKET_SIZE}: a datagram must fit one 10,240-byte frp message after base64"
+                ),
             ));
         }
         if self.transport.pool_count < 0 {
-            return Err(bad(
-                "transport.poolCount".into(),
-                "must be 0 or more".into(),
-            ));
+            return Err(bad("transport.poolCount".into(), "must be 0 or more".into()));
         }
         let tls = &self.transport.tls;
         if tls.cert_file.is_empty() != tls.key_file.is_empty() {
-            return Err(bad(
-                "transport.tls.certFile".into(),
-                "certFile and keyFile must be given together".into(),
-            ));
+            return Err(bad("transport.tls.certFile".into(), "certFile and keyFile must be given together".into()));
         }
-        if !matches!(
-            self.log.level.as_str(),
-            "trace" | "debug" | "info" | "warn" | "error"
-        ) {
+        if !matches!(self.log.level.as_str(), "trace" | "debug" | "info" | "warn" | "error") {
             return Err(bad(
                 "log.level".into(),
-                format!(
-                    "{:?} is not one of trace, debug, info, warn, error",
-                    self.log.level
-                ),
+                format!("{:?} is not one of trace, debug, info, warn, error", self.log.level),
             ));
         }
         let mut names = std::collections::HashSet::new();
         for (i, p) in self.proxies.iter().enumerate() {
             let key = |k: &str| format!("proxies[{i}].{k}");
             if p.name.is_empty() {
-                return Err(bad(
-                    key("name"),
-                    "is empty: every proxy needs a unique name".into(),
-                ));
+                return Err(bad(key("name"), "is empty: every proxy needs a unique name".into()));
             }
             if !names.insert(p.name.as_str()) {
-                return Err(bad(
-                    key("name"),
-                    format!("proxy name {:?} is used twice", p.name),
-                ));
+                return Err(bad(key("name"), format!("proxy name {:?} is used twice", p.name)));
             }
             match p.kind.as_str() {
                 "tcp" => {}
                 "udp" => {}
                 "http" | "https" | "stcp" | "sudp" | "xtcp" | "tcpmux" => {
-                    return Err(unsupported(
-                        key("type"),
-                        &p.kind,
-                        "Portway supports tcp and udp proxies",
-                    ))
+                    return Err(unsupported(key("type"), &p.kind, "Portway supports tcp and udp proxies"))
                 }
                 k => return Err(bad(key("type"), format!("{k:?} is not an frp proxy type"))),
             }
             if p.local_port == 0 {
-                return Err(bad(
-                    key("localPort"),
-                    format!("proxy {:?} needs the local service's port", p.name),
-                ));
+                return Err(bad(key("localPort"), format!("proxy {:?} needs the local service's port", p.name)));
             }
             if p.local_ip.parse::<std::net::IpAddr>().is_err() && p.local_ip.is_empty() {
                 return Err(bad(key("localIP"), "is empty".into()));
@@ -493,6 +426,7 @@ impl ClientConfig {
             trusted_ca_file: p(&t.trusted_ca_file),
             cert_file: p(&t.cert_file),
             key_file: p(&t.key_file),
+            verify: false,
         }
     }
 
@@ -519,11 +453,7 @@ mod tests {
 
     #[test]
     fn errors_name_the_key() {
-        let e = ClientConfig::parse(
-            "[[proxies]]\nname = \"a\"\ntype = \"http\"\nlocalPort = 1\n",
-            "f",
-        )
-        .unwrap_err();
+        let e = ClientConfig::parse("[[proxies]]\nname = \"a\"\ntype = \"http\"\nlocalPort = 1\n", "f").unwrap_err();
         assert!(e.to_string().contains("`proxies[0].type`"), "{e}");
         let e = ClientConfig::parse(
             "[[proxies]]\nname = \"a\"\nlocalPort = 1\n[[proxies]]\nname = \"a\"\nlocalPort = 2\n",
@@ -534,28 +464,18 @@ mod tests {
         let e = ClientConfig::parse("transport.protocol = \"kcp\"\n", "f").unwrap_err();
         assert!(e.to_string().contains("transport.protocol"), "{e}");
         let l = ClientConfig::parse("serverPort = 7000\nfoo.bar = 1\n", "f").unwrap();
-        assert!(
-            l.warnings[0].contains("unknown key `foo`"),
-            "{:?}",
-            l.warnings
-        );
+        assert!(l.warnings[0].contains("unknown key `foo`"), "{:?}", l.warnings);
         let l = ClientConfig::parse("[transport]\ntcpMuxx = true\n", "f").unwrap();
-        assert!(
-            l.warnings[0].contains("`transport.tcpMuxx`"),
-            "{:?}",
-            l.warnings
-        );
+        assert!(l.warnings[0].contains("`transport.tcpMuxx`"), "{:?}", l.warnings);
         let e = ClientConfig::parse("[[visitors]]\nname = \"v\"\n", "f").unwrap_err();
         assert!(e.to_string().contains("visitors"), "{e}");
     }
 
     #[test]
     fn export_round_trips() {
-        let l = ClientConfig::parse(
-            "serverPort = 7001\n[[proxies]]\nname = \"a\"\nlocalPort = 1\nremotePort = 2\n",
-            "f",
-        )
-        .unwrap();
+        let l =
+            ClientConfig::parse("serverPort = 7001\n[[proxies]]\nname = \"a\"\nlocalPort = 1\nremotePort = 2\n", "f")
+                .unwrap();
         let again = ClientConfig::parse(&l.config.to_toml(), "f").unwrap();
         assert_eq!(again.config, l.config);
     }

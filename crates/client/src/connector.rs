@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use portway_proto::mux::{MuxConfig, MuxSession};
 use portway_proto::transport::{self, BoxedIo};
+use portway_proto::ws;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
@@ -39,6 +40,14 @@ pub enum ConnectError {
         /// The error.
         source: std::io::Error,
     },
+    /// The WebSocket upgrade failed.
+    #[error("WebSocket upgrade with {addr} failed: {source} (is the server reachable for transport.protocol = websocket/wss? a reverse proxy must forward upgrades to /~!frp)")]
+    WebSocket {
+        /// host:port.
+        addr: String,
+        /// The error.
+        source: std::io::Error,
+    },
     /// TLS material is wrong.
     #[error(transparent)]
     TlsSetup(#[from] transport::TlsError),
@@ -47,13 +56,13 @@ pub enum ConnectError {
     MuxClosed,
 }
 
+type TlsSetup = (tokio_rustls::TlsConnector, rustls::pki_types::ServerName<'static>);
+
 /// Opens logical connections to the server.
 pub struct Connector {
     cfg: Arc<ClientConfig>,
-    tls: Option<(
-        tokio_rustls::TlsConnector,
-        rustls::pki_types::ServerName<'static>,
-    )>,
+    tls: Option<TlsSetup>,
+    wss_tls: Option<TlsSetup>,
     mux: Option<MuxSession>,
     /// Cancelled when the underlying session dies (mux) or the connector is dropped.
     pub closed: CancellationToken,
@@ -62,30 +71,32 @@ pub struct Connector {
 impl Connector {
     /// Dials the server (for mux, the one TCP connection) and prepares to open streams.
     pub async fn connect(cfg: Arc<ClientConfig>) -> Result<Connector, ConnectError> {
-        let tls = if cfg.transport.tls.enable {
+        let name = if cfg.transport.tls.server_name.is_empty() {
+            cfg.server_addr.clone()
+        } else {
+            cfg.transport.tls.server_name.clone()
+        };
+        let wss = cfg.transport.protocol == "wss";
+        // frp's inner TLS: not with wss (its TLS is outside the WebSocket).
+        let tls = if cfg.transport.tls.enable && !wss {
             let c = transport::client_config(&cfg.client_tls())?;
-            let name = if cfg.transport.tls.server_name.is_empty() {
-                cfg.server_addr.clone()
-            } else {
-                cfg.transport.tls.server_name.clone()
-            };
-            Some((
-                tokio_rustls::TlsConnector::from(c),
-                transport::server_name(&name)?,
-            ))
+            Some((tokio_rustls::TlsConnector::from(c), transport::server_name(&name)?))
         } else {
             None
         };
-        let mut me = Connector {
-            cfg,
-            tls,
-            mux: None,
-            closed: CancellationToken::new(),
+        // wss verifies the server by default: trustedCaFile, else the public web roots.
+        let wss_tls = if wss {
+            let mut t = cfg.client_tls();
+            t.verify = true;
+            let c = transport::client_config(&t)?;
+            Some((tokio_rustls::TlsConnector::from(c), transport::server_name(&name)?))
+        } else {
+            None
         };
+        let mut me = Connector { cfg, tls, wss_tls, mux: None, closed: CancellationToken::new() };
         if me.cfg.transport.tcp_mux {
             let conn = me.dial().await?;
-            let keepalive =
-                Duration::from_secs(me.cfg.transport.tcp_mux_keepalive_interval.max(1) as u64);
+            let keepalive = Duration::from_secs(me.cfg.transport.tcp_mux_keepalive_interval.max(1) as u64);
             let session = MuxSession::client(conn, MuxConfig::frp(keepalive));
             let (s2, closed) = (session.clone(), me.closed.clone());
             tokio::spawn(async move {
@@ -103,39 +114,64 @@ impl Connector {
         format!("{}:{}", self.cfg.server_addr, self.cfg.server_port)
     }
 
+    /// One connection to the server through the configured transport:
+    /// `tcp`: TCP → [0x17] → TLS (`tls.enable`); `websocket`: TCP → WebSocket → [0x17] → TLS (`tls.enable`);
+    /// `wss`: TCP → TLS (verified) → WebSocket.
     async fn dial(&self) -> Result<BoxedIo, ConnectError> {
         let addr = self.addr();
         let secs = self.cfg.transport.dial_server_timeout.max(1) as u64;
-        let tcp = match tokio::time::timeout(Duration::from_secs(secs), TcpStream::connect(&addr))
-            .await
-        {
+        let limit = Duration::from_secs(secs);
+        let timeout = || ConnectError::DialTimeout { addr: addr.clone(), secs };
+        let tcp = match tokio::time::timeout(limit, TcpStream::connect(&addr)).await {
             Ok(Ok(t)) => t,
             Ok(Err(source)) => return Err(ConnectError::Dial { addr, source }),
-            Err(_) => return Err(ConnectError::DialTimeout { addr, secs }),
+            Err(_) => return Err(timeout()),
         };
         transport::tune(&tcp);
-        let Some((connector, name)) = &self.tls else {
-            return Ok(Box::new(tcp));
-        };
-        let mut tcp = tcp;
-        if !self.cfg.transport.tls.disable_custom_tls_first_byte {
-            tcp.write_all(&[transport::CUSTOM_TLS_FIRST_BYTE])
-                .await
-                .map_err(|source| ConnectError::Tls {
-                    addr: addr.clone(),
-                    source,
-                })?;
+        let ws_err = |source| ConnectError::WebSocket { addr: addr.clone(), source };
+        match self.cfg.transport.protocol.as_str() {
+            "wss" => {
+                let tls =
+                    tokio::time::timeout(limit, self.tls_over(Box::new(tcp), false)).await.map_err(|_| timeout())??;
+                let ws = tokio::time::timeout(limit, ws::connect(tls, &addr))
+                    .await
+                    .map_err(|_| timeout())?
+                    .map_err(ws_err)?;
+                Ok(Box::new(ws))
+            }
+            "websocket" => {
+                let ws = tokio::time::timeout(limit, ws::connect(tcp, &addr))
+                    .await
+                    .map_err(|_| timeout())?
+                    .map_err(ws_err)?;
+                if self.tls.is_some() {
+                    tokio::time::timeout(limit, self.tls_over(Box::new(ws), true)).await.map_err(|_| timeout())?
+                } else {
+                    Ok(Box::new(ws))
+                }
+            }
+            _ => {
+                if self.tls.is_some() {
+                    tokio::time::timeout(limit, self.tls_over(Box::new(tcp), true)).await.map_err(|_| timeout())?
+                } else {
+                    Ok(Box::new(tcp))
+                }
+            }
         }
-        let tls = tokio::time::timeout(
-            Duration::from_secs(secs),
-            connector.connect(name.clone(), tcp),
-        )
-        .await
-        .map_err(|_| ConnectError::DialTimeout {
-            addr: addr.clone(),
-            secs,
-        })?
-        .map_err(|source| ConnectError::Tls { addr, source })?;
+    }
+
+    /// TLS over `io`: frp's TLS (optional 0x17 byte, verification only with trustedCaFile), or, for wss, the
+    /// verifying outer TLS.
+    async fn tls_over(&self, mut io: BoxedIo, frp_tls: bool) -> Result<BoxedIo, ConnectError> {
+        let addr = self.addr();
+        let (connector, name) = if frp_tls { self.tls.as_ref() } else { self.wss_tls.as_ref() }
+            .ok_or(ConnectError::Tls { addr: addr.clone(), source: std::io::Error::other("TLS is not configured") })?;
+        if frp_tls && !self.cfg.transport.tls.disable_custom_tls_first_byte {
+            io.write_all(&[transport::CUSTOM_TLS_FIRST_BYTE])
+                .await
+                .map_err(|source| ConnectError::Tls { addr: addr.clone(), source })?;
+        }
+        let tls = connector.connect(name.clone(), io).await.map_err(|source| ConnectError::Tls { addr, source })?;
         Ok(Box::new(tls))
     }
 

@@ -62,10 +62,7 @@ pub enum SessionError {
 
 impl SessionError {
     fn is_login_refusal(&self) -> bool {
-        matches!(
-            self,
-            SessionError::LoginRefused(_) | SessionError::Auth(_) | SessionError::Secret(_)
-        )
+        matches!(self, SessionError::LoginRefused(_) | SessionError::Auth(_) | SessionError::Secret(_))
     }
 }
 
@@ -132,19 +129,9 @@ pub fn start(config: ClientConfig, secret: SecretSource) -> ClientHandle {
     let names = config.proxies.iter().map(|p| p.name.clone());
     let (tx, rx) = watch::channel(Status::new(names));
     let cancel = CancellationToken::new();
-    let engine = Engine {
-        cfg: Arc::new(config),
-        secret,
-        status: Arc::new(tx),
-        cancel: cancel.clone(),
-    };
-    let task =
-        tokio::spawn(async move { engine.run().await }.instrument(tracing::info_span!("client")));
-    ClientHandle {
-        status: rx,
-        cancel,
-        task,
-    }
+    let engine = Engine { cfg: Arc::new(config), secret, status: Arc::new(tx), cancel: cancel.clone() };
+    let task = tokio::spawn(async move { engine.run().await }.instrument(tracing::info_span!("client")));
+    ClientHandle { status: rx, cancel, task }
 }
 
 struct Engine {
@@ -161,10 +148,7 @@ impl Engine {
             Ok(c) => c,
             Err(e) => {
                 warn!(error = %e, "cannot prepare credentials");
-                self.set_conn(ConnState::Error {
-                    reason: e.to_string(),
-                    retry_in: None,
-                });
+                self.set_conn(ConnState::Error { reason: e.to_string(), retry_in: None });
                 return Err(e);
             }
         };
@@ -189,23 +173,14 @@ impl Engine {
                 attempt = 0;
                 backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(20));
             }
-            if !ever_logged_in
-                && self.cfg.login_fail_exit
-                && (err.is_login_refusal() || attempt == 1)
-            {
+            if !ever_logged_in && self.cfg.login_fail_exit && (err.is_login_refusal() || attempt == 1) {
                 warn!(error = %err, "login failed and loginFailExit = true; giving up");
-                self.set_conn(ConnState::Error {
-                    reason: err.to_string(),
-                    retry_in: None,
-                });
+                self.set_conn(ConnState::Error { reason: err.to_string(), retry_in: None });
                 break Err(err);
             }
             let delay = backoff.next().unwrap_or(Duration::from_secs(20));
             warn!(error = %err, retry_in = ?delay, "disconnected from the server; will retry");
-            self.set_conn(ConnState::Error {
-                reason: err.to_string(),
-                retry_in: Some(delay),
-            });
+            self.set_conn(ConnState::Error { reason: err.to_string(), retry_in: Some(delay) });
             tokio::select! {
                 _ = self.cancel.cancelled() => break Ok(()),
                 _ = tokio::time::sleep(delay) => {}
@@ -242,30 +217,14 @@ impl Engine {
         let work_conns = a.additional_scopes.iter().any(|s| s == "NewWorkConns");
         if a.method == "oidc" {
             let secret = self.secret.resolve(&a.oidc.client_secret)?;
-            let source = Arc::new(
-                crate::oidc::TokenSource::new(&a.oidc, secret).map_err(ClientAuthError::from)?,
-            );
+            let source = Arc::new(crate::oidc::TokenSource::new(&a.oidc, secret).map_err(ClientAuthError::from)?);
             // The control cipher is keyed by auth.token whatever the auth method (frp's behaviour).
             let key = Key::derive(a.token.as_bytes());
-            return Ok((
-                Arc::new(ClientAuth::Oidc {
-                    source,
-                    heartbeats,
-                    work_conns,
-                }),
-                key,
-            ));
+            return Ok((Arc::new(ClientAuth::Oidc { source, heartbeats, work_conns }), key));
         }
         let token = self.secret.resolve(&a.token)?;
         let key = Key::derive(token.expose().as_bytes());
-        Ok((
-            Arc::new(ClientAuth::Token {
-                token,
-                heartbeats,
-                work_conns,
-            }),
-            key,
-        ))
+        Ok((Arc::new(ClientAuth::Token { token, heartbeats, work_conns }), key))
     }
 
     /// One session: connect, log in, serve until the connection is lost.
@@ -295,17 +254,13 @@ impl Engine {
             pool_count: self.cfg.transport.pool_count,
         };
         codec::write_msg(&mut conn, &Message::Login(login)).await?;
-        let resp = match tokio::time::timeout(LOGIN_RESP_TIMEOUT, codec::read_msg(&mut conn)).await
-        {
+        let resp = match tokio::time::timeout(LOGIN_RESP_TIMEOUT, codec::read_msg(&mut conn)).await {
             Err(_) => return Err(SessionError::LoginTimeout(LOGIN_RESP_TIMEOUT)),
             Ok(Err(e)) if e.is_eof() => return Err(SessionError::Closed),
             Ok(Err(e)) => return Err(e.into()),
             Ok(Ok(Message::LoginResp(r))) => r,
             Ok(Ok(other)) => {
-                return Err(SessionError::LoginRefused(format!(
-                    "unexpected {} instead of LoginResp",
-                    other.name()
-                )))
+                return Err(SessionError::LoginRefused(format!("unexpected {} instead of LoginResp", other.name())))
             }
         };
         if !resp.error.is_empty() {
@@ -314,10 +269,7 @@ impl Engine {
         *run_id = resp.run_id.clone();
         *logged_in = true;
         info!(run_id = %resp.run_id, server_version = %resp.version, "logged in to the server");
-        self.set_conn(ConnState::Connected {
-            run_id: resp.run_id.clone(),
-            since: SystemTime::now(),
-        });
+        self.set_conn(ConnState::Connected { run_id: resp.run_id.clone(), since: SystemTime::now() });
         let session_cancel = self.cancel.child_token();
         let _guard = session_cancel.clone().drop_guard();
         let ctx = Arc::new(WorkCtx {
@@ -329,8 +281,7 @@ impl Engine {
             status: self.status.clone(),
             cancel: session_cancel.clone(),
         });
-        self.control_loop(conn, ctx, &key, &auth, session_cancel)
-            .await
+        self.control_loop(conn, ctx, &key, &auth, session_cancel).await
     }
 
     async fn control_loop(
@@ -345,21 +296,15 @@ impl Engine {
         let (tx, mut rx) = mpsc::channel::<Message>(64);
         let wcancel = cancel.clone();
         let writer = tokio::spawn(async move {
-            while let Some(m) =
-                tokio::select! { _ = wcancel.cancelled() => None, m = rx.recv() => m }
-            {
+            while let Some(m) = tokio::select! { _ = wcancel.cancelled() => None, m = rx.recv() => m } {
                 if codec::write_msg(&mut wr, &m).await.is_err() {
                     break;
                 }
             }
             wcancel.cancel();
         });
-        let by_wire: HashMap<String, ProxyConfig> = self
-            .cfg
-            .proxies
-            .iter()
-            .map(|p| (self.cfg.wire_name(p), p.clone()))
-            .collect();
+        let by_wire: HashMap<String, ProxyConfig> =
+            self.cfg.proxies.iter().map(|p| (self.cfg.wire_name(p), p.clone())).collect();
         // name → when to (re)send NewProxy if no answer / after a refusal.
         let mut resend: HashMap<String, Instant> = HashMap::new();
         for (wire, p) in &by_wire {
@@ -499,10 +444,7 @@ impl WorkCtx {
             timestamp: if key.is_empty() { 0 } else { ts },
             privilege_key: key,
         };
-        if codec::write_msg(&mut conn, &Message::NewWorkConn(msg))
-            .await
-            .is_err()
-        {
+        if codec::write_msg(&mut conn, &Message::NewWorkConn(msg)).await.is_err() {
             return;
         }
         let start = tokio::select! {
@@ -512,10 +454,7 @@ impl WorkCtx {
         let start = match start {
             Ok(Message::StartWorkConn(s)) => s,
             Ok(other) => {
-                warn!(
-                    message = other.name(),
-                    "unexpected message on a work connection"
-                );
+                warn!(message = other.name(), "unexpected message on a work connection");
                 return;
             }
             Err(e) => {
@@ -529,13 +468,7 @@ impl WorkCtx {
             warn!(proxy = %start.proxy_name, error = %start.error, "the server reported an error on a work connection");
             return;
         }
-        let Some(p) = self
-            .cfg
-            .proxies
-            .iter()
-            .find(|p| self.cfg.wire_name(p) == start.proxy_name)
-            .cloned()
-        else {
+        let Some(p) = self.cfg.proxies.iter().find(|p| self.cfg.wire_name(p) == start.proxy_name).cloned() else {
             warn!(proxy = %start.proxy_name, "work connection for a proxy this client does not have");
             return;
         };
@@ -544,12 +477,7 @@ impl WorkCtx {
             return;
         }
         let local = format!("{}:{}", p.local_ip, p.local_port);
-        let mut local_conn = match tokio::time::timeout(
-            LOCAL_DIAL_TIMEOUT,
-            TcpStream::connect(&local),
-        )
-        .await
-        {
+        let mut local_conn = match tokio::time::timeout(LOCAL_DIAL_TIMEOUT, TcpStream::connect(&local)).await {
             Ok(Ok(c)) => c,
             Ok(Err(e)) => {
                 warn!(proxy = %p.name, local = %local, error = %e, "local service unreachable; visitor connection closed (is the service running?)");
@@ -561,11 +489,8 @@ impl WorkCtx {
             }
         };
         portway_proto::transport::tune(&local_conn);
-        let mut work = wrap_work_conn(
-            conn,
-            p.transport.use_encryption.then_some(&self.key),
-            p.transport.use_compression,
-        );
+        let mut work =
+            wrap_work_conn(conn, p.transport.use_encryption.then_some(&self.key), p.transport.use_compression);
         debug!(proxy = %p.name, visitor = %format!("{}:{}", start.src_addr, start.src_port), "visitor connected");
         self.status.send_modify(|s| {
             if let Some(ps) = s.proxies.get_mut(&p.name) {
@@ -593,11 +518,7 @@ impl WorkCtx {
             warn!(proxy = %p.name, local_ip = %p.local_ip, "udp proxies need localIP to be an IP address");
             return;
         };
-        let work = wrap_work_conn(
-            conn,
-            p.transport.use_encryption.then_some(&self.key),
-            p.transport.use_compression,
-        );
+        let work = wrap_work_conn(conn, p.transport.use_encryption.then_some(&self.key), p.transport.use_compression);
         let settings = crate::udp::UdpSettings {
             local: std::net::SocketAddr::new(ip, p.local_port),
             packet_size: self.cfg.udp_packet_size as usize,
@@ -646,10 +567,8 @@ mod tests {
 
     #[test]
     fn backoff_doubles_and_caps() {
-        let v: Vec<u64> = Backoff::new(Duration::from_secs(1), Duration::from_secs(10))
-            .take(6)
-            .map(|d| d.as_secs())
-            .collect();
+        let v: Vec<u64> =
+            Backoff::new(Duration::from_secs(1), Duration::from_secs(10)).take(6).map(|d| d.as_secs()).collect();
         assert_eq!(v, [1, 2, 4, 8, 10, 10]);
     }
 }

@@ -10,9 +10,7 @@ use std::time::Duration;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use openidconnect::core::CoreErrorResponseType;
-use openidconnect::{
-    AuthType, ClientId, ClientSecret, OAuth2TokenResponse, RequestTokenError, Scope, TokenUrl,
-};
+use openidconnect::{AuthType, ClientId, ClientSecret, OAuth2TokenResponse, RequestTokenError, Scope, TokenUrl};
 use serde::Serialize;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
@@ -101,30 +99,22 @@ pub struct TokenSource {
 
 impl std::fmt::Debug for TokenSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenSource")
-            .field("client_id", &self.cfg.client_id)
-            .field("url", &self.url.as_str())
-            .finish()
+        f.debug_struct("TokenSource").field("client_id", &self.cfg.client_id).field("url", &self.url.as_str()).finish()
     }
 }
 
 impl TokenSource {
     /// Prepares a token source (no request yet). `secret` is the client secret.
     pub fn new(cfg: &OidcClientConfig, secret: Secret) -> Result<TokenSource, OidcError> {
-        let url = TokenUrl::new(cfg.token_endpoint_url.clone()).map_err(|e| OidcError::BadUrl {
-            url: cfg.token_endpoint_url.clone(),
-            reason: e.to_string(),
-        })?;
+        let url = TokenUrl::new(cfg.token_endpoint_url.clone())
+            .map_err(|e| OidcError::BadUrl { url: cfg.token_endpoint_url.clone(), reason: e.to_string() })?;
         let mut b = reqwest::Client::builder()
             .timeout(Duration::from_secs(15))
             // OAuth2 token requests must not follow redirects (the oauth2 crate's advice: SSRF).
             .redirect(reqwest::redirect::Policy::none());
         if !cfg.trusted_ca_file.is_empty() {
             let pem = std::fs::read(&cfg.trusted_ca_file).map_err(|e| {
-                OidcError::Setup(format!(
-                    "cannot read auth.oidc.trustedCaFile {}: {e}",
-                    cfg.trusted_ca_file
-                ))
+                OidcError::Setup(format!("cannot read auth.oidc.trustedCaFile {}: {e}", cfg.trusted_ca_file))
             })?;
             let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| {
                 OidcError::Setup(format!(
@@ -138,9 +128,8 @@ impl TokenSource {
             b = b.danger_accept_invalid_certs(true);
         }
         if !cfg.proxy_url.is_empty() {
-            let p = reqwest::Proxy::all(&cfg.proxy_url).map_err(|e| {
-                OidcError::Setup(format!("auth.oidc.proxyURL {:?}: {e}", cfg.proxy_url))
-            })?;
+            let p = reqwest::Proxy::all(&cfg.proxy_url)
+                .map_err(|e| OidcError::Setup(format!("auth.oidc.proxyURL {:?}: {e}", cfg.proxy_url)))?;
             b = b.proxy(p);
         }
         let http = b.build().map_err(|e| OidcError::Setup(e.to_string()))?;
@@ -213,11 +202,7 @@ impl TokenSource {
             openidconnect::JsonWebKeySet::default(),
         )
         .set_client_secret(ClientSecret::new(self.secret.expose().to_string()))
-        .set_auth_type(if form {
-            AuthType::RequestBody
-        } else {
-            AuthType::BasicAuth
-        })
+        .set_auth_type(if form { AuthType::RequestBody } else { AuthType::BasicAuth })
         .set_token_uri(self.url.clone());
         let mut req = client.exchange_client_credentials();
         for s in self.cfg.scope.split([' ', ',']).filter(|s| !s.is_empty()) {
@@ -230,10 +215,7 @@ impl TokenSource {
             req = req.add_extra_param(k.clone(), v.clone());
         }
         debug!(url = %self.url.as_str(), client_id = %self.cfg.client_id, form, "requesting an access token");
-        let resp = req
-            .request_async(&self.http)
-            .await
-            .map_err(|e| self.map_error(e))?;
+        let resp = req.request_async(&self.http).await.map_err(|e| self.map_error(e))?;
         self.fetches.fetch_add(1, Ordering::Relaxed);
         let lifetime = resp.expires_in().unwrap_or(Duration::from_secs(300));
         info!(client_id = %self.cfg.client_id, expires_in = ?lifetime, "access token obtained");
@@ -248,15 +230,11 @@ impl TokenSource {
             RequestTokenError::ServerResponse(r) => {
                 let description = r.error_description().cloned().unwrap_or_default();
                 match r.error() {
-                    CoreErrorResponseType::InvalidClient => OidcError::InvalidClient {
-                        client_id: self.cfg.client_id.clone(),
-                        description,
-                    },
+                    CoreErrorResponseType::InvalidClient => {
+                        OidcError::InvalidClient { client_id: self.cfg.client_id.clone(), description }
+                    }
                     CoreErrorResponseType::InvalidGrant => OidcError::InvalidGrant { description },
-                    other => OidcError::Provider {
-                        error: other.as_ref().to_string(),
-                        description,
-                    },
+                    other => OidcError::Provider { error: other.as_ref().to_string(), description },
                 }
             }
             RequestTokenError::Request(e) => {
@@ -266,10 +244,7 @@ impl TokenSource {
                     reason = format!("{reason}: {s}");
                     src = s.source();
                 }
-                OidcError::Unreachable {
-                    url: self.url.as_str().to_string(),
-                    reason,
-                }
+                OidcError::Unreachable { url: self.url.as_str().to_string(), reason }
             }
             RequestTokenError::Parse(e, body) => {
                 let snippet: String = String::from_utf8_lossy(&body).chars().take(200).collect();
@@ -307,36 +282,21 @@ pub fn describe(token: &str, expires_in: Duration) -> TokenInfo {
     let mut parts = token.split('.');
     let header = parts.next().and_then(decode_json);
     let claims = parts.next().and_then(decode_json).unwrap_or_default();
-    let s = |k: &str| {
-        claims
-            .get(k)
-            .and_then(|v| v.as_str())
-            .unwrap_or_default()
-            .to_string()
-    };
+    let s = |k: &str| claims.get(k).and_then(|v| v.as_str()).unwrap_or_default().to_string();
     let audience = match claims.get("aud") {
         Some(serde_json::Value::String(a)) => vec![a.clone()],
-        Some(serde_json::Value::Array(v)) => v
-            .iter()
-            .filter_map(|x| x.as_str().map(String::from))
-            .collect(),
+        Some(serde_json::Value::Array(v)) => v.iter().filter_map(|x| x.as_str().map(String::from)).collect(),
         _ => vec![],
     };
     TokenInfo {
         issuer: s("iss"),
         subject: s("sub"),
         audience,
-        client_id: if s("azp").is_empty() {
-            s("client_id")
-        } else {
-            s("azp")
-        },
+        client_id: if s("azp").is_empty() { s("client_id") } else { s("azp") },
         expires_at: claims.get("exp").and_then(|v| v.as_f64()).unwrap_or(0.0) as i64,
         expires_in: expires_in.as_secs(),
         scope: s("scope"),
-        algorithm: header
-            .and_then(|h| h.get("alg").and_then(|a| a.as_str()).map(String::from))
-            .unwrap_or_default(),
+        algorithm: header.and_then(|h| h.get("alg").and_then(|a| a.as_str()).map(String::from)).unwrap_or_default(),
     }
 }
 
@@ -369,34 +329,19 @@ mod tests {
 
     #[tokio::test]
     async fn unreachable_endpoint_is_named() {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let cfg = OidcClientConfig {
             client_id: "c".into(),
             token_endpoint_url: format!("http://127.0.0.1:{port}/application/o/token/"),
             ..Default::default()
         };
-        let e = test_sign_in(&cfg, Secret::new("super-secret"))
-            .await
-            .unwrap_err()
-            .to_string();
+        let e = test_sign_in(&cfg, Secret::new("super-secret")).await.unwrap_err().to_string();
         assert!(
-            e.contains(&format!(
-                "cannot reach the token endpoint http://127.0.0.1:{port}/application/o/token/"
-            )),
+            e.contains(&format!("cannot reach the token endpoint http://127.0.0.1:{port}/application/o/token/")),
             "{e}"
         );
         assert!(!e.contains("super-secret"));
-        let bad = OidcClientConfig {
-            token_endpoint_url: "not a url".into(),
-            ..cfg
-        };
-        assert!(matches!(
-            TokenSource::new(&bad, Secret::default()),
-            Err(OidcError::BadUrl { .. })
-        ));
+        let bad = OidcClientConfig { token_endpoint_url: "not a url".into(), ..cfg };
+        assert!(matches!(TokenSource::new(&bad, Secret::default()), Err(OidcError::BadUrl { .. })));
     }
 }

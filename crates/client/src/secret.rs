@@ -68,15 +68,12 @@ impl SecretSource {
         match self {
             SecretSource::FromConfig => Ok(Secret::new(from_config)),
             SecretSource::Value(s) => Ok(s.clone()),
-            SecretSource::Env(name) => std::env::var(name)
-                .map(Secret::new)
-                .map_err(|_| SecretError::MissingEnv(name.clone())),
+            SecretSource::Env(name) => {
+                std::env::var(name).map(Secret::new).map_err(|_| SecretError::MissingEnv(name.clone()))
+            }
             SecretSource::File(p) => std::fs::read_to_string(p)
                 .map(|s| Secret::new(s.trim_end_matches(['\r', '\n'])))
-                .map_err(|source| SecretError::File {
-                    path: p.display().to_string(),
-                    source,
-                }),
+                .map_err(|source| SecretError::File { path: p.display().to_string(), source }),
         }
     }
 }
@@ -89,17 +86,9 @@ mod tests {
     fn never_prints() {
         let s = Secret::new("hunter2");
         assert_eq!(format!("{s} {s:?}"), "<redacted> <redacted>");
-        assert_eq!(
-            SecretSource::Value(s.clone())
-                .resolve("x")
-                .unwrap()
-                .expose(),
-            "hunter2"
-        );
+        assert_eq!(SecretSource::Value(s.clone()).resolve("x").unwrap().expose(), "hunter2");
         assert_eq!(SecretSource::FromConfig.resolve("x").unwrap().expose(), "x");
         assert!(format!("{:?}", SecretSource::Value(s)).contains("redacted"));
-        assert!(SecretSource::Env("PORTWAY_SURELY_UNSET_VAR".into())
-            .resolve("")
-            .is_err());
+        assert!(SecretSource::Env("PORTWAY_SURELY_UNSET_VAR".into()).resolve("").is_err());
     }
 }

@@ -82,17 +82,7 @@ impl Status {
         Status {
             conn: ConnState::Disconnected,
             proxies: names
-                .map(|n| {
-                    (
-                        n,
-                        ProxyStatus {
-                            state: ProxyState::Idle,
-                            bytes_in: 0,
-                            bytes_out: 0,
-                            conns: 0,
-                        },
-                    )
-                })
+                .map(|n| (n, ProxyStatus { state: ProxyState::Idle, bytes_in: 0, bytes_out: 0, conns: 0 }))
                 .collect(),
         }
     }

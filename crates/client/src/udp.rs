@@ -102,32 +102,19 @@ async fn session(
     done: &CancellationToken,
     count: &Counter,
 ) -> std::io::Result<Arc<UdpSocket>> {
-    if let Some(s) = sessions
-        .lock()
-        .map_err(|_| std::io::Error::other("poisoned"))?
-        .get(peer)
-    {
+    if let Some(s) = sessions.lock().map_err(|_| std::io::Error::other("poisoned"))?.get(peer) {
         return Ok(s.clone());
     }
-    let bind: SocketAddr = if set.local.is_ipv4() {
-        ([0, 0, 0, 0], 0).into()
-    } else {
-        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
-    };
+    let bind: SocketAddr =
+        if set.local.is_ipv4() { ([0, 0, 0, 0], 0).into() } else { (std::net::Ipv6Addr::UNSPECIFIED, 0).into() };
     let sock = Arc::new(UdpSocket::bind(bind).await?);
     sock.connect(set.local).await?;
     if let Ok(mut m) = sessions.lock() {
         m.insert(peer.clone(), sock.clone());
     }
     debug!(peer = %format!("{}:{}", peer.ip, peer.port), "udp session opened");
-    let (sock2, tx, peer, sessions, done, count) = (
-        sock.clone(),
-        tx.clone(),
-        peer.clone(),
-        sessions.clone(),
-        done.clone(),
-        count.clone(),
-    );
+    let (sock2, tx, peer, sessions, done, count) =
+        (sock.clone(), tx.clone(), peer.clone(), sessions.clone(), done.clone(), count.clone());
     let (size, idle) = (set.packet_size, set.idle_timeout);
     tokio::spawn(async move {
         let mut buf = vec![0u8; size];
@@ -139,11 +126,8 @@ async fn session(
             match r {
                 Ok(Ok(n)) => {
                     count(0, n as u64);
-                    let pkt = UdpPacket {
-                        content: buf[..n].to_vec(),
-                        local_addr: None,
-                        remote_addr: Some(peer.clone()),
-                    };
+                    let pkt =
+                        UdpPacket { content: buf[..n].to_vec(), local_addr: None, remote_addr: Some(peer.clone()) };
                     if tx.try_send(Message::UdpPacket(pkt)).is_err() {
                         debug!("reply dropped: the work connection is backed up");
                     }

@@ -27,26 +27,15 @@ mod tests {
     #[test]
     fn matches_frp_capture() {
         // From frp-captures/plain-nomux: token "t", timestamp 1795552826.
-        assert_eq!(
-            privilege_key("t", 1795552826),
-            "95bd7e26c3608e2cf7fd327814f7b372"
-        );
+        assert_eq!(privilege_key("t", 1795552826), "95bd7e26c3608e2cf7fd327814f7b372");
     }
 
     #[test]
     fn empty_token_is_md5_of_timestamp() {
         // md5("0") computed independently.
         assert_eq!(privilege_key("", 0), "cfcd208495d565ef66e7dff9f98764da");
-        assert!(verify_privilege_key(
-            "",
-            0,
-            "cfcd208495d565ef66e7dff9f98764da"
-        ));
-        assert!(!verify_privilege_key(
-            "x",
-            0,
-            "cfcd208495d565ef66e7dff9f98764da"
-        ));
+        assert!(verify_privilege_key("", 0, "cfcd208495d565ef66e7dff9f98764da"));
+        assert!(!verify_privilege_key("x", 0, "cfcd208495d565ef66e7dff9f98764da"));
         assert!(!verify_privilege_key("", 0, "short"));
     }
 }

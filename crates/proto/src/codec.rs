@@ -100,10 +100,7 @@ pub async fn read_msg<R: AsyncRead + Unpin + ?Sized>(r: &mut R) -> Result<Messag
 
 /// Writes one message in a single write call and flushes. A body over [`MAX_BODY`] is refused before anything
 /// is sent (frp would drop the connection on it).
-pub async fn write_msg<W: AsyncWrite + Unpin + ?Sized>(
-    w: &mut W,
-    msg: &Message,
-) -> Result<(), CodecError> {
+pub async fn write_msg<W: AsyncWrite + Unpin + ?Sized>(w: &mut W, msg: &Message) -> Result<(), CodecError> {
     let buf = encode_to_vec(msg);
     if buf.len() - HEADER_LEN > MAX_BODY {
         return Err(CodecError::BadLength((buf.len() - HEADER_LEN) as i64));
@@ -142,10 +139,7 @@ mod tests {
         let mut f = vec![b'o'];
         f.extend_from_slice(&(-1i64).to_be_bytes());
         assert!(matches!(decode(&f), Err(CodecError::BadLength(-1))));
-        assert!(matches!(
-            decode(b"GET / HTTP/1.1"),
-            Err(CodecError::Msg(MsgError::UnknownType(b'G')))
-        ));
+        assert!(matches!(decode(b"GET / HTTP/1.1"), Err(CodecError::Msg(MsgError::UnknownType(b'G')))));
     }
 
     #[test]
@@ -163,14 +157,9 @@ mod tests {
 
     #[tokio::test]
     async fn write_refuses_oversized_bodies() {
-        let m = Message::Pong(Pong {
-            error: "x".repeat(MAX_BODY),
-        });
+        let m = Message::Pong(Pong { error: "x".repeat(MAX_BODY) });
         let mut out = Vec::new();
-        assert!(matches!(
-            write_msg(&mut out, &m).await,
-            Err(CodecError::BadLength(_))
-        ));
+        assert!(matches!(write_msg(&mut out, &m).await, Err(CodecError::BadLength(_))));
         assert!(out.is_empty(), "nothing may be sent");
     }
 
@@ -179,10 +168,7 @@ mod tests {
         let mut f = vec![b'p'];
         f.extend_from_slice(&i64::MAX.to_be_bytes());
         let mut r = &f[..];
-        assert!(matches!(
-            read_msg(&mut r).await,
-            Err(CodecError::BadLength(i64::MAX))
-        ));
+        assert!(matches!(read_msg(&mut r).await, Err(CodecError::BadLength(i64::MAX))));
         let mut empty: &[u8] = &[];
         assert!(read_msg(&mut empty).await.unwrap_err().is_eof());
     }

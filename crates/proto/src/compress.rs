@@ -41,10 +41,7 @@ pub struct Encoder {
 
 impl Default for Encoder {
     fn default() -> Self {
-        Encoder {
-            started: false,
-            raw: snap::raw::Encoder::new(),
-        }
+        Encoder { started: false, raw: snap::raw::Encoder::new() }
     }
 }
 
@@ -84,20 +81,14 @@ pub struct Decoder {
 
 impl Default for Decoder {
     fn default() -> Self {
-        Decoder {
-            raw: snap::raw::Decoder::new(),
-        }
+        Decoder { raw: snap::raw::Decoder::new() }
     }
 }
 
 impl Decoder {
     /// Decodes the first whole chunk of `input`, appending its payload to `out`. Returns the bytes consumed, or 0
     /// when `input` does not yet hold a whole chunk.
-    pub fn decode_chunk(
-        &mut self,
-        input: &[u8],
-        out: &mut Vec<u8>,
-    ) -> Result<usize, CompressError> {
+    pub fn decode_chunk(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<usize, CompressError> {
         if input.len() < 4 {
             return Ok(0);
         }
@@ -118,8 +109,7 @@ impl Decoder {
                 let crc = u32::from_le_bytes([body[0], body[1], body[2], body[3]]);
                 let start = out.len();
                 if kind == 0x00 {
-                    let n = snap::raw::decompress_len(&body[4..])
-                        .map_err(|_| CompressError::Corrupt("bad block"))?;
+                    let n = snap::raw::decompress_len(&body[4..]).map_err(|_| CompressError::Corrupt("bad block"))?;
                     if n > MAX_CHUNK {
                         return Err(CompressError::Corrupt("block over 64 KiB"));
                     }
@@ -139,9 +129,7 @@ impl Decoder {
                     return Err(CompressError::Corrupt("checksum mismatch"));
                 }
             }
-            0xff if body != b"sNaPpY" => {
-                return Err(CompressError::Corrupt("bad stream identifier"))
-            }
+            0xff if body != b"sNaPpY" => return Err(CompressError::Corrupt("bad stream identifier")),
             0xff => {}
             0x02..=0x7f => return Err(CompressError::Corrupt("reserved unskippable chunk")),
             _ => {} // padding and skippable chunks
@@ -198,11 +186,7 @@ impl<S: AsyncWrite + Unpin> CompressStream<S> {
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for CompressStream<S> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let this = &mut *self;
         loop {
             if this.ppos < this.plain.len() {
@@ -222,10 +206,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for CompressStream<S> {
                 if this.raw.is_empty() {
                     return Poll::Ready(Ok(()));
                 }
-                return Poll::Ready(Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "truncated snappy chunk",
-                )));
+                return Poll::Ready(Err(io::Error::new(io::ErrorKind::UnexpectedEof, "truncated snappy chunk")));
             }
             let mut tmp = [0u8; 16 * 1024];
             let mut rb = ReadBuf::new(&mut tmp);
@@ -239,11 +220,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for CompressStream<S> {
 }
 
 impl<S: AsyncWrite + Unpin> AsyncWrite for CompressStream<S> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         let this = &mut *self;
         ready!(this.poll_drain(cx))?;
         let n = buf.len().min(MAX_CHUNK);
@@ -272,34 +249,22 @@ mod tests {
 
     #[test]
     fn our_chunks_decode_with_the_reference_reader() {
-        let data: Vec<u8> = b"hello portway "
-            .iter()
-            .cycle()
-            .take(200_000)
-            .copied()
-            .collect();
+        let data: Vec<u8> = b"hello portway ".iter().cycle().take(200_000).copied().collect();
         let mut enc = Encoder::default();
         let mut wire = Vec::new();
         for c in data.chunks(MAX_CHUNK) {
             enc.encode_chunk(c, &mut wire);
         }
-        assert!(
-            wire.len() < data.len() / 4,
-            "repetitive data should compress"
-        );
+        assert!(wire.len() < data.len() / 4, "repetitive data should compress");
         let mut back = Vec::new();
-        snap::read::FrameDecoder::new(&wire[..])
-            .read_to_end(&mut back)
-            .unwrap();
+        snap::read::FrameDecoder::new(&wire[..]).read_to_end(&mut back).unwrap();
         assert_eq!(back, data);
     }
 
     #[test]
     fn reference_writer_output_decodes_and_corruption_is_caught() {
         use std::io::Write;
-        let data: Vec<u8> = (0..150_000u32)
-            .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
-            .collect();
+        let data: Vec<u8> = (0..150_000u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
         let mut w = snap::write::FrameEncoder::new(Vec::new());
         w.write_all(&data).unwrap();
         let mut wire = w.into_inner().unwrap();

@@ -52,10 +52,7 @@ pub struct Encryptor {
 impl Encryptor {
     /// A new encryptor with the given IV (random in production, fixed in tests).
     pub fn new(key: &Key, iv: [u8; IV_LEN]) -> Self {
-        Encryptor {
-            iv,
-            inner: Enc::new(&key.0.into(), &iv.into()),
-        }
+        Encryptor { iv, inner: Enc::new(&key.0.into(), &iv.into()) }
     }
 
     /// A new encryptor with a random IV.
@@ -84,11 +81,7 @@ pub struct Decryptor {
 impl Decryptor {
     /// A decryptor waiting for the peer's IV.
     pub fn new(key: &Key) -> Self {
-        Decryptor {
-            key: key.clone(),
-            iv: Vec::with_capacity(IV_LEN),
-            inner: None,
-        }
+        Decryptor { key: key.clone(), iv: Vec::with_capacity(IV_LEN), inner: None }
     }
 
     /// Feeds wire bytes in place; returns the range of `data` that now holds plaintext (IV bytes are skipped).
@@ -132,14 +125,7 @@ impl<S> CryptoStream<S> {
     pub fn new(inner: S, key: &Key) -> Self {
         let enc = Encryptor::random(key);
         let wbuf = enc.iv().to_vec();
-        CryptoStream {
-            inner,
-            enc,
-            dec: Decryptor::new(key),
-            wbuf,
-            wpos: 0,
-            rbuf: Vec::new(),
-        }
+        CryptoStream { inner, enc, dec: Decryptor::new(key), wbuf, wpos: 0, rbuf: Vec::new() }
     }
 
     /// The wrapped stream.
@@ -164,11 +150,7 @@ impl<S: AsyncWrite + Unpin> CryptoStream<S> {
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for CryptoStream<S> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let this = &mut *self;
         loop {
             if !this.rbuf.is_empty() {
@@ -199,11 +181,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for CryptoStream<S> {
 }
 
 impl<S: AsyncWrite + Unpin> AsyncWrite for CryptoStream<S> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         let this = &mut *self;
         // Pending bytes (at first the IV) may be joined by new ones, up to a bound: the IV then leaves in the
         // same write as the first frame, as frp sends it.

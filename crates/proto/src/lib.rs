@@ -8,6 +8,7 @@
 //! - [`yamux`]: yamux frame headers (pure) and the multiplexer configuration frp uses.
 //! - [`mux`]: the yamux session itself (streams over one connection), tuned for relaying.
 //! - [`transport`]: boxed byte streams, TLS (rustls) client and server setup, first-byte sniffing.
+//! - [`ws`]: frp's WebSocket transport (`GET /~!frp`, binary frames) as a byte stream.
 //! - [`relay`]: copying bytes between a visitor and a work connection, with the per-proxy layers.
 
 #![warn(missing_docs)]
@@ -20,6 +21,7 @@ pub mod msg;
 pub mod mux;
 pub mod relay;
 pub mod transport;
+pub mod ws;
 pub mod yamux;
 
 /// The frp version Portway announces in Login and LoginResp; real frp peers check nothing about it but log it.

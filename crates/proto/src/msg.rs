@@ -240,11 +240,7 @@ impl UdpAddr {
 
 impl From<std::net::SocketAddr> for UdpAddr {
     fn from(a: std::net::SocketAddr) -> Self {
-        UdpAddr {
-            ip: a.ip().to_string(),
-            port: a.port(),
-            zone: String::new(),
-        }
+        UdpAddr { ip: a.ip().to_string(), port: a.port(), zone: String::new() }
     }
 }
 
@@ -271,9 +267,7 @@ mod b64 {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
         let s = Option::<String>::deserialize(d)?.unwrap_or_default();
-        base64::engine::general_purpose::STANDARD
-            .decode(s.as_bytes())
-            .map_err(serde::de::Error::custom)
+        base64::engine::general_purpose::STANDARD.decode(s.as_bytes()).map_err(serde::de::Error::custom)
     }
 }
 
@@ -425,10 +419,7 @@ impl Message {
     pub fn from_json(type_byte: u8, body: &[u8]) -> Result<Message, MsgError> {
         use type_byte::*;
         fn p<'a, T: Deserialize<'a>>(t: u8, b: &'a [u8]) -> Result<T, MsgError> {
-            serde_json::from_slice(b).map_err(|source| MsgError::Json {
-                kind: t as char,
-                source,
-            })
+            serde_json::from_slice(b).map_err(|source| MsgError::Json { kind: t as char, source })
         }
         let t = type_byte;
         Ok(match t {
@@ -481,9 +472,7 @@ mod tests {
     fn udp_packet_round_trips_base64_and_addr() {
         let body = br#"{"c":"dm9pY2UtZGF0YWdyYW0=","r":{"IP":"127.0.0.1","Port":53658,"Zone":""}}"#;
         let m = Message::from_json(b'u', body).unwrap();
-        let Message::UdpPacket(p) = &m else {
-            panic!("not a UDPPacket: {m:?}")
-        };
+        let Message::UdpPacket(p) = &m else { panic!("not a UDPPacket: {m:?}") };
         assert_eq!(p.content, b"voice-datagram");
         assert_eq!(p.remote_addr.as_ref().unwrap().port, 53658);
         assert_eq!(m.to_json(), body.to_vec());
@@ -491,18 +480,9 @@ mod tests {
 
     #[test]
     fn unknown_type_and_bad_json_are_errors() {
-        assert!(matches!(
-            Message::from_json(b'Z', b"{}"),
-            Err(MsgError::UnknownType(b'Z'))
-        ));
-        assert!(matches!(
-            Message::from_json(b'o', b"{\"timestamp\":\"x\"}"),
-            Err(MsgError::Json { .. })
-        ));
-        assert!(matches!(
-            Message::from_json(b'r', b"[1,2]"),
-            Err(MsgError::Json { .. })
-        ));
+        assert!(matches!(Message::from_json(b'Z', b"{}"), Err(MsgError::UnknownType(b'Z'))));
+        assert!(matches!(Message::from_json(b'o', b"{\"timestamp\":\"x\"}"), Err(MsgError::Json { .. })));
+        assert!(matches!(Message::from_json(b'r', b"[1,2]"), Err(MsgError::Json { .. })));
     }
 
     #[test]

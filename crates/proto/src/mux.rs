@@ -225,24 +225,15 @@ impl MuxSession {
         let id = g.next_id;
         g.next_id = id.checked_add(2).ok_or(MuxError::IdsExhausted)?;
         let delta = sh.cfg.max_window.saturating_sub(INITIAL_WINDOW);
-        g.streams
-            .insert(id, StreamState::new(INITIAL_WINDOW + delta, INITIAL_WINDOW));
+        g.streams.insert(id, StreamState::new(INITIAL_WINDOW + delta, INITIAL_WINDOW));
         Shared::push_frame(
             &mut g,
-            Header {
-                kind: FrameType::WindowUpdate,
-                flags: flags::SYN,
-                stream_id: id,
-                length: delta,
-            },
+            Header { kind: FrameType::WindowUpdate, flags: flags::SYN, stream_id: id, length: delta },
             &[],
         );
         drop(g);
         sh.wake_writer.notify_one();
-        Ok(MuxStream {
-            shared: sh.clone(),
-            id,
-        })
+        Ok(MuxStream { shared: sh.clone(), id })
     }
 
     /// Whether the session has ended.
@@ -266,11 +257,7 @@ impl MuxSession {
     }
 }
 
-async fn reader(
-    sh: Arc<Shared>,
-    rd: tokio::io::ReadHalf<BoxedIo>,
-    accept: Option<mpsc::Sender<MuxStream>>,
-) {
+async fn reader(sh: Arc<Shared>, rd: tokio::io::ReadHalf<BoxedIo>, accept: Option<mpsc::Sender<MuxStream>>) {
     let mut rd = tokio::io::BufReader::with_capacity(64 * 1024, rd);
     let reason = loop {
         let mut hb = [0u8; HEADER_LEN];
@@ -300,10 +287,7 @@ async fn reader(
                 let len = h.length as usize;
                 if let Some(w) = allowed {
                     if h.length > w {
-                        break format!(
-                            "peer overran stream {}'s receive window ({} > {w})",
-                            h.stream_id, h.length
-                        );
+                        break format!("peer overran stream {}'s receive window ({} > {w})", h.stream_id, h.length);
                     }
                 } else if h.flags & flags::SYN == 0 || h.length > INITIAL_WINDOW {
                     // Data for a stream we do not know (already closed): discard it.
@@ -330,19 +314,12 @@ async fn reader(
                 if h.flags & flags::SYN != 0 {
                     Shared::push_frame(
                         &mut g,
-                        Header {
-                            kind: FrameType::Ping,
-                            flags: flags::ACK,
-                            stream_id: 0,
-                            length: h.length,
-                        },
+                        Header { kind: FrameType::Ping, flags: flags::ACK, stream_id: 0, length: h.length },
                         &[],
                     );
                     drop(g);
                     sh.wake_writer.notify_one();
-                } else if h.flags & flags::ACK != 0
-                    && g.ping_sent.map(|(id, _)| id) == Some(h.length)
-                {
+                } else if h.flags & flags::ACK != 0 && g.ping_sent.map(|(id, _)| id) == Some(h.length) {
                     g.ping_sent = None;
                 }
             }
@@ -378,12 +355,7 @@ fn on_stream_frame(
             // Clients accept no streams: refuse.
             Shared::push_frame(
                 &mut g,
-                Header {
-                    kind: FrameType::WindowUpdate,
-                    flags: flags::RST,
-                    stream_id: id,
-                    length: 0,
-                },
+                Header { kind: FrameType::WindowUpdate, flags: flags::RST, stream_id: id, length: 0 },
                 &[],
             );
             drop(g);
@@ -391,41 +363,21 @@ fn on_stream_frame(
             return Ok(());
         };
         if id == 0 || id.is_multiple_of(2) {
-            return Err(format!(
-                "peer opened stream {id}, which is not a client stream id"
-            ));
+            return Err(format!("peer opened stream {id}, which is not a client stream id"));
         }
         let delta = sh.cfg.max_window.saturating_sub(INITIAL_WINDOW);
-        let send_window = if h.kind == FrameType::WindowUpdate {
-            INITIAL_WINDOW.saturating_add(h.length)
-        } else {
-            INITIAL_WINDOW
-        };
+        let send_window =
+            if h.kind == FrameType::WindowUpdate { INITIAL_WINDOW.saturating_add(h.length) } else { INITIAL_WINDOW };
         let mut st = StreamState::new(INITIAL_WINDOW + delta, send_window);
-        apply(
-            &mut st,
-            Header {
-                flags: h.flags & !flags::SYN,
-                ..h
-            },
-            data,
-        )?;
+        apply(&mut st, Header { flags: h.flags & !flags::SYN, ..h }, data)?;
         g.streams.insert(id, st);
         Shared::push_frame(
             &mut g,
-            Header {
-                kind: FrameType::WindowUpdate,
-                flags: flags::ACK,
-                stream_id: id,
-                length: delta,
-            },
+            Header { kind: FrameType::WindowUpdate, flags: flags::ACK, stream_id: id, length: delta },
             &[],
         );
         drop(g);
-        if let Err(e) = tx.try_send(MuxStream {
-            shared: sh.clone(),
-            id,
-        }) {
+        if let Err(e) = tx.try_send(MuxStream { shared: sh.clone(), id }) {
             // Backlog full or nobody accepting: reset it. Marking it reset first makes the handle's drop silent.
             let mut g = sh.lock();
             if let Some(st) = g.streams.get_mut(&id) {
@@ -433,12 +385,7 @@ fn on_stream_frame(
             }
             Shared::push_frame(
                 &mut g,
-                Header {
-                    kind: FrameType::WindowUpdate,
-                    flags: flags::RST,
-                    stream_id: id,
-                    length: 0,
-                },
+                Header { kind: FrameType::WindowUpdate, flags: flags::RST, stream_id: id, length: 0 },
                 &[],
             );
             drop(g);
@@ -555,11 +502,7 @@ impl MuxStream {
 }
 
 impl AsyncRead for MuxStream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let sh = &self.shared;
         let mut g = sh.lock();
         let closed = g.closed.clone();
@@ -571,10 +514,7 @@ impl AsyncRead for MuxStream {
                 return Poll::Ready(Ok(()));
             }
             if s.reset {
-                return Poll::Ready(Err(io::Error::new(
-                    io::ErrorKind::ConnectionReset,
-                    "stream reset by peer",
-                )));
+                return Poll::Ready(Err(io::Error::new(io::ErrorKind::ConnectionReset, "stream reset by peer")));
             }
             if let Some(r) = closed {
                 return Poll::Ready(Err(io::Error::new(io::ErrorKind::ConnectionAborted, r)));
@@ -603,12 +543,7 @@ impl AsyncRead for MuxStream {
             s.consumed = 0;
             Shared::push_frame(
                 &mut g,
-                Header {
-                    kind: FrameType::WindowUpdate,
-                    flags: 0,
-                    stream_id: self.id,
-                    length: delta,
-                },
+                Header { kind: FrameType::WindowUpdate, flags: 0, stream_id: self.id, length: delta },
                 &[],
             );
             drop(g);
@@ -619,11 +554,7 @@ impl AsyncRead for MuxStream {
 }
 
 impl AsyncWrite for MuxStream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         let sh = &self.shared;
         let mut g = sh.lock();
         if let Some(r) = &g.closed {
@@ -637,16 +568,10 @@ impl AsyncWrite for MuxStream {
             return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
         };
         if s.reset {
-            return Poll::Ready(Err(io::Error::new(
-                io::ErrorKind::ConnectionReset,
-                "stream reset by peer",
-            )));
+            return Poll::Ready(Err(io::Error::new(io::ErrorKind::ConnectionReset, "stream reset by peer")));
         }
         if s.local_fin {
-            return Poll::Ready(Err(io::Error::new(
-                io::ErrorKind::BrokenPipe,
-                "write after shutdown",
-            )));
+            return Poll::Ready(Err(io::Error::new(io::ErrorKind::BrokenPipe, "write after shutdown")));
         }
         if s.send_window == 0 {
             s.write_waker = Some(cx.waker().clone());
@@ -656,12 +581,7 @@ impl AsyncWrite for MuxStream {
         s.send_window -= n as u32;
         Shared::push_frame(
             &mut g,
-            Header {
-                kind: FrameType::Data,
-                flags: 0,
-                stream_id: self.id,
-                length: n as u32,
-            },
+            Header { kind: FrameType::Data, flags: 0, stream_id: self.id, length: n as u32 },
             &buf[..n],
         );
         drop(g);
@@ -684,12 +604,7 @@ impl AsyncWrite for MuxStream {
             s.local_fin = true;
             Shared::push_frame(
                 &mut g,
-                Header {
-                    kind: FrameType::WindowUpdate,
-                    flags: flags::FIN,
-                    stream_id: self.id,
-                    length: 0,
-                },
+                Header { kind: FrameType::WindowUpdate, flags: flags::FIN, stream_id: self.id, length: 0 },
                 &[],
             );
             drop(g);
@@ -713,12 +628,7 @@ impl Drop for MuxStream {
                 };
                 Shared::push_frame(
                     &mut g,
-                    Header {
-                        kind: FrameType::WindowUpdate,
-                        flags: f,
-                        stream_id: self.id,
-                        length: 0,
-                    },
+                    Header { kind: FrameType::WindowUpdate, flags: f, stream_id: self.id, length: 0 },
                     &[],
                 );
                 drop(g);
@@ -735,8 +645,7 @@ mod tests {
     fn pair() -> (MuxSession, MuxSession, MuxAcceptor) {
         let (a, b) = tokio::io::duplex(64 * 1024);
         let client = MuxSession::client(Box::new(a), MuxConfig::frp(Duration::from_secs(30)));
-        let (server, acc) =
-            MuxSession::server(Box::new(b), MuxConfig::frp(Duration::from_secs(30)));
+        let (server, acc) = MuxSession::server(Box::new(b), MuxConfig::frp(Duration::from_secs(30)));
         (client, server, acc)
     }
 
@@ -758,9 +667,7 @@ mod tests {
             let mut s = client.open().unwrap();
             assert_eq!(s.id() % 2, 1);
             tasks.push(tokio::spawn(async move {
-                let data: Vec<u8> = (0..(100_000 + i * 9973))
-                    .map(|x| (x * 7 + i) as u8)
-                    .collect();
+                let data: Vec<u8> = (0..(100_000 + i * 9973)).map(|x| (x * 7 + i) as u8).collect();
                 s.write_all(&data).await.unwrap();
                 s.shutdown().await.unwrap();
                 let mut back = Vec::new();
@@ -797,13 +704,9 @@ mod tests {
         let mut c = client.open().unwrap();
         server.close();
         let mut b = [0u8; 1];
-        let r = tokio::time::timeout(Duration::from_secs(5), c.read(&mut b))
-            .await
-            .unwrap();
+        let r = tokio::time::timeout(Duration::from_secs(5), c.read(&mut b)).await.unwrap();
         assert!(r.is_err() || r.unwrap() == 0);
-        tokio::time::timeout(Duration::from_secs(5), client.closed())
-            .await
-            .unwrap();
+        tokio::time::timeout(Duration::from_secs(5), client.closed()).await.unwrap();
         assert!(client.open().is_err());
     }
 }

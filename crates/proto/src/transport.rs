@@ -62,28 +62,15 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 }
 
 fn read_file(what: &'static str, path: &Path) -> Result<Vec<u8>, TlsError> {
-    std::fs::read(path).map_err(|source| TlsError::Read {
-        what,
-        path: path.display().to_string(),
-        source,
-    })
+    std::fs::read(path).map_err(|source| TlsError::Read { what, path: path.display().to_string(), source })
 }
 
 /// Loads every certificate of a PEM file.
-pub fn load_certs(
-    what: &'static str,
-    path: &Path,
-) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+pub fn load_certs(what: &'static str, path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let pem = read_file(what, path)?;
-    let certs: Vec<_> = rustls_pemfile::certs(&mut &pem[..])
-        .filter_map(Result::ok)
-        .collect();
+    let certs: Vec<_> = rustls_pemfile::certs(&mut &pem[..]).filter_map(Result::ok).collect();
     if certs.is_empty() {
-        return Err(TlsError::Empty {
-            what,
-            path: path.display().to_string(),
-            expected: "CERTIFICATE",
-        });
+        return Err(TlsError::Empty { what, path: path.display().to_string(), expected: "CERTIFICATE" });
     }
     Ok(certs)
 }
@@ -91,14 +78,11 @@ pub fn load_certs(
 /// Loads the first private key of a PEM file.
 pub fn load_key(what: &'static str, path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
     let pem = read_file(what, path)?;
-    rustls_pemfile::private_key(&mut &pem[..])
-        .ok()
-        .flatten()
-        .ok_or(TlsError::Empty {
-            what,
-            path: path.display().to_string(),
-            expected: "PRIVATE KEY",
-        })
+    rustls_pemfile::private_key(&mut &pem[..]).ok().flatten().ok_or(TlsError::Empty {
+        what,
+        path: path.display().to_string(),
+        expected: "PRIVATE KEY",
+    })
 }
 
 fn roots(path: &Path) -> Result<RootCertStore, TlsError> {
@@ -118,23 +102,23 @@ pub struct ClientTls {
     pub cert_file: Option<std::path::PathBuf>,
     /// Its key.
     pub key_file: Option<std::path::PathBuf>,
+    /// Verify the server even without `trusted_ca_file`, against the public web roots (Portway's `wss`).
+    pub verify: bool,
 }
 
 /// Builds a rustls client config from [`ClientTls`].
 pub fn client_config(tls: &ClientTls) -> Result<Arc<ClientConfig>, TlsError> {
-    let builder =
-        ClientConfig::builder_with_provider(provider()).with_safe_default_protocol_versions()?;
+    let builder = ClientConfig::builder_with_provider(provider()).with_safe_default_protocol_versions()?;
     let builder = match &tls.trusted_ca_file {
         Some(ca) => builder.with_root_certificates(roots(ca)?),
-        None => builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAnyServerCert(provider()))),
+        None if tls.verify => {
+            builder.with_root_certificates(RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() })
+        }
+        None => builder.dangerous().with_custom_certificate_verifier(Arc::new(AcceptAnyServerCert(provider()))),
     };
     let cfg = match (&tls.cert_file, &tls.key_file) {
-        (Some(c), Some(k)) => builder.with_client_auth_cert(
-            load_certs("transport.tls.certFile", c)?,
-            load_key("transport.tls.keyFile", k)?,
-        )?,
+        (Some(c), Some(k)) => builder
+            .with_client_auth_cert(load_certs("transport.tls.certFile", c)?, load_key("transport.tls.keyFile", k)?)?,
         _ => builder.with_no_client_auth(),
     };
     Ok(Arc::new(cfg))
@@ -154,22 +138,15 @@ pub struct ServerTls {
 /// Builds a rustls server config from [`ServerTls`].
 pub fn server_config(tls: &ServerTls) -> Result<Arc<ServerConfig>, TlsError> {
     let (certs, key) = match (&tls.cert_file, &tls.key_file) {
-        (Some(c), Some(k)) => (
-            load_certs("transport.tls.certFile", c)?,
-            load_key("transport.tls.keyFile", k)?,
-        ),
+        (Some(c), Some(k)) => (load_certs("transport.tls.certFile", c)?, load_key("transport.tls.keyFile", k)?),
         _ => self_signed()?,
     };
-    let builder =
-        ServerConfig::builder_with_provider(provider()).with_safe_default_protocol_versions()?;
+    let builder = ServerConfig::builder_with_provider(provider()).with_safe_default_protocol_versions()?;
     let builder = match &tls.trusted_ca_file {
         Some(ca) => {
-            let v = rustls::server::WebPkiClientVerifier::builder_with_provider(
-                Arc::new(roots(ca)?),
-                provider(),
-            )
-            .build()
-            .map_err(|e| TlsError::Verifier(e.to_string()))?;
+            let v = rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots(ca)?), provider())
+                .build()
+                .map_err(|e| TlsError::Verifier(e.to_string()))?;
             builder.with_client_cert_verifier(v)
         }
         None => builder.with_no_client_auth(),
@@ -178,20 +155,16 @@ pub fn server_config(tls: &ServerTls) -> Result<Arc<ServerConfig>, TlsError> {
 }
 
 fn self_signed() -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), TlsError> {
-    let ck =
-        rcgen::generate_simple_self_signed(vec!["portway".to_string(), "localhost".to_string()])
-            .map_err(|e| TlsError::Generate(e.to_string()))?;
+    let ck = rcgen::generate_simple_self_signed(vec!["portway".to_string(), "localhost".to_string()])
+        .map_err(|e| TlsError::Generate(e.to_string()))?;
     let key = PrivateKeyDer::Pkcs8(ck.key_pair.serialize_der().into());
     Ok((vec![ck.cert.der().clone()], key))
 }
 
 /// The name to present in SNI: an IP address or a DNS name.
 pub fn server_name(host: &str) -> Result<ServerName<'static>, TlsError> {
-    ServerName::try_from(host.to_string()).map_err(|_| {
-        TlsError::Rustls(rustls::Error::General(format!(
-            "invalid TLS server name {host:?}"
-        )))
-    })
+    ServerName::try_from(host.to_string())
+        .map_err(|_| TlsError::Rustls(rustls::Error::General(format!("invalid TLS server name {host:?}"))))
 }
 
 /// Accepts any server certificate but still checks handshake signatures: frpc's behaviour without
@@ -252,9 +225,7 @@ pub fn sniff(first: &[u8]) -> Sniffed {
     match first.first() {
         Some(&TLS_HANDSHAKE_BYTE) => Sniffed::Tls,
         Some(&CUSTOM_TLS_FIRST_BYTE) => Sniffed::CustomTls,
-        Some(b'G') if first.starts_with(b"GET ") || b"GET ".starts_with(first) => {
-            Sniffed::WebSocket
-        }
+        Some(b'G') if first.starts_with(b"GET ") || b"GET ".starts_with(first) => Sniffed::WebSocket,
         _ => Sniffed::Plain,
     }
 }
@@ -310,6 +281,81 @@ pub async fn send_datagram(
         }
         Err(e) => Err(e),
     }
+}
+
+/// A stream with some already-read bytes put back in front (after sniffing a stream that cannot peek).
+pub struct Prefixed<S> {
+    prefix: Vec<u8>,
+    pos: usize,
+    inner: S,
+}
+
+impl<S> Prefixed<S> {
+    /// `prefix` is read before `inner`.
+    pub fn new(prefix: Vec<u8>, inner: S) -> Self {
+        Prefixed { prefix, pos: 0, inner }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Prefixed<S> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        if self.pos < self.prefix.len() {
+            let n = (self.prefix.len() - self.pos).min(buf.remaining());
+            let start = self.pos;
+            buf.put_slice(&self.prefix[start..start + n]);
+            self.pos += n;
+            return std::task::Poll::Ready(Ok(()));
+        }
+        std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Prefixed<S> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// Reads up to 4 bytes from a stream that cannot peek and classifies it; the bytes are put back.
+pub async fn sniff_stream(mut io: BoxedIo) -> io::Result<(Sniffed, BoxedIo)> {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 4];
+    let mut n = 0;
+    while n < 4 {
+        let k = io.read(&mut buf[n..]).await?;
+        if k == 0 {
+            if n == 0 {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+            break;
+        }
+        n += k;
+        if buf[0] != b'G' {
+            break;
+        }
+    }
+    let kind = sniff(&buf[..n]);
+    Ok((kind, Box::new(Prefixed::new(buf[..n].to_vec(), io))))
 }
 
 #[cfg(test)]

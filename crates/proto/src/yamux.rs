@@ -98,11 +98,7 @@ pub type Frames<'a> = Vec<(Header, &'a [u8])>;
 pub fn split_frames(mut b: &[u8]) -> Result<(Frames<'_>, usize), HeaderError> {
     let mut out = Vec::new();
     while let Some(h) = Header::decode(b)? {
-        let body = if h.kind == FrameType::Data {
-            h.length as usize
-        } else {
-            0
-        };
+        let body = if h.kind == FrameType::Data { h.length as usize } else { 0 };
         if b.len() < HEADER_LEN + body {
             break;
         }
@@ -118,20 +114,12 @@ mod tests {
 
     #[test]
     fn window_update_syn_round_trip() {
-        let h = Header {
-            kind: FrameType::WindowUpdate,
-            flags: flags::SYN,
-            stream_id: 1,
-            length: 6_029_312,
-        };
+        let h = Header { kind: FrameType::WindowUpdate, flags: flags::SYN, stream_id: 1, length: 6_029_312 };
         let b = h.encode();
         assert_eq!(b, [0, 1, 0, 1, 0, 0, 0, 1, 0, 0x5c, 0, 0]);
         assert_eq!(Header::decode(&b), Ok(Some(h)));
         assert_eq!(Header::decode(&b[..11]), Ok(None));
         assert_eq!(Header::decode(&[1; 12]), Err(HeaderError::Version(1)));
-        assert_eq!(
-            Header::decode(&[0, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
-            Err(HeaderError::Type(9))
-        );
+        assert_eq!(Header::decode(&[0, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]), Err(HeaderError::Type(9)));
     }
 }

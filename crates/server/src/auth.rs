@@ -44,17 +44,13 @@ pub struct Identity {
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 pub enum AuthError {
     /// Token auth: wrong `auth.token`.
-    #[error(
-        "authorization failed: the client's auth.token does not match the server's auth.token"
-    )]
+    #[error("authorization failed: the client's auth.token does not match the server's auth.token")]
     TokenMismatch,
     /// OIDC refusal.
     #[error(transparent)]
     Oidc(#[from] OidcError),
     /// A later token of the session names someone else.
-    #[error(
-        "the token's subject {got:?} is not the subject {expected:?} this session logged in as"
-    )]
+    #[error("the token's subject {got:?} is not the subject {expected:?} this session logged in as")]
     SubjectChanged {
         /// At login.
         expected: String,
@@ -84,11 +80,7 @@ pub enum Authenticator {
 
 impl Authenticator {
     /// Verifies a Login's privilege key (an access token with OIDC).
-    pub async fn verify_login(
-        &self,
-        privilege_key: &str,
-        timestamp: i64,
-    ) -> Result<Identity, AuthError> {
+    pub async fn verify_login(&self, privilege_key: &str, timestamp: i64) -> Result<Identity, AuthError> {
         match self {
             Authenticator::Token { token, .. } => {
                 if verify_privilege_key(token, timestamp, privilege_key) {
@@ -99,11 +91,7 @@ impl Authenticator {
             }
             Authenticator::Oidc { verifier, .. } => {
                 let c = verifier.verify(privilege_key).await?;
-                Ok(Identity {
-                    subject: c.subject,
-                    client_id: c.client_id,
-                    expires_at: c.expires_at,
-                })
+                Ok(Identity { subject: c.subject, client_id: c.client_id, expires_at: c.expires_at })
             }
         }
     }
@@ -115,8 +103,7 @@ impl Authenticator {
         timestamp: i64,
         who: &Identity,
     ) -> Result<Option<i64>, AuthError> {
-        self.verify_scoped(privilege_key, timestamp, who, |s| s.heartbeats)
-            .await
+        self.verify_scoped(privilege_key, timestamp, who, |s| s.heartbeats).await
     }
 
     /// Verifies a NewWorkConn (only when `NewWorkConns` is in scope). Returns the new token expiry, if any.
@@ -126,8 +113,7 @@ impl Authenticator {
         timestamp: i64,
         who: &Identity,
     ) -> Result<Option<i64>, AuthError> {
-        self.verify_scoped(privilege_key, timestamp, who, |s| s.new_work_conns)
-            .await
+        self.verify_scoped(privilege_key, timestamp, who, |s| s.new_work_conns).await
     }
 
     async fn verify_scoped(
@@ -151,10 +137,7 @@ impl Authenticator {
                 }
                 let c = verifier.verify(privilege_key).await?;
                 if c.subject != who.subject {
-                    return Err(AuthError::SubjectChanged {
-                        expected: who.subject.clone(),
-                        got: c.subject,
-                    });
+                    return Err(AuthError::SubjectChanged { expected: who.subject.clone(), got: c.subject });
                 }
                 Ok(Some(c.expires_at))
             }

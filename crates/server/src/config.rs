@@ -30,9 +30,7 @@ pub enum ConfigError {
         message: String,
     },
     /// An frp feature Portway does not implement.
-    #[error(
-        "{file}: `{key}` is an frp feature Portway does not support yet; remove the key ({hint})"
-    )]
+    #[error("{file}: `{key}` is an frp feature Portway does not support yet; remove the key ({hint})")]
     Unsupported {
         /// The file.
         file: String,
@@ -110,8 +108,7 @@ impl ClientRule {
 
     /// Whether a proxy `name` is allowed by this rule.
     pub fn name_allowed(&self, name: &str) -> bool {
-        self.allow_proxy_names.is_empty()
-            || self.allow_proxy_names.iter().any(|p| glob_match(p, name))
+        self.allow_proxy_names.is_empty() || self.allow_proxy_names.iter().any(|p| glob_match(p, name))
     }
 }
 
@@ -138,17 +135,10 @@ pub fn glob_match(pattern: &str, s: &str) -> bool {
 impl PortwayConfig {
     /// The rule for an identity and its name in the config (for refusal messages).
     pub fn rule_for(&self, subject: &str, client_id: &str) -> Option<(String, &ClientRule)> {
-        if let Some((i, r)) = self
-            .clients
-            .iter()
-            .enumerate()
-            .find(|(_, r)| r.matches(subject, client_id))
-        {
+        if let Some((i, r)) = self.clients.iter().enumerate().find(|(_, r)| r.matches(subject, client_id)) {
             return Some((format!("portway.clients[{i}]"), r));
         }
-        self.default_client
-            .as_ref()
-            .map(|r| ("portway.defaultClient".to_string(), r))
+        self.default_client.as_ref().map(|r| ("portway.defaultClient".to_string(), r))
     }
 }
 
@@ -269,12 +259,7 @@ pub struct LogConfig {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        LogConfig {
-            to: "console".into(),
-            level: "info".into(),
-            max_days: 3,
-            disable_print_color: false,
-        }
+        LogConfig { to: "console".into(), level: "info".into(), max_days: 3, disable_print_color: false }
     }
 }
 
@@ -307,10 +292,7 @@ impl ServerConfig {
     /// Reads and validates a file.
     pub fn load(path: &std::path::Path) -> Result<Loaded, ConfigError> {
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            file: file.clone(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { file: file.clone(), source })?;
         Self::parse(&text, &file)
     }
 
@@ -319,74 +301,41 @@ impl ServerConfig {
         let de = toml::Deserializer::new(text);
         let mut unknown = Vec::new();
         let config: ServerConfig = serde_ignored::deserialize(de, |p| unknown.push(p.to_string()))
-            .map_err(|e| ConfigError::Parse {
-                file: file.into(),
-                message: e.to_string(),
-            })?;
+            .map_err(|e| ConfigError::Parse { file: file.into(), message: e.to_string() })?;
         let mut warnings = Vec::new();
         for key in unknown {
             let top = key.split('.').next().unwrap_or(&key);
             if let Some((_, hint)) = UNSUPPORTED.iter().find(|(k, _)| *k == top) {
-                return Err(ConfigError::Unsupported {
-                    file: file.into(),
-                    key,
-                    hint,
-                });
+                return Err(ConfigError::Unsupported { file: file.into(), key, hint });
             }
-            warnings.push(format!(
-                "{file}: unknown key `{key}` ignored (check its spelling against frps's keys)"
-            ));
+            warnings.push(format!("{file}: unknown key `{key}` ignored (check its spelling against frps's keys)"));
         }
         config.validate(file)?;
         Ok(Loaded { config, warnings })
     }
 
     fn validate(&self, file: &str) -> Result<(), ConfigError> {
-        let bad = |key: &str, message: String| ConfigError::Invalid {
-            file: file.into(),
-            key: key.into(),
-            message,
-        };
-        self.bind_addr.parse::<IpAddr>().map_err(|_| {
-            bad(
-                "bindAddr",
-                format!(
-                    "{:?} is not an IP address (e.g. \"0.0.0.0\")",
-                    self.bind_addr
-                ),
-            )
-        })?;
+        let bad = |key: &str, message: String| ConfigError::Invalid { file: file.into(), key: key.into(), message };
+        self.bind_addr
+            .parse::<IpAddr>()
+            .map_err(|_| bad("bindAddr", format!("{:?} is not an IP address (e.g. \"0.0.0.0\")", self.bind_addr)))?;
         if !self.proxy_bind_addr.is_empty() {
-            self.proxy_bind_addr.parse::<IpAddr>().map_err(|_| {
-                bad(
-                    "proxyBindAddr",
-                    format!("{:?} is not an IP address", self.proxy_bind_addr),
-                )
-            })?;
+            self.proxy_bind_addr
+                .parse::<IpAddr>()
+                .map_err(|_| bad("proxyBindAddr", format!("{:?} is not an IP address", self.proxy_bind_addr)))?;
         }
         match self.auth.method.as_str() {
             "token" => {}
             "oidc" => {
                 if self.auth.oidc.issuer.is_empty() {
-                    return Err(bad(
-                        "auth.oidc.issuer",
-                        "required when auth.method = \"oidc\"".into(),
-                    ));
+                    return Err(bad("auth.oidc.issuer", "required when auth.method = \"oidc\"".into()));
                 }
             }
-            m => {
-                return Err(bad(
-                    "auth.method",
-                    format!("{m:?} is not \"token\" or \"oidc\""),
-                ))
-            }
+            m => return Err(bad("auth.method", format!("{m:?} is not \"token\" or \"oidc\""))),
         }
         for s in &self.auth.additional_scopes {
             if s != "HeartBeats" && s != "NewWorkConns" {
-                return Err(bad(
-                    "auth.additionalScopes",
-                    format!("{s:?} is not \"HeartBeats\" or \"NewWorkConns\""),
-                ));
+                return Err(bad("auth.additionalScopes", format!("{s:?} is not \"HeartBeats\" or \"NewWorkConns\"")));
             }
         }
         for (i, r) in self.allow_ports.iter().enumerate() {
@@ -399,15 +348,16 @@ impl ServerConfig {
             if !ok {
                 return Err(bad(
                     &key,
-                    "give { start = A, end = B } with 1 <= A <= B <= 65535, or { single = P }"
-                        .into(),
+                    "give { start = A, end = B } with 1 <= A <= B <= 65535, or { single = P }".into(),
                 ));
             }
         }
         if !(1..=MAX_UDP_PACKET_SIZE).contains(&self.udp_packet_size) {
             return Err(bad(
                 "udpPacketSize",
-                format!("must be 1..={MAX_UDP_PACKET_SIZE}: a datagram must fit one 10,240-byte frp message after base64"),
+                format!(
+                    "must be 1..={MAX_UDP_PACKET_SIZE}: a datagram must fit one 10,240-byte frp message after base64"
+                ),
             ));
         }
         for (i, r) in self.portway.clients.iter().enumerate() {
@@ -423,21 +373,12 @@ impl ServerConfig {
         }
         let tls = &self.transport.tls;
         if tls.cert_file.is_empty() != tls.key_file.is_empty() {
-            return Err(bad(
-                "transport.tls.certFile",
-                "certFile and keyFile must be given together".into(),
-            ));
+            return Err(bad("transport.tls.certFile", "certFile and keyFile must be given together".into()));
         }
-        if !matches!(
-            self.log.level.as_str(),
-            "trace" | "debug" | "info" | "warn" | "error"
-        ) {
+        if !matches!(self.log.level.as_str(), "trace" | "debug" | "info" | "warn" | "error") {
             return Err(bad(
                 "log.level",
-                format!(
-                    "{:?} is not one of trace, debug, info, warn, error",
-                    self.log.level
-                ),
+                format!("{:?} is not one of trace, debug, info, warn, error", self.log.level),
             ));
         }
         Ok(())
@@ -445,11 +386,7 @@ impl ServerConfig {
 
     /// The address public proxy ports bind to.
     pub fn proxy_bind_ip(&self) -> IpAddr {
-        let s = if self.proxy_bind_addr.is_empty() {
-            &self.bind_addr
-        } else {
-            &self.proxy_bind_addr
-        };
+        let s = if self.proxy_bind_addr.is_empty() { &self.bind_addr } else { &self.proxy_bind_addr };
         s.parse().unwrap_or(IpAddr::from([0, 0, 0, 0]))
     }
 
@@ -476,8 +413,11 @@ mod tests {
 
     #[test]
     fn capture_config_parses_with_frp_defaults() {
-        let l = ServerConfig::parse("bindAddr = \"127.0.0.1\"\nbindPort = 17000\nauth.token = \"t\"\ntransport.tcpMux = false\n", "x")
-            .unwrap();
+        let l = ServerConfig::parse(
+            "bindAddr = \"127.0.0.1\"\nbindPort = 17000\nauth.token = \"t\"\ntransport.tcpMux = false\n",
+            "x",
+        )
+        .unwrap();
         assert_eq!(l.config.bind_port, 17000);
         assert!(!l.config.transport.tcp_mux);
         assert_eq!(l.config.transport.max_pool_count, 5);
@@ -486,14 +426,9 @@ mod tests {
 
     #[test]
     fn unknown_key_warns_with_path_and_unsupported_is_an_error() {
-        let l = ServerConfig::parse("bindPort = 7000\n[transport]\ntcpMuxx = true\n", "f.toml")
-            .unwrap();
+        let l = ServerConfig::parse("bindPort = 7000\n[transport]\ntcpMuxx = true\n", "f.toml").unwrap();
         assert_eq!(l.warnings.len(), 1);
-        assert!(
-            l.warnings[0].contains("`transport.tcpMuxx`"),
-            "{:?}",
-            l.warnings
-        );
+        assert!(l.warnings[0].contains("`transport.tcpMuxx`"), "{:?}", l.warnings);
         let e = ServerConfig::parse("vhostHTTPPort = 80\n", "f.toml").unwrap_err();
         assert!(e.to_string().contains("`vhostHTTPPort`"), "{e}");
     }
@@ -510,25 +445,17 @@ mod tests {
         assert_eq!(name, "portway.defaultClient");
         assert!(r.port_allowed(7005) && r.name_allowed("anything"));
         assert!(
-            glob_match("*", "")
-                && glob_match("a*b*c", "aXbYc")
-                && !glob_match("a*b", "ab-")
-                && glob_match("x", "x")
+            glob_match("*", "") && glob_match("a*b*c", "aXbYc") && !glob_match("a*b", "ab-") && glob_match("x", "x")
         );
         assert!(ServerConfig::parse("[[portway.clients]]\nallowPorts = []\n", "x").is_err());
     }
 
     #[test]
     fn allow_ports_and_bad_values() {
-        let l = ServerConfig::parse(
-            "allowPorts = [{ start = 2000, end = 3000 }, { single = 3001 }]\n",
-            "x",
-        )
-        .unwrap();
+        let l = ServerConfig::parse("allowPorts = [{ start = 2000, end = 3000 }, { single = 3001 }]\n", "x").unwrap();
         assert!(l.config.port_allowed(2500) && l.config.port_allowed(3001));
         assert!(!l.config.port_allowed(3002) && !l.config.port_allowed(1999));
-        let e =
-            ServerConfig::parse("allowPorts = [{ start = 3000, end = 2000 }]\n", "x").unwrap_err();
+        let e = ServerConfig::parse("allowPorts = [{ start = 3000, end = 2000 }]\n", "x").unwrap_err();
         assert!(e.to_string().contains("allowPorts[0]"), "{e}");
         let e = ServerConfig::parse("auth.method = \"ldap\"\n", "x").unwrap_err();
         assert!(e.to_string().contains("auth.method"), "{e}");

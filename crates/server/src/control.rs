@@ -8,9 +8,7 @@ use std::time::Duration;
 
 use portway_proto::codec;
 use portway_proto::crypto::CryptoStream;
-use portway_proto::msg::{
-    Login, LoginResp, Message, NewProxyResp, NewWorkConn, Pong, ReqWorkConn, StartWorkConn,
-};
+use portway_proto::msg::{Login, LoginResp, Message, NewProxyResp, NewWorkConn, Pong, ReqWorkConn, StartWorkConn};
 use portway_proto::transport::BoxedIo;
 use tokio::sync::{mpsc, Mutex};
 use tokio::time::Instant;
@@ -79,12 +77,7 @@ impl Control {
 
     /// Parks a work connection the client opened in answer to ReqWorkConn.
     pub async fn add_work_conn(&self, conn: BoxedIo, w: &NewWorkConn) {
-        match self
-            .shared
-            .auth
-            .verify_work_conn(&w.privilege_key, w.timestamp, &self.identity)
-            .await
-        {
+        match self.shared.auth.verify_work_conn(&w.privilege_key, w.timestamp, &self.identity).await {
             Ok(exp) => self.renewed(exp),
             Err(e) => {
                 info!(run_id = %self.run_id, error = %e, "work connection refused");
@@ -155,11 +148,7 @@ impl Control {
     }
 
     fn close_all(&self) {
-        let names: Vec<String> = self
-            .proxies
-            .lock()
-            .map(|p| p.keys().cloned().collect())
-            .unwrap_or_default();
+        let names: Vec<String> = self.proxies.lock().map(|p| p.keys().cloned().collect()).unwrap_or_default();
         for n in names {
             self.close_proxy(&n);
         }
@@ -177,11 +166,7 @@ fn new_run_id() -> String {
 
 /// Handles a Login on a fresh connection: verify, answer, then run the control session until it ends.
 pub async fn login(shared: Arc<Shared>, mut conn: BoxedIo, login: Login, peer: SocketAddr) {
-    let identity = match shared
-        .auth
-        .verify_login(&login.privilege_key, login.timestamp)
-        .await
-    {
+    let identity = match shared.auth.verify_login(&login.privilege_key, login.timestamp).await {
         Ok(id) => id,
         Err(e) => {
             warn!(user = %login.user, hostname = %login.hostname, error = %e, "login refused");
@@ -189,18 +174,11 @@ pub async fn login(shared: Arc<Shared>, mut conn: BoxedIo, login: Login, peer: S
             return;
         }
     };
-    let run_id = if login.run_id.is_empty() {
-        new_run_id()
-    } else {
-        login.run_id.clone()
-    };
+    let run_id = if login.run_id.is_empty() { new_run_id() } else { login.run_id.clone() };
     {
         let controls = shared.controls.lock().await;
         if !login.client_id.is_empty() {
-            if let Some(other) = controls
-                .values()
-                .find(|c| c.client_id == login.client_id && c.run_id != run_id)
-            {
+            if let Some(other) = controls.values().find(|c| c.client_id == login.client_id && c.run_id != run_id) {
                 let msg = format!(
                     "client_id {:?} is already online (run_id {}); give each client its own clientID",
                     login.client_id, other.run_id
@@ -230,11 +208,7 @@ pub async fn login(shared: Arc<Shared>, mut conn: BoxedIo, login: Login, peer: S
         proxies: std::sync::Mutex::new(HashMap::new()),
         shared: shared.clone(),
     });
-    let previous = shared
-        .controls
-        .lock()
-        .await
-        .insert(run_id.clone(), ctl.clone());
+    let previous = shared.controls.lock().await.insert(run_id.clone(), ctl.clone());
     if let Some(old) = previous {
         info!(run_id = %run_id, "client logged in again with the same run_id; replacing its previous session");
         old.cancel.cancel();
@@ -264,10 +238,7 @@ async fn remove(shared: &Arc<Shared>, ctl: &Arc<Control>) {
     ctl.cancel.cancel();
     ctl.close_all();
     let mut controls = shared.controls.lock().await;
-    if controls
-        .get(&ctl.run_id)
-        .is_some_and(|c| Arc::ptr_eq(c, ctl))
-    {
+    if controls.get(&ctl.run_id).is_some_and(|c| Arc::ptr_eq(c, ctl)) {
         controls.remove(&ctl.run_id);
     }
 }
@@ -297,8 +268,7 @@ async fn run(ctl: Arc<Control>, conn: BoxedIo, mut rx: mpsc::Receiver<Message>, 
     }
     let hb_timeout = shared.cfg.transport.heartbeat_timeout;
     // With yamux, liveness comes from yamux keepalives (frp turns application heartbeats off).
-    let hb = (hb_timeout > 0 && !shared.cfg.transport.tcp_mux)
-        .then(|| Duration::from_secs(hb_timeout as u64));
+    let hb = (hb_timeout > 0 && !shared.cfg.transport.tcp_mux).then(|| Duration::from_secs(hb_timeout as u64));
     let mut last_ping = Instant::now();
     let close_expired = shared.cfg.portway.close_expired_sessions;
     let mut expiry_check = tokio::time::interval(Duration::from_secs(1));
@@ -332,18 +302,10 @@ async fn run(ctl: Arc<Control>, conn: BoxedIo, mut rx: mpsc::Receiver<Message>, 
             Message::NewProxy(np) => {
                 let name = np.proxy_name.clone();
                 let resp = match crate::proxy::register(&ctl, np).await {
-                    Ok(remote_addr) => NewProxyResp {
-                        proxy_name: name,
-                        remote_addr,
-                        error: String::new(),
-                    },
+                    Ok(remote_addr) => NewProxyResp { proxy_name: name, remote_addr, error: String::new() },
                     Err(e) => {
                         warn!(proxy = %name, error = %e, "proxy refused");
-                        NewProxyResp {
-                            proxy_name: name,
-                            remote_addr: String::new(),
-                            error: e.to_string(),
-                        }
+                        NewProxyResp { proxy_name: name, remote_addr: String::new(), error: e.to_string() }
                     }
                 };
                 if !ctl.send(Message::NewProxyResp(resp)).await {
@@ -352,11 +314,7 @@ async fn run(ctl: Arc<Control>, conn: BoxedIo, mut rx: mpsc::Receiver<Message>, 
             }
             Message::CloseProxy(c) => ctl.close_proxy(&c.proxy_name),
             Message::Ping(p) => {
-                let error = match shared
-                    .auth
-                    .verify_ping(&p.privilege_key, p.timestamp, &ctl.identity)
-                    .await
-                {
+                let error = match shared.auth.verify_ping(&p.privilege_key, p.timestamp, &ctl.identity).await {
                     Ok(exp) => {
                         ctl.renewed(exp);
                         last_ping = Instant::now();
@@ -371,10 +329,7 @@ async fn run(ctl: Arc<Control>, conn: BoxedIo, mut rx: mpsc::Receiver<Message>, 
                     break;
                 }
             }
-            other => debug!(
-                message = other.name(),
-                "ignored message on the control channel"
-            ),
+            other => debug!(message = other.name(), "ignored message on the control channel"),
         }
     }
     cancel.cancel();

@@ -112,10 +112,7 @@ impl OidcVerifier {
 
     fn discovery_url(&self) -> String {
         // go-oidc's rule: issuer without its trailing slash + "/.well-known/openid-configuration".
-        format!(
-            "{}/.well-known/openid-configuration",
-            self.policy.issuer.trim_end_matches('/')
-        )
+        format!("{}/.well-known/openid-configuration", self.policy.issuer.trim_end_matches('/'))
     }
 
     async fn discover(&self) -> Result<usize, String> {
@@ -130,55 +127,32 @@ impl OidcVerifier {
         let keys = self.fetch_keys(&d.jwks_uri).await?;
         let n = keys.len();
         if let Ok(mut k) = self.keys.write() {
-            *k = Some(Keys {
-                jwks_uri: d.jwks_uri,
-                keys,
-            });
+            *k = Some(Keys { jwks_uri: d.jwks_uri, keys });
         }
         Ok(n)
     }
 
     async fn get_json<T: for<'de> Deserialize<'de>>(&self, url: &str) -> Result<T, String> {
-        let r = self
-            .http
-            .get(url)
-            .send()
-            .await
-            .map_err(|e| format!("GET {url}: {e}"))?;
+        let r = self.http.get(url).send().await.map_err(|e| format!("GET {url}: {e}"))?;
         let status = r.status();
         if !status.is_success() {
             return Err(format!("GET {url}: HTTP {status}"));
         }
-        r.json::<T>()
-            .await
-            .map_err(|e| format!("GET {url}: unexpected document: {e}"))
+        r.json::<T>().await.map_err(|e| format!("GET {url}: unexpected document: {e}"))
     }
 
     async fn fetch_keys(&self, jwks_uri: &str) -> Result<Vec<CoreJsonWebKey>, String> {
         let set: Jwks = self.get_json(jwks_uri).await?;
         // Keys Portway cannot parse (other kty/crv) are skipped rather than failing the whole set.
-        Ok(set
-            .keys
-            .into_iter()
-            .filter_map(|k| serde_json::from_value(k).ok())
-            .collect())
+        Ok(set.keys.into_iter().filter_map(|k| serde_json::from_value(k).ok()).collect())
     }
 
     fn current_keys(&self) -> Result<Vec<CoreJsonWebKey>, OidcError> {
-        match self
-            .keys
-            .read()
-            .ok()
-            .and_then(|k| k.as_ref().map(|k| k.keys.clone()))
-        {
+        match self.keys.read().ok().and_then(|k| k.as_ref().map(|k| k.keys.clone())) {
             Some(k) => Ok(k),
             None => Err(OidcError::ProviderUnavailable {
                 issuer: self.policy.issuer.clone(),
-                reason: self
-                    .last_error
-                    .read()
-                    .map(|e| e.clone())
-                    .unwrap_or_default(),
+                reason: self.last_error.read().map(|e| e.clone()).unwrap_or_default(),
             }),
         }
     }
@@ -205,25 +179,14 @@ impl OidcVerifier {
             return false;
         }
         *last = Some(Instant::now());
-        let Some(uri) = self
-            .keys
-            .read()
-            .ok()
-            .and_then(|k| k.as_ref().map(|k| k.jwks_uri.clone()))
-        else {
+        let Some(uri) = self.keys.read().ok().and_then(|k| k.as_ref().map(|k| k.jwks_uri.clone())) else {
             return false;
         };
         match self.fetch_keys(&uri).await {
             Ok(keys) => {
-                info!(
-                    keys = keys.len(),
-                    "OIDC signing keys refetched (a token named an unknown key)"
-                );
+                info!(keys = keys.len(), "OIDC signing keys refetched (a token named an unknown key)");
                 if let Ok(mut k) = self.keys.write() {
-                    *k = Some(Keys {
-                        jwks_uri: uri,
-                        keys,
-                    });
+                    *k = Some(Keys { jwks_uri: uri, keys });
                 }
                 true
             }
@@ -237,8 +200,5 @@ impl OidcVerifier {
 
 /// Seconds since the epoch.
 pub fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }

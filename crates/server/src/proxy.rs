@@ -33,7 +33,9 @@ pub enum ProxyError {
     #[error("this client already holds {0} ports, the server's maxPortsPerClient")]
     TooManyPorts(i64),
     /// bind failed.
-    #[error("remote port {port} cannot be opened on the server: {source} (port already used? choose another remotePort)")]
+    #[error(
+        "remote port {port} cannot be opened on the server: {source} (port already used? choose another remotePort)"
+    )]
     Bind {
         /// The port.
         port: u16,
@@ -62,21 +64,13 @@ pub async fn register(ctl: &Arc<Control>, np: NewProxy) -> Result<String, ProxyE
     if !(0..=65535).contains(&np.remote_port) {
         return Err(ProxyError::PortOutOfRange(np.remote_port));
     }
-    if shared
-        .proxies
-        .lock()
-        .map(|p| p.contains_key(&np.proxy_name))
-        .unwrap_or(true)
-    {
+    if shared.proxies.lock().map(|p| p.contains_key(&np.proxy_name)).unwrap_or(true) {
         return Err(ProxyError::NameTaken(np.proxy_name));
     }
     if np.remote_port != 0 && !cfg.port_allowed(np.remote_port as u16) {
         return Err(ProxyError::PortNotAllowed(np.remote_port as u16));
     }
-    if let Some((rule_name, rule)) = cfg
-        .portway
-        .rule_for(&ctl.identity.subject, &ctl.identity.client_id)
-    {
+    if let Some((rule_name, rule)) = cfg.portway.rule_for(&ctl.identity.subject, &ctl.identity.client_id) {
         let who = if ctl.identity.client_id.is_empty() {
             ctl.identity.subject.clone()
         } else {
@@ -109,17 +103,12 @@ pub async fn register(ctl: &Arc<Control>, np: NewProxy) -> Result<String, ProxyE
         bind_any(cfg, ip, udp).await?
     } else {
         let port = np.remote_port as u16;
-        Public::bind(SocketAddr::new(ip, port), udp)
-            .await
-            .map_err(|source| ProxyError::Bind { port, source })?
+        Public::bind(SocketAddr::new(ip, port), udp).await.map_err(|source| ProxyError::Bind { port, source })?
     };
     let port = public.port();
     {
         // Re-check under the lock: two clients may race for one name.
-        let mut all = shared
-            .proxies
-            .lock()
-            .map_err(|_| ProxyError::NameTaken(np.proxy_name.clone()))?;
+        let mut all = shared.proxies.lock().map_err(|_| ProxyError::NameTaken(np.proxy_name.clone()))?;
         if all.contains_key(&np.proxy_name) {
             return Err(ProxyError::NameTaken(np.proxy_name));
         }
@@ -132,12 +121,8 @@ pub async fn register(ctl: &Arc<Control>, np: NewProxy) -> Result<String, ProxyE
     info!(proxy = %np.proxy_name, kind = %np.proxy_type, remote_port = port, "proxy started");
     let span = tracing::info_span!("proxy", name = %np.proxy_name);
     match public {
-        Public::Tcp(l) => shared
-            .tracker
-            .spawn(serve_tcp(ctl.clone(), l, np, cancel).instrument(span)),
-        Public::Udp(s) => shared
-            .tracker
-            .spawn(crate::udp::serve(ctl.clone(), s, np, cancel).instrument(span)),
+        Public::Tcp(l) => shared.tracker.spawn(serve_tcp(ctl.clone(), l, np, cancel).instrument(span)),
+        Public::Udp(s) => shared.tracker.spawn(crate::udp::serve(ctl.clone(), s, np, cancel).instrument(span)),
     };
     Ok(format!(":{port}"))
 }
@@ -150,11 +135,7 @@ enum Public {
 
 impl Public {
     async fn bind(addr: SocketAddr, udp: bool) -> std::io::Result<Public> {
-        Ok(if udp {
-            Public::Udp(UdpSocket::bind(addr).await?)
-        } else {
-            Public::Tcp(TcpListener::bind(addr).await?)
-        })
+        Ok(if udp { Public::Udp(UdpSocket::bind(addr).await?) } else { Public::Tcp(TcpListener::bind(addr).await?) })
     }
 
     fn port(&self) -> u16 {
@@ -165,26 +146,14 @@ impl Public {
     }
 }
 
-async fn bind_any(
-    cfg: &crate::config::ServerConfig,
-    ip: std::net::IpAddr,
-    udp: bool,
-) -> Result<Public, ProxyError> {
+async fn bind_any(cfg: &crate::config::ServerConfig, ip: std::net::IpAddr, udp: bool) -> Result<Public, ProxyError> {
     if cfg.allow_ports.is_empty() {
-        return Public::bind(SocketAddr::new(ip, 0), udp)
-            .await
-            .map_err(|source| ProxyError::Bind { port: 0, source });
+        return Public::bind(SocketAddr::new(ip, 0), udp).await.map_err(|source| ProxyError::Bind { port: 0, source });
     }
     let candidates: Vec<u16> = cfg
         .allow_ports
         .iter()
-        .flat_map(|r| {
-            if r.single != 0 {
-                r.single..=r.single
-            } else {
-                r.start..=r.end
-            }
-        })
+        .flat_map(|r| if r.single != 0 { r.single..=r.single } else { r.start..=r.end })
         .filter_map(|p| u16::try_from(p).ok())
         .filter(|p| *p != 0)
         .collect();
@@ -197,12 +166,7 @@ async fn bind_any(
     Err(ProxyError::NoFreePort)
 }
 
-async fn serve_tcp(
-    ctl: Arc<Control>,
-    listener: TcpListener,
-    np: NewProxy,
-    cancel: CancellationToken,
-) {
+async fn serve_tcp(ctl: Arc<Control>, listener: TcpListener, np: NewProxy, cancel: CancellationToken) {
     let np = Arc::new(np);
     loop {
         let (visitor, peer) = tokio::select! {
@@ -250,11 +214,7 @@ async fn serve_visitor(
         }
     };
     let shared = ctl.shared();
-    let mut work = wrap_work_conn(
-        work,
-        np.use_encryption.then_some(&shared.key),
-        np.use_compression,
-    );
+    let mut work = wrap_work_conn(work, np.use_encryption.then_some(&shared.key), np.use_compression);
     tokio::select! {
         _ = cancel.cancelled() => {}
         r = relay(&mut visitor, &mut work) => match r {

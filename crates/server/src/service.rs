@@ -10,6 +10,7 @@ use portway_proto::crypto::Key;
 use portway_proto::msg::{LoginResp, Message, NewVisitorConnResp};
 use portway_proto::mux::{MuxConfig, MuxSession};
 use portway_proto::transport::{self, BoxedIo, Sniffed};
+use portway_proto::ws;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Mutex;
 use tokio_rustls::TlsAcceptor;
@@ -78,10 +79,7 @@ impl Server {
         let cancel = CancellationToken::new();
         let scopes = Scopes::from_list(&cfg.auth.additional_scopes);
         let auth = match cfg.auth.method.as_str() {
-            "token" => Authenticator::Token {
-                token: cfg.auth.token.clone(),
-                scopes,
-            },
+            "token" => Authenticator::Token { token: cfg.auth.token.clone(), scopes },
             "oidc" => {
                 let o = &cfg.auth.oidc;
                 let policy = TokenPolicy {
@@ -90,10 +88,7 @@ impl Server {
                     skip_expiry_check: o.skip_expiry_check,
                     skip_issuer_check: o.skip_issuer_check,
                 };
-                Authenticator::Oidc {
-                    verifier: OidcVerifier::start(policy, cancel.clone()),
-                    scopes,
-                }
+                Authenticator::Oidc { verifier: OidcVerifier::start(policy, cancel.clone()), scopes }
             }
             m => return Err(StartError::AuthMethod(m.to_string())),
         };
@@ -114,13 +109,8 @@ impl Server {
 
     /// Binds `bindAddr:bindPort`.
     pub async fn bind(&self) -> Result<TcpListener, StartError> {
-        let addr = format!(
-            "{}:{}",
-            self.shared.cfg.bind_addr, self.shared.cfg.bind_port
-        );
-        TcpListener::bind(&addr)
-            .await
-            .map_err(|source| StartError::Bind { addr, source })
+        let addr = format!("{}:{}", self.shared.cfg.bind_addr, self.shared.cfg.bind_port);
+        TcpListener::bind(&addr).await.map_err(|source| StartError::Bind { addr, source })
     }
 
     /// Serves on an already-bound listener until `shutdown` is cancelled, then closes every listener and
@@ -151,10 +141,7 @@ impl Server {
         info!("shutting down: closing proxies and connections");
         shared.cancel.cancel();
         shared.tracker.close();
-        if tokio::time::timeout(DRAIN_TIMEOUT, shared.tracker.wait())
-            .await
-            .is_err()
-        {
+        if tokio::time::timeout(DRAIN_TIMEOUT, shared.tracker.wait()).await.is_err() {
             warn!("some connections did not close within {DRAIN_TIMEOUT:?}; dropping them");
         }
     }
@@ -183,6 +170,9 @@ impl Shared {
     }
 
     /// Sniffs the first bytes: TLS, frp's 0x17 + TLS, WebSocket, or plain.
+    /// Sniffs the first bytes and unwraps the transport: TLS (first byte 0x16, or frp's 0x17 then TLS), frp's
+    /// WebSocket upgrade (`GET /~!frp`, optionally with TLS inside, as frpc's `websocket` + `tls.enable`), TLS then
+    /// the upgrade (`wss`, which frps cannot terminate itself), or plain frp.
     async fn classify(&self, tcp: TcpStream) -> std::io::Result<Option<BoxedIo>> {
         let kind = transport::peek_kind(&tcp).await?;
         match kind {
@@ -193,33 +183,46 @@ impl Shared {
                     tokio::io::AsyncReadExt::read_exact(&mut tcp, &mut b).await?;
                 }
                 let tls = self.tls.accept(tcp).await?;
-                Ok(Some(Box::new(tls)))
+                let (inner, io) = transport::sniff_stream(Box::new(tls)).await?;
+                if inner == Sniffed::WebSocket {
+                    return Ok(Some(Box::new(ws::accept(io).await?)));
+                }
+                Ok(Some(io))
             }
             Sniffed::WebSocket => {
-                warn!("WebSocket upgrade refused: this server does not serve transport.protocol = \"websocket\" yet");
-                Ok(None)
-            }
-            Sniffed::Plain => {
-                if self.cfg.transport.tls.force {
-                    warn!("plain (non-TLS) connection refused: transport.tls.force = true on this server; enable transport.tls on the client");
-                    return Ok(None);
+                let ws: BoxedIo = Box::new(ws::accept(tcp).await?);
+                let (inner, mut io) = transport::sniff_stream(ws).await?;
+                match inner {
+                    Sniffed::Tls | Sniffed::CustomTls => {
+                        if inner == Sniffed::CustomTls {
+                            let mut b = [0u8; 1];
+                            tokio::io::AsyncReadExt::read_exact(&mut io, &mut b).await?;
+                        }
+                        Ok(Some(Box::new(self.tls.accept(io).await?)))
+                    }
+                    _ => self.plain_allowed(io),
                 }
-                Ok(Some(Box::new(tcp)))
             }
+            Sniffed::Plain => self.plain_allowed(Box::new(tcp)),
         }
     }
 
+    fn plain_allowed(&self, io: BoxedIo) -> std::io::Result<Option<BoxedIo>> {
+        if self.cfg.transport.tls.force {
+            warn!("plain (non-TLS) connection refused: transport.tls.force = true on this server; enable transport.tls on the client");
+            return Ok(None);
+        }
+        Ok(Some(io))
+    }
+
     async fn serve_mux(self: Arc<Self>, conn: BoxedIo, peer: SocketAddr) {
-        let keepalive =
-            Duration::from_secs(self.cfg.transport.tcp_mux_keepalive_interval.max(1) as u64);
+        let keepalive = Duration::from_secs(self.cfg.transport.tcp_mux_keepalive_interval.max(1) as u64);
         let (session, mut acceptor) = MuxSession::server(conn, MuxConfig::frp(keepalive));
         // An unauthenticated peer must open its first stream promptly; silent or trickling connections are cut.
         match tokio::time::timeout(LOGIN_TIMEOUT, acceptor.accept()).await {
             Ok(Some(stream)) => {
                 let me = self.clone();
-                self.tracker.spawn(
-                    async move { me.handle_conn(Box::new(stream), peer).await }.in_current_span(),
-                );
+                self.tracker.spawn(async move { me.handle_conn(Box::new(stream), peer).await }.in_current_span());
             }
             Ok(None) => return,
             Err(_) => {
@@ -272,16 +275,12 @@ impl Shared {
             Message::NewVisitorConn(v) => {
                 let resp = Message::NewVisitorConnResp(NewVisitorConnResp {
                     proxy_name: v.proxy_name,
-                    error: "visitors (stcp/sudp/xtcp) are not supported by this Portway server"
-                        .into(),
+                    error: "visitors (stcp/sudp/xtcp) are not supported by this Portway server".into(),
                 });
                 let _ = codec::write_msg(&mut conn, &resp).await;
             }
             other => {
-                info!(
-                    message = other.name(),
-                    "unexpected first message; connection closed"
-                );
+                info!(message = other.name(), "unexpected first message; connection closed");
             }
         }
     }
@@ -297,10 +296,7 @@ fn log_bad_first_frame(e: &CodecError) {
 
 /// Writes a refusal to a client that failed login, then lets the connection drop.
 pub(crate) async fn refuse_login(conn: &mut BoxedIo, error: String) {
-    let resp = Message::LoginResp(LoginResp {
-        version: portway_proto::FRP_VERSION.into(),
-        run_id: String::new(),
-        error,
-    });
+    let resp =
+        Message::LoginResp(LoginResp { version: portway_proto::FRP_VERSION.into(), run_id: String::new(), error });
     let _ = codec::write_msg(conn, &resp).await;
 }

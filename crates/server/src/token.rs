@@ -58,17 +58,13 @@ pub enum TokenError {
     #[error("the access token is HMAC-signed ({0}); only asymmetric signatures are accepted: give the provider a signing key (authentik: Provider → Signing Key)")]
     Hmac(String),
     /// Something else.
-    #[error(
-        "the access token's algorithm {0:?} is not supported (use RS256, PS256, ES256 or EdDSA)"
-    )]
+    #[error("the access token's algorithm {0:?} is not supported (use RS256, PS256, ES256 or EdDSA)")]
     UnsupportedAlg(String),
     /// `kid` not in the JWKS.
     #[error("the access token was signed by an unknown key (kid {0:?}); the provider's key set does not contain it")]
     UnknownKey(String),
     /// Signature did not verify.
-    #[error(
-        "the access token's signature is invalid (tampered token, or signed by another provider)"
-    )]
+    #[error("the access token's signature is invalid (tampered token, or signed by another provider)")]
     BadSignature,
     /// `iss` differs.
     #[error("the access token's issuer {got:?} is not the server's auth.oidc.issuer {expected:?}")]
@@ -141,9 +137,7 @@ fn signing_alg(alg: &str) -> Result<CoreJwsSigningAlgorithm, TokenError> {
         "ES512" => A::EcdsaP521Sha512,
         "EdDSA" => A::EdDsa,
         "none" | "None" | "NONE" | "" => return Err(TokenError::AlgNone),
-        a if a.to_ascii_uppercase().starts_with("HS") => {
-            return Err(TokenError::Hmac(a.to_string()))
-        }
+        a if a.to_ascii_uppercase().starts_with("HS") => return Err(TokenError::Hmac(a.to_string())),
         a => return Err(TokenError::UnsupportedAlg(a.to_string())),
     })
 }
@@ -156,57 +150,35 @@ pub fn token_kid(token: &str) -> Option<String> {
 }
 
 /// Verifies `token` against `keys` and `policy` at time `now` (seconds since the epoch).
-pub fn verify(
-    token: &str,
-    keys: &[CoreJsonWebKey],
-    policy: &TokenPolicy,
-    now: i64,
-) -> Result<Claims, TokenError> {
+pub fn verify(token: &str, keys: &[CoreJsonWebKey], policy: &TokenPolicy, now: i64) -> Result<Claims, TokenError> {
     let mut parts = token.split('.');
-    let (Some(h64), Some(p64), Some(s64), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
+    let (Some(h64), Some(p64), Some(s64), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
         return Err(TokenError::Malformed("expected three dot-separated parts"));
     };
     let header: Header = serde_json::from_slice(
-        &URL_SAFE_NO_PAD
-            .decode(h64)
-            .map_err(|_| TokenError::Malformed("header is not base64url"))?,
+        &URL_SAFE_NO_PAD.decode(h64).map_err(|_| TokenError::Malformed("header is not base64url"))?,
     )
     .map_err(|_| TokenError::Malformed("header is not JSON"))?;
     let alg = signing_alg(header.alg.as_deref().unwrap_or(""))?;
-    let sig = URL_SAFE_NO_PAD
-        .decode(s64)
-        .map_err(|_| TokenError::Malformed("signature is not base64url"))?;
+    let sig = URL_SAFE_NO_PAD.decode(s64).map_err(|_| TokenError::Malformed("signature is not base64url"))?;
     let signing_input = &token.as_bytes()[..h64.len() + 1 + p64.len()];
     let candidates: Vec<&CoreJsonWebKey> = match &header.kid {
-        Some(kid) => keys
-            .iter()
-            .filter(|k| k.key_id().map(|id| id.as_str()) == Some(kid.as_str()))
-            .collect(),
+        Some(kid) => keys.iter().filter(|k| k.key_id().map(|id| id.as_str()) == Some(kid.as_str())).collect(),
         None => keys.iter().collect(),
     };
     if candidates.is_empty() {
         return Err(TokenError::UnknownKey(header.kid.unwrap_or_default()));
     }
     // verify_signature also refuses a key whose type or own `alg` does not fit the token's algorithm.
-    if !candidates
-        .iter()
-        .any(|k| k.verify_signature(&alg, signing_input, &sig).is_ok())
-    {
+    if !candidates.iter().any(|k| k.verify_signature(&alg, signing_input, &sig).is_ok()) {
         return Err(TokenError::BadSignature);
     }
     let raw: RawClaims = serde_json::from_slice(
-        &URL_SAFE_NO_PAD
-            .decode(p64)
-            .map_err(|_| TokenError::Malformed("payload is not base64url"))?,
+        &URL_SAFE_NO_PAD.decode(p64).map_err(|_| TokenError::Malformed("payload is not base64url"))?,
     )
     .map_err(|_| TokenError::Malformed("payload is not a JSON object of claims"))?;
     if !policy.skip_issuer_check && raw.iss != policy.issuer {
-        return Err(TokenError::WrongIssuer {
-            expected: policy.issuer.clone(),
-            got: raw.iss,
-        });
+        return Err(TokenError::WrongIssuer { expected: policy.issuer.clone(), got: raw.iss });
     }
     let audience = match raw.aud {
         Some(Aud::One(a)) => vec![a],
@@ -214,10 +186,7 @@ pub fn verify(
         None => vec![],
     };
     if !policy.audience.is_empty() && !audience.iter().any(|a| a == &policy.audience) {
-        return Err(TokenError::WrongAudience {
-            expected: policy.audience.clone(),
-            got: audience,
-        });
+        return Err(TokenError::WrongAudience { expected: policy.audience.clone(), got: audience });
     }
     let exp = raw.exp.map(|e| e as i64);
     if !policy.skip_expiry_check {
@@ -234,22 +203,14 @@ pub fn verify(
     }
     let scope = match raw.scope {
         Some(serde_json::Value::String(s)) => s,
-        Some(serde_json::Value::Array(v)) => v
-            .iter()
-            .filter_map(|x| x.as_str())
-            .collect::<Vec<_>>()
-            .join(" "),
+        Some(serde_json::Value::Array(v)) => v.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join(" "),
         _ => String::new(),
     };
     Ok(Claims {
         issuer: raw.iss,
         subject: raw.sub,
         audience,
-        client_id: if raw.azp.is_empty() {
-            raw.client_id
-        } else {
-            raw.azp
-        },
+        client_id: if raw.azp.is_empty() { raw.client_id } else { raw.azp },
         expires_at: exp.unwrap_or(0),
         scope,
     })
@@ -289,32 +250,17 @@ mod tests {
         kid: &str,
         c: &serde_json::Value,
     ) -> String {
-        let input = format!(
-            "{}.{}",
-            b64(&json!({"alg": alg_name, "kid": kid, "typ": "JWT"})),
-            b64(c)
-        );
+        let input = format!("{}.{}", b64(&json!({"alg": alg_name, "kid": kid, "typ": "JWT"})), b64(c));
         let sig = k.sign(&alg, input.as_bytes()).unwrap();
         format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig))
     }
 
     fn rs256(c: &serde_json::Value) -> String {
-        sign(
-            &key(),
-            CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
-            "RS256",
-            "k1",
-            c,
-        )
+        sign(&key(), CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256, "RS256", "k1", c)
     }
 
     fn policy() -> TokenPolicy {
-        TokenPolicy {
-            issuer: ISS.into(),
-            audience: String::new(),
-            skip_expiry_check: false,
-            skip_issuer_check: false,
-        }
+        TokenPolicy { issuer: ISS.into(), audience: String::new(), skip_expiry_check: false, skip_issuer_check: false }
     }
 
     fn jwks() -> Vec<CoreJsonWebKey> {
@@ -332,13 +278,7 @@ mod tests {
 
     #[test]
     fn ps256_verifies_too() {
-        let t = sign(
-            &key(),
-            CoreJwsSigningAlgorithm::RsaSsaPssSha256,
-            "PS256",
-            "k1",
-            &claims(),
-        );
+        let t = sign(&key(), CoreJwsSigningAlgorithm::RsaSsaPssSha256, "PS256", "k1", &claims());
         assert!(verify(&t, &jwks(), &policy(), NOW).is_ok());
     }
 
@@ -346,49 +286,31 @@ mod tests {
     fn issuer_audience_expiry_and_nbf() {
         let mut c = claims();
         c["iss"] = json!("http://127.0.0.1:9000/application/o/other/");
-        assert!(matches!(
-            verify(&rs256(&c), &jwks(), &policy(), NOW),
-            Err(TokenError::WrongIssuer { .. })
-        ));
+        assert!(matches!(verify(&rs256(&c), &jwks(), &policy(), NOW), Err(TokenError::WrongIssuer { .. })));
         let mut p = policy();
         p.skip_issuer_check = true;
         assert!(verify(&rs256(&c), &jwks(), &p, NOW).is_ok());
 
         let mut p = policy();
         p.audience = "frps".into();
-        assert!(matches!(
-            verify(&rs256(&claims()), &jwks(), &p, NOW),
-            Err(TokenError::WrongAudience { .. })
-        ));
+        assert!(matches!(verify(&rs256(&claims()), &jwks(), &p, NOW), Err(TokenError::WrongAudience { .. })));
         let mut c = claims();
         c["aud"] = json!(["x", "frps"]);
         assert!(verify(&rs256(&c), &jwks(), &p, NOW).is_ok());
 
         let t = rs256(&claims());
-        assert!(
-            verify(&t, &jwks(), &policy(), NOW + 3600 + LEEWAY_SECS).is_ok(),
-            "within leeway"
-        );
-        assert_eq!(
-            verify(&t, &jwks(), &policy(), NOW + 3700),
-            Err(TokenError::Expired(100))
-        );
+        assert!(verify(&t, &jwks(), &policy(), NOW + 3600 + LEEWAY_SECS).is_ok(), "within leeway");
+        assert_eq!(verify(&t, &jwks(), &policy(), NOW + 3700), Err(TokenError::Expired(100)));
         let mut p = policy();
         p.skip_expiry_check = true;
         assert!(verify(&t, &jwks(), &p, NOW + 99_999).is_ok());
 
         let mut c = claims();
         c["nbf"] = json!(NOW + 600);
-        assert_eq!(
-            verify(&rs256(&c), &jwks(), &policy(), NOW),
-            Err(TokenError::NotYetValid(600))
-        );
+        assert_eq!(verify(&rs256(&c), &jwks(), &policy(), NOW), Err(TokenError::NotYetValid(600)));
         let mut c = claims();
         c.as_object_mut().unwrap().remove("exp");
-        assert_eq!(
-            verify(&rs256(&c), &jwks(), &policy(), NOW),
-            Err(TokenError::NoExpiry)
-        );
+        assert_eq!(verify(&rs256(&c), &jwks(), &policy(), NOW), Err(TokenError::NoExpiry));
     }
 
     #[test]
@@ -398,82 +320,39 @@ mod tests {
         let mut c = claims();
         c["sub"] = json!("admin");
         let forged = format!("{}.{}.{}", parts[0], b64(&c), parts[2]);
-        assert_eq!(
-            verify(&forged, &jwks(), &policy(), NOW),
-            Err(TokenError::BadSignature)
-        );
+        assert_eq!(verify(&forged, &jwks(), &policy(), NOW), Err(TokenError::BadSignature));
         let mut sig = URL_SAFE_NO_PAD.decode(parts[2]).unwrap();
         sig[10] ^= 1;
         let flipped = format!("{}.{}.{}", parts[0], parts[1], URL_SAFE_NO_PAD.encode(sig));
-        assert_eq!(
-            verify(&flipped, &jwks(), &policy(), NOW),
-            Err(TokenError::BadSignature)
-        );
+        assert_eq!(verify(&flipped, &jwks(), &policy(), NOW), Err(TokenError::BadSignature));
     }
 
     #[test]
     fn other_providers_key_and_unknown_kid() {
         let other = rsa("k1", include_str!("../tests/fixtures/rsa-other-key.pem"));
-        let t = sign(
-            &other,
-            CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
-            "RS256",
-            "k1",
-            &claims(),
-        );
-        assert_eq!(
-            verify(&t, &jwks(), &policy(), NOW),
-            Err(TokenError::BadSignature)
-        );
-        let t = sign(
-            &key(),
-            CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
-            "RS256",
-            "k2",
-            &claims(),
-        );
-        assert_eq!(
-            verify(&t, &jwks(), &policy(), NOW),
-            Err(TokenError::UnknownKey("k2".into()))
-        );
+        let t = sign(&other, CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256, "RS256", "k1", &claims());
+        assert_eq!(verify(&t, &jwks(), &policy(), NOW), Err(TokenError::BadSignature));
+        let t = sign(&key(), CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256, "RS256", "k2", &claims());
+        assert_eq!(verify(&t, &jwks(), &policy(), NOW), Err(TokenError::UnknownKey("k2".into())));
         assert_eq!(token_kid(&t).as_deref(), Some("k2"));
     }
 
     #[test]
     fn alg_none_and_hmac_and_key_confusion_are_refused() {
-        let none = format!(
-            "{}.{}.",
-            b64(&json!({"alg": "none", "kid": "k1"})),
-            b64(&claims())
-        );
-        assert_eq!(
-            verify(&none, &jwks(), &policy(), NOW),
-            Err(TokenError::AlgNone)
-        );
+        let none = format!("{}.{}.", b64(&json!({"alg": "none", "kid": "k1"})), b64(&claims()));
+        assert_eq!(verify(&none, &jwks(), &policy(), NOW), Err(TokenError::AlgNone));
         // HS256 keyed with the RSA public key's bytes: the key-confusion trick.
         let public_n = serde_json::to_vec(&key().as_verification_key()).unwrap();
         let hmac = CoreHmacKey::new(public_n);
-        let t = sign(
-            &hmac,
-            CoreJwsSigningAlgorithm::HmacSha256,
-            "HS256",
-            "k1",
-            &claims(),
-        );
-        assert_eq!(
-            verify(&t, &jwks(), &policy(), NOW),
-            Err(TokenError::Hmac("HS256".into()))
-        );
+        let t = sign(&hmac, CoreJwsSigningAlgorithm::HmacSha256, "HS256", "k1", &claims());
+        assert_eq!(verify(&t, &jwks(), &policy(), NOW), Err(TokenError::Hmac("HS256".into())));
         // An RSA signature presented as ES256 fails the key's compatibility check.
         let t = rs256(&claims()).replacen(
             &b64(&json!({"alg": "RS256", "kid": "k1", "typ": "JWT"})),
             &b64(&json!({"alg": "ES256", "kid": "k1", "typ": "JWT"})),
             1,
         );
-        assert_eq!(
-            verify(&t, &jwks(), &policy(), NOW),
-            Err(TokenError::BadSignature)
-        );
+        assert_eq!(verify(&t, &jwks(), &policy(), NOW), Err(TokenError::BadSignature));
     }
 
     #[test]

@@ -24,10 +24,7 @@ pub async fn serve(ctl: Arc<Control>, socket: UdpSocket, np: NewProxy, cancel: C
     let size = ctl.shared().cfg.udp_packet_size as usize;
     let truncated = Arc::new(AtomicU64::new(0));
     while !cancel.is_cancelled() {
-        let start = StartWorkConn {
-            proxy_name: np.proxy_name.clone(),
-            ..Default::default()
-        };
+        let start = StartWorkConn { proxy_name: np.proxy_name.clone(), ..Default::default() };
         let work = tokio::select! {
             _ = cancel.cancelled() => break,
             w = ctl.start_work_conn(start) => w,
@@ -61,14 +58,8 @@ pub async fn serve(ctl: Arc<Control>, socket: UdpSocket, np: NewProxy, cancel: C
                 } else {
                     n
                 };
-                let pkt = UdpPacket {
-                    content: buf[..n].to_vec(),
-                    local_addr: None,
-                    remote_addr: Some(peer.into()),
-                };
-                codec::write_msg(&mut wr, &Message::UdpPacket(pkt))
-                    .await
-                    .map_err(std::io::Error::other)?;
+                let pkt = UdpPacket { content: buf[..n].to_vec(), local_addr: None, remote_addr: Some(peer.into()) };
+                codec::write_msg(&mut wr, &Message::UdpPacket(pkt)).await.map_err(std::io::Error::other)?;
             }
             #[allow(unreachable_code)]
             std::io::Result::Ok(())
@@ -78,21 +69,15 @@ pub async fn serve(ctl: Arc<Control>, socket: UdpSocket, np: NewProxy, cancel: C
             loop {
                 let m = tokio::time::timeout(WORK_CONN_READ_TIMEOUT, codec::read_msg(&mut rd))
                     .await
-                    .map_err(|_| {
-                        std::io::Error::other("no message on the udp work connection for 60 s")
-                    })?
+                    .map_err(|_| std::io::Error::other("no message on the udp work connection for 60 s"))?
                     .map_err(std::io::Error::other)?;
                 match m {
                     Message::UdpPacket(p) => {
-                        let Some(to) = p.remote_addr.as_ref().and_then(|a| a.to_socket_addr())
-                        else {
+                        let Some(to) = p.remote_addr.as_ref().and_then(|a| a.to_socket_addr()) else {
                             debug!("UDPPacket without a usable remote address dropped");
                             continue;
                         };
-                        if let Err(e) =
-                            portway_proto::transport::send_datagram(&sock, &p.content, Some(to))
-                                .await
-                        {
+                        if let Err(e) = portway_proto::transport::send_datagram(&sock, &p.content, Some(to)).await {
                             debug!(%to, error = %e, "reply datagram dropped");
                         }
                     }

@@ -15,11 +15,7 @@ mod tempfile_path {
     pub struct Path(pub std::path::PathBuf);
     impl Path {
         pub fn new(text: &str) -> Path {
-            let p = std::env::temp_dir().join(format!(
-                "portway-cli-{}-{}.toml",
-                std::process::id(),
-                rand_suffix()
-            ));
+            let p = std::env::temp_dir().join(format!("portway-cli-{}-{}.toml", std::process::id(), rand_suffix()));
             std::fs::write(&p, text).expect("write temp config");
             Path(p)
         }
@@ -43,84 +39,45 @@ fn version_and_verify() {
     assert!(String::from_utf8_lossy(&out.stdout).contains(env!("CARGO_PKG_VERSION")));
 
     let good = write_config("bindPort = 7000\nauth.token = \"x\"\nunknownKey = 1\n");
-    let out = Command::new(BIN)
-        .args(["verify", "-c"])
-        .arg(&good.0)
-        .output()
-        .expect("run");
+    let out = Command::new(BIN).args(["verify", "-c"]).arg(&good.0).output().expect("run");
     assert!(out.status.success(), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stdout).contains("syntax is ok"));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown key `unknownKey`"));
 
     let bad = write_config("bindPort = 7000\nauth.method = \"ldap\"\n");
-    let out = Command::new(BIN)
-        .args(["verify", "-c"])
-        .arg(&bad.0)
-        .output()
-        .expect("run");
+    let out = Command::new(BIN).args(["verify", "-c"]).arg(&bad.0).output().expect("run");
     assert!(!out.status.success());
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("auth.method"),
-        "{out:?}"
-    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("auth.method"), "{out:?}");
 
-    let out = Command::new(BIN)
-        .args(["verify", "-c", "/nonexistent/frps.toml"])
-        .output()
-        .expect("run");
+    let out = Command::new(BIN).args(["verify", "-c", "/nonexistent/frps.toml"]).output().expect("run");
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr)
-        .contains("cannot read config file /nonexistent/frps.toml"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read config file /nonexistent/frps.toml"));
 }
 
 #[test]
 fn sigterm_exits_zero_and_occupied_port_is_a_clear_error() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port();
-    let cfg = write_config(&format!(
-        "bindAddr = \"127.0.0.1\"\nbindPort = {port}\nauth.token = \"x\"\n"
-    ));
-    let mut child = Command::new(BIN)
-        .arg("-c")
-        .arg(&cfg.0)
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let cfg = write_config(&format!("bindAddr = \"127.0.0.1\"\nbindPort = {port}\nauth.token = \"x\"\n"));
+    let mut child = Command::new(BIN).arg("-c").arg(&cfg.0).stderr(Stdio::piped()).spawn().expect("spawn");
     let deadline = Instant::now() + Duration::from_secs(20);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(Instant::now() < deadline, "server did not start listening");
         std::thread::sleep(Duration::from_millis(50));
     }
     // A second server on the same port fails with a message naming the address.
-    let out = Command::new(BIN)
-        .arg("-c")
-        .arg(&cfg.0)
-        .output()
-        .expect("run second");
+    let out = Command::new(BIN).arg("-c").arg(&cfg.0).output().expect("run second");
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains(&format!("cannot listen on 127.0.0.1:{port}")),
-        "{err}"
-    );
+    assert!(err.contains(&format!("cannot listen on 127.0.0.1:{port}")), "{err}");
 
-    let st = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill");
+    let st = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");
     assert!(st.success());
     let deadline = Instant::now() + Duration::from_secs(10);
     let status = loop {
         if let Some(s) = child.try_wait().expect("wait") {
             break s;
         }
-        assert!(
-            Instant::now() < deadline,
-            "server did not exit after SIGTERM"
-        );
+        assert!(Instant::now() < deadline, "server did not exit after SIGTERM");
         std::thread::sleep(Duration::from_millis(50));
     };
     assert_eq!(status.code(), Some(0), "clean shutdown exits 0");

@@ -14,12 +14,7 @@ use portway_client::{ClientConfig, SecretSource};
 )]
 struct Cli {
     /// frpc.toml to load.
-    #[arg(
-        short = 'c',
-        long = "config",
-        global = true,
-        default_value = "frpc.toml"
-    )]
+    #[arg(short = 'c', long = "config", global = true, default_value = "frpc.toml")]
     config: PathBuf,
     #[command(subcommand)]
     cmd: Option<Cmd>,
@@ -40,10 +35,7 @@ fn main() -> anyhow::Result<()> {
         for w in &loaded.warnings {
             eprintln!("warning: {w}");
         }
-        println!(
-            "frpc: the configuration file {} syntax is ok",
-            cli.config.display()
-        );
+        println!("frpc: the configuration file {} syntax is ok", cli.config.display());
         return Ok(());
     }
     if let Some(Cmd::Token) = cli.cmd {
@@ -62,19 +54,13 @@ fn main() -> anyhow::Result<()> {
         println!("audience:  {}", info.audience.join(", "));
         println!("scope:     {}", info.scope);
         println!("algorithm: {}", info.algorithm);
-        println!(
-            "expires:   in {} s (exp {})",
-            info.expires_in, info.expires_at
-        );
+        println!("expires:   in {} s (exp {})", info.expires_in, info.expires_at);
         return Ok(());
     }
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new(format!("{},tokio_yamux=warn", loaded.config.log.level))
     });
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
     for w in &loaded.warnings {
         tracing::warn!("{w}");
     }

@@ -15,12 +15,7 @@ use tokio_util::sync::CancellationToken;
 )]
 struct Cli {
     /// frps.toml to load.
-    #[arg(
-        short = 'c',
-        long = "config",
-        global = true,
-        default_value = "frps.toml"
-    )]
+    #[arg(short = 'c', long = "config", global = true, default_value = "frps.toml")]
     config: PathBuf,
     #[command(subcommand)]
     cmd: Option<Cmd>,
@@ -39,10 +34,7 @@ fn main() -> anyhow::Result<()> {
         for w in &loaded.warnings {
             eprintln!("warning: {w}");
         }
-        println!(
-            "frps: the configuration file {} syntax is ok",
-            cli.config.display()
-        );
+        println!("frps: the configuration file {} syntax is ok", cli.config.display());
         return Ok(());
     }
     init_logging(&loaded.config.log.level);
@@ -66,13 +58,9 @@ fn main() -> anyhow::Result<()> {
 }
 
 fn init_logging(level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new(format!("{level},tokio_yamux=warn"))
-    });
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{level},tokio_yamux=warn")));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 }
 
 async fn wait_for_signal() {
