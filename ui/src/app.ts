@@ -1,0 +1,785 @@
+// The main window. The form is built once per loaded profile and edits a `ProfileForm` in place; status and
+// log events only touch the header, the proxy badges and the log view, so typing is never interrupted.
+import { api, hasBackend, toApiError } from "./api";
+import { append, clear, h, uid, type Child } from "./dom";
+import {
+  fromProfile,
+  isValid,
+  newProxy,
+  proxyField,
+  sameProfile,
+  toProfile,
+  validate,
+  type Errors,
+  type ProfileForm,
+  type ProxyForm,
+} from "./form";
+import { connView, expiryLabel, proxyBadge, trafficLabel } from "./format";
+import { LogView } from "./logs";
+import { secretFieldView, secretForTest, secretToStore } from "./secret";
+import { mountToasts, toast } from "./toast";
+import { LOG_LEVELS, type KeychainStatus, type LogLevel, type Profile, type Status, type TokenInfo } from "./types";
+
+const DEFAULT_PROFILE: Profile = {
+  server: { addr: "", port: 7000, protocol: "tcp", tls: false },
+  auth: { method: "oidc", tokenEndpointUrl: "", clientId: "", audience: "", scope: "", hasSecret: false },
+  proxies: [],
+  options: { connectOnLaunch: false, startMinimized: false, launchAtLogin: false },
+};
+
+/** Human names of form fields, for the "fix these fields" summary. */
+const FIELD_NAMES: Record<string, string> = {
+  addr: "Server address",
+  port: "Server port",
+  tokenEndpointUrl: "Token endpoint URL",
+  clientId: "Client ID",
+  name: "proxy name",
+  localIp: "local IP",
+  localPort: "local port",
+  remotePort: "remote port",
+};
+
+interface FieldReg {
+  input: HTMLElement;
+  err: HTMLElement;
+  /** Show the error even before the field was touched (e.g. a bad value came from an import). */
+  hasValue: () => boolean;
+}
+
+export class App {
+  private saved: Profile = DEFAULT_PROFILE;
+  private hasSecret = false;
+  private form: ProfileForm = fromProfile(DEFAULT_PROFILE);
+  private errors: Errors = {};
+  private touched = new Set<string>();
+  private fields = new Map<string, FieldReg>();
+  private keychain: KeychainStatus = { available: true, message: null };
+  private status: Status = { conn: { state: "disconnected" }, proxies: {} };
+  private retryDeadline: number | null = null;
+  private tick: number | undefined;
+  private busy = { save: false, conn: false, signin: false };
+
+  // Elements that change after the first render.
+  private readonly root: HTMLElement;
+  private connState!: HTMLElement;
+  private connButton!: HTMLButtonElement;
+  private banner!: HTMLElement;
+  private formHost!: HTMLElement;
+  private proxyList!: HTMLElement;
+  private secretInput!: HTMLInputElement;
+  private secretLabel!: HTMLElement;
+  private secretHint!: HTMLElement;
+  private clearSecretBtn!: HTMLButtonElement;
+  private oidcOnly: HTMLElement[] = [];
+  private signinBtn!: HTMLButtonElement;
+  private signinResult!: HTMLElement;
+  private saveBtn!: HTMLButtonElement;
+  private summary!: HTMLElement;
+  private exportDialog!: HTMLDialogElement;
+  private readonly logs = new LogView("INFO");
+
+  constructor(root: HTMLElement) {
+    this.root = root;
+  }
+
+  async start(): Promise<void> {
+    this.renderShell();
+    if (!hasBackend()) {
+      this.showBanner("This page runs outside the Portway app, so it cannot reach the tunnel engine.");
+      return;
+    }
+    // Subscribe before the first reads so no event falls between a read and the subscription.
+    await Promise.all([
+      api.onStatus((s) => this.setStatus(s)).catch((e) => this.fail(e)),
+      api.onLog((l) => this.logs.push(l)).catch((e) => this.fail(e)),
+    ]);
+    const [keychain, profile, status, logs] = await Promise.all([
+      api.keychainStatus().catch((e) => (this.fail(e), null)),
+      api.getProfile().catch((e) => (this.fail(e), null)),
+      api.getStatus().catch((e) => (this.fail(e), null)),
+      api.getLogs().catch((e) => (this.fail(e), [])),
+    ]);
+    if (keychain) this.setKeychain(keychain);
+    if (profile) this.loadProfile(profile, true);
+    if (status) this.setStatus(status);
+    this.logs.setInitial(logs);
+  }
+
+  // ---------------------------------------------------------------- shell
+
+  private renderShell(): void {
+    this.connState = h("span", { class: "conn-state", "data-testid": "conn-state", role: "status", "aria-live": "polite" });
+    this.connButton = h("button", {
+      type: "button",
+      class: "primary",
+      "data-testid": "connect-button",
+      onclick: () => void this.onConnectButton(),
+    });
+    const header = h(
+      "header",
+      { class: "topbar" },
+      h("div", { class: "brand" }, h("span", { class: "logo", "aria-hidden": "true" }), "Portway"),
+      h("div", { class: "conn" }, h("span", { class: "dot", "aria-hidden": "true" }), this.connState),
+      this.connButton,
+    );
+    this.banner = h("div", { class: "banner", role: "alert", "data-testid": "keychain-banner", hidden: true });
+    this.formHost = h("main", { class: "content" });
+
+    const importInput = h("input", {
+      type: "file",
+      accept: ".toml,text/plain",
+      class: "visually-hidden",
+      id: "import-file",
+      "data-testid": "import-file",
+      "aria-label": "Import frpc.toml",
+      onchange: (ev: Event) => void this.onImport(ev.target as HTMLInputElement),
+    });
+    this.saveBtn = h("button", { type: "button", class: "primary", "data-testid": "save-button", onclick: () => void this.save() }, "Save");
+    this.summary = h("span", { class: "summary", "data-testid": "form-summary", "aria-live": "polite" });
+    const footer = h(
+      "footer",
+      { class: "actions" },
+      this.summary,
+      h("span", { class: "spacer" }),
+      h("label", { class: "button", for: "import-file", title: "Read settings from an frpc.toml file" }, "Import frpc.toml…", importInput),
+      h("button", { type: "button", "data-testid": "export-button", onclick: () => void this.onExport() }, "Export…"),
+      this.saveBtn,
+    );
+    this.exportDialog = h("dialog", { class: "export", "aria-label": "Exported frpc.toml", "data-testid": "export-dialog" });
+
+    clear(this.root);
+    append(this.root, header, this.banner, this.formHost, footer, this.exportDialog);
+    mountToasts(this.root);
+    this.renderForm();
+    this.renderConn();
+  }
+
+  private showBanner(text: string): void {
+    this.banner.textContent = text;
+    this.banner.hidden = false;
+  }
+
+  private fail(e: unknown): void {
+    toast(toApiError(e).message, "error");
+  }
+
+  // ---------------------------------------------------------------- connection
+
+  private setStatus(s: Status): void {
+    this.status = s;
+    const c = s.conn;
+    this.retryDeadline = c.state === "error" && c.retryInMs !== null ? Date.now() + c.retryInMs : null;
+    window.clearInterval(this.tick);
+    this.tick = undefined;
+    if (this.retryDeadline !== null) this.tick = window.setInterval(() => this.renderConn(), 1000);
+    this.renderConn();
+    this.renderBadges();
+  }
+
+  private renderConn(): void {
+    const v = connView(this.status.conn, Date.now(), this.retryDeadline);
+    this.connState.textContent = v.label;
+    this.connState.title = v.label;
+    this.root.dataset.conn = this.status.conn.state;
+    this.root.dataset.tone = v.tone;
+    this.connButton.textContent = v.action === "connect" ? "Connect" : "Disconnect";
+    this.connButton.dataset.action = v.action;
+    this.connButton.classList.toggle("danger", v.action === "disconnect");
+    this.connButton.disabled = this.busy.conn || this.busy.save || (v.action === "connect" && !isValid(this.errors));
+    if (this.retryDeadline !== null && Date.now() > this.retryDeadline + 1000) {
+      window.clearInterval(this.tick); // the engine should have moved on; stop counting at 0s
+      this.tick = undefined;
+    }
+  }
+
+  private async onConnectButton(): Promise<void> {
+    const action = connView(this.status.conn, Date.now(), this.retryDeadline).action;
+    this.busy.conn = true;
+    this.renderConn();
+    try {
+      if (action === "connect") {
+        // Connect uses the stored profile: store what is on screen first.
+        if (this.isDirty() && !(await this.save())) return;
+        await api.connect();
+      } else {
+        await api.disconnect();
+      }
+    } catch (e) {
+      this.fail(e);
+    } finally {
+      this.busy.conn = false;
+      this.renderConn();
+    }
+  }
+
+  // ---------------------------------------------------------------- keychain and secret
+
+  private setKeychain(k: KeychainStatus): void {
+    this.keychain = k;
+    if (!k.available) {
+      this.showBanner(
+        `The system keychain is unavailable, so secrets cannot be saved. ${k.message ?? "Start a keychain service (e.g. GNOME Keyring or KWallet) and restart Portway."}`,
+      );
+    } else {
+      this.banner.hidden = true;
+    }
+    this.renderSecretField();
+  }
+
+  private renderSecretField(): void {
+    const v = secretFieldView({ method: this.form.method, hasSecret: this.hasSecret, keychainAvailable: this.keychain.available });
+    this.secretLabel.textContent = v.label;
+    this.secretInput.placeholder = v.placeholder;
+    this.secretInput.disabled = v.disabled;
+    if (v.disabled) this.secretInput.value = "";
+    this.secretHint.textContent = v.hint;
+    this.clearSecretBtn.hidden = !v.canClear;
+  }
+
+  private async onClearSecret(): Promise<void> {
+    try {
+      await api.clearSecret();
+      this.hasSecret = false;
+      this.renderSecretField();
+      toast("Stored secret removed from the keychain");
+    } catch (e) {
+      this.fail(e);
+    }
+  }
+
+  // ---------------------------------------------------------------- form
+
+  /** Replace the form with a profile. `asSaved`: it is what the backend stores (else: unsaved, e.g. imported). */
+  private loadProfile(p: Profile, asSaved: boolean): void {
+    if (asSaved) this.saved = p;
+    this.hasSecret = p.auth.hasSecret;
+    this.form = fromProfile(p);
+    this.touched.clear();
+    this.renderForm();
+  }
+
+  private renderForm(): void {
+    this.fields.clear();
+    this.oidcOnly = [];
+
+    const server = section(
+      "Server",
+      "server",
+      h(
+        "div",
+        { class: "grid" },
+        this.textField("addr", "Address", "server-addr", { placeholder: "tunnel.example.com", autocomplete: "off", spellcheck: "false" }, "wide"),
+        this.textField("port", "Port", "server-port", { inputmode: "numeric", placeholder: "7000" }),
+        this.selectField("protocol", "Transport", "server-transport", [
+          ["tcp", "TCP"],
+          ["websocket", "WebSocket"],
+          ["wss", "WebSocket over TLS (wss)"],
+        ]),
+        this.checkField("tls", "Use TLS", "server-tls"),
+      ),
+    );
+
+    // Authentication
+    this.secretLabel = h("span");
+    const secretId = uid("f");
+    const secretHintId = uid("hint");
+    this.secretInput = h("input", {
+      id: secretId,
+      type: "password",
+      autocomplete: "off",
+      spellcheck: "false",
+      value: "",
+      "data-testid": "client-secret",
+      "aria-describedby": secretHintId,
+      oninput: () => this.update(),
+    });
+    this.secretHint = h("p", { class: "hint", id: secretHintId });
+    this.clearSecretBtn = h(
+      "button",
+      { type: "button", class: "link", "data-testid": "clear-secret", onclick: () => void this.onClearSecret() },
+      "Forget stored secret",
+    );
+    const secretField = h(
+      "div",
+      { class: "field wide" },
+      h("label", { for: secretId }, this.secretLabel),
+      this.secretInput,
+      h("div", { class: "hint-row" }, this.secretHint, this.clearSecretBtn),
+    );
+
+    this.signinBtn = h(
+      "button",
+      { type: "button", "data-testid": "test-signin-button", onclick: () => void this.onTestSignIn() },
+      "Test sign-in",
+    );
+    this.signinResult = h("div", { class: "signin-result", "data-testid": "signin-result", role: "status", "aria-live": "polite", hidden: true });
+
+    const oidcFields = [
+      this.textField("tokenEndpointUrl", "Token endpoint URL", "token-endpoint", {
+        type: "url",
+        placeholder: "https://auth.example.com/application/o/token/",
+        autocomplete: "off",
+        spellcheck: "false",
+      }, "wide"),
+      this.textField("clientId", "Client ID", "client-id", { autocomplete: "off", spellcheck: "false" }),
+      this.textField("audience", "Audience (optional)", "audience", { autocomplete: "off", spellcheck: "false" }),
+      this.textField("scope", "Scope (optional)", "scope", { autocomplete: "off", spellcheck: "false", placeholder: "e.g. portway" }),
+    ];
+    this.oidcOnly.push(...oidcFields);
+    const signinRow = h("div", { class: "signin wide" }, this.signinBtn, this.signinResult);
+    this.oidcOnly.push(signinRow);
+
+    const auth = section(
+      "Authentication",
+      "auth",
+      h(
+        "div",
+        { class: "grid" },
+        this.selectField("method", "Method", "auth-method", [
+          ["oidc", "OIDC client credentials"],
+          ["token", "Static token"],
+        ]),
+        ...oidcFields,
+        secretField,
+        signinRow,
+      ),
+    );
+
+    // Proxies
+    this.proxyList = h("div", { class: "proxy-list", "data-testid": "proxy-list" });
+    const proxies = section(
+      "Proxies",
+      "proxies",
+      this.proxyList,
+      h("button", { type: "button", "data-testid": "add-proxy", onclick: () => this.onAddProxy() }, "Add proxy"),
+    );
+
+    const options = section(
+      "Options",
+      "options",
+      h(
+        "div",
+        { class: "checks" },
+        this.checkField("connectOnLaunch", "Connect when Portway starts", "opt-connect-on-launch"),
+        this.checkField("startMinimized", "Start minimised to the tray", "opt-start-minimized"),
+        this.checkField("launchAtLogin", "Launch at login", "opt-launch-at-login"),
+      ),
+    );
+
+    const levelId = uid("f");
+    const levelSelect = h(
+      "select",
+      { id: levelId, "data-testid": "log-level", onchange: (ev: Event) => this.logs.setMinLevel((ev.target as HTMLSelectElement).value as LogLevel) },
+      ...LOG_LEVELS.map((l) => h("option", { value: l, selected: l === "INFO" }, l)),
+    );
+    const logs = section(
+      "Logs",
+      "logs",
+      h(
+        "div",
+        { class: "log-tools" },
+        h("label", { for: levelId }, "Minimum level"),
+        levelSelect,
+        h("span", { class: "spacer" }),
+        h("button", { type: "button", "data-testid": "copy-logs", onclick: () => void this.onCopyLogs() }, "Copy"),
+      ),
+      this.logs.el,
+    );
+
+    clear(this.formHost);
+    append(this.formHost, server, auth, proxies, options, logs);
+    this.renderProxies();
+    this.renderMethod();
+    this.renderSecretField();
+    this.update();
+  }
+
+  private textField(
+    key: "addr" | "port" | "tokenEndpointUrl" | "clientId" | "audience" | "scope",
+    label: string,
+    testid: string,
+    attrs: Record<string, string> = {},
+    cls = "",
+  ): HTMLElement {
+    const id = uid("f");
+    const input = h("input", { type: "text", ...attrs, id, value: this.form[key], "data-testid": testid });
+    input.addEventListener("input", () => {
+      this.form[key] = input.value;
+      this.touched.add(key);
+      this.update();
+    });
+    input.addEventListener("blur", () => {
+      this.touched.add(key);
+      this.update();
+    });
+    return this.wrapField(key, id, label, input, cls, () => this.form[key] !== "");
+  }
+
+  private wrapField(key: string, id: string, label: string, input: HTMLElement, cls: string, hasValue: () => boolean): HTMLElement {
+    const errId = `${id}-err`;
+    const err = h("p", { class: "error", id: errId, "data-testid": `error-${key}`, hidden: true });
+    input.setAttribute("aria-describedby", errId);
+    this.fields.set(key, { input, err, hasValue });
+    return h("div", { class: `field ${cls}` }, h("label", { for: id }, label), input, err);
+  }
+
+  private selectField(key: "protocol" | "method", label: string, testid: string, choices: [string, string][]): HTMLElement {
+    const id = uid("f");
+    const sel = h("select", { id, "data-testid": testid }, ...choices.map(([v, t]) => h("option", { value: v, selected: this.form[key] === v }, t)));
+    sel.addEventListener("change", () => {
+      (this.form[key] as string) = sel.value;
+      if (key === "method") {
+        this.renderMethod();
+        this.renderSecretField();
+      }
+      this.update();
+    });
+    return h("div", { class: "field" }, h("label", { for: id }, label), sel);
+  }
+
+  private checkField(key: "tls" | "connectOnLaunch" | "startMinimized" | "launchAtLogin", label: string, testid: string): HTMLElement {
+    const id = uid("f");
+    const box = h("input", { type: "checkbox", id, checked: this.form[key], "data-testid": testid });
+    box.addEventListener("change", () => {
+      this.form[key] = box.checked;
+      this.update();
+    });
+    return h("div", { class: "field check" }, box, h("label", { for: id }, label));
+  }
+
+  private renderMethod(): void {
+    const oidc = this.form.method === "oidc";
+    for (const el of this.oidcOnly) el.hidden = !oidc;
+  }
+
+  /** Re-validate and refresh everything derived from the form: messages, buttons, summary. */
+  private update(): void {
+    this.errors = validate(this.form);
+    for (const [key, reg] of this.fields) {
+      const msg = this.errors[key];
+      const show = msg !== undefined && (this.touched.has(key) || reg.hasValue());
+      reg.err.textContent = show ? msg : "";
+      reg.err.hidden = !show;
+      if (show) reg.input.setAttribute("aria-invalid", "true");
+      else reg.input.removeAttribute("aria-invalid");
+    }
+    const valid = isValid(this.errors);
+    this.saveBtn.disabled = !valid || this.busy.save;
+    const authOk = !this.errors.tokenEndpointUrl && !this.errors.clientId;
+    this.signinBtn.disabled = !authOk || this.busy.signin;
+
+    if (!valid) {
+      const names = [...new Set(Object.keys(this.errors).map((k) => FIELD_NAMES[k.split(".").pop() ?? k] ?? k))];
+      this.summary.textContent = `To save, fix: ${names.join(", ")}`;
+      this.summary.dataset.state = "invalid";
+    } else if (this.isDirty()) {
+      this.summary.textContent = "Unsaved changes";
+      this.summary.dataset.state = "dirty";
+    } else {
+      this.summary.textContent = "All changes saved";
+      this.summary.dataset.state = "saved";
+    }
+    this.renderConn();
+  }
+
+  private isDirty(): boolean {
+    return !sameProfile(toProfile(this.form, this.hasSecret), this.saved) || this.secretInput.value !== "";
+  }
+
+  /** Store the form (and a typed secret). Returns false when nothing was stored. */
+  private async save(): Promise<boolean> {
+    this.update();
+    if (!isValid(this.errors)) return false;
+    this.busy.save = true;
+    this.update();
+    try {
+      const sent = toProfile(this.form, this.hasSecret);
+      const stored = await api.saveProfile(sent);
+      const secret = secretToStore(this.secretInput.value, this.keychain.available);
+      if (secret !== null) {
+        await api.setSecret(secret);
+        this.secretInput.value = "";
+        stored.auth.hasSecret = true;
+      }
+      this.saved = stored;
+      this.hasSecret = stored.auth.hasSecret;
+      // Keep the form as typed (focus, rows) unless the backend normalised something.
+      if (!sameProfile(stored, sent)) this.loadProfile(stored, true);
+      this.renderSecretField();
+      toast("Saved");
+      return true;
+    } catch (e) {
+      this.fail(e);
+      return false;
+    } finally {
+      this.busy.save = false;
+      this.update();
+    }
+  }
+
+  // ---------------------------------------------------------------- test sign-in
+
+  private async onTestSignIn(): Promise<void> {
+    const typed = this.secretInput.value;
+    let profile = toProfile(this.form, this.hasSecret);
+    // Only the auth part matters here; if the rest of the form is half-typed, send the stored rest.
+    if (!isValid(this.errors)) profile = { ...this.saved, auth: profile.auth };
+    this.busy.signin = true;
+    this.update();
+    this.signinResult.hidden = false;
+    this.signinResult.dataset.state = "pending";
+    this.signinResult.textContent = "Signing in…";
+    try {
+      const info = await api.testSignIn(profile, secretForTest(typed));
+      this.showTokenInfo(info);
+    } catch (e) {
+      const err = toApiError(e);
+      this.signinResult.dataset.state = "error";
+      this.signinResult.dataset.code = err.code;
+      clear(this.signinResult);
+      append(this.signinResult, h("strong", {}, "Sign-in failed: "), h("span", { "data-testid": "signin-error" }, err.message));
+    } finally {
+      this.busy.signin = false;
+      this.update();
+    }
+  }
+
+  private showTokenInfo(t: TokenInfo): void {
+    const now = Date.now();
+    const row = (k: string, v: string, testid: string): Child[] => [h("dt", {}, k), h("dd", { "data-testid": testid }, v)];
+    this.signinResult.dataset.state = "ok";
+    delete this.signinResult.dataset.code;
+    clear(this.signinResult);
+    append(
+      this.signinResult,
+      h("strong", {}, "Signed in"),
+      h(
+        "dl",
+        {},
+        ...row("Issuer", t.issuer, "signin-issuer"),
+        ...row("Subject", t.subject, "signin-subject"),
+        ...row("Audience", t.audience.join(", ") || "(none)", "signin-audience"),
+        ...row("Expires", expiryLabel(t, now), "signin-expiry"),
+        ...(t.scope ? row("Scope", t.scope, "signin-scope") : []),
+      ),
+    );
+  }
+
+  // ---------------------------------------------------------------- proxies
+
+  private onAddProxy(): void {
+    const p = newProxy(this.form.proxies);
+    this.form.proxies.push(p);
+    this.renderProxies();
+    this.update();
+    this.proxyList.querySelector<HTMLInputElement>(`[data-key="${p.key}"] [data-testid="proxy-local-port"]`)?.focus();
+  }
+
+  private renderProxies(): void {
+    for (const k of [...this.fields.keys()]) if (k.startsWith("proxy.")) this.fields.delete(k);
+    clear(this.proxyList);
+    if (this.form.proxies.length === 0) {
+      this.proxyList.appendChild(h("p", { class: "empty" }, "No proxies yet. Add one to expose a local port on the server."));
+    }
+    for (const p of this.form.proxies) this.proxyList.appendChild(this.proxyRow(p));
+    this.renderBadges();
+  }
+
+  private proxyRow(p: ProxyForm): HTMLElement {
+    const badge = h("span", { class: "badge", "data-role": "badge" });
+    const traffic = h("span", { class: "traffic", "data-role": "traffic" });
+    const legend = h("legend", {}, `Proxy ${p.name}`);
+    const row = h("fieldset", { class: "proxy", "data-key": String(p.key) }, legend);
+    const setIds = () => {
+      const n = p.name.trim();
+      row.dataset.testid = `proxy-row-${n}`;
+      row.setAttribute("data-testid", `proxy-row-${n}`);
+      badge.setAttribute("data-testid", `proxy-status-${n}`);
+      traffic.setAttribute("data-testid", `proxy-traffic-${n}`);
+      legend.textContent = `Proxy ${n}`;
+    };
+    setIds();
+
+    const input = (field: "name" | "localIp" | "localPort" | "remotePort", label: string, testid: string, attrs: Record<string, string> = {}) => {
+      const id = uid("f");
+      const el = h("input", { type: "text", ...attrs, id, value: p[field], "data-testid": testid, autocomplete: "off", spellcheck: "false" });
+      const key = proxyField(p.key, field);
+      el.addEventListener("input", () => {
+        p[field] = el.value;
+        this.touched.add(key);
+        if (field === "name") {
+          setIds();
+          this.renderBadges();
+        }
+        this.update();
+      });
+      el.addEventListener("blur", () => {
+        this.touched.add(key);
+        this.update();
+      });
+      return this.wrapField(key, id, label, el, `pf-${field}`, () => p[field] !== "");
+    };
+
+    const enabledId = uid("f");
+    const enabled = h("input", { type: "checkbox", id: enabledId, checked: p.enabled, "data-testid": "proxy-enabled" });
+    enabled.addEventListener("change", () => {
+      p.enabled = enabled.checked;
+      this.renderBadges();
+      this.update();
+    });
+    const typeId = uid("f");
+    const type = h(
+      "select",
+      { id: typeId, "data-testid": "proxy-type" },
+      h("option", { value: "tcp", selected: p.type === "tcp" }, "TCP"),
+      h("option", { value: "udp", selected: p.type === "udp" }, "UDP"),
+    );
+    type.addEventListener("change", () => {
+      p.type = type.value as ProxyForm["type"];
+      this.update();
+    });
+    const remove = h("button", {
+      type: "button",
+      class: "link danger",
+      "data-testid": "proxy-remove",
+      onclick: () => {
+        this.form.proxies = this.form.proxies.filter((x) => x !== p);
+        this.renderProxies();
+        this.update();
+      },
+    }, "Remove");
+    remove.setAttribute("aria-label", `Remove proxy ${p.name}`);
+
+    append(
+      row,
+      h(
+        "div",
+        { class: "proxy-fields" },
+        input("name", "Name", "proxy-name"),
+        h("div", { class: "field pf-type" }, h("label", { for: typeId }, "Type"), type),
+        input("localIp", "Local IP", "proxy-local-ip", { placeholder: "127.0.0.1" }),
+        input("localPort", "Local port", "proxy-local-port", { inputmode: "numeric" }),
+        input("remotePort", "Remote port", "proxy-remote-port", { inputmode: "numeric" }),
+      ),
+      h(
+        "div",
+        { class: "proxy-foot" },
+        h("span", { class: "field check" }, enabled, h("label", { for: enabledId }, "Enabled")),
+        badge,
+        traffic,
+        h("span", { class: "spacer" }),
+        remove,
+      ),
+    );
+    return row;
+  }
+
+  private renderBadges(): void {
+    if (!this.proxyList) return;
+    for (const p of this.form.proxies) {
+      const row = this.proxyList.querySelector<HTMLElement>(`[data-key="${p.key}"]`);
+      if (!row) continue;
+      const st = this.status.proxies[p.name.trim()];
+      const b = proxyBadge(st, p.enabled);
+      const badge = row.querySelector<HTMLElement>('[data-role="badge"]');
+      const traffic = row.querySelector<HTMLElement>('[data-role="traffic"]');
+      if (badge) {
+        badge.textContent = b.label;
+        badge.title = b.detail;
+        badge.dataset.tone = b.tone;
+        badge.dataset.state = p.enabled ? (st?.state ?? "none") : "disabled";
+      }
+      if (traffic) traffic.textContent = p.enabled ? trafficLabel(st) : "";
+      row.querySelector('[data-testid="proxy-remove"]')?.setAttribute("aria-label", `Remove proxy ${p.name}`);
+    }
+  }
+
+  // ---------------------------------------------------------------- logs
+
+  private async onCopyLogs(): Promise<void> {
+    const text = this.logs.visibleText();
+    if (await copyText(text)) toast(text ? "Log lines copied" : "No log lines to copy");
+    else toast("Could not copy to the clipboard", "error");
+  }
+
+  // ---------------------------------------------------------------- import / export
+
+  private async onImport(input: HTMLInputElement): Promise<void> {
+    const file = input.files?.[0];
+    input.value = ""; // the same file can be picked again
+    if (!file) return;
+    try {
+      const text = await file.text();
+      const p = await api.importFrpc(text);
+      this.loadProfile(p, false);
+      toast(`Imported ${file.name}: review the settings, then Save`);
+    } catch (e) {
+      this.fail(e);
+    }
+  }
+
+  private async onExport(): Promise<void> {
+    let text: string;
+    try {
+      text = await api.exportFrpc();
+    } catch (e) {
+      this.fail(e);
+      return;
+    }
+    const url = URL.createObjectURL(new Blob([text], { type: "application/toml" }));
+    const d = this.exportDialog;
+    clear(d);
+    const close = () => {
+      d.close();
+      URL.revokeObjectURL(url);
+    };
+    append(
+      d,
+      h("h2", {}, "frpc.toml"),
+      h("p", { class: "hint" }, this.isDirty() ? "This is the saved profile; unsaved changes are not in it." : "The secret is not in the file; it stays in the system keychain."),
+      h("textarea", { readonly: true, rows: 14, "aria-label": "Exported frpc.toml", "data-testid": "export-text", spellcheck: "false" }, text),
+      h(
+        "div",
+        { class: "dialog-actions" },
+        h("a", { class: "button primary", href: url, download: "frpc.toml", "data-testid": "export-download" }, "Save file…"),
+        h("button", {
+          type: "button",
+          "data-testid": "export-copy",
+          onclick: async () => toast((await copyText(text)) ? "Copied" : "Could not copy to the clipboard", "info"),
+        }, "Copy"),
+        h("button", { type: "button", onclick: close }, "Close"),
+      ),
+    );
+    d.addEventListener("close", () => URL.revokeObjectURL(url), { once: true });
+    if (typeof d.showModal === "function") d.showModal();
+    else d.setAttribute("open", "");
+  }
+}
+
+function section(title: string, id: string, ...children: Child[]): HTMLElement {
+  const hid = `sec-${id}`;
+  return h("section", { class: "card", "aria-labelledby": hid, "data-testid": `section-${id}` }, h("h2", { id: hid }, title), ...children);
+}
+
+/** Clipboard write with the old execCommand path for webviews without the async clipboard API. */
+export async function copyText(text: string): Promise<boolean> {
+  try {
+    if (navigator.clipboard?.writeText) {
+      await navigator.clipboard.writeText(text);
+      return true;
+    }
+  } catch {
+    /* fall through */
+  }
+  const ta = h("textarea", { class: "visually-hidden", readonly: true }, text);
+  document.body.appendChild(ta);
+  ta.select();
+  let ok = false;
+  try {
+    ok = document.execCommand("copy");
+  } catch {
+    ok = false;
+  }
+  ta.remove();
+  return ok;
+}

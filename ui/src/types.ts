@@ -1,0 +1,93 @@
+// The IPC types, exactly as in docs/ui-contract.md (camelCase JSON). Keep the two in step.
+
+export type Transport = "tcp" | "websocket" | "wss";
+export type AuthMethod = "oidc" | "token";
+export type ProxyType = "tcp" | "udp";
+
+export interface Profile {
+  server: { addr: string; port: number; protocol: Transport; tls: boolean };
+  auth: {
+    method: AuthMethod;
+    tokenEndpointUrl: string;
+    clientId: string;
+    audience: string;
+    scope: string;
+    /** Read-only: a secret is stored in the OS keychain (never the secret itself). */
+    hasSecret: boolean;
+  };
+  proxies: ProxyDef[];
+  options: { connectOnLaunch: boolean; startMinimized: boolean; launchAtLogin: boolean };
+}
+
+export interface ProxyDef {
+  name: string;
+  type: ProxyType;
+  localIp: string;
+  localPort: number;
+  remotePort: number;
+  enabled: boolean;
+}
+
+export type ConnStatus =
+  | { state: "disconnected" }
+  | { state: "connecting"; attempt: number }
+  | { state: "connected"; runId: string; since: number /* unix ms */ }
+  | { state: "error"; reason: string; retryInMs: number | null /* null: gave up */ };
+
+interface Counters {
+  bytesIn: number;
+  bytesOut: number;
+  conns: number;
+}
+export type ProxyStatus =
+  | ({ state: "idle" | "pending" } & Counters)
+  | ({ state: "running"; remoteAddr: string } & Counters)
+  | ({ state: "error"; reason: string } & Counters);
+
+export interface Status {
+  conn: ConnStatus;
+  proxies: Record<string, ProxyStatus>;
+}
+
+export interface TokenInfo {
+  issuer: string;
+  subject: string;
+  audience: string[];
+  clientId: string;
+  expiresAt: number /* unix s */;
+  expiresIn: number /* s */;
+  scope: string;
+  algorithm: string;
+}
+
+export type LogLevel = "TRACE" | "DEBUG" | "INFO" | "WARN" | "ERROR";
+export const LOG_LEVELS: readonly LogLevel[] = ["TRACE", "DEBUG", "INFO", "WARN", "ERROR"];
+
+export interface LogLine {
+  ts: number /* unix ms */;
+  level: LogLevel;
+  target: string;
+  message: string;
+}
+
+export interface KeychainStatus {
+  available: boolean;
+  /** How to fix, when unavailable. */
+  message: string | null;
+}
+
+export type ErrorCode =
+  | "invalid_input"
+  | "keychain_unavailable"
+  | "no_secret"
+  | "not_connected"
+  | "already_connected"
+  | "sign_in_failed"
+  | "import_failed"
+  | "io";
+
+/** Every command error, as it crosses the IPC boundary. */
+export interface CommandError {
+  code: ErrorCode | string;
+  message: string;
+}
