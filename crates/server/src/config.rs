@@ -69,9 +69,11 @@ pub struct ServerConfig {
 }
 
 /// `[portway]`: settings frps does not have.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct PortwayConfig {
+    /// Clock skew tolerated on token `exp`/`nbf`, seconds (frps: none).
+    pub token_leeway: i64,
     /// Close a session whose OIDC token expired and was not renewed by a heartbeat or work connection.
     pub close_expired_sessions: bool,
     /// Per-identity rules, first match wins.
@@ -130,6 +132,17 @@ pub fn glob_match(pattern: &str, s: &str) -> bool {
         }
     }
     true
+}
+
+impl Default for PortwayConfig {
+    fn default() -> Self {
+        PortwayConfig {
+            token_leeway: crate::token::LEEWAY_SECS,
+            close_expired_sessions: false,
+            clients: Vec::new(),
+            default_client: None,
+        }
+    }
 }
 
 impl PortwayConfig {

@@ -278,7 +278,7 @@ async fn run(ctl: Arc<Control>, conn: BoxedIo, mut rx: mpsc::Receiver<Message>, 
             _ = cancel.cancelled() => break,
             _ = expiry_check.tick(), if close_expired => {
                 let exp = ctl.token_expires_at();
-                if exp > 0 && crate::oidc::now() > exp + crate::token::LEEWAY_SECS {
+                if exp > 0 && crate::oidc::now() > exp + shared.cfg.portway.token_leeway {
                     warn!(subject = %ctl.identity.subject, "the session's token expired and was not renewed; closing it (portway.closeExpiredSessions)");
                     break;
                 }

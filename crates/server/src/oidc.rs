@@ -61,6 +61,7 @@ pub struct OidcVerifier {
     keys: RwLock<Option<Keys>>,
     last_error: RwLock<String>,
     refetch: Mutex<Option<Instant>>,
+    first_attempt: tokio::sync::watch::Sender<bool>,
 }
 
 impl OidcVerifier {
@@ -78,12 +79,15 @@ impl OidcVerifier {
             keys: RwLock::new(None),
             last_error: RwLock::new("discovery has not run yet".into()),
             refetch: Mutex::new(None),
+            first_attempt: tokio::sync::watch::channel(false).0,
         });
         let v2 = v.clone();
         tokio::spawn(async move {
             let mut delay = Duration::from_millis(500);
             loop {
-                match v2.discover().await {
+                let r = v2.discover().await;
+                v2.first_attempt.send_replace(true);
+                match r {
                     Ok(n) => {
                         info!(issuer = %v2.policy.issuer, keys = n, "OIDC provider discovered");
                         return;
@@ -103,6 +107,12 @@ impl OidcVerifier {
             }
         });
         v
+    }
+
+    /// Waits (at most `limit`) until the first discovery attempt has finished, successful or not.
+    pub async fn first_attempt_done(&self, limit: Duration) {
+        let mut rx = self.first_attempt.subscribe();
+        let _ = tokio::time::timeout(limit, rx.wait_for(|done| *done)).await;
     }
 
     /// Whether discovery succeeded.

@@ -87,6 +87,7 @@ impl Server {
                     audience: o.audience.clone(),
                     skip_expiry_check: o.skip_expiry_check,
                     skip_issuer_check: o.skip_issuer_check,
+                    leeway: cfg.portway.token_leeway,
                 };
                 Authenticator::Oidc { verifier: OidcVerifier::start(policy, cancel.clone()), scopes }
             }
@@ -117,6 +118,10 @@ impl Server {
     /// connection (waiting at most [`DRAIN_TIMEOUT`]).
     pub async fn run(self, listener: TcpListener, shutdown: CancellationToken) {
         let shared = self.shared;
+        if let Authenticator::Oidc { verifier, .. } = &shared.auth {
+            // Give discovery a moment so clients arriving right after start are not refused needlessly.
+            verifier.first_attempt_done(Duration::from_secs(5)).await;
+        }
         info!(addr = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "portway-server listening");
         loop {
             tokio::select! {

@@ -26,6 +26,8 @@ pub struct TokenPolicy {
     pub skip_expiry_check: bool,
     /// `auth.oidc.skipIssuerCheck`.
     pub skip_issuer_check: bool,
+    /// Clock skew tolerated on `exp` and `nbf`, seconds (`portway.tokenLeeway`, default [`LEEWAY_SECS`]).
+    pub leeway: i64,
 }
 
 /// The claims Portway uses.
@@ -192,12 +194,12 @@ pub fn verify(token: &str, keys: &[CoreJsonWebKey], policy: &TokenPolicy, now: i
     if !policy.skip_expiry_check {
         match exp {
             None => return Err(TokenError::NoExpiry),
-            Some(e) if now > e + LEEWAY_SECS => return Err(TokenError::Expired(now - e)),
+            Some(e) if now > e + policy.leeway => return Err(TokenError::Expired(now - e)),
             _ => {}
         }
     }
     if let Some(nbf) = raw.nbf.map(|n| n as i64) {
-        if nbf > now + LEEWAY_SECS {
+        if nbf > now + policy.leeway {
             return Err(TokenError::NotYetValid(nbf - now));
         }
     }
@@ -260,7 +262,13 @@ mod tests {
     }
 
     fn policy() -> TokenPolicy {
-        TokenPolicy { issuer: ISS.into(), audience: String::new(), skip_expiry_check: false, skip_issuer_check: false }
+        TokenPolicy {
+            issuer: ISS.into(),
+            audience: String::new(),
+            skip_expiry_check: false,
+            skip_issuer_check: false,
+            leeway: LEEWAY_SECS,
+        }
     }
 
     fn jwks() -> Vec<CoreJsonWebKey> {
