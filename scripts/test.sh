@@ -18,6 +18,7 @@ if [ -f tests/oidc/package.json ]; then
   echo "== npm packages for the test OIDC provider"
   (cd tests/oidc && npm ci --no-audit --no-fund --silent)
 fi
+echo "== ui: typecheck, unit and browser tests"; (cd ui && npm ci --no-audit --no-fund --silent && npm run check && npm test)
 
 echo "== rustfmt and clippy"
 cargo fmt --all -- --check

@@ -1,12 +1,13 @@
 // Connection header, Connect/Disconnect, proxy badges.
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { ARTIFACTS, Harness, calls, emit, seed, tid } from "./harness";
 import type { Status } from "../../src/types";
 
 const hx = new Harness();
 beforeAll(() => hx.start());
+afterEach(() => hx.endTest());
 afterAll(() => hx.stop());
 
 const localTime = (ms: number) =>

@@ -1,11 +1,12 @@
 // Validation before anything is sent, proxies editing, options, import and export.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { Page } from "playwright-core";
 import { Harness, PROFILE, calls, seed, tid } from "./harness";
 import type { Profile } from "../../src/types";
 
 const hx = new Harness();
 beforeAll(() => hx.start());
+afterEach(() => hx.endTest());
 afterAll(() => hx.stop());
 
 const saveEnabled = (page: Page) => page.locator(tid("save-button")).isEnabled();
@@ -102,7 +103,7 @@ describe("editing and saving", () => {
     ]);
     expect(sent.options).toEqual({ connectOnLaunch: true, startMinimized: false, launchAtLogin: true });
     expect(sent.server.protocol).toBe("wss");
-    await expect(page.locator(tid("form-summary")).textContent()).resolves.toBe("All changes saved");
+    await expect.poll(() => page.locator(tid("form-summary")).textContent()).toBe("All changes saved");
     expect(await calls(page, "set_secret")).toHaveLength(0);
   });
 
@@ -149,5 +150,23 @@ describe("import and export", () => {
     const path = await download.path();
     const { readFileSync } = await import("node:fs");
     expect(readFileSync(path, "utf8")).toContain("serverPort = 7000");
+  });
+});
+
+describe("accessibility", () => {
+  it("every control has an accessible name", async () => {
+    const page = await hx.open();
+    await page.click(tid("test-signin-button"));
+    await page.waitForSelector(`${tid("signin-result")}[data-state="ok"]`);
+    const unnamed = await page.evaluate(() =>
+      Array.from(document.querySelectorAll<HTMLElement>("input, select, textarea, button, a[href]"))
+        .filter((el) => {
+          const labelled = (el as HTMLInputElement).labels?.length || el.getAttribute("aria-label") || el.getAttribute("aria-labelledby");
+          const text = el.tagName === "BUTTON" || el.tagName === "A" ? el.textContent?.trim() : "";
+          return !labelled && !text;
+        })
+        .map((el) => el.outerHTML.slice(0, 120)),
+    );
+    expect(unnamed).toEqual([]);
   });
 });

@@ -113,6 +113,15 @@ export class Harness {
     });
   }
 
+  /** After each test: close its pages and fail if any of them threw an uncaught exception. */
+  async endTest(): Promise<void> {
+    const pages = this.contexts.flatMap((c) => c.pages());
+    const errors = pages.flatMap((p) => pageErrors(p));
+    await Promise.all(this.contexts.map((c) => c.close().catch(() => {})));
+    this.contexts = [];
+    if (errors.length) throw new Error(`uncaught page errors:\n${errors.join("\n")}`);
+  }
+
   async stop(): Promise<void> {
     await Promise.all(this.contexts.map((c) => c.close().catch(() => {})));
     await this.browser?.close();
@@ -126,7 +135,7 @@ export class Harness {
     const page = await ctx.newPage();
     const errors: string[] = [];
     page.on("pageerror", (e) => errors.push(String(e)));
-    (page as Page & { pageErrors: string[] }).pageErrors = errors;
+    uncaught.set(page, errors);
     await page.addInitScript(installTauriMock, s);
     await page.goto(this.url);
     // Start-up is done once the four reads were answered and the log history is on screen.
@@ -138,6 +147,10 @@ export class Harness {
     return page;
   }
 }
+
+const uncaught = new WeakMap<Page, string[]>();
+/** Uncaught exceptions the page threw since it was opened. */
+export const pageErrors = (page: Page): string[] => uncaught.get(page) ?? [];
 
 export const tid = (id: string): string => `[data-testid="${id}"]`;
 
