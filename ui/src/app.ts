@@ -249,7 +249,7 @@ export class App {
 
   // ---------------------------------------------------------------- form
 
-  /** Replace the form with a profile. `asSaved`: it is what the backend stores (else: unsaved, e.g. imported). */
+  /** Replace the form with a profile. `asSaved`: it is what the backend stores (else it shows as unsaved). */
   private loadProfile(p: Profile, asSaved: boolean): void {
     if (asSaved) this.saved = p;
     this.hasSecret = p.auth.hasSecret;
@@ -710,9 +710,10 @@ export class App {
     if (!file) return;
     try {
       const text = await file.text();
+      // import_frpc stores the imported profile (and moves the file's secret into the keychain).
       const p = await api.importFrpc(text);
-      this.loadProfile(p, false);
-      toast(`Imported ${file.name}: review the settings, then Save`);
+      this.loadProfile(p, true);
+      toast(`Imported and saved ${file.name}`);
     } catch (e) {
       this.fail(e);
     }

@@ -117,7 +117,7 @@ describe("editing and saving", () => {
 });
 
 describe("import and export", () => {
-  it("import reads the file, sends its text to import_frpc and shows the result unsaved", async () => {
+  it("import reads the file, sends its text to import_frpc and shows the stored result", async () => {
     const imported: Profile = {
       ...PROFILE,
       server: { addr: "frps.example.org", port: 7001, protocol: "websocket", tls: false },
@@ -131,7 +131,8 @@ describe("import and export", () => {
     await expect(page.locator(tid("server-addr")).inputValue()).resolves.toBe("frps.example.org");
     await expect(page.locator(tid("server-transport")).inputValue()).resolves.toBe("websocket");
     await expect(page.locator(tid("proxy-row-web")).count()).resolves.toBe(0);
-    await expect(page.locator(tid("form-summary")).textContent()).resolves.toBe("Unsaved changes");
+    await expect(page.locator(tid("form-summary")).textContent()).resolves.toBe("All changes saved");
+    await expect(page.locator(tid("toast")).first().textContent()).resolves.toContain("Imported and saved frpc.toml");
   });
 
   it("an import error shows the message", async () => {
