@@ -1,0 +1,353 @@
+#!/usr/bin/env bash
+# Portway benchmark: the tunnel against the direct loopback path, on one run, everything pinned to one core.
+#
+#   bash scripts/bench.sh                 # full run (~3 min): build (release), measure, print the table, write JSON
+#   bash scripts/bench.sh --quick         # smoke run (~1 min): short phases, same steps
+#   bash scripts/bench.sh --cross-check   # also run the reference harness (/work/shared/bench) on portway, cmd mode
+#   options: --json FILE (default: WORKDIR/results.json), --no-build (use the binaries as they are),
+#            --paths "direct tcp websocket wss" (which paths to measure; the default is all four)
+#   The work dir (BENCH_WORKDIR, default a new /tmp/portway-bench.*) keeps the configs, logs and per-phase JSON.
+#
+# Method (docs/benchmarks.md): a C service (TCP echo, sink, source; UDP echo) and a C load tool, both compiled here
+# with `cc -O2` (scripts/bench/pwload.c). First every figure is measured against the service directly ("direct"),
+# then through portway-server + portway-client in frp's default configuration (TLS and tcpMux on, default log
+# level), then with transport.protocol = "websocket" / "wss" where `portway-client verify` accepts it. The service,
+# the tunnel and the load tool all run under `taskset -c $BENCH_CPU`, so figures are repeatable and measure CPU cost.
+#
+# Knobs (env): BENCH_CPU (0), BENCH_TPUT_SECS (5), BENCH_LAT_N (20000), BENCH_CONNRATE_SECS (5), BENCH_CONC_N (1000),
+# BENCH_UDP_SECS (3), BENCH_UDP_WINDOW (32), BENCH_SIZE (64), BENCH_WORKDIR (a new /tmp dir), BENCH_REF
+# (/work/shared/bench), CARGO_TARGET_DIR (target).
+# Every loop is bounded in time; every process started here is stopped by PID on exit (trap).
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+
+quick=false build=true cross=false json_out="" paths="direct tcp websocket wss"
+while [ $# -gt 0 ]; do
+  case $1 in
+    --quick) quick=true ;;
+    --no-build) build=false ;;
+    --cross-check) cross=true ;;
+    --json) json_out=${2:?--json FILE}; shift ;;
+    --paths) paths=${2:?--paths LIST}; shift ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+cpu=${BENCH_CPU:-0}
+if $quick; then d_tput=2 d_lat=2000 d_conn=1 d_udp=1; else d_tput=5 d_lat=20000 d_conn=5 d_udp=3; fi
+tput_secs=${BENCH_TPUT_SECS:-$d_tput}
+lat_n=${BENCH_LAT_N:-$d_lat}
+conn_secs=${BENCH_CONNRATE_SECS:-$d_conn}
+conc_n=${BENCH_CONC_N:-1000}
+udp_secs=${BENCH_UDP_SECS:-$d_udp}
+udp_window=${BENCH_UDP_WINDOW:-32}
+size=${BENCH_SIZE:-64}
+ref=${BENCH_REF:-/work/shared/bench}
+token="portway-bench-$RANDOM$RANDOM"
+
+for tool in cc taskset python3 timeout; do
+  command -v "$tool" >/dev/null || { echo "bench: $tool not found" >&2; exit 1; }
+done
+[ "$(uname -s)" = Linux ] || { echo "bench: needs Linux (/proc, taskset)" >&2; exit 1; }
+taskset -c "$cpu" true 2>/dev/null || { echo "bench: cannot pin to CPU $cpu (BENCH_CPU)" >&2; exit 1; }
+
+# the tunnel runs as a user would run it: no backtrace capture on errors, log level from the config
+unset RUST_BACKTRACE RUST_LIB_BACKTRACE RUST_LOG
+work=${BENCH_WORKDIR:-$(mktemp -d /tmp/portway-bench.XXXXXX)}
+mkdir -p "$work/results"
+json_out=${json_out:-$work/results.json}
+log() { printf '[bench %s] %s\n' "$(date +%T)" "$*" >&2; }
+
+# ---------------------------------------------------------------- processes: started here, stopped by PID
+pids=() names=()
+stop_pid() { # PID NAME: TERM, up to 5 s, then KILL, only while /proc says it is still our process
+  local pid=$1 name=$2 i
+  kill -0 "$pid" 2>/dev/null || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 "$pid" 2>/dev/null && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$name"; then
+    log "$name (pid $pid) ignored SIGTERM for 5 s: SIGKILL"
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  wait "$pid" 2>/dev/null || true
+}
+cleanup() {
+  local i
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do stop_pid "${pids[$i]}" "${names[$i]}"; done
+  pids=() names=()
+}
+trap cleanup EXIT
+trap 'log "interrupted"; exit 130' INT TERM HUP
+
+start() { # NAME LOGFILE CMD...: pinned, in the background; sets $started
+  local name=$1 logf=$2; shift 2
+  taskset -c "$cpu" "$@" >"$logf" 2>&1 &
+  started=$!
+  pids+=("$started") names+=("$name")
+}
+stop_named() { # NAME...: stops those started under these names
+  local i n keep_p=() keep_n=()
+  for ((i = 0; i < ${#pids[@]}; i++)); do
+    local hit=false
+    for n in "$@"; do [ "${names[$i]}" = "$n" ] && hit=true; done
+    if $hit; then stop_pid "${pids[$i]}" "${names[$i]}"; else keep_p+=("${pids[$i]}") keep_n+=("${names[$i]}"); fi
+  done
+  pids=("${keep_p[@]+"${keep_p[@]}"}") names=("${keep_n[@]+"${keep_n[@]}"}")
+}
+alive() { kill -0 "$1" 2>/dev/null; }
+cpu_ticks() { # PID...: utime+stime in clock ticks, summed
+  local t=0 p v
+  for p in "$@"; do
+    v=$(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12 + $13}') || v=0
+    t=$((t + ${v:-0}))
+  done
+  echo "$t"
+}
+kib() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+listening() { # PORT: a TCP LISTEN socket on it
+  local hex; hex=$(printf '%04X' "$1")
+  awk -v h=":$hex" 'NR > 1 && $4 == "0A" && substr($2, length($2) - 4) == h {f = 1} END {exit !f}' /proc/net/tcp
+}
+
+# ---------------------------------------------------------------- build
+bindir=${CARGO_TARGET_DIR:-$repo/target}/release
+if $build; then
+  command -v cargo >/dev/null || { echo "bench: cargo not found" >&2; exit 1; }
+  log "building portway (release) into $bindir"
+  (cd "$repo" && cargo build --release --quiet -p portway-server -p portway-client \
+    --bin portway-server --bin portway-client)
+fi
+for b in portway-server portway-client; do
+  [ -x "$bindir/$b" ] || { echo "bench: $bindir/$b missing (build first, or drop --no-build)" >&2; exit 1; }
+done
+tool=$work/pwload
+cc -O2 -Wall -o "$tool" "$repo/scripts/bench/pwload.c"
+
+# the 1,000-connection phase needs more than 1,024 descriptors in every process
+hard=$(ulimit -Hn)
+if [ "$hard" != unlimited ] && [ "$hard" -lt $((conc_n * 2 + 256)) ]; then
+  echo "bench: the hard limit on open files ($hard) is too low for $conc_n connections" >&2; exit 1
+fi
+ulimit -n "$hard"
+
+mapfile -t ports < <("$tool" ports 24)
+[ "${#ports[@]}" -eq 24 ] || { echo "bench: could not find free ports" >&2; exit 1; }
+svc_echo=${ports[0]} svc_sink=${ports[1]} svc_source=${ports[2]} svc_udp=${ports[3]}
+next_port=4
+
+loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
+python3 - "$work/results/meta.json" <<EOF
+import json, os, platform, subprocess, sys, time
+def out(*a):
+    try: return subprocess.run(a, capture_output=True, text=True, timeout=10).stdout.strip()
+    except Exception: return None
+model = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), None)
+json.dump({"date": time.strftime("%Y-%m-%d %H:%M:%S %z"), "host": platform.node(), "kernel": platform.release(),
+           "cpus_online": os.cpu_count(), "cpu_model": model, "pinned_cpu": "$cpu",
+           "commit": out("git", "-C", "$repo", "rev-parse", "--short", "HEAD"),
+           "dirty": bool(out("git", "-C", "$repo", "status", "--porcelain", "--untracked-files=no")),
+           "server_version": out("$bindir/portway-server", "--version"),
+           "loadavg_start": "$(loadavg)", "quick": "$quick" == "true",
+           "settings": {"tput_secs": $tput_secs, "tput_warmup_ms": 1000, "lat_n": $lat_n, "size": $size,
+                        "connrate_secs": $conn_secs, "connrate_size": 1, "conc_n": $conc_n, "udp_secs": $udp_secs,
+                        "udp_window": $udp_window, "udp_timeout_ms": 200}}, open(sys.argv[1], "w"), indent=1)
+EOF
+
+# ---------------------------------------------------------------- the service (stays up for every path)
+start service "$work/service.log" "$tool" serve "$svc_echo" "$svc_sink" "$svc_source" "$svc_udp" 3600
+for _ in $(seq 100); do grep -q READY "$work/service.log" 2>/dev/null && break; sleep 0.05; done
+grep -q READY "$work/service.log" || { echo "bench: the service did not start:" >&2; cat "$work/service.log" >&2; exit 1; }
+service_pid=$started
+log "service: echo $svc_echo, sink $svc_sink, source $svc_source, udp $svc_udp (pid $started, CPU $cpu)"
+
+# ---------------------------------------------------------------- phases
+cpu_stat() { # the pinned CPU's line of /proc/stat: "user+nice+system irq+softirq steal" in ticks
+  awk -v c="cpu$cpu" '$1 == c {print $2 + $3 + $4, $7 + $8, $9}' /proc/stat
+}
+phase() { # DIR NAME DEADLINE_S TUNNEL_PIDS(comma list or -) -- TOOL ARGS...: one JSON line into DIR/NAME.json
+  local dir=$1 name=$2 deadline=$3 tpids=$4; shift 5
+  local list=() t0 t1 s0 s1 c0 c1 u0 i0 st0 u1 i1 st1 rc=0 start_ns wall_ms
+  [ "$tpids" != - ] && IFS=, read -ra list <<<"$tpids"
+  t0=$(cpu_ticks "${list[@]+"${list[@]}"}") s0=$(cpu_ticks "$service_pid") c0=$(cpu_stat)
+  start_ns=$(date +%s%N)
+  taskset -c "$cpu" timeout -k 5 "$deadline" "$tool" "$@" >"$dir/$name.json" 2>"$dir/$name.err" || rc=$?
+  wall_ms=$((($(date +%s%N) - start_ns) / 1000000))
+  t1=$(cpu_ticks "${list[@]+"${list[@]}"}") s1=$(cpu_ticks "$service_pid") c1=$(cpu_stat)
+  [ -s "$dir/$name.json" ] || echo "{\"error\":\"no output (exit $rc): $(head -c 200 "$dir/$name.err" | tr -d '"\\\n')\"}" >"$dir/$name.json"
+  read -r u0 i0 st0 <<<"$c0"; read -r u1 i1 st1 <<<"$c1"
+  echo "{\"tunnel_cpu_ticks\":$((t1 - t0)),\"service_cpu_ticks\":$((s1 - s0)),\"cpu_busy_ticks\":$((u1 - u0)),\"cpu_irq_ticks\":$((i1 - i0)),\"cpu_steal_ticks\":$((st1 - st0)),\"clk_tck\":$(getconf CLK_TCK),\"wall_ms\":$wall_ms,\"rc\":$rc}" >"$dir/$name.cpu.json"
+  log "  $name: $(head -c 300 "$dir/$name.json")"
+}
+
+measure() { # DIR ECHO SINK SOURCE UDP TUNNEL_PIDS: every phase against these ports
+  local dir=$1 echo_p=$2 sink_p=$3 source_p=$4 udp_p=$5 tp=$6 rss_pids=()
+  [ "$tp" != - ] && IFS=, read -ra rss_pids <<<"$tp"
+  phase "$dir" lat $((lat_n / 500 + 60)) "$tp" -- lat "$echo_p" "$lat_n" "$size" $((lat_n / 500 + 50)) 200
+  phase "$dir" connrate $((conn_secs + 30)) "$tp" -- connrate "$echo_p" "$conn_secs" 1 2000000
+  phase "$dir" conc 90 "$tp" -- conc "$echo_p" "$conc_n" "$size" 60 1000 "${rss_pids[@]+"${rss_pids[@]}"}"
+  sleep 1 # let the 1,000 closes go through before the next phase
+  phase "$dir" udp_rr $((udp_secs + 30)) "$tp" -- udp "$udp_p" "$udp_secs" "$size" 1 200 20000000
+  phase "$dir" udp_flood $((udp_secs + 30)) "$tp" -- udp "$udp_p" "$udp_secs" "$size" "$udp_window" 200 20000000
+  local d s
+  for d in up down; do
+    for s in 1 8; do
+      local p=$sink_p; [ $d = down ] && p=$source_p
+      phase "$dir" "tput_${d}_$s" $((tput_secs + 40)) "$tp" -- tput "$p" $d $s "$tput_secs" 1000
+    done
+  done
+}
+
+make_certs() { # DIR: ca.crt, server.crt/server.key (EC P-256, IP SAN 127.0.0.1), valid 2 days
+  local d=$1
+  command -v openssl >/dev/null || { echo "openssl not found"; return 1; }
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=portway-bench-ca \
+    -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign \
+    -keyout "$d/ca.key" -out "$d/ca.crt" &&
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=127.0.0.1 \
+      -keyout "$d/server.key" -out "$d/server.csr" &&
+    printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n' \
+      >"$d/server.ext" &&
+    openssl x509 -req -in "$d/server.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" -CAcreateserial -days 2 \
+      -extfile "$d/server.ext" -out "$d/server.crt"
+}
+
+run_direct() {
+  local dir=$work/results/direct
+  mkdir -p "$dir"
+  log "path direct: the service itself"
+  measure "$dir" "$svc_echo" "$svc_sink" "$svc_source" "$svc_udp" -
+}
+
+run_tunnel() { # PROTOCOL: tcp | websocket | wss
+  local proto=$1 name=tcp dir
+  [ "$proto" != tcp ] && name=$proto
+  dir=$work/results/portway-$name
+  mkdir -p "$dir"
+  local ctrl=${ports[$next_port]} p_echo=${ports[$((next_port + 1))]} p_sink=${ports[$((next_port + 2))]}
+  local p_source=${ports[$((next_port + 3))]} p_udp=${ports[$((next_port + 4))]}
+  next_port=$((next_port + 5))
+  local tls_server="" tls_client=""
+  if [ "$proto" = wss ]; then
+    # wss verifies the server by default (unlike tcp and websocket): a throwaway CA and a certificate for 127.0.0.1
+    if ! make_certs "$dir" >"$dir/certs.log" 2>&1; then
+      log "path portway-$name: skipped, could not make a certificate with openssl"
+      echo '{"skipped":"wss needs a CA-signed certificate; openssl failed (see certs.log)"}' >"$dir/skipped.json"
+      return 0
+    fi
+    tls_server=$(printf 'transport.tls.certFile = "%s"\ntransport.tls.keyFile = "%s"' "$dir/server.crt" "$dir/server.key")
+    tls_client=$(printf 'transport.tls.trustedCaFile = "%s"' "$dir/ca.crt")
+  fi
+  cat >"$dir/frps.toml" <<EOF
+# frp's defaults otherwise: TLS accepted (self-signed certificate), tcpMux on, log level info
+bindAddr = "127.0.0.1"
+bindPort = $ctrl
+auth.token = "$token"
+$tls_server
+EOF
+  local proto_line=""
+  [ "$proto" != tcp ] && proto_line="transport.protocol = \"$proto\""
+  cat >"$dir/frpc.toml" <<EOF
+# frp's defaults otherwise: transport.tls.enable = true, transport.tcpMux = true, poolCount 1, log level info
+serverAddr = "127.0.0.1"
+serverPort = $ctrl
+auth.token = "$token"
+$proto_line
+$tls_client
+
+[[proxies]]
+name = "bench-echo"
+type = "tcp"
+localIP = "127.0.0.1"
+localPort = $svc_echo
+remotePort = $p_echo
+
+[[proxies]]
+name = "bench-sink"
+type = "tcp"
+localIP = "127.0.0.1"
+localPort = $svc_sink
+remotePort = $p_sink
+
+[[proxies]]
+name = "bench-source"
+type = "tcp"
+localIP = "127.0.0.1"
+localPort = $svc_source
+remotePort = $p_source
+
+[[proxies]]
+name = "bench-udp"
+type = "udp"
+localIP = "127.0.0.1"
+localPort = $svc_udp
+remotePort = $p_udp
+EOF
+  if [ "$proto" != tcp ]; then
+    if ! "$bindir/portway-client" verify -c "$dir/frpc.toml" >"$dir/verify.log" 2>&1; then
+      local why; why=$(grep -m1 -i 'error' "$dir/verify.log" || head -n 1 "$dir/verify.log")
+      log "path portway-$name: skipped, portway-client verify refuses it: $why"
+      printf '{"skipped":%s}\n' "$(python3 -c 'import json,sys;print(json.dumps(sys.argv[1]))' \
+        "transport.protocol = \"$proto\" refused by portway-client verify: $why")" >"$dir/skipped.json"
+      return 0
+    fi
+  fi
+  log "path portway-$name: server on $ctrl, public echo $p_echo sink $p_sink source $p_source udp $p_udp"
+  start portway-server "$dir/server.log" "$bindir/portway-server" -c "$dir/frps.toml"
+  local spid=$started
+  for _ in $(seq 200); do listening "$ctrl" && break; alive "$spid" || break; sleep 0.05; done
+  start portway-client "$dir/client.log" "$bindir/portway-client" -c "$dir/frpc.toml"
+  local cpid=$started ready=false t0; t0=$(date +%s%N)
+  for _ in $(seq 300); do
+    alive "$spid" && alive "$cpid" || break
+    if "$tool" probe "$p_echo" tcp && "$tool" probe "$p_sink" connect && "$tool" probe "$p_source" connect \
+      && "$tool" probe "$p_udp" udp; then ready=true; break; fi
+    sleep 0.1
+  done
+  if ! $ready; then
+    log "path portway-$name: not ready after 30 s (server alive: $(alive "$spid" && echo yes || echo no), client: $(alive "$cpid" && echo yes || echo no))"
+    printf '{"error":%s}\n' "$(tail -n 5 "$dir/server.log" "$dir/client.log" | python3 -c 'import json,sys;print(json.dumps("not ready after 30 s; logs: " + sys.stdin.read()))')" >"$dir/failed.json"
+    stop_named portway-client portway-server
+    return 0
+  fi
+  local ready_ms=$((($(date +%s%N) - t0) / 1000000))
+  sleep 0.5
+  echo "{\"server_pid\":$spid,\"client_pid\":$cpid,\"ready_ms\":$ready_ms,\"rss_idle_kib\":$(($(kib "$spid" VmRSS) + $(kib "$cpid" VmRSS))),\"server_rss_idle_kib\":$(kib "$spid" VmRSS),\"client_rss_idle_kib\":$(kib "$cpid" VmRSS)}" >"$dir/idle.json"
+  measure "$dir" "$p_echo" "$p_sink" "$p_source" "$p_udp" "$spid,$cpid"
+  echo "{\"hwm_kib\":$(($(kib "$spid" VmHWM) + $(kib "$cpid" VmHWM))),\"server_hwm_kib\":$(kib "$spid" VmHWM),\"client_hwm_kib\":$(kib "$cpid" VmHWM),\"server_alive\":$(alive "$spid" && echo true || echo false),\"client_alive\":$(alive "$cpid" && echo true || echo false)}" >"$dir/end.json"
+  stop_named portway-client portway-server
+  grep -ciE 'panic|ERROR' "$dir/server.log" "$dir/client.log" >"$dir/log-errors.txt" || true
+}
+
+log "load average before: $(loadavg); everything pinned to CPU $cpu of $(nproc); work dir $work"
+for p in $paths; do
+  case $p in
+    direct) run_direct ;;
+    tcp|websocket|wss) run_tunnel "$p" ;;
+    *) log "unknown path $p (direct, tcp, websocket, wss)" ;;
+  esac
+done
+echo "\"$(loadavg)\"" >"$work/results/loadavg_end.json"
+
+python3 "$repo/scripts/bench/report.py" "$work/results" "$json_out"
+log "JSON: $json_out; logs and configs: $work"
+
+if $cross; then
+  if [ ! -x "$ref/tunnel-bench" ]; then
+    log "--cross-check: $ref/tunnel-bench not found, skipped"
+  elif ! command -v iperf3 >/dev/null; then
+    log "--cross-check: the reference harness needs iperf3 (apt-get install iperf3), skipped"
+  else
+    stop_named service
+    log "--cross-check: $ref/tunnel-bench direct cmd (portway through examples/frp-like.sh, TB_PIN=$cpu/$cpu)"
+    mkdir -p "$work/tunnel-bench"
+    TB_PIN="$cpu/$cpu" TB_WORKDIR="$work/tunnel-bench" CMD_NAME=portway CMD_UDP=1 \
+      CMD_VERSION="portway $(git -C "$repo" rev-parse --short HEAD)" \
+      SERVER_CMD="exec $ref/examples/frp-like.sh server $bindir/portway-server" \
+      CLIENT_CMD="exec $ref/examples/frp-like.sh client $bindir/portway-client tcp" \
+      timeout -k 10 900 "$ref/tunnel-bench" $($quick && echo --quick) --json-out "$work/cross-check.json" direct cmd \
+      >"$work/cross-check.out" 2>"$work/cross-check.log" || log "--cross-check: tunnel-bench exited $?"
+    grep -v '^{' "$work/cross-check.out" || true
+  fi
+fi

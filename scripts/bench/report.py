@@ -1,0 +1,190 @@
+#!/usr/bin/env python3
+"""Assembles the per-phase JSON that scripts/bench.sh wrote into one results file and prints the table.
+
+usage: report.py RESULTS_DIR JSON_OUT
+
+Every tunnel figure is also given as a ratio to the direct path of the same run. The targets (the issue's) are
+checked at the end: throughput >= 0.45x, p50 round trip <= 3x, connections/s >= 0.30x, server + client RSS holding
+1,000 connections <= 32 MiB.
+"""
+import json
+import os
+import sys
+
+TARGETS = [
+    # (metric, op, bound, kind, label)
+    ("tput_up_1", ">=", 0.45, "ratio", "TCP throughput, 1 stream"),
+    ("tput_up_8", ">=", 0.45, "ratio", "TCP throughput, 8 streams"),
+    ("lat_p50", "<=", 3.0, "ratio", "p50 round trip"),
+    ("connrate", ">=", 0.30, "ratio", "connections/s"),
+    ("rss_conc", "<=", 32.0, "abs", "server + client RSS with 1,000 connections (MiB)"),
+]
+
+# (metric, label, phase, field, scale, higher_is_better, fmt)
+ROWS = [
+    ("tput_up_1", "TCP 1 stream MB/s (to service)", "tput_up_1", "mb_s", 1, True, "%.0f"),
+    ("tput_up_8", "TCP 8 streams MB/s (to service)", "tput_up_8", "mb_s", 1, True, "%.0f"),
+    ("tput_down_1", "TCP 1 stream MB/s (from service)", "tput_down_1", "mb_s", 1, True, "%.0f"),
+    ("tput_down_8", "TCP 8 streams MB/s (from service)", "tput_down_8", "mb_s", 1, True, "%.0f"),
+    ("lat_p50", "TCP round trip p50 us", "lat", "p50_us", 1, False, "%.1f"),
+    ("lat_p99", "TCP round trip p99 us", "lat", "p99_us", 1, False, "%.1f"),
+    ("connrate", "connections/s (connect+echo+close)", "connrate", "conns_per_s", 1, True, "%.0f"),
+    ("conc_ok", "1,000 conns: echoed", "conc", "ok", 1, True, "%.0f"),
+    ("conc_secs", "1,000 conns: secs until all echoed", "conc", "secs_to_all", 1, False, "%.3f"),
+    ("rss_idle", "RSS server+client idle MiB", "idle", "rss_idle_kib", 1 / 1024, False, "%.1f"),
+    ("rss_conc", "RSS server+client @1,000 conns MiB", "conc", "rss_total_kib", 1 / 1024, False, "%.1f"),
+    ("rss_peak", "RSS server+client peak (VmHWM) MiB", "end", "hwm_kib", 1 / 1024, False, "%.1f"),
+    ("udp_rr_p50", "UDP round trip p50 us (1 in flight)", "udp_rr", "p50_us", 1, False, "%.1f"),
+    ("udp_rr_rate", "UDP datagrams/s (1 in flight)", "udp_rr", "dgrams_per_s", 1, True, "%.0f"),
+    ("udp_flood_rate", "UDP datagrams/s (%s in flight)", "udp_flood", "dgrams_per_s", 1, True, "%.0f"),
+    ("udp_flood_loss", "UDP loss %% (%s in flight)", "udp_flood", "loss_pct", 1, False, "%.2f"),
+    ("udp_flood_p99", "UDP round trip p99 us (%s in flight)", "udp_flood", "p99_us", 1, False, "%.0f"),
+]
+CPU_PHASES = ["lat", "connrate", "conc", "udp_rr", "udp_flood", "tput_up_1", "tput_up_8", "tput_down_1", "tput_down_8"]
+PATH_ORDER = ["direct", "portway-tcp", "portway-websocket", "portway-wss"]
+
+
+def load(path):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError) as e:
+        return {"error": "unreadable %s: %s" % (os.path.basename(path), e)}
+
+
+def main():
+    rdir, out = sys.argv[1], sys.argv[2]
+    meta = load(os.path.join(rdir, "meta.json"))
+    end_load = load(os.path.join(rdir, "loadavg_end.json"))
+    meta["loadavg_end"] = end_load if isinstance(end_load, str) else None
+    window = meta.get("settings", {}).get("udp_window", "?")
+    paths, order = {}, []
+    names = sorted(d for d in os.listdir(rdir) if os.path.isdir(os.path.join(rdir, d)))
+    for name in sorted(names, key=lambda n: PATH_ORDER.index(n) if n in PATH_ORDER else 99):
+        d = os.path.join(rdir, name)
+        p = {}
+        for fn in sorted(os.listdir(d)):
+            if fn.endswith(".json"):
+                p[fn[:-5]] = load(os.path.join(d, fn))
+        paths[name] = p
+        order.append(name)
+
+    summary, ratios, errors, cpu, noisy = {}, {}, [], {}, []
+    for name in order:
+        p = paths[name]
+        if "skipped" in p or "failed" in p:
+            continue
+        s = {}
+        for metric, _label, phase, field, scale, _hib, _fmt in ROWS:
+            v = p.get(phase, {}).get(field)
+            if metric == "rss_conc" and not p.get("conc", {}).get("rss_kib"):
+                continue  # direct: no tunnel processes to measure
+            if isinstance(v, (int, float)) and v >= 0:
+                s[metric] = v * scale
+        summary[name] = s
+        for phase in CPU_PHASES:
+            res = p.get(phase, {})
+            if res.get("error"):
+                errors.append("%s %s: %s" % (name, phase, res["error"]))
+            c = p.get(phase + ".cpu", {})
+            if not c.get("wall_ms"):
+                continue
+            tck, wall = c["clk_tck"], c["wall_ms"] / 1000.0
+            tunnel = c["tunnel_cpu_ticks"] / tck
+            ld = c["service_cpu_ticks"] / tck + (res.get("tool_cpu_s") or 0)
+            others = max(0.0, c["cpu_busy_ticks"] / tck - tunnel - ld)
+            cpu.setdefault(name, {})[phase] = {
+                "tunnel": round(tunnel / wall, 2), "load": round(ld / wall, 2), "others": round(others / wall, 2),
+                "irq": round(c["cpu_irq_ticks"] / tck / wall, 2), "steal": round(c["cpu_steal_ticks"] / tck / wall, 2)}
+            # conc sleeps on purpose (the RSS reading waits 1 s), and phases under 1 s are too short for tick counts
+            if phase != "conc" and wall >= 1.0 and (others / wall > 0.05 or c["cpu_steal_ticks"] / tck / wall > 0.05):
+                noisy.append("%s %s: other processes %.0f%%, steal %.0f%% of the CPU" % (
+                    name, phase, 100 * others / wall, 100 * c["cpu_steal_ticks"] / tck / wall))
+        if p.get("end") and not (p["end"].get("server_alive") and p["end"].get("client_alive")):
+            errors.append("%s: a tunnel process died during the run (see its log)" % name)
+    direct = summary.get("direct", {})
+    for name, s in summary.items():
+        if name == "direct":
+            continue
+        ratios[name] = {m: round(v / direct[m], 3) for m, v in s.items() if direct.get(m)}
+
+    # ------------------------------------------------------------ table
+    cols = [n for n in order if n in summary]
+    width = 16
+    lines = []
+    lines.append("%-40s" % "metric" + "".join("%*s" % (width + 2 if n != "direct" else width, n) for n in cols))
+    for metric, label, _phase, _field, _scale, _hib, fmt in ROWS:
+        if "%s" in label:
+            label = label % window
+        label = label.replace("%%", "%")
+        row = "%-40s" % label
+        any_val = False
+        for n in cols:
+            v = summary[n].get(metric)
+            if v is None:
+                cell = "-"
+            else:
+                any_val = True
+                cell = fmt % v
+                r = ratios.get(n, {}).get(metric)
+                if r is not None and metric not in ("conc_ok",):
+                    cell += " (%.2fx)" % r
+            row += "%*s" % (width + 2 if n != "direct" else width, cell)
+        if any_val:
+            lines.append(row)
+    targets = []
+    for name in cols:
+        if name == "direct":
+            continue
+        for metric, op, bound, kind, label in TARGETS:
+            v = ratios.get(name, {}).get(metric) if kind == "ratio" else summary[name].get(metric)
+            ok = None if v is None else (v >= bound if op == ">=" else v <= bound)
+            targets.append({"path": name, "metric": metric, "label": label, "target": "%s %s%s" % (
+                op, bound, "x" if kind == "ratio" else ""), "value": v, "met": ok})
+    print()
+    print("Portway benchmark, %s, commit %s%s, %s CPUs online, everything pinned to CPU %s%s" % (
+        meta.get("date"), meta.get("commit"), " (dirty tree)" if meta.get("dirty") else "", meta.get("cpus_online"),
+        meta.get("pinned_cpu"), ", QUICK run" if meta.get("quick") else ""))
+    print("load average before: %s, after: %s" % (meta.get("loadavg_start"), meta.get("loadavg_end")))
+    print()
+    print("\n".join(lines))
+    for name in order:
+        p = paths[name]
+        if "skipped" in p:
+            print("%s: skipped: %s" % (name, p["skipped"].get("skipped")))
+        if "failed" in p:
+            print("%s: FAILED: %s" % (name, p["failed"].get("error")))
+    if cpu:
+        print()
+        print("share of CPU %s per phase: tunnel (server+client) / load (service+load tool) / other processes / steal:"
+              % meta.get("pinned_cpu"))
+        for name, c in cpu.items():
+            print("  %s" % name)
+            for ph, v in c.items():
+                print("    %-12s %s" % (ph, "  ".join("%s %.2f" % (k, v[k]) for k in ("tunnel", "load", "others", "steal"))))
+        if noisy:
+            print("NOISE: something else ran on the pinned CPU; figures of these phases are unreliable:")
+            for n in noisy:
+                print("  " + n)
+    if targets:
+        print()
+        print("targets (ratios to direct on this run):")
+        for t in targets:
+            v = t["value"]
+            print("  %-18s %-50s %-8s %8s  %s" % (t["path"], t["label"], t["target"],
+                                                 "-" if v is None else ("%.2f" % v) + ("x" if "x" in t["target"] else ""),
+                                                 {True: "met", False: "NOT MET", None: "no figure"}[t["met"]]))
+    if errors:
+        print()
+        print("errors:")
+        for e in errors:
+            print("  " + e)
+    result = {"meta": meta, "summary": summary, "ratios": ratios, "targets": targets, "cpu_share": cpu,
+              "noisy_phases": noisy, "errors": errors, "paths": paths}
+    with open(out, "w") as f:
+        json.dump(result, f, indent=1, sort_keys=False)
+        f.write("\n")
+
+
+if __name__ == "__main__":
+    main()
