@@ -8,7 +8,7 @@ once=false; [ "${1:-}" = "--once" ] && once=true
 
 command -v cargo >/dev/null || { echo "cargo not found: install Rust (https://rustup.rs)" >&2; exit 1; }
 command -v python3 >/dev/null || { echo "python3 not found: apt-get install python3" >&2; exit 1; }
-cargo build --quiet --bin portway-server --bin portway-client
+cargo build --quiet -p portway-server -p portway-client
 bin=${CARGO_TARGET_DIR:-target}/debug
 
 work=$(mktemp -d)
