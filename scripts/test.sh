@@ -25,7 +25,9 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 
 echo "== cargo tests"
-cargo test --workspace --quiet 2>&1 | grep -Ev '^\s*$|^running [0-9]+ tests?$' || { echo "cargo tests failed" >&2; exit 1; }
+# Under a private D-Bus session with an unlocked gnome-keyring: the desktop tests use the real Secret Service.
+dbus-run-session -- sh -c 'echo -n portway-test | gnome-keyring-daemon --unlock --components=secrets >/dev/null 2>&1; exec cargo test --workspace --quiet' 2>&1 \
+  | grep -Ev '^\s*$|^running [0-9]+ tests?$|Failed to set fd limit' || { echo "cargo tests failed" >&2; exit 1; }
 
 echo "== demo"
 bash scripts/demo.sh --once

@@ -1,4 +1,25 @@
-//! Portway desktop app (grows in src-tauri/); for now it re-exports the engines for the end-to-end tests.
+//! Portway's desktop app: a thin Tauri shell over the client engine.
+//!
+//! - [`controller`]: the app's state and actions (Tauri-free; the window's commands and the tray call it).
+//! - [`profile`]: the form's data, stored without the secret; frpc.toml import/export.
+//! - [`keychain`]: the secret in the OS keychain (no plain-text fallback).
+//! - [`tray`]: the tray's icon and menu as a pure function of the status; [`dto`]: the status in the UI's shape.
+//! - [`logs`]: a tracing layer feeding the window's log view.
+//!
+//! The engines are re-exported for the end-to-end tests.
+
+pub mod controller;
+pub mod dto;
+pub mod keychain;
+pub mod logs;
+pub mod profile;
+pub mod tray;
+
+#[cfg(feature = "desktop")]
+mod app;
+#[cfg(feature = "desktop")]
+pub use app::run;
+
 pub use portway_client as client;
 pub use portway_proto as proto;
 pub use portway_server as server;

@@ -78,7 +78,8 @@ pub struct Status {
 }
 
 impl Status {
-    pub(crate) fn new(names: impl Iterator<Item = String>) -> Status {
+    /// A status with every proxy idle and the connection down.
+    pub fn new(names: impl Iterator<Item = String>) -> Status {
         Status {
             conn: ConnState::Disconnected,
             proxies: names
