@@ -296,3 +296,26 @@ async fn tls_force_refuses_plain_clients() {
     })
     .await
 }
+
+#[tokio::test]
+async fn repeated_failed_logins_from_one_address_are_throttled() {
+    bounded(async {
+        let server = start_server(&server_toml("[portway]\nmaxLoginFailures = 3"), 0).await;
+        let once = |token: &str| {
+            let mut cfg = client_config(
+                &client_toml(server.addr.port(), "", "").replace("loginFailExit = false", "loginFailExit = true"),
+            );
+            cfg.auth.token = token.to_string();
+            start_client(cfg)
+        };
+        for _ in 0..3 {
+            let e = once("wrong").wait().await.expect_err("wrong token").to_string();
+            assert!(e.contains("auth.token does not match"), "{e}");
+        }
+        // Now even the right token is refused from this address (for the rest of the minute).
+        let e = once("test-token").wait().await.expect_err("throttled").to_string();
+        assert!(e.contains("closed the connection") || e.contains("reset by peer"), "{e}");
+        server.shutdown().await;
+    })
+    .await
+}

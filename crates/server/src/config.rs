@@ -74,6 +74,8 @@ pub struct ServerConfig {
 pub struct PortwayConfig {
     /// Clock skew tolerated on token `exp`/`nbf`, seconds (frps: none).
     pub token_leeway: i64,
+    /// Failed logins per source address per minute before its connections are refused (0: no limit).
+    pub max_login_failures: u32,
     /// Close a session whose OIDC token expired and was not renewed by a heartbeat or work connection.
     pub close_expired_sessions: bool,
     /// Per-identity rules, first match wins.
@@ -138,6 +140,7 @@ impl Default for PortwayConfig {
     fn default() -> Self {
         PortwayConfig {
             token_leeway: crate::token::LEEWAY_SECS,
+            max_login_failures: 10,
             close_expired_sessions: false,
             clients: Vec::new(),
             default_client: None,

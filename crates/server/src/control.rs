@@ -170,6 +170,9 @@ pub async fn login(shared: Arc<Shared>, mut conn: BoxedIo, login: Login, peer: S
         Ok(id) => id,
         Err(e) => {
             warn!(user = %login.user, hostname = %login.hostname, error = %e, "login refused");
+            if shared.guard.record_failure(peer.ip()) {
+                warn!(address = %peer.ip(), window = ?crate::guard::WINDOW, "too many failed logins from this address; refusing its connections for a while");
+            }
             refuse_login(&mut conn, e.to_string()).await;
             return;
         }

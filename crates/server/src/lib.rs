@@ -11,6 +11,7 @@
 pub mod auth;
 pub mod config;
 pub mod control;
+pub mod guard;
 pub mod oidc;
 pub mod proxy;
 pub mod service;

@@ -12,7 +12,7 @@ use portway_proto::mux::{MuxConfig, MuxSession};
 use portway_proto::transport::{self, BoxedIo, Sniffed};
 use portway_proto::ws;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -21,11 +21,14 @@ use tracing::{debug, info, warn, Instrument};
 use crate::auth::{Authenticator, Scopes};
 use crate::config::ServerConfig;
 use crate::control::{self, Control};
+use crate::guard::LoginGuard;
 use crate::oidc::OidcVerifier;
 use crate::token::TokenPolicy;
 
 /// How long a new connection may take to say what it is (TLS handshake, first frame).
 pub const LOGIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections that have not logged in yet, at most (each holds a permit until its first message).
+pub const MAX_UNAUTHENTICATED: usize = 1024;
 /// How long shutdown waits for connections to drain.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -65,6 +68,10 @@ pub struct Shared {
     /// Cancelled on shutdown.
     pub cancel: CancellationToken,
     tls: TlsAcceptor,
+    /// Permits for connections that have not logged in yet.
+    unauthenticated: Arc<Semaphore>,
+    /// Failed logins per address.
+    pub guard: LoginGuard,
 }
 
 /// A running (or ready to run) server.
@@ -94,6 +101,7 @@ impl Server {
             m => return Err(StartError::AuthMethod(m.to_string())),
         };
         let key = Key::derive(cfg.auth.token.as_bytes());
+        let guard_limit = cfg.portway.max_login_failures;
         Ok(Server {
             shared: Arc::new(Shared {
                 cfg,
@@ -104,6 +112,8 @@ impl Server {
                 tracker: TaskTracker::new(),
                 cancel,
                 tls,
+                unauthenticated: Arc::new(Semaphore::new(MAX_UNAUTHENTICATED)),
+                guard: LoginGuard::new(guard_limit),
             }),
         })
     }
@@ -154,6 +164,15 @@ impl Server {
 
 impl Shared {
     async fn handle_tcp(self: Arc<Self>, tcp: TcpStream, peer: SocketAddr) {
+        if self.guard.is_blocked(peer.ip()) {
+            debug!("connection from an address with too many failed logins; dropped");
+            return;
+        }
+        // Until it has said who it is, a connection holds one of a bounded number of permits.
+        let Ok(permit) = self.unauthenticated.clone().try_acquire_owned() else {
+            warn!(limit = MAX_UNAUTHENTICATED, "too many connections that have not logged in yet; dropping this one");
+            return;
+        };
         transport::tune(&tcp);
         let conn = match tokio::time::timeout(LOGIN_TIMEOUT, self.classify(tcp)).await {
             Ok(Ok(Some(c))) => c,
@@ -168,9 +187,9 @@ impl Shared {
             }
         };
         if self.cfg.transport.tcp_mux {
-            self.serve_mux(conn, peer).await;
+            self.serve_mux(conn, peer, permit).await;
         } else {
-            self.handle_conn(conn, peer).await;
+            self.handle_conn(conn, peer, Some(permit)).await;
         }
     }
 
@@ -220,14 +239,15 @@ impl Shared {
         Ok(Some(io))
     }
 
-    async fn serve_mux(self: Arc<Self>, conn: BoxedIo, peer: SocketAddr) {
+    async fn serve_mux(self: Arc<Self>, conn: BoxedIo, peer: SocketAddr, permit: OwnedSemaphorePermit) {
         let keepalive = Duration::from_secs(self.cfg.transport.tcp_mux_keepalive_interval.max(1) as u64);
         let (session, mut acceptor) = MuxSession::server(conn, MuxConfig::frp(keepalive));
         // An unauthenticated peer must open its first stream promptly; silent or trickling connections are cut.
         match tokio::time::timeout(LOGIN_TIMEOUT, acceptor.accept()).await {
             Ok(Some(stream)) => {
                 let me = self.clone();
-                self.tracker.spawn(async move { me.handle_conn(Box::new(stream), peer).await }.in_current_span());
+                self.tracker
+                    .spawn(async move { me.handle_conn(Box::new(stream), peer, Some(permit)).await }.in_current_span());
             }
             Ok(None) => return,
             Err(_) => {
@@ -243,7 +263,7 @@ impl Shared {
                     Some(stream) => {
                         let me = self.clone();
                         self.tracker.spawn(
-                            async move { me.handle_conn(Box::new(stream), peer).await }.in_current_span(),
+                            async move { me.handle_conn(Box::new(stream), peer, None).await }.in_current_span(),
                         );
                     }
                     None => break,
@@ -254,7 +274,12 @@ impl Shared {
     }
 
     /// One logical frp connection (a TCP/TLS connection, or a yamux stream): Login or NewWorkConn.
-    pub(crate) async fn handle_conn(self: Arc<Self>, mut conn: BoxedIo, peer: SocketAddr) {
+    pub(crate) async fn handle_conn(
+        self: Arc<Self>,
+        mut conn: BoxedIo,
+        peer: SocketAddr,
+        permit: Option<OwnedSemaphorePermit>,
+    ) {
         let first = match tokio::time::timeout(LOGIN_TIMEOUT, codec::read_msg(&mut conn)).await {
             Ok(Ok(m)) => m,
             Ok(Err(e)) => {
@@ -266,6 +291,7 @@ impl Shared {
                 return;
             }
         };
+        drop(permit);
         match first {
             Message::Login(login) => control::login(self, conn, login, peer).await,
             Message::NewWorkConn(w) => {
