@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -33,8 +34,18 @@ pub struct UdpSettings {
 
 type Sessions = Arc<Mutex<HashMap<UdpAddr, Arc<UdpSocket>>>>;
 
-/// Byte counters reported back to the engine: (to local, from local).
+/// Byte counters reported back to the engine: (to local, from local). Called about once a second, not per datagram.
 pub type Counter = Arc<dyn Fn(u64, u64) + Send + Sync>;
+
+/// Bytes not yet reported: (to local, from local).
+type Tally = Arc<(AtomicU64, AtomicU64)>;
+
+fn flush(tally: &Tally, count: &Counter) {
+    let (i, o) = (tally.0.swap(0, Ordering::Relaxed), tally.1.swap(0, Ordering::Relaxed));
+    if i > 0 || o > 0 {
+        count(i, o);
+    }
+}
 
 /// Serves a UDP work connection until it closes or `cancel`.
 pub async fn serve(work: BoxedIo, set: UdpSettings, cancel: CancellationToken, count: Counter) {
@@ -54,10 +65,16 @@ pub async fn serve(work: BoxedIo, set: UdpSettings, cancel: CancellationToken, c
         }
     });
     let sessions: Sessions = Arc::new(Mutex::new(HashMap::new()));
+    let tally: Tally = Arc::new((AtomicU64::new(0), AtomicU64::new(0)));
+    let mut report = tokio::time::interval(Duration::from_secs(1));
     let done = cancel.child_token();
     loop {
         let m = tokio::select! {
             _ = done.cancelled() => break,
+            _ = report.tick() => {
+                flush(&tally, &count);
+                continue;
+            }
             m = codec::read_msg(&mut rd) => m,
         };
         let p = match m {
@@ -76,19 +93,20 @@ pub async fn serve(work: BoxedIo, set: UdpSettings, cancel: CancellationToken, c
         let Some(peer) = p.remote_addr.clone() else {
             continue;
         };
-        let sock = match session(&sessions, &peer, &set, &tx, &done, &count).await {
+        let sock = match session(&sessions, &peer, &set, &tx, &done, &tally).await {
             Ok(s) => s,
             Err(e) => {
                 warn!(local = %set.local, error = %e, "cannot open a UDP socket toward the local service");
                 continue;
             }
         };
-        count(p.content.len() as u64, 0);
+        tally.0.fetch_add(p.content.len() as u64, Ordering::Relaxed);
         if let Err(e) = portway_proto::transport::send_datagram(&sock, &p.content, None).await {
             debug!(error = %e, "datagram to the local service dropped");
         }
     }
     done.cancel();
+    flush(&tally, &count);
     drop(tx);
     let _ = writer.await;
 }
@@ -100,7 +118,7 @@ async fn session(
     set: &UdpSettings,
     tx: &mpsc::Sender<Message>,
     done: &CancellationToken,
-    count: &Counter,
+    tally: &Tally,
 ) -> std::io::Result<Arc<UdpSocket>> {
     if let Some(s) = sessions.lock().map_err(|_| std::io::Error::other("poisoned"))?.get(peer) {
         return Ok(s.clone());
@@ -113,8 +131,8 @@ async fn session(
         m.insert(peer.clone(), sock.clone());
     }
     debug!(peer = %format!("{}:{}", peer.ip, peer.port), "udp session opened");
-    let (sock2, tx, peer, sessions, done, count) =
-        (sock.clone(), tx.clone(), peer.clone(), sessions.clone(), done.clone(), count.clone());
+    let (sock2, tx, peer, sessions, done, tally) =
+        (sock.clone(), tx.clone(), peer.clone(), sessions.clone(), done.clone(), tally.clone());
     let (size, idle) = (set.packet_size, set.idle_timeout);
     tokio::spawn(async move {
         let mut buf = vec![0u8; size];
@@ -125,7 +143,7 @@ async fn session(
             };
             match r {
                 Ok(Ok(n)) => {
-                    count(0, n as u64);
+                    tally.1.fetch_add(n as u64, Ordering::Relaxed);
                     let pkt =
                         UdpPacket { content: buf[..n].to_vec(), local_addr: None, remote_addr: Some(peer.clone()) };
                     if tx.try_send(Message::UdpPacket(pkt)).is_err() {
