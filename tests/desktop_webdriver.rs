@@ -1,0 +1,417 @@
+//! The built desktop app, end to end through its window: Xvfb, tauri-driver and WebKitWebDriver (Debian's
+//! `webkit2gtk-driver`) drive `target/debug/portway` against a real server and OIDC provider started here.
+//! Fill the form, save the secret (into the real gnome-keyring), Connect, see Connected and the proxy running,
+//! pass traffic through the tunnel, save a screenshot (`target/artifacts/desktop-connected.png`), Disconnect.
+//!
+//! Needs a D-Bus session with an unlocked gnome-keyring (scripts/test.sh runs the suite under one); the test
+//! starts its own Xvfb. WebDriver is spoken over plain HTTP/JSON.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use portway::controller::ACCOUNT;
+use portway::keychain::Keychain;
+use serde_json::{json, Value};
+use support::oidc::{OidcOptions, OidcProvider, CLIENT_ID, CLIENT_SECRET};
+use support::*;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::process::{Child, Command};
+
+const WHOLE_TEST: Duration = Duration::from_secs(240);
+/// The W3C element reference key.
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+const PROXY: &str = "echo-e2e";
+
+/// `name` on PATH (or in cargo's bin directory), or a failure telling how to install it.
+fn require_tool(name: &str, install: &str) -> PathBuf {
+    let mut dirs: Vec<PathBuf> =
+        std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect()).unwrap_or_default();
+    if let Some(h) = std::env::var_os("CARGO_HOME") {
+        dirs.push(PathBuf::from(h).join("bin"));
+    }
+    if let Some(h) = std::env::var_os("HOME") {
+        dirs.push(PathBuf::from(h).join(".cargo/bin"));
+    }
+    dirs.into_iter().map(|d| d.join(name)).find(|p| p.is_file()).unwrap_or_else(|| {
+        panic!("`{name}` not found: the desktop WebDriver test needs it. Install it with: {install} (scripts/test.sh does)")
+    })
+}
+
+/// Child processes started in their own process group; the whole group is ended on drop (also on panic).
+struct Group {
+    what: &'static str,
+    child: Child,
+}
+
+impl Group {
+    fn spawn(what: &'static str, cmd: &mut Command) -> Group {
+        cmd.process_group(0).kill_on_drop(true);
+        let child = cmd.spawn().unwrap_or_else(|e| panic!("start {what}: {e}"));
+        Group { what, child }
+    }
+
+    fn signal(&self, sig: &str) {
+        if let Some(pid) = self.child.id() {
+            let _ =
+                std::process::Command::new("kill").args([sig, "--", &format!("-{pid}")]).stderr(Stdio::null()).status();
+        }
+    }
+
+    /// SIGTERM to the group, then SIGKILL after 5 s.
+    async fn stop(mut self) {
+        self.signal("-TERM");
+        if tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await.is_err() {
+            eprintln!("{} ignored SIGTERM; killing it", self.what);
+            self.signal("-KILL");
+            let _ = tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await;
+        }
+    }
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            self.signal("-KILL");
+        }
+    }
+}
+
+/// Starts Xvfb on a display number it picks itself (`-displayfd`); returns the group and `:N`.
+async fn start_xvfb() -> (Group, String) {
+    let xvfb = require_tool("Xvfb", "sudo apt-get install xvfb");
+    let mut cmd = Command::new(xvfb);
+    cmd.args(["-displayfd", "1", "-screen", "0", "1280x800x24", "-nolisten", "tcp"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut g = Group::spawn("Xvfb", &mut cmd);
+    let stdout = g.child.stdout.take().expect("piped stdout");
+    let mut line = String::new();
+    let mut r = tokio::io::BufReader::new(stdout);
+    let read = tokio::time::timeout(Duration::from_secs(20), r.read_line(&mut line)).await;
+    let n: u32 = match read {
+        Ok(Ok(_)) => line.trim().parse().unwrap_or_else(|_| panic!("Xvfb printed {line:?}, not a display number")),
+        other => panic!("Xvfb did not report its display within 20 s: {other:?}"),
+    };
+    (g, format!(":{n}"))
+}
+
+/// A WebDriver session spoken over plain HTTP/JSON.
+struct WebDriver {
+    port: u16,
+    session: String,
+}
+
+/// One HTTP/1.1 request on a fresh connection, dropped after the response. No `Connection: close`: tauri-driver
+/// would pass it on to WebKitWebDriver, which then closes the pooled connection tauri-driver reuses next (a
+/// reset); and a request without a body has no `Content-Length` either.
+async fn http(port: u16, method: &str, path: &str, body: Option<&Value>) -> std::io::Result<(u16, Vec<u8>)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).await?;
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n");
+    let body = body.map(Value::to_string).unwrap_or_default();
+    if method == "POST" {
+        req.push_str(&format!("Content-Type: application/json; charset=utf-8\r\nContent-Length: {}\r\n", body.len()));
+    }
+    req.push_str("\r\n");
+    req.push_str(&body);
+    s.write_all(req.as_bytes()).await?;
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        if let Some(r) = parse_response(&raw)? {
+            return Ok(r);
+        }
+        let n = s.read(&mut buf).await?;
+        if n == 0 {
+            return Err(std::io::Error::other(format!(
+                "incomplete HTTP response: {:?}",
+                String::from_utf8_lossy(&raw)
+            )));
+        }
+        raw.extend_from_slice(&buf[..n]);
+    }
+}
+
+/// `Some((status, body))` once `raw` holds a whole response (`Content-Length` or chunked).
+fn parse_response(raw: &[u8]) -> std::io::Result<Option<(u16, Vec<u8>)>> {
+    let bad = || std::io::Error::other(format!("bad HTTP response: {:?}", String::from_utf8_lossy(raw)));
+    let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") else { return Ok(None) };
+    let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
+    let status = head.split(' ').nth(1).and_then(|c| c.parse().ok()).ok_or_else(bad)?;
+    let mut rest = &raw[end + 4..];
+    let header = |name: &str| head.lines().find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_owned()));
+    if let Some(len) = header("content-length:") {
+        let len: usize = len.parse().map_err(|_| bad())?;
+        return Ok((rest.len() >= len).then(|| (status, rest[..len].to_vec())));
+    }
+    if header("transfer-encoding:").as_deref() != Some("chunked") {
+        return Err(bad());
+    }
+    let mut out = Vec::new();
+    loop {
+        let Some(eol) = rest.windows(2).position(|w| w == b"\r\n") else { return Ok(None) };
+        let size = std::str::from_utf8(&rest[..eol]).ok().and_then(|l| usize::from_str_radix(l.trim(), 16).ok());
+        match size.ok_or_else(bad)? {
+            0 => return Ok(Some((status, out))),
+            n => match rest.get(eol + 2..eol + 2 + n) {
+                Some(chunk) if rest.len() >= eol + 4 + n => {
+                    out.extend_from_slice(chunk);
+                    rest = &rest[eol + 4 + n..];
+                }
+                _ => return Ok(None),
+            },
+        }
+    }
+}
+
+async fn wd_call(port: u16, method: &str, path: &str, body: Option<&Value>) -> Result<Value, String> {
+    let (status, body) = tokio::time::timeout(Duration::from_secs(60), http(port, method, path, body))
+        .await
+        .map_err(|_| format!("{method} {path}: no answer within 60 s"))?
+        .map_err(|e| format!("{method} {path}: {e}"))?;
+    let v: Value = serde_json::from_slice(&body)
+        .map_err(|e| format!("{method} {path}: HTTP {status} {e}: {}", String::from_utf8_lossy(&body)))?;
+    if status != 200 {
+        return Err(format!("{method} {path}: HTTP {status}: {}", v["value"]));
+    }
+    Ok(v["value"].clone())
+}
+
+impl WebDriver {
+    async fn new_session(port: u16, app: &Path) -> WebDriver {
+        let caps = json!({ "capabilities": { "alwaysMatch": { "tauri:options": { "application": app } } } });
+        let v = wd_call(port, "POST", "/session", Some(&caps)).await.unwrap_or_else(|e| panic!("new session: {e}"));
+        let session = v["sessionId"].as_str().unwrap_or_else(|| panic!("no sessionId in {v}")).to_owned();
+        WebDriver { port, session }
+    }
+
+    async fn call(&self, method: &str, what: &str, body: Option<Value>) -> Result<Value, String> {
+        wd_call(self.port, method, &format!("/session/{}{what}", self.session), body.as_ref()).await
+    }
+
+    /// The element with `data-testid` = `id`, waiting up to 20 s for it to appear.
+    async fn find(&self, id: &str) -> String {
+        let q = json!({ "using": "css selector", "value": format!("[data-testid=\"{id}\"]") });
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            match self.call("POST", "/element", Some(q.clone())).await {
+                Ok(v) => return v[ELEMENT].as_str().unwrap_or_else(|| panic!("element reference in {v}")).to_owned(),
+                Err(e) if Instant::now() > deadline => panic!("no element [data-testid={id}] within 20 s: {e}"),
+                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        }
+    }
+
+    async fn click(&self, id: &str) {
+        let el = self.find(id).await;
+        self.call("POST", &format!("/element/{el}/click"), Some(json!({})))
+            .await
+            .unwrap_or_else(|e| panic!("click {id}: {e}"));
+    }
+
+    /// Replaces the field's text (clear, then type: the page sees `input` events as from a keyboard).
+    async fn fill(&self, id: &str, text: &str) {
+        let el = self.find(id).await;
+        self.call("POST", &format!("/element/{el}/clear"), Some(json!({})))
+            .await
+            .unwrap_or_else(|e| panic!("clear {id}: {e}"));
+        self.call("POST", &format!("/element/{el}/value"), Some(json!({ "text": text })))
+            .await
+            .unwrap_or_else(|e| panic!("type into {id}: {e}"));
+        let prop = self.call("GET", &format!("/element/{el}/property/value"), None).await;
+        assert_eq!(prop.ok().as_ref().and_then(Value::as_str), Some(text), "the field {id} holds what was typed");
+    }
+
+    /// The element's rendered text (`innerText`). Not WebDriver's element text: WebKitWebDriver's displayedness
+    /// check calls the header's status line hidden (and so answers "") although it is on screen.
+    async fn text(&self, id: &str) -> String {
+        let el = self.find(id).await;
+        let v = self
+            .call("GET", &format!("/element/{el}/property/innerText"), None)
+            .await
+            .unwrap_or_else(|e| panic!("text of {id}: {e}"));
+        v.as_str().unwrap_or_default().to_owned()
+    }
+
+    /// Polls the element's text until `pred` holds (or panics after `within`, showing the last text).
+    async fn wait_text(&self, id: &str, within: Duration, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + within;
+        loop {
+            let t = self.text(id).await;
+            if pred(&t) {
+                return t;
+            }
+            if Instant::now() > deadline {
+                let toast = self.call(
+                    "POST",
+                    "/element",
+                    Some(json!({ "using": "css selector", "value": "[data-testid=\"toast\"]" })),
+                );
+                let toast = match toast.await {
+                    Ok(v) => {
+                        self.call(
+                            "GET",
+                            &format!("/element/{}/property/innerText", v[ELEMENT].as_str().unwrap_or("")),
+                            None,
+                        )
+                        .await
+                    }
+                    Err(e) => Err(e),
+                };
+                panic!("waited {within:?} for {what}: [data-testid={id}] says {t:?} (toast: {toast:?})");
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    async fn screenshot(&self, to: &Path) {
+        let v = self.call("GET", "/screenshot", None).await.unwrap_or_else(|e| panic!("screenshot: {e}"));
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(v.as_str().expect("screenshot is a base64 string"))
+            .expect("screenshot base64");
+        assert!(png.starts_with(b"\x89PNG"), "the screenshot is a PNG");
+        std::fs::create_dir_all(to.parent().expect("artifact dir")).expect("create the artifact directory");
+        std::fs::write(to, png).expect("write the screenshot");
+    }
+
+    async fn delete(self) {
+        if let Err(e) = self.call("DELETE", "", None).await {
+            eprintln!("delete session: {e}");
+        }
+    }
+}
+
+/// Waits until tauri-driver answers HTTP on `port` and its WebKitWebDriver listens on `native_port`.
+async fn wait_driver(port: u16, native_port: u16, within: Duration, driver: &mut Group) {
+    let deadline = Instant::now() + within;
+    loop {
+        let native = tokio::net::TcpStream::connect(("127.0.0.1", native_port)).await.is_ok();
+        if native && http(port, "GET", "/status", None).await.is_ok_and(|(status, _)| status == 200) {
+            return;
+        }
+        if let Ok(Some(status)) = driver.child.try_wait() {
+            panic!("tauri-driver exited ({status}) before answering on port {port}");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "tauri-driver (port {port}, native port {native_port}) not ready within {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_window_connects_through_a_real_server_and_provider() {
+    assert!(
+        std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some(),
+        "this test needs a D-Bus session with an unlocked gnome-keyring: run it through scripts/test.sh, or \
+         dbus-run-session -- sh -c 'echo -n pw | gnome-keyring-daemon --unlock --components=secrets; cargo test --test desktop_webdriver'"
+    );
+    let tauri_driver = require_tool("tauri-driver", "cargo install tauri-driver --locked");
+    require_tool("WebKitWebDriver", "sudo apt-get install webkit2gtk-driver");
+    let app = PathBuf::from(env!("CARGO_BIN_EXE_portway"));
+    let artifact = app
+        .parent()
+        .and_then(Path::parent)
+        .map(|t| t.join("artifacts/desktop-connected.png"))
+        .expect("the target directory");
+    let started = Instant::now();
+    tokio::time::timeout(WHOLE_TEST, async {
+        init_logs();
+        let provider = OidcProvider::start(OidcOptions::default()).await;
+        let (echo, _echo) = echo_server().await;
+        let server = start_server(
+            &format!(
+                "bindAddr = \"127.0.0.1\"\nauth.method = \"oidc\"\nauth.oidc.issuer = \"{}\"\n",
+                provider.issuer()
+            ),
+            0,
+        )
+        .await;
+        let remote = free_port();
+        let config_dir =
+            std::env::temp_dir().join(format!("portway-webdriver-{}-{}", std::process::id(), rand::random::<u32>()));
+        std::fs::create_dir_all(&config_dir).expect("config dir");
+        let keychain = Keychain::new(ACCOUNT);
+        keychain.delete().expect("start without a stored secret");
+
+        let (xvfb, display) = start_xvfb().await;
+        let (port, native_port) = (free_port(), free_port());
+        let mut cmd = Command::new(&tauri_driver);
+        cmd.args(["--port", &port.to_string(), "--native-port", &native_port.to_string()])
+            .env("DISPLAY", &display)
+            .env("PORTWAY_CONFIG_DIR", &config_dir)
+            .env("GDK_BACKEND", "x11")
+            .env_remove("WAYLAND_DISPLAY")
+            .stdin(Stdio::null())
+            .stdout(if std::env::var_os("PORTWAY_WEBDRIVER_LOG").is_some() { Stdio::inherit() } else { Stdio::null() })
+            .stderr(if std::env::var_os("PORTWAY_WEBDRIVER_LOG").is_some() { Stdio::inherit() } else { Stdio::null() });
+        let mut driver = Group::spawn("tauri-driver", &mut cmd);
+        wait_driver(port, native_port, Duration::from_secs(20), &mut driver).await;
+        let wd = WebDriver::new_session(port, &app).await;
+        eprintln!("session up after {:?}", started.elapsed());
+
+        // The form, on a fresh profile.
+        wd.wait_text("conn-state", Duration::from_secs(20), "the initial state", |t| t == "Disconnected").await;
+        wd.fill("server-addr", "127.0.0.1").await;
+        wd.fill("server-port", &server.addr.port().to_string()).await;
+        wd.fill("token-endpoint", provider.token_endpoint()).await;
+        wd.fill("client-id", CLIENT_ID).await;
+        wd.fill("client-secret", CLIENT_SECRET).await;
+        wd.click("add-proxy").await;
+        wd.fill("proxy-name", PROXY).await;
+        wd.fill("proxy-local-ip", "127.0.0.1").await;
+        wd.fill("proxy-local-port", &echo.to_string()).await;
+        wd.fill("proxy-remote-port", &remote.to_string()).await;
+        wd.click("save-button").await;
+        wd.wait_text("form-summary", Duration::from_secs(20), "the profile saved", |t| t == "All changes saved").await;
+        assert_eq!(
+            keychain.get().expect("read the keychain").as_deref(),
+            Some(CLIENT_SECRET),
+            "the secret is in the keychain"
+        );
+        let on_disk = std::fs::read_to_string(config_dir.join("profile.json")).expect("the profile file");
+        assert!(
+            on_disk.contains(PROXY) && !on_disk.contains(CLIENT_SECRET),
+            "profile file without the secret: {on_disk}"
+        );
+
+        // Connect.
+        wd.click("connect-button").await;
+        wd.wait_text("conn-state", Duration::from_secs(30), "Connected", |t| t.starts_with("Connected")).await;
+        let badge = format!("proxy-status-{PROXY}");
+        wd.wait_text(&badge, Duration::from_secs(30), "the proxy running", |t| t.starts_with("Running")).await;
+        let data = pattern(256 * 1024, 7);
+        assert_eq!(echo_through(remote, &data).await.expect("traffic through the tunnel"), sha256(&data));
+        wd.wait_text(&format!("proxy-traffic-{PROXY}"), Duration::from_secs(10), "traffic counted", |t| {
+            t.contains("1 conn")
+        })
+        .await;
+        // The proxy's badge in view (the header with the connection state stays on top).
+        let show = json!({ "script": format!("document.querySelector('[data-testid=\"{badge}\"]').scrollIntoView({{block: 'center'}})"), "args": [] });
+        wd.call("POST", "/execute/sync", Some(show)).await.expect("scroll the proxy into view");
+        wd.screenshot(&artifact).await;
+        eprintln!("connected; screenshot at {}", artifact.display());
+
+        // Disconnect.
+        assert_eq!(wd.text("connect-button").await, "Disconnect");
+        wd.click("connect-button").await;
+        wd.wait_text("conn-state", Duration::from_secs(20), "Disconnected", |t| t == "Disconnected").await;
+        assert!(echo_through(remote, b"x").await.is_err(), "the tunnel is closed after Disconnect");
+
+        wd.delete().await;
+        driver.stop().await;
+        xvfb.stop().await;
+        keychain.delete().expect("remove the test secret");
+        server.shutdown().await;
+        let _ = std::fs::remove_dir_all(&config_dir);
+    })
+    .await
+    .expect("the desktop WebDriver test timed out");
+    eprintln!("desktop WebDriver test took {:?}", started.elapsed());
+}
