@@ -24,6 +24,9 @@ echo "== rustfmt and clippy"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 
+echo "== tauri-driver for the desktop WebDriver test"
+command -v tauri-driver >/dev/null || cargo install tauri-driver --locked
+
 echo "== cargo tests"
 # Under a private D-Bus session with an unlocked gnome-keyring: the desktop tests use the real Secret Service.
 dbus-run-session -- sh -c 'echo -n portway-test | gnome-keyring-daemon --unlock --components=secrets >/dev/null 2>&1; exec cargo test --workspace --quiet' 2>&1 \

@@ -393,8 +393,12 @@ async fn the_window_connects_through_a_real_server_and_provider() {
         })
         .await;
         // The proxy's badge in view (the header with the connection state stays on top).
-        let show = json!({ "script": format!("document.querySelector('[data-testid=\"{badge}\"]').scrollIntoView({{block: 'center'}})"), "args": [] });
-        wd.call("POST", "/execute/sync", Some(show)).await.expect("scroll the proxy into view");
+        let show = "const b = document.querySelector(`[data-testid=\"${arguments[0]}\"]`); \
+                    b.scrollIntoView({block: 'center'});";
+        wd.call("POST", "/execute/sync", Some(json!({ "script": show, "args": [badge] })))
+            .await
+            .expect("scroll the proxy into view");
+        tokio::time::sleep(Duration::from_millis(300)).await;
         wd.screenshot(&artifact).await;
         eprintln!("connected; screenshot at {}", artifact.display());
 
