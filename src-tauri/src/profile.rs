@@ -40,6 +40,20 @@ pub struct ProxyDef {
     pub enabled: bool,
 }
 
+impl ProxyDef {
+    /// The engine's proxy configuration for this row.
+    pub fn to_engine(&self) -> ProxyConfig {
+        ProxyConfig {
+            name: self.name.clone(),
+            kind: self.kind.clone(),
+            local_ip: self.local_ip.clone(),
+            local_port: self.local_port,
+            remote_port: self.remote_port,
+            transport: ProxyTransport::default(),
+        }
+    }
+}
+
 /// App options.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -154,19 +168,7 @@ impl Profile {
         c.auth.oidc.client_id = self.auth.client_id.trim().to_string();
         c.auth.oidc.audience = self.auth.audience.trim().to_string();
         c.auth.oidc.scope = self.auth.scope.trim().to_string();
-        c.proxies = self
-            .proxies
-            .iter()
-            .filter(|p| p.enabled)
-            .map(|p| ProxyConfig {
-                name: p.name.clone(),
-                kind: p.kind.clone(),
-                local_ip: p.local_ip.clone(),
-                local_port: p.local_port,
-                remote_port: p.remote_port,
-                transport: ProxyTransport::default(),
-            })
-            .collect();
+        c.proxies = self.proxies.iter().filter(|p| p.enabled).map(ProxyDef::to_engine).collect();
         c
     }
 
@@ -211,18 +213,7 @@ impl Profile {
     /// frpc.toml text without the secret; a comment says where it is.
     pub fn to_frpc(&self) -> String {
         let mut c = self.to_client_config();
-        c.proxies = self
-            .proxies
-            .iter()
-            .map(|p| ProxyConfig {
-                name: p.name.clone(),
-                kind: p.kind.clone(),
-                local_ip: p.local_ip.clone(),
-                local_port: p.local_port,
-                remote_port: p.remote_port,
-                transport: ProxyTransport::default(),
-            })
-            .collect();
+        c.proxies = self.proxies.iter().map(ProxyDef::to_engine).collect();
         let which = if self.auth.method == "oidc" { "auth.oidc.clientSecret" } else { "auth.token" };
         format!(
             "# Exported by Portway. {which} is not in this file: it is stored in the system keychain\n\
