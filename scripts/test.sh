@@ -29,7 +29,9 @@ command -v tauri-driver >/dev/null || cargo install tauri-driver --locked
 
 echo "== cargo tests"
 # Under a private D-Bus session with an unlocked gnome-keyring: the desktop tests use the real Secret Service.
-dbus-run-session -- sh -c 'echo -n portway-test | gnome-keyring-daemon --unlock --components=secrets >/dev/null 2>&1; exec cargo test --workspace --quiet' 2>&1 \
+# A fresh keyring directory each run, so an existing login keyring with another password cannot stay locked.
+keyring_home=$(mktemp -d)
+dbus-run-session -- env XDG_DATA_HOME="$keyring_home" sh -c 'echo -n portway-test | gnome-keyring-daemon --unlock --components=secrets >/dev/null 2>&1; exec cargo test --workspace --quiet --no-fail-fast' 2>&1 \
   | grep -Ev '^\s*$|^running [0-9]+ tests?$|Failed to set fd limit' || { echo "cargo tests failed" >&2; exit 1; }
 
 echo "== demo"
