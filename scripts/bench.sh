@@ -15,8 +15,8 @@
 # the tunnel and the load tool all run under `taskset -c $BENCH_CPU`, so figures are repeatable and measure CPU cost.
 #
 # Knobs (env): BENCH_CPU (0), BENCH_TPUT_SECS (5), BENCH_LAT_N (20000), BENCH_CONNRATE_SECS (5), BENCH_CONC_N (1000),
-# BENCH_UDP_SECS (3), BENCH_UDP_WINDOW (32), BENCH_SIZE (64), BENCH_WORKDIR (a new /tmp dir), BENCH_REF
-# (/work/shared/bench), CARGO_TARGET_DIR (target).
+# BENCH_UDP_SECS (3), BENCH_UDP_WINDOW (32), BENCH_SIZE (64), BENCH_WORKDIR (a new /tmp dir), BENCH_REF (../shared/bench
+# beside the repo), CARGO_TARGET_DIR (target).
 # Every loop is bounded in time; every process started here is stopped by PID on exit (trap).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -29,7 +29,7 @@ while [ $# -gt 0 ]; do
     --cross-check) cross=true ;;
     --json) json_out=${2:?--json FILE}; shift ;;
     --paths) paths=${2:?--paths LIST}; shift ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -44,7 +44,7 @@ conc_n=${BENCH_CONC_N:-1000}
 udp_secs=${BENCH_UDP_SECS:-$d_udp}
 udp_window=${BENCH_UDP_WINDOW:-32}
 size=${BENCH_SIZE:-64}
-ref=${BENCH_REF:-/work/shared/bench}
+ref=${BENCH_REF:-$(cd "$repo/.." && pwd)/shared/bench}
 token="portway-bench-$RANDOM$RANDOM"
 
 for tool in cc taskset python3 timeout; do
@@ -97,6 +97,11 @@ stop_named() { # NAME...: stops those started under these names
   pids=("${keep_p[@]+"${keep_p[@]}"}") names=("${keep_n[@]+"${keep_n[@]}"}")
 }
 alive() { kill -0 "$1" 2>/dev/null; }
+backlog() { # PORT: the accept-queue length of the TCP listener on it (ss's Send-Q), or -1
+  local b=""
+  command -v ss >/dev/null && b=$(ss -Hltn "sport = :$1" 2>/dev/null | awk '{print $3; exit}')
+  echo "${b:--1}"
+}
 cpu_ticks() { # PID...: utime+stime in clock ticks, summed
   local t=0 p v
   for p in "$@"; do
@@ -163,21 +168,26 @@ service_pid=$started
 log "service: echo $svc_echo, sink $svc_sink, source $svc_source, udp $svc_udp (pid $started, CPU $cpu)"
 
 # ---------------------------------------------------------------- phases
+# the kernel thread that takes over network softirq work on the pinned CPU under load: part of the data path
+ksoftirqd=$(grep -lx "ksoftirqd/$cpu" /proc/[0-9]*/comm 2>/dev/null | head -n 1 | cut -d/ -f3 || true)
 cpu_stat() { # the pinned CPU's line of /proc/stat: "user+nice+system irq+softirq steal" in ticks
   awk -v c="cpu$cpu" '$1 == c {print $2 + $3 + $4, $7 + $8, $9}' /proc/stat
 }
+tcp_counters() { # "ListenOverflows TCPSynRetrans" from /proc/net/netstat (system-wide)
+  awk '$1 == "TcpExt:" {if (!h) {for (i = 2; i <= NF; i++) k[$i] = i; h = 1} else print $k["ListenOverflows"], $k["TCPSynRetrans"]}' /proc/net/netstat
+}
 phase() { # DIR NAME DEADLINE_S TUNNEL_PIDS(comma list or -) -- TOOL ARGS...: one JSON line into DIR/NAME.json
   local dir=$1 name=$2 deadline=$3 tpids=$4; shift 5
-  local list=() t0 t1 s0 s1 c0 c1 u0 i0 st0 u1 i1 st1 rc=0 start_ns wall_ms
+  local list=() t0 t1 s0 s1 k0 k1 c0 c1 u0 i0 st0 u1 i1 st1 n0 n1 lo0 sr0 lo1 sr1 rc=0 start_ns wall_ms
   [ "$tpids" != - ] && IFS=, read -ra list <<<"$tpids"
-  t0=$(cpu_ticks "${list[@]+"${list[@]}"}") s0=$(cpu_ticks "$service_pid") c0=$(cpu_stat)
+  t0=$(cpu_ticks "${list[@]+"${list[@]}"}") s0=$(cpu_ticks "$service_pid") k0=$(cpu_ticks $ksoftirqd) c0=$(cpu_stat) n0=$(tcp_counters)
   start_ns=$(date +%s%N)
   taskset -c "$cpu" timeout -k 5 "$deadline" "$tool" "$@" >"$dir/$name.json" 2>"$dir/$name.err" || rc=$?
   wall_ms=$((($(date +%s%N) - start_ns) / 1000000))
-  t1=$(cpu_ticks "${list[@]+"${list[@]}"}") s1=$(cpu_ticks "$service_pid") c1=$(cpu_stat)
+  t1=$(cpu_ticks "${list[@]+"${list[@]}"}") s1=$(cpu_ticks "$service_pid") k1=$(cpu_ticks $ksoftirqd) c1=$(cpu_stat) n1=$(tcp_counters)
   [ -s "$dir/$name.json" ] || echo "{\"error\":\"no output (exit $rc): $(head -c 200 "$dir/$name.err" | tr -d '"\\\n')\"}" >"$dir/$name.json"
-  read -r u0 i0 st0 <<<"$c0"; read -r u1 i1 st1 <<<"$c1"
-  echo "{\"tunnel_cpu_ticks\":$((t1 - t0)),\"service_cpu_ticks\":$((s1 - s0)),\"cpu_busy_ticks\":$((u1 - u0)),\"cpu_irq_ticks\":$((i1 - i0)),\"cpu_steal_ticks\":$((st1 - st0)),\"clk_tck\":$(getconf CLK_TCK),\"wall_ms\":$wall_ms,\"rc\":$rc}" >"$dir/$name.cpu.json"
+  read -r u0 i0 st0 <<<"$c0"; read -r u1 i1 st1 <<<"$c1"; read -r lo0 sr0 <<<"$n0"; read -r lo1 sr1 <<<"$n1"
+  echo "{\"tunnel_cpu_ticks\":$((t1 - t0)),\"service_cpu_ticks\":$((s1 - s0)),\"ksoftirqd_cpu_ticks\":$((k1 - k0)),\"cpu_busy_ticks\":$((u1 - u0)),\"cpu_irq_ticks\":$((i1 - i0)),\"cpu_steal_ticks\":$((st1 - st0)),\"clk_tck\":$(getconf CLK_TCK),\"wall_ms\":$wall_ms,\"listen_overflows\":$((${lo1:-0} - ${lo0:-0})),\"syn_retrans\":$((${sr1:-0} - ${sr0:-0})),\"rc\":$rc}" >"$dir/$name.cpu.json"
   log "  $name: $(head -c 300 "$dir/$name.json")"
 }
 
@@ -313,7 +323,7 @@ EOF
   fi
   local ready_ms=$((($(date +%s%N) - t0) / 1000000))
   sleep 0.5
-  echo "{\"server_pid\":$spid,\"client_pid\":$cpid,\"ready_ms\":$ready_ms,\"rss_idle_kib\":$(($(kib "$spid" VmRSS) + $(kib "$cpid" VmRSS))),\"server_rss_idle_kib\":$(kib "$spid" VmRSS),\"client_rss_idle_kib\":$(kib "$cpid" VmRSS)}" >"$dir/idle.json"
+  echo "{\"server_pid\":$spid,\"client_pid\":$cpid,\"ready_ms\":$ready_ms,\"rss_idle_kib\":$(($(kib "$spid" VmRSS) + $(kib "$cpid" VmRSS))),\"server_rss_idle_kib\":$(kib "$spid" VmRSS),\"client_rss_idle_kib\":$(kib "$cpid" VmRSS),\"public_listen_backlog\":$(backlog "$p_echo"),\"bind_listen_backlog\":$(backlog "$ctrl")}" >"$dir/idle.json"
   measure "$dir" "$p_echo" "$p_sink" "$p_source" "$p_udp" "$spid,$cpid"
   echo "{\"hwm_kib\":$(($(kib "$spid" VmHWM) + $(kib "$cpid" VmHWM))),\"server_hwm_kib\":$(kib "$spid" VmHWM),\"client_hwm_kib\":$(kib "$cpid" VmHWM),\"server_alive\":$(alive "$spid" && echo true || echo false),\"client_alive\":$(alive "$cpid" && echo true || echo false)}" >"$dir/end.json"
   stop_named portway-client portway-server
