@@ -11,7 +11,8 @@ use tokio_util::sync::CancellationToken;
 #[command(
     name = "portway-server",
     version,
-    about = "Portway server: accepts frp clients (frpc or portway-client) and opens their public ports"
+    about = "Portway server: accepts frp clients (frpc or portway-client) and opens their public ports",
+    after_long_help = CONFIG_HELP
 )]
 struct Cli {
     /// frps.toml to load.
@@ -20,6 +21,39 @@ struct Cli {
     #[command(subcommand)]
     cmd: Option<Cmd>,
 }
+
+/// The configuration keys, shown by `--help` (the man page, portway-server(1), says the same at more length).
+const CONFIG_HELP: &str = "\
+Configuration (frps.toml, frp's TOML keys; unknown keys are warned about, unsupported frp features are errors):
+  bindAddr, bindPort                  where clients connect (default 0.0.0.0, 7000)
+  proxyBindAddr                       address public proxy ports listen on (default: bindAddr)
+  auth.method                         \"token\" (default) or \"oidc\"; an empty auth.token lets anyone in
+  auth.token                          shared secret (also keys the control-channel cipher)
+  auth.additionalScopes               [\"HeartBeats\", \"NewWorkConns\"]: authenticate those too
+  auth.oidc.issuer                    required with oidc; must equal the tokens' iss byte for byte
+  auth.oidc.audience                  when set, tokens' aud must contain it
+  auth.oidc.skipExpiryCheck           default false
+  auth.oidc.skipIssuerCheck           default false
+  allowPorts                          e.g. [{ start = 20000, end = 20099 }, { single = 3001 }]; empty = all ports
+  maxPortsPerClient                   public ports one client may hold (0 = no limit)
+  userConnTimeout                     seconds to wait for a work connection (default 10)
+  udpPacketSize                       largest UDP datagram relayed (default 1500, max 7500)
+  transport.tcpMux                    yamux multiplexing, must match the clients (default true)
+  transport.tcpMuxKeepaliveInterval   seconds (default 30)
+  transport.heartbeatTimeout          seconds, without tcpMux (default 90)
+  transport.maxPoolCount              work connections a client may pre-open (default 5)
+  transport.tls.force                 refuse clients without TLS (default false)
+  transport.tls.certFile, keyFile     server certificate (default: self-signed, made at start)
+  transport.tls.trustedCaFile         require client certificates from this CA
+  log.level                           trace, debug, info (default), warn, error; logs go to stderr
+Portway extensions, under [portway]:
+  portway.tokenLeeway                 clock skew tolerated on exp/nbf, seconds (default 30)
+  portway.maxLoginFailures            failed logins per address per minute before refusing it (default 10, 0 = off)
+  portway.closeExpiredSessions        close sessions whose OIDC token expired (default false)
+  [[portway.clients]]                 subject or clientID, allowPorts, allowProxyNames: per-client policy
+  [portway.defaultClient]             allowPorts, allowProxyNames: the rule for every other client
+
+Packaged install: /etc/portway/frps.toml, systemd unit portway-server.service. See portway-server(1).";
 
 #[derive(Subcommand)]
 enum Cmd {
