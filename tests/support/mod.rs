@@ -4,6 +4,8 @@
 pub mod nginx;
 pub mod oidc;
 pub mod pki;
+pub mod process;
+pub mod relay;
 pub mod scenarios;
 
 use std::net::SocketAddr;
@@ -185,4 +187,43 @@ pub fn tcp_proxy(name: &str, local_port: u16, remote_port: u16, extra: &str) -> 
     format!(
         "[[proxies]]\nname = \"{name}\"\ntype = \"tcp\"\nlocalIP = \"127.0.0.1\"\nlocalPort = {local_port}\nremotePort = {remote_port}\n{extra}\n"
     )
+}
+
+/// `n` concurrent connections through public `port` to an echo service, each sending its own pattern (distinct
+/// seed and length, both derived from `round`); panics unless every connection gets back exactly its own bytes.
+pub async fn echo_isolated(port: u16, n: u64, round: u64) {
+    let tasks: Vec<_> = (0..n)
+        .map(|i| {
+            let seed = round * 1_000 + i + 1;
+            tokio::spawn(async move {
+                let data = pattern(16 * 1024 + (seed as usize % 997) * 7, seed);
+                let got = echo_through(port, &data).await;
+                (i, got.map(|h| h == sha256(&data)))
+            })
+        })
+        .collect();
+    for t in tasks {
+        let (i, r) = t.await.expect("join");
+        match r {
+            Ok(true) => {}
+            Ok(false) => panic!("connection {i} (round {round}, port {port}) got bytes that are not its own"),
+            Err(e) => panic!("connection {i} (round {round}, port {port}) failed: {e}"),
+        }
+    }
+}
+
+/// Retries [`echo_isolated`]'s single-connection check until `port` echoes (bounded); for waiting on a proxy
+/// that is being re-registered by a process whose status the test cannot watch.
+pub async fn wait_echo(port: u16, within: Duration) {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let probe = pattern(100, u64::from(port));
+        if let Ok(Ok(h)) = tokio::time::timeout(Duration::from_secs(3), echo_through(port, &probe)).await {
+            if h == sha256(&probe) {
+                return;
+            }
+        }
+        assert!(tokio::time::Instant::now() < deadline, "port {port} did not echo within {within:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
