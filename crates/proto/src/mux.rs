@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
+use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::sync::{mpsc, Notify};
 use tokio_util::sync::CancellationToken;
@@ -25,7 +26,7 @@ use crate::transport::BoxedIo;
 use crate::yamux::{flags, FrameType, Header, HEADER_LEN, INITIAL_WINDOW};
 
 /// Above this many pending output bytes, writers wait for the writer task.
-pub const WBUF_HIGH: usize = 1024 * 1024;
+pub const WBUF_HIGH: usize = 256 * 1024;
 /// Largest data frame Portway sends.
 const MAX_FRAME: usize = 128 * 1024;
 
@@ -69,7 +70,7 @@ pub enum MuxError {
 }
 
 struct StreamState {
-    recv: VecDeque<Vec<u8>>,
+    recv: VecDeque<Bytes>,
     recv_off: usize,
     /// Bytes the peer may still send before we grant more.
     recv_window: u32,
@@ -257,13 +258,32 @@ impl MuxSession {
     }
 }
 
-async fn reader(sh: Arc<Shared>, rd: tokio::io::ReadHalf<BoxedIo>, accept: Option<mpsc::Sender<MuxStream>>) {
-    let mut rd = tokio::io::BufReader::with_capacity(64 * 1024, rd);
+/// Bytes asked of the connection per read.
+const READ_CHUNK: usize = 256 * 1024;
+/// Data frames at least this long are handed to their stream as a slice of the read buffer (no copy); shorter
+/// ones are copied out, so a small unread frame never pins a whole read buffer.
+const ZERO_COPY_MIN: usize = 8 * 1024;
+
+/// Reads until `buf` holds at least `n` bytes. EOF before that is an `UnexpectedEof` error.
+async fn fill<R: AsyncRead + Unpin>(rd: &mut R, buf: &mut BytesMut, n: usize) -> io::Result<()> {
+    while buf.len() < n {
+        let (need, spare) = (n - buf.len(), buf.capacity() - buf.len());
+        if spare < need || spare < 4096 {
+            buf.reserve(need.max(READ_CHUNK));
+        }
+        if rd.read_buf(buf).await? == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+    }
+    Ok(())
+}
+
+async fn reader(sh: Arc<Shared>, mut rd: tokio::io::ReadHalf<BoxedIo>, accept: Option<mpsc::Sender<MuxStream>>) {
+    let mut buf = BytesMut::with_capacity(READ_CHUNK);
     let reason = loop {
-        let mut hb = [0u8; HEADER_LEN];
         let r = tokio::select! {
             _ = sh.done.cancelled() => break "closed".to_string(),
-            r = rd.read_exact(&mut hb) => r,
+            r = fill(&mut rd, &mut buf, HEADER_LEN) => r,
         };
         if let Err(e) = r {
             break if e.kind() == io::ErrorKind::UnexpectedEof {
@@ -272,14 +292,15 @@ async fn reader(sh: Arc<Shared>, rd: tokio::io::ReadHalf<BoxedIo>, accept: Optio
                 e.to_string()
             };
         }
-        let h = match Header::decode(&hb) {
+        let h = match Header::decode(&buf[..HEADER_LEN]) {
             Ok(Some(h)) => h,
             Ok(None) => break "short header".into(),
             Err(e) => break e.to_string(),
         };
+        buf.advance(HEADER_LEN);
         match h.kind {
             FrameType::Data => {
-                // Check the window before allocating: a peer cannot make us buffer more than we granted.
+                // Check the window before reading the body: a peer cannot make us buffer more than we granted.
                 let allowed = {
                     let g = sh.lock();
                     g.streams.get(&h.stream_id).map(|s| s.recv_window)
@@ -291,15 +312,21 @@ async fn reader(sh: Arc<Shared>, rd: tokio::io::ReadHalf<BoxedIo>, accept: Optio
                     }
                 } else if h.flags & flags::SYN == 0 || h.length > INITIAL_WINDOW {
                     // Data for a stream we do not know (already closed): discard it.
-                    if let Err(e) = discard(&mut rd, len).await {
+                    if let Err(e) = discard(&mut rd, &mut buf, len).await {
                         break e.to_string();
                     }
                     continue;
                 }
-                let mut data = vec![0u8; len];
-                if let Err(e) = rd.read_exact(&mut data).await {
+                if let Err(e) = fill(&mut rd, &mut buf, len).await {
                     break e.to_string();
                 }
+                let data = if len >= ZERO_COPY_MIN {
+                    buf.split_to(len).freeze()
+                } else {
+                    let d = Bytes::copy_from_slice(&buf[..len]);
+                    buf.advance(len);
+                    d
+                };
                 if let Err(r) = on_stream_frame(&sh, &accept, h, Some(data)) {
                     break r;
                 }
@@ -331,14 +358,17 @@ async fn reader(sh: Arc<Shared>, rd: tokio::io::ReadHalf<BoxedIo>, accept: Optio
     sh.fail(reason);
 }
 
-async fn discard<R: AsyncRead + Unpin>(rd: &mut R, mut len: usize) -> io::Result<()> {
-    let mut buf = [0u8; 4096];
-    while len > 0 {
-        let n = len.min(buf.len());
-        rd.read_exact(&mut buf[..n]).await?;
-        len -= n;
+/// Skips `len` body bytes, from what is buffered first, without holding more than one read chunk.
+async fn discard<R: AsyncRead + Unpin>(rd: &mut R, buf: &mut BytesMut, mut len: usize) -> io::Result<()> {
+    loop {
+        let k = len.min(buf.len());
+        buf.advance(k);
+        len -= k;
+        if len == 0 {
+            return Ok(());
+        }
+        fill(rd, buf, 1).await?;
     }
-    Ok(())
 }
 
 /// Applies a Data or WindowUpdate frame to its stream (creating it on SYN for servers).
@@ -346,7 +376,7 @@ fn on_stream_frame(
     sh: &Arc<Shared>,
     accept: &Option<mpsc::Sender<MuxStream>>,
     h: Header,
-    data: Option<Vec<u8>>,
+    data: Option<Bytes>,
 ) -> Result<(), String> {
     let mut g = sh.lock();
     let id = h.stream_id;
@@ -404,7 +434,7 @@ fn on_stream_frame(
     Ok(())
 }
 
-fn apply(s: &mut StreamState, h: Header, data: Option<Vec<u8>>) -> Result<(), String> {
+fn apply(s: &mut StreamState, h: Header, data: Option<Bytes>) -> Result<(), String> {
     if let Some(d) = data {
         if !d.is_empty() {
             s.recv_window -= d.len() as u32;

@@ -251,6 +251,20 @@ pub fn tune(tcp: &TcpStream) {
     let _ = tcp.set_nodelay(true);
 }
 
+/// Accept queue length asked for on listening sockets (frp uses 4096; the kernel caps it at
+/// `net.core.somaxconn`). The default of tokio's `TcpListener::bind`, 1024 on Linux, lets a burst of connections
+/// overflow the queue, and each overflow costs that visitor a 1 s SYN retry.
+pub const LISTEN_BACKLOG: u32 = 4096;
+
+/// Binds and listens on `addr` (address reuse on, as `TcpListener::bind`) with [`LISTEN_BACKLOG`].
+pub fn listen(addr: std::net::SocketAddr) -> io::Result<tokio::net::TcpListener> {
+    let sock = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    #[cfg(unix)]
+    sock.set_reuseaddr(true)?;
+    sock.bind(addr)?;
+    sock.listen(LISTEN_BACKLOG)
+}
+
 /// How long a datagram send may wait for socket buffer space before the datagram is dropped.
 pub const UDP_SEND_WAIT: std::time::Duration = std::time::Duration::from_millis(20);
 

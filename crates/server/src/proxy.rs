@@ -135,7 +135,11 @@ enum Public {
 
 impl Public {
     async fn bind(addr: SocketAddr, udp: bool) -> std::io::Result<Public> {
-        Ok(if udp { Public::Udp(UdpSocket::bind(addr).await?) } else { Public::Tcp(TcpListener::bind(addr).await?) })
+        Ok(if udp {
+            Public::Udp(UdpSocket::bind(addr).await?)
+        } else {
+            Public::Tcp(portway_proto::transport::listen(addr)?)
+        })
     }
 
     fn port(&self) -> u16 {

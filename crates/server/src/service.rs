@@ -120,8 +120,23 @@ impl Server {
 
     /// Binds `bindAddr:bindPort`.
     pub async fn bind(&self) -> Result<TcpListener, StartError> {
-        let addr = format!("{}:{}", self.shared.cfg.bind_addr, self.shared.cfg.bind_port);
-        TcpListener::bind(&addr).await.map_err(|source| StartError::Bind { addr, source })
+        let (host, port) = (self.shared.cfg.bind_addr.as_str(), self.shared.cfg.bind_port);
+        let addr = format!("{host}:{port}");
+        let sockaddrs: Vec<std::net::SocketAddr> = match host.parse::<std::net::IpAddr>() {
+            Ok(ip) => vec![std::net::SocketAddr::new(ip, port)],
+            Err(_) => tokio::net::lookup_host(&addr)
+                .await
+                .map_err(|source| StartError::Bind { addr: addr.clone(), source })?
+                .collect(),
+        };
+        let mut last = std::io::Error::new(std::io::ErrorKind::NotFound, "the address resolves to nothing");
+        for a in sockaddrs {
+            match transport::listen(a) {
+                Ok(l) => return Ok(l),
+                Err(e) => last = e,
+            }
+        }
+        Err(StartError::Bind { addr, source: last })
     }
 
     /// Serves on an already-bound listener until `shutdown` is cancelled, then closes every listener and
