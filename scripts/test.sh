@@ -36,4 +36,7 @@ dbus-run-session -- env XDG_DATA_HOME="$keyring_home" sh -c 'echo -n portway-tes
 
 echo "== demo"
 bash scripts/demo.sh --once
+
+echo "== packaging: build every artifact (scripts/package.sh), install the .debs, check, purge"
+bash tests/packaging/run.sh
 echo "== all tests passed"
