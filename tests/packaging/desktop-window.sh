@@ -4,10 +4,11 @@
 # render, saves screenshots, stops the app. Exit 0 only when the window exists and the screenshot is not blank.
 #   desktop-window.sh EXEC_COMMAND ARTIFACT_DIR
 set -uo pipefail
+say() { echo "desktop-window: $*"; }
 exec_cmd=$1
 art=$2
 title=Portway
-min_colours=${PORTWAY_MIN_COLOURS:-64}
+min_colours=${PORTWAY_MIN_COLOURS:-200}
 
 home=$(mktemp -d)
 export HOME=$home XDG_CONFIG_HOME=$home/.config XDG_DATA_HOME=$home/.local/share XDG_CACHE_HOME=$home/.cache
@@ -36,13 +37,13 @@ find_window() {
 
 wid=
 for _ in $(seq 120); do # up to 60 s
-  kill -0 "$app" 2>/dev/null || { echo "the app exited early (log: $art/desktop-app.log)"; tail -20 "$art/desktop-app.log"; exit 1; }
+  kill -0 "$app" 2>/dev/null || { say "the app exited early (log: $art/desktop-app.log)"; exit 1; }
   wid=$(find_window)
   [ -n "$wid" ] && break
   sleep 0.5
 done
-[ -n "$wid" ] || { echo "no window titled $title within 60 s"; xwininfo -root -tree | head -40; exit 1; }
-echo "window $wid: $(xwininfo -id "$wid" | awk '/Width:|Height:/ {printf "%s%s ", $1, $2}')"
+[ -n "$wid" ] || { say "no window titled $title within 60 s; windows:"; xwininfo -root -tree | grep -F '"' | sed 's/^/desktop-window:   /' | head -20; exit 1; }
+say "window $wid: $(xwininfo -id "$wid" | awk '/Width:|Height:/ {printf "%s%s ", $1, $2}')"
 
 # The webview paints after the window maps: wait until the window's image has the colours of rendered text.
 colours=0
@@ -53,6 +54,6 @@ for _ in $(seq 60); do # up to 30 s
   sleep 0.5
 done
 import -window root "$art/desktop-installed.png"
-echo "window screenshot: $colours colours (at least $min_colours expected); screen: $art/desktop-installed.png"
-[ "$colours" -ge "$min_colours" ] || { echo "the window stayed blank"; exit 1; }
+say "window screenshot: $colours colours (at least $min_colours expected); screen: $art/desktop-installed.png"
+[ "$colours" -ge "$min_colours" ] || { say "the window stayed blank"; exit 1; }
 exit 0
