@@ -16,6 +16,8 @@ use tokio::net::TcpStream;
 
 async fn bounded<F: std::future::Future<Output = ()>>(f: F) {
     init_logs();
+    // Building the binaries (once per test process) is not part of any test's time.
+    tokio::task::spawn_blocking(|| support::process::bin("portway-server")).await.expect("build binaries");
     tokio::time::timeout(TEST_TIMEOUT, f).await.expect("test timed out");
 }
 

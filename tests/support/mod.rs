@@ -197,7 +197,9 @@ pub async fn echo_isolated(port: u16, n: u64, round: u64) {
             let seed = round * 1_000 + i + 1;
             tokio::spawn(async move {
                 let data = pattern(16 * 1024 + (seed as usize % 997) * 7, seed);
-                let got = echo_through(port, &data).await;
+                let got = tokio::time::timeout(Duration::from_secs(20), echo_through(port, &data))
+                    .await
+                    .unwrap_or_else(|_| Err(std::io::Error::other("no complete echo within 20 s")));
                 (i, got.map(|h| h == sha256(&data)))
             })
         })
