@@ -296,6 +296,11 @@ async fn run(ctl: Arc<Control>, conn: BoxedIo, mut rx: mpsc::Receiver<Message>, 
         let msg = match msg {
             Ok(m) => m,
             Err(e) if e.is_eof() => break,
+            // A client killed or a yamux session gone: the connection is lost, nothing was malformed.
+            Err(codec::CodecError::Io(e)) => {
+                info!(error = %e, "control connection lost; closing the session");
+                break;
+            }
             Err(e) => {
                 warn!(error = %e, "bad message on the control channel; closing the session");
                 break;
