@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 use portway_proto::codec;
 use portway_proto::crypto::{CryptoStream, Key};
 use portway_proto::msg::{ClientSpec, Login, Message, NewProxy, NewWorkConn, Ping};
-use portway_proto::relay::{relay, wrap_work_conn};
+use portway_proto::relay::{relay_tcp, wrap_work_conn};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -499,7 +499,7 @@ impl WorkCtx {
         });
         let r = tokio::select! {
             _ = self.cancel.cancelled() => None,
-            r = relay(&mut work, &mut local_conn) => r.ok(),
+            r = relay_tcp(&mut local_conn, &mut work) => r.ok().map(|(up, down)| (down, up)),
         };
         if let Some((inb, outb)) = r {
             self.status.send_modify(|s| {

@@ -71,7 +71,6 @@ pub enum MuxError {
 
 struct StreamState {
     recv: VecDeque<Bytes>,
-    recv_off: usize,
     /// Bytes the peer may still send before we grant more.
     recv_window: u32,
     /// Consumed by the application since the last update we sent.
@@ -88,7 +87,6 @@ impl StreamState {
     fn new(recv_window: u32, send_window: u32) -> Self {
         StreamState {
             recv: VecDeque::new(),
-            recv_off: 0,
             recv_window,
             consumed: 0,
             send_window,
@@ -531,40 +529,36 @@ impl MuxStream {
     }
 }
 
-impl AsyncRead for MuxStream {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+impl MuxStream {
+    /// Waits for received data and lets `take` consume some of it (returning what it took and how many bytes);
+    /// grants the peer more window once half of it has been consumed. `eof` is returned at the end of the stream.
+    fn poll_take<T>(
+        &self,
+        cx: &mut Context<'_>,
+        eof: T,
+        take: impl FnOnce(&mut VecDeque<Bytes>) -> (T, usize),
+    ) -> Poll<io::Result<T>> {
         let sh = &self.shared;
         let mut g = sh.lock();
-        let closed = g.closed.clone();
+        let closed = g.closed.is_some();
         let Some(s) = g.streams.get_mut(&self.id) else {
-            return Poll::Ready(Ok(()));
+            return Poll::Ready(Ok(eof));
         };
         if s.recv.is_empty() {
             if s.remote_fin {
-                return Poll::Ready(Ok(()));
+                return Poll::Ready(Ok(eof));
             }
             if s.reset {
                 return Poll::Ready(Err(io::Error::new(io::ErrorKind::ConnectionReset, "stream reset by peer")));
             }
-            if let Some(r) = closed {
+            if closed {
+                let r = g.closed.clone().unwrap_or_default();
                 return Poll::Ready(Err(io::Error::new(io::ErrorKind::ConnectionAborted, r)));
             }
             s.read_waker = Some(cx.waker().clone());
             return Poll::Pending;
         }
-        let mut n = 0;
-        while buf.remaining() > 0 {
-            let Some(front) = s.recv.front() else { break };
-            let avail = &front[s.recv_off..];
-            let k = avail.len().min(buf.remaining());
-            buf.put_slice(&avail[..k]);
-            n += k;
-            s.recv_off += k;
-            if s.recv_off == front.len() {
-                s.recv.pop_front();
-                s.recv_off = 0;
-            }
-        }
+        let (out, n) = take(&mut s.recv);
         s.consumed += n as u32;
         let max = sh.cfg.max_window;
         if s.consumed >= max / 2 && !s.reset {
@@ -579,7 +573,38 @@ impl AsyncRead for MuxStream {
             drop(g);
             sh.wake_writer.notify_one();
         }
-        Poll::Ready(Ok(()))
+        Poll::Ready(Ok(out))
+    }
+
+    /// Like `poll_read`, but hands over the next received chunk (at most `max` bytes) without copying it.
+    /// An empty chunk means the end of the stream.
+    pub fn poll_read_chunk(&mut self, cx: &mut Context<'_>, max: usize) -> Poll<io::Result<Bytes>> {
+        self.poll_take(cx, Bytes::new(), |recv| {
+            let Some(front) = recv.front_mut() else { return (Bytes::new(), 0) };
+            let chunk = if front.len() <= max { recv.pop_front().unwrap_or_default() } else { front.split_to(max) };
+            let n = chunk.len();
+            (chunk, n)
+        })
+    }
+}
+
+impl AsyncRead for MuxStream {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        self.poll_take(cx, (), |recv| {
+            let mut n = 0;
+            while buf.remaining() > 0 {
+                let Some(front) = recv.front_mut() else { break };
+                let k = front.len().min(buf.remaining());
+                buf.put_slice(&front[..k]);
+                n += k;
+                if k == front.len() {
+                    recv.pop_front();
+                } else {
+                    front.advance(k);
+                }
+            }
+            ((), n)
+        })
     }
 }
 

@@ -15,6 +15,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::compress::CompressStream;
 use crate::crypto::{CryptoStream, Key};
+use crate::mux::MuxStream;
 use crate::transport::BoxedIo;
 
 /// Largest read per step, per direction (the size of the per-thread scratch buffer).
@@ -128,6 +129,82 @@ impl Half {
             }
         }
     }
+}
+
+/// One direction out of a multiplexed stream: received chunks are written on as they are, without a copy.
+#[derive(Default)]
+struct ChunkHalf {
+    pending: bytes::Bytes,
+    need_flush: bool,
+    read_done: bool,
+    done: bool,
+    bytes: u64,
+}
+
+impl ChunkHalf {
+    fn poll_copy<W>(&mut self, cx: &mut Context<'_>, src: &mut MuxStream, dst: &mut W) -> Poll<io::Result<()>>
+    where
+        W: AsyncWrite + Unpin + ?Sized,
+    {
+        loop {
+            if self.done {
+                return Poll::Ready(Ok(()));
+            }
+            while !self.pending.is_empty() {
+                let n = ready!(Pin::new(&mut *dst).poll_write(cx, &self.pending))?;
+                if n == 0 {
+                    return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+                }
+                bytes::Buf::advance(&mut self.pending, n);
+                self.need_flush = true;
+            }
+            if self.read_done {
+                if self.need_flush {
+                    ready!(Pin::new(&mut *dst).poll_flush(cx))?;
+                    self.need_flush = false;
+                }
+                ready!(Pin::new(&mut *dst).poll_shutdown(cx))?;
+                self.done = true;
+                continue;
+            }
+            match src.poll_read_chunk(cx, RELAY_BUF) {
+                Poll::Ready(Ok(chunk)) if chunk.is_empty() => self.read_done = true,
+                Poll::Ready(Ok(chunk)) => {
+                    self.bytes += chunk.len() as u64;
+                    self.pending = chunk;
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => {
+                    if self.need_flush {
+                        ready!(Pin::new(&mut *dst).poll_flush(cx))?;
+                        self.need_flush = false;
+                    }
+                    return Poll::Pending;
+                }
+            }
+        }
+    }
+}
+
+/// [`relay`] between a TCP connection and a work connection, returning bytes (tcp→work, work→tcp). When the
+/// work connection is a bare multiplexed stream (no per-proxy encryption or compression), what it receives is
+/// written to the TCP connection straight from the session's read buffer.
+pub async fn relay_tcp(tcp: &mut tokio::net::TcpStream, work: &mut BoxedIo) -> io::Result<(u64, u64)> {
+    let work_any: &mut dyn std::any::Any = &mut **work;
+    let Some(mux) = work_any.downcast_mut::<MuxStream>() else {
+        return relay(tcp, work).await;
+    };
+    let (mut up, mut down) = (Half::default(), ChunkHalf::default());
+    poll_fn(|cx| {
+        let r1 = up.poll_copy(cx, tcp, mux)?;
+        let r2 = down.poll_copy(cx, mux, tcp)?;
+        if r1.is_ready() && r2.is_ready() {
+            Poll::Ready(Ok((up.bytes, down.bytes)))
+        } else {
+            Poll::Pending
+        }
+    })
+    .await
 }
 
 /// Copies both ways until both directions are closed, preserving half-close. Returns bytes (a→b, b→a).

@@ -12,8 +12,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
 /// Any bidirectional byte stream.
-pub trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
-impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
+pub trait Io: AsyncRead + AsyncWrite + Send + Unpin + std::any::Any {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Io for T {}
 
 /// A boxed [`Io`].
 pub type BoxedIo = Box<dyn Io>;
@@ -57,8 +57,17 @@ pub enum TlsError {
     Generate(String),
 }
 
+/// ring's suites with AES-128-GCM first, as Go's crypto/tls (frp) orders them for TLS 1.3: as secure here, and
+/// about a third cheaper per byte than AES-256-GCM, which is rustls' own first choice.
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+    let mut p = rustls::crypto::ring::default_provider();
+    p.cipher_suites.sort_by_key(|s| match s.suite() {
+        rustls::CipherSuite::TLS13_AES_128_GCM_SHA256 => 0,
+        rustls::CipherSuite::TLS13_CHACHA20_POLY1305_SHA256 => 1,
+        rustls::CipherSuite::TLS13_AES_256_GCM_SHA384 => 2,
+        _ => 3,
+    });
+    Arc::new(p)
 }
 
 fn read_file(what: &'static str, path: &Path) -> Result<Vec<u8>, TlsError> {

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use portway_proto::msg::{NewProxy, StartWorkConn};
-use portway_proto::relay::{relay, wrap_work_conn};
+use portway_proto::relay::{relay_tcp, wrap_work_conn};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn, Instrument};
@@ -221,7 +221,7 @@ async fn serve_visitor(
     let mut work = wrap_work_conn(work, np.use_encryption.then_some(&shared.key), np.use_compression);
     tokio::select! {
         _ = cancel.cancelled() => {}
-        r = relay(&mut visitor, &mut work) => match r {
+        r = relay_tcp(&mut visitor, &mut work) => match r {
             Ok((up, down)) => debug!(bytes_in = up, bytes_out = down, "visitor connection closed"),
             Err(e) => debug!(error = %e, "visitor connection ended with an error"),
         },

@@ -74,6 +74,30 @@ pub struct Shared {
     pub guard: LoginGuard,
 }
 
+/// What a server holds at one moment (logged on `SIGUSR1`; read by the load test).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Logged-in clients.
+    pub clients: usize,
+    /// Registered proxies.
+    pub proxies: usize,
+    /// Connections and sessions being served (the server's tracked tasks).
+    pub tasks: usize,
+}
+
+/// A handle that reads a server's [`Stats`] while it runs.
+#[derive(Clone)]
+pub struct StatsHandle(Arc<Shared>);
+
+impl StatsHandle {
+    /// The current figures.
+    pub async fn get(&self) -> Stats {
+        let clients = self.0.controls.lock().await.len();
+        let proxies = self.0.proxies.lock().map(|p| p.len()).unwrap_or(0);
+        Stats { clients, proxies, tasks: self.0.tracker.len() }
+    }
+}
+
 /// A running (or ready to run) server.
 pub struct Server {
     shared: Arc<Shared>,
@@ -116,6 +140,11 @@ impl Server {
                 guard: LoginGuard::new(guard_limit),
             }),
         })
+    }
+
+    /// A handle to read the server's [`Stats`] once it runs.
+    pub fn stats(&self) -> StatsHandle {
+        StatsHandle(self.shared.clone())
     }
 
     /// Binds `bindAddr:bindPort`.

@@ -60,7 +60,11 @@ fn main() -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new(format!("{},tokio_yamux=warn", loaded.config.log.level))
     });
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
     for w in &loaded.warnings {
         tracing::warn!("{w}");
     }
@@ -68,6 +72,8 @@ fn main() -> anyhow::Result<()> {
     rt.block_on(async move {
         let handle = portway_client::start(loaded.config, SecretSource::FromConfig);
         let cancel = handle.cancel_token();
+        #[cfg(unix)]
+        tokio::spawn(log_stats_on_sigusr1());
         tokio::spawn(async move {
             wait_for_signal().await;
             tracing::info!("signal received; shutting down");
@@ -75,6 +81,22 @@ fn main() -> anyhow::Result<()> {
         });
         handle.wait().await.map_err(anyhow::Error::from)
     })
+}
+
+/// `kill -USR1 <pid>` logs the runtime's live tasks and the process's open file descriptors (read by the load
+/// test to count leaks).
+#[cfg(unix)]
+async fn log_stats_on_sigusr1() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut usr1) = signal(SignalKind::user_defined1()) else { return };
+    while usr1.recv().await.is_some() {
+        let runtime_tasks = tokio::runtime::Handle::current().metrics().num_alive_tasks();
+        let open_fds = tokio::task::spawn_blocking(|| std::fs::read_dir("/proc/self/fd").map(|d| d.count()).ok())
+            .await
+            .ok()
+            .flatten();
+        tracing::info!(runtime_tasks, open_fds = open_fds.unwrap_or(0), "stats");
+    }
 }
 
 async fn wait_for_signal() {

@@ -79,6 +79,8 @@ fn main() -> anyhow::Result<()> {
     rt.block_on(async move {
         let server = Server::new(loaded.config)?;
         let listener = server.bind().await?;
+        #[cfg(unix)]
+        tokio::spawn(log_stats_on_sigusr1(server.stats()));
         let shutdown = CancellationToken::new();
         let s2 = shutdown.clone();
         tokio::spawn(async move {
@@ -94,7 +96,35 @@ fn main() -> anyhow::Result<()> {
 fn init_logging(level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{level},tokio_yamux=warn")));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+}
+
+/// `kill -USR1 <pid>` logs what the server holds: clients, proxies, connections being served, the runtime's
+/// live tasks and the process's open file descriptors (the load test reads this line to count leaks).
+#[cfg(unix)]
+async fn log_stats_on_sigusr1(stats: portway_server::service::StatsHandle) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut usr1) = signal(SignalKind::user_defined1()) else { return };
+    while usr1.recv().await.is_some() {
+        let s = stats.get().await;
+        let runtime_tasks = tokio::runtime::Handle::current().metrics().num_alive_tasks();
+        let open_fds = tokio::task::spawn_blocking(|| std::fs::read_dir("/proc/self/fd").map(|d| d.count()).ok())
+            .await
+            .ok()
+            .flatten();
+        tracing::info!(
+            clients = s.clients,
+            proxies = s.proxies,
+            connections = s.tasks,
+            runtime_tasks,
+            open_fds = open_fds.unwrap_or(0),
+            "stats"
+        );
+    }
 }
 
 async fn wait_for_signal() {
