@@ -209,7 +209,6 @@ async fn silent_and_trickling_unauthenticated_connections_are_cut_after_the_logi
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug in crates/server/src/service.rs (serve_mux): a yamux connection that opened one stream is never cut if nothing on it logs in"]
 async fn mux_connection_that_opens_a_stream_but_never_logs_in_is_cut() {
     bounded(async {
         let mut f = Fixture::start(true, "").await;

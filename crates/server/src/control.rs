@@ -76,17 +76,19 @@ impl Control {
     }
 
     /// Parks a work connection the client opened in answer to ReqWorkConn.
-    pub async fn add_work_conn(&self, conn: BoxedIo, w: &NewWorkConn) {
+    /// Verifies and pools a work connection; returns whether it was verified.
+    pub async fn add_work_conn(&self, conn: BoxedIo, w: &NewWorkConn) -> bool {
         match self.shared.auth.verify_work_conn(&w.privilege_key, w.timestamp, &self.identity).await {
             Ok(exp) => self.renewed(exp),
             Err(e) => {
                 info!(run_id = %self.run_id, error = %e, "work connection refused");
-                return;
+                return false;
             }
         }
         if self.pool_tx.try_send(conn).is_err() {
             debug!(run_id = %self.run_id, "work connection pool is full; surplus connection discarded");
         }
+        true
     }
 
     /// Takes a work connection from the pool, or asks the client for one and waits `userConnTimeout`. Either
@@ -165,7 +167,15 @@ fn new_run_id() -> String {
 }
 
 /// Handles a Login on a fresh connection: verify, answer, then run the control session until it ends.
-pub async fn login(shared: Arc<Shared>, mut conn: BoxedIo, login: Login, peer: SocketAddr) {
+/// Serves one client's control connection. `authed` (the multiplexed connection it arrived on) is marked once
+/// the login is accepted, before the answer is sent.
+pub async fn login(
+    shared: Arc<Shared>,
+    mut conn: BoxedIo,
+    login: Login,
+    peer: SocketAddr,
+    authed: Option<tokio_util::sync::CancellationToken>,
+) {
     let identity = match shared.auth.verify_login(&login.privilege_key, login.timestamp).await {
         Ok(id) => id,
         Err(e) => {
@@ -216,6 +226,9 @@ pub async fn login(shared: Arc<Shared>, mut conn: BoxedIo, login: Login, peer: S
         info!(run_id = %run_id, "client logged in again with the same run_id; replacing its previous session");
         old.cancel.cancel();
         old.close_all();
+    }
+    if let Some(a) = authed {
+        a.cancel();
     }
     let resp = Message::LoginResp(LoginResp {
         version: portway_proto::FRP_VERSION.into(),

@@ -233,7 +233,7 @@ impl Shared {
         if self.cfg.transport.tcp_mux {
             self.serve_mux(conn, peer, permit).await;
         } else {
-            self.handle_conn(conn, peer, Some(permit)).await;
+            self.handle_conn(conn, peer, Some(permit), None).await;
         }
     }
 
@@ -283,37 +283,48 @@ impl Shared {
         Ok(Some(io))
     }
 
+    /// A multiplexed connection. Until one of its streams has logged in (or brought a verified work connection),
+    /// it is unauthenticated: it keeps its permit, may have only that one stream, and is closed if that has not
+    /// happened within [`LOGIN_TIMEOUT`] of its start. A peer cannot open streams (each with a receive window)
+    /// without logging in.
     async fn serve_mux(self: Arc<Self>, conn: BoxedIo, peer: SocketAddr, permit: OwnedSemaphorePermit) {
         let keepalive = Duration::from_secs(self.cfg.transport.tcp_mux_keepalive_interval.max(1) as u64);
         let (session, mut acceptor) = MuxSession::server(conn, MuxConfig::frp(keepalive));
-        // An unauthenticated peer must open its first stream promptly; silent or trickling connections are cut.
-        match tokio::time::timeout(LOGIN_TIMEOUT, acceptor.accept()).await {
-            Ok(Some(stream)) => {
-                let me = self.clone();
-                self.tracker
-                    .spawn(async move { me.handle_conn(Box::new(stream), peer, Some(permit)).await }.in_current_span());
-            }
-            Ok(None) => return,
-            Err(_) => {
-                info!("multiplexed connection opened no stream within {LOGIN_TIMEOUT:?}; closed");
-                session.close();
-                return;
-            }
-        }
+        let authed = CancellationToken::new();
+        let mut permit = Some(permit);
+        let deadline = tokio::time::sleep(LOGIN_TIMEOUT);
+        tokio::pin!(deadline);
+        let mut streams = 0usize;
         loop {
             tokio::select! {
                 _ = self.cancel.cancelled() => break,
+                _ = &mut deadline, if !authed.is_cancelled() => {
+                    if streams == 0 {
+                        info!("multiplexed connection opened no stream within {LOGIN_TIMEOUT:?}; closed");
+                    } else {
+                        info!("multiplexed connection did not log in within {LOGIN_TIMEOUT:?}; closed");
+                    }
+                    break;
+                }
+                _ = authed.cancelled(), if permit.is_some() => {
+                    permit = None;
+                }
                 s = acceptor.accept() => match s {
-                    Some(stream) => {
-                        let me = self.clone();
+                    Some(stream) if streams == 0 || authed.is_cancelled() => {
+                        streams += 1;
+                        let (me, a) = (self.clone(), authed.clone());
                         self.tracker.spawn(
-                            async move { me.handle_conn(Box::new(stream), peer, None).await }.in_current_span(),
+                            async move { me.handle_conn(Box::new(stream), peer, None, Some(a)).await }.in_current_span(),
                         );
+                    }
+                    Some(stream) => {
+                        debug!(stream = stream.id(), "stream opened before the connection logged in; refused");
                     }
                     None => break,
                 },
             }
         }
+        drop(permit);
         session.close();
     }
 
@@ -323,6 +334,7 @@ impl Shared {
         mut conn: BoxedIo,
         peer: SocketAddr,
         permit: Option<OwnedSemaphorePermit>,
+        authed: Option<CancellationToken>,
     ) {
         let first = match tokio::time::timeout(LOGIN_TIMEOUT, codec::read_msg(&mut conn)).await {
             Ok(Ok(m)) => m,
@@ -337,11 +349,17 @@ impl Shared {
         };
         drop(permit);
         match first {
-            Message::Login(login) => control::login(self, conn, login, peer).await,
+            Message::Login(login) => control::login(self, conn, login, peer, authed).await,
             Message::NewWorkConn(w) => {
                 let ctl = self.controls.lock().await.get(&w.run_id).cloned();
                 match ctl {
-                    Some(ctl) => ctl.add_work_conn(conn, &w).await,
+                    Some(ctl) => {
+                        if ctl.add_work_conn(conn, &w).await {
+                            if let Some(a) = authed {
+                                a.cancel();
+                            }
+                        }
+                    }
                     None => {
                         info!(run_id = %w.run_id, "work connection for an unknown client (run_id); closed")
                     }
