@@ -124,6 +124,16 @@ def main():
     write("yamux_header", "ws_up", ws_payloads(ws[(1, up)]))
     write("yamux_header", "ws_down", ws_payloads(ws[(1, down)]))
     write("yamux_header", "window_update_syn", mux[(1, up)][:12])
+    # mux_session: the same sessions as the peer of a live session (frpc's side feeds the server, frps's the client).
+    write("mux_session", "frpc_to_frps", mux[(1, up)])
+    write("mux_session", "frps_to_frpc", mux[(1, down)])
+    # a stream opened, given data beyond its window, pinged, reset, then GoAway
+    syn = struct.pack(">BBHII", 0, 1, 1, 1, 0)
+    big = struct.pack(">BBHII", 0, 0, 0, 1, 300 * 1024)
+    ping = struct.pack(">BBHII", 0, 2, 1, 0, 7)
+    rst = struct.pack(">BBHII", 0, 1, 8, 3, 0)
+    goaway = struct.pack(">BBHII", 0, 3, 0, 0, 0)
+    write("mux_session", "overrun_ping_rst_goaway", syn + big + b"x" * 64 + ping + rst + goaway)
 
     # snappy_decode: framing-format streams carrying capture bytes, uncompressed and as snappy blocks.
     write("snappy_decode", "uncompressed_login", STREAM_ID + snappy_chunk(1, login, login))
