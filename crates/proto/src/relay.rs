@@ -11,6 +11,7 @@ use std::io;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
+use bytes::{Buf, Bytes};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::compress::CompressStream;
@@ -42,9 +43,8 @@ pub fn wrap_work_conn(conn: BoxedIo, encryption: Option<&Key>, compression: bool
 /// One direction of a relay.
 #[derive(Default)]
 struct Half {
-    /// Bytes read but not yet taken by the destination, and how much of them has been written.
-    pending: Vec<u8>,
-    pos: usize,
+    /// Bytes read but not yet taken by the destination.
+    pending: Bytes,
     need_flush: bool,
     read_done: bool,
     done: bool,
@@ -52,45 +52,62 @@ struct Half {
 }
 
 impl Half {
+    /// Writes out what is pending, and at the source's EOF flushes and shuts the destination down.
+    fn poll_drain<W: AsyncWrite + Unpin + ?Sized>(
+        &mut self,
+        cx: &mut Context<'_>,
+        dst: &mut W,
+    ) -> Poll<io::Result<()>> {
+        while !self.pending.is_empty() {
+            let n = ready!(Pin::new(&mut *dst).poll_write(cx, &self.pending))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            // Once written out, the memory goes back rather than staying with an idle connection.
+            self.pending.advance(n);
+            self.need_flush = true;
+        }
+        if self.read_done && !self.done {
+            ready!(self.poll_flush(cx, dst))?;
+            ready!(Pin::new(&mut *dst).poll_shutdown(cx))?;
+            self.done = true;
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_flush<W: AsyncWrite + Unpin + ?Sized>(
+        &mut self,
+        cx: &mut Context<'_>,
+        dst: &mut W,
+    ) -> Poll<io::Result<()>> {
+        if self.need_flush {
+            ready!(Pin::new(&mut *dst).poll_flush(cx))?;
+            self.need_flush = false;
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// Nothing to read now: push out what was written before waiting.
+    fn poll_idle<W: AsyncWrite + Unpin + ?Sized>(&mut self, cx: &mut Context<'_>, dst: &mut W) -> Poll<io::Result<()>> {
+        ready!(self.poll_flush(cx, dst))?;
+        Poll::Pending
+    }
+
+    /// Copies through the per-thread scratch buffer, keeping only what the destination did not take.
     fn poll_copy<R, W>(&mut self, cx: &mut Context<'_>, src: &mut R, dst: &mut W) -> Poll<io::Result<()>>
     where
         R: AsyncRead + Unpin + ?Sized,
         W: AsyncWrite + Unpin + ?Sized,
     {
         loop {
-            if self.done {
-                return Poll::Ready(Ok(()));
-            }
-            while self.pos < self.pending.len() {
-                let n = ready!(Pin::new(&mut *dst).poll_write(cx, &self.pending[self.pos..]))?;
-                if n == 0 {
-                    return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
-                }
-                self.pos += n;
-                self.need_flush = true;
-            }
-            if !self.pending.is_empty() {
-                // Written out: give the memory back rather than keep it for an idle connection.
-                self.pending = Vec::new();
-                self.pos = 0;
-            }
+            ready!(self.poll_drain(cx, dst))?;
             if self.read_done {
-                if self.need_flush {
-                    ready!(Pin::new(&mut *dst).poll_flush(cx))?;
-                    self.need_flush = false;
-                }
-                ready!(Pin::new(&mut *dst).poll_shutdown(cx))?;
-                self.done = true;
-                continue;
+                return Poll::Ready(Ok(()));
             }
             let step = SCRATCH.with(|s| {
                 let mut s = s.borrow_mut();
                 let mut rb = ReadBuf::new(&mut s[..]);
-                match Pin::new(&mut *src).poll_read(cx, &mut rb) {
-                    Poll::Pending => return Poll::Pending,
-                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                    Poll::Ready(Ok(())) => {}
-                }
+                ready!(Pin::new(&mut *src).poll_read(cx, &mut rb))?;
                 let n = rb.filled().len();
                 if n == 0 {
                     self.read_done = true;
@@ -108,8 +125,7 @@ impl Half {
                         Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                         Poll::Pending => {
                             // The destination is full: keep the rest (and only the rest) until it drains.
-                            self.pending = s[off..n].to_vec();
-                            self.pos = 0;
+                            self.pending = Bytes::copy_from_slice(&s[off..n]);
                             break;
                         }
                     }
@@ -118,54 +134,20 @@ impl Half {
             });
             match step {
                 Poll::Ready(r) => r?,
-                Poll::Pending => {
-                    // Nothing to read now: push out what was written before waiting.
-                    if self.need_flush {
-                        ready!(Pin::new(&mut *dst).poll_flush(cx))?;
-                        self.need_flush = false;
-                    }
-                    return Poll::Pending;
-                }
+                Poll::Pending => return self.poll_idle(cx, dst),
             }
         }
     }
-}
 
-/// One direction out of a multiplexed stream: received chunks are written on as they are, without a copy.
-#[derive(Default)]
-struct ChunkHalf {
-    pending: bytes::Bytes,
-    need_flush: bool,
-    read_done: bool,
-    done: bool,
-    bytes: u64,
-}
-
-impl ChunkHalf {
-    fn poll_copy<W>(&mut self, cx: &mut Context<'_>, src: &mut MuxStream, dst: &mut W) -> Poll<io::Result<()>>
+    /// Copies out of a multiplexed stream: received chunks are written on as they are, without a copy.
+    fn poll_copy_chunks<W>(&mut self, cx: &mut Context<'_>, src: &mut MuxStream, dst: &mut W) -> Poll<io::Result<()>>
     where
         W: AsyncWrite + Unpin + ?Sized,
     {
         loop {
-            if self.done {
-                return Poll::Ready(Ok(()));
-            }
-            while !self.pending.is_empty() {
-                let n = ready!(Pin::new(&mut *dst).poll_write(cx, &self.pending))?;
-                if n == 0 {
-                    return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
-                }
-                bytes::Buf::advance(&mut self.pending, n);
-                self.need_flush = true;
-            }
+            ready!(self.poll_drain(cx, dst))?;
             if self.read_done {
-                if self.need_flush {
-                    ready!(Pin::new(&mut *dst).poll_flush(cx))?;
-                    self.need_flush = false;
-                }
-                ready!(Pin::new(&mut *dst).poll_shutdown(cx))?;
-                self.done = true;
-                continue;
+                return Poll::Ready(Ok(()));
             }
             match src.poll_read_chunk(cx, RELAY_BUF) {
                 Poll::Ready(Ok(chunk)) if chunk.is_empty() => self.read_done = true,
@@ -174,15 +156,18 @@ impl ChunkHalf {
                     self.pending = chunk;
                 }
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                Poll::Pending => {
-                    if self.need_flush {
-                        ready!(Pin::new(&mut *dst).poll_flush(cx))?;
-                        self.need_flush = false;
-                    }
-                    return Poll::Pending;
-                }
+                Poll::Pending => return self.poll_idle(cx, dst),
             }
         }
+    }
+}
+
+/// Both directions' progress: ready with the byte counts once both are done.
+fn both(r1: Poll<()>, r2: Poll<()>, a: &Half, b: &Half) -> Poll<io::Result<(u64, u64)>> {
+    if r1.is_ready() && r2.is_ready() {
+        Poll::Ready(Ok((a.bytes, b.bytes)))
+    } else {
+        Poll::Pending
     }
 }
 
@@ -194,15 +179,11 @@ pub async fn relay_tcp(tcp: &mut tokio::net::TcpStream, work: &mut BoxedIo) -> i
     let Some(mux) = work_any.downcast_mut::<MuxStream>() else {
         return relay(tcp, work).await;
     };
-    let (mut up, mut down) = (Half::default(), ChunkHalf::default());
+    let (mut up, mut down) = (Half::default(), Half::default());
     poll_fn(|cx| {
         let r1 = up.poll_copy(cx, tcp, mux)?;
-        let r2 = down.poll_copy(cx, mux, tcp)?;
-        if r1.is_ready() && r2.is_ready() {
-            Poll::Ready(Ok((up.bytes, down.bytes)))
-        } else {
-            Poll::Pending
-        }
+        let r2 = down.poll_copy_chunks(cx, mux, tcp)?;
+        both(r1, r2, &up, &down)
     })
     .await
 }
@@ -218,11 +199,7 @@ where
     poll_fn(|cx| {
         let r1 = ab.poll_copy(cx, a, b)?;
         let r2 = ba.poll_copy(cx, b, a)?;
-        if r1.is_ready() && r2.is_ready() {
-            Poll::Ready(Ok((ab.bytes, ba.bytes)))
-        } else {
-            Poll::Pending
-        }
+        both(r1, r2, &ab, &ba)
     })
     .await
 }
