@@ -75,8 +75,8 @@ impl Control {
         self.tx.send(m).await.is_ok()
     }
 
-    /// Parks a work connection the client opened in answer to ReqWorkConn.
-    /// Verifies and pools a work connection; returns whether it was verified.
+    /// Verifies and parks a work connection the client opened in answer to ReqWorkConn; returns whether it was
+    /// verified.
     pub async fn add_work_conn(&self, conn: BoxedIo, w: &NewWorkConn) -> bool {
         match self.shared.auth.verify_work_conn(&w.privilege_key, w.timestamp, &self.identity).await {
             Ok(exp) => self.renewed(exp),
@@ -166,9 +166,8 @@ fn new_run_id() -> String {
     hex::encode(rand::random::<[u8; 8]>())
 }
 
-/// Handles a Login on a fresh connection: verify, answer, then run the control session until it ends.
-/// Serves one client's control connection. `authed` (the multiplexed connection it arrived on) is marked once
-/// the login is accepted, before the answer is sent.
+/// Handles a Login on a fresh connection: verify, answer, then run the control session until it ends. `authed`
+/// (set for the multiplexed connection it arrived on) is marked once the login is accepted, before the answer.
 pub async fn login(
     shared: Arc<Shared>,
     mut conn: BoxedIo,
