@@ -91,9 +91,9 @@ impl Control {
         true
     }
 
-    /// Takes a work connection from the pool, or asks the client for one and waits `userConnTimeout`. Either
-    /// way asks for a replacement, as frp does, so the pool stays warm.
-    pub async fn get_work_conn(&self) -> Result<BoxedIo, WorkConnError> {
+    /// Takes a work connection from the pool, or asks the client for one and waits `userConnTimeout`. The caller
+    /// asks for a replacement (`replenish`) once it has used the connection.
+    async fn get_work_conn(&self) -> Result<BoxedIo, WorkConnError> {
         let timeout = Duration::from_secs(self.shared.cfg.user_conn_timeout.max(1) as u64);
         let mut rx = self.pool_rx.lock().await;
         let conn = match rx.try_recv() {
@@ -112,9 +112,12 @@ impl Control {
                 }
             }
         };
-        drop(rx);
-        let _ = self.tx.try_send(Message::ReqWorkConn(ReqWorkConn {}));
         Ok(conn)
+    }
+
+    /// Asks the client for one more work connection, as frp does for every one taken, so the pool stays warm.
+    fn replenish(&self) {
+        let _ = self.tx.try_send(Message::ReqWorkConn(ReqWorkConn {}));
     }
 
     /// Gets a work connection and writes StartWorkConn on it. A pooled connection may have died since it was
@@ -123,7 +126,11 @@ impl Control {
         let msg = Message::StartWorkConn(start);
         for _ in 0..4 {
             let mut w = self.get_work_conn().await?;
-            if codec::write_msg(&mut w, &msg).await.is_ok() {
+            let written = codec::write_msg(&mut w, &msg).await.is_ok();
+            // After StartWorkConn, not before: on a multiplexed connection both frames then leave in one write
+            // (the control task queues its frame before the session's writer runs), one hand-off fewer.
+            self.replenish();
+            if written {
                 return Ok(w);
             }
         }
