@@ -26,6 +26,8 @@ ROWS = [
     ("tput_up_8", "TCP 8 streams MB/s (to service)", "tput_up_8", "mb_s", 1, True, "%.0f"),
     ("tput_down_1", "TCP 1 stream MB/s (from service)", "tput_down_1", "mb_s", 1, True, "%.0f"),
     ("tput_down_8", "TCP 8 streams MB/s (from service)", "tput_down_8", "mb_s", 1, True, "%.0f"),
+    ("fair_up_8", "8 streams to service: slowest/fastest", "tput_up_8", "fairness", 1, True, "%.2f"),
+    ("fair_down_8", "8 streams from service: slowest/fastest", "tput_down_8", "fairness", 1, True, "%.2f"),
     ("lat_p50", "TCP round trip p50 us", "lat", "p50_us", 1, False, "%.1f"),
     ("lat_p99", "TCP round trip p99 us", "lat", "p99_us", 1, False, "%.1f"),
     ("connrate", "connections/s (connect+echo+close)", "connrate", "conns_per_s", 1, True, "%.0f"),
@@ -66,6 +68,11 @@ def main():
         for fn in sorted(os.listdir(d)):
             if fn.endswith(".json"):
                 p[fn[:-5]] = load(os.path.join(d, fn))
+        for phase in ("tput_up_8", "tput_down_8"):
+            r = p.get(phase)
+            # a stream starved while the others run shows here, not in the total
+            if isinstance(r, dict) and r.get("stream_max_mb"):
+                r["fairness"] = r.get("stream_min_mb", 0) / r["stream_max_mb"]
         paths[name] = p
         order.append(name)
 
@@ -108,6 +115,11 @@ def main():
             if phase != "conc" and wall >= 1.0 and (others / wall > 0.10 or c["cpu_steal_ticks"] / tck / wall > 0.05):
                 noisy.append("%s %s: other processes %.0f%%, steal %.0f%% of the CPU" % (
                     name, phase, 100 * others / wall, 100 * c["cpu_steal_ticks"] / tck / wall))
+        for phase in ("tput_up_8", "tput_down_8"):
+            f = p.get(phase, {}).get("fairness")
+            if f is not None and f < 0.5:
+                errors.append("%s %s: unfair: the slowest stream moved %.0f%% of what the fastest did" % (
+                    name, phase, 100 * f))
         if p.get("end") and not (p["end"].get("server_alive") and p["end"].get("client_alive")):
             errors.append("%s: a tunnel process died during the run (see its log)" % name)
     direct = summary.get("direct", {})
