@@ -7,6 +7,16 @@ use serde::{Deserialize, Serialize};
 /// A configuration problem, naming the key and the fix.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// A `{{ ... }}` template that cannot be rendered.
+    #[error("{file}: line {line}: {message}")]
+    Template {
+        /// The file.
+        file: String,
+        /// 1-based line.
+        line: usize,
+        /// What is wrong and what to do.
+        message: String,
+    },
     /// Not TOML, or a value of the wrong type.
     #[error("{file}: {message}")]
     Parse {
@@ -284,12 +294,26 @@ impl ClientConfig {
         Self::parse(&text, &file)
     }
 
-    /// Parses and validates TOML text; `file` names it in messages.
+    /// Parses and validates TOML text; `file` names it in messages. `{{ .Envs.NAME }}` is replaced by the
+    /// environment variable first, as frp does.
     pub fn parse(text: &str, file: &str) -> Result<Loaded, ConfigError> {
-        let de = toml::Deserializer::new(text);
+        Self::parse_with_env(text, file, |name| std::env::var(name).ok())
+    }
+
+    /// [`Self::parse`] with the environment given as a lookup.
+    pub fn parse_with_env(text: &str, file: &str, env: impl Fn(&str) -> Option<String>) -> Result<Loaded, ConfigError> {
+        let rendered = portway_proto::template::render_envs(text, env).map_err(|e| ConfigError::Template {
+            file: file.into(),
+            line: e.line,
+            message: e.message,
+        })?;
+        let de = toml::Deserializer::new(&rendered.text);
         let mut unknown = Vec::new();
-        let config: ClientConfig = serde_ignored::deserialize(de, |p| unknown.push(p.to_string()))
-            .map_err(|e| ConfigError::Parse { file: file.into(), message: e.to_string() })?;
+        let config: ClientConfig =
+            serde_ignored::deserialize(de, |p| unknown.push(p.to_string())).map_err(|e| ConfigError::Parse {
+                file: file.into(),
+                message: rendered.parse_error_message(e.span()).unwrap_or_else(|| e.to_string()),
+            })?;
         let mut warnings = Vec::new();
         for key in unknown {
             let top = key.split('.').next().unwrap_or(&key);
@@ -478,5 +502,33 @@ mod tests {
                 .unwrap();
         let again = ClientConfig::parse(&l.config.to_toml(), "f").unwrap();
         assert_eq!(again.config, l.config);
+    }
+
+    /// frp's `{{ .Envs.NAME }}`: a secret kept out of the file, with errors that name the variable and never
+    /// quote its value.
+    #[test]
+    fn environment_templates_are_substituted_and_never_leak_into_errors() {
+        let env = |name: &str| match name {
+            "FRP_SECRET" => Some("env-secret-1234".to_string()),
+            "FRP_PORT" => Some("7001".to_string()),
+            "BROKEN" => Some("has\"quote-secret".to_string()),
+            _ => None,
+        };
+        let text = "serverAddr = \"127.0.0.1\"\nserverPort = {{ .Envs.FRP_PORT }}\nauth.method = \"oidc\"\n\
+                    auth.oidc.clientID = \"c\"\nauth.oidc.clientSecret = \"{{ .Envs.FRP_SECRET }}\"\n\
+                    auth.oidc.tokenEndpointURL = \"http://127.0.0.1:9000/application/o/token/\"\n";
+        let l = ClientConfig::parse_with_env(text, "frpc.toml", env).unwrap();
+        assert_eq!(l.config.server_port, 7001);
+        assert_eq!(l.config.auth.oidc.client_secret, "env-secret-1234");
+
+        let e = ClientConfig::parse_with_env("user = \"{{ .Envs.UNSET_VAR }}\"\n", "frpc.toml", env).unwrap_err();
+        assert_eq!(e.to_string(), "frpc.toml: line 1: environment variable UNSET_VAR (used as `{{ .Envs.UNSET_VAR }}`) is not set; set it, or put the value in the file (frp would substitute an empty string)");
+
+        let e =
+            ClientConfig::parse_with_env("serverPort = 7000\nauth.token = \"{{ .Envs.BROKEN }}\"\n", "frpc.toml", env)
+                .unwrap_err()
+                .to_string();
+        assert!(e.contains("line 2") && e.contains("{{ .Envs.BROKEN }}"), "{e}");
+        assert!(!e.contains("quote-secret"), "the value must not appear: {e}");
     }
 }

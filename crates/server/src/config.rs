@@ -11,6 +11,16 @@ use serde::Deserialize;
 /// A configuration problem, with the key and the fix.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// A `{{ ... }}` template that cannot be rendered.
+    #[error("{file}: line {line}: {message}")]
+    Template {
+        /// The file.
+        file: String,
+        /// 1-based line.
+        line: usize,
+        /// What is wrong and what to do.
+        message: String,
+    },
     /// Not TOML, or a value of the wrong type.
     #[error("{file}: {message}")]
     Parse {
@@ -312,12 +322,26 @@ impl ServerConfig {
         Self::parse(&text, &file)
     }
 
-    /// Parses and validates TOML text; `file` names it in messages.
+    /// Parses and validates TOML text; `file` names it in messages. `{{ .Envs.NAME }}` is replaced by the
+    /// environment variable first, as frp does.
     pub fn parse(text: &str, file: &str) -> Result<Loaded, ConfigError> {
-        let de = toml::Deserializer::new(text);
+        Self::parse_with_env(text, file, |name| std::env::var(name).ok())
+    }
+
+    /// [`Self::parse`] with the environment given as a lookup.
+    pub fn parse_with_env(text: &str, file: &str, env: impl Fn(&str) -> Option<String>) -> Result<Loaded, ConfigError> {
+        let rendered = portway_proto::template::render_envs(text, env).map_err(|e| ConfigError::Template {
+            file: file.into(),
+            line: e.line,
+            message: e.message,
+        })?;
+        let de = toml::Deserializer::new(&rendered.text);
         let mut unknown = Vec::new();
-        let config: ServerConfig = serde_ignored::deserialize(de, |p| unknown.push(p.to_string()))
-            .map_err(|e| ConfigError::Parse { file: file.into(), message: e.to_string() })?;
+        let config: ServerConfig =
+            serde_ignored::deserialize(de, |p| unknown.push(p.to_string())).map_err(|e| ConfigError::Parse {
+                file: file.into(),
+                message: rendered.parse_error_message(e.span()).unwrap_or_else(|| e.to_string()),
+            })?;
         let mut warnings = Vec::new();
         for key in unknown {
             let top = key.split('.').next().unwrap_or(&key);
@@ -477,5 +501,16 @@ mod tests {
         assert!(e.to_string().contains("auth.method"), "{e}");
         let e = ServerConfig::parse("bindPort = \"x\"\n", "x").unwrap_err();
         assert!(e.to_string().contains("bindPort"), "{e}");
+    }
+
+    #[test]
+    fn environment_templates_are_substituted() {
+        let env = |name: &str| (name == "FRPS_TOKEN").then(|| "server-secret".to_string());
+        let l =
+            ServerConfig::parse_with_env("bindPort = 7000\nauth.token = \"{{.Envs.FRPS_TOKEN}}\"\n", "frps.toml", env)
+                .unwrap();
+        assert_eq!(l.config.auth.token, "server-secret");
+        let e = ServerConfig::parse_with_env("auth.token = \"{{ .Envs.NOPE }}\"\n", "frps.toml", env).unwrap_err();
+        assert!(e.to_string().starts_with("frps.toml: line 1: environment variable NOPE"), "{e}");
     }
 }

@@ -1,0 +1,177 @@
+//! frp's config templating, the part frp users rely on: `{{ .Envs.NAME }}` in `frpc.toml` / `frps.toml` is
+//! replaced by the environment variable `NAME` before the TOML is read (frp renders the file as a Go template
+//! with `.Envs` holding the environment). Typical use keeps a secret out of the file:
+//! `auth.token = "{{ .Envs.FRP_AUTH_TOKEN }}"`.
+//!
+//! Pure text in, text out; the lookup is passed in. Differences from frp, each an error naming the line:
+//! an unset variable (frp silently substitutes an empty string, which then fails later in a less clear way) and
+//! any other template construct (functions, conditionals, `{{-` trimming), which Portway does not evaluate.
+//! Whole-line `#` comments are left alone, so a commented-out template needs no variable.
+
+/// A template that cannot be rendered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}: {message}")]
+pub struct TemplateError {
+    /// 1-based line of the `{{`.
+    pub line: usize,
+    /// What is wrong and what to do; never contains a variable's value.
+    pub message: String,
+}
+
+/// The text with every `{{ .Envs.NAME }}` replaced, and the names substituted on each line (for messages about
+/// the rendered text that must not quote it: the values may be secrets).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    /// The text to parse.
+    pub text: String,
+    /// (1-based line, variable name) for each substitution, in order.
+    pub substituted: Vec<(usize, String)>,
+}
+
+impl Rendered {
+    /// The variables substituted on `line`, as `{{ .Envs.A }}, {{ .Envs.B }}`; empty when none were.
+    pub fn names_on_line(&self, line: usize) -> String {
+        let names: Vec<String> =
+            self.substituted.iter().filter(|(l, _)| *l == line).map(|(_, n)| format!("{{{{ .Envs.{n} }}}}")).collect();
+        names.join(", ")
+    }
+
+    /// For a parse error at byte range `span` of the rendered text: when that line (or, without a span, any line)
+    /// had variables substituted, a message naming them to use instead of the parser's, which quotes the line and
+    /// so possibly a secret. `None`: the parser's own message is safe.
+    pub fn parse_error_message(&self, span: Option<std::ops::Range<usize>>) -> Option<String> {
+        let line = span.map(|s| self.text[..s.start.min(self.text.len())].matches('\n').count() + 1);
+        let names = match line {
+            Some(l) => self.names_on_line(l),
+            None => self.substituted.iter().map(|(_, n)| format!("{{{{ .Envs.{n} }}}}")).collect::<Vec<_>>().join(", "),
+        };
+        if names.is_empty() {
+            return None;
+        }
+        let at = line.map(|l| format!("line {l}: ")).unwrap_or_default();
+        Some(format!(
+            "{at}not valid TOML once environment variables are substituted ({names}); check that their values contain \
+             no quotes, backslashes or newlines"
+        ))
+    }
+}
+
+/// Replaces `{{ .Envs.NAME }}` with `lookup(NAME)`; text without `{{` comes back unchanged.
+pub fn render_envs(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<Rendered, TemplateError> {
+    let mut out = String::with_capacity(text.len());
+    let mut substituted = Vec::new();
+    for (i, line) in text.split_inclusive('\n').enumerate() {
+        let n = i + 1;
+        if !line.contains("{{") || line.trim_start().starts_with('#') {
+            out.push_str(line);
+            continue;
+        }
+        let mut rest = line;
+        while let Some(start) = rest.find("{{") {
+            out.push_str(&rest[..start]);
+            let after = &rest[start + 2..];
+            let Some(end) = after.find("}}") else {
+                return Err(TemplateError {
+                    line: n,
+                    message: "`{{` without a closing `}}` on the same line (templates are `{{ .Envs.NAME }}`)".into(),
+                });
+            };
+            let inner = after[..end].trim();
+            let name = inner.strip_prefix(".Envs.").filter(|name| is_name(name)).ok_or_else(|| TemplateError {
+                line: n,
+                message: format!(
+                    "`{{{{ {inner} }}}}` is not supported: Portway substitutes only `{{{{ .Envs.NAME }}}}` (an environment \
+                     variable), not frp's other template functions or conditions"
+                ),
+            })?;
+            let value = lookup(name).ok_or_else(|| TemplateError {
+                line: n,
+                message: format!(
+                    "environment variable {name} (used as `{{{{ .Envs.{name} }}}}`) is not set; set it, or put the value \
+                     in the file (frp would substitute an empty string)"
+                ),
+            })?;
+            out.push_str(&value);
+            substituted.push((n, name.to_string()));
+            rest = &after[end + 2..];
+        }
+        out.push_str(rest);
+    }
+    Ok(Rendered { text: out, substituted })
+}
+
+/// An environment variable name as Go's template field syntax allows it after `.Envs.`.
+fn is_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c == '_' || c.is_ascii_alphabetic())
+        && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(name: &str) -> Option<String> {
+        match name {
+            "FRP_TOKEN" => Some("s3cr3t-value".into()),
+            "PORT" => Some("7000".into()),
+            "EMPTY" => Some(String::new()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn substitutes_both_spacings_and_keeps_the_rest_byte_for_byte() {
+        let text =
+            "serverPort = {{.Envs.PORT}}\nauth.token = \"{{ .Envs.FRP_TOKEN }}\" # tail\nuser = \"{{ .Envs.EMPTY }}\"";
+        let r = render_envs(text, env).unwrap();
+        assert_eq!(r.text, "serverPort = 7000\nauth.token = \"s3cr3t-value\" # tail\nuser = \"\"");
+        assert_eq!(r.substituted, vec![(1, "PORT".into()), (2, "FRP_TOKEN".into()), (3, "EMPTY".into())]);
+        assert_eq!(r.names_on_line(2), "{{ .Envs.FRP_TOKEN }}");
+        assert_eq!(r.names_on_line(4), "");
+    }
+
+    #[test]
+    fn two_on_one_line_and_text_without_templates() {
+        let r = render_envs("a = \"{{ .Envs.PORT }}:{{ .Envs.PORT }}\"\n", env).unwrap();
+        assert_eq!(r.text, "a = \"7000:7000\"\n");
+        assert_eq!(r.names_on_line(1), "{{ .Envs.PORT }}, {{ .Envs.PORT }}");
+        let plain = "bindPort = 7000\n# {{ nothing }}\n";
+        assert_eq!(render_envs(plain, env).unwrap().text, plain);
+    }
+
+    #[test]
+    fn unset_variable_names_it_and_the_line() {
+        let e = render_envs("x = 1\ny = \"{{ .Envs.NOPE }}\"\n", env).unwrap_err();
+        assert_eq!(e.line, 2);
+        assert!(e.message.contains("NOPE") && e.message.contains("not set"), "{e}");
+    }
+
+    #[test]
+    fn other_constructs_are_refused_with_the_supported_form() {
+        for bad in ["{{ .Envs }}", "{{ env \"X\" }}", "{{- .Envs.PORT -}}", "{{ .Envs.1X }}", "{{ .Envs.A.B }}", "{{}}"]
+        {
+            let e = render_envs(&format!("k = \"{bad}\""), env).unwrap_err();
+            assert_eq!(e.line, 1);
+            assert!(e.message.contains("only `{{ .Envs.NAME }}`"), "{bad}: {e}");
+        }
+        let e = render_envs("k = \"{{ .Envs.PORT\"\n", env).unwrap_err();
+        assert!(e.message.contains("without a closing"), "{e}");
+    }
+
+    #[test]
+    fn parse_errors_on_substituted_lines_name_the_variables() {
+        let r = render_envs("a = 1\nb = \"{{ .Envs.FRP_TOKEN }}\"\n", env).unwrap();
+        let at_line_2 = r.text.find("b =").unwrap();
+        let m = r.parse_error_message(Some(at_line_2..at_line_2 + 1)).unwrap();
+        assert!(m.starts_with("line 2: ") && m.contains("{{ .Envs.FRP_TOKEN }}") && !m.contains("s3cr3t"), "{m}");
+        assert_eq!(r.parse_error_message(Some(0..1)), None, "line 1 had nothing substituted");
+        assert!(r.parse_error_message(None).unwrap().contains("FRP_TOKEN"));
+    }
+
+    #[test]
+    fn messages_never_carry_a_value() {
+        let e = render_envs("a = \"{{ .Envs.FRP_TOKEN }}\"\nb = \"{{ bad }}\"", env).unwrap_err();
+        assert!(!e.to_string().contains("s3cr3t"), "{e}");
+    }
+}
