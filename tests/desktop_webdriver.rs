@@ -207,24 +207,38 @@ impl WebDriver {
         }
     }
 
+    /// Runs `act` on the element `id`, finding it again when the page re-rendered it in between (WebDriver's
+    /// "stale element reference"; seen once in CI while the form was being filled right after start). Bounded.
+    async fn on_element(&self, id: &str, what: &str, act: impl AsyncFn(&str) -> Result<(), String>) {
+        for attempt in 1..=10 {
+            let el = self.find(id).await;
+            match act(&el).await {
+                Ok(()) => return,
+                Err(e) if e.contains("stale element reference") && attempt < 10 => {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(e) => panic!("{what} {id}: {e}"),
+            }
+        }
+    }
+
     async fn click(&self, id: &str) {
-        let el = self.find(id).await;
-        self.call("POST", &format!("/element/{el}/click"), Some(json!({})))
-            .await
-            .unwrap_or_else(|e| panic!("click {id}: {e}"));
+        self.on_element(id, "click", async |el: &str| {
+            self.call("POST", &format!("/element/{el}/click"), Some(json!({}))).await.map(drop)
+        })
+        .await;
     }
 
     /// Replaces the field's text (clear, then type: the page sees `input` events as from a keyboard).
     async fn fill(&self, id: &str, text: &str) {
-        let el = self.find(id).await;
-        self.call("POST", &format!("/element/{el}/clear"), Some(json!({})))
-            .await
-            .unwrap_or_else(|e| panic!("clear {id}: {e}"));
-        self.call("POST", &format!("/element/{el}/value"), Some(json!({ "text": text })))
-            .await
-            .unwrap_or_else(|e| panic!("type into {id}: {e}"));
-        let prop = self.call("GET", &format!("/element/{el}/property/value"), None).await;
-        assert_eq!(prop.ok().as_ref().and_then(Value::as_str), Some(text), "the field {id} holds what was typed");
+        self.on_element(id, "fill", async |el: &str| {
+            self.call("POST", &format!("/element/{el}/clear"), Some(json!({}))).await?;
+            self.call("POST", &format!("/element/{el}/value"), Some(json!({ "text": text }))).await?;
+            let prop = self.call("GET", &format!("/element/{el}/property/value"), None).await?;
+            assert_eq!(prop.as_str(), Some(text), "the field {id} holds what was typed");
+            Ok(())
+        })
+        .await;
     }
 
     /// The element's rendered text (`innerText`). Not WebDriver's element text: WebKitWebDriver's displayedness
