@@ -3,9 +3,10 @@
 //! with `.Envs` holding the environment). Typical use keeps a secret out of the file:
 //! `auth.token = "{{ .Envs.FRP_AUTH_TOKEN }}"`.
 //!
-//! Pure text in, text out; the lookup is passed in. Differences from frp, each an error naming the line:
-//! an unset variable (frp silently substitutes an empty string, which then fails later in a less clear way) and
-//! any other template construct (functions, conditionals, `{{-` trimming), which Portway does not evaluate.
+//! Pure text in, text out; the lookup is passed in. Differences from frp, each an error naming the line: a value
+//! with a line break (so the rendered text keeps the file's line numbers), an unset variable (frp silently
+//! substitutes an empty string, which then fails later in a less clear way) and any other template construct
+//! (functions, conditionals, `{{-` trimming), which Portway does not evaluate.
 //! Whole-line `#` comments are left alone, so a commented-out template needs no variable.
 
 /// A template that cannot be rendered.
@@ -29,10 +30,11 @@ pub struct Rendered {
 }
 
 impl Rendered {
-    /// The variables substituted on `line`, as `{{ .Envs.A }}, {{ .Envs.B }}`; empty when none were.
-    pub fn names_on_line(&self, line: usize) -> String {
+    /// The variables substituted on `line` (all lines: `None`), as `{{ .Envs.A }}, {{ .Envs.B }}`; empty when none.
+    pub fn names_on_line(&self, line: Option<usize>) -> String {
+        let on_line = |l: &usize| line.is_none_or(|line| *l == line);
         let names: Vec<String> =
-            self.substituted.iter().filter(|(l, _)| *l == line).map(|(_, n)| format!("{{{{ .Envs.{n} }}}}")).collect();
+            self.substituted.iter().filter(|(l, _)| on_line(l)).map(|(_, n)| format!("{{{{ .Envs.{n} }}}}")).collect();
         names.join(", ")
     }
 
@@ -41,10 +43,7 @@ impl Rendered {
     /// so possibly a secret. `None`: the parser's own message is safe.
     pub fn parse_error_message(&self, span: Option<std::ops::Range<usize>>) -> Option<String> {
         let line = span.map(|s| self.text[..s.start.min(self.text.len())].matches('\n').count() + 1);
-        let names = match line {
-            Some(l) => self.names_on_line(l),
-            None => self.substituted.iter().map(|(_, n)| format!("{{{{ .Envs.{n} }}}}")).collect::<Vec<_>>().join(", "),
-        };
+        let names = self.names_on_line(line);
         if names.is_empty() {
             return None;
         }
@@ -91,6 +90,12 @@ pub fn render_envs(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Resul
                      in the file (frp would substitute an empty string)"
                 ),
             })?;
+            if value.contains(['\n', '\r']) {
+                return Err(TemplateError {
+                    line: n,
+                    message: format!("environment variable {name} contains a line break, which a config value cannot"),
+                });
+            }
             out.push_str(&value);
             substituted.push((n, name.to_string()));
             rest = &after[end + 2..];
@@ -116,6 +121,7 @@ mod tests {
             "FRP_TOKEN" => Some("s3cr3t-value".into()),
             "PORT" => Some("7000".into()),
             "EMPTY" => Some(String::new()),
+            "MULTI" => Some("a\nb".into()),
             _ => None,
         }
     }
@@ -127,15 +133,15 @@ mod tests {
         let r = render_envs(text, env).unwrap();
         assert_eq!(r.text, "serverPort = 7000\nauth.token = \"s3cr3t-value\" # tail\nuser = \"\"");
         assert_eq!(r.substituted, vec![(1, "PORT".into()), (2, "FRP_TOKEN".into()), (3, "EMPTY".into())]);
-        assert_eq!(r.names_on_line(2), "{{ .Envs.FRP_TOKEN }}");
-        assert_eq!(r.names_on_line(4), "");
+        assert_eq!(r.names_on_line(Some(2)), "{{ .Envs.FRP_TOKEN }}");
+        assert_eq!(r.names_on_line(Some(4)), "");
     }
 
     #[test]
     fn two_on_one_line_and_text_without_templates() {
         let r = render_envs("a = \"{{ .Envs.PORT }}:{{ .Envs.PORT }}\"\n", env).unwrap();
         assert_eq!(r.text, "a = \"7000:7000\"\n");
-        assert_eq!(r.names_on_line(1), "{{ .Envs.PORT }}, {{ .Envs.PORT }}");
+        assert_eq!(r.names_on_line(Some(1)), "{{ .Envs.PORT }}, {{ .Envs.PORT }}");
         let plain = "bindPort = 7000\n# {{ nothing }}\n";
         assert_eq!(render_envs(plain, env).unwrap().text, plain);
     }
@@ -167,6 +173,13 @@ mod tests {
         assert!(m.starts_with("line 2: ") && m.contains("{{ .Envs.FRP_TOKEN }}") && !m.contains("s3cr3t"), "{m}");
         assert_eq!(r.parse_error_message(Some(0..1)), None, "line 1 had nothing substituted");
         assert!(r.parse_error_message(None).unwrap().contains("FRP_TOKEN"));
+    }
+
+    #[test]
+    fn a_value_with_a_line_break_is_refused() {
+        let e = render_envs("x = 1\ny = \"{{ .Envs.MULTI }}\"\n", env).unwrap_err();
+        assert_eq!(e.line, 2);
+        assert!(e.message.contains("MULTI") && e.message.contains("line break"), "{e}");
     }
 
     #[test]

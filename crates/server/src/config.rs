@@ -11,16 +11,6 @@ use serde::Deserialize;
 /// A configuration problem, with the key and the fix.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// A `{{ ... }}` template that cannot be rendered.
-    #[error("{file}: line {line}: {message}")]
-    Template {
-        /// The file.
-        file: String,
-        /// 1-based line.
-        line: usize,
-        /// What is wrong and what to do.
-        message: String,
-    },
     /// Not TOML, or a value of the wrong type.
     #[error("{file}: {message}")]
     Parse {
@@ -330,18 +320,12 @@ impl ServerConfig {
 
     /// [`Self::parse`] with the environment given as a lookup.
     pub fn parse_with_env(text: &str, file: &str, env: impl Fn(&str) -> Option<String>) -> Result<Loaded, ConfigError> {
-        let rendered = portway_proto::template::render_envs(text, env).map_err(|e| ConfigError::Template {
-            file: file.into(),
-            line: e.line,
-            message: e.message,
-        })?;
+        let parse_error = |message| ConfigError::Parse { file: file.into(), message };
+        let rendered = portway_proto::template::render_envs(text, env).map_err(|e| parse_error(e.to_string()))?;
         let de = toml::Deserializer::new(&rendered.text);
         let mut unknown = Vec::new();
-        let config: ServerConfig =
-            serde_ignored::deserialize(de, |p| unknown.push(p.to_string())).map_err(|e| ConfigError::Parse {
-                file: file.into(),
-                message: rendered.parse_error_message(e.span()).unwrap_or_else(|| e.to_string()),
-            })?;
+        let config: ServerConfig = serde_ignored::deserialize(de, |p| unknown.push(p.to_string()))
+            .map_err(|e| parse_error(rendered.parse_error_message(e.span()).unwrap_or_else(|| e.to_string())))?;
         let mut warnings = Vec::new();
         for key in unknown {
             let top = key.split('.').next().unwrap_or(&key);
