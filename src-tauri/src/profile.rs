@@ -50,6 +50,7 @@ impl ProxyDef {
             local_port: self.local_port,
             remote_port: self.remote_port,
             transport: ProxyTransport::default(),
+            ..ProxyConfig::default()
         }
     }
 }
@@ -172,10 +173,16 @@ impl Profile {
         c
     }
 
-    /// Builds a profile from frpc.toml text; returns it and the secret found in the file (client secret for OIDC,
-    /// auth.token otherwise), which the caller moves into the keychain.
+    /// Builds a profile from frpc config text in any format frpc reads (TOML, YAML, JSON, legacy INI: told apart by
+    /// content, as frp does for a file without a known extension; unknown keys only warned about); returns it and the
+    /// secret found in the file (client secret for OIDC, auth.token otherwise), which the caller moves into the
+    /// keychain.
     pub fn from_frpc(text: &str) -> Result<(Profile, Option<String>), String> {
-        let loaded = ClientConfig::parse(text, "frpc.toml").map_err(|e| e.to_string())?;
+        let file = "the imported file";
+        let format = portway_client::config::detect_format(file, text);
+        let opts = portway_client::config::LoadOptions { strict: false };
+        let env = |name: &str| std::env::var(name).ok();
+        let loaded = ClientConfig::parse_full(text, file, format, opts, &env, None).map_err(|e| e.to_string())?;
         let c = loaded.config;
         let secret = if c.auth.method == "oidc" { c.auth.oidc.client_secret.clone() } else { c.auth.token.clone() };
         let p = Profile {
@@ -244,6 +251,22 @@ mod tests {
         assert_eq!(s2, None);
         assert_eq!(again.proxies, p.proxies);
         assert_eq!(again.auth.token_endpoint_url, p.auth.token_endpoint_url);
+    }
+
+    /// Every format frpc reads imports to the same profile and the same secret.
+    #[test]
+    fn import_reads_ini_yaml_and_json_too() {
+        let (toml, secret) = Profile::from_frpc(include_str!("../../tests/fixtures/configs/frpc-oidc.toml")).unwrap();
+        for text in [
+            include_str!("../../tests/fixtures/configs/frpc-oidc.ini"),
+            include_str!("../../tests/fixtures/configs/frpc-oidc.yaml"),
+            include_str!("../../tests/fixtures/configs/frpc-oidc.json"),
+        ] {
+            let (p, s) = Profile::from_frpc(text).unwrap();
+            assert_eq!(p, toml);
+            assert_eq!(s, secret);
+        }
+        assert_eq!(secret.as_deref(), Some("portway-test-secret"));
     }
 
     #[test]

@@ -127,7 +127,7 @@ export class App {
 
     const importInput = h("input", {
       type: "file",
-      accept: ".toml,text/plain",
+      accept: ".toml,.ini,.yaml,.yml,.json,text/plain",
       class: "visually-hidden",
       id: "import-file",
       "data-testid": "import-file",
@@ -141,7 +141,7 @@ export class App {
       { class: "actions" },
       this.summary,
       h("span", { class: "spacer" }),
-      h("label", { class: "button", for: "import-file", title: "Read settings from an frpc.toml file" }, "Import frpc.toml…", importInput),
+      h("label", { class: "button", for: "import-file", title: "Read settings from an frpc file: TOML, YAML, JSON or legacy INI" }, "Import frpc.toml…", importInput),
       h("button", { type: "button", "data-testid": "export-button", onclick: () => void this.onExport() }, "Export…"),
       this.saveBtn,
     );

@@ -60,6 +60,19 @@ pub struct ClientConfig {
     pub transport: TransportConfig,
     pub log: LogConfig,
     pub udp_packet_size: i64,
+    /// frp's `start`: only these proxies run (empty: all).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub start: Vec<String>,
+    /// frp's `includes`: more files with `proxies` (globs, relative to this file's directory). Read at load; the
+    /// proxies they hold are in `proxies`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub includes: Vec<String>,
+    /// frp's `metadatas` (sent to server plugins by frps; kept).
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub metadatas: std::collections::BTreeMap<String, String>,
+    /// frp's `store` (proxies added through the admin API; kept).
+    #[serde(skip_serializing_if = "StoreConfig::is_empty")]
+    pub store: StoreConfig,
     pub proxies: Vec<ProxyConfig>,
     /// Portway setting, not a config key: how long an idle UDP peer session lives (frp: 30 s).
     #[serde(skip)]
@@ -77,10 +90,44 @@ impl Default for ClientConfig {
             transport: TransportConfig::default(),
             log: LogConfig::default(),
             udp_packet_size: 1500,
+            start: Vec::new(),
+            includes: Vec::new(),
+            metadatas: Default::default(),
+            store: StoreConfig::default(),
             proxies: Vec::new(),
             udp_idle_timeout: std::time::Duration::from_secs(30),
         }
     }
+}
+
+/// `store.*`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct StoreConfig {
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub path: String,
+}
+
+impl StoreConfig {
+    fn is_empty(&self) -> bool {
+        self.path.is_empty()
+    }
+}
+
+/// frp's value sources (`auth.tokenSource`): a secret read from somewhere else at load.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ValueSource {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub file: FileSource,
+}
+
+/// `tokenSource.file`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct FileSource {
+    pub path: String,
 }
 
 /// `auth.*` on the client.
@@ -90,6 +137,9 @@ pub struct AuthConfig {
     pub method: String,
     #[serde(skip_serializing_if = "String::is_empty")]
     pub token: String,
+    /// frp's `auth.tokenSource`: the token read from a file at load.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_source: Option<ValueSource>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub additional_scopes: Vec<String>,
     pub oidc: OidcClientConfig,
@@ -100,6 +150,7 @@ impl Default for AuthConfig {
         AuthConfig {
             method: "token".into(),
             token: String::new(),
+            token_source: None,
             additional_scopes: Vec::new(),
             oidc: Default::default(),
         }
@@ -223,6 +274,13 @@ impl Default for LogConfig {
 #[serde(rename_all = "camelCase", default)]
 pub struct ProxyConfig {
     pub name: String,
+    /// frp's `enabled`: `false` leaves the proxy out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub metadatas: std::collections::BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub annotations: std::collections::BTreeMap<String, String>,
     #[serde(rename = "type")]
     pub kind: String,
     #[serde(rename = "localIP")]
@@ -236,6 +294,9 @@ impl Default for ProxyConfig {
     fn default() -> Self {
         ProxyConfig {
             name: String::new(),
+            enabled: None,
+            metadatas: Default::default(),
+            annotations: Default::default(),
             kind: "tcp".into(),
             local_ip: "127.0.0.1".into(),
             local_port: 0,
@@ -267,55 +328,170 @@ pub struct Loaded {
 /// Largest `udpPacketSize`: its base64 plus the UDPPacket JSON must fit frp's 10,240-byte message limit.
 pub const MAX_UDP_PACKET_SIZE: i64 = 7_500;
 
-/// frpc keys of features Portway does not implement.
-const UNSUPPORTED_KEYS: &[(&str, &str)] = &[
-    ("visitors", "stcp/sudp/xtcp visitors"),
-    ("webServer", "the frpc admin web server"),
-    ("includes", "config includes"),
-    ("virtualNet", "virtual networks"),
-    ("featureGates", "feature gates"),
+/// frpc keys of features Portway does not implement: what each is, what to do, and whether the file is refused.
+const UNSUPPORTED: &[portway_config::Unsupported] = &[
+    ("visitors", "frpc's stcp/sudp/xtcp visitors", "reach the service through a tcp or udp proxy instead", true),
+    ("virtualNet", "frp's virtual network", "remove it", true),
+    ("proxies[].plugin", "a proxy plugin", "point localIP/localPort at the service instead", true),
+    ("proxies[].loadBalancer", "a load-balancing group", "give each proxy its own remotePort", true),
+    ("proxies[].customDomains", "an HTTP virtual host setting", "use a tcp proxy with a remotePort", true),
+    ("proxies[].subdomain", "an HTTP virtual host setting", "use a tcp proxy with a remotePort", true),
+    ("proxies[].locations", "an HTTP virtual host setting", "use a tcp proxy with a remotePort", true),
+    ("proxies[].secretKey", "a secret (stcp/sudp/xtcp) proxy setting", "use a tcp or udp proxy", true),
+    ("proxies[].allowUsers", "a secret (stcp/sudp/xtcp) proxy setting", "use a tcp or udp proxy", true),
+    ("webServer", "frpc's admin API and web UI", "the tunnels run without it", false),
+    ("featureGates", "frp's feature gates", "remove it", false),
+    ("dnsServer", "frpc's own DNS server setting", "the system resolver is used", false),
+    ("natHoleStunServer", "the STUN server for xtcp", "xtcp is not supported", false),
+    ("log.disablePrintColor", "frp's log colour switch", "colour is on only on a terminal", false),
+    ("transport.quic", "QUIC transport tuning", "QUIC is not supported", false),
+    ("transport.dialServerKeepalive", "frpc's TCP keepalive to the server", "the system default applies", false),
+    ("transport.connectServerLocalIP", "frpc's local address for the server connection", "the system picks it", false),
+    ("transport.proxyURL", "frpc's proxy for the server connection", "connect directly", true),
+    ("transport.wireProtocol", "frp's wire protocol v2", "remove it; v1 works with every frps", true),
+    ("auth.oidc.tokenSource", "an OIDC token source", "give clientID and clientSecret", true),
+    ("proxies[].healthCheck", "a proxy health check", "the proxy stays registered while frpc runs", false),
+    ("proxies[].transport.bandwidthLimit", "a bandwidth limit", "traffic is not limited", false),
+    ("proxies[].transport.bandwidthLimitMode", "a bandwidth limit", "traffic is not limited", false),
+    (
+        "proxies[].transport.proxyProtocolVersion",
+        "the PROXY protocol header",
+        "the service sees the tunnel's address",
+        true,
+    ),
 ];
 
+/// The format of a config file, as frp tells it (extension, then content).
+pub fn detect_format(file: &str, text: &str) -> portway_config::Format {
+    portway_config::detect(file, text)
+}
+
+/// How a file is loaded.
+#[derive(Debug, Clone, Copy)]
+pub struct LoadOptions {
+    /// frp's `--strict-config` (default true): an unknown key is an error, not a warning.
+    pub strict: bool,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions { strict: true }
+    }
+}
+
 impl ClientConfig {
-    /// Reads and validates a file.
+    /// Reads and validates a file in any format frpc reads (TOML, YAML, JSON, legacy INI), strictly.
     pub fn load(path: &std::path::Path) -> Result<Loaded, ConfigError> {
-        let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { file: file.clone(), source })?;
-        Self::parse(&text, &file)
+        Self::load_with(path, LoadOptions::default())
     }
 
-    /// Parses and validates TOML text; `file` names it in messages. `{{ .Envs.NAME }}` is replaced by the
-    /// environment variable first, as frp does.
+    /// [`Self::load`] with options.
+    pub fn load_with(path: &std::path::Path, opts: LoadOptions) -> Result<Loaded, ConfigError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { file: file.clone(), source })?;
+        let env = |name: &str| std::env::var(name).ok();
+        Self::parse_full(&text, &file, portway_config::detect(&file, &text), opts, &env, Some(path))
+    }
+
+    /// Parses and validates text; `file` names it in messages and its extension picks the format (frp's rule).
+    /// `{{ .Envs.NAME }}` is replaced by the environment variable first, as frp does.
     pub fn parse(text: &str, file: &str) -> Result<Loaded, ConfigError> {
         Self::parse_with_env(text, file, |name| std::env::var(name).ok())
     }
 
     /// [`Self::parse`] with the environment given as a lookup.
     pub fn parse_with_env(text: &str, file: &str, env: impl Fn(&str) -> Option<String>) -> Result<Loaded, ConfigError> {
-        let parse_error = |message| ConfigError::Parse { file: file.into(), message };
-        let rendered = portway_proto::template::render_envs(text, env).map_err(|e| parse_error(e.to_string()))?;
-        let de = toml::Deserializer::new(&rendered.text);
-        let mut unknown = Vec::new();
-        let config: ClientConfig = serde_ignored::deserialize(de, |p| unknown.push(p.to_string()))
-            .map_err(|e| parse_error(rendered.parse_error_message(e.span()).unwrap_or_else(|| e.to_string())))?;
+        Self::parse_full(text, file, portway_config::detect(file, text), LoadOptions::default(), &env, None)
+    }
+
+    /// Parses `text` as `format`. `path` (when the text came from a file) anchors `includes`.
+    pub fn parse_full(
+        text: &str,
+        file: &str,
+        format: portway_config::Format,
+        opts: LoadOptions,
+        env: &dyn Fn(&str) -> Option<String>,
+        path: Option<&std::path::Path>,
+    ) -> Result<Loaded, ConfigError> {
+        use portway_config::{Envs, Side};
+        let parse_error = |e: portway_config::LoadError| ConfigError::Parse { file: file.into(), message: e.0 };
+        let mut tree =
+            portway_config::read_tree(text, file, format, Side::Client, Envs::Lookup(env)).map_err(parse_error)?;
         let mut warnings = Vec::new();
-        for key in unknown {
-            let top = key.split('.').next().unwrap_or(&key);
-            if let Some((_, hint)) = UNSUPPORTED_KEYS.iter().find(|(k, _)| *k == top) {
-                return Err(ConfigError::Unsupported { file: file.into(), key, value: "…".into(), hint });
+        let includes: Vec<String> = match tree.node.get("includes").map(|n| &n.value) {
+            Some(portway_config::node::Value::Seq(items)) => items
+                .iter()
+                .filter_map(|i| match &i.value {
+                    portway_config::node::Value::Str(s) => Some(s.clone()),
+                    _ => None,
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        if !includes.is_empty() {
+            let base = path.unwrap_or(std::path::Path::new(file));
+            for inc in portway_config::read_includes(base, &includes).map_err(parse_error)? {
+                let inc_file = inc.display().to_string();
+                let inc_text = std::fs::read_to_string(&inc)
+                    .map_err(|source| ConfigError::Read { file: inc_file.clone(), source })?;
+                let inc_error =
+                    |e: portway_config::LoadError| ConfigError::Parse { file: inc_file.clone(), message: e.0 };
+                let mut inc_tree =
+                    portway_config::read_include_tree(&inc_text, &inc_file, Envs::Lookup(env)).map_err(inc_error)?;
+                let (_, w): (ClientConfig, _) =
+                    portway_config::into_model(&mut inc_tree, &inc_file, Side::Client, UNSUPPORTED, opts.strict)
+                        .map_err(inc_error)?;
+                warnings.extend(w);
+                portway_config::merge_include(&mut tree.node, &inc_tree.node);
             }
-            if key.starts_with("proxies.") && key.ends_with(".plugin") {
-                return Err(ConfigError::Unsupported {
-                    file: file.into(),
-                    key,
-                    value: "…".into(),
-                    hint: "proxy plugins; point localIP/localPort at the service instead",
-                });
-            }
-            warnings.push(format!("{file}: unknown key `{key}` ignored (check its spelling against frpc's keys)"));
         }
+        let (mut config, w): (ClientConfig, _) =
+            portway_config::into_model(&mut tree, file, Side::Client, UNSUPPORTED, opts.strict).map_err(parse_error)?;
+        warnings.extend(w);
+        if tree.format == portway_config::Format::Ini {
+            warnings.push(format!(
+                "{file}: frp's legacy INI format (frp deprecates it); `portway-client convert -c {file}` writes the same \
+                 settings as TOML"
+            ));
+        }
+        config.resolve_token_source(file)?;
+        let start = config.start.clone();
+        config.proxies.retain(|p| p.enabled != Some(false) && (start.is_empty() || start.contains(&p.name)));
         config.validate(file)?;
         Ok(Loaded { config, warnings })
+    }
+
+    /// frp's `auth.tokenSource` of type `file`: the token is the file's content, trimmed.
+    fn resolve_token_source(&mut self, file: &str) -> Result<(), ConfigError> {
+        let Some(src) = self.auth.token_source.take() else { return Ok(()) };
+        let bad = |message: String| ConfigError::Invalid { file: file.into(), key: "auth.tokenSource".into(), message };
+        if !self.auth.token.is_empty() {
+            return Err(bad("give auth.token or auth.tokenSource, not both".into()));
+        }
+        match src.kind.as_str() {
+            "file" if src.file.path.is_empty() => {
+                Err(bad("`file.path` is empty: name the file holding the token".into()))
+            }
+            "file" => {
+                let text = std::fs::read_to_string(&src.file.path)
+                    .map_err(|e| bad(format!("cannot read the token file {}: {e}", src.file.path)))?;
+                self.auth.token = text.trim().to_string();
+                Ok(())
+            }
+            "exec" => Err(bad("type \"exec\" runs a command, which Portway does not do; use type \"file\"".into())),
+            t => Err(bad(format!("type {t:?} is not \"file\""))),
+        }
+    }
+
+    /// A file in any format as current TOML (`portway-client convert`): keys respelled as frp spells them, legacy INI
+    /// keys mapped, comments where a key was dropped or renamed, `{{ .Envs.X }}` templates kept as written.
+    pub fn convert(text: &str, file: &str) -> Result<String, ConfigError> {
+        use portway_config::{Envs, Side};
+        let parse_error = |e: portway_config::LoadError| ConfigError::Parse { file: file.into(), message: e.0 };
+        let format = portway_config::detect(file, text);
+        let mut tree = portway_config::read_tree(text, file, format, Side::Client, Envs::Keep).map_err(parse_error)?;
+        let report = portway_config::respell::<ClientConfig>(&mut tree);
+        Ok(portway_config::convert(text, file, Side::Client, &tree, &report.renamed))
     }
 
     /// Checks values that parse but cannot work.
@@ -471,10 +647,37 @@ mod tests {
         assert!(e.to_string().contains("proxies[1].name"), "{e}");
         let e = ClientConfig::parse("transport.protocol = \"kcp\"\n", "f").unwrap_err();
         assert!(e.to_string().contains("transport.protocol"), "{e}");
-        let l = ClientConfig::parse("serverPort = 7000\nfoo.bar = 1\n", "f").unwrap();
+        // frp's --strict-config: unknown keys are errors by default, warnings without it; both name the line.
+        let e = ClientConfig::parse("serverPort = 7000\nfoo.bar = 1\n", "f").unwrap_err().to_string();
+        assert!(e.contains("line 2: unknown key `foo`") && e.contains("--strict-config=false"), "{e}");
+        let lenient = |t: &str| {
+            ClientConfig::parse_full(
+                t,
+                "f.toml",
+                portway_config::Format::Toml,
+                LoadOptions { strict: false },
+                &|_| None,
+                None,
+            )
+        };
+        let l = lenient("serverPort = 7000\nfoo.bar = 1\n").unwrap();
         assert!(l.warnings[0].contains("unknown key `foo`"), "{:?}", l.warnings);
-        let l = ClientConfig::parse("[transport]\ntcpMuxx = true\n", "f").unwrap();
-        assert!(l.warnings[0].contains("`transport.tcpMuxx`"), "{:?}", l.warnings);
+        let l = lenient("[transport]\ntcpMuxx = true\n").unwrap();
+        assert!(
+            l.warnings[0].contains("line 2: unknown key `transport.tcpMuxx` (did you mean `tcpMux`?)"),
+            "{:?}",
+            l.warnings
+        );
+        // frp matches keys without regard to case.
+        let l = ClientConfig::parse("[[proxies]]\nname = \"a\"\nlocalIp = \"10.0.0.1\"\nlocalport = 1\n", "f").unwrap();
+        assert_eq!((l.config.proxies[0].local_ip.as_str(), l.config.proxies[0].local_port), ("10.0.0.1", 1));
+        // A real frp key Portway lacks says so, never "check its spelling".
+        let l = ClientConfig::parse("webServer.port = 7400\n", "f").unwrap();
+        assert!(
+            l.warnings[0].contains("`webServer` is frpc's admin API and web UI; Portway does not support it yet"),
+            "{:?}",
+            l.warnings
+        );
         let e = ClientConfig::parse("[[visitors]]\nname = \"v\"\n", "f").unwrap_err();
         assert!(e.to_string().contains("visitors"), "{e}");
     }

@@ -400,7 +400,8 @@ impl Engine {
     }
 }
 
-fn new_proxy(wire: &str, p: &ProxyConfig) -> NewProxy {
+/// The NewProxy message a proxy is registered with (`wire` is its name on the wire, see `ClientConfig::wire_name`).
+pub fn new_proxy(wire: &str, p: &ProxyConfig) -> NewProxy {
     NewProxy {
         proxy_name: wire.to_string(),
         proxy_type: p.kind.clone(),

@@ -10,7 +10,6 @@
 //! - [`transport`]: boxed byte streams, TLS (rustls) client and server setup, first-byte sniffing.
 //! - [`ws`]: frp's WebSocket transport (`GET /~!frp`, binary frames) as a byte stream.
 //! - [`relay`]: copying bytes between a visitor and a work connection, with the per-proxy layers.
-//! - [`template`]: frp's `{{ .Envs.NAME }}` substitution in config files.
 
 #![warn(missing_docs)]
 
@@ -21,7 +20,6 @@ pub mod crypto;
 pub mod msg;
 pub mod mux;
 pub mod relay;
-pub mod template;
 pub mod transport;
 pub mod ws;
 pub mod yamux;

@@ -182,8 +182,26 @@ impl Default for ServerConfig {
 pub struct AuthConfig {
     pub method: String,
     pub token: String,
+    /// frp's `auth.tokenSource`: the token read from a file at load.
+    pub token_source: Option<TokenSource>,
     pub additional_scopes: Vec<String>,
     pub oidc: OidcServerConfig,
+}
+
+/// `auth.tokenSource`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct TokenSource {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub file: TokenFile,
+}
+
+/// `auth.tokenSource.file`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct TokenFile {
+    pub path: String,
 }
 
 impl Default for AuthConfig {
@@ -191,6 +209,7 @@ impl Default for AuthConfig {
         AuthConfig {
             method: "token".into(),
             token: String::new(),
+            token_source: None,
             additional_scopes: Vec::new(),
             oidc: Default::default(),
         }
@@ -282,18 +301,46 @@ impl Default for LogConfig {
 /// Largest `udpPacketSize`: its base64 plus the UDPPacket JSON must fit frp's 10,240-byte message limit.
 pub const MAX_UDP_PACKET_SIZE: i64 = 7_500;
 
-/// frps keys of features Portway does not implement: present means an error, not a silent ignore.
-const UNSUPPORTED: &[(&str, &str)] = &[
-    ("vhostHTTPPort", "HTTP virtual hosts"),
-    ("vhostHTTPSPort", "HTTPS virtual hosts"),
-    ("tcpmuxHTTPConnectPort", "tcpmux proxies"),
-    ("kcpBindPort", "the KCP transport"),
-    ("quicBindPort", "the QUIC transport"),
-    ("sshTunnelGateway", "the SSH tunnel gateway"),
-    ("httpPlugins", "server plugins"),
-    ("subDomainHost", "HTTP virtual hosts"),
-    ("natholeAnalysisDataReserveHours", "xtcp NAT hole punching"),
+/// frps keys of features Portway does not implement: what each is, what to do, and whether the file is refused
+/// (the feature changes what the server does for clients) or only warned about.
+const UNSUPPORTED: &[portway_config::Unsupported] = &[
+    ("vhostHTTPPort", "frps's HTTP virtual host port", "expose services with tcp proxies", true),
+    ("vhostHTTPSPort", "frps's HTTPS virtual host port", "expose services with tcp proxies", true),
+    ("vhostHTTPTimeout", "an HTTP virtual host setting", "HTTP virtual hosts are not served", false),
+    ("subDomainHost", "an HTTP virtual host setting", "HTTP virtual hosts are not served", false),
+    ("custom404Page", "an HTTP virtual host setting", "HTTP virtual hosts are not served", false),
+    ("tcpmuxHTTPConnectPort", "frps's tcpmux port", "expose services with tcp proxies", true),
+    ("tcpmuxPassthrough", "a tcpmux setting", "tcpmux is not served", false),
+    ("kcpBindPort", "frps's KCP listener", "clients must use transport.protocol = \"tcp\" or websocket", false),
+    ("quicBindPort", "frps's QUIC listener", "clients must use transport.protocol = \"tcp\" or websocket", false),
+    ("transport.quic", "QUIC transport tuning", "QUIC is not served", false),
+    ("sshTunnelGateway", "frps's SSH tunnel gateway", "clients connect with frpc or Portway", false),
+    ("httpPlugins", "server plugins", "Portway's [portway] client rules cover per-client policy", true),
+    ("natholeAnalysisDataReserveHours", "an xtcp NAT hole punching setting", "xtcp is not served", false),
+    ("webServer", "frps's dashboard and API", "the server runs without it", false),
+    ("enablePrometheus", "frps's Prometheus metrics", "the server runs without them", false),
+    (
+        "detailedErrorsToClient",
+        "frps's switch for error details sent to clients",
+        "Portway always sends the reason",
+        false,
+    ),
+    ("log.disablePrintColor", "frp's log colour switch", "colour is on only on a terminal", false),
+    ("auth.oidc.tokenSource", "an OIDC token source", "remove it", true),
 ];
+
+/// How a file is loaded.
+#[derive(Debug, Clone, Copy)]
+pub struct LoadOptions {
+    /// frp's `--strict-config` (default true): an unknown key is an error, not a warning.
+    pub strict: bool,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions { strict: true }
+    }
+}
 
 /// A loaded configuration plus the warnings found while loading it.
 #[derive(Debug, Clone)]
@@ -305,37 +352,86 @@ pub struct Loaded {
 }
 
 impl ServerConfig {
-    /// Reads and validates a file.
+    /// Reads and validates a file in any format frps reads (TOML, YAML, JSON, legacy INI), strictly.
     pub fn load(path: &std::path::Path) -> Result<Loaded, ConfigError> {
-        let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { file: file.clone(), source })?;
-        Self::parse(&text, &file)
+        Self::load_with(path, LoadOptions::default())
     }
 
-    /// Parses and validates TOML text; `file` names it in messages. `{{ .Envs.NAME }}` is replaced by the
-    /// environment variable first, as frp does.
+    /// [`Self::load`] with options.
+    pub fn load_with(path: &std::path::Path, opts: LoadOptions) -> Result<Loaded, ConfigError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { file: file.clone(), source })?;
+        let env = |name: &str| std::env::var(name).ok();
+        Self::parse_full(&text, &file, portway_config::detect(&file, &text), opts, &env)
+    }
+
+    /// Parses and validates text; `file` names it in messages and its extension picks the format (frp's rule).
+    /// `{{ .Envs.NAME }}` is replaced by the environment variable first, as frp does.
     pub fn parse(text: &str, file: &str) -> Result<Loaded, ConfigError> {
         Self::parse_with_env(text, file, |name| std::env::var(name).ok())
     }
 
     /// [`Self::parse`] with the environment given as a lookup.
     pub fn parse_with_env(text: &str, file: &str, env: impl Fn(&str) -> Option<String>) -> Result<Loaded, ConfigError> {
-        let parse_error = |message| ConfigError::Parse { file: file.into(), message };
-        let rendered = portway_proto::template::render_envs(text, env).map_err(|e| parse_error(e.to_string()))?;
-        let de = toml::Deserializer::new(&rendered.text);
-        let mut unknown = Vec::new();
-        let config: ServerConfig = serde_ignored::deserialize(de, |p| unknown.push(p.to_string()))
-            .map_err(|e| parse_error(rendered.parse_error_message(e.span()).unwrap_or_else(|| e.to_string())))?;
-        let mut warnings = Vec::new();
-        for key in unknown {
-            let top = key.split('.').next().unwrap_or(&key);
-            if let Some((_, hint)) = UNSUPPORTED.iter().find(|(k, _)| *k == top) {
-                return Err(ConfigError::Unsupported { file: file.into(), key, hint });
-            }
-            warnings.push(format!("{file}: unknown key `{key}` ignored (check its spelling against frps's keys)"));
+        Self::parse_full(text, file, portway_config::detect(file, text), LoadOptions::default(), &env)
+    }
+
+    /// Parses `text` as `format`.
+    pub fn parse_full(
+        text: &str,
+        file: &str,
+        format: portway_config::Format,
+        opts: LoadOptions,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Loaded, ConfigError> {
+        use portway_config::{Envs, Side};
+        let parse_error = |e: portway_config::LoadError| ConfigError::Parse { file: file.into(), message: e.0 };
+        let mut tree =
+            portway_config::read_tree(text, file, format, Side::Server, Envs::Lookup(env)).map_err(parse_error)?;
+        let (mut config, mut warnings): (ServerConfig, _) =
+            portway_config::into_model(&mut tree, file, Side::Server, UNSUPPORTED, opts.strict).map_err(parse_error)?;
+        if tree.format == portway_config::Format::Ini {
+            warnings.push(format!(
+                "{file}: frp's legacy INI format (frp deprecates it); `portway-server convert -c {file}` writes the same \
+                 settings as TOML"
+            ));
         }
+        config.resolve_token_source(file)?;
         config.validate(file)?;
         Ok(Loaded { config, warnings })
+    }
+
+    /// frp's `auth.tokenSource` of type `file`: the token is the file's content, trimmed.
+    fn resolve_token_source(&mut self, file: &str) -> Result<(), ConfigError> {
+        let Some(src) = self.auth.token_source.take() else { return Ok(()) };
+        let bad = |message: String| ConfigError::Invalid { file: file.into(), key: "auth.tokenSource".into(), message };
+        if !self.auth.token.is_empty() {
+            return Err(bad("give auth.token or auth.tokenSource, not both".into()));
+        }
+        match src.kind.as_str() {
+            "file" if src.file.path.is_empty() => {
+                Err(bad("`file.path` is empty: name the file holding the token".into()))
+            }
+            "file" => {
+                let text = std::fs::read_to_string(&src.file.path)
+                    .map_err(|e| bad(format!("cannot read the token file {}: {e}", src.file.path)))?;
+                self.auth.token = text.trim().to_string();
+                Ok(())
+            }
+            "exec" => Err(bad("type \"exec\" runs a command, which Portway does not do; use type \"file\"".into())),
+            t => Err(bad(format!("type {t:?} is not \"file\""))),
+        }
+    }
+
+    /// A file in any format as current TOML (`portway-server convert`): keys respelled as frp spells them, legacy INI
+    /// keys mapped, comments where a key was dropped or renamed, `{{ .Envs.X }}` templates kept as written.
+    pub fn convert(text: &str, file: &str) -> Result<String, ConfigError> {
+        use portway_config::{Envs, Side};
+        let parse_error = |e: portway_config::LoadError| ConfigError::Parse { file: file.into(), message: e.0 };
+        let format = portway_config::detect(file, text);
+        let mut tree = portway_config::read_tree(text, file, format, Side::Server, Envs::Keep).map_err(parse_error)?;
+        let report = portway_config::respell::<ServerConfig>(&mut tree);
+        Ok(portway_config::convert(text, file, Side::Server, &tree, &report.renamed))
     }
 
     fn validate(&self, file: &str) -> Result<(), ConfigError> {
@@ -450,7 +546,11 @@ mod tests {
 
     #[test]
     fn unknown_key_warns_with_path_and_unsupported_is_an_error() {
-        let l = ServerConfig::parse("bindPort = 7000\n[transport]\ntcpMuxx = true\n", "f.toml").unwrap();
+        let e = ServerConfig::parse("bindPort = 7000\n[transport]\ntcpMuxx = true\n", "f.toml").unwrap_err();
+        assert!(e.to_string().contains("line 3: unknown key `transport.tcpMuxx` (did you mean `tcpMux`?)"), "{e}");
+        let lenient = LoadOptions { strict: false };
+        let text = "bindPort = 7000\n[transport]\ntcpMuxx = true\n";
+        let l = ServerConfig::parse_full(text, "f.toml", portway_config::Format::Toml, lenient, &|_| None).unwrap();
         assert_eq!(l.warnings.len(), 1);
         assert!(l.warnings[0].contains("`transport.tcpMuxx`"), "{:?}", l.warnings);
         let e = ServerConfig::parse("vhostHTTPPort = 80\n", "f.toml").unwrap_err();

@@ -16,6 +16,18 @@ struct Cli {
     /// frpc.toml to load.
     #[arg(short = 'c', long = "config", global = true, default_value = "frpc.toml")]
     config: PathBuf,
+    /// frp's --strict-config: an unknown key is an error (true, the default) or a warning (false).
+    #[arg(
+        long = "strict-config",
+        alias = "strict_config",
+        global = true,
+        default_value_t = true,
+        action = clap::ArgAction::Set,
+        num_args = 0..=1,
+        default_missing_value = "true",
+        value_name = "BOOL"
+    )]
+    strict_config: bool,
     #[command(subcommand)]
     cmd: Option<Cmd>,
 }
@@ -24,13 +36,22 @@ struct Cli {
 enum Cmd {
     /// Check the configuration file and exit.
     Verify,
+    /// Print the configuration file (TOML, YAML, JSON or legacy INI) as current TOML on stdout.
+    Convert,
     /// Fetch an access token with the configured OIDC credentials and show what it says (never the token).
     Token,
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let loaded = ClientConfig::load(&cli.config)?;
+    if let Some(Cmd::Convert) = cli.cmd {
+        let file = cli.config.display().to_string();
+        let text = std::fs::read_to_string(&cli.config).with_context(|| format!("cannot read config file {file}"))?;
+        print!("{}", ClientConfig::convert(&text, &file)?);
+        return Ok(());
+    }
+    let opts = portway_client::config::LoadOptions { strict: cli.strict_config };
+    let loaded = ClientConfig::load_with(&cli.config, opts)?;
     if let Some(Cmd::Verify) = cli.cmd {
         for w in &loaded.warnings {
             eprintln!("warning: {w}");

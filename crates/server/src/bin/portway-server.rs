@@ -18,13 +18,26 @@ struct Cli {
     /// frps.toml to load.
     #[arg(short = 'c', long = "config", global = true, default_value = "frps.toml")]
     config: PathBuf,
+    /// frp's --strict-config: an unknown key is an error (true, the default) or a warning (false).
+    #[arg(
+        long = "strict-config",
+        alias = "strict_config",
+        global = true,
+        default_value_t = true,
+        action = clap::ArgAction::Set,
+        num_args = 0..=1,
+        default_missing_value = "true",
+        value_name = "BOOL"
+    )]
+    strict_config: bool,
     #[command(subcommand)]
     cmd: Option<Cmd>,
 }
 
 /// The configuration keys, shown by `--help` (the man page, portway-server(1), says the same at more length).
 const CONFIG_HELP: &str = "\
-Configuration (frps.toml, frp's TOML keys; unknown keys are warned about, unsupported frp features are errors):
+Configuration (frps.toml, frps.yaml, frps.json or legacy frps.ini, with frp's keys; unknown keys are errors unless
+--strict-config=false; `convert` prints any of them as TOML):
   bindAddr, bindPort                  where clients connect (default 0.0.0.0, 7000)
   proxyBindAddr                       address public proxy ports listen on (default: bindAddr)
   auth.method                         \"token\" (default) or \"oidc\"; an empty auth.token lets anyone in
@@ -59,11 +72,20 @@ Packaged install: /etc/portway/frps.toml, systemd unit portway-server.service. S
 enum Cmd {
     /// Check the configuration file and exit.
     Verify,
+    /// Print the configuration file (TOML, YAML, JSON or legacy INI) as current TOML on stdout.
+    Convert,
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let loaded = ServerConfig::load(&cli.config)?;
+    if let Some(Cmd::Convert) = cli.cmd {
+        let file = cli.config.display().to_string();
+        let text = std::fs::read_to_string(&cli.config).with_context(|| format!("cannot read config file {file}"))?;
+        print!("{}", ServerConfig::convert(&text, &file)?);
+        return Ok(());
+    }
+    let opts = portway_server::config::LoadOptions { strict: cli.strict_config };
+    let loaded = ServerConfig::load_with(&cli.config, opts)?;
     if let Some(Cmd::Verify) = cli.cmd {
         for w in &loaded.warnings {
             eprintln!("warning: {w}");

@@ -105,6 +105,62 @@ pub fn render_envs(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Resul
     Ok(Rendered { text: out, substituted })
 }
 
+/// Where `convert` keeps a template in a place no string surrounds (`serverPort = {{ .Envs.PORT }}`): an integer
+/// no config uses, swapped back for the template's text after parsing.
+const MARKER_BASE: i64 = 9_100_000_000_000_000_000;
+
+/// For `convert`: the text with each `{{ ... }}` that stands outside quotes replaced by a marker integer (so the
+/// file parses), and the templates in order. Templates inside quoted strings stay as written.
+pub fn render_keep(text: &str) -> Result<(String, Vec<String>), TemplateError> {
+    let mut out = String::with_capacity(text.len());
+    let mut kept = Vec::new();
+    for (i, line) in text.split_inclusive('\n').enumerate() {
+        if !line.contains("{{") || line.trim_start().starts_with('#') {
+            out.push_str(line);
+            continue;
+        }
+        let mut rest = line;
+        let mut before = String::new();
+        while let Some(start) = rest.find("{{") {
+            before.push_str(&rest[..start]);
+            out.push_str(&rest[..start]);
+            let Some(end) = rest[start..].find("}}") else {
+                return Err(TemplateError {
+                    line: i + 1,
+                    message: "`{{` without a closing `}}` on the same line".into(),
+                });
+            };
+            let template = &rest[start..start + end + 2];
+            let quoted = before.matches('"').count() % 2 == 1 || before.matches('\'').count() % 2 == 1;
+            if quoted {
+                out.push_str(template);
+            } else {
+                out.push_str(&(MARKER_BASE + kept.len() as i64).to_string());
+                kept.push(template.to_string());
+            }
+            before.push_str(template);
+            rest = &rest[start + end + 2..];
+        }
+        out.push_str(rest);
+    }
+    Ok((out, kept))
+}
+
+/// Puts the templates [`render_keep`] took out back into the tree, as raw (unquoted) values.
+pub fn restore_markers(node: &mut crate::node::Node, kept: &[String]) {
+    use crate::node::Value;
+    match &mut node.value {
+        Value::Int(i) if *i >= MARKER_BASE => {
+            if let Some(t) = usize::try_from(*i - MARKER_BASE).ok().and_then(|k| kept.get(k)) {
+                node.value = Value::Raw(t.clone());
+            }
+        }
+        Value::Seq(items) => items.iter_mut().for_each(|n| restore_markers(n, kept)),
+        Value::Map(entries) => entries.iter_mut().for_each(|e| restore_markers(&mut e.node, kept)),
+        _ => {}
+    }
+}
+
 /// An environment variable name as Go's template field syntax allows it after `.Envs.`.
 fn is_name(s: &str) -> bool {
     let mut chars = s.chars();
