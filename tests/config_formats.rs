@@ -28,7 +28,7 @@ fn server(name: &str) -> String {
 const CLIENT_TWINS: &[&[&str]] = &[
     &["frpc.toml", "frpc.yaml", "frpc.json", "frpc.ini"],
     &["frpc-oidc.toml", "frpc-oidc.yaml", "frpc-oidc.json", "frpc-oidc.ini"],
-    &["frpc-legacy-old.toml", "frpc-legacy-old.ini"],
+    &["frpc-legacy-old.toml", "frpc-legacy-old.ini", "frpc-range-template.toml", "frpc-range-template.yaml"],
     &["frpc-includes-flat.toml", "frpc-includes.toml"],
 ];
 

@@ -17,6 +17,7 @@ pub mod emit;
 pub mod ini;
 pub mod legacy;
 pub mod node;
+pub mod ranges;
 pub mod schema;
 pub mod template;
 pub mod toml_in;
@@ -87,7 +88,8 @@ pub fn detect(file: &str, text: &str) -> Format {
     if text.trim_start().starts_with('{') {
         return Format::Json;
     }
-    let probe = template::render_keep(text).map(|(t, _)| t).unwrap_or_else(|_| text.to_string());
+    let expanded = ranges::expand(text).unwrap_or_else(|_| text.to_string());
+    let probe = template::render_keep(&expanded).map(|(t, _)| t).unwrap_or(expanded);
     if toml::from_str::<toml::Table>(&probe).is_ok() {
         Format::Toml
     } else {
@@ -125,6 +127,8 @@ pub struct Tree {
     pub warnings: Vec<String>,
     /// What `convert` should say in comments: `(line, text)`.
     pub notes: Vec<(usize, String)>,
+    /// The file had range loops, so lines count the expanded text.
+    pub loops: bool,
 }
 
 /// Reads `text` (named `file` in messages) as `format` into a tree of the current model's keys.
@@ -154,7 +158,12 @@ fn read_tree_part(
     envs: Envs<'_>,
     main: bool,
 ) -> Result<Tree, LoadError> {
-    let fail = LoadError;
+    let loops = ranges::has_loops(text);
+    let fail = |m: String| {
+        LoadError(if loops { format!("{m} (line numbers count the file with its range loops expanded)") } else { m })
+    };
+    let expanded = ranges::expand(text).map_err(|e| LoadError(e.to_string()))?;
+    let text = expanded.as_str();
     let mut kept = Vec::new();
     let (rendered, substituted) = match envs {
         Envs::Lookup(lookup) => {
@@ -219,7 +228,7 @@ fn read_tree_part(
     if matches!(envs, Envs::Keep) {
         template::restore_markers(&mut node, &kept);
     }
-    Ok(Tree { node, format, warnings, notes })
+    Ok(Tree { node, format, warnings, notes, loops })
 }
 
 /// An frp key Portway does not implement: its path (`[]` for any list index), what it is, what to do instead, and
@@ -230,6 +239,20 @@ pub type Unsupported = (&'static str, &'static str, &'static str, bool);
 /// The tree respelled to the model's keys, unknown keys turned into errors (strict) or warnings, unsupported frp
 /// keys into errors that say so, then deserialized.
 pub fn into_model<T: for<'de> serde::Deserialize<'de>>(
+    tree: &mut Tree,
+    file: &str,
+    side: Side,
+    unsupported: &[Unsupported],
+    strict: bool,
+) -> Result<(T, Vec<String>), LoadError> {
+    let loops = tree.loops;
+    let r = into_model_inner(tree, file, side, unsupported, strict);
+    r.map_err(|LoadError(m)| {
+        LoadError(if loops { format!("{m} (line numbers count the file with its range loops expanded)") } else { m })
+    })
+}
+
+fn into_model_inner<T: for<'de> serde::Deserialize<'de>>(
     tree: &mut Tree,
     file: &str,
     side: Side,

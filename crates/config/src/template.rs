@@ -6,7 +6,8 @@
 //! Pure text in, text out; the lookup is passed in. Differences from frp, each an error naming the line: a value
 //! with a line break (so the rendered text keeps the file's line numbers), an unset variable (frp silently
 //! substitutes an empty string, which then fails later in a less clear way) and any other template construct
-//! (functions, conditionals, `{{-` trimming), which Portway does not evaluate.
+//! (conditionals, other functions), which Portway does not evaluate. frp's range loops over `parseNumberRange` /
+//! `parseNumberRangePair` are expanded before this, by [`crate::ranges`].
 //! Whole-line `#` comments are left alone, so a commented-out template needs no variable.
 
 /// A template that cannot be rendered.
