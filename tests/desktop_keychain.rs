@@ -69,7 +69,7 @@ async fn import_keeps_the_secret_out_of_files_and_connect_toggle_runs_the_tunnel
             .replace("localPort = 30033\nremotePort = 30033", &format!("localPort = {echo}\nremotePort = {remote}"));
         let dir = temp_dir("ctl");
         let ctl = Controller::load(&dir, LogBuffer::default());
-        let mut profile = ctl.import_frpc(&frpc).expect("import");
+        let mut profile = ctl.import_frpc(&frpc).expect("import").profile;
         assert!(profile.auth.has_secret, "the secret went into the keychain");
         let on_disk = std::fs::read_to_string(ctl.profile_path()).expect("profile file");
         assert!(!on_disk.contains(CLIENT_SECRET), "the profile file must not contain the secret");

@@ -61,7 +61,7 @@ fn get_logs(c: Ctl<'_>) -> Vec<LogLine> {
     c.logs.snapshot()
 }
 #[tauri::command]
-fn import_frpc(c: Ctl<'_>, text: String) -> Result<Profile, AppError> {
+fn import_frpc(c: Ctl<'_>, text: String) -> Result<crate::controller::Imported, AppError> {
     c.import_frpc(&text)
 }
 #[tauri::command]

@@ -13,6 +13,16 @@ use crate::keychain::{Keychain, KeychainError};
 use crate::logs::LogBuffer;
 use crate::profile::Profile;
 
+/// What an import brought over, and what it left out (one `"proxy NAME: reason"` line each).
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Imported {
+    /// The saved profile.
+    pub profile: Profile,
+    /// Proxies and visitors not brought over, with the reason.
+    pub skipped: Vec<String>,
+}
+
 /// The keychain account the profile's secret is stored under.
 pub const ACCOUNT: &str = "profile:default";
 
@@ -219,9 +229,10 @@ impl Controller {
             .map_err(|e| AppError::new("sign_in_failed", e.to_string()))
     }
 
-    /// Imports frpc.toml text: the profile is saved, the secret moved into the keychain (never into the file).
-    pub fn import_frpc(&self, text: &str) -> Result<Profile, AppError> {
-        let (p, secret) = Profile::from_frpc(text).map_err(|e| AppError::new("import_failed", e))?;
+    /// Imports frpc config text (TOML, YAML, JSON or legacy INI): the profile is saved, the secret moved into the
+    /// keychain (never into the file); proxies and visitors that could not be brought over are listed with why.
+    pub fn import_frpc(&self, text: &str) -> Result<Imported, AppError> {
+        let (p, secret, skipped) = Profile::from_frpc_salvage(text).map_err(|e| AppError::new("import_failed", e))?;
         if let Some(s) = secret {
             Self::keychain().set(&s).map_err(|e| {
                 AppError::new(
@@ -230,7 +241,7 @@ impl Controller {
                 )
             })?;
         }
-        self.save_profile(p)
+        Ok(Imported { profile: self.save_profile(p)?, skipped })
     }
 
     /// frpc.toml text of the profile, without the secret.

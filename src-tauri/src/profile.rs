@@ -174,15 +174,18 @@ impl Profile {
     }
 
     /// Builds a profile from frpc config text in any format frpc reads (TOML, YAML, JSON, legacy INI: told apart by
-    /// content, as frp does for a file without a known extension; unknown keys only warned about); returns it and the
+    /// content, as frp does for a file without a known extension; unknown keys only warned about); returns it, the
     /// secret found in the file (client secret for OIDC, auth.token otherwise), which the caller moves into the
-    /// keychain.
+    /// keychain, and one line per proxy or visitor that could not be brought over, with the reason.
     pub fn from_frpc(text: &str) -> Result<(Profile, Option<String>), String> {
-        let file = "the imported file";
-        let format = portway_client::config::detect_format(file, text);
-        let opts = portway_client::config::LoadOptions { strict: false };
+        Self::from_frpc_salvage(text).map(|(p, s, _)| (p, s))
+    }
+
+    /// [`Self::from_frpc`] with the lines for what was left out.
+    pub fn from_frpc_salvage(text: &str) -> Result<(Profile, Option<String>, Vec<String>), String> {
         let env = |name: &str| std::env::var(name).ok();
-        let loaded = ClientConfig::parse_full(text, file, format, opts, &env, None).map_err(|e| e.to_string())?;
+        let (loaded, skipped) =
+            ClientConfig::parse_salvage(text, "the imported file", &env).map_err(|e| e.to_string())?;
         let c = loaded.config;
         let secret = if c.auth.method == "oidc" { c.auth.oidc.client_secret.clone() } else { c.auth.token.clone() };
         let p = Profile {
@@ -214,7 +217,7 @@ impl Profile {
                 .collect(),
             options: Options::default(),
         };
-        Ok((p, (!secret.is_empty()).then_some(secret)))
+        Ok((p, (!secret.is_empty()).then_some(secret), skipped))
     }
 
     /// frpc.toml text without the secret; a comment says where it is.
@@ -267,6 +270,21 @@ mod tests {
             assert_eq!(s, secret);
         }
         assert_eq!(secret.as_deref(), Some("portway-test-secret"));
+    }
+
+    /// What cannot come over is named with the reason; the rest is imported.
+    #[test]
+    fn import_leaves_out_what_portway_cannot_run_and_says_why() {
+        let ini = "[common]\nserver_addr = 203.0.113.7\ntoken = t\n\n[ssh]\nlocal_port = 22\nremote_port = 6000\n\n\
+                   [socks]\nremote_port = 6001\nplugin = socks5\n\n[secret-v]\nrole = visitor\ntype = stcp\nserver_name = x\n";
+        let (p, secret, skipped) = Profile::from_frpc_salvage(ini).unwrap();
+        assert_eq!(secret.as_deref(), Some("t"));
+        assert_eq!(p.proxies.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), ["ssh"]);
+        assert_eq!(skipped.len(), 2, "{skipped:?}");
+        assert!(skipped[0].starts_with("proxy socks: ") && skipped[0].contains("proxy plugin"), "{skipped:?}");
+        assert!(skipped[1].starts_with("visitor secret-v: "), "{skipped:?}");
+        // The file's own settings must load: a broken [common] is an error, not an empty import.
+        assert!(Profile::from_frpc_salvage("[common]\nserver_port = x\n").is_err());
     }
 
     #[test]

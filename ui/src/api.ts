@@ -2,7 +2,7 @@
 // docs/ui-contract.md. Every rejection becomes an `ApiError` carrying the contract's `{code, message}`.
 import { invoke } from "@tauri-apps/api/core";
 import { listen, type UnlistenFn } from "@tauri-apps/api/event";
-import type { CommandError, KeychainStatus, LogLine, Profile, Status, TokenInfo } from "./types";
+import type { CommandError, Imported, KeychainStatus, LogLine, Profile, Status, TokenInfo } from "./types";
 
 export class ApiError extends Error implements CommandError {
   readonly code: string;
@@ -50,7 +50,7 @@ export const api = {
   /** `secret: null` uses the stored secret. */
   testSignIn: (profile: Profile, secret: string | null) => call<TokenInfo>("test_sign_in", { profile, secret }),
   getLogs: () => call<LogLine[]>("get_logs"),
-  importFrpc: (text: string) => call<Profile>("import_frpc", { text }),
+  importFrpc: (text: string) => call<Imported>("import_frpc", { text }),
   exportFrpc: () => call<string>("export_frpc"),
 
   onStatus: (cb: (s: Status) => void): Promise<UnlistenFn> => listen<Status>("status-changed", (e) => cb(e.payload)),

@@ -711,9 +711,10 @@ export class App {
     try {
       const text = await file.text();
       // import_frpc stores the imported profile (and moves the file's secret into the keychain).
-      const p = await api.importFrpc(text);
-      this.loadProfile(p, true);
-      toast(`Imported and saved ${file.name}`);
+      const r = await api.importFrpc(text);
+      this.loadProfile(r.profile, true);
+      if (r.skipped.length === 0) toast(`Imported and saved ${file.name}`);
+      else toast(`Imported and saved ${file.name}, without: ${r.skipped.join("; ")}`, "error");
     } catch (e) {
       this.fail(e);
     }

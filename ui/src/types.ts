@@ -4,6 +4,12 @@ export type Transport = "tcp" | "websocket" | "wss";
 export type AuthMethod = "oidc" | "token";
 export type ProxyType = "tcp" | "udp";
 
+/** What import_frpc brought over, and the proxies/visitors it left out ("proxy NAME: reason"). */
+export interface Imported {
+  profile: Profile;
+  skipped: string[];
+}
+
 export interface Profile {
   server: { addr: string; port: number; protocol: Transport; tls: boolean };
   auth: {

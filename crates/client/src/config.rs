@@ -361,11 +361,6 @@ const UNSUPPORTED: &[portway_config::Unsupported] = &[
     ),
 ];
 
-/// The format of a config file, as frp tells it (extension, then content).
-pub fn detect_format(file: &str, text: &str) -> portway_config::Format {
-    portway_config::detect(file, text)
-}
-
 /// How a file is loaded.
 #[derive(Debug, Clone, Copy)]
 pub struct LoadOptions {
@@ -459,6 +454,66 @@ impl ClientConfig {
         config.proxies.retain(|p| p.enabled != Some(false) && (start.is_empty() || start.contains(&p.name)));
         config.validate(file)?;
         Ok(Loaded { config, warnings })
+    }
+
+    /// Loads what can be loaded (the desktop app's Import): the file's own settings must load, and each proxy is
+    /// kept when it loads with them; the others, and every visitor, come back as `"name: reason"` lines.
+    /// Unknown keys are warnings (not strict).
+    pub fn parse_salvage(
+        text: &str,
+        file: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<(Loaded, Vec<String>), ConfigError> {
+        use portway_config::node::{Node, Value};
+        use portway_config::{Envs, Side};
+        let opts = LoadOptions { strict: false };
+        let parse_error = |e: portway_config::LoadError| ConfigError::Parse { file: file.into(), message: e.0 };
+        let format = portway_config::detect(file, text);
+        let tree =
+            portway_config::read_tree(text, file, format, Side::Client, Envs::Lookup(env)).map_err(parse_error)?;
+        let take = |node: &mut Node, key: &str| -> Vec<Node> {
+            let Value::Map(entries) = &mut node.value else { return Vec::new() };
+            let Some(i) = entries.iter().position(|e| e.key.eq_ignore_ascii_case(key)) else { return Vec::new() };
+            match entries.remove(i).node.value {
+                Value::Seq(items) => items,
+                _ => Vec::new(),
+            }
+        };
+        let mut base = tree.clone();
+        let proxies = take(&mut base.node, "proxies");
+        let visitors = take(&mut base.node, "visitors");
+        let load = |t: &portway_config::Tree| -> Result<Loaded, ConfigError> {
+            let mut t = t.clone();
+            let (mut config, warnings): (ClientConfig, _) =
+                portway_config::into_model(&mut t, file, Side::Client, UNSUPPORTED, opts.strict)
+                    .map_err(parse_error)?;
+            config.resolve_token_source(file)?;
+            config.validate(file)?;
+            Ok(Loaded { config, warnings })
+        };
+        load(&base)?;
+        let name_of = |n: &Node| match n.get("name").map(|v| &v.value) {
+            Some(Value::Str(s)) => s.clone(),
+            _ => "(no name)".to_string(),
+        };
+        let mut skipped = Vec::new();
+        let mut keep = base.clone();
+        for p in proxies {
+            let mut one = base.clone();
+            one.node.push_to("proxies", p.clone());
+            match load(&one) {
+                Ok(_) => keep.node.push_to("proxies", p),
+                Err(e) => skipped.push(format!("proxy {}: {e}", name_of(&p))),
+            }
+        }
+        for v in visitors {
+            skipped
+                .push(format!("visitor {}: visitors (stcp/sudp/xtcp) are not supported by Portway yet", name_of(&v)));
+        }
+        let mut loaded = load(&keep)?;
+        let start = loaded.config.start.clone();
+        loaded.config.proxies.retain(|p| p.enabled != Some(false) && (start.is_empty() || start.contains(&p.name)));
+        Ok((loaded, skipped))
     }
 
     /// frp's `auth.tokenSource` of type `file`: the token is the file's content, trimmed.

@@ -177,10 +177,12 @@ fn range_spec(spec: &str, line: usize) -> Result<(Option<String>, String, Vec<Va
             }
             a.into_iter().zip(b).map(|(x, y)| Val::Pair(x, y)).collect()
         }
-        _ => return Err(err(format!(
+        _ => {
+            return Err(err(format!(
             "`{call}`: Portway evaluates `parseNumberRange \"A-B\"` and `parseNumberRangePair \"A-B\" \"C-D\"` in a \
                  range"
-        ))),
+        )))
+        }
     };
     Ok((index, value, values))
 }

@@ -123,7 +123,7 @@ describe("import and export", () => {
       server: { addr: "frps.example.org", port: 7001, protocol: "websocket", tls: false },
       proxies: [{ name: "rdp", type: "tcp", localIp: "192.168.1.20", localPort: 3389, remotePort: 6389, enabled: true }],
     };
-    const page = await hx.open(seed({ replies: { import_frpc: imported } }));
+    const page = await hx.open(seed({ replies: { import_frpc: { profile: imported, skipped: [] } } }));
     const toml = 'serverAddr = "frps.example.org"\nserverPort = 7001\n[[proxies]]\nname = "rdp"\n';
     await page.setInputFiles(tid("import-file"), { name: "frpc.toml", mimeType: "text/plain", buffer: Buffer.from(toml) });
     await page.waitForSelector(tid("proxy-row-rdp"));
@@ -133,6 +133,13 @@ describe("import and export", () => {
     await expect(page.locator(tid("proxy-row-web")).count()).resolves.toBe(0);
     await expect(page.locator(tid("form-summary")).textContent()).resolves.toBe("All changes saved");
     await expect(page.locator(tid("toast")).first().textContent()).resolves.toContain("Imported and saved frpc.toml");
+  });
+
+  it("an import that left proxies out says which and why", async () => {
+    const skipped = ["proxy web: `proxies[0].plugin` is a proxy plugin; Portway does not support it yet"];
+    const page = await hx.open(seed({ replies: { import_frpc: { profile: PROFILE, skipped } } }));
+    await page.setInputFiles(tid("import-file"), { name: "frpc.ini", mimeType: "text/plain", buffer: Buffer.from("[common]\n") });
+    await expect(page.locator(tid("toast")).first().textContent()).resolves.toContain("without: proxy web: `proxies[0].plugin` is a proxy plugin");
   });
 
   it("an import error shows the message", async () => {

@@ -90,7 +90,7 @@ export function installTauriMock(seed: MockSeed): void {
       case "get_logs":
         return clone(state.logs);
       case "import_frpc":
-        return clone(state.profile);
+        return { profile: clone(state.profile), skipped: [] };
       case "export_frpc":
         return state.exportText;
       default:
