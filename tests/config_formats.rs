@@ -29,7 +29,7 @@ const CLIENT_TWINS: &[&[&str]] = &[
     &["frpc.toml", "frpc.yaml", "frpc.json", "frpc.ini"],
     &["frpc-oidc.toml", "frpc-oidc.yaml", "frpc-oidc.json", "frpc-oidc.ini"],
     &["frpc-legacy-old.toml", "frpc-legacy-old.ini", "frpc-range-template.toml", "frpc-range-template.yaml"],
-    &["frpc-includes-flat.toml", "frpc-includes.toml"],
+    &["frpc-includes-flat.toml", "frpc-includes.toml", "frpc-includes.ini"],
 ];
 
 const SERVER_TWINS: &[&[&str]] = &[
@@ -170,6 +170,15 @@ fn errors_name_file_line_and_key_and_never_a_secret() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("line 3") && e.contains("auth.token") && !e.contains("hunter2"), "{e}");
+    // Validation names the line too, in every format.
+    let e = ClientConfig::parse("[common]\n[a]\nlocal_port = 1\n[b]\nlocal_port = 0\n", "frpc.ini").unwrap_err();
+    assert!(e.to_string().starts_with("frpc.ini: line 4: `proxies[1].localPort`: proxy \"b\" needs"), "{e}");
+    let yaml = "serverPort: 7000\nproxies:\n  - name: a\n    localPort: 1\n  - name: a\n    localPort: 2\n";
+    let e = ClientConfig::parse(yaml, "frpc.yaml").unwrap_err();
+    assert!(e.to_string().starts_with("frpc.yaml: line 5: `proxies[1].name`: proxy name \"a\" is used twice"), "{e}");
+    let e = ServerConfig::parse("{\n  \"bindPort\": 7000,\n  \"auth\": {\"method\": \"ldap\"}\n}\n", "frps.json")
+        .unwrap_err();
+    assert!(e.to_string().starts_with("frps.json: line 3: `auth.method`"), "{e}");
     // A real frp key Portway lacks says so, with the line.
     let e = ClientConfig::parse("[[proxies]]\nname = \"a\"\nlocalPort = 1\nplugin.type = \"socks5\"\n", "frpc.toml")
         .unwrap_err();

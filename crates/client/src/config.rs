@@ -47,6 +47,24 @@ pub enum ConfigError {
     },
 }
 
+impl ConfigError {
+    /// The error with the line of its key in the file, when the tree knows it.
+    fn with_line(self, tree: Option<&portway_config::Tree>) -> Self {
+        let line = |key: &str| tree.and_then(|t| portway_config::line_of(t, key));
+        match self {
+            ConfigError::Invalid { file, key, message } => match line(&key) {
+                Some(l) => ConfigError::Invalid { file: format!("{file}: line {l}"), key, message },
+                None => ConfigError::Invalid { file, key, message },
+            },
+            ConfigError::Unsupported { file, key, value, hint } => match line(&key) {
+                Some(l) => ConfigError::Unsupported { file: format!("{file}: line {l}"), key, value, hint },
+                None => ConfigError::Unsupported { file, key, value, hint },
+            },
+            other => other,
+        }
+    }
+}
+
 /// The whole `frpc.toml`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase", default)]
@@ -451,8 +469,11 @@ impl ClientConfig {
         }
         config.resolve_token_source(file)?;
         let start = config.start.clone();
+        let all = config.proxies.len();
         config.proxies.retain(|p| p.enabled != Some(false) && (start.is_empty() || start.contains(&p.name)));
-        config.validate(file)?;
+        // Where no proxy was left out, a key's index is the file's, so an error can name the line.
+        let tree = (config.proxies.len() == all).then_some(&tree);
+        config.validate(file).map_err(|e| e.with_line(tree))?;
         Ok(Loaded { config, warnings })
     }
 

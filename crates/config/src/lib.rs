@@ -301,6 +301,18 @@ fn into_model_inner<T: for<'de> serde::Deserialize<'de>>(
     Ok((model, warnings))
 }
 
+/// The line of the key at `path` (as validation messages name it) in a tree, or of its nearest parent that has one.
+pub fn line_of(tree: &Tree, path: &str) -> Option<usize> {
+    let mut p = path.to_string();
+    loop {
+        if let Some(n) = tree.node.at_path(&p).and_then(|n| n.line) {
+            return Some(n);
+        }
+        let cut = p.rfind(['.', '['])?;
+        p.truncate(cut);
+    }
+}
+
 /// `proxies[3].plugin.type` → `proxies[].plugin.type`.
 fn generic_path(path: &str) -> String {
     let mut out = String::with_capacity(path.len());

@@ -133,6 +133,28 @@ impl Node {
         }
     }
 
+    /// The node at a path as messages write it (`proxies[1].localPort`, `auth.oidc.clientID`).
+    pub fn at_path(&self, path: &str) -> Option<&Node> {
+        let mut cur = self;
+        for part in path.split('.') {
+            let (key, indexes) = match part.find('[') {
+                Some(i) => (&part[..i], &part[i..]),
+                None => (part, ""),
+            };
+            if !key.is_empty() {
+                cur = cur.get(key)?;
+            }
+            for ix in indexes.split('[').filter(|s| !s.is_empty()) {
+                let i: usize = ix.trim_end_matches(']').parse().ok()?;
+                match &cur.value {
+                    Value::Seq(items) => cur = items.get(i)?,
+                    _ => return None,
+                }
+            }
+        }
+        Some(cur)
+    }
+
     /// A short name of the value's kind, for messages.
     pub fn kind(&self) -> &'static str {
         match self.value {

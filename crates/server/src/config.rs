@@ -49,6 +49,20 @@ pub enum ConfigError {
     },
 }
 
+impl ConfigError {
+    /// The error with the line of its key in the file, when the tree knows it.
+    fn with_line(self, tree: Option<&portway_config::Tree>) -> Self {
+        let line = |key: &str| tree.and_then(|t| portway_config::line_of(t, key));
+        match self {
+            ConfigError::Invalid { file, key, message } => match line(&key) {
+                Some(l) => ConfigError::Invalid { file: format!("{file}: line {l}"), key, message },
+                None => ConfigError::Invalid { file, key, message },
+            },
+            other => other,
+        }
+    }
+}
+
 /// The whole `frps.toml`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
@@ -397,7 +411,7 @@ impl ServerConfig {
             ));
         }
         config.resolve_token_source(file)?;
-        config.validate(file)?;
+        config.validate(file).map_err(|e| e.with_line(Some(&tree)))?;
         Ok(Loaded { config, warnings })
     }
 
