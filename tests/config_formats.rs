@@ -263,3 +263,41 @@ fn both_verify_commands_accept_every_fixture_and_honour_strict_config() {
         .contains("allowPorts = [{ start = 2000, end = 3000 }, { single = 3001 }, { single = 3003 }]"));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// The repository's own TOML configs (seed, examples, the frp capture runs) have YAML, JSON and INI twins written
+/// by tests/fixtures/configs/make_twins.py: each loads to the same model as the TOML, and converts back to it.
+#[test]
+fn repository_configs_have_equal_twins_in_every_format() {
+    let dir = fixture("twins");
+    let mut stems: Vec<String> = std::fs::read_dir(&dir)
+        .expect("twins")
+        .filter_map(|e| e.ok()?.path().file_stem()?.to_str().map(String::from))
+        .collect();
+    stems.sort();
+    stems.dedup();
+    assert!(stems.len() >= 10, "{stems:?}");
+    for stem in stems {
+        let files: Vec<PathBuf> =
+            ["toml", "yaml", "json", "ini"].iter().map(|e| dir.join(format!("{stem}.{e}"))).collect();
+        let model = |f: &PathBuf| -> String {
+            if stem.ends_with("frpc") {
+                format!("{:?}", ClientConfig::load(f).unwrap_or_else(|e| panic!("{e}")).config)
+            } else {
+                format!("{:?}", ServerConfig::load(f).unwrap_or_else(|e| panic!("{e}")).config)
+            }
+        };
+        let first = model(&files[0]);
+        for f in &files[1..] {
+            assert_eq!(model(f), first, "{} differs from {}", f.display(), files[0].display());
+            let text = std::fs::read_to_string(f).unwrap();
+            let converted = if stem.ends_with("frpc") {
+                let c = ClientConfig::convert(&text, &f.display().to_string()).unwrap();
+                format!("{:?}", ClientConfig::parse(&c, "frpc.toml").unwrap().config)
+            } else {
+                let c = ServerConfig::convert(&text, &f.display().to_string()).unwrap();
+                format!("{:?}", ServerConfig::parse(&c, "frps.toml").unwrap().config)
+            };
+            assert_eq!(converted, first, "convert of {} means something else", f.display());
+        }
+    }
+}
