@@ -308,7 +308,7 @@ impl Engine {
         // name → when to (re)send NewProxy if no answer / after a refusal.
         let mut resend: HashMap<String, Instant> = HashMap::new();
         for (wire, p) in &by_wire {
-            let _ = tx.send(Message::NewProxy(new_proxy(wire, p))).await;
+            let _ = tx.send(Message::NewProxy(self.cfg.new_proxy(p))).await;
             resend.insert(wire.clone(), Instant::now() + NEW_PROXY_RESEND);
             self.set_proxy(&p.name, ProxyState::Pending);
         }
@@ -345,7 +345,7 @@ impl Engine {
                         if *at <= now {
                             if let Some(p) = by_wire.get(wire) {
                                 debug!(proxy = %p.name, "sending NewProxy again");
-                                let _ = tx.send(Message::NewProxy(new_proxy(wire, p))).await;
+                                let _ = tx.send(Message::NewProxy(self.cfg.new_proxy(p))).await;
                             }
                             *at = now + NEW_PROXY_RESEND;
                         }
@@ -402,14 +402,7 @@ impl Engine {
 
 /// The NewProxy message a proxy is registered with (`wire` is its name on the wire, see `ClientConfig::wire_name`).
 pub fn new_proxy(wire: &str, p: &ProxyConfig) -> NewProxy {
-    NewProxy {
-        proxy_name: wire.to_string(),
-        proxy_type: p.kind.clone(),
-        use_encryption: p.transport.use_encryption,
-        use_compression: p.transport.use_compression,
-        remote_port: i64::from(p.remote_port),
-        ..Default::default()
-    }
+    p.to_new_proxy(wire)
 }
 
 /// What a work connection needs.
