@@ -228,7 +228,8 @@ fn without_date(b: &[u8]) -> String {
 
 struct Tunnel {
     server: TestServer,
-    client: portway::client::ClientHandle,
+    /// None when the test speaks frp itself.
+    client: Option<portway::client::ClientHandle>,
     http: u16,
     https: u16,
     tcpmux: u16,
@@ -247,18 +248,24 @@ impl Tunnel {
         .await;
         let client = start_client(client_config(&client_toml(server.addr.port(), client_extra, proxies)));
         wait_running(&client, names).await;
-        Tunnel { server, client, http, https, tcpmux }
+        Tunnel { server, client: Some(client), http, https, tcpmux }
+    }
+
+    fn client(&self) -> &portway::client::ClientHandle {
+        self.client.as_ref().expect("a client")
     }
 
     fn remote_addr(&self, name: &str) -> String {
-        match &self.client.status().proxies[name].state {
+        match &self.client().status().proxies[name].state {
             portway::client::ProxyState::Running { remote_addr } => remote_addr.clone(),
             other => panic!("{name} is not running: {other:?}"),
         }
     }
 
     async fn stop(self) {
-        self.client.stop().await.expect("client stops");
+        if let Some(c) = self.client {
+            c.stop().await.expect("client stops");
+        }
         self.server.shutdown().await;
     }
 }
@@ -667,7 +674,7 @@ customDomains = ["web.example.test"]
             matches!(s.proxies[n].state, portway::client::ProxyState::Running { .. })
         };
         // The client registers in no set order: whichever of the two came first holds the domain.
-        let st = wait_status(&t.client, Duration::from_secs(30), "one holder and two refusals", |s| {
+        let st = wait_status(t.client(), Duration::from_secs(30), "one holder and two refusals", |s| {
             is_err(s, "under")
                 && ((is_run(s, "first") && is_err(s, "second")) || (is_run(s, "second") && is_err(s, "first")))
         })
@@ -685,4 +692,208 @@ customDomains = ["web.example.test"]
         t.stop().await;
     })
     .await;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Real frpc's bytes against Portway's server.
+
+/// The JSON bodies of the transcript lines `decrypted frame '<t>' <Name>: {...}` in `file`, in order.
+fn transcript_frames(file: &str, ty: char) -> Vec<String> {
+    let marker = format!("decrypted frame '{ty}' ");
+    frp_capture::read_fixture(CAPTURE, file)
+        .lines()
+        .filter_map(|l| l.split_once(&marker).map(|(_, rest)| rest.split_once(": ").expect("name: json").1.to_string()))
+        .collect()
+}
+
+/// The capture's ports (frps.toml) replaced by this run's.
+fn with_ports(s: &str, t: &Tunnel) -> String {
+    s.replace(":18080", &format!(":{}", t.http))
+        .replace(":18443", &format!(":{}", t.https))
+        .replace(":18090", &format!(":{}", t.tcpmux))
+}
+
+/// One relay connection's bytes in one direction, split into its first frame and what follows.
+fn capture_conn(conn: u32, dir: frp_capture::Dir) -> (portway::proto::msg::Message, Vec<u8>, Vec<u8>) {
+    let streams = frp_capture::reassemble(&frp_capture::load_chunks(CAPTURE));
+    let bytes = streams[&(conn, dir)].bytes.clone();
+    let (first, n) = portway::proto::codec::decode(&bytes).expect("frame").expect("whole frame");
+    (first, bytes[..n].to_vec(), bytes[n..].to_vec())
+}
+
+/// Reads frames from a decrypting control stream until `n` NewProxyResp arrived; returns their JSON by name.
+async fn new_proxy_resps(
+    rd: &mut portway::proto::crypto::CryptoStream<TcpStream>,
+    n: usize,
+) -> std::collections::BTreeMap<String, String> {
+    use portway::proto::msg::Message;
+    let mut out = std::collections::BTreeMap::new();
+    while out.len() < n {
+        let m = tokio::time::timeout(Duration::from_secs(10), portway::proto::codec::read_msg(rd))
+            .await
+            .expect("a frame within 10 s")
+            .expect("a frame");
+        if let Message::NewProxyResp(r) = &m {
+            out.insert(r.proxy_name.clone(), String::from_utf8(m.to_json()).expect("utf8"));
+        }
+    }
+    out
+}
+
+fn capture_server_toml() -> String {
+    // The capture's frps.toml without its ports (the test's are free ports, bindPort is chosen by the helper).
+    frp_capture::read_fixture(CAPTURE, "frps.toml")
+        .lines()
+        .filter(|l| !l.contains("Port") && !l.starts_with("bindAddr") && !l.starts_with("auth.token"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The control connection real frpc v0.70 opened (Login, then four NewProxy and a Ping, encrypted with frpc's own
+/// IV) is replayed byte for byte; Portway answers each NewProxy as frps did. Then, acting as that frpc's work
+/// connection, the test checks the request Portway forwards for a captured visitor and the answer the visitor
+/// gets when the captured service response is sent back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_frpc_bytes_register_proxies_and_carry_a_request() {
+    use frp_capture::Dir;
+    use portway::proto::msg::{Message, NewWorkConn};
+    bounded(async {
+        init_logs();
+        let (http, https, tcpmux) = (free_port(), free_port(), free_port());
+        let server = start_server(
+            &format!(
+                "auth.token = \"t\"\n{}\nvhostHTTPPort = {http}\nvhostHTTPSPort = {https}\ntcpmuxHTTPConnectPort = {tcpmux}\n",
+                capture_server_toml()
+            ),
+            0,
+        )
+        .await;
+        let t = Tunnel {
+            server,
+            client: None,
+            http,
+            https,
+            tcpmux,
+        };
+        let key = portway::proto::crypto::Key::derive(b"t");
+
+        let (_, login, rest) = capture_conn(1, Dir::ClientToServer);
+        let mut ctl = TcpStream::connect(t.server.addr).await.expect("connect");
+        ctl.write_all(&login).await.expect("login");
+        ctl.write_all(&rest).await.expect("frpc's encrypted NewProxy frames");
+        let resp = portway::proto::codec::read_msg(&mut ctl).await.expect("LoginResp");
+        let Message::LoginResp(resp) = resp else { panic!("not a LoginResp: {resp:?}") };
+        assert!(resp.error.is_empty(), "{}", resp.error);
+        let mut rd = portway::proto::crypto::CryptoStream::new(ctl, &key);
+        let got = new_proxy_resps(&mut rd, 4).await;
+        let want: std::collections::BTreeMap<String, String> = transcript_frames("transcript.txt", '2')
+            .into_iter()
+            .map(|j| {
+                let v: serde_json::Value = serde_json::from_str(&j).expect("json");
+                (v["proxy_name"].as_str().expect("name").to_string(), with_ports(&j, &t))
+            })
+            .collect();
+        assert_eq!(want.len(), 4, "the capture registers app, mux, secure and web");
+        assert_eq!(got, want, "NewProxyResp as frps sent them (ports aside)");
+
+        // A work connection as frpc opens it, then a visitor's request.
+        let mut work = TcpStream::connect(t.server.addr).await.expect("connect");
+        let nwc = NewWorkConn { run_id: resp.run_id.clone(), ..Default::default() };
+        portway::proto::codec::write_msg(&mut work, &Message::NewWorkConn(nwc)).await.expect("NewWorkConn");
+        let mut visitor = TcpStream::connect(("127.0.0.1", t.http)).await.expect("visitor");
+        visitor.write_all(&visitor_bytes("visitor-known-host.txt", "request sent")).await.expect("request");
+        let start = portway::proto::codec::read_msg(&mut work).await.expect("StartWorkConn");
+        let (frps_start, _, frps_request) = capture_conn(2, Dir::ServerToClient);
+        let (Message::StartWorkConn(ours), Message::StartWorkConn(theirs)) = (&start, &frps_start) else {
+            panic!("{start:?} / {frps_start:?}")
+        };
+        assert_eq!((&ours.proxy_name, &ours.src_addr, &ours.dst_addr), (&theirs.proxy_name, &theirs.src_addr, &theirs.dst_addr));
+        let mut head = Vec::new();
+        let mut b = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            work.read_exact(&mut b).await.expect("forwarded request");
+            head.push(b[0]);
+        }
+        let lines = |b: &[u8]| -> (String, std::collections::BTreeSet<String>) {
+            let text = String::from_utf8_lossy(b).to_string();
+            let mut it = text.trim_end().split("\r\n").map(str::to_string);
+            let first = it.next().expect("request line");
+            // Go's HTTP transport adds `Accept-Encoding: gzip` (and would then decompress); Portway passes bodies as they are.
+            (first, it.filter(|l| l != "Accept-Encoding: gzip").collect())
+        };
+        assert_eq!(lines(&head), lines(&frps_request), "the request as frps forwarded it (order aside)");
+
+        // The service's captured answer goes back; the visitor gets what frps gave it.
+        let (_, _, service_answer) = capture_conn(2, Dir::ClientToServer);
+        work.write_all(&service_answer).await.expect("answer");
+        let got = read_response(&mut visitor).await;
+        let want = visitor_bytes("visitor-known-host.txt", "response received");
+        let split = |b: &[u8]| {
+            let text = without_date(b);
+            let (head, body) = text.split_once("\r\n\r\n").expect("head").to_owned();
+            let mut l: Vec<String> = head.split("\r\n").map(str::to_string).collect();
+            l[1..].sort();
+            (l, body.to_string())
+        };
+        assert_eq!(split(&got), split(&want), "the visitor's answer as frps gave it (header order aside)");
+        t.stop().await;
+    })
+    .await;
+}
+
+/// The refusals frps gave the first capture attempt (custom domains under subDomainHost), for the same NewProxy
+/// JSON real frpc sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_frpc_new_proxies_under_subdomain_host_are_refused_with_frps_messages() {
+    use frp_capture::Dir;
+    use portway::proto::msg::Message;
+    bounded(async {
+        init_logs();
+        let (http, https, tcpmux) = (free_port(), free_port(), free_port());
+        let server = start_server(
+            &format!(
+                "auth.token = \"t\"\n{}\nvhostHTTPPort = {http}\nvhostHTTPSPort = {https}\ntcpmuxHTTPConnectPort = {tcpmux}\n",
+                capture_server_toml()
+            ),
+            0,
+        )
+        .await;
+        let t = Tunnel { server, client: None, http, https, tcpmux };
+        let (_, login, _) = capture_conn(1, Dir::ClientToServer);
+        let mut ctl = TcpStream::connect(t.server.addr).await.expect("connect");
+        ctl.write_all(&login).await.expect("login");
+        let Message::LoginResp(resp) = portway::proto::codec::read_msg(&mut ctl).await.expect("LoginResp") else {
+            panic!("no LoginResp")
+        };
+        assert!(resp.error.is_empty());
+        let mut ctl = portway::proto::crypto::CryptoStream::new(ctl, &portway::proto::crypto::Key::derive(b"t"));
+        for json in transcript_frames("rejected-under-subdomainhost.txt", 'p') {
+            let mut frame = vec![b'p'];
+            frame.extend_from_slice(&(json.len() as i64).to_be_bytes());
+            frame.extend_from_slice(json.as_bytes());
+            ctl.write_all(&frame).await.expect("NewProxy as frpc sent it");
+        }
+        ctl.flush().await.expect("flush");
+        let got = new_proxy_resps(&mut ctl, 4).await;
+        for json in transcript_frames("rejected-under-subdomainhost.txt", '2') {
+            let v: serde_json::Value = serde_json::from_str(&json).expect("json");
+            let name = v["proxy_name"].as_str().expect("name");
+            assert_eq!(got[name], with_ports(&json, &t), "{name}");
+        }
+        t.stop().await;
+    })
+    .await;
+}
+
+/// Portway's client sends, for the capture's frpc.toml, the NewProxy bodies real frpc sent.
+#[test]
+fn client_new_proxy_messages_equal_real_frpc_ones() {
+    use portway::proto::msg::Message;
+    let cfg = client_config(&frp_capture::read_fixture(CAPTURE, "frpc.toml"));
+    let sent: Vec<String> = transcript_frames("transcript.txt", 'p');
+    assert_eq!(sent.len(), cfg.proxies.len());
+    for p in &cfg.proxies {
+        let ours = String::from_utf8(Message::NewProxy(cfg.new_proxy(p)).to_json()).expect("utf8");
+        assert!(sent.contains(&ours), "{} encodes as {ours}\nfrpc sent: {sent:#?}", p.name);
+    }
 }
