@@ -897,3 +897,60 @@ fn client_new_proxy_messages_equal_real_frpc_ones() {
         assert!(sent.contains(&ours), "{} encodes as {ours}\nfrpc sent: {sent:#?}", p.name);
     }
 }
+
+/// Portway's per-client policy: `allowDomains` / `allowSubdomains` next to `allowPorts`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_client_policy_limits_domains_and_subdomains() {
+    bounded(async {
+        let (a, _a) = http_backend("a").await;
+        let proxies = format!(
+            r#"
+[[proxies]]
+name = "good"
+type = "http"
+localPort = {a}
+customDomains = ["a.allowed.test"]
+
+[[proxies]]
+name = "good-sub"
+type = "http"
+localPort = {a}
+subdomain = "ok-1"
+
+[[proxies]]
+name = "bad"
+type = "http"
+localPort = {a}
+customDomains = ["b.denied.test"]
+
+[[proxies]]
+name = "bad-sub"
+type = "https"
+localPort = {a}
+subdomain = "nope"
+"#
+        );
+        let policy = "[portway.defaultClient]\nallowDomains = [\"*.allowed.test\"]\nallowSubdomains = [\"ok-*\"]\n";
+        let t = Tunnel::start(policy, "", &proxies, &["good", "good-sub"]).await;
+        let st = wait_status(t.client(), Duration::from_secs(30), "two refusals", |s| {
+            ["bad", "bad-sub"].iter().all(|n| matches!(s.proxies[*n].state, portway::client::ProxyState::Error { .. }))
+        })
+        .await;
+        let reason = |n: &str| match &st.proxies[n].state {
+            portway::client::ProxyState::Error { reason } => reason.clone(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            reason("bad"),
+            "refused by policy: custom domain \"b.denied.test\" is not in allowDomains of portway.defaultClient (client \"\")"
+        );
+        assert!(reason("bad-sub").contains("subdomain \"nope\" is not in allowSubdomains"), "{}", reason("bad-sub"));
+        let mut v = http_conn(t.http).await;
+        let (s, _, _) = get(&mut v, "ok-1.example.test", "/", &[]).await;
+        assert_eq!(s, StatusCode::OK);
+        let (s, _, _) = get(&mut v, "b.denied.test", "/", &[]).await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+        t.stop().await;
+    })
+    .await;
+}

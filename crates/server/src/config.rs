@@ -130,6 +130,10 @@ pub struct ClientRule {
     pub allow_ports: Vec<PortRange>,
     /// Proxy name patterns (`*` matches any run of characters) this client may register.
     pub allow_proxy_names: Vec<String>,
+    /// Custom domain patterns (`*` glob, case-insensitive) this client's http/https/tcpmux proxies may claim.
+    pub allow_domains: Vec<String>,
+    /// Subdomain patterns (`*` glob, case-insensitive) this client's proxies may claim under `subDomainHost`.
+    pub allow_subdomains: Vec<String>,
 }
 
 impl ClientRule {
@@ -141,6 +145,19 @@ impl ClientRule {
     /// Whether `port` is allowed by this rule.
     pub fn port_allowed(&self, port: u16) -> bool {
         self.allow_ports.is_empty() || self.allow_ports.iter().any(|r| r.contains(port))
+    }
+
+    /// Whether a custom domain is allowed by this rule.
+    pub fn domain_allowed(&self, domain: &str) -> bool {
+        let d = domain.to_ascii_lowercase();
+        self.allow_domains.is_empty() || self.allow_domains.iter().any(|p| glob_match(&p.to_ascii_lowercase(), &d))
+    }
+
+    /// Whether a subdomain is allowed by this rule.
+    pub fn subdomain_allowed(&self, subdomain: &str) -> bool {
+        let d = subdomain.to_ascii_lowercase();
+        self.allow_subdomains.is_empty()
+            || self.allow_subdomains.iter().any(|p| glob_match(&p.to_ascii_lowercase(), &d))
     }
 
     /// Whether a proxy `name` is allowed by this rule.
@@ -630,6 +647,13 @@ mod tests {
             glob_match("*", "") && glob_match("a*b*c", "aXbYc") && !glob_match("a*b", "ab-") && glob_match("x", "x")
         );
         assert!(ServerConfig::parse("[[portway.clients]]\nallowPorts = []\n", "x").is_err());
+        let text = "[[portway.clients]]\nclientID = \"web\"\nallowDomains = [\"*.team.example.com\", \"www.example.com\"]\nallowSubdomains = [\"web-*\"]\n";
+        let c = ServerConfig::parse(text, "x").unwrap().config;
+        let (_, r) = c.portway.rule_for("", "web").unwrap();
+        assert!(r.domain_allowed("a.team.example.com") && r.domain_allowed("WWW.example.com"));
+        assert!(!r.domain_allowed("example.com") && !r.domain_allowed("evil.com"));
+        assert!(r.subdomain_allowed("web-1") && !r.subdomain_allowed("api"));
+        assert!(ClientRule::default().domain_allowed("any.test") && ClientRule::default().subdomain_allowed("x"));
     }
 
     #[test]

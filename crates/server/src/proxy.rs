@@ -82,6 +82,21 @@ fn register_vhost(ctl: &Arc<Control>, np: NewProxy) -> Result<String, ProxyError
         return Err(ProxyError::EmptyName);
     }
     check_name_policy(ctl, &np.proxy_name)?;
+    if let Some((rule_name, rule)) = shared.cfg.portway.rule_for(&ctl.identity.subject, &ctl.identity.client_id) {
+        if let Some(d) = np.custom_domains.iter().find(|d| !rule.domain_allowed(d)) {
+            return Err(ProxyError::Policy(format!(
+                "custom domain {d:?} is not in allowDomains of {rule_name} (client {:?})",
+                who(ctl)
+            )));
+        }
+        if !np.subdomain.is_empty() && !rule.subdomain_allowed(&np.subdomain) {
+            return Err(ProxyError::Policy(format!(
+                "subdomain {:?} is not in allowSubdomains of {rule_name} (client {:?})",
+                np.subdomain,
+                who(ctl)
+            )));
+        }
+    }
     crate::vhost::check(&shared.cfg, &np)?;
     let name = np.proxy_name.clone();
     {
