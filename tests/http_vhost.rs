@@ -954,3 +954,64 @@ subdomain = "nope"
     })
     .await;
 }
+
+/// A service that hands each connection's first bytes (up to and including the first blank line) to the test and
+/// answers `200 ok`.
+async fn capturing_backend() -> (u16, tokio::sync::mpsc::Receiver<Vec<u8>>, JoinHandle<()>) {
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = l.local_addr().expect("addr").port();
+    let (tx, rx) = tokio::sync::mpsc::channel(8);
+    let task = tokio::spawn(async move {
+        while let Ok((mut c, _)) = l.accept().await {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let mut got = Vec::new();
+                let mut b = [0u8; 1024];
+                while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match c.read(&mut b).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => got.extend_from_slice(&b[..n]),
+                    }
+                }
+                let _ = tx.send(got).await;
+                let _ = c.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok").await;
+                let _ = c.shutdown().await;
+            });
+        }
+    });
+    (port, rx, task)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_protocol_header_tells_the_local_service_the_visitor() {
+    bounded(async {
+        let (svc, mut seen, _svc) = capturing_backend().await;
+        let remote = free_port();
+        let proxies = format!(
+            "{}\n[[proxies]]\nname = \"web\"\ntype = \"http\"\nlocalPort = {svc}\ncustomDomains = [\"pp.portway.test\"]\ntransport.proxyProtocolVersion = \"v2\"\n",
+            tcp_proxy("raw", svc, remote, "transport.proxyProtocolVersion = \"v1\"")
+        );
+        let t = Tunnel::start("", "", &proxies, &["raw", "web"]).await;
+
+        let mut c = TcpStream::connect(("127.0.0.1", remote)).await.expect("connect");
+        let me = c.local_addr().expect("addr").port();
+        c.write_all(b"hi\r\n\r\n").await.expect("write");
+        let got = tokio::time::timeout(Duration::from_secs(10), seen.recv()).await.expect("in time").expect("bytes");
+        let want = format!("PROXY TCP4 127.0.0.1 127.0.0.1 {me} {remote}\r\nhi\r\n\r\n");
+        assert_eq!(String::from_utf8_lossy(&got), want);
+
+        let mut c = TcpStream::connect(("127.0.0.1", t.http)).await.expect("connect");
+        let me = c.local_addr().expect("addr").port();
+        c.write_all(b"GET / HTTP/1.1\r\nHost: pp.portway.test\r\n\r\n").await.expect("write");
+        let resp = read_response(&mut c).await;
+        assert!(resp.starts_with(b"HTTP/1.1 200 OK\r\n") && resp.ends_with(b"\r\n\r\nok"), "{resp:?}");
+        let got = tokio::time::timeout(Duration::from_secs(10), seen.recv()).await.expect("in time").expect("bytes");
+        let mut want = b"\r\n\r\n\0\r\nQUIT\n\x21\x11\x00\x0c\x7f\x00\x00\x01\x7f\x00\x00\x01".to_vec();
+        want.extend_from_slice(&me.to_be_bytes());
+        want.extend_from_slice(&0u16.to_be_bytes()); // frps gives an http work connection no destination
+        assert_eq!(&got[..want.len()], &want[..], "v2 header for the visitor");
+        assert!(got[want.len()..].starts_with(b"GET / HTTP/1.1\r\n"), "{got:?}");
+        t.stop().await;
+    })
+    .await;
+}

@@ -410,6 +410,9 @@ pub struct ProxyTransport {
     pub use_encryption: bool,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub use_compression: bool,
+    /// "v1" or "v2": a PROXY protocol header with the visitor's address goes to the local service first.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub proxy_protocol_version: String,
 }
 
 /// A loaded configuration plus the warnings found while loading it.
@@ -768,6 +771,15 @@ impl ClientConfig {
                         ));
                     }
                 }
+            }
+            if let Err(e) = crate::proxy_protocol::Version::parse(&p.transport.proxy_protocol_version) {
+                return Err(bad(key("transport.proxyProtocolVersion"), e.to_string()));
+            }
+            if p.kind == "udp" && !p.transport.proxy_protocol_version.is_empty() {
+                return Err(bad(
+                    key("transport.proxyProtocolVersion"),
+                    "applies to tcp, http, https and tcpmux proxies, not udp".into(),
+                ));
             }
             if p.local_port == 0 {
                 return Err(bad(key("localPort"), format!("proxy {:?} needs the local service's port", p.name)));
