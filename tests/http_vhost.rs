@@ -955,6 +955,20 @@ subdomain = "nope"
     .await;
 }
 
+/// Whether `got` holds a whole request head, after a PROXY v2 header if there is one (its signature has a blank line).
+fn head_done(got: &[u8]) -> bool {
+    const V2: &[u8] = b"\r\n\r\n\0\r\nQUIT\n";
+    let start = if got.len() >= V2.len() && got.starts_with(V2) {
+        if got.len() < 16 {
+            return false;
+        }
+        16 + usize::from(u16::from_be_bytes([got[14], got[15]]))
+    } else {
+        0
+    };
+    got.len() > start && got[start..].windows(4).any(|w| w == b"\r\n\r\n")
+}
+
 /// A service that hands each connection's first bytes (up to and including the first blank line) to the test and
 /// answers `200 ok`.
 async fn capturing_backend() -> (u16, tokio::sync::mpsc::Receiver<Vec<u8>>, JoinHandle<()>) {
@@ -967,7 +981,7 @@ async fn capturing_backend() -> (u16, tokio::sync::mpsc::Receiver<Vec<u8>>, Join
             tokio::spawn(async move {
                 let mut got = Vec::new();
                 let mut b = [0u8; 1024];
-                while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                while !head_done(&got) {
                     match c.read(&mut b).await {
                         Ok(0) | Err(_) => break,
                         Ok(n) => got.extend_from_slice(&b[..n]),

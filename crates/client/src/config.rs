@@ -449,12 +449,6 @@ const UNSUPPORTED: &[portway_config::Unsupported] = &[
     ("proxies[].healthCheck", "a proxy health check", "the proxy stays registered while frpc runs", false),
     ("proxies[].transport.bandwidthLimit", "a bandwidth limit", "traffic is not limited", false),
     ("proxies[].transport.bandwidthLimitMode", "a bandwidth limit", "traffic is not limited", false),
-    (
-        "proxies[].transport.proxyProtocolVersion",
-        "the PROXY protocol header",
-        "the service sees the tunnel's address",
-        true,
-    ),
 ];
 
 /// How a file is loaded.
