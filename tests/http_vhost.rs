@@ -1029,3 +1029,63 @@ async fn proxy_protocol_header_tells_the_local_service_the_visitor() {
     })
     .await;
 }
+
+/// `loadBalancer.group`: two clients serve one domain, requests alternate; a wrong groupKey is refused with frps's
+/// message; a tcp group is refused with the reason (Portway serves groups for vhost proxies only).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn load_balancer_group_shares_a_domain_between_clients_in_turn() {
+    bounded(async {
+        let (a, _a) = http_backend("a").await;
+        let (b, _b) = http_backend("b").await;
+        let member = |name: &str, port: u16, key: &str| {
+            format!(
+                "[[proxies]]\nname = \"{name}\"\ntype = \"http\"\nlocalPort = {port}\ncustomDomains = [\"lb.portway.test\"]\nloadBalancer.group = \"web\"\nloadBalancer.groupKey = \"{key}\"\n"
+            )
+        };
+        let t = Tunnel::start("", "", &member("lb-a", a, "k"), &["lb-a"]).await;
+        let second = format!(
+            "{}\n{}\n{}",
+            member("lb-b", b, "k"),
+            member("lb-bad", b, "wrong"),
+            tcp_proxy("tcp-grouped", b, free_port(), "loadBalancer.group = \"g\"\nloadBalancer.groupKey = \"k\"")
+        );
+        let c2 = start_client(client_config(&client_toml(t.server.addr.port(), "", &second)));
+        wait_running(&c2, &["lb-b"]).await;
+        let st = wait_status(&c2, Duration::from_secs(30), "two refusals", |s| {
+            ["lb-bad", "tcp-grouped"]
+                .iter()
+                .all(|n| matches!(s.proxies[*n].state, portway::client::ProxyState::Error { .. }))
+        })
+        .await;
+        let reason = |n: &str| match &st.proxies[n].state {
+            portway::client::ProxyState::Error { reason } => reason.clone(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(reason("lb-bad"), "group auth failed");
+        assert!(reason("tcp-grouped").contains("loadBalancer.group is served for http"), "{}", reason("tcp-grouped"));
+        let mut v = http_conn(t.http).await;
+        let mut seen = Vec::new();
+        for _ in 0..4 {
+            let (s, h, _) = get(&mut v, "lb.portway.test", "/", &[]).await;
+            assert_eq!(s, StatusCode::OK);
+            seen.push(h["x-backend"].to_str().expect("ascii").to_string());
+        }
+        assert!(seen == ["a", "b", "a", "b"] || seen == ["b", "a", "b", "a"], "round robin: {seen:?}");
+        // The group outlives a member: with the second client gone, the first serves every request.
+        c2.stop().await.expect("stop");
+        // The server drops the member when it sees the session end; until then a request may still pick it.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        let mut in_a_row = 0;
+        while in_a_row < 4 {
+            let (s, h, _) = get(&mut http_conn(t.http).await, "lb.portway.test", "/", &[]).await;
+            let from_a = s == StatusCode::OK && h.get("x-backend").is_some_and(|v| v == "a");
+            in_a_row = if from_a { in_a_row + 1 } else { 0 };
+            assert!(tokio::time::Instant::now() < deadline, "the remaining member did not take every request");
+            if !from_a {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        t.stop().await;
+    })
+    .await;
+}

@@ -336,6 +336,26 @@ pub struct ProxyConfig {
     /// tcpmux: the only one frp has is "httpconnect".
     #[serde(skip_serializing_if = "String::is_empty")]
     pub multiplexer: String,
+    /// `loadBalancer.group` / `groupKey`: proxies of one group (from any client) share their route, taken in turn.
+    #[serde(skip_serializing_if = "LoadBalancer::is_empty")]
+    pub load_balancer: LoadBalancer,
+}
+
+/// `loadBalancer`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct LoadBalancer {
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub group: String,
+    /// Shared secret of the group. Never logged.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub group_key: String,
+}
+
+impl LoadBalancer {
+    fn is_empty(&self) -> bool {
+        self.group.is_empty() && self.group_key.is_empty()
+    }
 }
 
 /// `requestHeaders` / `responseHeaders`: `set.<name> = "value"`.
@@ -365,6 +385,8 @@ impl ProxyConfig {
             response_headers: self.response_headers.set.clone(),
             route_by_http_user: self.route_by_http_user.clone(),
             multiplexer: self.multiplexer.clone(),
+            group: self.load_balancer.group.clone(),
+            group_key: self.load_balancer.group_key.clone(),
             ..Default::default()
         }
     }
@@ -398,6 +420,7 @@ impl Default for ProxyConfig {
             response_headers: HeaderOps::default(),
             route_by_http_user: String::new(),
             multiplexer: String::new(),
+            load_balancer: LoadBalancer::default(),
         }
     }
 }
@@ -432,7 +455,6 @@ const UNSUPPORTED: &[portway_config::Unsupported] = &[
     ("visitors", "frpc's stcp/sudp/xtcp visitors", "reach the service through a tcp or udp proxy instead", true),
     ("virtualNet", "frp's virtual network", "remove it", true),
     ("proxies[].plugin", "a proxy plugin", "point localIP/localPort at the service instead", true),
-    ("proxies[].loadBalancer", "a load-balancing group", "give each proxy its own remotePort", true),
     ("proxies[].secretKey", "a secret (stcp/sudp/xtcp) proxy setting", "use a tcp or udp proxy", true),
     ("proxies[].allowUsers", "a secret (stcp/sudp/xtcp) proxy setting", "use a tcp or udp proxy", true),
     ("webServer", "frpc's admin API and web UI", "the tunnels run without it", false),

@@ -48,6 +48,9 @@ pub enum ProxyError {
     /// No free port for remotePort = 0.
     #[error("no free port is left in the server's allowPorts for remotePort = 0")]
     NoFreePort,
+    /// loadBalancer.group on a tcp/udp proxy.
+    #[error("loadBalancer.group is served for http, https and tcpmux proxies by this Portway server, not {0}: give each {0} proxy its own remotePort")]
+    TcpGroup(String),
     /// An http/https/tcpmux proxy the virtual hosts refused (frp's message).
     #[error(transparent)]
     Vhost(#[from] crate::vhost::VhostError),
@@ -138,6 +141,9 @@ pub async fn register(ctl: &Arc<Control>, np: NewProxy) -> Result<String, ProxyE
     }
     if np.proxy_name.is_empty() {
         return Err(ProxyError::EmptyName);
+    }
+    if !np.group.is_empty() {
+        return Err(ProxyError::TcpGroup(np.proxy_type));
     }
     if !(0..=65535).contains(&np.remote_port) {
         return Err(ProxyError::PortOutOfRange(np.remote_port));

@@ -106,7 +106,59 @@ impl Route {
     }
 }
 
-type Table = RwLock<Routes<Arc<Route>>>;
+/// The proxies serving one route: one, or the members of a `loadBalancer.group` taken in turn (frp's round robin).
+pub struct Group {
+    name: String,
+    key: String,
+    members: RwLock<Vec<Arc<Route>>>,
+    next: std::sync::atomic::AtomicUsize,
+}
+
+impl Group {
+    fn new(route: Arc<Route>) -> Group {
+        Group {
+            name: route.np.group.clone(),
+            key: route.np.group_key.clone(),
+            members: RwLock::new(vec![route]),
+            next: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+
+    /// The next member, round robin.
+    pub fn pick(&self) -> Option<Arc<Route>> {
+        let m = self.members.read().unwrap_or_else(|e| e.into_inner());
+        if m.is_empty() {
+            return None;
+        }
+        let i = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % m.len();
+        Some(m[i].clone())
+    }
+
+    /// Adds `route` to this group, with frp's checks.
+    fn join(&self, route: &Arc<Route>) -> Result<(), VhostError> {
+        if self.name.is_empty() || route.np.group != self.name {
+            return Err(routes::Conflict.into());
+        }
+        if route.np.group_key != self.key {
+            return Err(VhostError::GroupAuth);
+        }
+        let mut m = self.members.write().unwrap_or_else(|e| e.into_inner());
+        if m.iter().any(|r| r.np.proxy_name == route.np.proxy_name) {
+            return Err(VhostError::GroupRepeated);
+        }
+        m.push(route.clone());
+        Ok(())
+    }
+
+    /// Removes `route`; true when the group is left empty.
+    fn leave(&self, route: &Arc<Route>) -> bool {
+        let mut m = self.members.write().unwrap_or_else(|e| e.into_inner());
+        m.retain(|r| !Arc::ptr_eq(r, route));
+        m.is_empty()
+    }
+}
+
+type Table = RwLock<Routes<Arc<Group>>>;
 
 /// The routing tables of the three listeners.
 #[derive(Default)]
@@ -128,12 +180,18 @@ impl Vhost {
     /// The route for a (canonical) host, path and HTTP user.
     pub fn lookup(&self, kind: Kind, host: &str, path: &str, user: &str) -> Option<Arc<Route>> {
         let t = self.table(kind).read().unwrap_or_else(|e| e.into_inner());
-        t.lookup(host, path, user).cloned()
+        t.lookup(host, path, user).and_then(|g| g.pick())
     }
 
-    fn remove(&self, kind: Kind, keys: &[(String, String, String)]) {
+    fn remove(&self, kind: Kind, route: &Arc<Route>, keys: &[(String, String, String)]) {
         let mut t = self.table(kind).write().unwrap_or_else(|e| e.into_inner());
-        for (d, l, u) in keys {
+        remove_locked(&mut t, route, keys);
+    }
+}
+
+fn remove_locked(t: &mut Routes<Arc<Group>>, route: &Arc<Route>, keys: &[(String, String, String)]) {
+    for (d, l, u) in keys {
+        if t.get(d, l, u).is_some_and(|g| g.leave(route)) {
             t.remove(d, l, u);
         }
     }
@@ -169,6 +227,12 @@ pub enum VhostError {
     /// Domain + location (+ user) taken.
     #[error(transparent)]
     Conflict(#[from] routes::Conflict),
+    /// `loadBalancer.groupKey` differs from the group's.
+    #[error("group auth failed")]
+    GroupAuth,
+    /// The same proxy twice in a group.
+    #[error("group proxy repeated")]
+    GroupRepeated,
 }
 
 fn port_of(cfg: &crate::config::ServerConfig, kind: Kind) -> u16 {
@@ -248,15 +312,17 @@ pub fn register(ctl: &Arc<Control>, np: NewProxy, cancel: CancellationToken) -> 
         let mut t = shared.vhost.table(kind).write().unwrap_or_else(|e| e.into_inner());
         for d in &domains {
             for l in &locations {
-                if let Err(e) = t.add(d, l, &user, route.clone()) {
-                    for (d, l, u) in &added {
-                        t.remove(d, l, u);
-                    }
-                    return Err(e.into());
+                let joined = match t.get(d, l, &user) {
+                    Some(g) => g.join(&route),
+                    None => t.add(d, l, &user, Arc::new(Group::new(route.clone()))).map_err(Into::into),
+                };
+                if let Err(e) = joined {
+                    remove_locked(&mut t, &route, &added);
+                    return Err(e);
                 }
                 added.push((d.clone(), l.clone(), user.clone()));
                 addrs.push(public_addr(d, port));
-                info!(proxy = %route.np.proxy_name, kind = ?kind, domain = %d, location = %l, route_by_http_user = %user, "virtual host route added");
+                info!(proxy = %route.np.proxy_name, kind = ?kind, domain = %d, location = %l, route_by_http_user = %user, group = %route.np.group, "virtual host route added");
             }
         }
     }
@@ -264,7 +330,7 @@ pub fn register(ctl: &Arc<Control>, np: NewProxy, cancel: CancellationToken) -> 
     shared.tracker.spawn(
         async move {
             cancel.cancelled().await;
-            s.vhost.remove(kind, &added);
+            s.vhost.remove(kind, &route, &added);
         }
         .in_current_span(),
     );

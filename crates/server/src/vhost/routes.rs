@@ -40,6 +40,12 @@ impl<T> Routes<T> {
         Ok(())
     }
 
+    /// The payload registered under exactly this key (no prefix or wildcard matching).
+    pub fn get(&self, domain: &str, location: &str, user: &str) -> Option<&T> {
+        let list = self.by_domain.get(&domain.to_ascii_lowercase())?.get(user)?;
+        list.iter().find(|(l, _)| l == location).map(|(_, t)| t)
+    }
+
     /// Removes a route (no-op if absent).
     pub fn remove(&mut self, domain: &str, location: &str, user: &str) {
         let domain = domain.to_ascii_lowercase();
@@ -175,6 +181,8 @@ mod tests {
         assert_eq!(r.add("web.example.com", "/", "", 2), Err(Conflict));
         assert_eq!(Conflict.to_string(), "router config conflict");
         r.add("web.example.com", "/api", "", 3).unwrap();
+        assert_eq!(r.get("WEB.example.com", "/api", ""), Some(&3));
+        assert_eq!(r.get("web.example.com", "/api/x", ""), None, "exact key only");
         r.remove("WEB.example.com", "/", "");
         assert_eq!(r.lookup("web.example.com", "/", ""), None);
         r.add("web.example.com", "/", "", 4).unwrap();
