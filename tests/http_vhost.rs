@@ -1089,3 +1089,42 @@ async fn load_balancer_group_shares_a_domain_between_clients_in_turn() {
     })
     .await;
 }
+
+/// curl, through the vhost, against a real nginx serving files: a page and a 4 MiB file on one keep-alive
+/// connection, the Host nginx saw rewritten, the bytes unchanged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn curl_through_the_vhost_to_a_real_nginx() {
+    bounded(async {
+        let root = std::env::temp_dir().join(format!("portway-www-{}-{}", std::process::id(), rand::random::<u32>()));
+        std::fs::create_dir_all(&root).expect("www dir");
+        std::fs::write(root.join("index.html"), "<h1>served by nginx</h1>\n").expect("index");
+        let big = pattern(4 * MIB, 9);
+        std::fs::write(root.join("big.bin"), &big).expect("big file");
+        let nginx = support::nginx::Nginx::file_server(&root).await;
+        let proxies = format!(
+            "[[proxies]]\nname = \"site\"\ntype = \"http\"\nlocalPort = {}\ncustomDomains = [\"site.portway.test\"]\nhostHeaderRewrite = \"nginx.internal\"\n",
+            nginx.port
+        );
+        let t = Tunnel::start("", "", &proxies, &["site"]).await;
+        let host = format!("site.portway.test:{}", t.http);
+        let out = tokio::process::Command::new("curl")
+            .args(["-sS", "-v", "--max-time", "60", "--resolve", &format!("{host}:127.0.0.1")])
+            .arg(format!("http://{host}/index.html"))
+            .arg(format!("http://{host}/big.bin"))
+            .output()
+            .await
+            .expect("run curl");
+        assert!(out.status.success(), "curl failed: {}", String::from_utf8_lossy(&out.stderr));
+        let page = b"<h1>served by nginx</h1>\n";
+        assert!(out.stdout.starts_with(page), "first body");
+        assert_eq!(sha256(&out.stdout[page.len()..]), sha256(&big), "4 MiB through the vhost, unchanged");
+        let log = String::from_utf8_lossy(&out.stderr);
+        assert!(log.contains("< X-Seen-Host: nginx.internal"), "hostHeaderRewrite as nginx saw it:\n{log}");
+        assert!(log.contains("Re-using existing connection"), "keep-alive through the vhost:\n{log}");
+        assert_eq!(nginx.access_log().lines().count(), 2, "both requests reached nginx");
+        t.stop().await;
+        drop(nginx);
+        let _ = std::fs::remove_dir_all(&root);
+    })
+    .await;
+}
