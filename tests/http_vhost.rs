@@ -555,6 +555,22 @@ async fn https_routes_by_sni_without_terminating_tls() {
         let mut got = Vec::new();
         c.read_to_end(&mut got).await.expect("read until close");
         assert_eq!(hex::encode(&got), "15030300020270");
+        // No SNI at all (a ClientHello for an IP address carries none): the same alert.
+        let mut c = TcpStream::connect(("127.0.0.1", t.https)).await.expect("connect");
+        c.write_all(&client_hello("127.0.0.1")).await.expect("hello");
+        let mut got = Vec::new();
+        c.read_to_end(&mut got).await.expect("read until close");
+        assert_eq!(hex::encode(&got), "15030300020270");
+        // A ClientHello trickling in 7 bytes at a time is still routed: the service answers with its ServerHello.
+        let mut c = TcpStream::connect(("127.0.0.1", t.https)).await.expect("connect");
+        c.set_nodelay(true).expect("nodelay");
+        for piece in client_hello("secure.portway.test").chunks(7) {
+            c.write_all(piece).await.expect("piece");
+            tokio::task::yield_now().await;
+        }
+        let mut first = [0u8; 1];
+        c.read_exact(&mut first).await.expect("the service's answer");
+        assert_eq!(first[0], 0x16, "a TLS handshake record from the service");
         // Not TLS at all: closed without an answer; the listener keeps serving.
         let mut c = TcpStream::connect(("127.0.0.1", t.https)).await.expect("connect");
         c.write_all(b"GET / HTTP/1.1\r\nHost: secure.portway.test\r\n\r\n").await.expect("write");
