@@ -946,8 +946,10 @@ localPort = {a}
 subdomain = "nope"
 "#
         );
-        let policy = "[portway.defaultClient]\nallowDomains = [\"*.allowed.test\"]\nallowSubdomains = [\"ok-*\"]\n";
-        let t = Tunnel::start(policy, "", &proxies, &["good", "good-sub"]).await;
+        // Virtual-host proxies hold no port: with maxPortsPerClient = 1 the tcp proxy still gets its one.
+        let proxies = format!("{proxies}\n{}", tcp_proxy("one-port", a, free_port(), ""));
+        let policy = "maxPortsPerClient = 1\n[portway.defaultClient]\nallowDomains = [\"*.allowed.test\"]\nallowSubdomains = [\"ok-*\"]\n";
+        let t = Tunnel::start(policy, "", &proxies, &["good", "good-sub", "one-port"]).await;
         let st = wait_status(t.client(), Duration::from_secs(30), "two refusals", |s| {
             ["bad", "bad-sub"].iter().all(|n| matches!(s.proxies[*n].state, portway::client::ProxyState::Error { .. }))
         })

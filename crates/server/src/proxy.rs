@@ -114,7 +114,7 @@ fn register_vhost(ctl: &Arc<Control>, np: NewProxy) -> Result<String, ProxyError
     match crate::vhost::register(ctl, np, cancel.clone()) {
         Ok(addr) => {
             if let Ok(mut mine) = ctl.proxies.lock() {
-                mine.insert(name.clone(), cancel);
+                mine.insert(name.clone(), (cancel, false));
             }
             info!(proxy = %name, %kind, remote_addr = %addr, "proxy started");
             Ok(addr)
@@ -191,7 +191,7 @@ pub async fn register(ctl: &Arc<Control>, np: NewProxy) -> Result<String, ProxyE
     }
     let cancel = ctl.cancel.child_token();
     if let Ok(mut mine) = ctl.proxies.lock() {
-        mine.insert(np.proxy_name.clone(), cancel.clone());
+        mine.insert(np.proxy_name.clone(), (cancel.clone(), true));
     }
     info!(proxy = %np.proxy_name, kind = %np.proxy_type, remote_port = port, "proxy started");
     let span = tracing::info_span!("proxy", name = %np.proxy_name);
