@@ -1,4 +1,6 @@
-//! A real nginx (Debian's) on 127.0.0.1 in front of the server, forwarding WebSocket upgrades, started per test.
+//! A real nginx (Debian's) on 127.0.0.1, started per test: in front of the server forwarding WebSocket upgrades, or
+//! serving files as a service behind a tunnel. It runs as one process (`master_process off`), so killing it on drop
+//! leaves no worker behind.
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -25,8 +27,6 @@ impl Nginx {
     /// Proxies `/~!frp` on a new port to `upstream_port`; with `tls`, terminates TLS with the given cert/key first.
     pub async fn start(upstream_port: u16, tls: Option<(&std::path::Path, &std::path::Path)>) -> Nginx {
         let port = super::free_port();
-        let dir = std::env::temp_dir().join(format!("portway-nginx-{}-{}", std::process::id(), rand::random::<u32>()));
-        std::fs::create_dir_all(dir.join("tmp")).expect("nginx dir");
         let listen = match tls {
             Some((cert, key)) => format!(
                 "listen 127.0.0.1:{port} ssl;\n    ssl_certificate {};\n    ssl_certificate_key {};",
@@ -35,14 +35,33 @@ impl Nginx {
             ),
             None => format!("listen 127.0.0.1:{port};"),
         };
+        let server = format!(
+            "    {listen}\n    location /~!frp {{\n      proxy_pass http://127.0.0.1:{upstream_port};\n      proxy_http_version 1.1;\n\
+      proxy_set_header Upgrade $http_upgrade;\n      proxy_set_header Connection \"upgrade\";\n      proxy_set_header Host $host;\n\
+      proxy_read_timeout 3600s;\n      proxy_buffering off;\n    }}\n"
+        );
+        Self::run(port, &server).await
+    }
+
+    /// Serves the files under `root` (and echoes the Host it was asked for in `X-Seen-Host`) on a new port.
+    pub async fn file_server(root: &std::path::Path) -> Nginx {
+        let port = super::free_port();
+        let server = format!(
+            "    listen 127.0.0.1:{port};\n    root {};\n    add_header X-Seen-Host $http_host always;\n",
+            root.display()
+        );
+        Self::run(port, &server).await
+    }
+
+    async fn run(port: u16, server: &str) -> Nginx {
+        let dir = std::env::temp_dir().join(format!("portway-nginx-{}-{}", std::process::id(), rand::random::<u32>()));
+        std::fs::create_dir_all(dir.join("tmp")).expect("nginx dir");
         let d = dir.display();
         let conf = format!(
-            "daemon off;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log info;\n\
+            "daemon off;\nmaster_process off;\npid {d}/nginx.pid;\nerror_log {d}/error.log info;\n\
 events {{ worker_connections 1024; }}\n\
 http {{\n  access_log {d}/access.log;\n  client_body_temp_path {d}/tmp; proxy_temp_path {d}/tmp; fastcgi_temp_path {d}/tmp; uwsgi_temp_path {d}/tmp; scgi_temp_path {d}/tmp;\n\
-  server {{\n    {listen}\n    location /~!frp {{\n      proxy_pass http://127.0.0.1:{upstream_port};\n      proxy_http_version 1.1;\n\
-      proxy_set_header Upgrade $http_upgrade;\n      proxy_set_header Connection \"upgrade\";\n      proxy_set_header Host $host;\n\
-      proxy_read_timeout 3600s;\n      proxy_buffering off;\n    }}\n  }}\n}}\n"
+  server {{\n{server}  }}\n}}\n"
         );
         std::fs::write(dir.join("nginx.conf"), conf).expect("write nginx.conf");
         let child = Command::new(binary())

@@ -306,6 +306,96 @@ pub struct ProxyConfig {
     pub local_port: u16,
     pub remote_port: u16,
     pub transport: ProxyTransport,
+    /// http / https / tcpmux: names the server routes to this proxy.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub custom_domains: Vec<String>,
+    /// http / https / tcpmux: served as `<subdomain>.<server's subDomainHost>`.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub subdomain: String,
+    /// http: URL path prefixes routed to this proxy (default: all).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub locations: Vec<String>,
+    /// http / tcpmux: basic-auth user the server asks visitors for.
+    #[serde(rename = "httpUser", skip_serializing_if = "String::is_empty")]
+    pub http_user: String,
+    /// See `httpUser`. A secret: never logged.
+    #[serde(rename = "httpPassword", skip_serializing_if = "String::is_empty")]
+    pub http_password: String,
+    /// http: the Host header the local service sees.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub host_header_rewrite: String,
+    /// http: headers set on every request.
+    #[serde(skip_serializing_if = "HeaderOps::is_empty")]
+    pub request_headers: HeaderOps,
+    /// http: headers set on every response.
+    #[serde(skip_serializing_if = "HeaderOps::is_empty")]
+    pub response_headers: HeaderOps,
+    /// http / tcpmux: route by the visitor's basic-auth user.
+    #[serde(rename = "routeByHTTPUser", skip_serializing_if = "String::is_empty")]
+    pub route_by_http_user: String,
+    /// tcpmux: the only one frp has is "httpconnect".
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub multiplexer: String,
+    /// `loadBalancer.group` / `groupKey`: proxies of one group (from any client) share their route, taken in turn.
+    #[serde(skip_serializing_if = "LoadBalancer::is_empty")]
+    pub load_balancer: LoadBalancer,
+}
+
+/// `loadBalancer`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct LoadBalancer {
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub group: String,
+    /// Shared secret of the group. Never logged.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub group_key: String,
+}
+
+impl LoadBalancer {
+    fn is_empty(&self) -> bool {
+        self.group.is_empty() && self.group_key.is_empty()
+    }
+}
+
+/// `requestHeaders` / `responseHeaders`: `set.<name> = "value"`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct HeaderOps {
+    pub set: std::collections::BTreeMap<String, String>,
+}
+
+impl ProxyConfig {
+    /// The NewProxy message registering this proxy under `wire` (its name on the wire), as real frpc fills it.
+    pub fn to_new_proxy(&self, wire: &str) -> portway_proto::msg::NewProxy {
+        let remote_port = if matches!(self.kind.as_str(), "tcp" | "udp") { i64::from(self.remote_port) } else { 0 };
+        portway_proto::msg::NewProxy {
+            proxy_name: wire.to_string(),
+            proxy_type: self.kind.clone(),
+            use_encryption: self.transport.use_encryption,
+            use_compression: self.transport.use_compression,
+            remote_port,
+            custom_domains: self.custom_domains.clone(),
+            subdomain: self.subdomain.clone(),
+            locations: self.locations.clone(),
+            http_user: self.http_user.clone(),
+            http_pwd: self.http_password.clone(),
+            host_header_rewrite: self.host_header_rewrite.clone(),
+            headers: self.request_headers.set.clone(),
+            response_headers: self.response_headers.set.clone(),
+            route_by_http_user: self.route_by_http_user.clone(),
+            multiplexer: self.multiplexer.clone(),
+            group: self.load_balancer.group.clone(),
+            group_key: self.load_balancer.group_key.clone(),
+            ..Default::default()
+        }
+    }
+}
+
+impl HeaderOps {
+    fn is_empty(&self) -> bool {
+        self.set.is_empty()
+    }
 }
 
 impl Default for ProxyConfig {
@@ -320,6 +410,17 @@ impl Default for ProxyConfig {
             local_port: 0,
             remote_port: 0,
             transport: ProxyTransport::default(),
+            custom_domains: Vec::new(),
+            subdomain: String::new(),
+            locations: Vec::new(),
+            http_user: String::new(),
+            http_password: String::new(),
+            host_header_rewrite: String::new(),
+            request_headers: HeaderOps::default(),
+            response_headers: HeaderOps::default(),
+            route_by_http_user: String::new(),
+            multiplexer: String::new(),
+            load_balancer: LoadBalancer::default(),
         }
     }
 }
@@ -332,6 +433,9 @@ pub struct ProxyTransport {
     pub use_encryption: bool,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub use_compression: bool,
+    /// "v1" or "v2": a PROXY protocol header with the visitor's address goes to the local service first.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub proxy_protocol_version: String,
 }
 
 /// A loaded configuration plus the warnings found while loading it.
@@ -351,10 +455,6 @@ const UNSUPPORTED: &[portway_config::Unsupported] = &[
     ("visitors", "frpc's stcp/sudp/xtcp visitors", "reach the service through a tcp or udp proxy instead", true),
     ("virtualNet", "frp's virtual network", "remove it", true),
     ("proxies[].plugin", "a proxy plugin", "point localIP/localPort at the service instead", true),
-    ("proxies[].loadBalancer", "a load-balancing group", "give each proxy its own remotePort", true),
-    ("proxies[].customDomains", "an HTTP virtual host setting", "use a tcp proxy with a remotePort", true),
-    ("proxies[].subdomain", "an HTTP virtual host setting", "use a tcp proxy with a remotePort", true),
-    ("proxies[].locations", "an HTTP virtual host setting", "use a tcp proxy with a remotePort", true),
     ("proxies[].secretKey", "a secret (stcp/sudp/xtcp) proxy setting", "use a tcp or udp proxy", true),
     ("proxies[].allowUsers", "a secret (stcp/sudp/xtcp) proxy setting", "use a tcp or udp proxy", true),
     ("webServer", "frpc's admin API and web UI", "the tunnels run without it", false),
@@ -371,12 +471,6 @@ const UNSUPPORTED: &[portway_config::Unsupported] = &[
     ("proxies[].healthCheck", "a proxy health check", "the proxy stays registered while frpc runs", false),
     ("proxies[].transport.bandwidthLimit", "a bandwidth limit", "traffic is not limited", false),
     ("proxies[].transport.bandwidthLimitMode", "a bandwidth limit", "traffic is not limited", false),
-    (
-        "proxies[].transport.proxyProtocolVersion",
-        "the PROXY protocol header",
-        "the service sees the tunnel's address",
-        true,
-    ),
 ];
 
 /// How a file is loaded.
@@ -652,12 +746,56 @@ impl ClientConfig {
                 return Err(bad(key("name"), format!("proxy name {:?} is used twice", p.name)));
             }
             match p.kind.as_str() {
-                "tcp" => {}
-                "udp" => {}
-                "http" | "https" | "stcp" | "sudp" | "xtcp" | "tcpmux" => {
-                    return Err(unsupported(key("type"), &p.kind, "Portway supports tcp and udp proxies"))
+                "tcp" | "udp" => {}
+                "http" | "https" | "tcpmux" => {
+                    if p.custom_domains.iter().all(|d| d.trim().is_empty()) && p.subdomain.is_empty() {
+                        return Err(bad(
+                            key("customDomains"),
+                            format!(
+                                "a {} proxy needs customDomains or subdomain (the names the server routes to it)",
+                                p.kind
+                            ),
+                        ));
+                    }
+                    if p.kind == "tcpmux" && p.multiplexer != "httpconnect" {
+                        return Err(bad(
+                            key("multiplexer"),
+                            format!(
+                                "{:?} is not a tcpmux multiplexer: set multiplexer = \"httpconnect\"",
+                                p.multiplexer
+                            ),
+                        ));
+                    }
+                }
+                "stcp" | "sudp" | "xtcp" => {
+                    return Err(unsupported(
+                        key("type"),
+                        &p.kind,
+                        "Portway supports tcp, udp, http, https and tcpmux proxies",
+                    ))
                 }
                 k => return Err(bad(key("type"), format!("{k:?} is not an frp proxy type"))),
+            }
+            for (what, ops) in [("requestHeaders", &p.request_headers), ("responseHeaders", &p.response_headers)] {
+                for (name, value) in &ops.set {
+                    let name_ok = !name.is_empty()
+                        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+                    if !name_ok || value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
+                        return Err(bad(
+                            key(&format!("{what}.set.{name}")),
+                            "is not a valid HTTP header name and value".into(),
+                        ));
+                    }
+                }
+            }
+            if let Err(e) = crate::proxy_protocol::Version::parse(&p.transport.proxy_protocol_version) {
+                return Err(bad(key("transport.proxyProtocolVersion"), e.to_string()));
+            }
+            if p.kind == "udp" && !p.transport.proxy_protocol_version.is_empty() {
+                return Err(bad(
+                    key("transport.proxyProtocolVersion"),
+                    "applies to tcp, http, https and tcpmux proxies, not udp".into(),
+                ));
             }
             if p.local_port == 0 {
                 return Err(bad(key("localPort"), format!("proxy {:?} needs the local service's port", p.name)));
@@ -676,6 +814,11 @@ impl ClientConfig {
         } else {
             format!("{}.{}", self.user, p.name)
         }
+    }
+
+    /// The NewProxy message registering `p`, with frp's field names (what real frpc sends).
+    pub fn new_proxy(&self, p: &ProxyConfig) -> portway_proto::msg::NewProxy {
+        p.to_new_proxy(&self.wire_name(p))
     }
 
     /// The TLS settings for rustls.
@@ -713,8 +856,16 @@ mod tests {
 
     #[test]
     fn errors_name_the_key() {
-        let e = ClientConfig::parse("[[proxies]]\nname = \"a\"\ntype = \"http\"\nlocalPort = 1\n", "f").unwrap_err();
+        let e = ClientConfig::parse("[[proxies]]\nname = \"a\"\ntype = \"stcp\"\nlocalPort = 1\n", "f").unwrap_err();
         assert!(e.to_string().contains("`proxies[0].type`"), "{e}");
+        let e = ClientConfig::parse("[[proxies]]\nname = \"a\"\ntype = \"http\"\nlocalPort = 1\n", "f").unwrap_err();
+        assert!(e.to_string().contains("`proxies[0].customDomains`"), "{e}");
+        let e = ClientConfig::parse(
+            "[[proxies]]\nname = \"a\"\ntype = \"tcpmux\"\nlocalPort = 1\ncustomDomains = [\"a.test\"]\n",
+            "f",
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("`proxies[0].multiplexer`"), "{e}");
         let e = ClientConfig::parse(
             "[[proxies]]\nname = \"a\"\nlocalPort = 1\n[[proxies]]\nname = \"a\"\nlocalPort = 2\n",
             "f",

@@ -308,7 +308,7 @@ impl Engine {
         // name → when to (re)send NewProxy if no answer / after a refusal.
         let mut resend: HashMap<String, Instant> = HashMap::new();
         for (wire, p) in &by_wire {
-            let _ = tx.send(Message::NewProxy(new_proxy(wire, p))).await;
+            let _ = tx.send(Message::NewProxy(self.cfg.new_proxy(p))).await;
             resend.insert(wire.clone(), Instant::now() + NEW_PROXY_RESEND);
             self.set_proxy(&p.name, ProxyState::Pending);
         }
@@ -345,7 +345,7 @@ impl Engine {
                         if *at <= now {
                             if let Some(p) = by_wire.get(wire) {
                                 debug!(proxy = %p.name, "sending NewProxy again");
-                                let _ = tx.send(Message::NewProxy(new_proxy(wire, p))).await;
+                                let _ = tx.send(Message::NewProxy(self.cfg.new_proxy(p))).await;
                             }
                             *at = now + NEW_PROXY_RESEND;
                         }
@@ -402,14 +402,7 @@ impl Engine {
 
 /// The NewProxy message a proxy is registered with (`wire` is its name on the wire, see `ClientConfig::wire_name`).
 pub fn new_proxy(wire: &str, p: &ProxyConfig) -> NewProxy {
-    NewProxy {
-        proxy_name: wire.to_string(),
-        proxy_type: p.kind.clone(),
-        use_encryption: p.transport.use_encryption,
-        use_compression: p.transport.use_compression,
-        remote_port: i64::from(p.remote_port),
-        ..Default::default()
-    }
+    p.to_new_proxy(wire)
 }
 
 /// What a work connection needs.
@@ -490,6 +483,12 @@ impl WorkCtx {
             }
         };
         portway_proto::transport::tune(&local_conn);
+        if let Some(h) = proxy_protocol_header(&p, &start) {
+            if let Err(e) = tokio::io::AsyncWriteExt::write_all(&mut local_conn, &h).await {
+                warn!(proxy = %p.name, error = %e, "cannot write the PROXY protocol header to the local service");
+                return;
+            }
+        }
         let mut work =
             wrap_work_conn(conn, p.transport.use_encryption.then_some(&self.key), p.transport.use_compression);
         debug!(proxy = %p.name, visitor = %format!("{}:{}", start.src_addr, start.src_port), "visitor connected");
@@ -542,6 +541,19 @@ impl WorkCtx {
         info!(proxy = %p.name, "udp work connection established");
         crate::udp::serve(work, settings, self.cancel.clone(), count).await;
     }
+}
+
+/// The PROXY protocol header for a visitor, when the proxy asks for one and the server said who the visitor is
+/// (frp's rule: a source address and port; the destination defaults to 127.0.0.1).
+fn proxy_protocol_header(p: &ProxyConfig, start: &portway_proto::msg::StartWorkConn) -> Option<Vec<u8>> {
+    let version = crate::proxy_protocol::Version::parse(&p.transport.proxy_protocol_version).ok()??;
+    if start.src_addr.is_empty() || start.src_port == 0 {
+        return None;
+    }
+    let src = std::net::SocketAddr::new(start.src_addr.parse().ok()?, start.src_port);
+    let dst_ip = if start.dst_addr.is_empty() { "127.0.0.1" } else { start.dst_addr.as_str() };
+    let dst = std::net::SocketAddr::new(dst_ip.parse().ok()?, start.dst_port);
+    Some(crate::proxy_protocol::header(version, src, dst))
 }
 
 fn hostname() -> String {

@@ -6,6 +6,7 @@
 //! - [`oidc`]: client_credentials token requests, cached; `test_sign_in` for diagnostics.
 //! - [`connector`]: TCP / TLS / yamux to the server.
 //! - [`engine`]: the one handle: [`engine::start`] → status → stop; login, proxies, work connections, reconnects.
+//! - [`proxy_protocol`]: PROXY protocol v1/v2 headers for the local service (pure).
 //! - [`status`]: what the engine reports.
 //! - [`udp`]: UDP proxies: one local socket per remote peer, datagrams as UDPPacket messages.
 
@@ -14,6 +15,7 @@ pub mod config;
 pub mod connector;
 pub mod engine;
 pub mod oidc;
+pub mod proxy_protocol;
 pub mod secret;
 pub mod status;
 pub mod udp;

@@ -76,6 +76,25 @@ pub struct ServerConfig {
     pub max_ports_per_client: i64,
     pub user_conn_timeout: i64,
     pub udp_packet_size: i64,
+    /// Port of the HTTP virtual-host listener (0: off; `http` proxies are refused).
+    #[serde(rename = "vhostHTTPPort")]
+    pub vhost_http_port: u16,
+    /// Port of the HTTPS (SNI) virtual-host listener (0: off; `https` proxies are refused).
+    #[serde(rename = "vhostHTTPSPort")]
+    pub vhost_https_port: u16,
+    /// Seconds the HTTP vhost waits for a client's response headers (frp: 60).
+    #[serde(rename = "vhostHTTPTimeout")]
+    pub vhost_http_timeout: i64,
+    /// `subdomain = "x"` proxies are served as `x.<subDomainHost>`; custom domains under it are refused.
+    pub sub_domain_host: String,
+    /// A file whose content replaces frp's 404 page on the HTTP vhost.
+    #[serde(rename = "custom404Page")]
+    pub custom_404_page: String,
+    /// Port of the tcpmux HTTP CONNECT listener (0: off).
+    #[serde(rename = "tcpmuxHTTPConnectPort")]
+    pub tcpmux_http_connect_port: u16,
+    /// Forward the CONNECT request itself to the client instead of answering it.
+    pub tcpmux_passthrough: bool,
     pub transport: TransportConfig,
     pub log: LogConfig,
     /// Portway extensions (not frp keys): per-client policy, session expiry.
@@ -111,6 +130,10 @@ pub struct ClientRule {
     pub allow_ports: Vec<PortRange>,
     /// Proxy name patterns (`*` matches any run of characters) this client may register.
     pub allow_proxy_names: Vec<String>,
+    /// Custom domain patterns (`*` glob, case-insensitive) this client's http/https/tcpmux proxies may claim.
+    pub allow_domains: Vec<String>,
+    /// Subdomain patterns (`*` glob, case-insensitive) this client's proxies may claim under `subDomainHost`.
+    pub allow_subdomains: Vec<String>,
 }
 
 impl ClientRule {
@@ -122,6 +145,19 @@ impl ClientRule {
     /// Whether `port` is allowed by this rule.
     pub fn port_allowed(&self, port: u16) -> bool {
         self.allow_ports.is_empty() || self.allow_ports.iter().any(|r| r.contains(port))
+    }
+
+    /// Whether a custom domain is allowed by this rule.
+    pub fn domain_allowed(&self, domain: &str) -> bool {
+        let d = domain.to_ascii_lowercase();
+        self.allow_domains.is_empty() || self.allow_domains.iter().any(|p| glob_match(&p.to_ascii_lowercase(), &d))
+    }
+
+    /// Whether a subdomain is allowed by this rule.
+    pub fn subdomain_allowed(&self, subdomain: &str) -> bool {
+        let d = subdomain.to_ascii_lowercase();
+        self.allow_subdomains.is_empty()
+            || self.allow_subdomains.iter().any(|p| glob_match(&p.to_ascii_lowercase(), &d))
     }
 
     /// Whether a proxy `name` is allowed by this rule.
@@ -183,6 +219,13 @@ impl Default for ServerConfig {
             max_ports_per_client: 0,
             user_conn_timeout: 10,
             udp_packet_size: 1500,
+            vhost_http_port: 0,
+            vhost_https_port: 0,
+            vhost_http_timeout: 60,
+            sub_domain_host: String::new(),
+            custom_404_page: String::new(),
+            tcpmux_http_connect_port: 0,
+            tcpmux_passthrough: false,
             transport: TransportConfig::default(),
             log: LogConfig::default(),
             portway: PortwayConfig::default(),
@@ -318,13 +361,6 @@ pub const MAX_UDP_PACKET_SIZE: i64 = 7_500;
 /// frps keys of features Portway does not implement: what each is, what to do, and whether the file is refused
 /// (the feature changes what the server does for clients) or only warned about.
 const UNSUPPORTED: &[portway_config::Unsupported] = &[
-    ("vhostHTTPPort", "frps's HTTP virtual host port", "expose services with tcp proxies", true),
-    ("vhostHTTPSPort", "frps's HTTPS virtual host port", "expose services with tcp proxies", true),
-    ("vhostHTTPTimeout", "an HTTP virtual host setting", "HTTP virtual hosts are not served", false),
-    ("subDomainHost", "an HTTP virtual host setting", "HTTP virtual hosts are not served", false),
-    ("custom404Page", "an HTTP virtual host setting", "HTTP virtual hosts are not served", false),
-    ("tcpmuxHTTPConnectPort", "frps's tcpmux port", "expose services with tcp proxies", true),
-    ("tcpmuxPassthrough", "a tcpmux setting", "tcpmux is not served", false),
     ("kcpBindPort", "frps's KCP listener", "clients must use transport.protocol = \"tcp\" or websocket", false),
     ("quicBindPort", "frps's QUIC listener", "clients must use transport.protocol = \"tcp\" or websocket", false),
     ("transport.quic", "QUIC transport tuning", "QUIC is not served", false),
@@ -502,6 +538,15 @@ impl ServerConfig {
                 ));
             }
         }
+        if self.vhost_http_timeout < 0 {
+            return Err(bad("vhostHTTPTimeout", "must be 0 (frp's 60 s) or more seconds".into()));
+        }
+        if self.sub_domain_host.contains('*') || self.sub_domain_host.starts_with('.') {
+            return Err(bad(
+                "subDomainHost",
+                format!("{:?} must be a plain domain such as \"example.com\"", self.sub_domain_host),
+            ));
+        }
         if self.transport.max_pool_count < 0 {
             return Err(bad("transport.maxPoolCount", "must be 0 or more".into()));
         }
@@ -567,8 +612,24 @@ mod tests {
         let l = ServerConfig::parse_full(text, "f.toml", portway_config::Format::Toml, lenient, &|_| None).unwrap();
         assert_eq!(l.warnings.len(), 1);
         assert!(l.warnings[0].contains("`transport.tcpMuxx`"), "{:?}", l.warnings);
-        let e = ServerConfig::parse("vhostHTTPPort = 80\n", "f.toml").unwrap_err();
-        assert!(e.to_string().contains("`vhostHTTPPort`"), "{e}");
+        let e = ServerConfig::parse("[[httpPlugins]]\nname = \"p\"\n", "f.toml").unwrap_err();
+        assert!(e.to_string().contains("httpPlugins"), "{e}");
+    }
+
+    #[test]
+    fn vhost_keys_parse_with_frp_names_and_defaults() {
+        let text = "vhostHTTPPort = 18080\nvhostHTTPSPort = 18443\ntcpmuxHTTPConnectPort = 18090\n\
+                    subDomainHost = \"example.test\"\ncustom404Page = \"/tmp/404.html\"\ntcpmuxPassthrough = true\n";
+        let l = ServerConfig::parse(text, "frps.toml").unwrap();
+        assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+        let c = l.config;
+        assert_eq!((c.vhost_http_port, c.vhost_https_port, c.tcpmux_http_connect_port), (18080, 18443, 18090));
+        assert_eq!(c.sub_domain_host, "example.test");
+        assert_eq!(c.custom_404_page, "/tmp/404.html");
+        assert!(c.tcpmux_passthrough);
+        assert_eq!(c.vhost_http_timeout, 60);
+        let e = ServerConfig::parse("vhostHTTPTimeout = -1\n", "f").unwrap_err();
+        assert!(e.to_string().contains("vhostHTTPTimeout"), "{e}");
     }
 
     #[test]
@@ -586,6 +647,13 @@ mod tests {
             glob_match("*", "") && glob_match("a*b*c", "aXbYc") && !glob_match("a*b", "ab-") && glob_match("x", "x")
         );
         assert!(ServerConfig::parse("[[portway.clients]]\nallowPorts = []\n", "x").is_err());
+        let text = "[[portway.clients]]\nclientID = \"web\"\nallowDomains = [\"*.team.example.com\", \"www.example.com\"]\nallowSubdomains = [\"web-*\"]\n";
+        let c = ServerConfig::parse(text, "x").unwrap().config;
+        let (_, r) = c.portway.rule_for("", "web").unwrap();
+        assert!(r.domain_allowed("a.team.example.com") && r.domain_allowed("WWW.example.com"));
+        assert!(!r.domain_allowed("example.com") && !r.domain_allowed("evil.com"));
+        assert!(r.subdomain_allowed("web-1") && !r.subdomain_allowed("api"));
+        assert!(ClientRule::default().domain_allowed("any.test") && ClientRule::default().subdomain_allowed("x"));
     }
 
     #[test]

@@ -52,8 +52,9 @@ pub struct Control {
     tx: mpsc::Sender<Message>,
     pool_tx: mpsc::Sender<BoxedIo>,
     pool_rx: Mutex<mpsc::Receiver<BoxedIo>>,
-    /// This client's proxies: name → cancel token.
-    pub(crate) proxies: std::sync::Mutex<HashMap<String, CancellationToken>>,
+    /// This client's proxies: name → cancel token, and whether it holds a public port (tcp/udp; virtual-host
+    /// proxies share the vhost ports and do not count against maxPortsPerClient, as in frps).
+    pub(crate) proxies: std::sync::Mutex<HashMap<String, (CancellationToken, bool)>>,
     shared: Arc<Shared>,
 }
 
@@ -139,13 +140,13 @@ impl Control {
 
     /// Number of public ports this client holds.
     pub fn proxy_count(&self) -> usize {
-        self.proxies.lock().map(|p| p.len()).unwrap_or(0)
+        self.proxies.lock().map(|p| p.values().filter(|(_, port)| *port).count()).unwrap_or(0)
     }
 
     /// Stops one proxy of this client.
     pub fn close_proxy(&self, name: &str) {
         let token = self.proxies.lock().ok().and_then(|mut p| p.remove(name));
-        if let Some(t) = token {
+        if let Some((t, _)) = token {
             t.cancel();
             if let Ok(mut all) = self.shared.proxies.lock() {
                 if all.get(name) == Some(&self.run_id) {

@@ -7,6 +7,7 @@
 //! - [`control`]: one logged-in client: the encrypted control channel, its proxies and its work-connection pool.
 //! - [`proxy`]: public listeners (TCP) and the visitor → work connection relay.
 //! - [`udp`]: UDP proxies: datagrams carried as UDPPacket messages over one work connection.
+//! - [`vhost`]: the HTTP, HTTPS (SNI) and tcpmux (CONNECT) listeners and their routes to http/https/tcpmux proxies.
 
 pub mod auth;
 pub mod config;
@@ -17,6 +18,7 @@ pub mod proxy;
 pub mod service;
 pub mod token;
 pub mod udp;
+pub mod vhost;
 
 pub use config::ServerConfig;
 pub use service::Server;

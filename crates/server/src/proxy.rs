@@ -14,8 +14,8 @@ use crate::control::Control;
 /// Why a proxy was refused. The text goes back to the client in NewProxyResp.error.
 #[derive(Debug, thiserror::Error)]
 pub enum ProxyError {
-    /// Not tcp (or udp once supported).
-    #[error("proxy type {0:?} is not supported by this Portway server (supported: tcp, udp)")]
+    /// Not a type this server serves.
+    #[error("proxy type {0:?} is not supported by this Portway server (supported: tcp, udp, http, https, tcpmux)")]
     UnsupportedType(String),
     /// Name empty.
     #[error("proxy name is empty")]
@@ -48,11 +48,92 @@ pub enum ProxyError {
     /// No free port for remotePort = 0.
     #[error("no free port is left in the server's allowPorts for remotePort = 0")]
     NoFreePort,
+    /// loadBalancer.group on a tcp/udp proxy.
+    #[error("loadBalancer.group is served for http, https and tcpmux proxies by this Portway server, not {0}: give each {0} proxy its own remotePort")]
+    TcpGroup(String),
+    /// An http/https/tcpmux proxy the virtual hosts refused (frp's message).
+    #[error(transparent)]
+    Vhost(#[from] crate::vhost::VhostError),
+}
+
+/// The `allowProxyNames` check of the client's `[portway]` rule, if it has one.
+fn check_name_policy(ctl: &Control, name: &str) -> Result<(), ProxyError> {
+    let cfg = &ctl.shared().cfg;
+    if let Some((rule_name, rule)) = cfg.portway.rule_for(&ctl.identity.subject, &ctl.identity.client_id) {
+        if !rule.name_allowed(name) {
+            return Err(ProxyError::Policy(format!(
+                "proxy name {name:?} is not in allowProxyNames of {rule_name} (client {:?})",
+                who(ctl)
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn who(ctl: &Control) -> String {
+    if ctl.identity.client_id.is_empty() {
+        ctl.identity.subject.clone()
+    } else {
+        ctl.identity.client_id.clone()
+    }
+}
+
+/// Registers an http, https or tcpmux proxy: its routes on the shared virtual-host listeners.
+fn register_vhost(ctl: &Arc<Control>, np: NewProxy) -> Result<String, ProxyError> {
+    let shared = ctl.shared().clone();
+    if np.proxy_name.is_empty() {
+        return Err(ProxyError::EmptyName);
+    }
+    check_name_policy(ctl, &np.proxy_name)?;
+    if let Some((rule_name, rule)) = shared.cfg.portway.rule_for(&ctl.identity.subject, &ctl.identity.client_id) {
+        if let Some(d) = np.custom_domains.iter().find(|d| !rule.domain_allowed(d)) {
+            return Err(ProxyError::Policy(format!(
+                "custom domain {d:?} is not in allowDomains of {rule_name} (client {:?})",
+                who(ctl)
+            )));
+        }
+        if !np.subdomain.is_empty() && !rule.subdomain_allowed(&np.subdomain) {
+            return Err(ProxyError::Policy(format!(
+                "subdomain {:?} is not in allowSubdomains of {rule_name} (client {:?})",
+                np.subdomain,
+                who(ctl)
+            )));
+        }
+    }
+    crate::vhost::check(&shared.cfg, &np)?;
+    let name = np.proxy_name.clone();
+    {
+        let mut all = shared.proxies.lock().map_err(|_| ProxyError::NameTaken(name.clone()))?;
+        if all.contains_key(&name) {
+            return Err(ProxyError::NameTaken(name));
+        }
+        all.insert(name.clone(), ctl.run_id.clone());
+    }
+    let cancel = ctl.cancel.child_token();
+    let kind = np.proxy_type.clone();
+    match crate::vhost::register(ctl, np, cancel.clone()) {
+        Ok(addr) => {
+            if let Ok(mut mine) = ctl.proxies.lock() {
+                mine.insert(name.clone(), (cancel, false));
+            }
+            info!(proxy = %name, %kind, remote_addr = %addr, "proxy started");
+            Ok(addr)
+        }
+        Err(e) => {
+            if let Ok(mut all) = shared.proxies.lock() {
+                all.remove(&name);
+            }
+            Err(e.into())
+        }
+    }
 }
 
 /// Registers a NewProxy for `ctl`: checks policy, opens the public port, starts serving it. Returns the
 /// `remote_addr` to answer (`":<port>"`).
 pub async fn register(ctl: &Arc<Control>, np: NewProxy) -> Result<String, ProxyError> {
+    if crate::vhost::Kind::of(&np.proxy_type).is_some() {
+        return register_vhost(ctl, np);
+    }
     let shared = ctl.shared().clone();
     let cfg = &shared.cfg;
     if np.proxy_type != "tcp" && np.proxy_type != "udp" {
@@ -60,6 +141,9 @@ pub async fn register(ctl: &Arc<Control>, np: NewProxy) -> Result<String, ProxyE
     }
     if np.proxy_name.is_empty() {
         return Err(ProxyError::EmptyName);
+    }
+    if !np.group.is_empty() {
+        return Err(ProxyError::TcpGroup(np.proxy_type));
     }
     if !(0..=65535).contains(&np.remote_port) {
         return Err(ProxyError::PortOutOfRange(np.remote_port));
@@ -70,18 +154,9 @@ pub async fn register(ctl: &Arc<Control>, np: NewProxy) -> Result<String, ProxyE
     if np.remote_port != 0 && !cfg.port_allowed(np.remote_port as u16) {
         return Err(ProxyError::PortNotAllowed(np.remote_port as u16));
     }
+    check_name_policy(ctl, &np.proxy_name)?;
     if let Some((rule_name, rule)) = cfg.portway.rule_for(&ctl.identity.subject, &ctl.identity.client_id) {
-        let who = if ctl.identity.client_id.is_empty() {
-            ctl.identity.subject.clone()
-        } else {
-            ctl.identity.client_id.clone()
-        };
-        if !rule.name_allowed(&np.proxy_name) {
-            return Err(ProxyError::Policy(format!(
-                "proxy name {:?} is not in allowProxyNames of {rule_name} (client {who:?})",
-                np.proxy_name
-            )));
-        }
+        let who = who(ctl);
         if np.remote_port == 0 && !rule.allow_ports.is_empty() {
             return Err(ProxyError::Policy(format!(
                 "{rule_name} (client {who:?}) limits ports: give an explicit remotePort"
@@ -116,7 +191,7 @@ pub async fn register(ctl: &Arc<Control>, np: NewProxy) -> Result<String, ProxyE
     }
     let cancel = ctl.cancel.child_token();
     if let Ok(mut mine) = ctl.proxies.lock() {
-        mine.insert(np.proxy_name.clone(), cancel.clone());
+        mine.insert(np.proxy_name.clone(), (cancel.clone(), true));
     }
     info!(proxy = %np.proxy_name, kind = %np.proxy_type, remote_port = port, "proxy started");
     let span = tracing::info_span!("proxy", name = %np.proxy_name);

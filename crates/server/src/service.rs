@@ -16,7 +16,7 @@ use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{debug, info, warn, Instrument};
+use tracing::{debug, error, info, warn, Instrument};
 
 use crate::auth::{Authenticator, Scopes};
 use crate::config::ServerConfig;
@@ -24,6 +24,7 @@ use crate::control::{self, Control};
 use crate::guard::LoginGuard;
 use crate::oidc::OidcVerifier;
 use crate::token::TokenPolicy;
+use crate::vhost::{self, Vhost};
 
 /// How long a new connection may take to say what it is (TLS handshake, first frame).
 pub const LOGIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -46,6 +47,16 @@ pub enum StartError {
     Bind {
         /// The address.
         addr: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A virtual-host port could not be bound.
+    #[error("cannot listen on {addr} for {key}: {source} (port in use, or a port below 1024 without the right to bind it? change {key})")]
+    VhostBind {
+        /// The config key.
+        key: &'static str,
+        /// The address.
+        addr: std::net::SocketAddr,
         /// The OS error.
         source: std::io::Error,
     },
@@ -72,6 +83,8 @@ pub struct Shared {
     unauthenticated: Arc<Semaphore>,
     /// Failed logins per address.
     pub guard: LoginGuard,
+    /// Routes of the HTTP / HTTPS / tcpmux virtual hosts.
+    pub vhost: Vhost,
 }
 
 /// What a server holds at one moment (logged on `SIGUSR1`; read by the load test).
@@ -101,6 +114,8 @@ impl StatsHandle {
 /// A running (or ready to run) server.
 pub struct Server {
     shared: Arc<Shared>,
+    /// Virtual-host listeners bound by [`Server::bind`], served by [`Server::run`].
+    vhost_listeners: std::sync::Mutex<Option<vhost::Listeners>>,
 }
 
 impl Server {
@@ -138,7 +153,9 @@ impl Server {
                 tls,
                 unauthenticated: Arc::new(Semaphore::new(MAX_UNAUTHENTICATED)),
                 guard: LoginGuard::new(guard_limit),
+                vhost: Vhost::default(),
             }),
+            vhost_listeners: std::sync::Mutex::new(None),
         })
     }
 
@@ -147,8 +164,23 @@ impl Server {
         StatsHandle(self.shared.clone())
     }
 
-    /// Binds `bindAddr:bindPort`.
+    /// Binds the virtual-host ports (`vhostHTTPPort`, `vhostHTTPSPort`, `tcpmuxHTTPConnectPort`) on
+    /// `proxyBindAddr`; [`Server::run`] serves them. Called by [`Server::bind`]; `run` binds them itself if not.
+    pub fn bind_vhosts(&self) -> Result<(), StartError> {
+        let l =
+            vhost::bind(&self.shared.cfg).map_err(|(key, addr, source)| StartError::VhostBind { key, addr, source })?;
+        *self.vhost_listeners.lock().unwrap_or_else(|e| e.into_inner()) = Some(l);
+        Ok(())
+    }
+
+    /// Binds `bindAddr:bindPort` (and the virtual-host ports, see [`Server::bind_vhosts`]).
     pub async fn bind(&self) -> Result<TcpListener, StartError> {
+        let listener = self.bind_control().await?;
+        self.bind_vhosts()?;
+        Ok(listener)
+    }
+
+    async fn bind_control(&self) -> Result<TcpListener, StartError> {
         let (host, port) = (self.shared.cfg.bind_addr.as_str(), self.shared.cfg.bind_port);
         let addr = format!("{host}:{port}");
         let sockaddrs: Vec<std::net::SocketAddr> = match host.parse::<std::net::IpAddr>() {
@@ -171,7 +203,21 @@ impl Server {
     /// Serves on an already-bound listener until `shutdown` is cancelled, then closes every listener and
     /// connection (waiting at most [`DRAIN_TIMEOUT`]).
     pub async fn run(self, listener: TcpListener, shutdown: CancellationToken) {
+        let bound = self.vhost_listeners.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let vhosts = match bound {
+            Some(l) => Some(l),
+            None => match self.bind_vhosts() {
+                Ok(()) => self.vhost_listeners.lock().unwrap_or_else(|e| e.into_inner()).take(),
+                Err(e) => {
+                    error!(error = %e, "virtual hosts are not served");
+                    None
+                }
+            },
+        };
         let shared = self.shared;
+        if let Some(l) = vhosts {
+            vhost::spawn(&shared, l);
+        }
         if let Authenticator::Oidc { verifier, .. } = &shared.auth {
             // Give discovery a moment so clients arriving right after start are not refused needlessly.
             verifier.first_attempt_done(Duration::from_secs(5)).await;
