@@ -15,6 +15,7 @@ pub mod guard;
 pub mod oidc;
 pub mod proxy;
 pub mod service;
+pub mod stats;
 pub mod token;
 pub mod udp;
 

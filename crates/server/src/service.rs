@@ -23,6 +23,7 @@ use crate::config::ServerConfig;
 use crate::control::{self, Control};
 use crate::guard::LoginGuard;
 use crate::oidc::OidcVerifier;
+use crate::stats::Registry;
 use crate::token::TokenPolicy;
 
 /// How long a new connection may take to say what it is (TLS handshake, first frame).
@@ -72,6 +73,8 @@ pub struct Shared {
     unauthenticated: Arc<Semaphore>,
     /// Failed logins per address.
     pub guard: LoginGuard,
+    /// Clients, proxies and traffic, for the dashboard API and `/metrics`.
+    pub stats: Arc<Registry>,
 }
 
 /// What a server holds at one moment (logged on `SIGUSR1`; read by the load test).
@@ -138,6 +141,7 @@ impl Server {
                 tls,
                 unauthenticated: Arc::new(Semaphore::new(MAX_UNAUTHENTICATED)),
                 guard: LoginGuard::new(guard_limit),
+                stats: Arc::new(Registry::default()),
             }),
         })
     }
