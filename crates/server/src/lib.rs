@@ -7,7 +7,10 @@
 //! - [`control`]: one logged-in client: the encrypted control channel, its proxies and its work-connection pool.
 //! - [`proxy`]: public listeners (TCP) and the visitor → work connection relay.
 //! - [`udp`]: UDP proxies: datagrams carried as UDPPacket messages over one work connection.
+//! - [`stats`]: clients, proxies and per-day traffic as plain data (no IO), updated by sessions and relays.
+//! - [`api`]: the dashboard API and `/metrics` (`webServer.*`): reads [`stats`], never the sessions.
 
+pub mod api;
 pub mod auth;
 pub mod config;
 pub mod control;
