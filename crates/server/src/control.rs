@@ -48,6 +48,8 @@ pub struct Control {
     pub user: String,
     /// This client's key in the statistics registry.
     pub client_key: String,
+    /// This session's number in the statistics registry.
+    stats_session: u64,
     /// Expiry of the newest token presented (OIDC); shared with the statistics registry.
     token_expires_at: Arc<AtomicI64>,
     /// Cancelled when the control session ends; every proxy of it is a child.
@@ -150,12 +152,13 @@ impl Control {
         let token = self.proxies.lock().ok().and_then(|mut p| p.remove(name));
         if let Some(t) = token {
             t.cancel();
+            // Before the name is freed, so a proxy another client registers under it next is not marked closed.
+            self.shared.stats.proxy_closed(name, crate::oidc::now());
             if let Ok(mut all) = self.shared.proxies.lock() {
                 if all.get(name) == Some(&self.run_id) {
                     all.remove(name);
                 }
             }
-            self.shared.stats.proxy_closed(name, crate::oidc::now());
             info!(proxy = name, "proxy closed");
         }
     }
@@ -219,7 +222,7 @@ pub async fn login(
     let pool_count = (login.pool_count.max(0) as usize).min(max_pool);
     let (pool_tx, pool_rx) = mpsc::channel(pool_count + POOL_SLACK);
     let token_expires_at = Arc::new(AtomicI64::new(identity.expires_at));
-    let client_key = shared.stats.client_online(
+    let (client_key, stats_session) = shared.stats.client_online(
         ClientLogin {
             user: login.user.clone(),
             client_id: login.client_id.clone(),
@@ -244,6 +247,7 @@ pub async fn login(
         identity,
         user: login.user.clone(),
         client_key,
+        stats_session,
         cancel: cancel.clone(),
         tx,
         pool_tx,
@@ -283,7 +287,7 @@ pub async fn login(
 async fn remove(shared: &Arc<Shared>, ctl: &Arc<Control>) {
     ctl.cancel.cancel();
     ctl.close_all();
-    shared.stats.client_offline(&ctl.run_id, crate::oidc::now());
+    shared.stats.client_offline(&ctl.client_key, ctl.stats_session, crate::oidc::now());
     let mut controls = shared.controls.lock().await;
     if controls.get(&ctl.run_id).is_some_and(|c| Arc::ptr_eq(c, ctl)) {
         controls.remove(&ctl.run_id);

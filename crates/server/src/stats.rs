@@ -188,6 +188,8 @@ pub struct ClientRecord {
     pub disconnected: i64,
     /// Whether a session is open.
     pub online: bool,
+    /// Which login this record is from (see [`Registry::client_online`]).
+    pub session: u64,
     /// What it said at login.
     pub login: ClientLogin,
 }
@@ -227,8 +229,8 @@ pub struct Totals {
 struct Inner {
     proxies: BTreeMap<String, ProxyRecord>,
     clients: BTreeMap<String, ClientRecord>,
-    /// run ID → client key.
-    runs: BTreeMap<String, String>,
+    /// Logins so far (numbers sessions).
+    sessions: u64,
     type_counts: BTreeMap<String, i64>,
     total_in: DayCounter,
     total_out: DayCounter,
@@ -278,11 +280,12 @@ impl Registry {
         g
     }
 
-    /// A client logged in; returns its key.
-    pub fn client_online(&self, login: ClientLogin, now: i64) -> String {
+    /// A client logged in; returns its key and a session number for [`Registry::client_offline`].
+    pub fn client_online(&self, login: ClientLogin, now: i64) -> (String, u64) {
         let key = client_key(&login.user, &login.client_id, &login.run_id);
         let mut g = self.lock(now);
-        g.runs.insert(login.run_id.clone(), key.clone());
+        g.sessions += 1;
+        let session = g.sessions;
         let first = g.clients.get(&key).map(|c| c.first_connected).unwrap_or(now);
         g.clients.insert(
             key.clone(),
@@ -292,19 +295,19 @@ impl Registry {
                 last_connected: now,
                 disconnected: 0,
                 online: true,
+                session,
                 login,
             },
         );
-        key
+        (key, session)
     }
 
-    /// A client's session `run_id` ended. Without a configured clientID its record goes (as frps); with one it
-    /// stays, offline.
-    pub fn client_offline(&self, run_id: &str, now: i64) {
+    /// The session `session` of client `key` ended. Without a configured clientID its record goes (as frps); with
+    /// one it stays, offline. A newer login under the same key (a reconnect with the same run ID) is left alone.
+    pub fn client_offline(&self, key: &str, session: u64, now: i64) {
         let mut g = self.lock(now);
-        let Some(key) = g.runs.remove(run_id) else { return };
-        let remove = match g.clients.get_mut(&key) {
-            Some(c) if c.login.run_id == run_id => {
+        let remove = match g.clients.get_mut(key) {
+            Some(c) if c.session == session => {
                 c.online = false;
                 c.disconnected = now;
                 c.login.client_id.is_empty()
@@ -312,7 +315,7 @@ impl Registry {
             _ => false,
         };
         if remove {
-            g.clients.remove(&key);
+            g.clients.remove(key);
         }
     }
 
@@ -479,7 +482,7 @@ mod tests {
     #[test]
     fn live_bytes_are_flushed_into_proxy_and_totals() {
         let r = Registry::default();
-        let key = r.client_online(login("run1", ""), T0);
+        let (key, _) = r.client_online(login("run1", ""), T0);
         assert_eq!(key, "run1");
         let live = r.proxy_started(&key, np("web", "tcp"), 16001, T0);
         let guard = live.open();
@@ -497,7 +500,7 @@ mod tests {
     #[test]
     fn offline_proxies_stay_until_pruned_and_keep_history_when_back() {
         let r = Registry::default();
-        let key = r.client_online(login("run1", ""), T0);
+        let (key, _) = r.client_online(login("run1", ""), T0);
         let live = r.proxy_started(&key, np("web", "tcp"), 16001, T0);
         live.bytes_in.fetch_add(10, Ordering::Relaxed);
         r.proxy_closed("web", T0 + 5);
@@ -516,11 +519,16 @@ mod tests {
     #[test]
     fn clients_without_client_id_disappear_with_client_id_stay_offline() {
         let r = Registry::default();
-        r.client_online(login("run1", ""), T0);
-        let k2 = r.client_online(ClientLogin { user: "u".into(), ..login("run2", "laptop") }, T0);
+        let (k1, s1) = r.client_online(login("run1", ""), T0);
+        let (k2, s2) = r.client_online(ClientLogin { user: "u".into(), ..login("run2", "laptop") }, T0);
         assert_eq!(k2, "u.laptop");
-        r.client_offline("run1", T0 + 1);
-        r.client_offline("run2", T0 + 1);
+        // run1 logs in again (same run ID) before its old session has ended: the old end leaves the new alone.
+        let (k1b, s1b) = r.client_online(login("run1", ""), T0);
+        assert_eq!(k1b, k1);
+        r.client_offline(&k1, s1, T0 + 1);
+        assert!(r.client(&k1, T0 + 1).is_some_and(|c| c.online));
+        r.client_offline(&k1, s1b, T0 + 1);
+        r.client_offline(&k2, s2, T0 + 1);
         let all = r.clients(T0 + 2);
         assert_eq!(all.len(), 1);
         assert!(!all[0].online && all[0].disconnected == T0 + 1 && all[0].effective_client_id() == "laptop");

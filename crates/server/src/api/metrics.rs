@@ -79,7 +79,7 @@ mod tests {
     #[test]
     fn families_keep_frps_names_and_labels() {
         let reg = Registry::default();
-        let key = reg.client_online(ClientLogin { run_id: "r".into(), ..Default::default() }, 1_000);
+        let (key, _) = reg.client_online(ClientLogin { run_id: "r".into(), ..Default::default() }, 1_000);
         let np = NewProxy { proxy_name: "web".into(), proxy_type: "tcp".into(), ..Default::default() };
         reg.proxy_started(&key, np, 16001, 1_000).bytes_in.fetch_add(39, Ordering::Relaxed);
         let r = render(&reg, 1_001);

@@ -648,7 +648,7 @@ mod tests {
 
     fn setup() -> Registry {
         let reg = Registry::default();
-        let key = reg.client_online(
+        let (key, _) = reg.client_online(
             ClientLogin { run_id: "0f97219ec8fd270e".into(), wire_protocol: "v1".into(), ..Default::default() },
             T0,
         );
