@@ -365,8 +365,6 @@ const UNSUPPORTED: &[portway_config::Unsupported] = &[
     ("sshTunnelGateway", "frps's SSH tunnel gateway", "clients connect with frpc or Portway", false),
     ("httpPlugins", "server plugins", "Portway's [portway] client rules cover per-client policy", true),
     ("natholeAnalysisDataReserveHours", "an xtcp NAT hole punching setting", "xtcp is not served", false),
-    ("webServer", "frps's dashboard and API", "the server runs without it", false),
-    ("enablePrometheus", "frps's Prometheus metrics", "the server runs without them", false),
     (
         "detailedErrorsToClient",
         "frps's switch for error details sent to clients",
@@ -696,6 +694,12 @@ mod tests {
         assert!(e.to_string().contains("`webServer.password`") && e.to_string().contains("loopback"), "{e}");
         let e = ServerConfig::parse("webServer.port = 7500\nwebServer.pprofEnable = true\n", "x").unwrap_err();
         assert!(e.to_string().contains("`webServer.pprofEnable`"), "{e}");
+        // frp's legacy INI dashboard listened on 0.0.0.0 by default: without a password that is refused too.
+        let e = ServerConfig::parse("[common]\ndashboard_port = 7500\n", "frps.ini").unwrap_err();
+        assert!(e.to_string().contains("`webServer.password`"), "{e}");
+        let ini = "[common]\ndashboard_port = 7500\ndashboard_user = a\ndashboard_pwd = b\nenable_prometheus = true\n";
+        let c = ServerConfig::parse(ini, "frps.ini").unwrap().config;
+        assert_eq!((c.web_server.addr.as_str(), c.web_server.port, c.enable_prometheus), ("0.0.0.0", 7500, true));
         let e = ServerConfig::parse("enablePrometheus = true\n", "x").unwrap_err();
         assert!(e.to_string().contains("webServer.port"), "{e}");
     }
