@@ -489,3 +489,122 @@ async fn prometheus_scrapes_the_bytes_sent() {
     })
     .await;
 }
+
+/// `ClientHandle::reload` under load: 50 connections through proxy `a` keep echoing while `b` is added, `c`
+/// changed (new remote port), `e` changed on the same port (compression on) and `d` removed; the server's API shows
+/// the result.
+#[tokio::test]
+async fn reload_applies_the_difference_while_connections_echo() {
+    bounded(async {
+        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+        use std::sync::Arc;
+        let dash = start_dash_server().await;
+        let api = dash.api;
+        let (echo, _e) = echo_server().await;
+        let (a, b, c1, c2, d, e) = (free_port(), free_port(), free_port(), free_port(), free_port(), free_port());
+        let cfg = |proxies: String| {
+            client_config(&format!(
+                "serverAddr = \"127.0.0.1\"\nserverPort = {}\nauth.token = \"{TOKEN}\"\nloginFailExit = false\n{proxies}",
+                dash.server_port
+            ))
+        };
+        let before = cfg(format!(
+            "{}{}{}{}",
+            tcp_proxy("a", echo, a, ""),
+            tcp_proxy("c", echo, c1, ""),
+            tcp_proxy("d", echo, d, ""),
+            tcp_proxy("e", echo, e, "")
+        ));
+        let client = start_client(before);
+        wait_running(&client, &["a", "c", "d", "e"]).await;
+
+        // 50 connections through `a`, each echoing 1 KiB again and again on the same connection.
+        const CONNS: usize = 50;
+        let stop = Arc::new(AtomicBool::new(false));
+        let rounds: Arc<Vec<AtomicU64>> = Arc::new((0..CONNS).map(|_| AtomicU64::new(0)).collect());
+        let mut tasks = Vec::new();
+        for i in 0..CONNS {
+            let mut conn = TcpStream::connect(("127.0.0.1", a)).await.expect("connect to a");
+            let (stop, rounds) = (stop.clone(), rounds.clone());
+            tasks.push(tokio::spawn(async move {
+                let data = pattern(1024, i as u64 + 1);
+                let mut back = vec![0u8; data.len()];
+                while !stop.load(Ordering::Relaxed) {
+                    conn.write_all(&data).await.map_err(|e| format!("connection {i}: write: {e}"))?;
+                    conn.read_exact(&mut back).await.map_err(|e| format!("connection {i}: read: {e}"))?;
+                    if back != data {
+                        return Err(format!("connection {i}: wrong bytes"));
+                    }
+                    rounds[i].fetch_add(1, Ordering::Relaxed);
+                }
+                Ok::<(), String>(())
+            }));
+        }
+        let all_moved = |min: u64| rounds.iter().all(|r| r.load(Ordering::Relaxed) >= min);
+        for _ in 0..200 {
+            if all_moved(3) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(all_moved(3), "the 50 connections through a did not all echo");
+        let p = wait_json(api, "/api/proxy/tcp/a", "50 connections", |v| v["curConns"] == CONNS).await;
+        assert_eq!(p["status"], "online");
+
+        let after = cfg(format!(
+            "{}{}{}{}",
+            tcp_proxy("a", echo, a, ""),
+            tcp_proxy("b", echo, b, ""),
+            tcp_proxy("c", echo, c2, ""),
+            tcp_proxy("e", echo, e, "transport.useCompression = true")
+        ));
+        let outcome = client.reload(after);
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            (outcome.added, outcome.changed, outcome.removed, outcome.other_settings_changed),
+            (s(&["b"]), s(&["c", "e"]), s(&["d"]), false)
+        );
+        let st = wait_running(&client, &["a", "b", "c", "e"]).await;
+        assert!(!st.proxies.contains_key("d"), "d left the status: {st:?}");
+        for port in [b, c2, e] {
+            wait_echo(port, Duration::from_secs(10)).await;
+        }
+        for (port, what) in [(d, "d (removed)"), (c1, "c's old port")] {
+            let mut closed = false;
+            for _ in 0..100 {
+                if TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+                    closed = true;
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            assert!(closed, "{what} still accepts connections");
+        }
+
+        // `a`'s connections went on through the reload and still echo.
+        let now: Vec<u64> = rounds.iter().map(|r| r.load(Ordering::Relaxed)).collect();
+        for _ in 0..200 {
+            if rounds.iter().zip(&now).all(|(r, n)| r.load(Ordering::Relaxed) >= n + 3) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        stop.store(true, Ordering::Relaxed);
+        for t in tasks {
+            t.await.expect("join").expect("a connection through a broke during the reload");
+        }
+        assert!(rounds.iter().zip(&now).all(|(r, n)| r.load(Ordering::Relaxed) >= n + 3), "a's connections stalled");
+
+        // The server saw it: d offline, c on its new port, b and a online.
+        let tcp = get(api, "/api/proxy/tcp").await.json();
+        assert_eq!(find(&tcp["proxies"], "d")["status"], "offline");
+        assert_eq!(find(&tcp["proxies"], "c")["conf"]["remotePort"], c2);
+        assert_eq!(find(&tcp["proxies"], "b")["status"], "online");
+        assert_eq!(find(&tcp["proxies"], "a")["status"], "online");
+        let v2e = get(api, "/api/v2/proxies/e").await.json();
+        assert_eq!(v2e["data"]["spec"]["tcp"]["transport"]["useCompression"], true, "e restarted with compression");
+        client.stop().await.ok();
+        dash.stop.cancel();
+    })
+    .await;
+}

@@ -19,6 +19,6 @@ pub mod status;
 pub mod udp;
 
 pub use config::ClientConfig;
-pub use engine::{start, ClientHandle};
+pub use engine::{start, ClientHandle, ReloadOutcome};
 pub use secret::{Secret, SecretSource};
 pub use status::{ConnState, ProxyState, Status};

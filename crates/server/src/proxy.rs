@@ -104,7 +104,7 @@ pub async fn register(ctl: &Arc<Control>, np: NewProxy) -> Result<String, ProxyE
         bind_any(cfg, ip, udp).await?
     } else {
         let port = np.remote_port as u16;
-        Public::bind(SocketAddr::new(ip, port), udp).await.map_err(|source| ProxyError::Bind { port, source })?
+        bind_port(SocketAddr::new(ip, port), udp).await.map_err(|source| ProxyError::Bind { port, source })?
     };
     let port = public.port();
     {
@@ -151,6 +151,24 @@ impl Public {
         }
     }
 }
+
+/// Tries for a moment when the port is in use: a proxy closed and registered again at once (a client's reload)
+/// finds its old listener still open until that listener's task has seen the close.
+async fn bind_port(addr: SocketAddr, udp: bool) -> std::io::Result<Public> {
+    let mut tries = 0;
+    loop {
+        match Public::bind(addr, udp).await {
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && tries < BIND_RETRIES => {
+                tries += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            r => return r,
+        }
+    }
+}
+
+/// Attempts of [`bind_port`] 20 ms apart.
+const BIND_RETRIES: u32 = 10;
 
 async fn bind_any(cfg: &crate::config::ServerConfig, ip: std::net::IpAddr, udp: bool) -> Result<Public, ProxyError> {
     if cfg.allow_ports.is_empty() {
