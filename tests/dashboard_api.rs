@@ -608,3 +608,138 @@ async fn reload_applies_the_difference_while_connections_echo() {
     })
     .await;
 }
+
+/// Runs `portway-client <cmd> -c <file>`; returns (exit code, stdout).
+async fn client_cli(cmd: &str, file: &std::path::Path) -> (i32, String) {
+    let out = tokio::process::Command::new(support::process::bin("portway-client"))
+        .arg(cmd)
+        .arg("-c")
+        .arg(file)
+        .env_remove("RUST_LOG")
+        .output()
+        .await
+        .expect("run portway-client");
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The client's admin API (`webServer.*` in frpc.toml) and `portway-client status|reload|stop -c FILE` against
+/// frpc's captured answers, on the real binary.
+#[tokio::test]
+async fn client_admin_api_and_cli_as_frpc() {
+    bounded(async {
+        let dash = start_dash_server().await;
+        let (echo, _e) = echo_server().await;
+        let uecho = udp_echo().await;
+        let (admin, web_port, voice_port, extra_port) = (free_port(), free_port(), free_port(), free_port());
+        let head = format!(
+            "serverAddr = \"127.0.0.1\"\nserverPort = {}\nauth.token = \"{TOKEN}\"\nloginFailExit = false\n\
+             webServer.addr = \"127.0.0.1\"\nwebServer.port = {admin}\nwebServer.user = \"admin\"\nwebServer.password = \"admin\"\n",
+            dash.server_port
+        );
+        let voice = format!(
+            "[[proxies]]\nname = \"voice\"\ntype = \"udp\"\nlocalIP = \"127.0.0.1\"\nlocalPort = {uecho}\nremotePort = {voice_port}\n\n"
+        );
+        let text = format!(
+            "{head}\n{}{voice}{}",
+            tcp_proxy("web", echo, web_port, ""),
+            tcp_proxy("clash", echo, dash.api, "")
+        );
+        let proc = support::process::Proc::spawn("portway-client", &text);
+        let file = proc.config_path().to_path_buf();
+        support::process::wait_listening(admin, Duration::from_secs(30)).await;
+
+        let h = get_as(admin, "GET", "/healthz", None).await;
+        assert_eq!((h.status, h.body.as_str()), (200, ""));
+        let r = get_as(admin, "GET", "/api/status", None).await;
+        assert_eq!((r.status, r.body.clone()), (401, captured_body("frpc-unauthenticated.txt")));
+        assert_eq!(r.header("www-authenticate"), Some("Basic realm=\"Restricted\""));
+
+        let st = wait_json(admin, "/api/status", "proxies up", |v| {
+            v["tcp"][1]["status"] == "running" && v["udp"][0]["status"] == "running" && v["tcp"][0]["status"] == "start error"
+        })
+        .await;
+        let mut frp = captured("frpc-api-status.json");
+        frp.as_object_mut().expect("map").remove("http");
+        assert_same_keys("frpc-api-status.json", &frp, &st);
+        let web = find(&st["tcp"], "web");
+        assert_eq!(web["remote_addr"], format!("127.0.0.1:{web_port}"));
+        assert_eq!(web["local_addr"], format!("127.0.0.1:{echo}"));
+        assert_eq!((web["err"].clone(), web["plugin"].clone()), (json!(""), json!("")));
+        let clash = find(&st["tcp"], "clash");
+        assert!(clash["err"].as_str().is_some_and(|e| e.contains(&dash.api.to_string())), "{clash}");
+        assert_eq!(find(&st["udp"], "voice")["remote_addr"], format!("127.0.0.1:{voice_port}"));
+
+        // The CLI's table.
+        let (code, out) = client_cli("status", &file).await;
+        assert_eq!(code, 0, "{out}");
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(&lines[..3], ["Proxy Status...", "", "TCP"], "{out}");
+        assert!(lines[3].starts_with("Name   Status       LocalAddr        Plugin  RemoteAddr") && lines[3].contains("Error"), "{out}");
+        assert!(lines.iter().any(|l| l.starts_with("web ") && l.contains(&format!("127.0.0.1:{web_port}"))), "{out}");
+        assert!(lines.contains(&"UDP"), "{out}");
+
+        // GET/PUT /api/config: the file verbatim; empty and invalid bodies refused (frpc writes anything).
+        let put = |body: String| async move {
+            http_request(admin, "PUT", "/api/config", &[("Authorization", AUTH)], body.as_bytes()).await.expect("PUT")
+        };
+        // The file, with its secrets masked (frpc shows them).
+        let r = get(admin, "/api/config").await;
+        let masked = text.replace(TOKEN, "<redacted>").replace("password = \"admin\"", "password = \"<redacted>\"");
+        assert_eq!((r.status, r.header("content-type"), r.body.as_str()), (200, Some("text/plain; charset=utf-8"), masked.as_str()));
+        let r = put(masked.clone()).await;
+        assert_eq!(r.status, 400, "a body with the mask instead of a secret: {}", r.body);
+        let r = put(String::new()).await;
+        assert_eq!((r.status, r.json()), (400, captured("frpc-api-config-put-empty.json")));
+        let r = put("serverAddr 127.0.0.1\n".into()).await;
+        assert_eq!(r.status, 400);
+        assert!(r.json()["Msg"].as_str().is_some_and(|m| m.starts_with("invalid argument: ")), "{}", r.body);
+        assert_eq!(std::fs::read_to_string(&file).expect("file"), text, "an invalid body must not be written");
+
+        // A new file (voice gone, extra added), then `reload`.
+        let new_text = format!(
+            "{head}\n{}{}{}",
+            tcp_proxy("web", echo, web_port, ""),
+            tcp_proxy("clash", echo, dash.api, ""),
+            tcp_proxy("extra", echo, extra_port, "")
+        );
+        let r = put(new_text.clone()).await;
+        assert_eq!((r.status, r.body.as_str()), (200, ""));
+        assert_eq!(std::fs::read_to_string(&file).expect("file"), new_text);
+        let (code, out) = client_cli("reload", &file).await;
+        assert_eq!((code, out.as_str()), (0, "reload success\n"));
+        let st = wait_json(admin, "/api/status", "extra up, voice gone", |v| {
+            v["udp"].is_null() && v["tcp"].as_array().is_some_and(|a| a.iter().any(|p| p["name"] == "extra" && p["status"] == "running"))
+        })
+        .await;
+        assert_eq!(st["tcp"].as_array().map(Vec::len), Some(3));
+        wait_echo(extra_port, Duration::from_secs(10)).await;
+        wait_echo(web_port, Duration::from_secs(10)).await;
+
+        // A broken file on disk: reload refuses it, frpc's way.
+        std::fs::write(&file, "serverAddr 127.0.0.1\n").expect("write");
+        let r = get(admin, "/api/reload").await;
+        assert_eq!(r.status, 400);
+        assert!(r.json()["Msg"].as_str().is_some_and(|m| m.starts_with("invalid argument: ")), "{}", r.body);
+        std::fs::write(&file, &new_text).expect("write");
+
+        // `stop`, then `status` fails like frpc's (the request and the dial error, exit 1).
+        let (code, out) = client_cli("stop", &file).await;
+        assert_eq!(code, 0, "{out}");
+        let mut proc = proc;
+        let mut exited = false;
+        for _ in 0..100 {
+            if !proc.alive() {
+                exited = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(exited, "the client did not exit after stop; log:\n{}", proc.log());
+        let (code, out) = client_cli("status", &file).await;
+        assert_eq!(code, 1, "{out}");
+        assert!(out.contains(&format!("\"http://127.0.0.1:{admin}/api/status\"")), "{out}");
+        wait_json(dash.api, "/api/proxy/tcp/web", "web offline after stop", |v| v["status"] == "offline").await;
+        dash.stop.cancel();
+    })
+    .await;
+}

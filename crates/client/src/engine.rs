@@ -97,7 +97,7 @@ pub struct ClientHandle {
     desired: watch::Sender<Arc<Vec<ProxyConfig>>>,
     config: std::sync::Mutex<ClientConfig>,
     cancel: CancellationToken,
-    task: JoinHandle<Result<(), SessionError>>,
+    task: std::sync::Mutex<Option<JoinHandle<Result<(), SessionError>>>>,
 }
 
 /// What a [`ClientHandle::reload`] changed, by proxy name.
@@ -148,12 +148,22 @@ impl ClientHandle {
     /// Asks the engine to stop and waits for it (closing the tunnel and its connections).
     pub async fn stop(self) -> Result<(), SessionError> {
         self.cancel.cancel();
-        self.task.await.unwrap_or(Ok(()))
+        self.finished().await
     }
 
     /// Waits until the engine ends by itself (only when `loginFailExit` gives up).
     pub async fn wait(self) -> Result<(), SessionError> {
-        self.task.await.unwrap_or(Ok(()))
+        self.finished().await
+    }
+
+    /// Waits until the engine has ended (stopped through its token, or given up), from a shared handle. Only the
+    /// first caller gets the engine's result; later ones get `Ok`.
+    pub async fn finished(&self) -> Result<(), SessionError> {
+        let task = self.task.lock().ok().and_then(|mut t| t.take());
+        match task {
+            Some(t) => t.await.unwrap_or(Ok(())),
+            None => Ok(()),
+        }
     }
 
     /// A token that stops the engine when cancelled.
@@ -208,7 +218,14 @@ pub fn start(config: ClientConfig, secret: SecretSource) -> ClientHandle {
         cancel: cancel.clone(),
     };
     let task = tokio::spawn(async move { engine.run().await }.instrument(tracing::info_span!("client")));
-    ClientHandle { status: rx, status_tx: status, desired, config: std::sync::Mutex::new(config), cancel, task }
+    ClientHandle {
+        status: rx,
+        status_tx: status,
+        desired,
+        config: std::sync::Mutex::new(config),
+        cancel,
+        task: std::sync::Mutex::new(Some(task)),
+    }
 }
 
 /// A session's proxies by wire name: the configuration and a token that ends its connections (a child of the

@@ -9,6 +9,7 @@
 //! - [`status`]: what the engine reports.
 //! - [`udp`]: UDP proxies: one local socket per remote peer, datagrams as UDPPacket messages.
 
+pub mod admin;
 pub mod auth;
 pub mod config;
 pub mod connector;
