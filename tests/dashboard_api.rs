@@ -626,6 +626,8 @@ async fn client_cli(cmd: &str, file: &std::path::Path) -> (i32, String) {
 /// frpc's captured answers, on the real binary.
 #[tokio::test]
 async fn client_admin_api_and_cli_as_frpc() {
+    // Building the binaries (a cargo build the first time) is not part of the bounded test.
+    tokio::task::spawn_blocking(|| support::process::bin("portway-client")).await.expect("build the binaries");
     bounded(async {
         let dash = start_dash_server().await;
         let (echo, _e) = echo_server().await;
