@@ -79,6 +79,11 @@ impl Proc {
         Proc { child, name: name.into(), config: cfg, log }
     }
 
+    /// The config file it was started with.
+    pub fn config_path(&self) -> &Path {
+        &self.config
+    }
+
     /// SIGKILL, and reap it.
     pub fn kill9(&mut self) {
         let _ = self.child.kill();

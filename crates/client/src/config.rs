@@ -91,6 +91,9 @@ pub struct ClientConfig {
     /// frp's `store` (proxies added through the admin API; kept).
     #[serde(skip_serializing_if = "StoreConfig::is_empty")]
     pub store: StoreConfig,
+    /// frpc's admin API (`portway-client status|reload|stop` talk to it); off unless `webServer.port` is set.
+    #[serde(skip_serializing_if = "AdminConfig::is_off")]
+    pub web_server: AdminConfig,
     pub proxies: Vec<ProxyConfig>,
     /// Portway setting, not a config key: how long an idle UDP peer session lives (frp: 30 s).
     #[serde(skip)]
@@ -112,9 +115,71 @@ impl Default for ClientConfig {
             includes: Vec::new(),
             metadatas: Default::default(),
             store: StoreConfig::default(),
+            web_server: AdminConfig::default(),
             proxies: Vec::new(),
             udp_idle_timeout: std::time::Duration::from_secs(30),
         }
+    }
+}
+
+/// `webServer.*` on the client: the admin API.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct AdminConfig {
+    /// Listen address (default 127.0.0.1).
+    pub addr: String,
+    /// Listen port; 0 = no admin API.
+    pub port: u16,
+    /// Basic-auth user.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub user: String,
+    /// Basic-auth password (empty: no auth, only allowed on a loopback address).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub password: String,
+    /// Go's pprof endpoints: refused.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub pprof_enable: bool,
+    /// frpc's web UI pages: refused (the API only).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub assets_dir: String,
+    /// HTTPS: not served by the client yet.
+    #[serde(skip_serializing_if = "AdminTls::is_empty")]
+    pub tls: AdminTls,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig {
+            addr: "127.0.0.1".into(),
+            port: 0,
+            user: String::new(),
+            password: String::new(),
+            pprof_enable: false,
+            assets_dir: String::new(),
+            tls: AdminTls::default(),
+        }
+    }
+}
+
+impl AdminConfig {
+    fn is_off(&self) -> bool {
+        self == &AdminConfig::default()
+    }
+}
+
+/// `webServer.tls.*` on the client.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct AdminTls {
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub cert_file: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub key_file: String,
+}
+
+impl AdminTls {
+    fn is_empty(&self) -> bool {
+        self.cert_file.is_empty() && self.key_file.is_empty()
     }
 }
 
@@ -457,7 +522,6 @@ const UNSUPPORTED: &[portway_config::Unsupported] = &[
     ("proxies[].plugin", "a proxy plugin", "point localIP/localPort at the service instead", true),
     ("proxies[].secretKey", "a secret (stcp/sudp/xtcp) proxy setting", "use a tcp or udp proxy", true),
     ("proxies[].allowUsers", "a secret (stcp/sudp/xtcp) proxy setting", "use a tcp or udp proxy", true),
-    ("webServer", "frpc's admin API and web UI", "the tunnels run without it", false),
     ("featureGates", "frp's feature gates", "remove it", false),
     ("dnsServer", "frpc's own DNS server setting", "the system resolver is used", false),
     ("natHoleStunServer", "the STUN server for xtcp", "xtcp is not supported", false),
@@ -679,6 +743,39 @@ impl ClientConfig {
         if self.server_port == 0 {
             return Err(bad("serverPort".into(), "must be 1..=65535".into()));
         }
+        let w = &self.web_server;
+        if w.pprof_enable {
+            return Err(bad(
+                "webServer.pprofEnable".into(),
+                "Go's pprof profiler does not exist in Portway; remove the key".into(),
+            ));
+        }
+        if !w.assets_dir.is_empty() {
+            return Err(bad("webServer.assetsDir".into(), "frpc's web UI pages are not served; remove the key".into()));
+        }
+        if !w.tls.is_empty() {
+            return Err(bad(
+                "webServer.tls".into(),
+                "the client's admin API is served over plain HTTP only; remove webServer.tls (keep webServer.addr on \
+                 127.0.0.1)"
+                    .into(),
+            ));
+        }
+        if w.port != 0 {
+            let ip = w.addr.parse::<std::net::IpAddr>().map_err(|_| {
+                bad("webServer.addr".into(), format!("{:?} is not an IP address (e.g. \"127.0.0.1\")", w.addr))
+            })?;
+            if !ip.is_loopback() && w.password.is_empty() {
+                return Err(bad(
+                    "webServer.password".into(),
+                    format!(
+                        "required when webServer.addr ({}) is not a loopback address: the admin API can rewrite the \
+                         configuration and stop the client, so it must not be open to the network without a password",
+                        w.addr
+                    ),
+                ));
+            }
+        }
         match self.auth.method.as_str() {
             "token" => {}
             "oidc" => {
@@ -899,12 +996,17 @@ mod tests {
         let l = ClientConfig::parse("[[proxies]]\nname = \"a\"\nlocalIp = \"10.0.0.1\"\nlocalport = 1\n", "f").unwrap();
         assert_eq!((l.config.proxies[0].local_ip.as_str(), l.config.proxies[0].local_port), ("10.0.0.1", 1));
         // A real frp key Portway lacks says so, never "check its spelling".
-        let l = ClientConfig::parse("webServer.port = 7400\n", "f").unwrap();
+        let l = ClientConfig::parse("dnsServer = \"8.8.8.8\"\n", "f").unwrap();
         assert!(
-            l.warnings[0].contains("`webServer` is frpc's admin API and web UI; Portway does not support it yet"),
+            l.warnings[0].contains("`dnsServer` is frpc's own DNS server setting; Portway does not support it yet"),
             "{:?}",
             l.warnings
         );
+        // The admin API: loopback by default; a public address needs a password.
+        let l = ClientConfig::parse("webServer.port = 7400\n", "f").unwrap();
+        assert_eq!((l.config.web_server.addr.as_str(), l.config.web_server.port), ("127.0.0.1", 7400));
+        let e = ClientConfig::parse("webServer.addr = \"0.0.0.0\"\nwebServer.port = 7400\n", "f").unwrap_err();
+        assert!(e.to_string().contains("`webServer.password`"), "{e}");
         let e = ClientConfig::parse("[[visitors]]\nname = \"v\"\n", "f").unwrap_err();
         assert!(e.to_string().contains("visitors"), "{e}");
     }

@@ -1,13 +1,14 @@
 //! The client engine: one handle — start, watch status, stop. It logs in, registers proxies, serves work
-//! connections and reconnects with capped exponential backoff, keeping its run_id.
+//! connections and reconnects with capped exponential backoff, keeping its run_id. [`ClientHandle::reload`] applies
+//! a new proxy list as a difference: new proxies start, changed ones restart, untouched ones keep their connections.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
 use portway_proto::codec;
 use portway_proto::crypto::{CryptoStream, Key};
-use portway_proto::msg::{ClientSpec, Login, Message, NewProxy, NewWorkConn, Ping};
+use portway_proto::msg::{ClientSpec, CloseProxy, Login, Message, NewProxy, NewWorkConn, Ping};
 use portway_proto::relay::{relay_tcp, wrap_work_conn};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
@@ -20,7 +21,7 @@ use crate::auth::{now_ts, ClientAuth, ClientAuthError};
 use crate::config::{ClientConfig, ProxyConfig};
 use crate::connector::{ConnectError, Connector};
 use crate::secret::{SecretError, SecretSource};
-use crate::status::{ConnState, ProxyState, Status};
+use crate::status::{ConnState, ProxyState, ProxyStatus, Status};
 
 /// How long the server has to answer a Login.
 const LOGIN_RESP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -92,8 +93,45 @@ impl Iterator for Backoff {
 /// A running engine.
 pub struct ClientHandle {
     status: watch::Receiver<Status>,
+    status_tx: Arc<watch::Sender<Status>>,
+    desired: watch::Sender<Arc<Vec<ProxyConfig>>>,
+    config: std::sync::Mutex<ClientConfig>,
     cancel: CancellationToken,
-    task: JoinHandle<Result<(), SessionError>>,
+    task: std::sync::Mutex<Option<JoinHandle<Result<(), SessionError>>>>,
+}
+
+/// What a [`ClientHandle::reload`] changed, by proxy name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReloadOutcome {
+    /// Proxies started.
+    pub added: Vec<String>,
+    /// Proxies restarted with their new settings.
+    pub changed: Vec<String>,
+    /// Proxies closed.
+    pub removed: Vec<String>,
+    /// Whether settings other than the proxies changed; those apply at the next start only (as frpc).
+    pub other_settings_changed: bool,
+}
+
+/// The difference between two proxy lists, by name: (added, changed (old, new), removed).
+pub fn diff_proxies<'a>(
+    old: &'a [ProxyConfig],
+    new: &'a [ProxyConfig],
+) -> (Vec<&'a ProxyConfig>, Vec<(&'a ProxyConfig, &'a ProxyConfig)>, Vec<&'a ProxyConfig>) {
+    let (mut added, mut changed, mut removed) = (Vec::new(), Vec::new(), Vec::new());
+    for n in new {
+        match old.iter().find(|o| o.name == n.name) {
+            None => added.push(n),
+            Some(o) if o != n => changed.push((o, n)),
+            Some(_) => {}
+        }
+    }
+    for o in old {
+        if !new.iter().any(|n| n.name == o.name) {
+            removed.push(o);
+        }
+    }
+    (added, changed, removed)
 }
 
 impl ClientHandle {
@@ -110,17 +148,58 @@ impl ClientHandle {
     /// Asks the engine to stop and waits for it (closing the tunnel and its connections).
     pub async fn stop(self) -> Result<(), SessionError> {
         self.cancel.cancel();
-        self.task.await.unwrap_or(Ok(()))
+        self.finished().await
     }
 
     /// Waits until the engine ends by itself (only when `loginFailExit` gives up).
     pub async fn wait(self) -> Result<(), SessionError> {
-        self.task.await.unwrap_or(Ok(()))
+        self.finished().await
+    }
+
+    /// Waits until the engine has ended (stopped through its token, or given up), from a shared handle. Only the
+    /// first caller gets the engine's result; later ones get `Ok`.
+    pub async fn finished(&self) -> Result<(), SessionError> {
+        let task = self.task.lock().ok().and_then(|mut t| t.take());
+        match task {
+            Some(t) => t.await.unwrap_or(Ok(())),
+            None => Ok(()),
+        }
     }
 
     /// A token that stops the engine when cancelled.
     pub fn cancel_token(&self) -> CancellationToken {
         self.cancel.clone()
+    }
+
+    /// The configuration the engine runs (with the proxies of the last reload).
+    pub fn config(&self) -> ClientConfig {
+        self.config.lock().map(|c| c.clone()).unwrap_or_else(|e| e.into_inner().clone())
+    }
+
+    /// Applies `new`'s proxies as a difference from the running ones: new proxies start, changed ones are closed
+    /// and registered again (their open connections end), removed ones close; untouched ones keep their
+    /// connections. Other settings (server address, auth, transport) apply at the next start, as with frpc.
+    pub fn reload(&self, new: ClientConfig) -> ReloadOutcome {
+        let mut cur = self.config.lock().unwrap_or_else(|e| e.into_inner());
+        let (added, changed, removed) = diff_proxies(&cur.proxies, &new.proxies);
+        let names = |v: Vec<&ProxyConfig>| v.into_iter().map(|p| p.name.clone()).collect::<Vec<_>>();
+        let outcome = ReloadOutcome {
+            changed: changed.iter().map(|(_, n)| n.name.clone()).collect(),
+            added: names(added),
+            removed: names(removed),
+            other_settings_changed: ClientConfig { proxies: Vec::new(), ..cur.clone() }
+                != ClientConfig { proxies: Vec::new(), ..new.clone() },
+        };
+        self.status_tx.send_modify(|s| {
+            s.proxies.retain(|name, _| new.proxies.iter().any(|p| &p.name == name));
+            for p in &new.proxies {
+                s.proxies.entry(p.name.clone()).or_insert_with(ProxyStatus::idle);
+            }
+        });
+        cur.proxies = new.proxies;
+        self.desired.send_replace(Arc::new(cur.proxies.clone()));
+        info!(added = ?outcome.added, changed = ?outcome.changed, removed = ?outcome.removed, "configuration reloaded");
+        outcome
     }
 }
 
@@ -128,16 +207,37 @@ impl ClientHandle {
 pub fn start(config: ClientConfig, secret: SecretSource) -> ClientHandle {
     let names = config.proxies.iter().map(|p| p.name.clone());
     let (tx, rx) = watch::channel(Status::new(names));
+    let status = Arc::new(tx);
     let cancel = CancellationToken::new();
-    let engine = Engine { cfg: Arc::new(config), secret, status: Arc::new(tx), cancel: cancel.clone() };
+    let (desired, desired_rx) = watch::channel(Arc::new(config.proxies.clone()));
+    let engine = Engine {
+        cfg: Arc::new(config.clone()),
+        secret,
+        status: status.clone(),
+        desired: desired_rx,
+        cancel: cancel.clone(),
+    };
     let task = tokio::spawn(async move { engine.run().await }.instrument(tracing::info_span!("client")));
-    ClientHandle { status: rx, cancel, task }
+    ClientHandle {
+        status: rx,
+        status_tx: status,
+        desired,
+        config: std::sync::Mutex::new(config),
+        cancel,
+        task: std::sync::Mutex::new(Some(task)),
+    }
 }
 
+/// A session's proxies by wire name: the configuration and a token that ends its connections (a child of the
+/// session's token, cancelled alone when a reload changes or removes the proxy).
+type LiveProxies = Arc<RwLock<HashMap<String, (ProxyConfig, CancellationToken)>>>;
+
 struct Engine {
+    /// Connection settings (its `proxies` are the ones at start; the current list is `desired`).
     cfg: Arc<ClientConfig>,
     secret: SecretSource,
     status: Arc<watch::Sender<Status>>,
+    desired: watch::Receiver<Arc<Vec<ProxyConfig>>>,
     cancel: CancellationToken,
 }
 
@@ -274,6 +374,7 @@ impl Engine {
         let _guard = session_cancel.clone().drop_guard();
         let ctx = Arc::new(WorkCtx {
             cfg: self.cfg.clone(),
+            live: Arc::new(RwLock::new(HashMap::new())),
             connector: connector.clone(),
             auth: auth.clone(),
             key: key.clone(),
@@ -303,13 +404,16 @@ impl Engine {
             }
             wcancel.cancel();
         });
-        let by_wire: HashMap<String, ProxyConfig> =
-            self.cfg.proxies.iter().map(|p| (self.cfg.wire_name(p), p.clone())).collect();
+        let mut desired = self.desired.clone();
+        let mut reloads_open = true;
+        let initial = desired.borrow_and_update().clone();
         // name → when to (re)send NewProxy if no answer / after a refusal.
         let mut resend: HashMap<String, Instant> = HashMap::new();
-        for (wire, p) in &by_wire {
-            let _ = tx.send(Message::NewProxy(self.cfg.new_proxy(p))).await;
-            resend.insert(wire.clone(), Instant::now() + NEW_PROXY_RESEND);
+        for p in initial.iter() {
+            let wire = self.cfg.wire_name(p);
+            ctx.live_insert(&wire, p.clone(), cancel.child_token());
+            let _ = tx.send(Message::NewProxy(new_proxy(&wire, p))).await;
+            resend.insert(wire, Instant::now() + NEW_PROXY_RESEND);
             self.set_proxy(&p.name, ProxyState::Pending);
         }
         let hb_int = self.cfg.transport.heartbeat_interval();
@@ -321,6 +425,34 @@ impl Engine {
         let result = loop {
             tokio::select! {
                 _ = cancel.cancelled() => break Err(SessionError::Closed),
+                r = desired.changed(), if reloads_open => {
+                    if r.is_err() {
+                        // The handle is gone: no more reloads (stop still works through the token).
+                        reloads_open = false;
+                        continue;
+                    }
+                    let want = desired.borrow_and_update().clone();
+                    let current = ctx.live_configs();
+                    let (added, changed, removed) = diff_proxies(&current, &want);
+                    // Closing before registering: a changed proxy keeps its name (and often its port).
+                    for p in removed.iter().copied().chain(changed.iter().map(|(o, _)| *o)) {
+                        let wire = self.cfg.wire_name(p);
+                        if let Some((_, token)) = ctx.live_remove(&wire) {
+                            token.cancel();
+                        }
+                        resend.remove(&wire);
+                        info!(proxy = %p.name, "closing the proxy (reload)");
+                        let _ = tx.send(Message::CloseProxy(CloseProxy { proxy_name: wire })).await;
+                    }
+                    for p in added.iter().copied().chain(changed.iter().map(|(_, n)| *n)) {
+                        let wire = self.cfg.wire_name(p);
+                        ctx.live_insert(&wire, p.clone(), cancel.child_token());
+                        info!(proxy = %p.name, "registering the proxy (reload)");
+                        let _ = tx.send(Message::NewProxy(new_proxy(&wire, p))).await;
+                        resend.insert(wire, Instant::now() + NEW_PROXY_RESEND);
+                        self.set_proxy(&p.name, ProxyState::Pending);
+                    }
+                }
                 _ = hb.tick(), if hb_int > 0 => {
                     let ts = now_ts();
                     // A provider outage must not end a working session: skip this ping, the next may succeed.
@@ -343,9 +475,9 @@ impl Engine {
                     let now = Instant::now();
                     for (wire, at) in resend.iter_mut() {
                         if *at <= now {
-                            if let Some(p) = by_wire.get(wire) {
+                            if let Some(p) = ctx.live_config(wire) {
                                 debug!(proxy = %p.name, "sending NewProxy again");
-                                let _ = tx.send(Message::NewProxy(self.cfg.new_proxy(p))).await;
+                                let _ = tx.send(Message::NewProxy(new_proxy(wire, &p))).await;
                             }
                             *at = now + NEW_PROXY_RESEND;
                         }
@@ -363,7 +495,7 @@ impl Engine {
                             tokio::spawn(async move { c.work_conn().await }.in_current_span());
                         }
                         Message::NewProxyResp(r) => {
-                            let Some(p) = by_wire.get(&r.proxy_name) else { continue };
+                            let Some(p) = ctx.live_config(&r.proxy_name) else { continue };
                             if r.error.is_empty() {
                                 resend.remove(&r.proxy_name);
                                 info!(proxy = %p.name, remote_addr = %r.remote_addr, "proxy started");
@@ -408,6 +540,7 @@ pub fn new_proxy(wire: &str, p: &ProxyConfig) -> NewProxy {
 /// What a work connection needs.
 struct WorkCtx {
     cfg: Arc<ClientConfig>,
+    live: LiveProxies,
     connector: Arc<Connector>,
     auth: Arc<ClientAuth>,
     key: Key,
@@ -417,6 +550,24 @@ struct WorkCtx {
 }
 
 impl WorkCtx {
+    fn live_insert(&self, wire: &str, p: ProxyConfig, token: CancellationToken) {
+        if let Ok(mut m) = self.live.write() {
+            m.insert(wire.to_string(), (p, token));
+        }
+    }
+
+    fn live_remove(&self, wire: &str) -> Option<(ProxyConfig, CancellationToken)> {
+        self.live.write().ok().and_then(|mut m| m.remove(wire))
+    }
+
+    fn live_config(&self, wire: &str) -> Option<ProxyConfig> {
+        self.live.read().ok().and_then(|m| m.get(wire).map(|(p, _)| p.clone()))
+    }
+
+    fn live_configs(&self) -> Vec<ProxyConfig> {
+        self.live.read().map(|m| m.values().map(|(p, _)| p.clone()).collect()).unwrap_or_default()
+    }
+
     async fn work_conn(self: Arc<Self>) {
         let mut conn = match self.connector.open().await {
             Ok(c) => c,
@@ -462,12 +613,13 @@ impl WorkCtx {
             warn!(proxy = %start.proxy_name, error = %start.error, "the server reported an error on a work connection");
             return;
         }
-        let Some(p) = self.cfg.proxies.iter().find(|p| self.cfg.wire_name(p) == start.proxy_name).cloned() else {
+        let live = self.live.read().ok().and_then(|m| m.get(&start.proxy_name).cloned());
+        let Some((p, proxy_cancel)) = live else {
             warn!(proxy = %start.proxy_name, "work connection for a proxy this client does not have");
             return;
         };
         if p.kind == "udp" {
-            self.udp_work_conn(conn, &p).await;
+            self.udp_work_conn(conn, &p, proxy_cancel).await;
             return;
         }
         let local = format!("{}:{}", p.local_ip, p.local_port);
@@ -498,7 +650,7 @@ impl WorkCtx {
             }
         });
         let r = tokio::select! {
-            _ = self.cancel.cancelled() => None,
+            _ = proxy_cancel.cancelled() => None,
             r = relay_tcp(&mut local_conn, &mut work) => r.ok().map(|(up, down)| (down, up)),
         };
         if let Some((inb, outb)) = r {
@@ -513,7 +665,7 @@ impl WorkCtx {
 }
 
 impl WorkCtx {
-    async fn udp_work_conn(&self, conn: portway_proto::transport::BoxedIo, p: &ProxyConfig) {
+    async fn udp_work_conn(&self, conn: portway_proto::transport::BoxedIo, p: &ProxyConfig, cancel: CancellationToken) {
         let Ok(ip) = p.local_ip.parse::<std::net::IpAddr>() else {
             warn!(proxy = %p.name, local_ip = %p.local_ip, "udp proxies need localIP to be an IP address");
             return;
@@ -539,7 +691,7 @@ impl WorkCtx {
             })
         });
         info!(proxy = %p.name, "udp work connection established");
-        crate::udp::serve(work, settings, self.cancel.clone(), count).await;
+        crate::udp::serve(work, settings, cancel, count).await;
     }
 }
 
@@ -577,6 +729,17 @@ fn go_arch() -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn proxy_diff_by_name() {
+        let p = |name: &str, port: u16| ProxyConfig { name: name.into(), local_port: port, ..Default::default() };
+        let old = [p("a", 1), p("c", 3), p("d", 4)];
+        let new = [p("a", 1), p("b", 2), p("c", 30)];
+        let (added, changed, removed) = diff_proxies(&old, &new);
+        assert_eq!(added.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), ["b"]);
+        assert_eq!(changed.iter().map(|(o, n)| (o.local_port, n.local_port)).collect::<Vec<_>>(), [(3, 30)]);
+        assert_eq!(removed.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), ["d"]);
+    }
 
     #[test]
     fn backoff_doubles_and_caps() {

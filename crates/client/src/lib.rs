@@ -10,6 +10,7 @@
 //! - [`status`]: what the engine reports.
 //! - [`udp`]: UDP proxies: one local socket per remote peer, datagrams as UDPPacket messages.
 
+pub mod admin;
 pub mod auth;
 pub mod config;
 pub mod connector;
@@ -21,6 +22,6 @@ pub mod status;
 pub mod udp;
 
 pub use config::ClientConfig;
-pub use engine::{start, ClientHandle};
+pub use engine::{start, ClientHandle, ReloadOutcome};
 pub use secret::{Secret, SecretSource};
 pub use status::{ConnState, ProxyState, Status};

@@ -67,6 +67,13 @@ pub struct ProxyStatus {
     pub conns: u64,
 }
 
+impl ProxyStatus {
+    /// Not registered, no traffic yet.
+    pub fn idle() -> ProxyStatus {
+        ProxyStatus { state: ProxyState::Idle, bytes_in: 0, bytes_out: 0, conns: 0 }
+    }
+}
+
 /// Everything the shells show.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -80,12 +87,7 @@ pub struct Status {
 impl Status {
     /// A status with every proxy idle and the connection down.
     pub fn new(names: impl Iterator<Item = String>) -> Status {
-        Status {
-            conn: ConnState::Disconnected,
-            proxies: names
-                .map(|n| (n, ProxyStatus { state: ProxyState::Idle, bytes_in: 0, bytes_out: 0, conns: 0 }))
-                .collect(),
-        }
+        Status { conn: ConnState::Disconnected, proxies: names.map(|n| (n, ProxyStatus::idle())).collect() }
     }
 
     /// Whether the engine is logged in.

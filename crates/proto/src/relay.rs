@@ -9,6 +9,7 @@ use std::cell::RefCell;
 use std::future::poll_fn;
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{ready, Context, Poll};
 
 use bytes::{Buf, Bytes};
@@ -42,16 +43,26 @@ pub fn wrap_work_conn(conn: BoxedIo, encryption: Option<&Key>, compression: bool
 
 /// One direction of a relay.
 #[derive(Default)]
-struct Half {
+struct Half<'a> {
     /// Bytes read but not yet taken by the destination.
     pending: Bytes,
     need_flush: bool,
     read_done: bool,
     done: bool,
     bytes: u64,
+    /// Where bytes are also counted as they pass (a statistics counter shared with readers): one relaxed add per
+    /// read of up to [`RELAY_BUF`] bytes, so the count is live without slowing the copy.
+    live: Option<&'a AtomicU64>,
 }
 
-impl Half {
+impl Half<'_> {
+    fn count(&mut self, n: usize) {
+        self.bytes += n as u64;
+        if let Some(c) = self.live {
+            c.fetch_add(n as u64, Ordering::Relaxed);
+        }
+    }
+
     /// Writes out what is pending, and at the source's EOF flushes and shuts the destination down.
     fn poll_drain<W: AsyncWrite + Unpin + ?Sized>(
         &mut self,
@@ -113,7 +124,7 @@ impl Half {
                     self.read_done = true;
                     return Poll::Ready(Ok(()));
                 }
-                self.bytes += n as u64;
+                self.count(n);
                 let mut off = 0;
                 while off < n {
                     match Pin::new(&mut *dst).poll_write(cx, &s[off..n]) {
@@ -152,7 +163,7 @@ impl Half {
             match src.poll_read_chunk(cx, RELAY_BUF) {
                 Poll::Ready(Ok(chunk)) if chunk.is_empty() => self.read_done = true,
                 Poll::Ready(Ok(chunk)) => {
-                    self.bytes += chunk.len() as u64;
+                    self.count(chunk.len());
                     self.pending = chunk;
                 }
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
@@ -175,11 +186,22 @@ fn both(r1: Poll<()>, r2: Poll<()>, a: &Half, b: &Half) -> Poll<io::Result<(u64,
 /// work connection is a bare multiplexed stream (no per-proxy encryption or compression), what it receives is
 /// written to the TCP connection straight from the session's read buffer.
 pub async fn relay_tcp(tcp: &mut tokio::net::TcpStream, work: &mut BoxedIo) -> io::Result<(u64, u64)> {
+    relay_tcp_counted(tcp, work, None).await
+}
+
+/// [`relay_tcp`] that also adds the bytes to `live` counters (tcp→work, work→tcp) as they pass, for statistics
+/// that must be current while a connection is open.
+pub async fn relay_tcp_counted(
+    tcp: &mut tokio::net::TcpStream,
+    work: &mut BoxedIo,
+    live: Option<(&AtomicU64, &AtomicU64)>,
+) -> io::Result<(u64, u64)> {
+    let mut up = Half { live: live.map(|l| l.0), ..Half::default() };
+    let mut down = Half { live: live.map(|l| l.1), ..Half::default() };
     let work_any: &mut dyn std::any::Any = &mut **work;
     let Some(mux) = work_any.downcast_mut::<MuxStream>() else {
-        return relay(tcp, work).await;
+        return relay_halves(tcp, work, up, down).await;
     };
-    let (mut up, mut down) = (Half::default(), Half::default());
     poll_fn(|cx| {
         let r1 = up.poll_copy(cx, tcp, mux)?;
         let r2 = down.poll_copy_chunks(cx, mux, tcp)?;
@@ -195,7 +217,14 @@ where
     A: AsyncRead + AsyncWrite + Unpin + ?Sized,
     B: AsyncRead + AsyncWrite + Unpin + ?Sized,
 {
-    let (mut ab, mut ba) = (Half::default(), Half::default());
+    relay_halves(a, b, Half::default(), Half::default()).await
+}
+
+async fn relay_halves<A, B>(a: &mut A, b: &mut B, mut ab: Half<'_>, mut ba: Half<'_>) -> io::Result<(u64, u64)>
+where
+    A: AsyncRead + AsyncWrite + Unpin + ?Sized,
+    B: AsyncRead + AsyncWrite + Unpin + ?Sized,
+{
     poll_fn(|cx| {
         let r1 = ab.poll_copy(cx, a, b)?;
         let r2 = ba.poll_copy(cx, b, a)?;

@@ -97,8 +97,54 @@ pub struct ServerConfig {
     pub tcpmux_passthrough: bool,
     pub transport: TransportConfig,
     pub log: LogConfig,
+    /// The dashboard API (and `/metrics`): off unless `webServer.port` is set.
+    pub web_server: WebServerConfig,
+    /// Serve Prometheus metrics at `/metrics` on the webServer.
+    pub enable_prometheus: bool,
     /// Portway extensions (not frp keys): per-client policy, session expiry.
     pub portway: PortwayConfig,
+}
+
+/// `webServer.*`: where the dashboard API listens and who may use it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct WebServerConfig {
+    /// Listen address (default 127.0.0.1).
+    pub addr: String,
+    /// Listen port; 0 = no API.
+    pub port: u16,
+    /// Basic-auth user.
+    pub user: String,
+    /// Basic-auth password (empty: no auth, only allowed on a loopback address).
+    pub password: String,
+    /// HTTPS instead of HTTP.
+    pub tls: WebTlsConfig,
+    /// Go's pprof endpoints: refused, Portway has none.
+    pub pprof_enable: bool,
+    /// frps's dashboard pages from a directory: refused, this build serves the API only.
+    pub assets_dir: String,
+}
+
+impl Default for WebServerConfig {
+    fn default() -> Self {
+        WebServerConfig {
+            addr: "127.0.0.1".into(),
+            port: 0,
+            user: String::new(),
+            password: String::new(),
+            tls: WebTlsConfig::default(),
+            pprof_enable: false,
+            assets_dir: String::new(),
+        }
+    }
+}
+
+/// `webServer.tls.*`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct WebTlsConfig {
+    pub cert_file: String,
+    pub key_file: String,
 }
 
 /// `[portway]`: settings frps does not have.
@@ -228,6 +274,8 @@ impl Default for ServerConfig {
             tcpmux_passthrough: false,
             transport: TransportConfig::default(),
             log: LogConfig::default(),
+            web_server: WebServerConfig::default(),
+            enable_prometheus: false,
             portway: PortwayConfig::default(),
         }
     }
@@ -367,8 +415,6 @@ const UNSUPPORTED: &[portway_config::Unsupported] = &[
     ("sshTunnelGateway", "frps's SSH tunnel gateway", "clients connect with frpc or Portway", false),
     ("httpPlugins", "server plugins", "Portway's [portway] client rules cover per-client policy", true),
     ("natholeAnalysisDataReserveHours", "an xtcp NAT hole punching setting", "xtcp is not served", false),
-    ("webServer", "frps's dashboard and API", "the server runs without it", false),
-    ("enablePrometheus", "frps's Prometheus metrics", "the server runs without them", false),
     (
         "detailedErrorsToClient",
         "frps's switch for error details sent to clients",
@@ -554,10 +600,56 @@ impl ServerConfig {
         if tls.cert_file.is_empty() != tls.key_file.is_empty() {
             return Err(bad("transport.tls.certFile", "certFile and keyFile must be given together".into()));
         }
+        self.validate_web_server(file)?;
         if !matches!(self.log.level.as_str(), "trace" | "debug" | "info" | "warn" | "error") {
             return Err(bad(
                 "log.level",
                 format!("{:?} is not one of trace, debug, info, warn, error", self.log.level),
+            ));
+        }
+        Ok(())
+    }
+
+    fn validate_web_server(&self, file: &str) -> Result<(), ConfigError> {
+        let bad = |key: &str, message: String| ConfigError::Invalid { file: file.into(), key: key.into(), message };
+        let w = &self.web_server;
+        if w.pprof_enable {
+            return Err(bad(
+                "webServer.pprofEnable",
+                "Go's pprof profiler does not exist in Portway; remove the key (profile with `perf` instead)".into(),
+            ));
+        }
+        if !w.assets_dir.is_empty() {
+            return Err(bad(
+                "webServer.assetsDir",
+                "this build serves the dashboard API only, not frps's dashboard pages; remove the key".into(),
+            ));
+        }
+        if w.tls.cert_file.is_empty() != w.tls.key_file.is_empty() {
+            return Err(bad("webServer.tls.certFile", "certFile and keyFile must be given together".into()));
+        }
+        if self.enable_prometheus && w.port == 0 {
+            return Err(bad(
+                "enablePrometheus",
+                "/metrics is served by the webServer: set webServer.port (and webServer.user/password)".into(),
+            ));
+        }
+        if w.port == 0 {
+            return Ok(());
+        }
+        let ip = w
+            .addr
+            .parse::<IpAddr>()
+            .map_err(|_| bad("webServer.addr", format!("{:?} is not an IP address (e.g. \"127.0.0.1\")", w.addr)))?;
+        if !ip.is_loopback() && w.password.is_empty() {
+            return Err(bad(
+                "webServer.password",
+                format!(
+                    "required when webServer.addr ({}) is not a loopback address: the API shows every client, proxy \
+                     and address and can prune proxies, so it must not be open to the network without a password \
+                     (set webServer.user and webServer.password, or webServer.addr = \"127.0.0.1\")",
+                    w.addr
+                ),
             ));
         }
         Ok(())
@@ -667,6 +759,31 @@ mod tests {
         assert!(e.to_string().contains("auth.method"), "{e}");
         let e = ServerConfig::parse("bindPort = \"x\"\n", "x").unwrap_err();
         assert!(e.to_string().contains("bindPort"), "{e}");
+    }
+
+    #[test]
+    fn web_server_keys_and_refusals() {
+        let c = ServerConfig::parse(
+            "enablePrometheus = true\nwebServer.port = 7500\nwebServer.user = \"admin\"\nwebServer.password = \"p\"\n",
+            "x",
+        )
+        .unwrap()
+        .config;
+        assert_eq!((c.web_server.addr.as_str(), c.web_server.port, c.enable_prometheus), ("127.0.0.1", 7500, true));
+        // Loopback without a password is allowed; a public address is not.
+        assert!(ServerConfig::parse("webServer.port = 7500\n", "x").is_ok());
+        let e = ServerConfig::parse("webServer.addr = \"0.0.0.0\"\nwebServer.port = 7500\n", "x").unwrap_err();
+        assert!(e.to_string().contains("`webServer.password`") && e.to_string().contains("loopback"), "{e}");
+        let e = ServerConfig::parse("webServer.port = 7500\nwebServer.pprofEnable = true\n", "x").unwrap_err();
+        assert!(e.to_string().contains("`webServer.pprofEnable`"), "{e}");
+        // frp's legacy INI dashboard listened on 0.0.0.0 by default: without a password that is refused too.
+        let e = ServerConfig::parse("[common]\ndashboard_port = 7500\n", "frps.ini").unwrap_err();
+        assert!(e.to_string().contains("`webServer.password`"), "{e}");
+        let ini = "[common]\ndashboard_port = 7500\ndashboard_user = a\ndashboard_pwd = b\nenable_prometheus = true\n";
+        let c = ServerConfig::parse(ini, "frps.ini").unwrap().config;
+        assert_eq!((c.web_server.addr.as_str(), c.web_server.port, c.enable_prometheus), ("0.0.0.0", 7500, true));
+        let e = ServerConfig::parse("enablePrometheus = true\n", "x").unwrap_err();
+        assert!(e.to_string().contains("webServer.port"), "{e}");
     }
 
     #[test]

@@ -17,6 +17,7 @@ use tracing::{debug, info, warn, Instrument};
 
 use crate::auth::Identity;
 use crate::service::{refuse_login, Shared};
+use crate::stats::ClientLogin;
 
 /// frp's extra pool capacity beyond `pool_count` before surplus work connections are discarded.
 const POOL_SLACK: usize = 10;
@@ -45,8 +46,12 @@ pub struct Control {
     pub identity: Identity,
     /// frp's `user` (proxy names arrive already prefixed with it).
     pub user: String,
-    /// Expiry of the newest token presented (OIDC).
-    token_expires_at: AtomicI64,
+    /// This client's key in the statistics registry.
+    pub client_key: String,
+    /// This session's number in the statistics registry.
+    stats_session: u64,
+    /// Expiry of the newest token presented (OIDC); shared with the statistics registry.
+    token_expires_at: Arc<AtomicI64>,
     /// Cancelled when the control session ends; every proxy of it is a child.
     pub cancel: CancellationToken,
     tx: mpsc::Sender<Message>,
@@ -148,6 +153,8 @@ impl Control {
         let token = self.proxies.lock().ok().and_then(|mut p| p.remove(name));
         if let Some((t, _)) = token {
             t.cancel();
+            // Before the name is freed, so a proxy another client registers under it next is not marked closed.
+            self.shared.stats.proxy_closed(name, crate::oidc::now());
             if let Ok(mut all) = self.shared.proxies.lock() {
                 if all.get(name) == Some(&self.run_id) {
                     all.remove(name);
@@ -215,12 +222,33 @@ pub async fn login(
     let max_pool = shared.cfg.transport.max_pool_count.max(0) as usize;
     let pool_count = (login.pool_count.max(0) as usize).min(max_pool);
     let (pool_tx, pool_rx) = mpsc::channel(pool_count + POOL_SLACK);
+    let token_expires_at = Arc::new(AtomicI64::new(identity.expires_at));
+    let (client_key, stats_session) = shared.stats.client_online(
+        ClientLogin {
+            user: login.user.clone(),
+            client_id: login.client_id.clone(),
+            run_id: run_id.clone(),
+            hostname: login.hostname.clone(),
+            version: login.version.clone(),
+            os: login.os.clone(),
+            arch: login.arch.clone(),
+            wire_protocol: "v1".into(),
+            client_ip: peer.ip().to_string(),
+            subject: identity.subject.clone(),
+            oidc_client_id: identity.client_id.clone(),
+            token_expires_at: token_expires_at.clone(),
+            policy_rule: shared.cfg.portway.rule_for(&identity.subject, &identity.client_id).map(|(name, _)| name),
+        },
+        crate::oidc::now(),
+    );
     let ctl = Arc::new(Control {
         run_id: run_id.clone(),
         client_id: login.client_id.clone(),
-        token_expires_at: AtomicI64::new(identity.expires_at),
+        token_expires_at,
         identity,
         user: login.user.clone(),
+        client_key,
+        stats_session,
         cancel: cancel.clone(),
         tx,
         pool_tx,
@@ -260,6 +288,7 @@ pub async fn login(
 async fn remove(shared: &Arc<Shared>, ctl: &Arc<Control>) {
     ctl.cancel.cancel();
     ctl.close_all();
+    shared.stats.client_offline(&ctl.client_key, ctl.stats_session, crate::oidc::now());
     let mut controls = shared.controls.lock().await;
     if controls.get(&ctl.run_id).is_some_and(|c| Arc::ptr_eq(c, ctl)) {
         controls.remove(&ctl.run_id);

@@ -8,7 +8,10 @@
 //! - [`proxy`]: public listeners (TCP) and the visitor → work connection relay.
 //! - [`udp`]: UDP proxies: datagrams carried as UDPPacket messages over one work connection.
 //! - [`vhost`]: the HTTP, HTTPS (SNI) and tcpmux (CONNECT) listeners and their routes to http/https/tcpmux proxies.
+//! - [`stats`]: clients, proxies and per-day traffic as plain data (no IO), updated by sessions and relays.
+//! - [`api`]: the dashboard API and `/metrics` (`webServer.*`): reads [`stats`], never the sessions.
 
+pub mod api;
 pub mod auth;
 pub mod config;
 pub mod control;
@@ -16,6 +19,7 @@ pub mod guard;
 pub mod oidc;
 pub mod proxy;
 pub mod service;
+pub mod stats;
 pub mod token;
 pub mod udp;
 pub mod vhost;

@@ -4,12 +4,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use portway_proto::msg::{NewProxy, StartWorkConn};
-use portway_proto::relay::{relay_tcp, wrap_work_conn};
+use portway_proto::relay::{relay_tcp_counted, wrap_work_conn};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn, Instrument};
 
 use crate::control::Control;
+use crate::stats::LiveCounters;
 
 /// Why a proxy was refused. The text goes back to the client in NewProxyResp.error.
 #[derive(Debug, thiserror::Error)]
@@ -178,7 +179,7 @@ pub async fn register(ctl: &Arc<Control>, np: NewProxy) -> Result<String, ProxyE
         bind_any(cfg, ip, udp).await?
     } else {
         let port = np.remote_port as u16;
-        Public::bind(SocketAddr::new(ip, port), udp).await.map_err(|source| ProxyError::Bind { port, source })?
+        bind_port(SocketAddr::new(ip, port), udp).await.map_err(|source| ProxyError::Bind { port, source })?
     };
     let port = public.port();
     {
@@ -194,10 +195,11 @@ pub async fn register(ctl: &Arc<Control>, np: NewProxy) -> Result<String, ProxyE
         mine.insert(np.proxy_name.clone(), (cancel.clone(), true));
     }
     info!(proxy = %np.proxy_name, kind = %np.proxy_type, remote_port = port, "proxy started");
+    let live = shared.stats.proxy_started(&ctl.client_key, np.clone(), port, crate::oidc::now());
     let span = tracing::info_span!("proxy", name = %np.proxy_name);
     match public {
-        Public::Tcp(l) => shared.tracker.spawn(serve_tcp(ctl.clone(), l, np, cancel).instrument(span)),
-        Public::Udp(s) => shared.tracker.spawn(crate::udp::serve(ctl.clone(), s, np, cancel).instrument(span)),
+        Public::Tcp(l) => shared.tracker.spawn(serve_tcp(ctl.clone(), l, np, live, cancel).instrument(span)),
+        Public::Udp(s) => shared.tracker.spawn(crate::udp::serve(ctl.clone(), s, np, live, cancel).instrument(span)),
     };
     Ok(format!(":{port}"))
 }
@@ -225,6 +227,24 @@ impl Public {
     }
 }
 
+/// Tries for a moment when the port is in use: a proxy closed and registered again at once (a client's reload)
+/// finds its old listener still open until that listener's task has seen the close.
+async fn bind_port(addr: SocketAddr, udp: bool) -> std::io::Result<Public> {
+    let mut tries = 0;
+    loop {
+        match Public::bind(addr, udp).await {
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && tries < BIND_RETRIES => {
+                tries += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            r => return r,
+        }
+    }
+}
+
+/// Attempts of [`bind_port`] 20 ms apart.
+const BIND_RETRIES: u32 = 10;
+
 async fn bind_any(cfg: &crate::config::ServerConfig, ip: std::net::IpAddr, udp: bool) -> Result<Public, ProxyError> {
     if cfg.allow_ports.is_empty() {
         return Public::bind(SocketAddr::new(ip, 0), udp).await.map_err(|source| ProxyError::Bind { port: 0, source });
@@ -245,7 +265,13 @@ async fn bind_any(cfg: &crate::config::ServerConfig, ip: std::net::IpAddr, udp: 
     Err(ProxyError::NoFreePort)
 }
 
-async fn serve_tcp(ctl: Arc<Control>, listener: TcpListener, np: NewProxy, cancel: CancellationToken) {
+async fn serve_tcp(
+    ctl: Arc<Control>,
+    listener: TcpListener,
+    np: NewProxy,
+    live: Arc<LiveCounters>,
+    cancel: CancellationToken,
+) {
     let np = Arc::new(np);
     loop {
         let (visitor, peer) = tokio::select! {
@@ -260,9 +286,9 @@ async fn serve_tcp(ctl: Arc<Control>, listener: TcpListener, np: NewProxy, cance
             },
         };
         portway_proto::transport::tune(&visitor);
-        let (ctl2, np2, c2) = (ctl.clone(), np.clone(), cancel.clone());
+        let (ctl2, np2, live2, c2) = (ctl.clone(), np.clone(), live.clone(), cancel.clone());
         ctl.shared().tracker.spawn(
-            async move { serve_visitor(ctl2, np2, visitor, peer, c2).await }
+            async move { serve_visitor(ctl2, np2, live2, visitor, peer, c2).await }
                 .instrument(tracing::debug_span!("visitor", %peer)),
         );
     }
@@ -272,6 +298,7 @@ async fn serve_tcp(ctl: Arc<Control>, listener: TcpListener, np: NewProxy, cance
 async fn serve_visitor(
     ctl: Arc<Control>,
     np: Arc<NewProxy>,
+    live: Arc<LiveCounters>,
     mut visitor: TcpStream,
     peer: SocketAddr,
     cancel: CancellationToken,
@@ -294,9 +321,10 @@ async fn serve_visitor(
     };
     let shared = ctl.shared();
     let mut work = wrap_work_conn(work, np.use_encryption.then_some(&shared.key), np.use_compression);
+    let _open = live.open();
     tokio::select! {
         _ = cancel.cancelled() => {}
-        r = relay_tcp(&mut visitor, &mut work) => match r {
+        r = relay_tcp_counted(&mut visitor, &mut work, Some((&live.bytes_in, &live.bytes_out))) => match r {
             Ok((up, down)) => debug!(bytes_in = up, bytes_out = down, "visitor connection closed"),
             Err(e) => debug!(error = %e, "visitor connection ended with an error"),
         },

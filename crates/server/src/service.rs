@@ -23,6 +23,7 @@ use crate::config::ServerConfig;
 use crate::control::{self, Control};
 use crate::guard::LoginGuard;
 use crate::oidc::OidcVerifier;
+use crate::stats::Registry;
 use crate::token::TokenPolicy;
 use crate::vhost::{self, Vhost};
 
@@ -42,6 +43,17 @@ pub enum StartError {
     /// An auth method this build cannot verify.
     #[error("auth.method = {0:?} is not supported by this server build")]
     AuthMethod(String),
+    /// `webServer.addr:webServer.port` could not be bound.
+    #[error("cannot listen on {addr} for the dashboard API: {source} (port taken? change webServer.port)")]
+    WebBind {
+        /// The address.
+        addr: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// `webServer.tls.*` is wrong.
+    #[error("webServer.tls: {0}")]
+    WebTls(transport::TlsError),
     /// `bindAddr:bindPort` could not be bound.
     #[error("cannot listen on {addr}: {source} (is another frps/portway-server running? change bindPort)")]
     Bind {
@@ -85,6 +97,8 @@ pub struct Shared {
     pub guard: LoginGuard,
     /// Routes of the HTTP / HTTPS / tcpmux virtual hosts.
     pub vhost: Vhost,
+    /// Clients, proxies and traffic, for the dashboard API and `/metrics`.
+    pub stats: Arc<Registry>,
 }
 
 /// What a server holds at one moment (logged on `SIGUSR1`; read by the load test).
@@ -154,6 +168,7 @@ impl Server {
                 unauthenticated: Arc::new(Semaphore::new(MAX_UNAUTHENTICATED)),
                 guard: LoginGuard::new(guard_limit),
                 vhost: Vhost::default(),
+                stats: Arc::new(Registry::default()),
             }),
             vhost_listeners: std::sync::Mutex::new(None),
         })
@@ -170,6 +185,57 @@ impl Server {
         let l =
             vhost::bind(&self.shared.cfg).map_err(|(key, addr, source)| StartError::VhostBind { key, addr, source })?;
         *self.vhost_listeners.lock().unwrap_or_else(|e| e.into_inner()) = Some(l);
+        Ok(())
+    }
+
+    /// Binds `webServer.addr:webServer.port` for the dashboard API; `None` when `webServer.port` is 0.
+    pub async fn bind_web(&self) -> Result<Option<TcpListener>, StartError> {
+        let w = &self.shared.cfg.web_server;
+        if w.port == 0 {
+            return Ok(None);
+        }
+        let addr = format!("{}:{}", w.addr, w.port);
+        TcpListener::bind(&addr).await.map(Some).map_err(|source| StartError::WebBind { addr, source })
+    }
+
+    /// Starts the dashboard API (and `/metrics` with `enablePrometheus`) on an already-bound listener; it stops
+    /// with the server.
+    pub fn serve_web(&self, listener: TcpListener) -> Result<(), StartError> {
+        let cfg = &self.shared.cfg;
+        let w = &cfg.web_server;
+        let tls = if w.tls.cert_file.is_empty() {
+            None
+        } else {
+            let t = transport::ServerTls {
+                cert_file: Some(w.tls.cert_file.clone().into()),
+                key_file: Some(w.tls.key_file.clone().into()),
+                trusted_ca_file: None,
+            };
+            Some(TlsAcceptor::from(transport::server_config(&t).map_err(StartError::WebTls)?))
+        };
+        let allow_ports_str = cfg
+            .allow_ports
+            .iter()
+            .map(|r| if r.single != 0 { r.single.to_string() } else { format!("{}-{}", r.start, r.end) })
+            .collect::<Vec<_>>()
+            .join(",");
+        let info = crate::api::ServerInfo {
+            bind_port: cfg.bind_port,
+            max_pool_count: cfg.transport.max_pool_count,
+            max_ports_per_client: cfg.max_ports_per_client,
+            heartbeat_timeout: if cfg.transport.tcp_mux { -1 } else { cfg.transport.heartbeat_timeout },
+            allow_ports_str,
+            tls_force: cfg.transport.tls.force,
+        };
+        let api = crate::api::Api::new(self.shared.stats.clone(), info, &w.user, &w.password, cfg.enable_prometheus);
+        let tracker = self.shared.tracker.clone();
+        tracker.spawn(crate::api::serve(
+            listener,
+            tls,
+            Arc::new(api),
+            self.shared.cancel.clone(),
+            self.shared.tracker.clone(),
+        ));
         Ok(())
     }
 

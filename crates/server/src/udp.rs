@@ -14,12 +14,19 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::control::Control;
+use crate::stats::LiveCounters;
 
 /// The client pings a UDP work connection every 30 s; silence for this long means it is dead (frp: 60 s).
 const WORK_CONN_READ_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Serves one UDP proxy until `cancel`.
-pub async fn serve(ctl: Arc<Control>, socket: UdpSocket, np: NewProxy, cancel: CancellationToken) {
+pub async fn serve(
+    ctl: Arc<Control>,
+    socket: UdpSocket,
+    np: NewProxy,
+    live: Arc<LiveCounters>,
+    cancel: CancellationToken,
+) {
     let socket = Arc::new(socket);
     let size = ctl.shared().cfg.udp_packet_size as usize;
     let truncated = Arc::new(AtomicU64::new(0));
@@ -44,6 +51,7 @@ pub async fn serve(ctl: Arc<Control>, socket: UdpSocket, np: NewProxy, cancel: C
         let (mut rd, mut wr) = tokio::io::split(work);
         let sock = socket.clone();
         let trunc = truncated.clone();
+        let live_in = live.clone();
         let inbound = async move {
             // size + 1 tells a datagram that was exactly `size` from one that was cut.
             let mut buf = vec![0u8; size + 1];
@@ -58,6 +66,7 @@ pub async fn serve(ctl: Arc<Control>, socket: UdpSocket, np: NewProxy, cancel: C
                 } else {
                     n
                 };
+                live_in.bytes_in.fetch_add(n as u64, Ordering::Relaxed);
                 let pkt = UdpPacket { content: buf[..n].to_vec(), local_addr: None, remote_addr: Some(peer.into()) };
                 codec::write_msg(&mut wr, &Message::UdpPacket(pkt)).await.map_err(std::io::Error::other)?;
             }
@@ -65,6 +74,7 @@ pub async fn serve(ctl: Arc<Control>, socket: UdpSocket, np: NewProxy, cancel: C
             std::io::Result::Ok(())
         };
         let sock = socket.clone();
+        let live_out = live.clone();
         let outbound = async move {
             loop {
                 let m = tokio::time::timeout(WORK_CONN_READ_TIMEOUT, codec::read_msg(&mut rd))
@@ -77,8 +87,11 @@ pub async fn serve(ctl: Arc<Control>, socket: UdpSocket, np: NewProxy, cancel: C
                             debug!("UDPPacket without a usable remote address dropped");
                             continue;
                         };
-                        if let Err(e) = portway_proto::transport::send_datagram(&sock, &p.content, Some(to)).await {
-                            debug!(%to, error = %e, "reply datagram dropped");
+                        match portway_proto::transport::send_datagram(&sock, &p.content, Some(to)).await {
+                            Ok(()) => {
+                                live_out.bytes_out.fetch_add(p.content.len() as u64, Ordering::Relaxed);
+                            }
+                            Err(e) => debug!(%to, error = %e, "reply datagram dropped"),
                         }
                     }
                     Message::Ping(_) => {}

@@ -40,6 +40,13 @@ enum Cmd {
     Convert,
     /// Fetch an access token with the configured OIDC credentials and show what it says (never the token).
     Token,
+    /// Show the proxies of the client running with this file (through its admin API, webServer.*).
+    Status,
+    /// Make the client running with this file apply it again: new proxies start, changed ones restart, the others
+    /// keep their connections.
+    Reload,
+    /// Stop the client running with this file.
+    Stop,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -57,6 +64,24 @@ fn main() -> anyhow::Result<()> {
             eprintln!("warning: {w}");
         }
         println!("frpc: the configuration file {} syntax is ok", cli.config.display());
+        return Ok(());
+    }
+    if let Some(cmd @ (Cmd::Status | Cmd::Reload | Cmd::Stop)) = &cli.cmd {
+        let file = cli.config.display().to_string();
+        let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+        let cfg = &loaded.config;
+        use portway_client::admin::cli;
+        let r = rt.block_on(async {
+            match cmd {
+                Cmd::Status => cli::status(cfg, &file).await.map(|t| print!("{t}")),
+                Cmd::Reload => cli::reload(cfg, &file).await.map(|()| println!("reload success")),
+                _ => cli::stop(cfg, &file).await.map(|()| println!("stop success")),
+            }
+        });
+        if let Err(e) = r {
+            println!("{e}");
+            std::process::exit(1);
+        }
         return Ok(());
     }
     if let Some(Cmd::Token) = cli.cmd {
@@ -91,8 +116,22 @@ fn main() -> anyhow::Result<()> {
     }
     let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     rt.block_on(async move {
-        let handle = portway_client::start(loaded.config, SecretSource::FromConfig);
+        let admin = &loaded.config.web_server;
+        let admin_listener = if admin.port != 0 {
+            let addr = format!("{}:{}", admin.addr, admin.port);
+            Some(tokio::net::TcpListener::bind(&addr).await.with_context(|| {
+                format!("cannot listen on {addr} for the admin API (port taken? change webServer.port)")
+            })?)
+        } else {
+            None
+        };
+        let (user, password) = (admin.user.clone(), admin.password.clone());
+        let handle = std::sync::Arc::new(portway_client::start(loaded.config, SecretSource::FromConfig));
         let cancel = handle.cancel_token();
+        if let Some(l) = admin_listener {
+            let api = portway_client::admin::Admin::new(handle.clone(), cli.config.clone(), &user, &password);
+            tokio::spawn(portway_client::admin::serve(l, std::sync::Arc::new(api), cancel.clone()));
+        }
         #[cfg(unix)]
         tokio::spawn(log_stats_on_sigusr1());
         tokio::spawn(async move {
@@ -100,7 +139,7 @@ fn main() -> anyhow::Result<()> {
             tracing::info!("signal received; shutting down");
             cancel.cancel();
         });
-        handle.wait().await.map_err(anyhow::Error::from)
+        handle.finished().await.map_err(anyhow::Error::from)
     })
 }
 

@@ -59,6 +59,11 @@ Configuration (frps.toml, frps.yaml, frps.json or legacy frps.ini, with frp's ke
   transport.tls.certFile, keyFile     server certificate (default: self-signed, made at start)
   transport.tls.trustedCaFile         require client certificates from this CA
   log.level                           trace, debug, info (default), warn, error; logs go to stderr
+  webServer.port                      dashboard API (frps's /api/..., plus /api/portway/...); 0 = off (default)
+  webServer.addr                      default 127.0.0.1; any other address requires webServer.password
+  webServer.user, webServer.password  HTTP Basic auth for everything but /healthz
+  webServer.tls.certFile, keyFile     serve the API over HTTPS
+  enablePrometheus                    /metrics on the webServer (frp_server_* families, process_*)
 Portway extensions, under [portway]:
   portway.tokenLeeway                 clock skew tolerated on exp/nbf, seconds (default 30)
   portway.maxLoginFailures            failed logins per address per minute before refusing it (default 10, 0 = off)
@@ -101,6 +106,9 @@ fn main() -> anyhow::Result<()> {
     rt.block_on(async move {
         let server = Server::new(loaded.config)?;
         let listener = server.bind().await?;
+        if let Some(web) = server.bind_web().await? {
+            server.serve_web(web)?;
+        }
         #[cfg(unix)]
         tokio::spawn(log_stats_on_sigusr1(server.stats()));
         let shutdown = CancellationToken::new();

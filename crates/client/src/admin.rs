@@ -1,0 +1,550 @@
+//! frpc's admin API (`webServer.*` in frpc.toml), served with hyper over the engine's handle: `GET /api/status`,
+//! `GET`/`PUT /api/config`, `GET /api/reload`, `POST /api/stop`, `GET /healthz`. Shapes and error bodies follow
+//! frpc v0.70 (`../shared/frp-captures/dashboard-api/frpc-api-*`). Unlike frpc, `PUT /api/config` validates the
+//! body before writing it, so a broken file never reaches the next reload, and `GET /api/config` masks secrets
+//! (`auth.token`, `auth.oidc.clientSecret`, `webServer.password`, ...) as [`REDACTED`]; a `PUT` must carry the real
+//! values.
+//!
+//! Not served: `/api/proxy/{name}/config`, `/api/store/*`.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Bytes;
+use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
+use hyper::{Request, Response};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use serde::Serialize;
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use crate::config::ClientConfig;
+use crate::engine::ClientHandle;
+use crate::status::ProxyState;
+
+/// What stands in for a secret in `GET /api/config`.
+pub const REDACTED: &str = "<redacted>";
+
+/// Keys (last dotted part, lower case, `_` removed) whose values are secrets, in every format frpc reads.
+const SECRET_KEYS: &[&str] = &[
+    "token",
+    "password",
+    "clientsecret",
+    "oidcclientsecret",
+    "secretkey",
+    "sk",
+    "httppassword",
+    "httppwd",
+    "adminpwd",
+    "privilegetoken",
+    "authtoken",
+];
+
+/// The config text with every secret value replaced by [`REDACTED`] (TOML, YAML, JSON and INI lines of the form
+/// `key = value` / `key: value`).
+pub fn redact_config(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        out.push_str(&redact_line(line));
+    }
+    out
+}
+
+fn redact_line(line: &str) -> String {
+    let sep = match (line.find('='), line.find(':')) {
+        (Some(a), Some(b)) => a.min(b),
+        (Some(a), None) | (None, Some(a)) => a,
+        (None, None) => return line.to_string(),
+    };
+    let key = line[..sep].trim().trim_matches(|c| c == '"' || c == '\'' || c == '-').trim();
+    let last = key.rsplit('.').next().unwrap_or(key).to_ascii_lowercase().replace('_', "");
+    if !SECRET_KEYS.contains(&last.as_str()) {
+        return line.to_string();
+    }
+    let rest = &line[sep + 1..];
+    let body = rest.trim_end_matches(['\n', '\r']);
+    let ending = &rest[body.len()..];
+    let value = body.trim();
+    if value.is_empty() || value == "\"\"" || value == "''" {
+        return line.to_string();
+    }
+    let comma = if value.ends_with(',') { "," } else { "" };
+    let quoted = value.starts_with('"') || value.starts_with('\'');
+    let masked = if quoted { format!("\"{REDACTED}\"") } else { REDACTED.to_string() };
+    let lead = &rest[..rest.len() - rest.trim_start().len()];
+    format!("{}{}{lead}{masked}{comma}{ending}", &line[..sep], &line[sep..sep + 1])
+}
+
+/// Largest `PUT /api/config` body.
+pub const MAX_CONFIG_BYTES: usize = 1024 * 1024;
+/// How long a caller may take to send a request's headers.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Wrong passwords per address per minute before the address gets `429`.
+const MAX_AUTH_FAILURES: u32 = 10;
+
+/// The admin API's state: the engine and the file it was started from.
+pub struct Admin {
+    handle: Arc<ClientHandle>,
+    path: PathBuf,
+    credentials: Option<(String, String)>,
+    failures: Mutex<BTreeMap<IpAddr, (u32, Instant)>>,
+}
+
+/// One proxy as frpc's `/api/status` shows it.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct ProxyStatusJson {
+    /// Configured name.
+    pub name: String,
+    /// tcp, udp, ...
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// frpc's phase: `new`, `wait start`, `running`, `start error`.
+    pub status: String,
+    /// The server's refusal, if any.
+    pub err: String,
+    /// localIP:localPort.
+    pub local_addr: String,
+    /// Always empty (no client plugins).
+    pub plugin: String,
+    /// serverAddr:port once running.
+    pub remote_addr: String,
+}
+
+/// frpc's `/api/status` body: proxies by type, each list by name.
+pub fn status_json(cfg: &ClientConfig, status: &crate::status::Status) -> BTreeMap<String, Vec<ProxyStatusJson>> {
+    let mut out: BTreeMap<String, Vec<ProxyStatusJson>> = BTreeMap::new();
+    let mut proxies: Vec<_> = cfg.proxies.iter().collect();
+    proxies.sort_by(|a, b| a.name.cmp(&b.name));
+    for p in proxies {
+        let st = status.proxies.get(&p.name).map(|s| &s.state);
+        let (phase, err, remote) = match st {
+            Some(ProxyState::Running { remote_addr }) => {
+                let remote = if remote_addr.starts_with(':') {
+                    format!("{}{}", cfg.server_addr, remote_addr)
+                } else {
+                    remote_addr.clone()
+                };
+                ("running", String::new(), remote)
+            }
+            Some(ProxyState::Error { reason }) => ("start error", reason.clone(), String::new()),
+            Some(ProxyState::Pending) => ("wait start", String::new(), String::new()),
+            Some(ProxyState::Idle) | None => ("new", String::new(), String::new()),
+        };
+        out.entry(p.kind.clone()).or_default().push(ProxyStatusJson {
+            name: p.name.clone(),
+            kind: p.kind.clone(),
+            status: phase.into(),
+            err,
+            local_addr: format!("{}:{}", p.local_ip, p.local_port),
+            plugin: String::new(),
+            remote_addr: remote,
+        });
+    }
+    out
+}
+
+struct Reply {
+    status: u16,
+    content_type: Option<&'static str>,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn empty(status: u16) -> Reply {
+        Reply { status, content_type: None, body: Vec::new() }
+    }
+    fn text(status: u16, body: &str) -> Reply {
+        Reply { status, content_type: Some("text/plain; charset=utf-8"), body: body.as_bytes().to_vec() }
+    }
+    fn json(status: u16, v: &impl Serialize) -> Reply {
+        let mut body = serde_json::to_vec(v).unwrap_or_default();
+        body.push(b'\n');
+        Reply { status, content_type: Some("application/json"), body }
+    }
+    fn error(status: u16, msg: &str) -> Reply {
+        Reply::json(status, &json!({"Code": status, "Msg": msg}))
+    }
+}
+
+impl Admin {
+    /// An admin API over `handle`, started from the config file `path`.
+    pub fn new(handle: Arc<ClientHandle>, path: PathBuf, user: &str, password: &str) -> Admin {
+        let credentials = (!user.is_empty() || !password.is_empty()).then(|| (user.to_string(), password.to_string()));
+        Admin { handle, path, credentials, failures: Mutex::new(BTreeMap::new()) }
+    }
+
+    fn blocked(&self, ip: IpAddr) -> bool {
+        let m = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        m.get(&ip).is_some_and(|(n, t)| *n >= MAX_AUTH_FAILURES && t.elapsed() < Duration::from_secs(60))
+    }
+
+    fn failed(&self, ip: IpAddr) {
+        let mut m = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        if m.len() > 10_000 {
+            m.retain(|_, (_, t)| t.elapsed() < Duration::from_secs(60));
+        }
+        let e = m.entry(ip).or_insert((0, Instant::now()));
+        if e.1.elapsed() >= Duration::from_secs(60) {
+            *e = (0, Instant::now());
+        }
+        e.0 += 1;
+    }
+
+    /// `None` when the caller may pass.
+    fn check_auth(&self, peer: IpAddr, auth: Option<&[u8]>) -> Option<Response<Full<Bytes>>> {
+        let (user, password) = self.credentials.as_ref()?;
+        if self.blocked(peer) {
+            return Some(to_response(Reply::text(
+                429,
+                "too many wrong passwords from this address; try again in a minute\n",
+            )));
+        }
+        let given = auth.and_then(parse_basic);
+        if given.as_ref().is_some_and(|(u, p)| ct_eq(u.as_bytes(), user.as_bytes()) & ct_eq(p, password.as_bytes())) {
+            return None;
+        }
+        if given.is_some() {
+            warn!(address = %peer, "admin API: wrong user or password");
+            self.failed(peer);
+        }
+        let mut r = to_response(Reply::text(401, "Unauthorized\n"));
+        r.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"Restricted\""));
+        r.headers_mut().insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+        Some(r)
+    }
+
+    async fn route(&self, method: &str, path: &str, body: Bytes) -> Reply {
+        match (method, path) {
+            ("GET", "/api/status") => Reply::json(200, &status_json(&self.handle.config(), &self.handle.status())),
+            ("GET", "/api/config") => match tokio::fs::read_to_string(&self.path).await {
+                Ok(text) => {
+                    let masked = redact_config(&text);
+                    // A secret written in a form the line masking does not see (an inline table) is not shown (secrets of
+                    // eight characters or more: a shorter one may equal an innocent value, like the user name).
+                    let cfg = self.handle.config();
+                    let secrets = [&cfg.auth.token, &cfg.auth.oidc.client_secret, &cfg.web_server.password];
+                    if secrets.iter().any(|s| s.len() >= 8 && masked.contains(s.as_str())) {
+                        return Reply::error(
+                            403,
+                            "the file holds a secret in a form this API cannot mask; read the file on the host",
+                        );
+                    }
+                    Reply { status: 200, content_type: Some("text/plain; charset=utf-8"), body: masked.into_bytes() }
+                }
+                Err(e) => Reply::error(400, &format!("cannot read {}: {e}", self.path.display())),
+            },
+            ("PUT", "/api/config") => {
+                if body.is_empty() {
+                    return Reply::error(400, "body can't be empty");
+                }
+                let Ok(text) = std::str::from_utf8(&body) else {
+                    return Reply::error(400, "invalid argument: the body is not UTF-8 text");
+                };
+                let file = self.path.display().to_string();
+                if text.contains(REDACTED) {
+                    return Reply::error(
+                        400,
+                        &format!("invalid argument: the body still holds {REDACTED} where a secret goes; send the real value"),
+                    );
+                }
+                if let Err(e) = ClientConfig::parse(text, &file) {
+                    return Reply::error(400, &format!("invalid argument: {e}"));
+                }
+                match tokio::fs::write(&self.path, text).await {
+                    Ok(()) => {
+                        info!(file = %file, "configuration file replaced through the admin API (applied at reload)");
+                        Reply::empty(200)
+                    }
+                    Err(e) => Reply::error(500, &format!("cannot write {file}: {e}")),
+                }
+            }
+            ("GET", "/api/reload") => {
+                let path = self.path.clone();
+                let loaded = tokio::task::spawn_blocking(move || ClientConfig::load(&path)).await;
+                match loaded {
+                    Ok(Ok(l)) => {
+                        self.handle.reload(l.config);
+                        Reply::empty(200)
+                    }
+                    Ok(Err(e)) => Reply::error(400, &format!("invalid argument: {e}")),
+                    Err(e) => Reply::error(500, &format!("reload failed: {e}")),
+                }
+            }
+            ("POST", "/api/stop") => {
+                info!("stop requested through the admin API");
+                let cancel = self.handle.cancel_token();
+                // After the answer has gone out.
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    cancel.cancel();
+                });
+                Reply::empty(200)
+            }
+            (_, "/api/status" | "/api/config" | "/api/reload" | "/api/stop") => {
+                Reply::text(405, "405 method not allowed\n")
+            }
+            _ => Reply::text(404, "404 page not found\n"),
+        }
+    }
+}
+
+fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut diff = a.len() ^ b.len();
+    for (i, x) in a.iter().enumerate() {
+        diff |= usize::from(x ^ b.get(i).copied().unwrap_or(!x));
+    }
+    diff == 0
+}
+
+fn parse_basic(h: &[u8]) -> Option<(String, Vec<u8>)> {
+    let h = std::str::from_utf8(h).ok()?;
+    let (scheme, rest) = h.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let raw = base64::engine::general_purpose::STANDARD.decode(rest.trim()).ok()?;
+    let colon = raw.iter().position(|b| *b == b':')?;
+    Some((String::from_utf8_lossy(&raw[..colon]).into_owned(), raw[colon + 1..].to_vec()))
+}
+
+fn to_response(reply: Reply) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from(reply.body)));
+    *r.status_mut() = hyper::StatusCode::from_u16(reply.status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
+    if let Some(ct) = reply.content_type {
+        r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(ct));
+    }
+    r
+}
+
+/// Serves the admin API on `listener` until `cancel`.
+pub async fn serve(listener: TcpListener, admin: Arc<Admin>, cancel: CancellationToken) {
+    info!(addr = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "admin API listening");
+    let slots = Arc::new(tokio::sync::Semaphore::new(64));
+    loop {
+        let permit = tokio::select! {
+            _ = cancel.cancelled() => break,
+            p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+        };
+        let (tcp, peer) = tokio::select! {
+            _ = cancel.cancelled() => break,
+            r = listener.accept() => match r {
+                Ok(v) => v,
+                Err(e) => {
+                    warn!(error = %e, "admin API: accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let (admin, cancel) = (admin.clone(), cancel.clone());
+        tokio::spawn(async move {
+            let _permit = permit;
+            serve_conn(tcp, peer, admin, cancel).await;
+        });
+    }
+}
+
+async fn serve_conn(tcp: tokio::net::TcpStream, peer: SocketAddr, admin: Arc<Admin>, cancel: CancellationToken) {
+    let svc = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+        let admin = admin.clone();
+        async move {
+            let path = req.uri().path().to_string();
+            let method = req.method().as_str().to_string();
+            if path == "/healthz" {
+                return Ok::<_, Infallible>(to_response(Reply::empty(200)));
+            }
+            if let Some(r) = admin.check_auth(peer.ip(), req.headers().get(AUTHORIZATION).map(|v| v.as_bytes())) {
+                return Ok(r);
+            }
+            let body = match Limited::new(req.into_body(), MAX_CONFIG_BYTES).collect().await {
+                Ok(b) => b.to_bytes(),
+                Err(_) => return Ok(to_response(Reply::error(413, "the body is larger than 1 MiB"))),
+            };
+            let r = admin.route(&method, &path, body).await;
+            debug!(method = %method, path = %path, status = r.status, "admin API request");
+            Ok(to_response(r))
+        }
+    });
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT)
+        .serve_connection(TokioIo::new(tcp), svc);
+    tokio::pin!(conn);
+    tokio::select! {
+        r = conn.as_mut() => if let Err(e) = r { debug!(error = %e, "admin API connection ended") },
+        _ = cancel.cancelled() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(Duration::from_secs(2), conn).await;
+        }
+    }
+}
+
+/// What the CLI (`portway-client status|reload|stop -c FILE`) asks the admin API of a running client.
+pub mod cli {
+    use super::*;
+
+    /// Why a CLI call failed.
+    #[derive(Debug, thiserror::Error)]
+    pub enum CliError {
+        /// No admin API configured.
+        #[error("{0}: webServer.port is not set, so the running client has no admin API to ask (set webServer.port)")]
+        NoAdmin(String),
+        /// Could not reach it (as frpc prints it: the request and the dial error).
+        #[error("{method} \"{url}\": {source}")]
+        Request {
+            /// GET/POST.
+            method: &'static str,
+            /// The URL.
+            url: String,
+            /// reqwest's error.
+            source: reqwest::Error,
+        },
+        /// It answered with an error.
+        #[error("{status}: {body}")]
+        Status {
+            /// HTTP status.
+            status: u16,
+            /// The answer's text.
+            body: String,
+        },
+    }
+
+    async fn call(cfg: &ClientConfig, file: &str, method: &'static str, path: &str) -> Result<String, CliError> {
+        let w = &cfg.web_server;
+        if w.port == 0 {
+            return Err(CliError::NoAdmin(file.into()));
+        }
+        let host = if w.addr == "0.0.0.0" || w.addr == "::" { "127.0.0.1".to_string() } else { w.addr.clone() };
+        let host = if host.contains(':') { format!("[{host}]") } else { host };
+        let url = format!("http://{host}:{}{path}", w.port);
+        let client = reqwest::Client::new();
+        let mut req = if method == "POST" { client.post(&url) } else { client.get(&url) };
+        if !w.user.is_empty() || !w.password.is_empty() {
+            req = req.basic_auth(&w.user, Some(&w.password));
+        }
+        let resp = req.timeout(Duration::from_secs(30)).send().await.map_err(|source| CliError::Request {
+            method,
+            url: url.clone(),
+            source,
+        })?;
+        let status = resp.status().as_u16();
+        let body = resp.text().await.map_err(|source| CliError::Request { method, url, source })?;
+        if status != 200 {
+            let msg = serde_json::from_str::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| v["Msg"].as_str().map(str::to_string))
+                .unwrap_or_else(|| body.trim().to_string());
+            return Err(CliError::Status { status, body: msg });
+        }
+        Ok(body)
+    }
+
+    /// `status`: frpc's table, one block per proxy type.
+    pub async fn status(cfg: &ClientConfig, file: &str) -> Result<String, CliError> {
+        let body = call(cfg, file, "GET", "/api/status").await?;
+        let map: BTreeMap<String, Vec<ProxyStatusJson>> = serde_json::from_str(&body)
+            .map_err(|e| CliError::Status { status: 200, body: format!("not frpc's status JSON: {e}") })?;
+        Ok(status_table(&map))
+    }
+
+    /// `reload`: asks the client to apply its file again.
+    pub async fn reload(cfg: &ClientConfig, file: &str) -> Result<(), CliError> {
+        call(cfg, file, "GET", "/api/reload").await.map(|_| ())
+    }
+
+    /// `stop`: asks the client to stop.
+    pub async fn stop(cfg: &ClientConfig, file: &str) -> Result<(), CliError> {
+        call(cfg, file, "POST", "/api/stop").await.map(|_| ())
+    }
+
+    /// frpc's status table: types in frpc's order, columns padded to the widest cell plus two spaces.
+    pub fn status_table(map: &BTreeMap<String, Vec<ProxyStatusJson>>) -> String {
+        const ORDER: [&str; 8] = ["tcp", "udp", "tcpmux", "http", "https", "stcp", "sudp", "xtcp"];
+        let mut out = String::from("Proxy Status...\n\n");
+        let mut types: Vec<&String> = map.keys().collect();
+        types.sort_by_key(|t| ORDER.iter().position(|o| o == t).unwrap_or(ORDER.len()));
+        for t in types {
+            let rows: Vec<[&str; 6]> = map[t]
+                .iter()
+                .map(|p| [&p.name, &p.status, &p.local_addr, &p.plugin, &p.remote_addr, &p.err].map(String::as_str))
+                .collect();
+            if rows.is_empty() {
+                continue;
+            }
+            let header = ["Name", "Status", "LocalAddr", "Plugin", "RemoteAddr", "Error"];
+            let mut widths = header.map(str::len);
+            for r in &rows {
+                for (w, c) in widths.iter_mut().zip(r) {
+                    *w = (*w).max(c.len());
+                }
+            }
+            out.push_str(&t.to_uppercase());
+            out.push('\n');
+            for r in std::iter::once(header).chain(rows) {
+                for (c, w) in r.iter().zip(widths) {
+                    out.push_str(&format!("{c:<width$}", width = w + 2));
+                }
+                out.push('\n');
+            }
+            out.push('\n');
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cli::status_table;
+    use super::*;
+
+    #[test]
+    fn secrets_are_masked_in_every_format() {
+        let text = "serverAddr = \"a\"\nauth.token = \"s3cret\"\n[auth.oidc]\nclientSecret = 'x'\nwebServer.password=pw\n  token: yamlsecret\n\"token\": \"jsonsecret\",\nadmin_pwd = inipw\nlocalPort = 1\ntoken = \"\"\n";
+        let m = redact_config(text);
+        for secret in ["s3cret", "'x'", "pw\n", "yamlsecret", "jsonsecret", "inipw"] {
+            assert!(!m.contains(secret), "{secret} in {m}");
+        }
+        assert!(m.contains("auth.token = \"<redacted>\"\n") && m.contains("\"token\": \"<redacted>\",\n"), "{m}");
+        assert!(
+            m.contains("serverAddr = \"a\"\n") && m.contains("localPort = 1\n") && m.contains("token = \"\"\n"),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn status_table_is_frpcs() {
+        let row = |name: &str, status: &str, local: &str, remote: &str, err: &str, kind: &str| ProxyStatusJson {
+            name: name.into(),
+            kind: kind.into(),
+            status: status.into(),
+            err: err.into(),
+            local_addr: local.into(),
+            plugin: String::new(),
+            remote_addr: remote.into(),
+        };
+        let mut m = BTreeMap::new();
+        m.insert(
+            "tcp".to_string(),
+            vec![
+                row("clash", "start error", "127.0.0.1:18081", "", "port unavailable", "tcp"),
+                row("web", "running", "127.0.0.1:18081", "127.0.0.1:16001", "", "tcp"),
+            ],
+        );
+        m.insert("udp".to_string(), vec![row("voice", "running", "127.0.0.1:18082", "127.0.0.1:16002", "", "udp")]);
+        let expected = "Proxy Status...\n\nTCP\n\
+Name   Status       LocalAddr        Plugin  RemoteAddr       Error             \n\
+clash  start error  127.0.0.1:18081                           port unavailable  \n\
+web    running      127.0.0.1:18081          127.0.0.1:16001                    \n\nUDP\n\
+Name   Status   LocalAddr        Plugin  RemoteAddr       Error  \n\
+voice  running  127.0.0.1:18082          127.0.0.1:16002         \n\n";
+        assert_eq!(status_table(&m), expected);
+    }
+}
