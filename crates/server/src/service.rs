@@ -221,6 +221,10 @@ impl Server {
             .join(",");
         let info = crate::api::ServerInfo {
             bind_port: cfg.bind_port,
+            vhost_http_port: cfg.vhost_http_port,
+            vhost_https_port: cfg.vhost_https_port,
+            tcpmux_http_connect_port: cfg.tcpmux_http_connect_port,
+            subdomain_host: cfg.sub_domain_host.clone(),
             max_pool_count: cfg.transport.max_pool_count,
             max_ports_per_client: cfg.max_ports_per_client,
             heartbeat_timeout: if cfg.transport.tcp_mux { -1 } else { cfg.transport.heartbeat_timeout },

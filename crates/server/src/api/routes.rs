@@ -14,6 +14,14 @@ use crate::stats::{civil, day_of, ClientRecord, ProxyRecord, Registry, RESERVE_D
 pub struct ServerInfo {
     /// `bindPort`.
     pub bind_port: u16,
+    /// `vhostHTTPPort`.
+    pub vhost_http_port: u16,
+    /// `vhostHTTPSPort`.
+    pub vhost_https_port: u16,
+    /// `tcpmuxHTTPConnectPort`.
+    pub tcpmux_http_connect_port: u16,
+    /// `subDomainHost`.
+    pub subdomain_host: String,
     /// `transport.maxPoolCount`.
     pub max_pool_count: i64,
     /// `maxPortsPerClient`.
@@ -198,12 +206,12 @@ pub fn route(
                 "version": s.version,
                 "config": {
                     "bindPort": s.bind_port,
-                    "vhostHTTPPort": 0,
-                    "vhostHTTPSPort": 0,
-                    "tcpmuxHTTPConnectPort": 0,
+                    "vhostHTTPPort": s.vhost_http_port,
+                    "vhostHTTPSPort": s.vhost_https_port,
+                    "tcpmuxHTTPConnectPort": s.tcpmux_http_connect_port,
                     "kcpBindPort": 0,
                     "quicBindPort": 0,
-                    "subdomainHost": "",
+                    "subdomainHost": s.subdomain_host,
                     "maxPoolCount": s.max_pool_count,
                     "maxPortsPerClient": s.max_ports_per_client,
                     "heartbeatTimeout": s.heartbeat_timeout,
@@ -354,7 +362,7 @@ struct ServerInfoJson {
     tcpmux_http_connect_port: u16,
     kcp_bind_port: u16,
     quic_bind_port: u16,
-    subdomain_host: &'static str,
+    subdomain_host: String,
     max_pool_count: i64,
     max_ports_per_client: i64,
     heartbeat_timeout: i64,
@@ -370,12 +378,12 @@ fn server_info(reg: &Registry, info: &ServerInfo, now: i64) -> ServerInfoJson {
     ServerInfoJson {
         version: portway_proto::FRP_VERSION,
         bind_port: info.bind_port,
-        vhost_http_port: 0,
-        vhost_https_port: 0,
-        tcpmux_http_connect_port: 0,
+        vhost_http_port: info.vhost_http_port,
+        vhost_https_port: info.vhost_https_port,
+        tcpmux_http_connect_port: info.tcpmux_http_connect_port,
         kcp_bind_port: 0,
         quic_bind_port: 0,
-        subdomain_host: "",
+        subdomain_host: info.subdomain_host.clone(),
         max_pool_count: info.max_pool_count,
         max_ports_per_client: info.max_ports_per_client,
         heartbeat_timeout: info.heartbeat_timeout,
