@@ -21,6 +21,9 @@ pub enum CodecError {
     /// Type byte or JSON body is wrong.
     #[error(transparent)]
     Msg(#[from] MsgError),
+    /// A wire protocol v2 frame or message is wrong.
+    #[error(transparent)]
+    Frame(#[from] crate::wire_v2::FrameError),
     /// The connection failed or closed mid-frame.
     #[error("connection error while reading or writing an frp message: {0}")]
     Io(#[from] std::io::Error),

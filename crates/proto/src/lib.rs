@@ -3,6 +3,9 @@
 //! - [`msg`]: every message type frp v0.70 defines, with frp's JSON field names.
 //! - [`codec`]: v1 framing (`type | i64 BE length | JSON`), pure decode over a buffer plus async read/write.
 //! - [`crypto`]: the AES-128-CFB stream cipher frp wraps the control channel and encrypted proxies in.
+//! - [`wire_v2`]: wire protocol v2 (frp v0.69+): magic, binary frames, message ids, hellos, key derivation.
+//! - [`aead`]: the v2 control channel's AEAD record stream (AES-256-GCM, XChaCha20-Poly1305).
+//! - [`wire`]: v1 or v2, chosen per logical connection: one read/write entry point for both.
 //! - [`auth`]: privilege keys (token auth).
 //! - [`compress`]: snappy framing format, as frp's `useCompression` writes it.
 //! - [`yamux`]: yamux frame headers (pure) and the multiplexer configuration frp uses.
@@ -13,6 +16,7 @@
 
 #![warn(missing_docs)]
 
+pub mod aead;
 pub mod auth;
 pub mod codec;
 pub mod compress;
@@ -21,6 +25,8 @@ pub mod msg;
 pub mod mux;
 pub mod relay;
 pub mod transport;
+pub mod wire;
+pub mod wire_v2;
 pub mod ws;
 pub mod yamux;
 
