@@ -6,8 +6,11 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use portway_proto::aead::AeadStream;
 use portway_proto::codec;
 use portway_proto::crypto::CryptoStream;
+use portway_proto::wire::Wire;
+use portway_proto::wire_v2::{Algorithm, Keys};
 use portway_proto::msg::{Login, LoginResp, Message, NewProxyResp, NewWorkConn, Pong, ReqWorkConn, StartWorkConn};
 use portway_proto::transport::BoxedIo;
 use tokio::sync::{mpsc, Mutex};
@@ -36,6 +39,39 @@ pub enum WorkConnError {
     Closed,
 }
 
+/// A work connection parked in a client's pool, with the wire protocol it opened with.
+pub struct WorkConn {
+    /// The stream; after StartWorkConn it carries the proxy's bytes.
+    pub io: BoxedIo,
+    /// v1 or v2: the framing of StartWorkConn and, for udp proxies, of the UDPPacket messages after it.
+    pub wire: Wire,
+}
+
+/// How a control connection was negotiated: v1, or v2 with the AEAD algorithm and keys from its hellos.
+pub enum Channel {
+    /// v1 framing, AES-128-CFB after LoginResp.
+    V1,
+    /// v2 framing without a hello and without crypto: work and visitor connections.
+    V2Plain,
+    /// v2 framing, AEAD after LoginResp.
+    V2 {
+        /// The algorithm the ServerHello selected.
+        alg: Algorithm,
+        /// Both directions' keys.
+        keys: Keys,
+    },
+}
+
+impl Channel {
+    /// The framing.
+    pub fn wire(&self) -> Wire {
+        match self {
+            Channel::V1 => Wire::V1,
+            Channel::V2Plain | Channel::V2 { .. } => Wire::V2,
+        }
+    }
+}
+
 /// A logged-in client.
 pub struct Control {
     /// The session id frp calls run_id.
@@ -46,6 +82,8 @@ pub struct Control {
     pub identity: Identity,
     /// frp's `user` (proxy names arrive already prefixed with it).
     pub user: String,
+    /// The control connection's wire protocol, `"v1"` or `"v2"` (frps reports it as `wireProtocol`).
+    pub wire_protocol: &'static str,
     /// This client's key in the statistics registry.
     pub client_key: String,
     /// This session's number in the statistics registry.
@@ -55,8 +93,8 @@ pub struct Control {
     /// Cancelled when the control session ends; every proxy of it is a child.
     pub cancel: CancellationToken,
     tx: mpsc::Sender<Message>,
-    pool_tx: mpsc::Sender<BoxedIo>,
-    pool_rx: Mutex<mpsc::Receiver<BoxedIo>>,
+    pool_tx: mpsc::Sender<WorkConn>,
+    pool_rx: Mutex<mpsc::Receiver<WorkConn>>,
     /// This client's proxies: name → cancel token, and whether it holds a public port (tcp/udp; virtual-host
     /// proxies share the vhost ports and do not count against maxPortsPerClient, as in frps).
     pub(crate) proxies: std::sync::Mutex<HashMap<String, (CancellationToken, bool)>>,
@@ -83,7 +121,7 @@ impl Control {
 
     /// Verifies and parks a work connection the client opened in answer to ReqWorkConn; returns whether it was
     /// verified.
-    pub async fn add_work_conn(&self, conn: BoxedIo, w: &NewWorkConn) -> bool {
+    pub async fn add_work_conn(&self, conn: WorkConn, w: &NewWorkConn) -> bool {
         match self.shared.auth.verify_work_conn(&w.privilege_key, w.timestamp, &self.identity).await {
             Ok(exp) => self.renewed(exp),
             Err(e) => {
@@ -99,7 +137,7 @@ impl Control {
 
     /// Takes a work connection from the pool, or asks the client for one and waits `userConnTimeout`. The caller
     /// asks for a replacement (`replenish`) once it has used the connection.
-    async fn get_work_conn(&self) -> Result<BoxedIo, WorkConnError> {
+    async fn get_work_conn(&self) -> Result<WorkConn, WorkConnError> {
         let timeout = Duration::from_secs(self.shared.cfg.user_conn_timeout.max(1) as u64);
         let mut rx = self.pool_rx.lock().await;
         let conn = match rx.try_recv() {
@@ -128,11 +166,11 @@ impl Control {
 
     /// Gets a work connection and writes StartWorkConn on it. A pooled connection may have died since it was
     /// parked, so a few are tried.
-    pub async fn start_work_conn(&self, start: StartWorkConn) -> Result<BoxedIo, WorkConnError> {
+    pub async fn start_work_conn(&self, start: StartWorkConn) -> Result<WorkConn, WorkConnError> {
         let msg = Message::StartWorkConn(start);
         for _ in 0..4 {
             let mut w = self.get_work_conn().await?;
-            let written = codec::write_msg(&mut w, &msg).await.is_ok();
+            let written = w.wire.write_msg(&mut w.io, &msg).await.is_ok();
             // After StartWorkConn, not before: on a multiplexed connection both frames then leave in one write
             // (the control task queues its frame before the session's writer runs), one hand-off fewer.
             self.replenish();
@@ -187,9 +225,11 @@ pub async fn login(
     shared: Arc<Shared>,
     mut conn: BoxedIo,
     login: Login,
+    channel: Channel,
     peer: SocketAddr,
     authed: Option<tokio_util::sync::CancellationToken>,
 ) {
+    let wire = channel.wire();
     let identity = match shared.auth.verify_login(&login.privilege_key, login.timestamp).await {
         Ok(id) => id,
         Err(e) => {
@@ -197,7 +237,7 @@ pub async fn login(
             if shared.guard.record_failure(peer.ip()) {
                 warn!(address = %peer.ip(), window = ?crate::guard::WINDOW, "too many failed logins from this address; refusing its connections for a while");
             }
-            refuse_login(&mut conn, e.to_string()).await;
+            refuse_login(&mut conn, wire, e.to_string()).await;
             return;
         }
     };
@@ -212,7 +252,7 @@ pub async fn login(
                 );
                 drop(controls);
                 warn!(error = %msg, "login refused");
-                refuse_login(&mut conn, msg).await;
+                refuse_login(&mut conn, wire, msg).await;
                 return;
             }
         }
@@ -249,6 +289,7 @@ pub async fn login(
         user: login.user.clone(),
         client_key,
         stats_session,
+        wire_protocol: wire.as_str(),
         cancel: cancel.clone(),
         tx,
         pool_tx,
@@ -270,14 +311,14 @@ pub async fn login(
         run_id: run_id.clone(),
         error: String::new(),
     });
-    if codec::write_msg(&mut conn, &resp).await.is_err() {
+    if wire.write_msg(&mut conn, &resp).await.is_err() {
         remove(&shared, &ctl).await;
         return;
     }
     let span = tracing::info_span!("control", run_id = %run_id, user = %login.user);
     async {
-        info!(%peer, hostname = %login.hostname, version = %login.version, pool_count, "client logged in");
-        run(ctl.clone(), conn, rx, pool_count).await;
+        info!(%peer, hostname = %login.hostname, version = %login.version, pool_count, wire = wire.as_str(), "client logged in");
+        run(ctl.clone(), conn, channel, rx, pool_count).await;
         remove(&shared, &ctl).await;
         info!("client session ended");
     }
@@ -295,9 +336,19 @@ async fn remove(shared: &Arc<Shared>, ctl: &Arc<Control>) {
     }
 }
 
-async fn run(ctl: Arc<Control>, conn: BoxedIo, mut rx: mpsc::Receiver<Message>, pool_count: usize) {
+async fn run(ctl: Arc<Control>, conn: BoxedIo, channel: Channel, mut rx: mpsc::Receiver<Message>, pool_count: usize) {
     let shared = ctl.shared.clone();
-    let stream = CryptoStream::new(conn, &shared.key);
+    let wire = channel.wire();
+    // The server writes with the server-to-client key and reads with the client-to-server one.
+    let stream: BoxedIo = match channel {
+        Channel::V1 => Box::new(CryptoStream::new(conn, &shared.key)),
+        Channel::V2 { alg, keys } => Box::new(AeadStream::new(conn, alg, &keys.s2c, &keys.c2s)),
+        // The listener refuses a v2 Login without a ClientHello before a session exists.
+        Channel::V2Plain => {
+            warn!("wire v2 control session without negotiated crypto; closed");
+            return;
+        }
+    };
     let (mut rd, mut wr) = tokio::io::split(stream);
     let cancel = ctl.cancel.clone();
     let writer_cancel = cancel.clone();
@@ -307,7 +358,7 @@ async fn run(ctl: Arc<Control>, conn: BoxedIo, mut rx: mpsc::Receiver<Message>, 
                 _ = writer_cancel.cancelled() => break,
                 m = rx.recv() => match m { Some(m) => m, None => break },
             };
-            if let Err(e) = codec::write_msg(&mut wr, &m).await {
+            if let Err(e) = wire.write_msg(&mut wr, &m).await {
                 debug!(error = %e, "control channel write failed");
                 break;
             }
@@ -340,11 +391,16 @@ async fn run(ctl: Arc<Control>, conn: BoxedIo, mut rx: mpsc::Receiver<Message>, 
                 warn!("no heartbeat from the client within {:?}; closing its session", hb.unwrap_or_default());
                 break;
             }
-            m = codec::read_msg(&mut rd) => m,
+            m = wire.read_msg(&mut rd) => m,
         };
         let msg = match msg {
             Ok(m) => m,
             Err(e) if e.is_eof() => break,
+            // A v2 record that failed authentication (or was oversized) surfaces as InvalidData.
+            Err(codec::CodecError::Io(e)) if e.kind() == std::io::ErrorKind::InvalidData => {
+                warn!(error = %e, "control channel is corrupt; closing the session");
+                break;
+            }
             // A client killed or a yamux session gone: the connection is lost, nothing was malformed.
             Err(codec::CodecError::Io(e)) => {
                 info!(error = %e, "control connection lost; closing the session");

@@ -316,7 +316,7 @@ async fn serve_visitor(
         error: String::new(),
     };
     let work = match ctl.start_work_conn(start).await {
-        Ok(w) => w,
+        Ok(w) => w.io,
         Err(e) => {
             warn!(error = %e, "no work connection for a visitor; closing it");
             return;

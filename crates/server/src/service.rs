@@ -10,6 +10,8 @@ use portway_proto::crypto::Key;
 use portway_proto::msg::{LoginResp, Message, NewVisitorConnResp};
 use portway_proto::mux::{MuxConfig, MuxSession};
 use portway_proto::transport::{self, BoxedIo, Sniffed};
+use portway_proto::wire::{self, Wire};
+use portway_proto::wire_v2::{self, frame_type, ClientHello, ServerHello};
 use portway_proto::ws;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore};
@@ -20,7 +22,7 @@ use tracing::{debug, error, info, warn, Instrument};
 
 use crate::auth::{Authenticator, Scopes};
 use crate::config::ServerConfig;
-use crate::control::{self, Control};
+use crate::control::{self, Channel, Control, WorkConn};
 use crate::guard::LoginGuard;
 use crate::oidc::OidcVerifier;
 use crate::stats::Registry;
@@ -444,16 +446,19 @@ impl Shared {
         session.close();
     }
 
-    /// One logical frp connection (a TCP/TLS connection, or a yamux stream): Login or NewWorkConn.
+    /// One logical frp connection (a TCP/TLS connection, or a yamux stream): the v2 magic or not, then Login,
+    /// NewWorkConn or NewVisitorConn.
     pub(crate) async fn handle_conn(
         self: Arc<Self>,
-        mut conn: BoxedIo,
+        conn: BoxedIo,
         peer: SocketAddr,
         permit: Option<OwnedSemaphorePermit>,
         authed: Option<CancellationToken>,
     ) {
-        let first = match tokio::time::timeout(LOGIN_TIMEOUT, codec::read_msg(&mut conn)).await {
-            Ok(Ok(m)) => m,
+        let opened = tokio::time::timeout(LOGIN_TIMEOUT, self.first_message(conn)).await;
+        let (first, mut conn, channel) = match opened {
+            Ok(Ok(Some(f))) => f,
+            Ok(Ok(None)) => return,
             Ok(Err(e)) => {
                 log_bad_first_frame(&e);
                 return;
@@ -464,13 +469,14 @@ impl Shared {
             }
         };
         drop(permit);
+        let wire = channel.wire();
         match first {
-            Message::Login(login) => control::login(self, conn, login, peer, authed).await,
+            Message::Login(login) => control::login(self, conn, login, channel, peer, authed).await,
             Message::NewWorkConn(w) => {
                 let ctl = self.controls.lock().await.get(&w.run_id).cloned();
                 match ctl {
                     Some(ctl) => {
-                        if ctl.add_work_conn(conn, &w).await {
+                        if ctl.add_work_conn(WorkConn { io: conn, wire }, &w).await {
                             if let Some(a) = authed {
                                 a.cancel();
                             }
@@ -486,10 +492,63 @@ impl Shared {
                     proxy_name: v.proxy_name,
                     error: "visitors (stcp/sudp/xtcp) are not supported by this Portway server".into(),
                 });
-                let _ = codec::write_msg(&mut conn, &resp).await;
+                let _ = wire.write_msg(&mut conn, &resp).await;
             }
             other => {
                 info!(message = other.name(), "unexpected first message; connection closed");
+            }
+        }
+    }
+
+    /// Reads what opens a logical connection: v1 → its first message; v2 (magic) → an optional ClientHello,
+    /// answered with a ServerHello, then the first message. `Ok(None)`: refused here, already logged.
+    async fn first_message(&self, conn: BoxedIo) -> Result<Option<(Message, BoxedIo, Channel)>, CodecError> {
+        let (wire, mut conn) = match wire::sniff(conn).await {
+            Ok(x) => x,
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                info!("connection closed within its first 7 bytes (before a v1 frame or the v2 magic); dropped");
+                return Ok(None);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if wire == Wire::V1 {
+            let m = codec::read_msg(&mut conn).await?;
+            return Ok(Some((m, conn, Channel::V1)));
+        }
+        let (kind, payload) = wire_v2::read_frame(&mut conn).await?;
+        match kind {
+            frame_type::MESSAGE => {
+                let m = wire_v2::decode_message(&payload)?;
+                if let Message::Login(_) = m {
+                    // frp: a v2 control connection must negotiate its crypto.
+                    info!("wire v2 Login without a ClientHello; refused (missing v2 crypto negotiation)");
+                    refuse_login(&mut conn, Wire::V2, "missing v2 crypto negotiation".into()).await;
+                    return Ok(None);
+                }
+                Ok(Some((m, conn, Channel::V2Plain)))
+            }
+            frame_type::CLIENT_HELLO => {
+                let selected = ClientHello::parse(&payload)
+                    .and_then(|ch| wire_v2::server_select(&ch, rand::random()));
+                let (sh, alg) = match selected {
+                    Ok(x) => x,
+                    Err(e) => {
+                        info!(error = %e, "wire v2 ClientHello refused; answered with frp's error ServerHello and closed");
+                        let refusal = ServerHello::refusal(&e).to_json();
+                        let _ = wire_v2::write_frame(&mut conn, frame_type::SERVER_HELLO, &refusal).await;
+                        return Ok(None);
+                    }
+                };
+                let sh_raw = sh.to_json();
+                wire_v2::write_frame(&mut conn, frame_type::SERVER_HELLO, &sh_raw).await?;
+                let hash = wire_v2::transcript_hash(&payload, &sh_raw);
+                let keys = wire_v2::derive_keys(self.cfg.auth.token.as_bytes(), &hash, alg);
+                let m = wire_v2::read_message(&mut conn).await?;
+                Ok(Some((m, conn, Channel::V2 { alg, keys })))
+            }
+            other => {
+                info!(frame_type = other, "wire v2 connection opened with an unexpected frame type; closed");
+                Ok(None)
             }
         }
     }
@@ -504,8 +563,8 @@ fn log_bad_first_frame(e: &CodecError) {
 }
 
 /// Writes a refusal to a client that failed login, then lets the connection drop.
-pub(crate) async fn refuse_login(conn: &mut BoxedIo, error: String) {
+pub(crate) async fn refuse_login(conn: &mut BoxedIo, wire: Wire, error: String) {
     let resp =
         Message::LoginResp(LoginResp { version: portway_proto::FRP_VERSION.into(), run_id: String::new(), error });
-    let _ = codec::write_msg(conn, &resp).await;
+    let _ = wire.write_msg(conn, &resp).await;
 }

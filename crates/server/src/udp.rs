@@ -6,7 +6,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use portway_proto::codec;
 use portway_proto::msg::{Message, NewProxy, StartWorkConn, UdpPacket};
 use portway_proto::relay::wrap_work_conn;
 use tokio::net::UdpSocket;
@@ -47,7 +46,9 @@ pub async fn serve(
             }
         };
         let key = &ctl.shared().key;
-        let work = wrap_work_conn(work, np.use_encryption.then_some(key), np.use_compression);
+        // v2 work connections carry the datagrams as v2 UDPPacket frames (frp v0.69.1+).
+        let wire = work.wire;
+        let work = wrap_work_conn(work.io, np.use_encryption.then_some(key), np.use_compression);
         let (mut rd, mut wr) = tokio::io::split(work);
         let sock = socket.clone();
         let trunc = truncated.clone();
@@ -68,7 +69,7 @@ pub async fn serve(
                 };
                 live_in.bytes_in.fetch_add(n as u64, Ordering::Relaxed);
                 let pkt = UdpPacket { content: buf[..n].to_vec(), local_addr: None, remote_addr: Some(peer.into()) };
-                codec::write_msg(&mut wr, &Message::UdpPacket(pkt)).await.map_err(std::io::Error::other)?;
+                wire.write_msg(&mut wr, &Message::UdpPacket(pkt)).await.map_err(std::io::Error::other)?;
             }
             #[allow(unreachable_code)]
             std::io::Result::Ok(())
@@ -77,7 +78,7 @@ pub async fn serve(
         let live_out = live.clone();
         let outbound = async move {
             loop {
-                let m = tokio::time::timeout(WORK_CONN_READ_TIMEOUT, codec::read_msg(&mut rd))
+                let m = tokio::time::timeout(WORK_CONN_READ_TIMEOUT, wire.read_msg(&mut rd))
                     .await
                     .map_err(|_| std::io::Error::other("no message on the udp work connection for 60 s"))?
                     .map_err(std::io::Error::other)?;

@@ -100,7 +100,7 @@ impl Route {
             dst_port: dst.map(|d| d.port()).unwrap_or(0),
             error: String::new(),
         };
-        let work = self.ctl.start_work_conn(start).await?;
+        let work = self.ctl.start_work_conn(start).await?.io;
         let key = &self.ctl.shared().key;
         Ok(wrap_work_conn(work, self.np.use_encryption.then_some(key), self.np.use_compression))
     }

@@ -1,0 +1,246 @@
+//! Wire protocol v2 against Portway's server, on 127.0.0.1.
+//!
+//! - The client side of real frpc v0.70.0 v2 sessions (tests/fixtures/frp-captures/v2-*) is replayed: magic,
+//!   ClientHello and Login byte for byte, then the control messages frpc sent (decrypted from the capture with
+//!   the keys of the captured handshake) re-sealed under the keys of this handshake with frpc's stream nonce.
+//!   Portway must answer as frps did, and a tcp visitor and a udp datagram must come back through it.
+//! - Bad input: truncated magic, unknown algorithms, wrong-size random, a record that fails authentication, an
+//!   oversized frame: the connection closes, and a v2 client logged in alongside keeps working.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use base64::Engine as _;
+use portway_proto::aead::{AeadStream, Opener, Sealer};
+use portway_proto::msg::{Message, NewWorkConn, UdpPacket};
+use portway_proto::mux::{MuxConfig, MuxSession};
+use portway_proto::transport::BoxedIo;
+use portway_proto::wire_v2::{
+    self, decode_frame, decode_message, derive_keys, frame_type, transcript_hash, Algorithm, ClientHello,
+    ServerHello, MAGIC,
+};
+use portway_proto::yamux::{FrameType, Header};
+use portway_server::{Server, ServerConfig};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket};
+use tokio_util::sync::CancellationToken;
+
+const T: Duration = Duration::from_secs(20);
+
+fn capture(name: &str) -> Vec<serde_json::Value> {
+    let p = format!("{}/../../tests/fixtures/frp-captures/{name}/capture.json", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
+}
+
+fn bytes(chunks: &[serde_json::Value], conn: u64, dir: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    for c in chunks.iter().filter(|c| c["conn"] == conn && c["dir"] == dir) {
+        out.extend(base64::engine::general_purpose::STANDARD.decode(c["b64"].as_str().unwrap()).unwrap());
+    }
+    out
+}
+
+/// The data of each yamux stream in a captured direction.
+fn demux(mut b: &[u8]) -> BTreeMap<u32, Vec<u8>> {
+    let mut streams: BTreeMap<u32, Vec<u8>> = BTreeMap::new();
+    while let Some(h) = Header::decode(b).unwrap() {
+        b = &b[12..];
+        if h.kind == FrameType::Data {
+            let n = h.length as usize;
+            streams.entry(h.stream_id).or_default().extend_from_slice(&b[..n]);
+            b = &b[n..];
+        }
+    }
+    streams
+}
+
+/// Splits a frame off the front: (type, whole frame bytes, payload, rest).
+fn frame(b: &[u8]) -> (u16, &[u8], &[u8], &[u8]) {
+    let (kind, payload, used) = decode_frame(b).unwrap().unwrap();
+    (kind, &b[..used], payload, &b[used..])
+}
+
+/// Opens a captured AEAD stream and returns its messages.
+fn open_all(alg: Algorithm, key: &wire_v2::AeadKey, mut wire: &[u8]) -> Vec<Message> {
+    let mut o = Opener::new(alg, key);
+    let mut plain = Vec::new();
+    while !wire.is_empty() {
+        let (p, used) = o.open(wire).unwrap().unwrap();
+        plain.extend_from_slice(&p);
+        wire = &wire[used..];
+    }
+    let mut msgs = Vec::new();
+    let mut rest = &plain[..];
+    while let Some((_, payload, used)) = decode_frame(rest).unwrap() {
+        msgs.push(decode_message(payload).unwrap());
+        rest = &rest[used..];
+    }
+    msgs
+}
+
+struct TestServer {
+    port: u16,
+    stop: CancellationToken,
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+async fn start_server(tcp_mux: bool) -> TestServer {
+    let toml = format!("bindAddr = \"127.0.0.1\"\nbindPort = 0\nauth.token = \"t\"\ntransport.tcpMux = {tcp_mux}\n");
+    let cfg = ServerConfig::parse(&toml, "test-frps.toml").unwrap().config;
+    let server = Server::new(cfg).unwrap();
+    let listener = server.bind().await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let stop = CancellationToken::new();
+    tokio::spawn(server.run(listener, stop.clone()));
+    TestServer { port, stop }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Opens logical connections the way the captured frpc did: one TCP connection each, or yamux streams.
+struct Dialer {
+    port: u16,
+    mux: Option<MuxSession>,
+}
+
+impl Dialer {
+    async fn new(port: u16, mux: bool) -> Dialer {
+        let mux = if mux {
+            let tcp: BoxedIo = Box::new(TcpStream::connect(("127.0.0.1", port)).await.unwrap());
+            Some(MuxSession::client(tcp, MuxConfig::frp(Duration::from_secs(30))))
+        } else {
+            None
+        };
+        Dialer { port, mux }
+    }
+
+    async fn open(&self) -> BoxedIo {
+        match &self.mux {
+            Some(m) => Box::new(m.open().unwrap()),
+            None => Box::new(TcpStream::connect(("127.0.0.1", self.port)).await.unwrap()),
+        }
+    }
+}
+
+/// Plays a captured frpc's v2 session against Portway's server.
+async fn replay(name: &str, mux: bool, alg: Algorithm) {
+    let chunks = capture(name);
+    let (up, down) = if mux {
+        (demux(&bytes(&chunks, 1, "client->server"))[&1].clone(), demux(&bytes(&chunks, 1, "server->client"))[&1].clone())
+    } else {
+        (bytes(&chunks, 1, "client->server"), bytes(&chunks, 1, "server->client"))
+    };
+    assert_eq!(up[..7], MAGIC);
+    let (k, ch_frame, ch_raw, rest) = frame(&up[7..]);
+    assert_eq!(k, frame_type::CLIENT_HELLO);
+    let (k, login_frame, _, sealed_up) = frame(rest);
+    assert_eq!(k, frame_type::MESSAGE);
+    let (_, _, sh_orig, _) = frame(&down);
+    let orig_keys = derive_keys(b"t", &transcript_hash(ch_raw, sh_orig), alg);
+    let frpc_msgs = open_all(alg, &orig_keys.c2s, sealed_up);
+    let frpc_nonce = sealed_up[..alg.nonce_len()].to_vec();
+
+    let server = start_server(mux).await;
+    let dialer = Dialer::new(server.port, mux).await;
+    let mut ctl = dialer.open().await;
+    let mut hello = MAGIC.to_vec();
+    hello.extend_from_slice(ch_frame);
+    hello.extend_from_slice(login_frame);
+    ctl.write_all(&hello).await.unwrap();
+
+    let sh_raw = wire_v2::read_frame_of(&mut ctl, frame_type::SERVER_HELLO).await.unwrap();
+    let sh = ServerHello::parse(&sh_raw).unwrap();
+    let ch = ClientHello::parse(ch_raw).unwrap();
+    assert_eq!(wire_v2::client_check(&ch, &sh).unwrap(), alg, "Portway selects what frps selected");
+    let Message::LoginResp(resp) = wire_v2::read_message(&mut ctl).await.unwrap() else { panic!("not LoginResp") };
+    assert!(resp.error.is_empty(), "login refused: {}", resp.error);
+
+    let keys = derive_keys(b"t", &transcript_hash(ch_raw, &sh_raw), alg);
+    let sealer = Sealer::new(alg, &keys.c2s, frpc_nonce);
+    let mut ctl = AeadStream::with_sealer(ctl, sealer, Opener::new(alg, &keys.s2c));
+    let (web_port, voice_port) = (free_port(), free_port());
+    for m in &frpc_msgs {
+        let mut m = m.clone();
+        if let Message::NewProxy(np) = &mut m {
+            np.remote_port = if np.proxy_name == "web" { web_port } else { voice_port } as i64;
+        }
+        wire_v2::write_message(&mut ctl, &m).await.unwrap();
+    }
+    let mut answers = Vec::new();
+    for _ in 0..10 {
+        let m = tokio::time::timeout(T, wire_v2::read_message(&mut ctl)).await.unwrap().unwrap();
+        if let Message::NewProxyResp(r) = &m {
+            assert!(r.error.is_empty(), "proxy refused: {}", r.error);
+        }
+        answers.push(m);
+        let resps = answers.iter().filter(|m| matches!(m, Message::NewProxyResp(_))).count();
+        let pinged = frpc_msgs.iter().any(|m| matches!(m, Message::Ping(_)));
+        if resps == 2 && (!pinged || answers.iter().any(|m| matches!(m, Message::Pong(_)))) {
+            break;
+        }
+    }
+    assert!(answers.iter().any(|m| matches!(m, Message::ReqWorkConn(_))));
+    assert!(answers.iter().any(|m| matches!(m, Message::NewProxyResp(r) if r.remote_addr == format!(":{web_port}"))));
+    assert!(answers.iter().any(|m| matches!(m, Message::NewProxyResp(r) if r.remote_addr == format!(":{voice_port}"))));
+
+    // Two work connections, as frpc opens them: magic + NewWorkConn; each serves what StartWorkConn names.
+    for _ in 0..2 {
+        let mut w = dialer.open().await;
+        w.write_all(&MAGIC).await.unwrap();
+        let nwc = Message::NewWorkConn(NewWorkConn { run_id: resp.run_id.clone(), ..Default::default() });
+        wire_v2::write_message(&mut w, &nwc).await.unwrap();
+        tokio::spawn(async move {
+            let Ok(Message::StartWorkConn(s)) = wire_v2::read_message(&mut w).await else { return };
+            if s.proxy_name == "web" {
+                let (mut r, mut wr) = tokio::io::split(w);
+                let _ = tokio::io::copy(&mut r, &mut wr).await;
+            } else {
+                // udp: v2 UDPPacket frames both ways; echo each.
+                for _ in 0..4 {
+                    let Ok(Message::UdpPacket(p)) = wire_v2::read_message(&mut w).await else { return };
+                    let back = UdpPacket { content: p.content, local_addr: None, remote_addr: p.remote_addr };
+                    if wire_v2::write_message(&mut w, &Message::UdpPacket(back)).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+    }
+
+    let mut v = TcpStream::connect(("127.0.0.1", web_port)).await.unwrap();
+    v.write_all(b"hello portway").await.unwrap();
+    let mut got = [0u8; 13];
+    tokio::time::timeout(T, v.read_exact(&mut got)).await.unwrap().unwrap();
+    assert_eq!(&got, b"hello portway");
+
+    let u = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    u.send_to(b"voice-datagram", ("127.0.0.1", voice_port)).await.unwrap();
+    let mut buf = [0u8; 64];
+    let (n, _) = tokio::time::timeout(T, u.recv_from(&mut buf)).await.unwrap().unwrap();
+    assert_eq!(&buf[..n], b"voice-datagram");
+}
+
+#[tokio::test]
+async fn replays_captured_frpc_v2_nomux() {
+    tokio::time::timeout(Duration::from_secs(60), replay("v2-nomux", false, Algorithm::Aes256Gcm)).await.unwrap();
+}
+
+#[tokio::test]
+async fn replays_captured_frpc_v2_mux() {
+    tokio::time::timeout(Duration::from_secs(60), replay("v2-mux", true, Algorithm::Aes256Gcm)).await.unwrap();
+}
+
+#[tokio::test]
+async fn replays_captured_frpc_v2_xchacha() {
+    tokio::time::timeout(Duration::from_secs(60), replay("v2-xchacha", false, Algorithm::XChaCha20Poly1305))
+        .await
+        .unwrap();
+}
