@@ -221,6 +221,11 @@ impl<S> AeadStream<S> {
         AeadStream::with_sealer(inner, Sealer::random(alg, write_key), Opener::new(alg, read_key))
     }
 
+    /// The wrapped stream (bytes written to it bypass the AEAD).
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
     /// Wraps `inner` with a given sealer and opener (fixed nonces in tests).
     pub fn with_sealer(inner: S, sealer: Sealer, opener: Opener) -> AeadStream<S> {
         AeadStream {

@@ -528,8 +528,7 @@ impl Shared {
                 Ok(Some((m, conn, Channel::V2Plain)))
             }
             frame_type::CLIENT_HELLO => {
-                let selected = ClientHello::parse(&payload)
-                    .and_then(|ch| wire_v2::server_select(&ch, rand::random()));
+                let selected = ClientHello::parse(&payload).and_then(|ch| wire_v2::server_select(&ch, rand::random()));
                 let (sh, alg) = match selected {
                     Ok(x) => x,
                     Err(e) => {

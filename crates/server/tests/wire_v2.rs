@@ -17,8 +17,8 @@ use portway_proto::msg::{Message, NewWorkConn, UdpPacket};
 use portway_proto::mux::{MuxConfig, MuxSession};
 use portway_proto::transport::BoxedIo;
 use portway_proto::wire_v2::{
-    self, decode_frame, decode_message, derive_keys, frame_type, transcript_hash, Algorithm, ClientHello,
-    ServerHello, MAGIC,
+    self, decode_frame, decode_message, derive_keys, frame_type, transcript_hash, Algorithm, ClientHello, ServerHello,
+    MAGIC,
 };
 use portway_proto::yamux::{FrameType, Header};
 use portway_server::{Server, ServerConfig};
@@ -134,7 +134,10 @@ impl Dialer {
 async fn replay(name: &str, mux: bool, alg: Algorithm) {
     let chunks = capture(name);
     let (up, down) = if mux {
-        (demux(&bytes(&chunks, 1, "client->server"))[&1].clone(), demux(&bytes(&chunks, 1, "server->client"))[&1].clone())
+        (
+            demux(&bytes(&chunks, 1, "client->server"))[&1].clone(),
+            demux(&bytes(&chunks, 1, "server->client"))[&1].clone(),
+        )
     } else {
         (bytes(&chunks, 1, "client->server"), bytes(&chunks, 1, "server->client"))
     };
@@ -243,4 +246,130 @@ async fn replays_captured_frpc_v2_xchacha() {
     tokio::time::timeout(Duration::from_secs(60), replay("v2-xchacha", false, Algorithm::XChaCha20Poly1305))
         .await
         .unwrap();
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Bad input
+
+/// A fresh v2 control session with Portway's own hello; returns the AEAD channel.
+async fn login_v2(port: u16) -> AeadStream<BoxedIo> {
+    let mut c: BoxedIo = Box::new(TcpStream::connect(("127.0.0.1", port)).await.unwrap());
+    let ch = ClientHello::new(Default::default(), &Algorithm::ALL, [7; 32]);
+    let ch_raw = ch.to_json();
+    let ts = 1_800_000_000;
+    let login = Message::Login(portway_proto::msg::Login {
+        version: "0.70.0".into(),
+        privilege_key: portway_proto::auth::privilege_key("t", ts),
+        timestamp: ts,
+        pool_count: 0,
+        ..Default::default()
+    });
+    let mut first = MAGIC.to_vec();
+    wire_v2::encode_frame(frame_type::CLIENT_HELLO, &ch_raw, &mut first).unwrap();
+    first.extend(wire_v2::encode_message(&login).unwrap());
+    c.write_all(&first).await.unwrap();
+    let sh_raw = wire_v2::read_frame_of(&mut c, frame_type::SERVER_HELLO).await.unwrap();
+    let alg = wire_v2::client_check(&ch, &ServerHello::parse(&sh_raw).unwrap()).unwrap();
+    let Message::LoginResp(r) = wire_v2::read_message(&mut c).await.unwrap() else { panic!("not LoginResp") };
+    assert!(r.error.is_empty());
+    let keys = derive_keys(b"t", &transcript_hash(&ch_raw, &sh_raw), alg);
+    AeadStream::new(c, alg, &keys.c2s, &keys.s2c)
+}
+
+/// Pings on a control channel and expects a Pong (skipping other messages, bounded).
+async fn ping_pong(ctl: &mut AeadStream<BoxedIo>) {
+    wire_v2::write_message(ctl, &Message::Ping(Default::default())).await.unwrap();
+    for _ in 0..10 {
+        let m = tokio::time::timeout(T, wire_v2::read_message(ctl)).await.unwrap().unwrap();
+        if let Message::Pong(p) = m {
+            assert!(p.error.is_empty());
+            return;
+        }
+    }
+    panic!("no Pong");
+}
+
+/// Sends `bytes` on a new connection and returns everything the server wrote before closing it.
+async fn answer_to(port: u16, bytes: &[u8]) -> Vec<u8> {
+    let mut c = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    c.write_all(bytes).await.unwrap();
+    // The peer then stops sending (a truncated magic must not wait out the login timeout).
+    c.shutdown().await.unwrap();
+    let mut out = Vec::new();
+    // Reading to the end proves the server closed the connection.
+    tokio::time::timeout(T, c.read_to_end(&mut out)).await.unwrap().unwrap_or_default();
+    out
+}
+
+fn hello_frames(mutate: impl FnOnce(&mut serde_json::Value)) -> Vec<u8> {
+    let ch = ClientHello::new(Default::default(), &Algorithm::ALL, [7; 32]);
+    let mut v = serde_json::to_value(&ch).unwrap();
+    mutate(&mut v);
+    let mut b = MAGIC.to_vec();
+    wire_v2::encode_frame(frame_type::CLIENT_HELLO, &serde_json::to_vec(&v).unwrap(), &mut b).unwrap();
+    b
+}
+
+fn refusal(answer: &[u8]) -> String {
+    let (k, payload, used) = decode_frame(answer).unwrap().expect("a whole ServerHello");
+    assert_eq!(k, frame_type::SERVER_HELLO);
+    assert_eq!(used, answer.len(), "nothing after the refusal");
+    ServerHello::parse(payload).unwrap().error
+}
+
+#[tokio::test]
+async fn bad_v2_input_closes_only_that_connection() {
+    let server = start_server(false).await;
+    let mut good = tokio::time::timeout(T, login_v2(server.port)).await.unwrap();
+    ping_pong(&mut good).await;
+
+    // Truncated magic: closed without an answer.
+    assert!(answer_to(server.port, &MAGIC[..5]).await.is_empty());
+
+    // Unknown algorithms: frp's error ServerHello, then closed.
+    let b = hello_frames(|v| v["capabilities"]["crypto"]["algorithms"] = serde_json::json!(["rot13", "des"]));
+    assert_eq!(refusal(&answer_to(server.port, &b).await), "no supported crypto algorithm");
+
+    // A 16-byte client random.
+    let b = hello_frames(|v| {
+        v["capabilities"]["crypto"]["clientRandom"] = serde_json::json!(wire_v2::b64_encode(&[1; 16]))
+    });
+    assert_eq!(refusal(&answer_to(server.port, &b).await), "invalid crypto client random length 16, want 32");
+
+    // An oversized frame right after the magic: closed before anything is read or allocated for it.
+    let mut b = MAGIC.to_vec();
+    b.extend_from_slice(&[0, 16, 0, 0, 0, 1, 0, 1]);
+    assert!(answer_to(server.port, &b).await.is_empty());
+
+    // Non-zero flags.
+    let mut b = MAGIC.to_vec();
+    b.extend_from_slice(&[0, 16, 0, 1, 0, 0, 0, 0]);
+    assert!(answer_to(server.port, &b).await.is_empty());
+
+    // A v2 Login without a ClientHello: refused as frps does.
+    let mut b = MAGIC.to_vec();
+    b.extend(wire_v2::encode_message(&Message::Login(Default::default())).unwrap());
+    let a = answer_to(server.port, &b).await;
+    let (_, payload, _) = decode_frame(&a).unwrap().unwrap();
+    assert!(matches!(decode_message(payload).unwrap(), Message::LoginResp(r) if r.error.contains("missing v2 crypto")));
+
+    // A logged-in session whose next record fails authentication: that session is closed.
+    let mut victim = login_v2(server.port).await;
+    ping_pong(&mut victim).await;
+    let mut raw = victim;
+    // Bypass the sealer: write a well-formed but unauthenticated record under the stream nonce already sent.
+    let inner: &mut BoxedIo = raw_inner(&mut raw);
+    inner.write_all(&[0, 0, 0, 20]).await.unwrap();
+    inner.write_all(&[0xAA; 20]).await.unwrap();
+    let mut rest = Vec::new();
+    // EOF or a reset, either way within the bound: the server dropped the session.
+    let closed = tokio::time::timeout(T, inner.read_to_end(&mut rest)).await;
+    assert!(closed.is_ok(), "the server keeps a session whose record failed authentication");
+
+    // The first session never noticed.
+    ping_pong(&mut good).await;
+}
+
+fn raw_inner(s: &mut AeadStream<BoxedIo>) -> &mut BoxedIo {
+    s.get_mut()
 }
