@@ -279,6 +279,8 @@ pub struct TransportConfig {
     /// frp: 90 s, or off (-1) with tcpMux.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub heartbeat_timeout: Option<i64>,
+    /// frp's `transport.wireProtocol`: `"v1"` (default) or `"v2"` (frps v0.69+ or Portway; no fallback).
+    pub wire_protocol: String,
     pub tls: ClientTlsConfig,
 }
 
@@ -292,12 +294,21 @@ impl Default for TransportConfig {
             dial_server_timeout: 10,
             heartbeat_interval: None,
             heartbeat_timeout: None,
+            wire_protocol: "v1".into(),
             tls: ClientTlsConfig::default(),
         }
     }
 }
 
 impl TransportConfig {
+    /// The wire protocol every logical connection opens with.
+    pub fn wire(&self) -> portway_proto::wire::Wire {
+        if self.wire_protocol == "v2" {
+            portway_proto::wire::Wire::V2
+        } else {
+            portway_proto::wire::Wire::V1
+        }
+    }
     /// Effective heartbeat interval in seconds (≤ 0 = off).
     pub fn heartbeat_interval(&self) -> i64 {
         self.heartbeat_interval.unwrap_or(if self.tcp_mux { -1 } else { 30 })
@@ -530,7 +541,6 @@ const UNSUPPORTED: &[portway_config::Unsupported] = &[
     ("transport.dialServerKeepalive", "frpc's TCP keepalive to the server", "the system default applies", false),
     ("transport.connectServerLocalIP", "frpc's local address for the server connection", "the system picks it", false),
     ("transport.proxyURL", "frpc's proxy for the server connection", "connect directly", true),
-    ("transport.wireProtocol", "frp's wire protocol v2", "remove it; v1 works with every frps", true),
     ("auth.oidc.tokenSource", "an OIDC token source", "give clientID and clientSecret", true),
     ("proxies[].healthCheck", "a proxy health check", "the proxy stays registered while frpc runs", false),
     ("proxies[].transport.bandwidthLimit", "a bandwidth limit", "traffic is not limited", false),
@@ -809,6 +819,16 @@ impl ClientConfig {
                 return Err(bad(
                     "transport.protocol".into(),
                     format!("{p:?} is not one of tcp, kcp, quic, websocket, wss"),
+                ))
+            }
+        }
+        match self.transport.wire_protocol.as_str() {
+            // frp's Complete(): an empty value means v1.
+            "" | "v1" | "v2" => {}
+            w => {
+                return Err(bad(
+                    "transport.wireProtocol".into(),
+                    format!("{w:?} is not \"v1\" or \"v2\" (v2 needs frps v0.69 or newer, or portway-server)"),
                 ))
             }
         }

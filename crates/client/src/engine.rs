@@ -6,10 +6,15 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
+use portway_proto::aead::AeadStream;
 use portway_proto::codec;
 use portway_proto::crypto::{CryptoStream, Key};
 use portway_proto::msg::{ClientSpec, CloseProxy, Login, Message, NewProxy, NewWorkConn, Ping};
 use portway_proto::relay::{relay_tcp, wrap_work_conn};
+use portway_proto::transport::BoxedIo;
+use portway_proto::wire::Wire;
+use portway_proto::wire_v2::{self, frame_type, Algorithm, ClientHello, HelloError, Keys, ServerHello};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -53,6 +58,12 @@ pub enum SessionError {
     /// No LoginResp in time.
     #[error("the server did not answer the login within {0:?} (is this an frp server? TLS on one side only?)")]
     LoginTimeout(Duration),
+    /// `transport.wireProtocol = "v2"` against a server that closed on the magic, as frps before v0.69 does.
+    #[error("this server does not speak wire protocol v2; remove transport.wireProtocol or upgrade it (frps v0.69+ or portway-server)")]
+    NoWireV2,
+    /// The v2 hello negotiation failed.
+    #[error("wire protocol v2 negotiation with the server failed: {0}")]
+    Hello(#[from] HelloError),
     /// Heartbeats stopped.
     #[error("no heartbeat answer from the server within {0:?}; the connection is considered lost")]
     HeartbeatTimeout(Duration),
@@ -63,7 +74,14 @@ pub enum SessionError {
 
 impl SessionError {
     fn is_login_refusal(&self) -> bool {
-        matches!(self, SessionError::LoginRefused(_) | SessionError::Auth(_) | SessionError::Secret(_))
+        matches!(
+            self,
+            SessionError::LoginRefused(_)
+                | SessionError::Auth(_)
+                | SessionError::Secret(_)
+                | SessionError::NoWireV2
+                | SessionError::Hello(_)
+        )
     }
 }
 
@@ -244,7 +262,7 @@ struct Engine {
 impl Engine {
     async fn run(self) -> Result<(), SessionError> {
         // Credentials are prepared once, so the OIDC token cache outlives reconnects.
-        let (auth, key) = match self.credentials() {
+        let (auth, key, ikm) = match self.credentials() {
             Ok(c) => c,
             Err(e) => {
                 warn!(error = %e, "cannot prepare credentials");
@@ -262,7 +280,7 @@ impl Engine {
             let mut logged_in = false;
             let r = tokio::select! {
                 _ = self.cancel.cancelled() => break Ok(()),
-                r = self.session(&auth, &key, &mut run_id, &mut logged_in) => r,
+                r = self.session(&auth, &key, &ikm, &mut run_id, &mut logged_in) => r,
             };
             let err = match r {
                 Ok(()) => SessionError::Closed,
@@ -309,9 +327,10 @@ impl Engine {
         });
     }
 
-    /// The auth method with its secret resolved, and the control-channel key. The secret source gives
-    /// `auth.token` with token auth and `auth.oidc.clientSecret` with OIDC.
-    fn credentials(&self) -> Result<(Arc<ClientAuth>, Key), SessionError> {
+    /// The auth method with its secret resolved, the v1 control-channel key, and the v2 key material (the
+    /// token bytes; never logged). The secret source gives `auth.token` with token auth and
+    /// `auth.oidc.clientSecret` with OIDC.
+    fn credentials(&self) -> Result<(Arc<ClientAuth>, Key, Ikm), SessionError> {
         let a = &self.cfg.auth;
         let heartbeats = a.additional_scopes.iter().any(|s| s == "HeartBeats");
         let work_conns = a.additional_scopes.iter().any(|s| s == "NewWorkConns");
@@ -320,11 +339,13 @@ impl Engine {
             let source = Arc::new(crate::oidc::TokenSource::new(&a.oidc, secret).map_err(ClientAuthError::from)?);
             // The control cipher is keyed by auth.token whatever the auth method (frp's behaviour).
             let key = Key::derive(a.token.as_bytes());
-            return Ok((Arc::new(ClientAuth::Oidc { source, heartbeats, work_conns }), key));
+            let ikm = Ikm(Arc::from(a.token.as_bytes()));
+            return Ok((Arc::new(ClientAuth::Oidc { source, heartbeats, work_conns }), key, ikm));
         }
         let token = self.secret.resolve(&a.token)?;
         let key = Key::derive(token.expose().as_bytes());
-        Ok((Arc::new(ClientAuth::Token { token, heartbeats, work_conns }), key))
+        let ikm = Ikm(Arc::from(token.expose().as_bytes()));
+        Ok((Arc::new(ClientAuth::Token { token, heartbeats, work_conns }), key, ikm))
     }
 
     /// One session: connect, log in, serve until the connection is lost.
@@ -332,10 +353,12 @@ impl Engine {
         &self,
         auth: &Arc<ClientAuth>,
         key: &Key,
+        ikm: &Ikm,
         run_id: &mut String,
         logged_in: &mut bool,
     ) -> Result<(), SessionError> {
         let (auth, key) = (auth.clone(), key.clone());
+        let wire = self.cfg.transport.wire();
         let connector = Arc::new(Connector::connect(self.cfg.clone()).await?);
         let mut conn = connector.open().await?;
         let ts = now_ts();
@@ -353,8 +376,14 @@ impl Engine {
             client_spec: ClientSpec::default(),
             pool_count: self.cfg.transport.pool_count,
         };
-        codec::write_msg(&mut conn, &Message::Login(login)).await?;
-        let resp = match tokio::time::timeout(LOGIN_RESP_TIMEOUT, codec::read_msg(&mut conn)).await {
+        let crypto = match wire {
+            Wire::V1 => {
+                codec::write_msg(&mut conn, &Message::Login(login)).await?;
+                None
+            }
+            Wire::V2 => Some(self.hello_v2(&mut conn, &login, ikm).await?),
+        };
+        let resp = match tokio::time::timeout(LOGIN_RESP_TIMEOUT, wire.read_msg(&mut conn)).await {
             Err(_) => return Err(SessionError::LoginTimeout(LOGIN_RESP_TIMEOUT)),
             Ok(Err(e)) if e.is_eof() => return Err(SessionError::Closed),
             Ok(Err(e)) => return Err(e.into()),
@@ -378,27 +407,76 @@ impl Engine {
             connector: connector.clone(),
             auth: auth.clone(),
             key: key.clone(),
+            wire,
             run_id: resp.run_id.clone(),
             status: self.status.clone(),
             cancel: session_cancel.clone(),
         });
-        self.control_loop(conn, ctx, &key, &auth, session_cancel).await
+        // The client writes with the client-to-server key and reads with the server-to-client one.
+        let stream: BoxedIo = match crypto {
+            None => Box::new(CryptoStream::new(conn, &key)),
+            Some((alg, keys)) => Box::new(AeadStream::new(conn, alg, &keys.c2s, &keys.s2c)),
+        };
+        self.control_loop(stream, ctx, wire, &auth, session_cancel).await
+    }
+
+    /// v2: magic, ClientHello and Login in one write (as frpc), then the ServerHello. A server that closes
+    /// instead of answering is a pre-v0.69 frps (or a v1-only server): [`SessionError::NoWireV2`].
+    async fn hello_v2(&self, conn: &mut BoxedIo, login: &Login, ikm: &Ikm) -> Result<(Algorithm, Keys), SessionError> {
+        let t = &self.cfg.transport;
+        let bootstrap = wire_v2::Bootstrap {
+            transport: t.protocol.clone(),
+            tls: t.tls.enable || t.protocol == "wss",
+            tcp_mux: t.tcp_mux,
+        };
+        let ch = ClientHello::new(bootstrap, &Algorithm::preferred(), rand::random());
+        let ch_raw = ch.to_json();
+        let mut first = wire_v2::MAGIC.to_vec();
+        wire_v2::encode_frame(frame_type::CLIENT_HELLO, &ch_raw, &mut first).map_err(codec::CodecError::from)?;
+        first.extend(wire_v2::encode_message(&Message::Login(login.clone())).map_err(codec::CodecError::from)?);
+        conn.write_all(&first).await.map_err(codec::CodecError::from)?;
+        conn.flush().await.map_err(codec::CodecError::from)?;
+        let sh_raw = match tokio::time::timeout(
+            LOGIN_RESP_TIMEOUT,
+            wire_v2::read_frame_of(conn, frame_type::SERVER_HELLO),
+        )
+        .await
+        {
+            Err(_) => return Err(SessionError::LoginTimeout(LOGIN_RESP_TIMEOUT)),
+            Ok(Ok(b)) => b,
+            Ok(Err(codec::CodecError::Io(e)))
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::UnexpectedEof
+                        | std::io::ErrorKind::ConnectionReset
+                        | std::io::ErrorKind::BrokenPipe
+                ) =>
+            {
+                return Err(SessionError::NoWireV2)
+            }
+            Ok(Err(e)) => return Err(e.into()),
+        };
+        let sh = ServerHello::parse(&sh_raw)?;
+        let alg = wire_v2::client_check(&ch, &sh)?;
+        let hash = wire_v2::transcript_hash(&ch_raw, &sh_raw);
+        debug!(algorithm = alg.name(), "wire v2 negotiated");
+        Ok((alg, wire_v2::derive_keys(&ikm.0, &hash, alg)))
     }
 
     async fn control_loop(
         &self,
-        conn: portway_proto::transport::BoxedIo,
+        stream: BoxedIo,
         ctx: Arc<WorkCtx>,
-        key: &Key,
+        wire: Wire,
         auth: &ClientAuth,
         cancel: CancellationToken,
     ) -> Result<(), SessionError> {
-        let (mut rd, mut wr) = tokio::io::split(CryptoStream::new(conn, key));
+        let (mut rd, mut wr) = tokio::io::split(stream);
         let (tx, mut rx) = mpsc::channel::<Message>(64);
         let wcancel = cancel.clone();
         let writer = tokio::spawn(async move {
             while let Some(m) = tokio::select! { _ = wcancel.cancelled() => None, m = rx.recv() => m } {
-                if codec::write_msg(&mut wr, &m).await.is_err() {
+                if wire.write_msg(&mut wr, &m).await.is_err() {
                     break;
                 }
             }
@@ -483,7 +561,7 @@ impl Engine {
                         }
                     }
                 }
-                m = codec::read_msg(&mut rd) => {
+                m = wire.read_msg(&mut rd) => {
                     let m = match m {
                         Ok(m) => m,
                         Err(e) if e.is_eof() => break Err(SessionError::Closed),
@@ -537,6 +615,16 @@ pub fn new_proxy(wire: &str, p: &ProxyConfig) -> NewProxy {
     p.to_new_proxy(wire)
 }
 
+/// The v2 control-channel key material (`auth.token`'s bytes). Its `Debug` never shows them.
+#[derive(Clone)]
+struct Ikm(Arc<[u8]>);
+
+impl std::fmt::Debug for Ikm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Ikm(<redacted>)")
+    }
+}
+
 /// What a work connection needs.
 struct WorkCtx {
     cfg: Arc<ClientConfig>,
@@ -544,6 +632,8 @@ struct WorkCtx {
     connector: Arc<Connector>,
     auth: Arc<ClientAuth>,
     key: Key,
+    /// The wire protocol of every work connection (the same as the control connection's, as frpc does).
+    wire: Wire,
     run_id: String,
     status: Arc<watch::Sender<Status>>,
     cancel: CancellationToken,
@@ -589,12 +679,15 @@ impl WorkCtx {
             timestamp: if key.is_empty() { 0 } else { ts },
             privilege_key: key,
         };
-        if codec::write_msg(&mut conn, &Message::NewWorkConn(msg)).await.is_err() {
+        if self.wire.open(&mut conn).await.is_err() {
+            return;
+        }
+        if self.wire.write_msg(&mut conn, &Message::NewWorkConn(msg)).await.is_err() {
             return;
         }
         let start = tokio::select! {
             _ = self.cancel.cancelled() => return,
-            m = codec::read_msg(&mut conn) => m,
+            m = self.wire.read_msg(&mut conn) => m,
         };
         let start = match start {
             Ok(Message::StartWorkConn(s)) => s,
@@ -691,7 +784,7 @@ impl WorkCtx {
             })
         });
         info!(proxy = %p.name, "udp work connection established");
-        crate::udp::serve(work, settings, cancel, count).await;
+        crate::udp::serve(work, self.wire, settings, cancel, count).await;
     }
 }
 

@@ -8,9 +8,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use portway_proto::codec;
 use portway_proto::msg::{Message, Ping, UdpAddr, UdpPacket};
 use portway_proto::transport::BoxedIo;
+use portway_proto::wire::Wire;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -48,7 +48,8 @@ fn flush(tally: &Tally, count: &Counter) {
 }
 
 /// Serves a UDP work connection until it closes or `cancel`.
-pub async fn serve(work: BoxedIo, set: UdpSettings, cancel: CancellationToken, count: Counter) {
+/// Datagrams travel as UDPPacket messages in `wire`'s framing (v2 frames since frp v0.69.1).
+pub async fn serve(work: BoxedIo, wire: Wire, set: UdpSettings, cancel: CancellationToken, count: Counter) {
     let (mut rd, mut wr) = tokio::io::split(work);
     let (tx, mut rx) = mpsc::channel::<Message>(OUT_QUEUE);
     let writer = tokio::spawn(async move {
@@ -59,7 +60,7 @@ pub async fn serve(work: BoxedIo, set: UdpSettings, cancel: CancellationToken, c
                 m = rx.recv() => match m { Some(m) => m, None => break },
                 _ = ping.tick() => Message::Ping(Ping::default()),
             };
-            if codec::write_msg(&mut wr, &m).await.is_err() {
+            if wire.write_msg(&mut wr, &m).await.is_err() {
                 break;
             }
         }
@@ -75,7 +76,7 @@ pub async fn serve(work: BoxedIo, set: UdpSettings, cancel: CancellationToken, c
                 flush(&tally, &count);
                 continue;
             }
-            m = codec::read_msg(&mut rd) => m,
+            m = wire.read_msg(&mut rd) => m,
         };
         let p = match m {
             Ok(Message::UdpPacket(p)) => p,

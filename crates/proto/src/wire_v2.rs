@@ -245,6 +245,16 @@ impl Algorithm {
     /// the CPU has them, as frp's preference does).
     pub const ALL: [Algorithm; 2] = [Algorithm::Aes256Gcm, Algorithm::XChaCha20Poly1305];
 
+    /// The order a client offers them in, as frpc decides it: AES-256-GCM first where the CPU has AES and
+    /// carry-less multiply instructions, XChaCha20-Poly1305 first elsewhere.
+    pub fn preferred() -> [Algorithm; 2] {
+        if fast_aes_gcm() {
+            [Algorithm::Aes256Gcm, Algorithm::XChaCha20Poly1305]
+        } else {
+            [Algorithm::XChaCha20Poly1305, Algorithm::Aes256Gcm]
+        }
+    }
+
     /// frp's name.
     pub fn name(self) -> &'static str {
         match self {
@@ -265,6 +275,24 @@ impl Algorithm {
             Algorithm::XChaCha20Poly1305 => 24,
         }
     }
+}
+
+#[cfg(any(target_arch = "x86_64", target_arch = "x86"))]
+fn fast_aes_gcm() -> bool {
+    std::arch::is_x86_feature_detected!("aes")
+        && std::arch::is_x86_feature_detected!("pclmulqdq")
+        && std::arch::is_x86_feature_detected!("sse4.1")
+        && std::arch::is_x86_feature_detected!("ssse3")
+}
+
+#[cfg(target_arch = "aarch64")]
+fn fast_aes_gcm() -> bool {
+    std::arch::is_aarch64_feature_detected!("aes")
+}
+
+#[cfg(not(any(target_arch = "x86_64", target_arch = "x86", target_arch = "aarch64")))]
+fn fast_aes_gcm() -> bool {
+    false
 }
 
 /// Go's `[]byte` in JSON: standard base64 with padding.

@@ -125,6 +125,14 @@ impl StatsHandle {
         let proxies = self.0.proxies.lock().map(|p| p.len()).unwrap_or(0);
         Stats { clients, proxies, tasks: self.0.tracker.len() }
     }
+
+    /// Each logged-in client's run_id and wire protocol (`"v1"`/`"v2"`), sorted by run_id.
+    pub async fn wire_protocols(&self) -> Vec<(String, &'static str)> {
+        let mut v: Vec<_> =
+            self.0.controls.lock().await.values().map(|c| (c.run_id.clone(), c.wire_protocol)).collect();
+        v.sort();
+        v
+    }
 }
 
 /// A running (or ready to run) server.

@@ -373,3 +373,198 @@ async fn bad_v2_input_closes_only_that_connection() {
 fn raw_inner(s: &mut AeadStream<BoxedIo>) -> &mut BoxedIo {
     s.get_mut()
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// Portway client ↔ Portway server
+
+use portway_client::{ClientConfig, ClientHandle, ProxyState, SecretSource};
+
+async fn start_server_with(toml: &str) -> (TestServer, portway_server::service::StatsHandle) {
+    let cfg = ServerConfig::parse(toml, "test-frps.toml").unwrap().config;
+    let server = Server::new(cfg).unwrap();
+    let stats = server.stats();
+    let listener = server.bind().await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let stop = CancellationToken::new();
+    tokio::spawn(server.run(listener, stop.clone()));
+    (TestServer { port, stop }, stats)
+}
+
+async fn tcp_echo() -> u16 {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut c, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let (mut r, mut w) = c.split();
+                let _ = tokio::io::copy(&mut r, &mut w).await;
+            });
+        }
+    });
+    port
+}
+
+async fn udp_echo() -> u16 {
+    let s = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let port = s.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut buf = [0u8; 2048];
+        while let Ok((n, from)) = s.recv_from(&mut buf).await {
+            let _ = s.send_to(&buf[..n], from).await;
+        }
+    });
+    port
+}
+
+fn start_client(toml: &str) -> ClientHandle {
+    let cfg = ClientConfig::parse(toml, "test-frpc.toml").unwrap().config;
+    portway_client::start(cfg, SecretSource::FromConfig)
+}
+
+async fn wait_running(h: &ClientHandle, names: &[&str]) {
+    let mut rx = h.watch();
+    let ok = tokio::time::timeout(T, async {
+        loop {
+            let done = {
+                let s = rx.borrow_and_update();
+                names.iter().all(|n| matches!(s.proxies.get(*n).map(|p| &p.state), Some(ProxyState::Running { .. })))
+            };
+            if done || rx.changed().await.is_err() {
+                return done;
+            }
+        }
+    })
+    .await;
+    assert!(matches!(ok, Ok(true)), "proxies {names:?} not running: {:#?}", h.status());
+}
+
+/// A client with a tcp proxy `web` and a udp proxy `voice`; returns their public ports.
+async fn client_with_proxies(server_port: u16, transport: &str) -> (ClientHandle, u16, u16) {
+    let (web, voice) = (free_port(), free_port());
+    let (tcp_local, udp_local) = (tcp_echo().await, udp_echo().await);
+    let toml = format!(
+        "serverAddr = \"127.0.0.1\"\nserverPort = {server_port}\nauth.token = \"t\"\nloginFailExit = false\n{transport}\n\
+         [[proxies]]\nname = \"web\"\ntype = \"tcp\"\nlocalIP = \"127.0.0.1\"\nlocalPort = {tcp_local}\nremotePort = {web}\n\
+         [[proxies]]\nname = \"voice\"\ntype = \"udp\"\nlocalIP = \"127.0.0.1\"\nlocalPort = {udp_local}\nremotePort = {voice}\n"
+    );
+    let h = start_client(&toml);
+    wait_running(&h, &["web", "voice"]).await;
+    (h, web, voice)
+}
+
+async fn check_tcp_echo(port: u16, data: &[u8]) {
+    let mut c = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let (mut r, mut w) = c.split();
+    let (wr, rd) = tokio::join!(
+        async {
+            w.write_all(data).await.unwrap();
+            w.shutdown().await.unwrap();
+        },
+        async {
+            let mut got = Vec::new();
+            tokio::time::timeout(T, r.read_to_end(&mut got)).await.unwrap().unwrap();
+            got
+        }
+    );
+    let () = wr;
+    assert_eq!(rd.len(), data.len());
+    assert!(rd == data, "echo differs");
+}
+
+async fn check_udp_echo(port: u16) {
+    let u = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    // UDP may drop a datagram while the proxy's work connection is being set up: retry, bounded.
+    for i in 0..20u8 {
+        let msg = [b'd', b'g', i];
+        u.send_to(&msg, ("127.0.0.1", port)).await.unwrap();
+        let mut buf = [0u8; 16];
+        if let Ok(Ok((n, _))) = tokio::time::timeout(Duration::from_millis(500), u.recv_from(&mut buf)).await {
+            assert_eq!(&buf[..n], &msg);
+            return;
+        }
+    }
+    panic!("no udp echo through port {port}");
+}
+
+fn bulk() -> Vec<u8> {
+    (0..300_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect()
+}
+
+#[tokio::test]
+async fn portway_client_and_server_over_v2_with_mux_tls_and_websocket() {
+    let cases = [
+        (false, "transport.tcpMux = false\ntransport.tls.enable = false"),
+        (true, "transport.tcpMux = true\ntransport.tls.enable = false"),
+        (false, "transport.tcpMux = false\ntransport.tls.enable = true"),
+        (true, "transport.tcpMux = true\ntransport.tls.enable = true"),
+        (true, "transport.protocol = \"websocket\"\ntransport.tcpMux = true\ntransport.tls.enable = false"),
+    ];
+    for (mux, transport) in cases {
+        let (server, stats) = start_server_with(&format!(
+            "bindAddr = \"127.0.0.1\"\nbindPort = 0\nauth.token = \"t\"\ntransport.tcpMux = {mux}\n"
+        ))
+        .await;
+        let t = format!("{transport}\ntransport.wireProtocol = \"v2\"");
+        let (h, web, voice) = tokio::time::timeout(Duration::from_secs(60), client_with_proxies(server.port, &t))
+            .await
+            .unwrap_or_else(|_| panic!("{transport}: client did not come up"));
+        check_tcp_echo(web, &bulk()).await;
+        check_udp_echo(voice).await;
+        let wires: Vec<_> = stats.wire_protocols().await.into_iter().map(|(_, w)| w).collect();
+        assert_eq!(wires, ["v2"], "{transport}");
+        let _ = h.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn v1_and_v2_clients_share_one_server() {
+    let (server, stats) =
+        start_server_with("bindAddr = \"127.0.0.1\"\nbindPort = 0\nauth.token = \"t\"\ntransport.tcpMux = true\n")
+            .await;
+    let (a, web1, voice1) = client_with_proxies(server.port, "user = \"one\"\ntransport.wireProtocol = \"v1\"").await;
+    let (b, web2, voice2) = client_with_proxies(server.port, "user = \"two\"\ntransport.wireProtocol = \"v2\"").await;
+    for (web, voice) in [(web1, voice1), (web2, voice2)] {
+        check_tcp_echo(web, b"both at once").await;
+        check_udp_echo(voice).await;
+    }
+    let mut wires: Vec<_> = stats.wire_protocols().await.into_iter().map(|(_, w)| w).collect();
+    wires.sort();
+    assert_eq!(wires, ["v1", "v2"]);
+    let _ = a.stop().await;
+    let _ = b.stop().await;
+}
+
+#[tokio::test]
+async fn v2_client_names_a_server_without_v2() {
+    // A pre-v0.69 frps: reads the first byte, finds no v1 message type ('F'), closes.
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        for _ in 0..4 {
+            let Ok((mut c, _)) = l.accept().await else { return };
+            let mut b = [0u8; 1];
+            let _ = c.read_exact(&mut b).await;
+        }
+    });
+    let toml = format!(
+        "serverAddr = \"127.0.0.1\"\nserverPort = {port}\nauth.token = \"t\"\nloginFailExit = true\n\
+         transport.tcpMux = false\ntransport.tls.enable = false\ntransport.wireProtocol = \"v2\"\n"
+    );
+    let h = start_client(&toml);
+    let err = tokio::time::timeout(T, h.wait()).await.unwrap().unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("this server does not speak wire protocol v2; remove transport.wireProtocol or upgrade it"),
+        "{err}"
+    );
+}
+
+#[test]
+fn wire_protocol_config_values() {
+    for ok in ["", "transport.wireProtocol = \"v1\"", "transport.wireProtocol = \"v2\""] {
+        let c = ClientConfig::parse(ok, "f.toml").unwrap().config;
+        assert_eq!(c.transport.wire().as_str(), if ok.contains("v2") { "v2" } else { "v1" });
+    }
+    let e = ClientConfig::parse("transport.wireProtocol = \"v3\"\n", "f.toml").unwrap_err();
+    assert!(e.to_string().contains("transport.wireProtocol"), "{e}");
+}
