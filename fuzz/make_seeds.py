@@ -145,6 +145,25 @@ def main():
     write("snappy_decode", "copy_hello", STREAM_ID + snappy_chunk(0, twice, block))
     write("snappy_decode", "two_chunks_udp", STREAM_ID + snappy_chunk(1, udp, udp) + snappy_chunk(0, hello, literal_block(hello)))
 
+    # wire protocol v2 (v2-*): frames after the magic, hello payloads, AEAD control streams.
+    magic = b"FRP\x00\x02\r\n"
+    for name in ("v2-nomux", "v2-xchacha"):
+        st = streams(name)
+        up, down = st[(1, "client->server")], st[(1, "server->client")]
+        body = up[len(magic):]
+        n_ch = struct.unpack(">I", body[4:8])[0]
+        ch = body[8 : 8 + n_ch]
+        rest = body[8 + n_ch :]
+        n_login = struct.unpack(">I", rest[4:8])[0]
+        sealed = rest[8 + n_login :]
+        n_sh = struct.unpack(">I", down[4:8])[0]
+        sh = down[8 : 8 + n_sh]
+        write("wire_v2_frame", f"{name}_control_clear", body[: 8 + n_ch + 8 + n_login])
+        write("wire_v2_frame", f"{name}_work_udp", st[(2, "client->server")][len(magic):])
+        write("wire_v2_hello", f"{name}_client_hello", ch)
+        write("wire_v2_hello", f"{name}_hellos", struct.pack("<I", len(ch)) + ch + sh)
+        write("aead_stream", f"{name}_control_up", bytes([name == "v2-xchacha"]) + sealed)
+
 
 if __name__ == "__main__":
     main()

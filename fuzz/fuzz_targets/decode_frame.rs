@@ -26,5 +26,6 @@ fuzz_target!(|data: &[u8]| {
         Err(CodecError::BadLength(len)) => assert!(!(0..=MAX_BODY as i64).contains(&len)),
         Err(CodecError::Msg(_)) => {}
         Err(CodecError::Io(e)) => panic!("pure decode reported I/O error {e}"),
+        Err(CodecError::Frame(e)) => panic!("v1 decode reported a v2 frame error {e}"),
     }
 });

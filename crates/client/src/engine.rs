@@ -339,7 +339,9 @@ impl Engine {
             let source = Arc::new(crate::oidc::TokenSource::new(&a.oidc, secret).map_err(ClientAuthError::from)?);
             // The control cipher is keyed by auth.token whatever the auth method (frp's behaviour).
             let key = Key::derive(a.token.as_bytes());
-            let ikm = Ikm(Arc::from(a.token.as_bytes()));
+            // v2: frp's key material is empty with OIDC (frp #5532); anyone who sees the hellos can derive the
+            // control-channel keys, so TLS must stay on.
+            let ikm = Ikm(Arc::from(&[][..]));
             return Ok((Arc::new(ClientAuth::Oidc { source, heartbeats, work_conns }), key, ikm));
         }
         let token = self.secret.resolve(&a.token)?;
@@ -460,6 +462,9 @@ impl Engine {
         let alg = wire_v2::client_check(&ch, &sh)?;
         let hash = wire_v2::transcript_hash(&ch_raw, &sh_raw);
         debug!(algorithm = alg.name(), "wire v2 negotiated");
+        if ikm.0.is_empty() {
+            warn!("wire v2 control channel keyed without a secret (auth.method = oidc, or an empty auth.token): anyone who sees the handshake can read the control channel (tokens included); keep transport.tls.enable = true");
+        }
         Ok((alg, wire_v2::derive_keys(&ikm.0, &hash, alg)))
     }
 

@@ -3,8 +3,10 @@
 //! - [`config`]: the `frps.toml` model and its validation.
 //! - [`auth`]: login, heartbeat and work-connection verification: token, or OIDC access tokens.
 //! - [`token`]: access-token verification rules (pure). [`oidc`]: discovery and the JWKS cache.
-//! - [`service`]: the `bindPort` listener: sniffs TLS / plain, runs yamux, dispatches Login and NewWorkConn.
-//! - [`control`]: one logged-in client: the encrypted control channel, its proxies and its work-connection pool.
+//! - [`service`]: the `bindPort` listener: sniffs TLS / plain, runs yamux, then per connection or stream wire
+//!   protocol v1 or v2 (magic, hellos), dispatches Login and NewWorkConn.
+//! - [`control`]: one logged-in client: the encrypted control channel (v1 cipher or v2 AEAD), its proxies and its
+//!   work-connection pool.
 //! - [`proxy`]: public listeners (TCP) and the visitor → work connection relay.
 //! - [`udp`]: UDP proxies: datagrams carried as UDPPacket messages over one work connection.
 //! - [`vhost`]: the HTTP, HTTPS (SNI) and tcpmux (CONNECT) listeners and their routes to http/https/tcpmux proxies.

@@ -549,7 +549,12 @@ impl Shared {
                 let sh_raw = sh.to_json();
                 wire_v2::write_frame(&mut conn, frame_type::SERVER_HELLO, &sh_raw).await?;
                 let hash = wire_v2::transcript_hash(&payload, &sh_raw);
-                let keys = wire_v2::derive_keys(self.cfg.auth.token.as_bytes(), &hash, alg);
+                // frp's key material is the token with token auth and empty with OIDC (frp #5532).
+                let ikm = if self.cfg.auth.method == "token" { self.cfg.auth.token.as_bytes() } else { &[] };
+                let keys = wire_v2::derive_keys(ikm, &hash, alg);
+                if ikm.is_empty() {
+                    warn!("wire v2 control channel keyed without a secret (auth.method = oidc, or an empty auth.token): anyone who sees this connection's handshake can read its control channel; keep TLS on (transport.tls.force)");
+                }
                 let m = wire_v2::read_message(&mut conn).await?;
                 Ok(Some((m, conn, Channel::V2 { alg, keys })))
             }
