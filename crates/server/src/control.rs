@@ -272,7 +272,7 @@ pub async fn login(
             version: login.version.clone(),
             os: login.os.clone(),
             arch: login.arch.clone(),
-            wire_protocol: "v1".into(),
+            wire_protocol: wire.as_str().into(),
             client_ip: peer.ip().to_string(),
             subject: identity.subject.clone(),
             oidc_client_id: identity.client_id.clone(),

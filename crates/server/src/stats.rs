@@ -161,7 +161,7 @@ pub struct ClientLogin {
     pub os: String,
     /// Login fields.
     pub arch: String,
-    /// "v1" (frp's wire protocol of the control connection).
+    /// "v1" or "v2": frp's wire protocol of the control connection.
     pub wire_protocol: String,
     /// The address it connected from (no port).
     pub client_ip: String,

@@ -383,6 +383,9 @@ async fn start_server_with(toml: &str) -> (TestServer, portway_server::service::
     let cfg = ServerConfig::parse(toml, "test-frps.toml").unwrap().config;
     let server = Server::new(cfg).unwrap();
     let stats = server.stats();
+    if let Some(web) = server.bind_web().await.unwrap() {
+        server.serve_web(web).unwrap();
+    }
     let listener = server.bind().await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let stop = CancellationToken::new();
@@ -518,9 +521,12 @@ async fn portway_client_and_server_over_v2_with_mux_tls_and_websocket() {
 
 #[tokio::test]
 async fn v1_and_v2_clients_share_one_server() {
-    let (server, stats) =
-        start_server_with("bindAddr = \"127.0.0.1\"\nbindPort = 0\nauth.token = \"t\"\ntransport.tcpMux = true\n")
-            .await;
+    let web_port = free_port();
+    let (server, stats) = start_server_with(&format!(
+        "bindAddr = \"127.0.0.1\"\nbindPort = 0\nauth.token = \"t\"\ntransport.tcpMux = true\n\
+         webServer.addr = \"127.0.0.1\"\nwebServer.port = {web_port}\n"
+    ))
+    .await;
     let (a, web1, voice1) = client_with_proxies(server.port, "user = \"one\"\ntransport.wireProtocol = \"v1\"").await;
     let (b, web2, voice2) = client_with_proxies(server.port, "user = \"two\"\ntransport.wireProtocol = \"v2\"").await;
     for (web, voice) in [(web1, voice1), (web2, voice2)] {
@@ -530,6 +536,17 @@ async fn v1_and_v2_clients_share_one_server() {
     let mut wires: Vec<_> = stats.wire_protocols().await.into_iter().map(|(_, w)| w).collect();
     wires.sort();
     assert_eq!(wires, ["v1", "v2"]);
+    // The dashboard API reports each client's protocol as frps does (`wireProtocol`).
+    let mut c = TcpStream::connect(("127.0.0.1", web_port)).await.unwrap();
+    c.write_all(b"GET /api/clients HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();
+    let mut resp = String::new();
+    tokio::time::timeout(T, c.read_to_string(&mut resp)).await.unwrap().unwrap();
+    let body = &resp[resp.find("\r\n\r\n").unwrap() + 4..];
+    let v: serde_json::Value = serde_json::from_str(body.trim()).unwrap_or_else(|e| panic!("{e}: {resp}"));
+    let mut reported: Vec<String> =
+        v.as_array().unwrap().iter().map(|c| c["wireProtocol"].as_str().unwrap().to_string()).collect();
+    reported.sort();
+    assert_eq!(reported, ["v1", "v2"], "{body}");
     let _ = a.stop().await;
     let _ = b.stop().await;
 }
