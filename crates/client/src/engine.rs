@@ -13,7 +13,7 @@ use portway_proto::msg::{ClientSpec, CloseProxy, Login, Message, NewProxy, NewWo
 use portway_proto::relay::{relay_tcp, wrap_work_conn};
 use portway_proto::transport::BoxedIo;
 use portway_proto::wire::Wire;
-use portway_proto::wire_v2::{self, frame_type, Algorithm, ClientHello, HelloError, Keys, ServerHello};
+use portway_proto::wire_v2::{self, frame_type, Algorithm, ClientHello, HelloError, KeyShare, Keys, ServerHello};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
@@ -431,7 +431,10 @@ impl Engine {
             tls: t.tls.enable || t.protocol == "wss",
             tcp_mux: t.tcp_mux,
         };
-        let ch = ClientHello::new(bootstrap, &Algorithm::preferred(), rand::random());
+        let mut ch = ClientHello::new(bootstrap, &Algorithm::preferred(), rand::random());
+        // Portway's X25519 extension (docs/wire-v2-x25519.md); frps ignores the field and answers without one.
+        let ks = KeyShare::random();
+        ch.capabilities.crypto.client_key_share = ks.public().to_vec();
         let ch_raw = ch.to_json();
         let mut first = wire_v2::MAGIC.to_vec();
         wire_v2::encode_frame(frame_type::CLIENT_HELLO, &ch_raw, &mut first).map_err(codec::CodecError::from)?;
@@ -460,12 +463,17 @@ impl Engine {
         };
         let sh = ServerHello::parse(&sh_raw)?;
         let alg = wire_v2::client_check(&ch, &sh)?;
+        let peer_share = &sh.selected.crypto.server_key_share;
+        let shared = if peer_share.is_empty() { None } else { Some(ks.agree(peer_share)?) };
         let hash = wire_v2::transcript_hash(&ch_raw, &sh_raw);
-        debug!(algorithm = alg.name(), "wire v2 negotiated");
-        if ikm.0.is_empty() {
-            warn!("wire v2 control channel keyed without a secret (auth.method = oidc, or an empty auth.token): anyone who sees the handshake can read the control channel (tokens included); keep transport.tls.enable = true");
+        debug!(algorithm = alg.name(), x25519 = shared.is_some(), "wire v2 negotiated");
+        if shared.is_none() && self.cfg.auth.method == "oidc" {
+            warn!("wire v2 with auth.method = oidc and a server without Portway's X25519 key share (frps): the control channel's keys derive from public values, so anyone who sees the handshake can read it (tokens included; frp #5532); keep transport.tls.enable = true");
+        } else if shared.is_none() && ikm.0.is_empty() {
+            warn!("wire v2 control channel keyed without a secret (empty auth.token, no key share): keep transport.tls.enable = true");
         }
-        Ok((alg, wire_v2::derive_keys(&ikm.0, &hash, alg)))
+        let material = wire_v2::key_material(shared.as_ref(), &ikm.0);
+        Ok((alg, wire_v2::derive_keys(&material, &hash, alg)))
     }
 
     async fn control_loop(

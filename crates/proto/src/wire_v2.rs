@@ -348,6 +348,9 @@ pub struct CryptoCaps {
     /// 32 random bytes.
     #[serde(rename = "clientRandom", with = "b64", skip_serializing_if = "Vec::is_empty")]
     pub client_random: Vec<u8>,
+    /// Portway's extension (frp PR #5527's idea): an ephemeral X25519 public key. frp ignores the field.
+    #[serde(rename = "clientKeyShare", with = "b64", skip_serializing_if = "Vec::is_empty")]
+    pub client_key_share: Vec<u8>,
 }
 
 /// `capabilities`.
@@ -389,6 +392,9 @@ pub struct CryptoSelection {
     /// 32 random bytes.
     #[serde(rename = "serverRandom", with = "b64", skip_serializing_if = "Vec::is_empty")]
     pub server_random: Vec<u8>,
+    /// Portway's extension: the server's ephemeral X25519 public key, sent only when the client sent one.
+    #[serde(rename = "serverKeyShare", with = "b64", skip_serializing_if = "Vec::is_empty")]
+    pub server_key_share: Vec<u8>,
 }
 
 /// `selected`.
@@ -435,6 +441,9 @@ pub enum HelloError {
     /// The server chose something the client did not offer.
     #[error("selected crypto algorithm was not advertised by client: {0}")]
     NotAdvertised(String),
+    /// A key share that is not 32 bytes, or one whose shared secret is all zeros (a low-order point).
+    #[error("invalid X25519 key share: {0}")]
+    KeyShare(&'static str),
     /// The server's ServerHello carried `error`.
     #[error("the server refused the wire v2 hello: {0}")]
     Refused(String),
@@ -450,6 +459,7 @@ impl ClientHello {
                 crypto: CryptoCaps {
                     algorithms: algorithms.iter().map(|a| a.name().to_string()).collect(),
                     client_random: client_random.to_vec(),
+                    client_key_share: Vec::new(),
                 },
             },
         }
@@ -503,7 +513,11 @@ pub fn server_select(
     let sh = ServerHello {
         selected: Selection {
             message: MessageSelection { codec: CODEC_JSON.into() },
-            crypto: CryptoSelection { algorithm: alg.name().into(), server_random: server_random.to_vec() },
+            crypto: CryptoSelection {
+                algorithm: alg.name().into(),
+                server_random: server_random.to_vec(),
+                server_key_share: Vec::new(),
+            },
         },
         error: String::new(),
     };
@@ -582,6 +596,48 @@ pub fn derive_keys(ikm: &[u8], transcript: &[u8; 32], alg: Algorithm) -> Keys {
         AeadKey(k)
     };
     Keys { c2s: key("client-to-server"), s2c: key("server-to-client") }
+}
+
+/// One side's ephemeral X25519 key for Portway's key-share extension (docs/wire-v2-x25519.md).
+pub struct KeyShare {
+    secret: x25519_dalek::EphemeralSecret,
+    public: [u8; 32],
+}
+
+impl KeyShare {
+    /// A fresh key pair.
+    pub fn random() -> KeyShare {
+        let secret = x25519_dalek::EphemeralSecret::random_from_rng(rand::rngs::OsRng);
+        let public = x25519_dalek::PublicKey::from(&secret).to_bytes();
+        KeyShare { secret, public }
+    }
+
+    /// The public key to put in the hello.
+    pub fn public(&self) -> [u8; 32] {
+        self.public
+    }
+
+    /// The shared secret with the peer's share. Refuses a share that is not 32 bytes or that gives an all-zero
+    /// secret (a low-order point contributes nothing).
+    pub fn agree(self, peer: &[u8]) -> Result<[u8; 32], HelloError> {
+        let peer: [u8; 32] = peer.try_into().map_err(|_| HelloError::KeyShare("not 32 bytes"))?;
+        let shared = self.secret.diffie_hellman(&x25519_dalek::PublicKey::from(peer));
+        if !shared.was_contributory() {
+            return Err(HelloError::KeyShare("low-order point"));
+        }
+        Ok(shared.to_bytes())
+    }
+}
+
+/// The HKDF input keying material: the X25519 shared secret (when both hellos carried a share) followed by the
+/// token (empty with OIDC). Without a share this is frp's IKM, so frp peers derive the same keys.
+pub fn key_material(shared: Option<&[u8; 32]>, token: &[u8]) -> Vec<u8> {
+    let mut ikm = Vec::with_capacity(32 + token.len());
+    if let Some(s) = shared {
+        ikm.extend_from_slice(s);
+    }
+    ikm.extend_from_slice(token);
+    ikm
 }
 
 /// Base64 as frp's JSON writes `[]byte` (for tests and tools).
@@ -688,6 +744,21 @@ mod tests {
             String::from_utf8(ch.to_json()).unwrap(),
             r#"{"bootstrap":{"transport":"tcp","tcpMux":true},"capabilities":{"message":{"codecs":["json"]},"crypto":{"algorithms":["aes-256-gcm","xchacha20-poly1305"],"clientRandom":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}}}"#
         );
+    }
+
+    #[test]
+    fn key_shares_agree_and_low_order_points_are_refused() {
+        let (a, b) = (KeyShare::random(), KeyShare::random());
+        let (pa, pb) = (a.public(), b.public());
+        let (sa, sb) = (a.agree(&pb).unwrap(), b.agree(&pa).unwrap());
+        assert_eq!(sa, sb);
+        assert_eq!(KeyShare::random().agree(&[0; 32]), Err(HelloError::KeyShare("low-order point")));
+        assert_eq!(KeyShare::random().agree(&[1; 31]), Err(HelloError::KeyShare("not 32 bytes")));
+        assert_eq!(key_material(Some(&sa), b"t")[..32], sa);
+        assert_eq!(key_material(None, b"t"), b"t");
+        // The extension's fields stay out of frp's hello shape unless set.
+        let ch = ClientHello::new(Bootstrap::default(), &Algorithm::ALL, [0; 32]);
+        assert!(!String::from_utf8(ch.to_json()).unwrap().contains("KeyShare"));
     }
 
     #[test]

@@ -11,7 +11,7 @@ use portway_proto::msg::{LoginResp, Message, NewVisitorConnResp};
 use portway_proto::mux::{MuxConfig, MuxSession};
 use portway_proto::transport::{self, BoxedIo, Sniffed};
 use portway_proto::wire::{self, Wire};
-use portway_proto::wire_v2::{self, frame_type, ClientHello, ServerHello};
+use portway_proto::wire_v2::{self, frame_type, ClientHello, KeyShare, ServerHello};
 use portway_proto::ws;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore};
@@ -536,8 +536,20 @@ impl Shared {
                 Ok(Some((m, conn, Channel::V2Plain)))
             }
             frame_type::CLIENT_HELLO => {
-                let selected = ClientHello::parse(&payload).and_then(|ch| wire_v2::server_select(&ch, rand::random()));
-                let (sh, alg) = match selected {
+                let selected = ClientHello::parse(&payload).and_then(|ch| {
+                    let (mut sh, alg) = wire_v2::server_select(&ch, rand::random())?;
+                    // Portway's X25519 extension: answered only when the client offered a share.
+                    let peer_share = &ch.capabilities.crypto.client_key_share;
+                    let shared = if peer_share.is_empty() {
+                        None
+                    } else {
+                        let ks = KeyShare::random();
+                        sh.selected.crypto.server_key_share = ks.public().to_vec();
+                        Some(ks.agree(peer_share)?)
+                    };
+                    Ok((sh, alg, shared))
+                });
+                let (sh, alg, shared) = match selected {
                     Ok(x) => x,
                     Err(e) => {
                         info!(error = %e, "wire v2 ClientHello refused; answered with frp's error ServerHello and closed");
@@ -549,12 +561,19 @@ impl Shared {
                 let sh_raw = sh.to_json();
                 wire_v2::write_frame(&mut conn, frame_type::SERVER_HELLO, &sh_raw).await?;
                 let hash = wire_v2::transcript_hash(&payload, &sh_raw);
-                // frp's key material is the token with token auth and empty with OIDC (frp #5532).
-                let ikm = if self.cfg.auth.method == "token" { self.cfg.auth.token.as_bytes() } else { &[] };
-                let keys = wire_v2::derive_keys(ikm, &hash, alg);
-                if ikm.is_empty() {
-                    warn!("wire v2 control channel keyed without a secret (auth.method = oidc, or an empty auth.token): anyone who sees this connection's handshake can read its control channel; keep TLS on (transport.tls.force)");
+                // frp's key material is the token with token auth and empty with OIDC (frp #5532); the X25519
+                // secret goes in front when both sides sent a share.
+                let token = if self.cfg.auth.method == "token" { self.cfg.auth.token.as_bytes() } else { &[] };
+                let ikm = wire_v2::key_material(shared.as_ref(), token);
+                let keys = wire_v2::derive_keys(&ikm, &hash, alg);
+                if shared.is_none() && self.cfg.auth.method == "oidc" {
+                    warn!("wire v2 with auth.method = oidc and a client without Portway's X25519 key share (frp): the control channel's keys derive from public values, so anyone who sees this connection's handshake can read it (frp #5532); keep TLS on (transport.tls.force)");
+                } else if ikm.is_empty() {
+                    warn!(
+                        "wire v2 control channel keyed without a secret (empty auth.token, no key share): keep TLS on"
+                    );
                 }
+                debug!(algorithm = alg.name(), x25519 = shared.is_some(), "wire v2 negotiated");
                 let m = wire_v2::read_message(&mut conn).await?;
                 Ok(Some((m, conn, Channel::V2 { alg, keys })))
             }

@@ -163,6 +163,7 @@ async fn replay(name: &str, mux: bool, alg: Algorithm) {
     let sh = ServerHello::parse(&sh_raw).unwrap();
     let ch = ClientHello::parse(ch_raw).unwrap();
     assert_eq!(wire_v2::client_check(&ch, &sh).unwrap(), alg, "Portway selects what frps selected");
+    assert!(sh.selected.crypto.server_key_share.is_empty(), "no X25519 share for a peer that offered none");
     let Message::LoginResp(resp) = wire_v2::read_message(&mut ctl).await.unwrap() else { panic!("not LoginResp") };
     assert!(resp.error.is_empty(), "login refused: {}", resp.error);
 
@@ -253,8 +254,18 @@ async fn replays_captured_frpc_v2_xchacha() {
 
 /// A fresh v2 control session with Portway's own hello; returns the AEAD channel.
 async fn login_v2(port: u16) -> AeadStream<BoxedIo> {
+    login_v2_share(port, false).await
+}
+
+/// The same, optionally with Portway's X25519 key share; the server must answer with one exactly then, and
+/// the channel only works if both derived `shared ‖ token`.
+async fn login_v2_share(port: u16, share: bool) -> AeadStream<BoxedIo> {
     let mut c: BoxedIo = Box::new(TcpStream::connect(("127.0.0.1", port)).await.unwrap());
-    let ch = ClientHello::new(Default::default(), &Algorithm::ALL, [7; 32]);
+    let mut ch = ClientHello::new(Default::default(), &Algorithm::ALL, [7; 32]);
+    let ks = wire_v2::KeyShare::random();
+    if share {
+        ch.capabilities.crypto.client_key_share = ks.public().to_vec();
+    }
     let ch_raw = ch.to_json();
     let ts = 1_800_000_000;
     let login = Message::Login(portway_proto::msg::Login {
@@ -269,10 +280,14 @@ async fn login_v2(port: u16) -> AeadStream<BoxedIo> {
     first.extend(wire_v2::encode_message(&login).unwrap());
     c.write_all(&first).await.unwrap();
     let sh_raw = wire_v2::read_frame_of(&mut c, frame_type::SERVER_HELLO).await.unwrap();
-    let alg = wire_v2::client_check(&ch, &ServerHello::parse(&sh_raw).unwrap()).unwrap();
+    let sh = ServerHello::parse(&sh_raw).unwrap();
+    let alg = wire_v2::client_check(&ch, &sh).unwrap();
     let Message::LoginResp(r) = wire_v2::read_message(&mut c).await.unwrap() else { panic!("not LoginResp") };
     assert!(r.error.is_empty());
-    let keys = derive_keys(b"t", &transcript_hash(&ch_raw, &sh_raw), alg);
+    let server_share = &sh.selected.crypto.server_key_share;
+    assert_eq!(!server_share.is_empty(), share, "the server answers a key share exactly when offered one");
+    let shared = share.then(|| ks.agree(server_share).unwrap());
+    let keys = derive_keys(&wire_v2::key_material(shared.as_ref(), b"t"), &transcript_hash(&ch_raw, &sh_raw), alg);
     AeadStream::new(c, alg, &keys.c2s, &keys.s2c)
 }
 
@@ -322,6 +337,15 @@ async fn bad_v2_input_closes_only_that_connection() {
     let server = start_server(false).await;
     let mut good = tokio::time::timeout(T, login_v2(server.port)).await.unwrap();
     ping_pong(&mut good).await;
+    // With the X25519 extension the channel is keyed by shared ‖ token (the Pong only opens with those keys).
+    let mut with_share = tokio::time::timeout(T, login_v2_share(server.port, true)).await.unwrap();
+    ping_pong(&mut with_share).await;
+
+    // A low-order key share: refused with an error ServerHello.
+    let b = hello_frames(|v| {
+        v["capabilities"]["crypto"]["clientKeyShare"] = serde_json::json!(wire_v2::b64_encode(&[0; 32]))
+    });
+    assert_eq!(refusal(&answer_to(server.port, &b).await), "invalid X25519 key share: low-order point");
 
     // Truncated magic: closed without an answer.
     assert!(answer_to(server.port, &MAGIC[..5]).await.is_empty());
