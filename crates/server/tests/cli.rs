@@ -38,8 +38,12 @@ fn version_and_verify() {
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains(env!("CARGO_PKG_VERSION")));
 
+    // frp's --strict-config: an unknown key is an error by default, a warning with --strict-config=false.
     let good = write_config("bindPort = 7000\nauth.token = \"x\"\nunknownKey = 1\n");
     let out = Command::new(BIN).args(["verify", "-c"]).arg(&good.0).output().expect("run");
+    assert!(!out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("line 3: unknown key `unknownKey`"), "{out:?}");
+    let out = Command::new(BIN).args(["verify", "--strict-config=false", "-c"]).arg(&good.0).output().expect("run");
     assert!(out.status.success(), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stdout).contains("syntax is ok"));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown key `unknownKey`"));
