@@ -32,6 +32,7 @@ cleanup() {
 }
 trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+# Background processes are started with taskset directly (it execs them), so $! is the process to stop.
 pin() { taskset -c "$cpu" "$@"; }
 
 mkdir -p "$work/www" "$work/nginx/tmp"
@@ -45,7 +46,7 @@ http { access_log off; client_body_temp_path $work/nginx/tmp; proxy_temp_path $w
   fastcgi_temp_path $work/nginx/tmp; uwsgi_temp_path $work/nginx/tmp; scgi_temp_path $work/nginx/tmp;
   server { listen 127.0.0.1:$nginx_port; root $work/www; keepalive_requests 1000000; } }
 EOF
-pin "$nginx_bin" -c "$work/nginx/nginx.conf" -p "$work/nginx" & pids+=($!)
+taskset -c "$cpu" "$nginx_bin" -c "$work/nginx/nginx.conf" -p "$work/nginx" > "$work/nginx.out" 2>&1 & pids+=($!)
 token="bench-$RANDOM$RANDOM"
 cat > "$work/frps.toml" <<EOF
 bindAddr = "127.0.0.1"
@@ -58,6 +59,7 @@ cat > "$work/frpc.toml" <<EOF
 serverAddr = "127.0.0.1"
 serverPort = $bind_port
 auth.token = "$token"
+loginFailExit = false
 log.level = "warn"
 [[proxies]]
 name = "bench"
@@ -65,11 +67,11 @@ type = "http"
 localPort = $nginx_port
 customDomains = ["bench.test"]
 EOF
-pin "$bin/portway-server" -c "$work/frps.toml" > "$work/server.log" 2>&1 & pids+=($!)
-pin "$bin/portway-client" -c "$work/frpc.toml" > "$work/client.log" 2>&1 & pids+=($!)
+taskset -c "$cpu" "$bin/portway-server" -c "$work/frps.toml" > "$work/server.log" 2>&1 & pids+=($!)
+taskset -c "$cpu" "$bin/portway-client" -c "$work/frpc.toml" > "$work/client.log" 2>&1 & pids+=($!)
 ready=false
 for _ in $(seq 1 200); do
-  if [ "$(curl -s -o /dev/null -w '%{http_code}' -H 'Host: bench.test' "http://127.0.0.1:$vhost_port/small.txt")" = 200 ]; then
+  if [ "$(curl -s --max-time 2 -o /dev/null -w '%{http_code}' -H 'Host: bench.test' "http://127.0.0.1:$vhost_port/small.txt")" = 200 ]; then
     ready=true; break
   fi
   sleep 0.1
@@ -92,7 +94,7 @@ if errs: sys.exit("non-2xx responses: " + errs.group(1))
 print(f"{rps:.0f} {p50:.3f} {p99:.3f}")'
 }
 download() { # url -> MiB/s
-  pin curl -s -o /dev/null -H 'Host: bench.test' -w '%{speed_download}' "$1" | python3 -c 'import sys; print(f"{float(sys.stdin.read()) / 1048576:.0f}")'
+  pin curl -s --max-time 120 -o /dev/null -H 'Host: bench.test' -w '%{speed_download}' "$1" | python3 -c 'import sys; print(f"{float(sys.stdin.read()) / 1048576:.0f}")'
 }
 read -r d_rps d_p50 d_p99 <<<"$(run_wrk "http://127.0.0.1:$nginx_port/small.txt" "$conns")"
 read -r v_rps v_p50 v_p99 <<<"$(run_wrk "http://127.0.0.1:$vhost_port/small.txt" "$conns")"

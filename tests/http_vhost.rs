@@ -1146,3 +1146,27 @@ async fn curl_through_the_vhost_to_a_real_nginx() {
     })
     .await;
 }
+
+/// A visitor that sends half a request head and then nothing is cut after the read-header timeout (here 1 s);
+/// a visitor arriving meanwhile is served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slowloris_is_cut_after_the_read_header_timeout() {
+    bounded(async {
+        let (a, _a) = http_backend("a").await;
+        let proxies = format!(
+            "[[proxies]]\nname = \"s\"\ntype = \"http\"\nlocalPort = {a}\ncustomDomains = [\"s.portway.test\"]\n"
+        );
+        let t = Tunnel::start("[portway]\nvhostReadHeaderTimeout = 1\n", "", &proxies, &["s"]).await;
+        let mut slow = TcpStream::connect(("127.0.0.1", t.http)).await.expect("connect");
+        slow.write_all(b"GET / HTTP/1.1\r\nHost: s.portway.test\r\nX-Slow: ").await.expect("half a head");
+        let mut v = http_conn(t.http).await;
+        let (s, _, _) = get(&mut v, "s.portway.test", "/", &[]).await;
+        assert_eq!(s, StatusCode::OK, "others are served while the slow head waits");
+        let mut rest = Vec::new();
+        let r = tokio::time::timeout(Duration::from_secs(15), slow.read_to_end(&mut rest)).await;
+        assert!(r.is_ok(), "the slow visitor was not cut within 15 s");
+        assert!(rest.is_empty() || rest.starts_with(b"HTTP/1.1 408"), "{:?}", String::from_utf8_lossy(&rest));
+        t.stop().await;
+    })
+    .await;
+}

@@ -161,6 +161,9 @@ pub struct PortwayConfig {
     pub clients: Vec<ClientRule>,
     /// The rule for identities no `clients` entry matches; none = only frp's global limits apply.
     pub default_client: Option<ClientRule>,
+    /// Seconds a visitor of the HTTP vhost has to send a request head before its connection is closed (frps: 60,
+    /// fixed): what cuts a slowloris.
+    pub vhost_read_header_timeout: i64,
 }
 
 /// What one client identity may do. Empty lists mean "no restriction beyond the global ones".
@@ -240,6 +243,7 @@ impl Default for PortwayConfig {
             close_expired_sessions: false,
             clients: Vec::new(),
             default_client: None,
+            vhost_read_header_timeout: 60,
         }
     }
 }
@@ -583,6 +587,9 @@ impl ServerConfig {
                     "give `subject` or `clientID` to say whom the rule is for".into(),
                 ));
             }
+        }
+        if self.portway.vhost_read_header_timeout < 1 {
+            return Err(bad("portway.vhostReadHeaderTimeout", "must be 1 or more seconds".into()));
         }
         if self.vhost_http_timeout < 0 {
             return Err(bad("vhostHTTPTimeout", "must be 0 (frp's 60 s) or more seconds".into()));

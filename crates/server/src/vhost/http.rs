@@ -24,8 +24,6 @@ use super::routes::{basic_auth, canonical_host};
 use super::{Kind, Route, NOT_FOUND_PAGE};
 use crate::service::Shared;
 
-/// How long a visitor may take to send a request head (frps: 60 s); a slowloris is cut after it.
-pub const READ_HEADER_TIMEOUT: Duration = Duration::from_secs(60);
 /// Largest request head hyper buffers; a bigger one is answered 431.
 const MAX_HEAD: usize = 64 * 1024;
 
@@ -55,6 +53,8 @@ struct Backend {
 }
 
 async fn serve_conn(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr) {
+    // How long a visitor may take to send a request head (frps: 60 s); a slowloris is cut after it.
+    let read_header_timeout = Duration::from_secs(shared.cfg.portway.vhost_read_header_timeout.max(1) as u64);
     let cache: Arc<Mutex<Option<Backend>>> = Arc::default();
     let svc = service_fn(move |req| {
         let (s, c) = (shared.clone(), cache.clone());
@@ -62,7 +62,7 @@ async fn serve_conn(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr) {
     });
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
-        .header_read_timeout(READ_HEADER_TIMEOUT)
+        .header_read_timeout(read_header_timeout)
         .title_case_headers(true)
         .max_buf_size(MAX_HEAD)
         .serve_connection(TokioIo::new(tcp), svc)
