@@ -340,7 +340,7 @@ pub fn convert(text: &str, file: &str, side: Side, tree: &Tree, renamed: &[schem
     let mut out = String::new();
     if tree.format == Format::Toml {
         for line in text.lines().take_while(|l| l.trim_start().starts_with('#') || l.trim().is_empty()) {
-            if line.trim_start().starts_with('#') {
+            if line.trim_start().starts_with('#') && !line.chars().any(char::is_control) {
                 out.push_str(line);
                 out.push('\n');
             }
@@ -360,6 +360,11 @@ pub fn convert(text: &str, file: &str, side: Side, tree: &Tree, renamed: &[schem
     }
     notes.sort();
     for (line, text) in notes {
+        // A key may hold characters a TOML comment cannot (control characters): write those escaped.
+        let text: String = text
+            .chars()
+            .map(|c| if c.is_control() { format!("\\u{{{:04x}}}", c as u32) } else { c.to_string() })
+            .collect();
         out.push_str(&format!("# line {line}: {text}\n"));
     }
     if !out.is_empty() {
@@ -416,5 +421,20 @@ pub fn merge_include(main: &mut Node, included: &Node) {
                 main.push_to(key, item.clone());
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by the config_parse fuzz target: a key holding a control character made a note comment that TOML refuses.
+    #[test]
+    fn convert_notes_escape_control_characters() {
+        let text = "[common]\nauthentication_method\u{1} = token\n";
+        let tree = read_tree(text, "frpc.ini", Format::Ini, Side::Client, Envs::Keep).unwrap();
+        let out = convert(text, "frpc.ini", Side::Client, &tree, &[]);
+        assert!(out.contains("`authentication_method\\u{0001}` dropped"), "{out}");
+        assert!(toml_in::parse(&out).is_ok(), "{out}");
     }
 }
