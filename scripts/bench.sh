@@ -3,7 +3,7 @@
 #
 #   bash scripts/bench.sh                 # full run (~3 min): build (release), measure, print the table, write JSON
 #   bash scripts/bench.sh --quick         # smoke run (~1 min): short phases, same steps
-#   bash scripts/bench.sh --cross-check   # also run the reference harness (/work/shared/bench) on portway, cmd mode
+#   bash scripts/bench.sh --cross-check   # also run the reference harness (../shared/bench) on portway, cmd mode
 #   options: --json FILE (default: WORKDIR/results.json), --no-build (use the binaries as they are),
 #            --paths "direct tcp websocket wss" (which paths to measure; the default is all four)
 #   The work dir (BENCH_WORKDIR, default a new /tmp/portway-bench.*) keeps the configs, logs and per-phase JSON.
