@@ -313,6 +313,22 @@ pub fn line_of(tree: &Tree, path: &str) -> Option<usize> {
     }
 }
 
+/// frp's `auth.tokenSource` (both sides): the token a source of `kind` with `file.path` = `path` gives, when no
+/// `auth.token` is set (`token_set`). Only type `file` (content, trimmed); the message says what to fix.
+pub fn read_token_source(kind: &str, path: &str, token_set: bool) -> Result<String, String> {
+    if token_set {
+        return Err("give auth.token or auth.tokenSource, not both".into());
+    }
+    match kind {
+        "file" if path.is_empty() => Err("`file.path` is empty: name the file holding the token".into()),
+        "file" => std::fs::read_to_string(path)
+            .map(|t| t.trim().to_string())
+            .map_err(|e| format!("cannot read the token file {path}: {e}")),
+        "exec" => Err("type \"exec\" runs a command, which Portway does not do; use type \"file\"".into()),
+        t => Err(format!("type {t:?} is not \"file\"")),
+    }
+}
+
 /// `proxies[3].plugin.type` → `proxies[].plugin.type`.
 fn generic_path(path: &str) -> String {
     let mut out = String::with_capacity(path.len());

@@ -504,23 +504,9 @@ impl ServerConfig {
     /// frp's `auth.tokenSource` of type `file`: the token is the file's content, trimmed.
     fn resolve_token_source(&mut self, file: &str) -> Result<(), ConfigError> {
         let Some(src) = self.auth.token_source.take() else { return Ok(()) };
-        let bad = |message: String| ConfigError::Invalid { file: file.into(), key: "auth.tokenSource".into(), message };
-        if !self.auth.token.is_empty() {
-            return Err(bad("give auth.token or auth.tokenSource, not both".into()));
-        }
-        match src.kind.as_str() {
-            "file" if src.file.path.is_empty() => {
-                Err(bad("`file.path` is empty: name the file holding the token".into()))
-            }
-            "file" => {
-                let text = std::fs::read_to_string(&src.file.path)
-                    .map_err(|e| bad(format!("cannot read the token file {}: {e}", src.file.path)))?;
-                self.auth.token = text.trim().to_string();
-                Ok(())
-            }
-            "exec" => Err(bad("type \"exec\" runs a command, which Portway does not do; use type \"file\"".into())),
-            t => Err(bad(format!("type {t:?} is not \"file\""))),
-        }
+        self.auth.token = portway_config::read_token_source(&src.kind, &src.file.path, !self.auth.token.is_empty())
+            .map_err(|message| ConfigError::Invalid { file: file.into(), key: "auth.tokenSource".into(), message })?;
+        Ok(())
     }
 
     /// A file in any format as current TOML (`portway-server convert`): keys respelled as frp spells them, legacy INI
