@@ -3,6 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
+# Marks every process the tests start (checked at the end: none may be left running).
+export PORTWAY_TEST_RUN="$$-$(date +%s%N)"
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 need_apt=()
@@ -39,4 +41,17 @@ bash scripts/demo.sh --once
 
 echo "== packaging: build every artifact (scripts/package.sh), install the .debs, check, purge"
 bash tests/packaging/run.sh
+echo "== no process the tests started is left"
+# Every process started below this script inherits PORTWAY_TEST_RUN (servers, clients, nginx, Prometheus, the OIDC
+# provider, browsers, drivers, Xvfb, the keyring): any still alive now, other than this shell, was left behind.
+leftover=""
+for e in $(grep -lzx "PORTWAY_TEST_RUN=$PORTWAY_TEST_RUN" /proc/[0-9]*/environ 2>/dev/null); do
+  pid=${e#/proc/}; pid=${pid%/environ}
+  [ "$pid" = "$$" ] && continue
+  line=$(ps -o pid=,etimes=,args= -p "$pid" 2>/dev/null) && leftover+="$line"$'\n'
+done
+if [ -n "$leftover" ]; then
+  printf 'these processes started by the tests are still running:\n%s' "$leftover" >&2
+  exit 1
+fi
 echo "== all tests passed"

@@ -515,6 +515,12 @@ async fn large_chunked_upload_streams_through_the_vhost() {
         let text =
             String::from_utf8(resp.into_body().collect().await.expect("body").to_bytes().to_vec()).expect("utf8");
         assert_eq!(text, format!("bytes={} sha256={want} chunked=true", CHUNKS as usize * MIB));
+        // The dashboard counts the vhost's bytes: the whole upload in (plus the request head and chunk framing), the
+        // answer out.
+        let rec = t.server.stats.registry().proxy("up", portway::server::oidc::now()).expect("up in the registry");
+        let upload = CHUNKS * MIB as u64;
+        assert!(rec.total_in >= upload && rec.total_in < upload + 64 * 1024, "bytes in: {}", rec.total_in);
+        assert!(rec.total_out >= text.len() as u64 && rec.total_out < 4096, "bytes out: {}", rec.total_out);
         t.stop().await;
     })
     .await;

@@ -43,6 +43,8 @@ pub struct TestServer {
     pub addr: SocketAddr,
     pub stop: CancellationToken,
     pub task: JoinHandle<()>,
+    /// Reads the running server's figures and dashboard registry.
+    pub stats: portway::server::service::StatsHandle,
 }
 
 impl TestServer {
@@ -60,10 +62,11 @@ pub async fn start_server(toml: &str, port: u16) -> TestServer {
     let server = Server::new(cfg).expect("server");
     let listener = server.bind().await.expect("bind server");
     let addr = listener.local_addr().expect("addr");
+    let stats = server.stats();
     let stop = CancellationToken::new();
     let s = stop.clone();
     let task = tokio::spawn(async move { server.run(listener, s).await });
-    TestServer { addr, stop, task }
+    TestServer { addr, stop, task, stats }
 }
 
 /// Parses frpc.toml text.

@@ -114,12 +114,12 @@ fn register_vhost(ctl: &Arc<Control>, np: NewProxy) -> Result<String, ProxyError
     let kind = np.proxy_type.clone();
     let conf = np.clone();
     match crate::vhost::register(ctl, np, cancel.clone()) {
-        Ok(addr) => {
+        Ok((addr, route)) => {
             if let Ok(mut mine) = ctl.proxies.lock() {
                 mine.insert(name.clone(), (cancel, false));
             }
-            // Listed by the dashboard API; the vhost relays do not count bytes into it yet.
-            shared.stats.proxy_started(&ctl.client_key, conf, 0, crate::oidc::now());
+            // Listed by the dashboard API; its work connections count their bytes into it.
+            let _ = route.live.set(shared.stats.proxy_started(&ctl.client_key, conf, 0, crate::oidc::now()));
             info!(proxy = %name, %kind, remote_addr = %addr, "proxy started");
             Ok(addr)
         }

@@ -126,6 +126,11 @@ impl StatsHandle {
         Stats { clients, proxies, tasks: self.0.tracker.len() }
     }
 
+    /// The dashboard's registry of clients, proxies and traffic.
+    pub fn registry(&self) -> Arc<Registry> {
+        self.0.stats.clone()
+    }
+
     /// Each logged-in client's run_id and wire protocol (`"v1"`/`"v2"`), sorted by run_id.
     pub async fn wire_protocols(&self) -> Vec<(String, &'static str)> {
         let mut v: Vec<_> =

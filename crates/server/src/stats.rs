@@ -1,5 +1,5 @@
 //! What the server knows about its clients, proxies and traffic, for the dashboard API and `/metrics`: plain data
-//! and lookups, no IO, the time passed in as unix seconds.
+//! and lookups, no IO (but [`CountedIo`], a counting wrapper), the time passed in as unix seconds.
 //!
 //! Control sessions record logins, logouts, proxies started and closed; relays add bytes to a proxy's
 //! [`LiveCounters`] (one relaxed atomic add per read) which readers fold into the per-day history ("flush") under
@@ -7,8 +7,12 @@
 //! numbers stay). Unlike frps, which adds a connection's bytes when it closes, the numbers here are live.
 
 use std::collections::BTreeMap;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use portway_proto::msg::NewProxy;
 
@@ -99,6 +103,67 @@ pub struct ConnGuard(Arc<LiveCounters>);
 impl Drop for ConnGuard {
     fn drop(&mut self) {
         self.0.conns.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A work connection that counts the bytes passing through it into a proxy's [`LiveCounters`] (written into it:
+/// from the visitor, `bytes_in`; read from it: to the visitor, `bytes_out`) and is one open connection while it
+/// lives. For the relays that do not copy bytes themselves (the HTTP vhost hands the connection to hyper).
+pub struct CountedIo<T> {
+    io: T,
+    open: ConnGuard,
+}
+
+impl<T> CountedIo<T> {
+    /// Counts `io` into `live`.
+    pub fn new(io: T, live: &Arc<LiveCounters>) -> Self {
+        CountedIo { io, open: live.open() }
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for CountedIo<T> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let r = Pin::new(&mut self.io).poll_read(cx, buf);
+        let n = buf.filled().len().saturating_sub(before);
+        if n > 0 {
+            self.open.0.bytes_out.fetch_add(n as u64, Ordering::Relaxed);
+        }
+        r
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for CountedIo<T> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        let r = Pin::new(&mut self.io).poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = r {
+            self.open.0.bytes_in.fetch_add(n as u64, Ordering::Relaxed);
+        }
+        r
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let r = Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
+        if let Poll::Ready(Ok(n)) = r {
+            self.open.0.bytes_in.fetch_add(n as u64, Ordering::Relaxed);
+        }
+        r
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
     }
 }
 

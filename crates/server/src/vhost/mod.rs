@@ -14,7 +14,7 @@ pub mod sni;
 mod tcpmux;
 
 use std::net::SocketAddr;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use portway_proto::msg::{NewProxy, StartWorkConn};
 use portway_proto::relay::wrap_work_conn;
@@ -25,6 +25,7 @@ use tracing::{info, Instrument};
 
 use crate::control::{Control, WorkConnError};
 use crate::service::Shared;
+use crate::stats::{CountedIo, LiveCounters};
 use routes::{public_addr, under_subdomain_host, Routes};
 
 /// frp's 404 page, byte for byte (what frps v0.70 serves for an unknown host).
@@ -81,6 +82,8 @@ pub struct Route {
     pub np: NewProxy,
     /// Cancelled when the proxy closes.
     pub cancel: CancellationToken,
+    /// The dashboard's counters for this proxy (set once the registry listed it).
+    pub live: OnceLock<Arc<LiveCounters>>,
 }
 
 impl Route {
@@ -102,7 +105,11 @@ impl Route {
         };
         let work = self.ctl.start_work_conn(start).await?.io;
         let key = &self.ctl.shared().key;
-        Ok(wrap_work_conn(work, self.np.use_encryption.then_some(key), self.np.use_compression))
+        let io = wrap_work_conn(work, self.np.use_encryption.then_some(key), self.np.use_compression);
+        Ok(match self.live.get() {
+            Some(live) => Box::new(CountedIo::new(io, live)),
+            None => io,
+        })
     }
 }
 
@@ -297,7 +304,12 @@ fn domains(cfg: &crate::config::ServerConfig, np: &NewProxy) -> Vec<String> {
 
 /// Registers a checked virtual-host proxy; returns frp's `remote_addr` (`domain:port` per route, comma-joined).
 /// The routes are removed when `cancel` fires.
-pub fn register(ctl: &Arc<Control>, np: NewProxy, cancel: CancellationToken) -> Result<String, VhostError> {
+/// Returns the public addresses and the route (whose `live` counters the caller sets).
+pub fn register(
+    ctl: &Arc<Control>,
+    np: NewProxy,
+    cancel: CancellationToken,
+) -> Result<(String, Arc<Route>), VhostError> {
     let shared = ctl.shared().clone();
     let kind = check(&shared.cfg, &np)?;
     let port = port_of(&shared.cfg, kind);
@@ -305,7 +317,7 @@ pub fn register(ctl: &Arc<Control>, np: NewProxy, cancel: CancellationToken) -> 
     let locations: Vec<String> =
         if kind == Kind::Http && !np.locations.is_empty() { np.locations.clone() } else { vec![String::new()] };
     let user = if kind == Kind::Https { String::new() } else { np.route_by_http_user.clone() };
-    let route = Arc::new(Route { ctl: ctl.clone(), np, cancel: cancel.clone() });
+    let route = Arc::new(Route { ctl: ctl.clone(), np, cancel: cancel.clone(), live: OnceLock::new() });
     let mut added: Vec<(String, String, String)> = Vec::new();
     let mut addrs = Vec::new();
     {
@@ -327,14 +339,15 @@ pub fn register(ctl: &Arc<Control>, np: NewProxy, cancel: CancellationToken) -> 
         }
     }
     let s = shared.clone();
+    let r = route.clone();
     shared.tracker.spawn(
         async move {
             cancel.cancelled().await;
-            s.vhost.remove(kind, &route, &added);
+            s.vhost.remove(kind, &r, &added);
         }
         .in_current_span(),
     );
-    Ok(addrs.join(","))
+    Ok((addrs.join(","), route))
 }
 
 /// The bound virtual-host listeners.
