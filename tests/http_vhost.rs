@@ -1176,3 +1176,198 @@ async fn slowloris_is_cut_after_the_read_header_timeout() {
     })
     .await;
 }
+
+/// `target/artifacts/<name>` (the test executable lives in `target/<profile>/deps/`).
+fn artifact(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    let dir = exe.ancestors().nth(3).expect("target dir").join("artifacts");
+    std::fs::create_dir_all(&dir).expect("artifacts dir");
+    dir.join(name)
+}
+
+/// HTTPS by SNI to a real `openssl s_server` (Debian's openssl), with curl as the visitor: curl verifies the
+/// service's own certificate through the vhost (TLS is end to end), and a name nobody registered fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_by_sni_to_a_real_openssl_s_server_with_curl() {
+    bounded(async {
+        let pki = support::pki::Pki::for_name("secure.portway.test");
+        let (ca, cert, key) = (pki.ca.clone(), &pki.cert, &pki.key);
+        let port = free_port();
+        let mut s_server = tokio::process::Command::new("openssl")
+            .args(["s_server", "-quiet", "-www", "-accept", &format!("127.0.0.1:{port}")])
+            .arg("-cert")
+            .arg(cert)
+            .arg("-key")
+            .arg(key)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start openssl s_server (apt-get install openssl)");
+        support::process::wait_listening(port, Duration::from_secs(10)).await;
+        let proxies = format!(
+            "[[proxies]]\nname = \"secure\"\ntype = \"https\"\nlocalPort = {port}\ncustomDomains = [\"secure.portway.test\"]\n"
+        );
+        let t = Tunnel::start("", "", &proxies, &["secure"]).await;
+        let curl = |name: &'static str| {
+            let host = format!("{name}:{}", t.https);
+            let ca = ca.clone();
+            async move {
+                tokio::process::Command::new("curl")
+                    .args(["-sS", "--max-time", "20", "--resolve", &format!("{host}:127.0.0.1"), "--cacert"])
+                    .arg(&ca)
+                    .arg(format!("https://{host}/"))
+                    .output()
+                    .await
+                    .expect("run curl")
+            }
+        };
+        let ok = curl("secure.portway.test").await;
+        let page = String::from_utf8_lossy(&ok.stdout);
+        assert!(ok.status.success(), "curl through the vhost: {}", String::from_utf8_lossy(&ok.stderr));
+        // s_server -www answers with a page describing the TLS session it holds with curl.
+        assert!(page.contains("s_server") && page.contains("Ciphers"), "openssl's status page: {page}");
+        let unknown = curl("other.portway.test").await;
+        assert!(!unknown.status.success(), "an unregistered name must fail");
+        assert!(unknown.stdout.is_empty());
+        t.stop().await;
+        s_server.kill().await.expect("stop s_server");
+    })
+    .await;
+}
+
+/// A real browser: headless Chromium loads a page through the vhost (HTML, a stylesheet and a script that fetches
+/// JSON, all from nginx behind the tunnel), runs its script, and leaves a screenshot in
+/// `target/artifacts/http-vhost-chromium.png`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_loads_a_page_through_the_vhost() {
+    bounded(async {
+        let root = std::env::temp_dir().join(format!("portway-www-{}-{}", std::process::id(), rand::random::<u32>()));
+        std::fs::create_dir_all(&root).expect("www dir");
+        std::fs::write(
+            root.join("index.html"),
+            "<!doctype html><html><head><title>through portway</title><link rel=\"stylesheet\" href=\"/style.css\">\
+             </head><body><h1>Served by nginx, through Portway's vhost</h1><p id=\"out\">script did not run</p>\
+             <script>fetch('/data.json').then(r => r.json()).then(d => { document.getElementById('out').textContent \
+             = 'fetched ' + d.answer; });</script></body></html>\n",
+        )
+        .expect("index");
+        std::fs::write(root.join("style.css"), "body { font-family: sans-serif; background: #e8f4ff; }\n")
+            .expect("css");
+        std::fs::write(root.join("data.json"), "{\"answer\": 42}\n").expect("json");
+        let nginx = support::nginx::Nginx::file_server(&root).await;
+        let proxies = format!(
+            "[[proxies]]\nname = \"site\"\ntype = \"http\"\nlocalPort = {}\ncustomDomains = [\"site.portway.test\"]\n",
+            nginx.port
+        );
+        let t = Tunnel::start("", "", &proxies, &["site"]).await;
+        let url = format!("http://site.portway.test:{}/", t.http);
+        let profile = root.join("chromium-profile");
+        let shot = artifact("http-vhost-chromium.png");
+        let _ = std::fs::remove_file(&shot);
+        let chromium = |extra: Vec<String>| {
+            let (url, profile) = (url.clone(), profile.clone());
+            async move {
+                let mut cmd = tokio::process::Command::new("chromium");
+                cmd.args(["--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-extensions"])
+                    .args(["--host-resolver-rules=MAP site.portway.test 127.0.0.1", "--virtual-time-budget=5000"])
+                    .arg(format!("--user-data-dir={}", profile.display()))
+                    .args(extra)
+                    .arg(&url)
+                    .stdin(std::process::Stdio::null())
+                    .kill_on_drop(true);
+                tokio::time::timeout(Duration::from_secs(60), cmd.output())
+                    .await
+                    .expect("chromium finished within 60 s")
+                    .expect("run chromium (apt-get install chromium)")
+            }
+        };
+        let dom = chromium(vec!["--dump-dom".into()]).await;
+        let dom_text = String::from_utf8_lossy(&dom.stdout);
+        assert!(
+            dom_text.contains("Served by nginx, through Portway"),
+            "the page: {dom_text}\n{}",
+            String::from_utf8_lossy(&dom.stderr)
+        );
+        assert!(dom_text.contains("fetched 42"), "the page's script fetched JSON through the vhost: {dom_text}");
+        let png = chromium(vec![format!("--screenshot={}", shot.display()), "--window-size=1024,640".into()]).await;
+        let bytes = std::fs::read(&shot)
+            .unwrap_or_else(|e| panic!("no screenshot ({e}): {}", String::from_utf8_lossy(&png.stderr)));
+        assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n") && bytes.len() > 2000, "a real PNG: {} bytes", bytes.len());
+        let log = nginx.access_log();
+        for path in ["GET / ", "GET /style.css ", "GET /data.json "] {
+            assert!(log.contains(path), "nginx served {path}through the vhost:\n{log}");
+        }
+        t.stop().await;
+        drop(nginx);
+        let _ = std::fs::remove_dir_all(&root);
+    })
+    .await;
+}
+
+/// A 1 GiB upload through the vhost, server and client as real processes: the bytes stream (the backend counts
+/// all of them) and neither process's peak memory grows with the body (nothing buffers it whole).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_1_gib_upload_streams_with_flat_memory_in_server_and_client() {
+    use support::process::{wait_listening, Proc};
+    const GIB: u64 = 1 << 30;
+    const CHUNK: usize = 1 << 20;
+    init_logs();
+    tokio::time::timeout(Duration::from_secs(300), async {
+        // The backend: counts the body's bytes as they arrive.
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind backend");
+        let backend = listener.local_addr().expect("addr").port();
+        let _b = tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let svc = service_fn(|req: Request<Incoming>| async move {
+                        let mut body = req.into_body();
+                        let mut n = 0u64;
+                        while let Some(f) = body.frame().await {
+                            if let Ok(d) = f?.into_data() {
+                                n += d.len() as u64;
+                            }
+                        }
+                        Ok::<_, hyper::Error>(Response::new(Full::new(Bytes::from(format!("received={n}")))))
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tcp), svc).await;
+                });
+            }
+        });
+        let (bind, http) = (free_port(), free_port());
+        let server = Proc::spawn(
+            "portway-server",
+            &server_toml(&format!("bindPort = {bind}\nvhostHTTPPort = {http}\nlog.level = \"warn\"\n")),
+        );
+        wait_listening(bind, Duration::from_secs(60)).await;
+        wait_listening(http, Duration::from_secs(10)).await;
+        let proxies = format!(
+            "[[proxies]]\nname = \"big\"\ntype = \"http\"\nlocalPort = {backend}\ncustomDomains = [\"big.portway.test\"]\n"
+        );
+        let client = Proc::spawn("portway-client", &client_toml(bind, "log.level = \"info\"", &proxies));
+        client.wait_log("proxy started", Duration::from_secs(30)).await;
+        let (server_base, client_base) = (server.peak_rss_kib(), client.peak_rss_kib());
+
+        let chunk = Bytes::from(pattern(CHUNK, 7));
+        let body = StreamBody::new(futures::stream::iter(
+            (0..GIB / CHUNK as u64).map(move |_| Ok::<_, Infallible>(Frame::data(chunk.clone()))),
+        ));
+        let tcp = TcpStream::connect(("127.0.0.1", http)).await.expect("connect");
+        let (mut s, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await.expect("handshake");
+        tokio::spawn(conn);
+        let req = Request::post("/upload").header("host", "big.portway.test").body(body).expect("request");
+        let resp = s.send_request(req).await.expect("response");
+        assert_eq!(resp.status(), StatusCode::OK);
+        let text = resp.into_body().collect().await.expect("body").to_bytes();
+        assert_eq!(text, format!("received={GIB}").as_bytes(), "every byte arrived");
+
+        let (server_peak, client_peak) = (server.peak_rss_kib(), client.peak_rss_kib());
+        eprintln!("peak RSS KiB: server {server_base} → {server_peak}, client {client_base} → {client_peak}");
+        // Flat: a buffered body would add a GiB; streaming adds at most a few buffers.
+        assert!(server_peak < server_base + 48 * 1024, "server peak grew from {server_base} to {server_peak} KiB");
+        assert!(client_peak < client_base + 48 * 1024, "client peak grew from {client_base} to {client_peak} KiB");
+    })
+    .await
+    .expect("a 1 GiB upload within 300 s");
+}
