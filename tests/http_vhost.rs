@@ -1055,7 +1055,7 @@ async fn proxy_protocol_header_tells_the_local_service_the_visitor() {
 }
 
 /// `loadBalancer.group`: two clients serve one domain, requests alternate; a wrong groupKey is refused with frps's
-/// message; a tcp group is refused with the reason (Portway serves groups for vhost proxies only).
+/// message. (tcp groups: tests/tunnel.rs.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn load_balancer_group_shares_a_domain_between_clients_in_turn() {
     bounded(async {
@@ -1067,18 +1067,11 @@ async fn load_balancer_group_shares_a_domain_between_clients_in_turn() {
             )
         };
         let t = Tunnel::start("", "", &member("lb-a", a, "k"), &["lb-a"]).await;
-        let second = format!(
-            "{}\n{}\n{}",
-            member("lb-b", b, "k"),
-            member("lb-bad", b, "wrong"),
-            tcp_proxy("tcp-grouped", b, free_port(), "loadBalancer.group = \"g\"\nloadBalancer.groupKey = \"k\"")
-        );
+        let second = format!("{}\n{}", member("lb-b", b, "k"), member("lb-bad", b, "wrong"));
         let c2 = start_client(client_config(&client_toml(t.server.addr.port(), "", &second)));
         wait_running(&c2, &["lb-b"]).await;
-        let st = wait_status(&c2, Duration::from_secs(30), "two refusals", |s| {
-            ["lb-bad", "tcp-grouped"]
-                .iter()
-                .all(|n| matches!(s.proxies[*n].state, portway::client::ProxyState::Error { .. }))
+        let st = wait_status(&c2, Duration::from_secs(30), "a refusal", |s| {
+            matches!(s.proxies["lb-bad"].state, portway::client::ProxyState::Error { .. })
         })
         .await;
         let reason = |n: &str| match &st.proxies[n].state {
@@ -1086,7 +1079,6 @@ async fn load_balancer_group_shares_a_domain_between_clients_in_turn() {
             other => panic!("{other:?}"),
         };
         assert_eq!(reason("lb-bad"), "group auth failed");
-        assert!(reason("tcp-grouped").contains("loadBalancer.group is served for http"), "{}", reason("tcp-grouped"));
         let mut v = http_conn(t.http).await;
         let mut seen = Vec::new();
         for _ in 0..4 {

@@ -17,6 +17,7 @@ pub mod api;
 pub mod auth;
 pub mod config;
 pub mod control;
+pub mod group;
 pub mod guard;
 pub mod oidc;
 pub mod proxy;

@@ -49,9 +49,9 @@ pub enum ProxyError {
     /// No free port for remotePort = 0.
     #[error("no free port is left in the server's allowPorts for remotePort = 0")]
     NoFreePort,
-    /// loadBalancer.group on a tcp/udp proxy.
-    #[error("loadBalancer.group is served for http, https and tcpmux proxies by this Portway server, not {0}: give each {0} proxy its own remotePort")]
-    TcpGroup(String),
+    /// A tcp proxy could not join its `loadBalancer.group` (frp's message).
+    #[error(transparent)]
+    Group(#[from] crate::group::GroupError),
     /// An http/https/tcpmux proxy the virtual hosts refused (frp's message).
     #[error(transparent)]
     Vhost(#[from] crate::vhost::VhostError),
@@ -146,9 +146,6 @@ pub async fn register(ctl: &Arc<Control>, np: NewProxy) -> Result<String, ProxyE
     if np.proxy_name.is_empty() {
         return Err(ProxyError::EmptyName);
     }
-    if !np.group.is_empty() {
-        return Err(ProxyError::TcpGroup(np.proxy_type));
-    }
     if !(0..=65535).contains(&np.remote_port) {
         return Err(ProxyError::PortOutOfRange(np.remote_port));
     }
@@ -178,6 +175,13 @@ pub async fn register(ctl: &Arc<Control>, np: NewProxy) -> Result<String, ProxyE
     }
     let ip = cfg.proxy_bind_ip();
     let udp = np.proxy_type == "udp";
+    if !udp && !np.group.is_empty() {
+        return register_grouped(ctl, np).await;
+    }
+    if udp && !np.group.is_empty() {
+        // As frps: udp proxies have no groups; the port is this proxy's own.
+        debug!(proxy = %np.proxy_name, group = %np.group, "loadBalancer.group ignored for a udp proxy");
+    }
     let public = if np.remote_port == 0 {
         bind_any(cfg, ip, udp).await?
     } else {
@@ -204,6 +208,48 @@ pub async fn register(ctl: &Arc<Control>, np: NewProxy) -> Result<String, ProxyE
         Public::Tcp(l) => shared.tracker.spawn(serve_tcp(ctl.clone(), l, np, live, cancel).instrument(span)),
         Public::Udp(s) => shared.tracker.spawn(crate::udp::serve(ctl.clone(), s, np, live, cancel).instrument(span)),
     };
+    Ok(format!(":{port}"))
+}
+
+/// Registers a tcp proxy of a `loadBalancer.group`: joins the group (the first member opens the port).
+async fn register_grouped(ctl: &Arc<Control>, np: NewProxy) -> Result<String, ProxyError> {
+    let shared = ctl.shared().clone();
+    let cancel = ctl.cancel.child_token();
+    let member = crate::group::Member {
+        ctl: ctl.clone(),
+        np: Arc::new(np.clone()),
+        live: std::sync::OnceLock::new(),
+        cancel: cancel.clone(),
+    };
+    let cfg = &shared.cfg;
+    let ip = cfg.proxy_bind_ip();
+    let open: crate::group::Opener<'_> = Box::pin(async move {
+        let public = if np.remote_port == 0 {
+            bind_any(cfg, ip, false).await?
+        } else {
+            let port = np.remote_port as u16;
+            bind_port(SocketAddr::new(ip, port), false).await.map_err(|source| ProxyError::Bind { port, source })?
+        };
+        match public {
+            Public::Tcp(l) => Ok(l),
+            Public::Udp(_) => unreachable!("bound as tcp"),
+        }
+    });
+    let (port, member) = shared.tcp_groups.join(member, open).await?;
+    let np = &member.np;
+    {
+        let mut all = shared.proxies.lock().map_err(|_| ProxyError::NameTaken(np.proxy_name.clone()))?;
+        if all.contains_key(&np.proxy_name) {
+            cancel.cancel();
+            return Err(ProxyError::NameTaken(np.proxy_name.clone()));
+        }
+        all.insert(np.proxy_name.clone(), ctl.run_id.clone());
+    }
+    if let Ok(mut mine) = ctl.proxies.lock() {
+        mine.insert(np.proxy_name.clone(), (cancel, true));
+    }
+    let _ = member.live.set(shared.stats.proxy_started(&ctl.client_key, (**np).clone(), port, crate::oidc::now()));
+    info!(proxy = %np.proxy_name, kind = "tcp", remote_port = port, group = %np.group, "proxy started in its group");
     Ok(format!(":{port}"))
 }
 
@@ -298,7 +344,7 @@ async fn serve_tcp(
     debug!("public listener closed");
 }
 
-async fn serve_visitor(
+pub(crate) async fn serve_visitor(
     ctl: Arc<Control>,
     np: Arc<NewProxy>,
     live: Arc<LiveCounters>,

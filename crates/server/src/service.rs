@@ -101,6 +101,8 @@ pub struct Shared {
     pub vhost: Vhost,
     /// Clients, proxies and traffic, for the dashboard API and `/metrics`.
     pub stats: Arc<Registry>,
+    /// The tcp proxies' `loadBalancer.group`s.
+    pub tcp_groups: crate::group::TcpGroups,
 }
 
 /// What a server holds at one moment (logged on `SIGUSR1`; read by the load test).
@@ -184,6 +186,7 @@ impl Server {
                 guard: LoginGuard::new(guard_limit),
                 vhost: Vhost::default(),
                 stats: Arc::new(Registry::default()),
+                tcp_groups: Default::default(),
             }),
             vhost_listeners: std::sync::Mutex::new(None),
         })
