@@ -24,6 +24,8 @@ pub mod crypto;
 pub mod msg;
 pub mod mux;
 pub mod relay;
+#[cfg(target_os = "linux")]
+pub mod splice;
 pub mod transport;
 pub mod wire;
 pub mod wire_v2;

@@ -183,8 +183,9 @@ fn both(r1: Poll<()>, r2: Poll<()>, a: &Half, b: &Half) -> Poll<io::Result<(u64,
 }
 
 /// [`relay`] between a TCP connection and a work connection, returning bytes (tcp→work, work→tcp). When the
-/// work connection is a bare multiplexed stream (no per-proxy encryption or compression), what it receives is
-/// written to the TCP connection straight from the session's read buffer.
+/// work connection is a bare TCP stream (plain transport, no mux, no per-proxy layer), the kernel relays with
+/// splice(2) (Linux); when it is a bare multiplexed stream, what it receives is written to the TCP connection
+/// straight from the session's read buffer.
 pub async fn relay_tcp(tcp: &mut tokio::net::TcpStream, work: &mut BoxedIo) -> io::Result<(u64, u64)> {
     relay_tcp_counted(tcp, work, None).await
 }
@@ -198,6 +199,11 @@ pub async fn relay_tcp_counted(
 ) -> io::Result<(u64, u64)> {
     let mut up = Half { live: live.map(|l| l.0), ..Half::default() };
     let mut down = Half { live: live.map(|l| l.1), ..Half::default() };
+    #[cfg(target_os = "linux")]
+    if let Some(plain) = bare_tcp(work) {
+        // Both ends are bare TCP: the kernel moves the bytes (see `splice`).
+        return crate::splice::relay(tcp, plain, live).await;
+    }
     let work_any: &mut dyn std::any::Any = &mut **work;
     let Some(mux) = work_any.downcast_mut::<MuxStream>() else {
         return relay_halves(tcp, work, up, down).await;
@@ -208,6 +214,17 @@ pub async fn relay_tcp_counted(
         both(r1, r2, &up, &down)
     })
     .await
+}
+
+/// The TCP stream under `work` when nothing sits between (a sniffed prefix already read counts as nothing).
+#[cfg(target_os = "linux")]
+fn bare_tcp(work: &mut BoxedIo) -> Option<&mut tokio::net::TcpStream> {
+    use crate::transport::Prefixed;
+    let any: &mut dyn std::any::Any = &mut **work;
+    if any.is::<tokio::net::TcpStream>() {
+        return any.downcast_mut::<tokio::net::TcpStream>();
+    }
+    any.downcast_mut::<Prefixed<BoxedIo>>()?.drained_inner_mut().and_then(bare_tcp)
 }
 
 /// Copies both ways until both directions are closed, preserving half-close. Returns bytes (a→b, b→a).

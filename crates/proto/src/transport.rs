@@ -318,6 +318,11 @@ impl<S> Prefixed<S> {
     pub fn new(prefix: Vec<u8>, inner: S) -> Self {
         Prefixed { prefix, pos: 0, inner }
     }
+
+    /// The inner stream, once the prefix has been read (then this wrapper adds nothing).
+    pub fn drained_inner_mut(&mut self) -> Option<&mut S> {
+        (self.pos >= self.prefix.len()).then_some(&mut self.inner)
+    }
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Prefixed<S> {
