@@ -306,6 +306,9 @@ impl Server {
             },
         };
         let shared = self.shared;
+        if let Ok(a) = listener.local_addr() {
+            shared.secrets.set_bound(a);
+        }
         if let Some(l) = vhosts {
             vhost::spawn(&shared, l);
         }

@@ -39,11 +39,16 @@ struct Secret {
     cancel: CancellationToken,
 }
 
-/// Secret proxies by wire name.
+/// Secret proxies by wire name, and the address the `bindPort` listener got (StartWorkConn's destination).
 #[derive(Default)]
-pub struct Secrets(std::sync::Mutex<HashMap<String, Arc<Secret>>>);
+pub struct Secrets(std::sync::Mutex<HashMap<String, Arc<Secret>>>, std::sync::OnceLock<SocketAddr>);
 
 impl Secrets {
+    /// Records the address `bindAddr:bindPort` was bound to.
+    pub fn set_bound(&self, addr: SocketAddr) {
+        let _ = self.1.set(addr);
+    }
+
     fn get(&self, name: &str) -> Option<Arc<Secret>> {
         let m = self.0.lock().ok()?;
         m.get(name).filter(|s| !s.cancel.is_cancelled()).cloned()
@@ -194,9 +199,9 @@ async fn join(
     let start = StartWorkConn {
         proxy_name: v.proxy_name.clone(),
         src_addr: peer.ip().to_string(),
-        dst_addr: shared.cfg.bind_addr.clone(),
+        dst_addr: shared.secrets.1.get().map(|a| a.ip().to_string()).unwrap_or_else(|| shared.cfg.bind_addr.clone()),
         src_port: peer.port(),
-        dst_port: shared.cfg.bind_port,
+        dst_port: shared.secrets.1.get().map(|a| a.port()).unwrap_or(shared.cfg.bind_port),
         error: String::new(),
     };
     let work = tokio::select! {
