@@ -804,6 +804,12 @@ impl ClientConfig {
             let mut one = base.clone();
             one.node.push_to("proxies", p.clone());
             match load(&one) {
+                Ok(l) if l.config.proxies.iter().any(|p| matches!(p.kind.as_str(), "stcp" | "sudp")) => {
+                    skipped.push(format!(
+                    "proxy {}: secret (stcp/sudp) proxies are not in the desktop app yet (portway-client runs them)",
+                    name_of(&p)
+                ))
+                }
                 Ok(_) => keep.node.push_to("proxies", p),
                 Err(e) => skipped.push(format!("proxy {}: {e}", name_of(&p))),
             }
@@ -1222,6 +1228,54 @@ mod tests {
         assert!(e.to_string().contains("`webServer.password`"), "{e}");
         let e = ClientConfig::parse("[[visitors]]\nname = \"v\"\n", "f").unwrap_err();
         assert!(e.to_string().contains("`visitors[0].type`"), "{e}");
+    }
+
+    #[test]
+    fn secret_proxies_and_visitors_load_from_every_format() {
+        let toml = "user = \"bob\"\n[[proxies]]\nname = \"s\"\ntype = \"stcp\"\nsecretKey = \"k\"\nallowUsers = [\"*\"]\n\
+                    localPort = 22\n[[visitors]]\nname = \"v\"\ntype = \"stcp\"\nserverName = \"s\"\nserverUser = \"alice\"\n\
+                    secretKey = \"k\"\nbindPort = 9000\ntransport.useEncryption = true\nkeepTunnelOpen = true\n\
+                    [[visitors]]\nname = \"u\"\ntype = \"sudp\"\nserverName = \"s\"\nsecretKey = \"k\"\nbindPort = -1\n";
+        let c = ClientConfig::parse(toml, "f.toml").unwrap().config;
+        assert_eq!(
+            (c.proxies[0].secret_key.as_str(), c.proxies[0].allow_users.as_slice()),
+            ("k", &["*".to_string()][..])
+        );
+        let np = c.new_proxy(&c.proxies[0]);
+        assert_eq!((np.proxy_name.as_str(), np.sk.as_str(), np.remote_port), ("bob.s", "k", 0));
+        assert_eq!(c.visitors.len(), 2);
+        assert_eq!((c.visitors[0].bind_addr.as_str(), c.visitors[0].bind_port), ("127.0.0.1", 9000));
+        assert!(c.visitors[0].transport.use_encryption && c.visitors[0].keep_tunnel_open);
+        assert_eq!(c.visitor_server_name(&c.visitors[0]), "alice.s");
+        assert_eq!(c.visitor_server_name(&c.visitors[1]), "bob.s");
+        assert_eq!(c.visitors[1].bind_port, -1);
+        // frp's legacy INI: `role = visitor` sections become [[visitors]].
+        let ini =
+            "[common]\nuser = bob\n[v]\nrole = visitor\ntype = stcp\nserver_name = s\nserver_user = alice\nsk = k\n\
+                   bind_port = 9000\nuse_encryption = true\n";
+        let i = ClientConfig::parse(ini, "f.ini").unwrap().config;
+        assert_eq!(i.visitors[0].secret_key, "k");
+        assert_eq!(i.visitor_server_name(&i.visitors[0]), "alice.s");
+        assert_eq!((i.visitors[0].bind_port, i.visitors[0].transport.use_encryption), (9000, true));
+        let yaml = "user: bob\nvisitors:\n  - name: v\n    type: sudp\n    serverName: s\n    secretKey: k\n    bindPort: 9001\n";
+        let y = ClientConfig::parse(yaml, "f.yaml").unwrap().config;
+        assert_eq!((y.visitors[0].kind.as_str(), y.visitors[0].bind_port), ("sudp", 9001));
+        // Bad input names the key and the thing.
+        let e = |t: &str| ClientConfig::parse(t, "f.toml").unwrap_err().to_string();
+        let x = e("[[proxies]]\nname = \"p2p\"\ntype = \"xtcp\"\nsecretKey = \"k\"\nlocalPort = 22\n");
+        assert!(x.contains("`proxies[0].type`") && x.contains("\"p2p\"") && x.contains("not supported yet"), "{x}");
+        let x = e("[[visitors]]\nname = \"p2p\"\ntype = \"xtcp\"\nserverName = \"s\"\nbindPort = 1\n");
+        assert!(x.contains("`visitors[0].type`") && x.contains("\"p2p\"") && x.contains("not supported yet"), "{x}");
+        let x = e("[[visitors]]\nname = \"v\"\ntype = \"stcp\"\nbindPort = 1\n");
+        assert!(x.contains("`visitors[0].serverName`"), "{x}");
+        let x = e("[[visitors]]\nname = \"v\"\ntype = \"stcp\"\nserverName = \"s\"\n");
+        assert!(x.contains("`visitors[0].bindPort`") && x.contains("-1"), "{x}");
+        let x = e("[[visitors]]\nname = \"v\"\ntype = \"tcp\"\nserverName = \"s\"\nbindPort = 1\n");
+        assert!(x.contains("`visitors[0].type`") && x.contains("stcp or sudp"), "{x}");
+        let x = e("[[proxies]]\nname = \"p\"\nsecretKey = \"hunter2\"\nlocalPort = 22\n");
+        assert!(x.contains("`proxies[0].secretKey`") && !x.contains("hunter2"), "{x}");
+        let x = e("[[visitors]]\nname = \"v\"\ntype = \"stcp\"\nserverName = \"s\"\nbindPort = 1\nplugin.type = \"virtual_net\"\n");
+        assert!(x.contains("visitor plugin"), "{x}");
     }
 
     #[test]

@@ -158,14 +158,12 @@ async fn replay(name: &str) {
     assert_eq!(buf, payload);
 
     // A sign_key made with another secretKey: frps's exact refusal.
-    let wrong = chunks
-        .iter()
-        .map(|c| c["conn"].as_u64().unwrap())
-        .filter(|&c| {
-            let b = bytes(&chunks, c, "server->client");
-            !b.is_empty() && b[0] == b'3' && String::from_utf8_lossy(&b).contains("auth failed")
-        })
-        .next();
+    let wrong = chunks.iter().map(|c| c["conn"].as_u64().unwrap()).find(|&c| {
+        let b = bytes(&chunks, c, "server->client");
+        !b.is_empty() && b[0] == b'3' && String::from_utf8_lossy(&b).contains("auth failed")
+    });
+    // The stcp run has a visitor with a wrong key; the sudp run does not.
+    assert_eq!(wrong.is_some(), name == "stcp-visitor");
     if let Some(c) = wrong {
         let (Message::NewVisitorConn(cv), _) = split_msg(&bytes(&chunks, c, "client->server")) else { panic!() };
         let (captured_refusal, _) = split_msg(&bytes(&chunks, c, "server->client"));
