@@ -160,7 +160,7 @@ pub async fn serve(
     }
     let Some(owner) = secret.owner.upgrade() else { return };
     let span = tracing::info_span!("visitor", proxy = %name, kind = %secret.kind, user = %user);
-    join(shared, owner, secret, conn, v, peer).instrument(span).await;
+    join(shared, owner, secret, (conn, wire), v, peer).instrument(span).await;
 }
 
 /// frp's checks, in frp's order: the visitor's client, the proxy, the key, the user.
@@ -189,7 +189,7 @@ async fn join(
     shared: Arc<Shared>,
     owner: Arc<Control>,
     secret: Arc<Secret>,
-    conn: BoxedIo,
+    (conn, visitor_wire): (BoxedIo, Wire),
     v: NewVisitorConn,
     peer: SocketAddr,
 ) {
@@ -208,8 +208,8 @@ async fn join(
         _ = secret.cancel.cancelled() => return,
         w = owner.start_work_conn(start) => w,
     };
-    let work = match work {
-        Ok(w) => w.io,
+    let (work, work_wire) = match work {
+        Ok(w) => (w.io, w.wire),
         Err(e) => {
             warn!(error = %e, "no work connection from the provider for a visitor; closing it");
             return;
@@ -218,11 +218,43 @@ async fn join(
     let mut work = wrap_work_conn(work, secret.use_encryption.then_some(&shared.key), secret.use_compression);
     let _open = secret.live.open();
     debug!(%peer, "visitor joined to a work connection");
+    if secret.kind == "sudp" && visitor_wire != work_wire {
+        // The datagrams are framed in each side's wire protocol: re-frame them (frps would pass the bytes on).
+        tokio::select! {
+            _ = secret.cancel.cancelled() => {}
+            _ = reframe(visitor, visitor_wire, work, work_wire) => debug!("visitor connection closed"),
+        }
+        return;
+    }
     tokio::select! {
         _ = secret.cancel.cancelled() => {}
         r = relay_counted(&mut visitor, &mut work, (&secret.live.bytes_in, &secret.live.bytes_out)) => match r {
             Ok((up, down)) => debug!(bytes_in = up, bytes_out = down, "visitor connection closed"),
             Err(e) => debug!(error = %e, "visitor connection ended with an error"),
         },
+    }
+}
+
+/// Carries the messages of an sudp visitor between a v1 and a v2 side until either ends.
+async fn reframe(a: BoxedIo, wire_a: Wire, b: BoxedIo, wire_b: Wire) {
+    let (mut ar, mut aw) = tokio::io::split(a);
+    let (mut br, mut bw) = tokio::io::split(b);
+    let up = async {
+        while let Ok(m) = wire_a.read_msg(&mut ar).await {
+            if wire_b.write_msg(&mut bw, &m).await.is_err() {
+                break;
+            }
+        }
+    };
+    let down = async {
+        while let Ok(m) = wire_b.read_msg(&mut br).await {
+            if wire_a.write_msg(&mut aw, &m).await.is_err() {
+                break;
+            }
+        }
+    };
+    tokio::select! {
+        _ = up => {}
+        _ = down => {}
     }
 }

@@ -364,13 +364,13 @@ async fn stcp_bulk_and_concurrent_without_mux_wire_v2_encrypted() {
     .await;
 }
 
-async fn sudp_echo(transport: &str) {
+async fn sudp_echo(transport: &str, visitor_transport: &str) {
     let server = start_server(&server_side(transport)).await;
     let p = provider(server.port, transport, "").await;
     let (v, port) = visitor(
         server.port,
         "carol",
-        transport,
+        visitor_transport,
         "type = \"sudp\"\nserverUser = \"alice\"\nserverName = \"voice\"\nsecretKey = \"sk\"\n\
          transport.useEncryption = true",
         true,
@@ -397,12 +397,20 @@ async fn sudp_echo(transport: &str) {
 
 #[tokio::test]
 async fn sudp_echo_over_mux() {
-    sudp_echo("transport.tcpMux = true").await;
+    sudp_echo("transport.tcpMux = true", "transport.tcpMux = true").await;
 }
 
 #[tokio::test]
 async fn sudp_echo_without_mux_wire_v2() {
-    sudp_echo("transport.tcpMux = false\ntransport.wireProtocol = \"v2\"").await;
+    let v2 = "transport.tcpMux = false\ntransport.wireProtocol = \"v2\"";
+    sudp_echo(v2, v2).await;
+}
+
+/// A v2 provider and a v1 visitor: the server re-frames the datagrams between the two protocols.
+#[tokio::test]
+async fn sudp_echo_between_wire_v2_provider_and_v1_visitor() {
+    sudp_echo("transport.tcpMux = false\ntransport.wireProtocol = \"v2\"", "transport.tcpMux = false").await;
+    sudp_echo("transport.tcpMux = false", "transport.tcpMux = false\ntransport.wireProtocol = \"v2\"").await;
 }
 
 /// A refused visitor: its local connection closes without data, its status names the reason.
