@@ -142,20 +142,24 @@ enum Local {
     Udp(UdpSocket),
 }
 
-/// Opens a visitor connection: connect, NewVisitorConn, NewVisitorConnResp; returns it wrapped in the
-/// visitor's layers (keyed by the `secretKey`).
-pub async fn open(env: &VisitorEnv, v: &VisitorConfig) -> Result<BoxedIo, VisitorError> {
-    let mut conn = env.connector.open().await?;
-    let ts = now_ts();
-    let proxy = env.cfg.visitor_server_name(v);
-    let msg = NewVisitorConn {
-        run_id: env.run_id.clone(),
-        proxy_name: proxy.clone(),
+/// The NewVisitorConn `v` sends at `ts`, as frpc fills it.
+pub fn new_visitor_conn(cfg: &ClientConfig, v: &VisitorConfig, run_id: &str, ts: i64) -> NewVisitorConn {
+    NewVisitorConn {
+        run_id: run_id.to_string(),
+        proxy_name: cfg.visitor_server_name(v),
         sign_key: portway_proto::auth::privilege_key(&v.secret_key, ts),
         timestamp: ts,
         use_encryption: v.transport.use_encryption,
         use_compression: v.transport.use_compression,
-    };
+    }
+}
+
+/// Opens a visitor connection: connect, NewVisitorConn, NewVisitorConnResp; returns it wrapped in the
+/// visitor's layers (keyed by the `secretKey`).
+pub async fn open(env: &VisitorEnv, v: &VisitorConfig) -> Result<BoxedIo, VisitorError> {
+    let mut conn = env.connector.open().await?;
+    let msg = new_visitor_conn(&env.cfg, v, &env.run_id, now_ts());
+    let proxy = msg.proxy_name.clone();
     env.wire.open(&mut conn).await.map_err(CodecError::from)?;
     env.wire.write_msg(&mut conn, &Message::NewVisitorConn(msg)).await?;
     let resp = match tokio::time::timeout(RESP_TIMEOUT, env.wire.read_msg(&mut conn)).await {

@@ -119,6 +119,15 @@ async fn replay(name: &str) {
     let (_, captured_rest) = split_msg(&provider_out);
     let captured: Vec<Message> = decrypt_all(captured_rest).await;
     let captured_resp = captured.iter().find(|m| m.name() == "NewProxyResp").unwrap().clone();
+    // Portway's client sends for the captured frpc.toml exactly what frpc sent.
+    let fixture = |f: &str| {
+        let p = format!("{}/../../tests/fixtures/frp-captures/{name}/{f}", env!("CARGO_MANIFEST_DIR"));
+        ClientConfig::parse(&std::fs::read_to_string(p).unwrap(), f).unwrap().config
+    };
+    let provider_cfg = fixture("frpc.toml");
+    let sent: Vec<Message> = decrypt_all(split_msg(&provider_in).1).await;
+    let captured_np = sent.iter().find(|m| m.name() == "NewProxy").unwrap();
+    assert_eq!(&Message::NewProxy(provider_cfg.new_proxy(&provider_cfg.proxies[0])), captured_np);
     // frps answers an stcp/sudp proxy without remote_addr: exactly the captured message.
     let resp = next_not(&mut provider, &["ReqWorkConn", "Pong"]).await;
     assert_eq!(resp, captured_resp, "NewProxyResp differs from frps's");
@@ -130,6 +139,15 @@ async fn replay(name: &str) {
     let (Message::NewVisitorConn(captured_v), payload) = split_msg(&v_in) else { panic!("conn 5 is not a visitor") };
     let (captured_v_resp, echoed) = split_msg(&v_out);
     assert_eq!(echoed, payload);
+    // Portway's visitor fills NewVisitorConn as frpc did (same run_id and time given).
+    let visitor_cfg = fixture("frpc-visitor.toml");
+    let ours = portway_client::visitor::new_visitor_conn(
+        &visitor_cfg,
+        &visitor_cfg.visitors[0],
+        &captured_v.run_id,
+        captured_v.timestamp,
+    );
+    assert_eq!(ours, captured_v);
     // The captured message as frpc sent it, with this session's run_id (the sign_key is the captured one).
     let v = NewVisitorConn { run_id: visitor_run_id.clone(), ..captured_v.clone() };
     let mut visitor = TcpStream::connect(("127.0.0.1", server.port)).await.unwrap();
