@@ -524,3 +524,49 @@ async fn a_visitor_of_the_wrong_type_gets_nothing_and_harms_nothing() {
     good.stop().await.unwrap();
     p.stop().await.unwrap();
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// Three real processes: portway-server, a provider portway-client and a visitor portway-client
+
+#[allow(dead_code)]
+#[path = "../../../tests/support/process.rs"]
+mod process;
+
+#[tokio::test]
+async fn three_processes_stcp_echo_and_a_wrong_key() {
+    let server_port = free_port();
+    let _server = process::Proc::spawn(
+        "portway-server",
+        &format!("bindAddr = \"127.0.0.1\"\nbindPort = {server_port}\nauth.token = \"t\"\n"),
+    );
+    process::wait_listening(server_port, T).await;
+    let local = tcp_echo().await;
+    let provider = process::Proc::spawn(
+        "portway-client",
+        &format!(
+            "{}\n[[proxies]]\nname = \"secret\"\ntype = \"stcp\"\nsecretKey = \"sk\"\nallowUsers = [\"bob\"]\n\
+             localIP = \"127.0.0.1\"\nlocalPort = {local}\n",
+            common(server_port, "alice", "")
+        ),
+    );
+    provider.wait_log("proxy started", T).await;
+    let (good, bad) = (free_port(), free_port());
+    let visitor = process::Proc::spawn(
+        "portway-client",
+        &format!(
+            "{}\n[[visitors]]\nname = \"good\"\ntype = \"stcp\"\nserverUser = \"alice\"\nserverName = \"secret\"\n\
+             secretKey = \"sk\"\nbindPort = {good}\n\
+             [[visitors]]\nname = \"bad\"\ntype = \"stcp\"\nserverUser = \"alice\"\nserverName = \"secret\"\n\
+             secretKey = \"not-sk\"\nbindPort = {bad}\n",
+            common(server_port, "bob", "")
+        ),
+    );
+    process::wait_listening(good, T).await;
+    process::wait_listening(bad, T).await;
+    let data = bulk(4 << 20);
+    assert!(echo_through(good, &data).await == data, "4 MiB echo through three processes differs");
+    assert!(echo_through(bad, b"hello").await.is_empty(), "a wrong key got data back");
+    let log = visitor.wait_log("auth failed (secretKey differs from the provider's)", T).await;
+    assert!(!log.contains("not-sk"), "the secret is in the visitor's log");
+    assert_eq!(echo_through(good, b"after").await, b"after");
+}
