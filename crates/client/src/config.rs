@@ -95,6 +95,9 @@ pub struct ClientConfig {
     #[serde(skip_serializing_if = "AdminConfig::is_off")]
     pub web_server: AdminConfig,
     pub proxies: Vec<ProxyConfig>,
+    /// `[[visitors]]`: local entrances to other clients' secret (stcp/sudp) proxies.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub visitors: Vec<VisitorConfig>,
     /// Portway setting, not a config key: how long an idle UDP peer session lives (frp: 30 s).
     #[serde(skip)]
     pub udp_idle_timeout: std::time::Duration,
@@ -117,6 +120,7 @@ impl Default for ClientConfig {
             store: StoreConfig::default(),
             web_server: AdminConfig::default(),
             proxies: Vec::new(),
+            visitors: Vec::new(),
             udp_idle_timeout: std::time::Duration::from_secs(30),
         }
     }
@@ -415,6 +419,110 @@ pub struct ProxyConfig {
     /// `loadBalancer.group` / `groupKey`: proxies of one group (from any client) share their route, taken in turn.
     #[serde(skip_serializing_if = "LoadBalancer::is_empty")]
     pub load_balancer: LoadBalancer,
+    /// stcp / sudp (/ xtcp): the secret a visitor must prove. Never logged.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub secret_key: String,
+    /// stcp / sudp (/ xtcp): users whose visitors may connect (`"*"`: anyone; empty: this client's own user).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub allow_users: Vec<String>,
+    /// xtcp: hole punching settings (parsed; xtcp is refused at load).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nat_traversal: Option<NatTraversal>,
+}
+
+/// `natTraversal` (xtcp proxies and visitors).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct NatTraversal {
+    /// Do not advertise this host's interface addresses to the peer.
+    pub disable_assisted_addrs: bool,
+}
+
+/// One `[[visitors]]` entry: a local entrance to another client's secret proxy.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct VisitorConfig {
+    pub name: String,
+    /// frp's `enabled`: `false` leaves the visitor out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// `stcp` or `sudp` (`xtcp` is parsed and refused).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The provider's proxy name (without its user prefix).
+    pub server_name: String,
+    /// The provider's `user` (default: this client's own).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub server_user: String,
+    /// The provider's `secretKey`. Never logged.
+    pub secret_key: String,
+    /// Local address to listen on (default 127.0.0.1).
+    pub bind_addr: String,
+    /// Local port to listen on; `-1`: no listener (a visitor only other visitors use, as xtcp's `fallbackTo`).
+    pub bind_port: i32,
+    #[serde(skip_serializing_if = "VisitorTransport::is_empty")]
+    pub transport: VisitorTransport,
+    /// xtcp only (accepted, not used by stcp/sudp): `tcp` or `quic`.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub protocol: String,
+    /// xtcp only (accepted, not used by stcp/sudp).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub keep_tunnel_open: bool,
+    /// xtcp only (accepted, not used by stcp/sudp).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_retries_an_hour: Option<i64>,
+    /// xtcp only (accepted, not used by stcp/sudp).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_retry_interval: Option<i64>,
+    /// xtcp only: the stcp visitor to use when hole punching fails.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub fallback_to: String,
+    /// xtcp only (accepted, not used by stcp/sudp).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fallback_timeout_ms: Option<i64>,
+    /// xtcp only (accepted, not used by stcp/sudp).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nat_traversal: Option<NatTraversal>,
+}
+
+impl Default for VisitorConfig {
+    fn default() -> Self {
+        VisitorConfig {
+            name: String::new(),
+            enabled: None,
+            kind: String::new(),
+            server_name: String::new(),
+            server_user: String::new(),
+            secret_key: String::new(),
+            bind_addr: "127.0.0.1".into(),
+            bind_port: 0,
+            transport: VisitorTransport::default(),
+            protocol: String::new(),
+            keep_tunnel_open: false,
+            max_retries_an_hour: None,
+            min_retry_interval: None,
+            fallback_to: String::new(),
+            fallback_timeout_ms: None,
+            nat_traversal: None,
+        }
+    }
+}
+
+/// A visitor's `transport`: its connection to the server is encrypted with / compressed as frp's visitor path does
+/// (the key is the `secretKey`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct VisitorTransport {
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub use_encryption: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub use_compression: bool,
+}
+
+impl VisitorTransport {
+    fn is_empty(&self) -> bool {
+        !self.use_encryption && !self.use_compression
+    }
 }
 
 /// `loadBalancer`.
@@ -463,6 +571,8 @@ impl ProxyConfig {
             multiplexer: self.multiplexer.clone(),
             group: self.load_balancer.group.clone(),
             group_key: self.load_balancer.group_key.clone(),
+            sk: self.secret_key.clone(),
+            allow_users: self.allow_users.clone(),
             ..Default::default()
         }
     }
@@ -497,6 +607,9 @@ impl Default for ProxyConfig {
             route_by_http_user: String::new(),
             multiplexer: String::new(),
             load_balancer: LoadBalancer::default(),
+            secret_key: String::new(),
+            allow_users: Vec::new(),
+            nat_traversal: None,
         }
     }
 }
@@ -528,11 +641,9 @@ pub const MAX_UDP_PACKET_SIZE: i64 = 7_500;
 
 /// frpc keys of features Portway does not implement: what each is, what to do, and whether the file is refused.
 const UNSUPPORTED: &[portway_config::Unsupported] = &[
-    ("visitors", "frpc's stcp/sudp/xtcp visitors", "reach the service through a tcp or udp proxy instead", true),
     ("virtualNet", "frp's virtual network", "remove it", true),
     ("proxies[].plugin", "a proxy plugin", "point localIP/localPort at the service instead", true),
-    ("proxies[].secretKey", "a secret (stcp/sudp/xtcp) proxy setting", "use a tcp or udp proxy", true),
-    ("proxies[].allowUsers", "a secret (stcp/sudp/xtcp) proxy setting", "use a tcp or udp proxy", true),
+    ("visitors[].plugin", "a visitor plugin", "remove it: the visitor listens on bindAddr:bindPort", true),
     ("featureGates", "frp's feature gates", "remove it", false),
     ("dnsServer", "frpc's own DNS server setting", "the system resolver is used", false),
     ("natHoleStunServer", "the STUN server for xtcp", "xtcp is not supported", false),
@@ -639,8 +750,10 @@ impl ClientConfig {
         let start = config.start.clone();
         let all = config.proxies.len();
         config.proxies.retain(|p| p.enabled != Some(false) && (start.is_empty() || start.contains(&p.name)));
+        let all_visitors = config.visitors.len();
+        config.visitors.retain(|v| v.enabled != Some(false) && (start.is_empty() || start.contains(&v.name)));
         // Where no proxy was left out, a key's index is the file's, so an error can name the line.
-        let tree = (config.proxies.len() == all).then_some(&tree);
+        let tree = (config.proxies.len() == all && config.visitors.len() == all_visitors).then_some(&tree);
         config.validate(file).map_err(|e| e.with_line(tree))?;
         Ok(Loaded { config, warnings })
     }
@@ -691,13 +804,21 @@ impl ClientConfig {
             let mut one = base.clone();
             one.node.push_to("proxies", p.clone());
             match load(&one) {
+                Ok(l) if l.config.proxies.iter().any(|p| matches!(p.kind.as_str(), "stcp" | "sudp")) => {
+                    skipped.push(format!(
+                    "proxy {}: secret (stcp/sudp) proxies are not in the desktop app yet (portway-client runs them)",
+                    name_of(&p)
+                ))
+                }
                 Ok(_) => keep.node.push_to("proxies", p),
                 Err(e) => skipped.push(format!("proxy {}: {e}", name_of(&p))),
             }
         }
         for v in visitors {
-            skipped
-                .push(format!("visitor {}: visitors (stcp/sudp/xtcp) are not supported by Portway yet", name_of(&v)));
+            skipped.push(format!(
+                "visitor {}: visitors are not in the desktop app yet (portway-client runs them)",
+                name_of(&v)
+            ));
         }
         let mut loaded = load(&keep)?;
         let start = loaded.config.start.clone();
@@ -870,11 +991,15 @@ impl ClientConfig {
                         ));
                     }
                 }
-                "stcp" | "sudp" | "xtcp" => {
-                    return Err(unsupported(
+                "stcp" | "sudp" => {}
+                "xtcp" => {
+                    return Err(bad(
                         key("type"),
-                        &p.kind,
-                        "Portway supports tcp, udp, http, https and tcpmux proxies",
+                        format!(
+                            "proxy {:?}: xtcp (peer to peer) is not supported yet; use type = \"stcp\" (or \"sudp\") \
+                             with the same secretKey, and an stcp visitor",
+                            p.name
+                        ),
                     ))
                 }
                 k => return Err(bad(key("type"), format!("{k:?} is not an frp proxy type"))),
@@ -894,10 +1019,16 @@ impl ClientConfig {
             if let Err(e) = crate::proxy_protocol::Version::parse(&p.transport.proxy_protocol_version) {
                 return Err(bad(key("transport.proxyProtocolVersion"), e.to_string()));
             }
-            if p.kind == "udp" && !p.transport.proxy_protocol_version.is_empty() {
+            if !matches!(p.kind.as_str(), "stcp" | "sudp") && (!p.secret_key.is_empty() || !p.allow_users.is_empty()) {
+                return Err(bad(
+                    key(if p.secret_key.is_empty() { "allowUsers" } else { "secretKey" }),
+                    format!("applies to stcp and sudp proxies, not {} (proxy {:?})", p.kind, p.name),
+                ));
+            }
+            if matches!(p.kind.as_str(), "udp" | "sudp") && !p.transport.proxy_protocol_version.is_empty() {
                 return Err(bad(
                     key("transport.proxyProtocolVersion"),
-                    "applies to tcp, http, https and tcpmux proxies, not udp".into(),
+                    format!("applies to tcp, stcp, http, https and tcpmux proxies, not {}", p.kind),
                 ));
             }
             if p.local_port == 0 {
@@ -907,7 +1038,89 @@ impl ClientConfig {
                 return Err(bad(key("localIP"), "is empty".into()));
             }
         }
+        self.validate_visitors(file)
+    }
+
+    fn validate_visitors(&self, file: &str) -> Result<(), ConfigError> {
+        let bad = |key: String, message: String| ConfigError::Invalid { file: file.into(), key, message };
+        let mut names = std::collections::HashSet::new();
+        let mut binds = std::collections::HashSet::new();
+        for (i, v) in self.visitors.iter().enumerate() {
+            let key = |k: &str| format!("visitors[{i}].{k}");
+            if v.name.is_empty() {
+                return Err(bad(key("name"), "is empty: every visitor needs a unique name".into()));
+            }
+            if !names.insert(v.name.as_str()) {
+                return Err(bad(key("name"), format!("visitor name {:?} is used twice", v.name)));
+            }
+            match v.kind.as_str() {
+                "stcp" | "sudp" => {}
+                "xtcp" => {
+                    return Err(bad(
+                        key("type"),
+                        format!(
+                            "visitor {:?}: xtcp (peer to peer) is not supported yet; use type = \"stcp\" against an \
+                             stcp proxy with the same secretKey",
+                            v.name
+                        ),
+                    ))
+                }
+                "" => return Err(bad(key("type"), format!("visitor {:?} needs a type: stcp or sudp", v.name))),
+                k => {
+                    return Err(bad(
+                        key("type"),
+                        format!("{k:?} is not a visitor type: stcp or sudp (the type of the proxy it reaches)"),
+                    ))
+                }
+            }
+            if v.server_name.is_empty() {
+                return Err(bad(
+                    key("serverName"),
+                    format!("visitor {:?} needs the name of the proxy it reaches", v.name),
+                ));
+            }
+            if v.bind_port < -1 || v.bind_port > 65535 {
+                return Err(bad(
+                    key("bindPort"),
+                    format!("{} is not a port (1-65535, or -1 for no listener)", v.bind_port),
+                ));
+            }
+            if v.bind_port == 0 {
+                return Err(bad(
+                    key("bindPort"),
+                    format!("visitor {:?} needs the local port to listen on (or -1 for no listener)", v.name),
+                ));
+            }
+            if v.bind_port > 0 {
+                if v.bind_addr.parse::<std::net::IpAddr>().is_err() {
+                    return Err(bad(
+                        key("bindAddr"),
+                        format!("{:?} is not an IP address (e.g. \"127.0.0.1\")", v.bind_addr),
+                    ));
+                }
+                if !binds.insert((v.kind == "sudp", v.bind_addr.as_str(), v.bind_port)) {
+                    return Err(bad(
+                        key("bindPort"),
+                        format!("{}:{} is used by another visitor of this file", v.bind_addr, v.bind_port),
+                    ));
+                }
+            }
+            if !v.fallback_to.is_empty() {
+                return Err(bad(key("fallbackTo"), "applies to xtcp visitors only".into()));
+            }
+        }
         Ok(())
+    }
+
+    /// The proxy name a visitor asks the server for (frp: `serverUser.serverName`, the visitor's own `user` when
+    /// `serverUser` is empty, the bare name when neither is set).
+    pub fn visitor_server_name(&self, v: &VisitorConfig) -> String {
+        let user = if v.server_user.is_empty() { &self.user } else { &v.server_user };
+        if user.is_empty() {
+            v.server_name.clone()
+        } else {
+            format!("{user}.{}", v.server_name)
+        }
     }
 
     /// The name a proxy is registered under on the wire (`user.name` when `user` is set, as frp does).
@@ -959,7 +1172,7 @@ mod tests {
 
     #[test]
     fn errors_name_the_key() {
-        let e = ClientConfig::parse("[[proxies]]\nname = \"a\"\ntype = \"stcp\"\nlocalPort = 1\n", "f").unwrap_err();
+        let e = ClientConfig::parse("[[proxies]]\nname = \"a\"\ntype = \"xtcp\"\nlocalPort = 1\n", "f").unwrap_err();
         assert!(e.to_string().contains("`proxies[0].type`"), "{e}");
         let e = ClientConfig::parse("[[proxies]]\nname = \"a\"\ntype = \"http\"\nlocalPort = 1\n", "f").unwrap_err();
         assert!(e.to_string().contains("`proxies[0].customDomains`"), "{e}");
@@ -1014,7 +1227,55 @@ mod tests {
         let e = ClientConfig::parse("webServer.addr = \"0.0.0.0\"\nwebServer.port = 7400\n", "f").unwrap_err();
         assert!(e.to_string().contains("`webServer.password`"), "{e}");
         let e = ClientConfig::parse("[[visitors]]\nname = \"v\"\n", "f").unwrap_err();
-        assert!(e.to_string().contains("visitors"), "{e}");
+        assert!(e.to_string().contains("`visitors[0].type`"), "{e}");
+    }
+
+    #[test]
+    fn secret_proxies_and_visitors_load_from_every_format() {
+        let toml = "user = \"bob\"\n[[proxies]]\nname = \"s\"\ntype = \"stcp\"\nsecretKey = \"k\"\nallowUsers = [\"*\"]\n\
+                    localPort = 22\n[[visitors]]\nname = \"v\"\ntype = \"stcp\"\nserverName = \"s\"\nserverUser = \"alice\"\n\
+                    secretKey = \"k\"\nbindPort = 9000\ntransport.useEncryption = true\nkeepTunnelOpen = true\n\
+                    [[visitors]]\nname = \"u\"\ntype = \"sudp\"\nserverName = \"s\"\nsecretKey = \"k\"\nbindPort = -1\n";
+        let c = ClientConfig::parse(toml, "f.toml").unwrap().config;
+        assert_eq!(
+            (c.proxies[0].secret_key.as_str(), c.proxies[0].allow_users.as_slice()),
+            ("k", &["*".to_string()][..])
+        );
+        let np = c.new_proxy(&c.proxies[0]);
+        assert_eq!((np.proxy_name.as_str(), np.sk.as_str(), np.remote_port), ("bob.s", "k", 0));
+        assert_eq!(c.visitors.len(), 2);
+        assert_eq!((c.visitors[0].bind_addr.as_str(), c.visitors[0].bind_port), ("127.0.0.1", 9000));
+        assert!(c.visitors[0].transport.use_encryption && c.visitors[0].keep_tunnel_open);
+        assert_eq!(c.visitor_server_name(&c.visitors[0]), "alice.s");
+        assert_eq!(c.visitor_server_name(&c.visitors[1]), "bob.s");
+        assert_eq!(c.visitors[1].bind_port, -1);
+        // frp's legacy INI: `role = visitor` sections become [[visitors]].
+        let ini =
+            "[common]\nuser = bob\n[v]\nrole = visitor\ntype = stcp\nserver_name = s\nserver_user = alice\nsk = k\n\
+                   bind_port = 9000\nuse_encryption = true\n";
+        let i = ClientConfig::parse(ini, "f.ini").unwrap().config;
+        assert_eq!(i.visitors[0].secret_key, "k");
+        assert_eq!(i.visitor_server_name(&i.visitors[0]), "alice.s");
+        assert_eq!((i.visitors[0].bind_port, i.visitors[0].transport.use_encryption), (9000, true));
+        let yaml = "user: bob\nvisitors:\n  - name: v\n    type: sudp\n    serverName: s\n    secretKey: k\n    bindPort: 9001\n";
+        let y = ClientConfig::parse(yaml, "f.yaml").unwrap().config;
+        assert_eq!((y.visitors[0].kind.as_str(), y.visitors[0].bind_port), ("sudp", 9001));
+        // Bad input names the key and the thing.
+        let e = |t: &str| ClientConfig::parse(t, "f.toml").unwrap_err().to_string();
+        let x = e("[[proxies]]\nname = \"p2p\"\ntype = \"xtcp\"\nsecretKey = \"k\"\nlocalPort = 22\n");
+        assert!(x.contains("`proxies[0].type`") && x.contains("\"p2p\"") && x.contains("not supported yet"), "{x}");
+        let x = e("[[visitors]]\nname = \"p2p\"\ntype = \"xtcp\"\nserverName = \"s\"\nbindPort = 1\n");
+        assert!(x.contains("`visitors[0].type`") && x.contains("\"p2p\"") && x.contains("not supported yet"), "{x}");
+        let x = e("[[visitors]]\nname = \"v\"\ntype = \"stcp\"\nbindPort = 1\n");
+        assert!(x.contains("`visitors[0].serverName`"), "{x}");
+        let x = e("[[visitors]]\nname = \"v\"\ntype = \"stcp\"\nserverName = \"s\"\n");
+        assert!(x.contains("`visitors[0].bindPort`") && x.contains("-1"), "{x}");
+        let x = e("[[visitors]]\nname = \"v\"\ntype = \"tcp\"\nserverName = \"s\"\nbindPort = 1\n");
+        assert!(x.contains("`visitors[0].type`") && x.contains("stcp or sudp"), "{x}");
+        let x = e("[[proxies]]\nname = \"p\"\nsecretKey = \"hunter2\"\nlocalPort = 22\n");
+        assert!(x.contains("`proxies[0].secretKey`") && !x.contains("hunter2"), "{x}");
+        let x = e("[[visitors]]\nname = \"v\"\ntype = \"stcp\"\nserverName = \"s\"\nbindPort = 1\nplugin.type = \"virtual_net\"\n");
+        assert!(x.contains("visitor plugin"), "{x}");
     }
 
     #[test]

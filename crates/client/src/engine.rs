@@ -224,7 +224,11 @@ impl ClientHandle {
 /// Starts the engine with `config`; `secret` says where `auth.token` comes from.
 pub fn start(config: ClientConfig, secret: SecretSource) -> ClientHandle {
     let names = config.proxies.iter().map(|p| p.name.clone());
-    let (tx, rx) = watch::channel(Status::new(names));
+    let mut first = Status::new(names);
+    for v in &config.visitors {
+        first.visitors.insert(v.name.clone(), crate::status::VisitorStatus::idle());
+    }
+    let (tx, rx) = watch::channel(first);
     let status = Arc::new(tx);
     let cancel = CancellationToken::new();
     let (desired, desired_rx) = watch::channel(Arc::new(config.proxies.clone()));
@@ -322,6 +326,11 @@ impl Engine {
                 for p in s.proxies.values_mut() {
                     p.state = ProxyState::Idle;
                 }
+                for v in s.visitors.values_mut() {
+                    if matches!(v.state, crate::status::VisitorState::Listening { .. }) {
+                        v.state = crate::status::VisitorState::Idle;
+                    }
+                }
             }
             s.conn = c;
         });
@@ -414,6 +423,14 @@ impl Engine {
             status: self.status.clone(),
             cancel: session_cancel.clone(),
         });
+        crate::visitor::start_all(Arc::new(crate::visitor::VisitorEnv {
+            cfg: self.cfg.clone(),
+            connector: connector.clone(),
+            wire,
+            run_id: resp.run_id.clone(),
+            status: self.status.clone(),
+            cancel: session_cancel.clone(),
+        }));
         // The client writes with the client-to-server key and reads with the server-to-client one.
         let stream: BoxedIo = match crypto {
             None => Box::new(CryptoStream::new(conn, &key)),
@@ -724,7 +741,7 @@ impl WorkCtx {
             warn!(proxy = %start.proxy_name, "work connection for a proxy this client does not have");
             return;
         };
-        if p.kind == "udp" {
+        if matches!(p.kind.as_str(), "udp" | "sudp") {
             self.udp_work_conn(conn, &p, proxy_cancel).await;
             return;
         }

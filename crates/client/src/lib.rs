@@ -8,6 +8,7 @@
 //! - [`engine`]: the one handle: [`engine::start`] → status → stop; login, proxies, work connections, reconnects.
 //! - [`proxy_protocol`]: PROXY protocol v1/v2 headers for the local service (pure).
 //! - [`status`]: what the engine reports.
+//! - [`visitor`]: stcp/sudp visitors: local entrances to other clients' secret proxies.
 //! - [`udp`]: UDP proxies: one local socket per remote peer, datagrams as UDPPacket messages.
 
 pub mod admin;
@@ -20,8 +21,9 @@ pub mod proxy_protocol;
 pub mod secret;
 pub mod status;
 pub mod udp;
+pub mod visitor;
 
 pub use config::ClientConfig;
 pub use engine::{start, ClientHandle, ReloadOutcome};
 pub use secret::{Secret, SecretSource};
-pub use status::{ConnState, ProxyState, Status};
+pub use status::{ConnState, ProxyState, Status, VisitorState};

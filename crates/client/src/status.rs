@@ -74,6 +74,49 @@ impl ProxyStatus {
     }
 }
 
+/// One visitor's state.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "state", rename_all = "camelCase")]
+pub enum VisitorState {
+    /// Not listening (engine not connected, or `bindPort = -1`).
+    Idle,
+    /// Listening on `local_addr` (what to open).
+    Listening {
+        /// `bindAddr:bindPort`.
+        local_addr: String,
+    },
+    /// The local listener could not be opened.
+    Error {
+        /// Why, and what to do.
+        reason: String,
+    },
+}
+
+/// A visitor's state and counters.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VisitorStatus {
+    /// Its state.
+    #[serde(flatten)]
+    pub state: VisitorState,
+    /// The last refusal or failure of a visitor connection (wrong secretKey, unknown proxy, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// Bytes from the provider's service to the local application.
+    pub bytes_in: u64,
+    /// Bytes from the local application to the provider's service.
+    pub bytes_out: u64,
+    /// Visitor connections opened.
+    pub conns: u64,
+}
+
+impl VisitorStatus {
+    /// Not listening, no traffic yet.
+    pub fn idle() -> VisitorStatus {
+        VisitorStatus { state: VisitorState::Idle, last_error: None, bytes_in: 0, bytes_out: 0, conns: 0 }
+    }
+}
+
 /// Everything the shells show.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -82,12 +125,19 @@ pub struct Status {
     pub conn: ConnState,
     /// Proxies by configured name.
     pub proxies: BTreeMap<String, ProxyStatus>,
+    /// Visitors by configured name.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub visitors: BTreeMap<String, VisitorStatus>,
 }
 
 impl Status {
     /// A status with every proxy idle and the connection down.
     pub fn new(names: impl Iterator<Item = String>) -> Status {
-        Status { conn: ConnState::Disconnected, proxies: names.map(|n| (n, ProxyStatus::idle())).collect() }
+        Status {
+            conn: ConnState::Disconnected,
+            proxies: names.map(|n| (n, ProxyStatus::idle())).collect(),
+            visitors: BTreeMap::new(),
+        }
     }
 
     /// Whether the engine is logged in.

@@ -172,7 +172,7 @@ pub struct StartWorkConn {
     pub error: String,
 }
 
-/// Visitor → server (stcp/sudp/xtcp visitors). Decoded; not acted on yet.
+/// Visitor → server, first message of a visitor connection (stcp/sudp/xtcp visitors).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct NewVisitorConn {

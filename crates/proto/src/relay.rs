@@ -237,6 +237,17 @@ where
     relay_halves(a, b, Half::default(), Half::default()).await
 }
 
+/// [`relay`] that also adds the bytes to `live` counters (a→b, b→a) as they pass.
+pub async fn relay_counted<A, B>(a: &mut A, b: &mut B, live: (&AtomicU64, &AtomicU64)) -> io::Result<(u64, u64)>
+where
+    A: AsyncRead + AsyncWrite + Unpin + ?Sized,
+    B: AsyncRead + AsyncWrite + Unpin + ?Sized,
+{
+    let ab = Half { live: Some(live.0), ..Half::default() };
+    let ba = Half { live: Some(live.1), ..Half::default() };
+    relay_halves(a, b, ab, ba).await
+}
+
 async fn relay_halves<A, B>(a: &mut A, b: &mut B, mut ab: Half<'_>, mut ba: Half<'_>) -> io::Result<(u64, u64)>
 where
     A: AsyncRead + AsyncWrite + Unpin + ?Sized,

@@ -9,6 +9,7 @@
 //!   work-connection pool.
 //! - [`proxy`]: public listeners (TCP) and the visitor → work connection relay.
 //! - [`udp`]: UDP proxies: datagrams carried as UDPPacket messages over one work connection.
+//! - [`visitor`]: secret proxies (stcp, sudp) and the visitor connections joined to them.
 //! - [`vhost`]: the HTTP, HTTPS (SNI) and tcpmux (CONNECT) listeners and their routes to http/https/tcpmux proxies.
 //! - [`stats`]: clients, proxies and per-day traffic as plain data (no IO), updated by sessions and relays.
 //! - [`api`]: the dashboard API and `/metrics` (`webServer.*`): reads [`stats`], never the sessions.
@@ -26,6 +27,7 @@ pub mod stats;
 pub mod token;
 pub mod udp;
 pub mod vhost;
+pub mod visitor;
 
 pub use config::ServerConfig;
 pub use service::Server;

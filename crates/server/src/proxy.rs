@@ -16,7 +16,7 @@ use crate::stats::LiveCounters;
 #[derive(Debug, thiserror::Error)]
 pub enum ProxyError {
     /// Not a type this server serves.
-    #[error("proxy type {0:?} is not supported by this Portway server (supported: tcp, udp, http, https, tcpmux)")]
+    #[error("proxy type {0:?} is not supported by this Portway server (supported: tcp, udp, http, https, tcpmux, stcp, sudp)")]
     UnsupportedType(String),
     /// Name empty.
     #[error("proxy name is empty")]
@@ -58,7 +58,7 @@ pub enum ProxyError {
 }
 
 /// The `allowProxyNames` check of the client's `[portway]` rule, if it has one.
-fn check_name_policy(ctl: &Control, name: &str) -> Result<(), ProxyError> {
+pub(crate) fn check_name_policy(ctl: &Control, name: &str) -> Result<(), ProxyError> {
     let cfg = &ctl.shared().cfg;
     if let Some((rule_name, rule)) = cfg.portway.rule_for(&ctl.identity.subject, &ctl.identity.client_id) {
         if !rule.name_allowed(name) {
@@ -137,6 +137,9 @@ fn register_vhost(ctl: &Arc<Control>, np: NewProxy) -> Result<String, ProxyError
 pub async fn register(ctl: &Arc<Control>, np: NewProxy) -> Result<String, ProxyError> {
     if crate::vhost::Kind::of(&np.proxy_type).is_some() {
         return register_vhost(ctl, np);
+    }
+    if crate::visitor::is_secret(&np.proxy_type) {
+        return crate::visitor::register(ctl, np);
     }
     let shared = ctl.shared().clone();
     let cfg = &shared.cfg;

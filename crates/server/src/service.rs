@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use portway_proto::codec::{self, CodecError};
 use portway_proto::crypto::Key;
-use portway_proto::msg::{LoginResp, Message, NewVisitorConnResp};
+use portway_proto::msg::{LoginResp, Message};
 use portway_proto::mux::{MuxConfig, MuxSession};
 use portway_proto::transport::{self, BoxedIo, Sniffed};
 use portway_proto::wire::{self, Wire};
@@ -103,6 +103,8 @@ pub struct Shared {
     pub stats: Arc<Registry>,
     /// The tcp proxies' `loadBalancer.group`s.
     pub tcp_groups: crate::group::TcpGroups,
+    /// Secret (stcp/sudp) proxies, reached by visitors.
+    pub secrets: crate::visitor::Secrets,
 }
 
 /// What a server holds at one moment (logged on `SIGUSR1`; read by the load test).
@@ -187,6 +189,7 @@ impl Server {
                 vhost: Vhost::default(),
                 stats: Arc::new(Registry::default()),
                 tcp_groups: Default::default(),
+                secrets: Default::default(),
             }),
             vhost_listeners: std::sync::Mutex::new(None),
         })
@@ -303,6 +306,9 @@ impl Server {
             },
         };
         let shared = self.shared;
+        if let Ok(a) = listener.local_addr() {
+            shared.secrets.set_bound(a);
+        }
         if let Some(l) = vhosts {
             vhost::spawn(&shared, l);
         }
@@ -472,7 +478,7 @@ impl Shared {
         authed: Option<CancellationToken>,
     ) {
         let opened = tokio::time::timeout(LOGIN_TIMEOUT, self.first_message(conn)).await;
-        let (first, mut conn, channel) = match opened {
+        let (first, conn, channel) = match opened {
             Ok(Ok(Some(f))) => f,
             Ok(Ok(None)) => return,
             Ok(Err(e)) => {
@@ -503,13 +509,7 @@ impl Shared {
                     }
                 }
             }
-            Message::NewVisitorConn(v) => {
-                let resp = Message::NewVisitorConnResp(NewVisitorConnResp {
-                    proxy_name: v.proxy_name,
-                    error: "visitors (stcp/sudp/xtcp) are not supported by this Portway server".into(),
-                });
-                let _ = wire.write_msg(&mut conn, &resp).await;
-            }
+            Message::NewVisitorConn(v) => crate::visitor::serve(self, conn, wire, v, peer, authed).await,
             other => {
                 info!(message = other.name(), "unexpected first message; connection closed");
             }
