@@ -85,7 +85,7 @@ pub struct ClientConfig {
     /// proxies they hold are in `proxies`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub includes: Vec<String>,
-    /// frp's `metadatas` (sent to server plugins by frps; kept).
+    /// frp's `metadatas`: sent in Login; frps passes them to server plugins.
     #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub metadatas: std::collections::BTreeMap<String, String>,
     /// frp's `store` (proxies added through the admin API; kept).
@@ -463,6 +463,8 @@ impl ProxyConfig {
             multiplexer: self.multiplexer.clone(),
             group: self.load_balancer.group.clone(),
             group_key: self.load_balancer.group_key.clone(),
+            metas: self.metadatas.clone(),
+            annotations: self.annotations.clone(),
             ..Default::default()
         }
     }

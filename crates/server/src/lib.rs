@@ -11,6 +11,8 @@
 //! - [`udp`]: UDP proxies: datagrams carried as UDPPacket messages over one work connection.
 //! - [`vhost`]: the HTTP, HTTPS (SNI) and tcpmux (CONNECT) listeners and their routes to http/https/tcpmux proxies.
 //! - [`stats`]: clients, proxies and per-day traffic as plain data (no IO), updated by sessions and relays.
+//! - [`plugins`]: frp's server plugins (`[[httpPlugins]]`): HTTP calls before Login, NewProxy, Ping, work and
+//!   user connections, and CloseProxy notifications.
 //! - [`api`]: the dashboard API and `/metrics` (`webServer.*`): reads [`stats`], never the sessions.
 
 pub mod api;
@@ -20,6 +22,7 @@ pub mod control;
 pub mod group;
 pub mod guard;
 pub mod oidc;
+pub mod plugins;
 pub mod proxy;
 pub mod service;
 pub mod stats;

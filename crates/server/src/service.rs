@@ -25,6 +25,7 @@ use crate::config::ServerConfig;
 use crate::control::{self, Channel, Control, WorkConn};
 use crate::guard::LoginGuard;
 use crate::oidc::OidcVerifier;
+use crate::plugins::Plugins;
 use crate::stats::Registry;
 use crate::token::TokenPolicy;
 use crate::vhost::{self, Vhost};
@@ -42,6 +43,9 @@ pub enum StartError {
     /// TLS material is wrong.
     #[error(transparent)]
     Tls(#[from] transport::TlsError),
+    /// A server plugin's HTTP client could not be built.
+    #[error(transparent)]
+    Plugin(#[from] crate::plugins::PluginSetupError),
     /// An auth method this build cannot verify.
     #[error("auth.method = {0:?} is not supported by this server build")]
     AuthMethod(String),
@@ -103,6 +107,8 @@ pub struct Shared {
     pub stats: Arc<Registry>,
     /// The tcp proxies' `loadBalancer.group`s.
     pub tcp_groups: crate::group::TcpGroups,
+    /// `[[httpPlugins]]`.
+    pub plugins: Plugins,
 }
 
 /// What a server holds at one moment (logged on `SIGUSR1`; read by the load test).
@@ -172,6 +178,8 @@ impl Server {
         };
         let key = Key::derive(cfg.auth.token.as_bytes());
         let guard_limit = cfg.portway.max_login_failures;
+        let plugin_timeout = Duration::from_secs(cfg.portway.plugin_timeout.max(1) as u64);
+        let plugins = Plugins::new(&cfg.http_plugins, plugin_timeout)?;
         Ok(Server {
             shared: Arc::new(Shared {
                 cfg,
@@ -187,6 +195,7 @@ impl Server {
                 vhost: Vhost::default(),
                 stats: Arc::new(Registry::default()),
                 tcp_groups: Default::default(),
+                plugins,
             }),
             vhost_listeners: std::sync::Mutex::new(None),
         })
