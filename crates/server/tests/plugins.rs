@@ -55,11 +55,17 @@ fn decide(body: &Value, port_for_web: u16) -> Value {
 
 /// A real HTTP/1.1 plugin server; returns its port.
 async fn plugin_server(log: Log, port_for_web: u16) -> u16 {
+    serve_plugin(log, port_for_web, None).await
+}
+
+/// The plugin server, over TLS with a self-signed certificate when `tls` is given.
+async fn serve_plugin(log: Log, port_for_web: u16, tls: Option<tokio_rustls::TlsAcceptor>) -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = l.local_addr().unwrap().port();
     tokio::spawn(async move {
         while let Ok((tcp, _)) = l.accept().await {
             let log = log.clone();
+            let tls = tls.clone();
             tokio::spawn(async move {
                 let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
                     let log = log.clone();
@@ -76,7 +82,15 @@ async fn plugin_server(log: Log, port_for_web: u16) -> u16 {
                         Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::from(answer.to_string()))))
                     }
                 });
-                let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tcp), svc).await;
+                let http = hyper::server::conn::http1::Builder::new();
+                match tls {
+                    None => drop(http.serve_connection(TokioIo::new(tcp), svc).await),
+                    Some(acceptor) => {
+                        if let Ok(t) = acceptor.accept(tcp).await {
+                            drop(http.serve_connection(TokioIo::new(t), svc).await);
+                        }
+                    }
+                }
             });
         }
     });
@@ -253,4 +267,25 @@ async fn plugin_that_does_not_answer_in_time_refuses_new_proxy() {
     let ProxyState::Error { reason } = &s.proxies["p"].state else { unreachable!() };
     assert!(reason.contains("send NewProxy request to plugin error"), "{reason}");
     h.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_plugin_with_self_signed_certificate_works_unless_tls_verify() {
+    let log = Log::default();
+    let tls = portway_proto::transport::server_config(&Default::default()).unwrap();
+    let pp = serve_plugin(log.clone(), 0, Some(tokio_rustls::TlsAcceptor::from(tls))).await;
+    let addr = format!("https://127.0.0.1:{pp}");
+
+    // frp's default: the plugin's certificate is not verified.
+    let srv = start_server(&plugin_toml(&addr, "\"Login\"")).await;
+    let h = portway_client::start(client_config(srv.port, "mallory", ""), SecretSource::FromConfig);
+    let err = tokio::time::timeout(T, h.wait()).await.unwrap().unwrap_err().to_string();
+    assert!(err.contains("user mallory is banned"), "the TLS plugin was not asked: {err}");
+
+    // tlsVerify = true: a self-signed certificate fails the handshake and the login is refused.
+    let srv = start_server(&format!("{}tlsVerify = true\n", plugin_toml(&addr, "\"Login\""))).await;
+    let h = portway_client::start(client_config(srv.port, "alice", ""), SecretSource::FromConfig);
+    let err = tokio::time::timeout(T, h.wait()).await.unwrap().unwrap_err().to_string();
+    assert!(err.contains("send Login request to plugin error"), "{err}");
+    assert_eq!(seen(&log, "Login").len(), 1, "no request may pass an unverified certificate");
 }
