@@ -8,6 +8,7 @@
 //! - [`engine`]: the one handle: [`engine::start`] → status → stop; login, proxies, work connections, reconnects.
 //! - [`proxy_protocol`]: PROXY protocol v1/v2 headers for the local service (pure).
 //! - [`status`]: what the engine reports.
+//! - [`store`]: frpc's `store.path`: proxies added through the admin API, kept in a JSON file.
 //! - [`udp`]: UDP proxies: one local socket per remote peer, datagrams as UDPPacket messages.
 
 pub mod admin;
@@ -19,6 +20,7 @@ pub mod oidc;
 pub mod proxy_protocol;
 pub mod secret;
 pub mod status;
+pub mod store;
 pub mod udp;
 
 pub use config::ClientConfig;
