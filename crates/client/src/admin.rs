@@ -233,13 +233,17 @@ impl Admin {
     }
 
     /// `/api/status` with stored proxies marked `"source": "store"`.
-    fn status(&self) -> Reply {
+    async fn status(&self) -> Reply {
         let cfg = self.handle.config();
         let mut out = status_json(&cfg, &self.handle.status());
-        let stored: Vec<String> = Store::of(&cfg)
-            .and_then(|s| s.read().ok())
-            .map(|f| f.proxies.iter().filter_map(|d| d["name"].as_str().map(String::from)).collect())
-            .unwrap_or_default();
+        let stored: Vec<String> = match Store::of(&cfg) {
+            Some(s) => s
+                .read_async()
+                .await
+                .map(|f| f.proxies.iter().filter_map(|d| d["name"].as_str().map(String::from)).collect())
+                .unwrap_or_default(),
+            None => Vec::new(),
+        };
         for row in out.values_mut().flatten() {
             if stored.contains(&row.name) {
                 row.source = Some("store".into());
@@ -275,7 +279,7 @@ impl Admin {
         let result = if kind == "proxies" {
             self.store_proxies(method, name, body).await
         } else {
-            self.store_visitors(method, name)
+            self.store_visitors(method, name).await
         };
         Some(result.unwrap_or_else(|e| Reply::error(e.status(), &e.to_string())))
     }
@@ -283,7 +287,7 @@ impl Admin {
     async fn store_proxies(&self, method: &str, name: Option<&str>, body: &Bytes) -> Result<Reply, StoreError> {
         let mut cfg = self.handle.config();
         let store = Store::of(&cfg).ok_or(StoreError::Disabled)?;
-        let mut file = store.read()?;
+        let mut file = store.read_async().await?;
         let index = |file: &store::StoreFile, n: &str| file.proxies.iter().position(|d| d["name"] == n);
         let not_found = |n: &str| StoreError::NotFound { kind: "proxy", name: n.to_string() };
         let parse_body = || -> Result<crate::config::ProxyConfig, StoreError> {
@@ -308,7 +312,7 @@ impl Admin {
                     return Err(StoreError::Conflict { kind: "proxy", name: p.name });
                 }
                 file.proxies.push(store::definition(&p));
-                store.write(&file)?;
+                store.write_async(file).await?;
                 info!(proxy = %p.name, "proxy added to the store through the admin API");
                 let reply = Reply::json(200, &store::definition(&p));
                 cfg.proxies.push(p);
@@ -325,7 +329,7 @@ impl Admin {
                     )));
                 }
                 file.proxies[i] = store::definition(&p);
-                store.write(&file)?;
+                store.write_async(file).await?;
                 info!(proxy = %p.name, "stored proxy updated through the admin API");
                 let reply = Reply::json(200, &store::definition(&p));
                 match cfg.proxies.iter_mut().find(|q| q.name == p.name) {
@@ -338,7 +342,7 @@ impl Admin {
             ("DELETE", Some(n)) => {
                 let i = index(&file, n).ok_or_else(|| not_found(n))?;
                 file.proxies.remove(i);
-                store.write(&file)?;
+                store.write_async(file).await?;
                 info!(proxy = n, "stored proxy deleted through the admin API");
                 cfg.proxies.retain(|q| q.name != n);
                 self.handle.reload(cfg);
@@ -348,9 +352,9 @@ impl Admin {
         }
     }
 
-    fn store_visitors(&self, method: &str, name: Option<&str>) -> Result<Reply, StoreError> {
+    async fn store_visitors(&self, method: &str, name: Option<&str>) -> Result<Reply, StoreError> {
         let store = Store::of(&self.handle.config()).ok_or(StoreError::Disabled)?;
-        let file = store.read()?;
+        let file = store.read_async().await?;
         match (method, name) {
             ("GET", None) => Ok(Reply::json(200, &json!({ "visitors": file.visitors }))),
             ("GET" | "PUT" | "DELETE", Some(n)) => match file.visitors.iter().find(|d| d["name"] == n) {
@@ -369,7 +373,7 @@ impl Admin {
             return r;
         }
         match (method, path) {
-            ("GET", "/api/status") => self.status(),
+            ("GET", "/api/status") => self.status().await,
             ("GET", "/api/config") => match tokio::fs::read_to_string(&self.path).await {
                 Ok(text) => {
                     let masked = redact_config(&text);

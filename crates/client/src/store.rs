@@ -105,6 +105,18 @@ impl Store {
         std::fs::rename(&tmp, &self.path).map_err(|e| self.io(e.to_string()))
     }
 
+    /// [`Store::read`] off the async runtime's threads.
+    pub async fn read_async(&self) -> Result<StoreFile, StoreError> {
+        let me = self.clone();
+        tokio::task::spawn_blocking(move || me.read()).await.map_err(|e| self.io(e.to_string()))?
+    }
+
+    /// [`Store::write`] off the async runtime's threads.
+    pub async fn write_async(&self, content: StoreFile) -> Result<(), StoreError> {
+        let me = self.clone();
+        tokio::task::spawn_blocking(move || me.write(&content)).await.map_err(|e| self.io(e.to_string()))?
+    }
+
     /// The stored proxies as configs (each validated as a `[[proxies]]` entry).
     pub fn proxies(&self) -> Result<Vec<ProxyConfig>, StoreError> {
         self.read()?.proxies.iter().map(proxy_from_definition).collect()
