@@ -289,3 +289,91 @@ async fn https_plugin_with_self_signed_certificate_works_unless_tls_verify() {
     assert!(err.contains("send Login request to plugin error"), "{err}");
     assert_eq!(seen(&log, "Login").len(), 1, "no request may pass an unverified certificate");
 }
+
+/// A minimal OIDC provider on 127.0.0.1: discovery, JWKS, and a token endpoint that hands out RS256 tokens for
+/// subject `svc-1`, client `plugin-test` (signed with the test key in tests/fixtures). Returns the issuer.
+async fn oidc_provider() -> String {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine as _;
+    use openidconnect::core::{CoreJwsSigningAlgorithm, CoreRsaPrivateSigningKey};
+    use openidconnect::{JsonWebKeyId, PrivateSigningKey};
+
+    let pem =
+        std::fs::read_to_string(format!("{}/tests/fixtures/rsa-test-key.pem", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let key = Arc::new(CoreRsaPrivateSigningKey::from_pem(&pem, Some(JsonWebKeyId::new("k1".into()))).unwrap());
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let issuer = format!("http://127.0.0.1:{}", l.local_addr().unwrap().port());
+    let iss = issuer.clone();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = l.accept().await {
+            let (key, iss) = (key.clone(), iss.clone());
+            let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
+                let (key, iss) = (key.clone(), iss.clone());
+                async move {
+                    let body = match req.uri().path() {
+                        "/.well-known/openid-configuration" => {
+                            json!({"issuer": iss, "jwks_uri": format!("{iss}/jwks"), "token_endpoint": format!("{iss}/token")})
+                        }
+                        "/jwks" => json!({"keys": [serde_json::to_value(key.as_verification_key()).unwrap()]}),
+                        _ => {
+                            let now =
+                                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+                            let b64 = |v: Value| URL_SAFE_NO_PAD.encode(v.to_string());
+                            let input = format!(
+                                "{}.{}",
+                                b64(json!({"alg": "RS256", "kid": "k1", "typ": "JWT"})),
+                                b64(
+                                    json!({"iss": iss, "sub": "svc-1", "azp": "plugin-test", "iat": now, "exp": now + 3600})
+                                )
+                            );
+                            let sig =
+                                key.sign(&CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256, input.as_bytes()).unwrap();
+                            let token = format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig));
+                            json!({"access_token": token, "token_type": "Bearer", "expires_in": 3600})
+                        }
+                    };
+                    let mut r = Response::new(Full::new(Bytes::from(body.to_string())));
+                    r.headers_mut().insert("content-type", "application/json".parse().unwrap());
+                    Ok::<_, std::convert::Infallible>(r)
+                }
+            });
+            tokio::spawn(hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tcp), svc));
+        }
+    });
+    issuer
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugin_requests_carry_the_verified_oidc_identity() {
+    let log = Log::default();
+    let pp = plugin_server(log.clone(), free_port()).await;
+    let issuer = oidc_provider().await;
+    let srv = start_server(&format!(
+        "auth.method = \"oidc\"\nauth.oidc.issuer = \"{issuer}\"\n{}",
+        plugin_toml(&format!("127.0.0.1:{pp}"), "\"Login\", \"NewProxy\"")
+    ))
+    .await;
+    let echo = tcp_echo().await;
+    let proxies = format!("[[proxies]]\nname = \"p\"\ntype = \"tcp\"\nlocalPort = {echo}\nremotePort = 0\n");
+    let mut cfg = client_config(srv.port, "alice", &proxies);
+    cfg.auth.method = "oidc".into();
+    cfg.auth.oidc.client_id = "plugin-test".into();
+    cfg.auth.oidc.client_secret = "s".into();
+    cfg.auth.oidc.token_endpoint_url = format!("{issuer}/token");
+    let h = portway_client::start(cfg, SecretSource::FromConfig);
+    wait_status(&h, "p running", |s| matches!(s.proxies.get("p").map(|p| &p.state), Some(ProxyState::Running { .. })))
+        .await;
+    let login = wait_for(&log, "Login", |_| true).await;
+    let metas = &login.body["content"]["metas"];
+    // The client's own `portway.oidc.sub = "forged"` is replaced by the token's subject.
+    assert_eq!(metas["portway.oidc.sub"], "svc-1", "{metas}");
+    assert_eq!(metas["portway.oidc.client_id"], "plugin-test", "{metas}");
+    assert_eq!(metas["team"], "blue");
+    let np = wait_for(&log, "NewProxy", |_| true).await;
+    let metas = &np.body["content"]["user"]["metas"];
+    assert_eq!(
+        (metas["portway.oidc.sub"].as_str(), metas["portway.oidc.client_id"].as_str()),
+        (Some("svc-1"), Some("plugin-test"))
+    );
+    h.stop().await.unwrap();
+}
