@@ -159,11 +159,15 @@ impl Control {
     /// Verifies and parks a work connection the client opened in answer to ReqWorkConn; returns whether it was
     /// verified. NewWorkConn plugins are asked first; one that refuses gets StartWorkConn with the reason, as frp.
     pub async fn add_work_conn(&self, mut conn: WorkConn, w: &NewWorkConn) -> bool {
-        let mut w = w.clone();
+        let rewritten;
+        let mut w = w;
         if self.shared.plugins.handles("NewWorkConn") {
-            let content = NewWorkConnContent { user: self.user_info(), new_work_conn: w };
+            let content = NewWorkConnContent { user: self.user_info(), new_work_conn: w.clone() };
             match self.shared.plugins.new_work_conn(content).await {
-                Ok(c) => w = c.new_work_conn,
+                Ok(c) => {
+                    rewritten = c.new_work_conn;
+                    w = &rewritten;
+                }
                 Err(e) => {
                     info!(run_id = %self.run_id, error = %e, "work connection refused by a server plugin");
                     let refusal = Message::StartWorkConn(StartWorkConn { error: e.to_string(), ..Default::default() });
