@@ -260,7 +260,14 @@ impl Admin {
             }
             let cfg = self.handle.config();
             return Some(match cfg.proxies.iter().find(|p| p.name == name) {
-                Some(p) => Reply::json(200, &store::definition(p)),
+                Some(p) => {
+                    // A running proxy's config has its defaults completed, as frpc shows it.
+                    let mut def = store::definition(p);
+                    if let Some(t) = def[&p.kind]["transport"].as_object_mut() {
+                        t.entry("bandwidthLimitMode").or_insert_with(|| json!("client"));
+                    }
+                    Reply::json(200, &def)
+                }
                 None => Reply::error(404, &format!("proxy {name:?} not found")),
             });
         }

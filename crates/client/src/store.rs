@@ -123,9 +123,28 @@ impl Store {
     }
 }
 
-/// frp's definition of a proxy: `{"name","type","<type>":{…}}`.
+/// frp's definition of a proxy: `{"name","type","<type>":{…}}`, with the keys frpc always writes there at their
+/// empty values (`transport.bandwidthLimit`, `loadBalancer.group`, `healthCheck`, `plugin: null`), so tools made
+/// for frpc find them.
 pub fn definition(p: &ProxyConfig) -> Value {
-    let block = serde_json::to_value(p).unwrap_or(Value::Null);
+    let mut block = serde_json::to_value(p).unwrap_or(Value::Null);
+    if let Some(b) = block.as_object_mut() {
+        let obj = |b: &mut Map<String, Value>, k: &str| {
+            if !b.get(k).is_some_and(Value::is_object) {
+                b.insert(k.into(), Value::Object(Map::new()));
+            }
+        };
+        obj(b, "transport");
+        obj(b, "loadBalancer");
+        if let Some(t) = b.get_mut("transport").and_then(Value::as_object_mut) {
+            t.entry("bandwidthLimit").or_insert(Value::String(String::new()));
+        }
+        if let Some(l) = b.get_mut("loadBalancer").and_then(Value::as_object_mut) {
+            l.entry("group").or_insert(Value::String(String::new()));
+        }
+        b.insert("healthCheck".into(), serde_json::json!({"type": "", "intervalSeconds": 0}));
+        b.insert("plugin".into(), Value::Null);
+    }
     let mut m = Map::new();
     m.insert("name".into(), Value::String(p.name.clone()));
     m.insert("type".into(), Value::String(p.kind.clone()));
@@ -160,6 +179,7 @@ pub fn proxy_from_definition(def: &Value) -> Result<ProxyConfig, StoreError> {
         }
         block.insert(k.into(), Value::String(field.into()));
     }
+    strip_frp_empty_keys(&mut block);
     // The same loader and validation as a file's `[[proxies]]` entry.
     let text = serde_json::to_string(&serde_json::json!({ "proxies": [block] })).map_err(|e| bad(&e.to_string()))?;
     let loaded = ClientConfig::parse_full(
@@ -174,6 +194,29 @@ pub fn proxy_from_definition(def: &Value) -> Result<ProxyConfig, StoreError> {
     loaded.config.proxies.into_iter().next().ok_or_else(|| bad("the proxy is disabled (`enabled = false`)"))
 }
 
+/// Drops what [`definition`] (and frpc) write as "not set": null values, an empty `transport.bandwidthLimit`,
+/// frp's default `bandwidthLimitMode = "client"`, an empty `loadBalancer.group`, a `healthCheck` without a type.
+fn strip_frp_empty_keys(block: &mut Map<String, Value>) {
+    block.retain(|_, v| !v.is_null());
+    let empty = |v: Option<&Value>, default: &str| v.and_then(Value::as_str).is_some_and(|s| s == default);
+    if let Some(t) = block.get_mut("transport").and_then(Value::as_object_mut) {
+        if empty(t.get("bandwidthLimit"), "") {
+            t.remove("bandwidthLimit");
+        }
+        if empty(t.get("bandwidthLimitMode"), "client") {
+            t.remove("bandwidthLimitMode");
+        }
+    }
+    if let Some(l) = block.get_mut("loadBalancer").and_then(Value::as_object_mut) {
+        if empty(l.get("group"), "") {
+            l.remove("group");
+        }
+    }
+    if block.get("healthCheck").is_some_and(|h| empty(h.get("type"), "")) {
+        block.remove("healthCheck");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,6 +229,12 @@ mod tests {
         let back = definition(&p);
         assert_eq!(back["tcp"]["localPort"], 80);
         assert_eq!(proxy_from_definition(&back).ok(), Some(p));
+        // frpc's own shape of the same proxy (its dashboard posts it back like this).
+        let frpc = serde_json::json!({"name": "s", "type": "tcp", "tcp": {"name": "s", "type": "tcp",
+            "transport": {"bandwidthLimit": "", "bandwidthLimitMode": "client"}, "loadBalancer": {"group": ""},
+            "healthCheck": {"type": "", "intervalSeconds": 0}, "localIP": "127.0.0.1", "localPort": 80, "plugin": null,
+            "remotePort": 6000}});
+        assert_eq!(proxy_from_definition(&frpc).ok(), proxy_from_definition(&def).ok());
         for (bad, says) in [
             (serde_json::json!({"type": "tcp", "tcp": {}}), "`name` is required"),
             (serde_json::json!({"name": "s", "type": "tcp", "udp": {}}), "exactly one block"),

@@ -20,6 +20,32 @@ use tokio_util::sync::CancellationToken;
 
 const T: Duration = Duration::from_secs(30);
 
+/// A real frpc v0.70's answer from `tests/fixtures/frp-captures/dashboard-api/`.
+fn captured(name: &str) -> Value {
+    let p = format!("{}/../../tests/fixtures/frp-captures/dashboard-api/{name}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
+}
+
+/// Every key path of a JSON value (array items under `[]`), to compare shapes with frpc's.
+fn key_paths(v: &Value) -> std::collections::BTreeSet<String> {
+    fn walk(v: &Value, at: &str, out: &mut std::collections::BTreeSet<String>) {
+        match v {
+            Value::Object(m) => {
+                for (k, v) in m {
+                    let p = format!("{at}.{k}");
+                    out.insert(p.clone());
+                    walk(v, &p, out);
+                }
+            }
+            Value::Array(a) => a.iter().for_each(|v| walk(v, &format!("{at}[]"), out)),
+            _ => {}
+        }
+    }
+    let mut out = std::collections::BTreeSet::new();
+    walk(v, "", &mut out);
+    out
+}
+
 struct Dir(PathBuf);
 
 impl Drop for Dir {
@@ -168,16 +194,26 @@ async fn store_proxies_are_validated_persisted_and_applied_live() {
     let (st, v) = api(admin, "POST", "/api/store/proxies", Some(def(stored_port))).await;
     assert_eq!(st, 200, "{v}");
     assert_eq!((v["name"].as_str(), v["tcp"]["remotePort"].as_u64()), (Some("stored"), Some(stored_port as u64)));
+    assert_eq!(key_paths(&v), key_paths(&captured("frpc-api-store-proxies-post.json")), "{v}");
+    // Apart from the ports, the very answer frpc gave.
+    let mut same = v.clone();
+    same["tcp"]["localPort"] = json!(18081);
+    same["tcp"]["remotePort"] = json!(16005);
+    assert_eq!(same, captured("frpc-api-store-proxies-post.json"));
     let on_disk: Value = serde_json::from_slice(&std::fs::read(&store_path).unwrap()).unwrap();
     assert_eq!(on_disk["proxies"][0]["name"], "stored");
     let s = wait_status(admin, "stored running", |s| row(s, "tcp", "stored").is_some_and(|r| r["status"] == "running"))
         .await;
     assert_eq!(row(&s, "tcp", "stored").unwrap()["source"], "store");
+    let frpc_status = captured("frpc-api-status-after-store-post.json");
+    assert_eq!(key_paths(row(&s, "tcp", "stored").unwrap()), key_paths(row(&frpc_status, "tcp", "stored").unwrap()));
     assert!(row(&s, "tcp", "web").unwrap().get("source").is_none());
     let mut through = TcpStream::connect(("127.0.0.1", stored_port)).await.unwrap();
     assert!(echo_once(&mut through, b"stored").await);
     assert_eq!(api(admin, "GET", "/api/store/proxies/stored", None).await.1["tcp"]["remotePort"], stored_port);
-    assert_eq!(api(admin, "GET", "/api/store/proxies", None).await.1["proxies"][0]["name"], "stored");
+    let list = api(admin, "GET", "/api/store/proxies", None).await.1;
+    assert_eq!(list["proxies"][0]["name"], "stored");
+    assert_eq!(key_paths(&list), key_paths(&captured("frpc-api-store-proxies.json")), "{list}");
     // The config loaded from the file now carries the stored proxy (a restart keeps it).
     let reloaded = ClientConfig::load(&file).unwrap().config;
     assert!(reloaded.proxies.iter().any(|p| p.name == "stored"));
