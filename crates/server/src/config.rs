@@ -777,6 +777,12 @@ mod tests {
         assert_eq!(p.ops, ["Login", "NewProxy"]);
         assert!(p.tls_verify);
         assert_eq!(c.portway.plugin_timeout, 10);
+        let ini =
+            "[common]\nbind_port = 7000\n\n[plugin.um]\naddr = 127.0.0.1:9000\npath = /handler\nops = Login,Ping\n\
+                   tls_verify = true\n";
+        let c = ServerConfig::parse(ini, "frps.ini").unwrap().config;
+        assert_eq!((c.http_plugins[0].name.as_str(), c.http_plugins[0].ops.len()), ("um", 2));
+        assert!(c.http_plugins[0].tls_verify);
         for (bad, key, says) in [
             ("[[httpPlugins]]\nname = \"p\"\nops = [\"Login\"]\n", "httpPlugins[0].addr", "required"),
             (
