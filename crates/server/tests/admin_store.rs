@@ -217,6 +217,12 @@ async fn store_proxies_are_validated_persisted_and_applied_live() {
     // The config loaded from the file now carries the stored proxy (a restart keeps it).
     let reloaded = ClientConfig::load(&file).unwrap().config;
     assert!(reloaded.proxies.iter().any(|p| p.name == "stored"));
+    // A reload from the file keeps it too (the store is part of what the file loads).
+    assert_eq!(call(admin, "GET", "/api/reload", None, "pw").await.0, 200);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let s = api(admin, "GET", "/api/status", None).await.1;
+    assert_eq!(row(&s, "tcp", "stored").map(|r| r["status"].clone()), Some(json!("running")), "{s}");
+    assert!(echo_once(&mut through, b"still").await, "a reload restarted the stored proxy");
 
     // Update: a rename is refused; a new port moves it.
     let (st, _) = api(
