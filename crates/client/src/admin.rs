@@ -5,7 +5,11 @@
 //! (`auth.token`, `auth.oidc.clientSecret`, `webServer.password`, ...) as [`REDACTED`]; a `PUT` must carry the real
 //! values.
 //!
-//! Not served: `/api/proxy/{name}/config`, `/api/store/*`.
+//! `GET /api/proxy/{name}/config` shows one running proxy as frp's definition `{"name","type","<type>":{…}}`;
+//! `/api/store/proxies[/{name}]` (GET, POST, PUT, DELETE) manage the proxies kept in `store.path` (see
+//! [`crate::store`]): validated before the file is written, then applied at once through
+//! [`ClientHandle::reload`] (the other proxies keep their connections). `/api/store/visitors` lists the stored
+//! visitors; creating one is refused (Portway's client runs no visitors yet).
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -29,6 +33,7 @@ use tracing::{debug, info, warn};
 use crate::config::ClientConfig;
 use crate::engine::ClientHandle;
 use crate::status::ProxyState;
+use crate::store::{self, Store, StoreError};
 
 /// What stands in for a secret in `GET /api/config`.
 pub const REDACTED: &str = "<redacted>";
@@ -96,6 +101,8 @@ pub struct Admin {
     path: PathBuf,
     credentials: Option<(String, String)>,
     failures: Mutex<BTreeMap<IpAddr, (u32, Instant)>>,
+    /// One store change at a time (read, check, write, reload).
+    store_lock: tokio::sync::Mutex<()>,
 }
 
 /// One proxy as frpc's `/api/status` shows it.
@@ -116,6 +123,9 @@ pub struct ProxyStatusJson {
     pub plugin: String,
     /// serverAddr:port once running.
     pub remote_addr: String,
+    /// `"store"` for a proxy from `store.path` (frpc omits the key otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 /// frpc's `/api/status` body: proxies by type, each list by name.
@@ -146,6 +156,7 @@ pub fn status_json(cfg: &ClientConfig, status: &crate::status::Status) -> BTreeM
             local_addr: format!("{}:{}", p.local_ip, p.local_port),
             plugin: String::new(),
             remote_addr: remote,
+            source: None,
         });
     }
     out
@@ -178,7 +189,7 @@ impl Admin {
     /// An admin API over `handle`, started from the config file `path`.
     pub fn new(handle: Arc<ClientHandle>, path: PathBuf, user: &str, password: &str) -> Admin {
         let credentials = (!user.is_empty() || !password.is_empty()).then(|| (user.to_string(), password.to_string()));
-        Admin { handle, path, credentials, failures: Mutex::new(BTreeMap::new()) }
+        Admin { handle, path, credentials, failures: Mutex::new(BTreeMap::new()), store_lock: Default::default() }
     }
 
     fn blocked(&self, ip: IpAddr) -> bool {
@@ -221,9 +232,155 @@ impl Admin {
         Some(r)
     }
 
+    /// `/api/status` with stored proxies marked `"source": "store"`.
+    async fn status(&self) -> Reply {
+        let cfg = self.handle.config();
+        let mut out = status_json(&cfg, &self.handle.status());
+        let stored: Vec<String> = match Store::of(&cfg) {
+            Some(s) => s
+                .read_async()
+                .await
+                .map(|f| f.proxies.iter().filter_map(|d| d["name"].as_str().map(String::from)).collect())
+                .unwrap_or_default(),
+            None => Vec::new(),
+        };
+        for row in out.values_mut().flatten() {
+            if stored.contains(&row.name) {
+                row.source = Some("store".into());
+            }
+        }
+        Reply::json(200, &out)
+    }
+
+    /// `/api/proxy/{name}/config`, `/api/visitor/{name}/config` and `/api/store/*`; `None` for other paths.
+    async fn route_definitions(&self, method: &str, path: &str, body: &Bytes) -> Option<Reply> {
+        if let Some(name) = path.strip_prefix("/api/proxy/").and_then(|r| r.strip_suffix("/config")) {
+            if method != "GET" {
+                return Some(Reply::text(405, "405 method not allowed\n"));
+            }
+            let cfg = self.handle.config();
+            return Some(match cfg.proxies.iter().find(|p| p.name == name) {
+                Some(p) => {
+                    // A running proxy's config has its defaults completed, as frpc shows it.
+                    let mut def = store::definition(p);
+                    if let Some(t) = def[&p.kind]["transport"].as_object_mut() {
+                        t.entry("bandwidthLimitMode").or_insert_with(|| json!("client"));
+                    }
+                    Reply::json(200, &def)
+                }
+                None => Reply::error(404, &format!("proxy {name:?} not found")),
+            });
+        }
+        if let Some(name) = path.strip_prefix("/api/visitor/").and_then(|r| r.strip_suffix("/config")) {
+            return Some(Reply::error(404, &format!("visitor {name:?} not found")));
+        }
+        let rest = path.strip_prefix("/api/store/")?;
+        let (kind, name) = match rest.split_once('/') {
+            Some((k, n)) => (k, Some(n)),
+            None => (rest, None),
+        };
+        if kind != "proxies" && kind != "visitors" {
+            return None;
+        }
+        let _guard = self.store_lock.lock().await;
+        let result = if kind == "proxies" {
+            self.store_proxies(method, name, body).await
+        } else {
+            self.store_visitors(method, name).await
+        };
+        Some(result.unwrap_or_else(|e| Reply::error(e.status(), &e.to_string())))
+    }
+
+    async fn store_proxies(&self, method: &str, name: Option<&str>, body: &Bytes) -> Result<Reply, StoreError> {
+        let mut cfg = self.handle.config();
+        let store = Store::of(&cfg).ok_or(StoreError::Disabled)?;
+        let mut file = store.read_async().await?;
+        let index = |file: &store::StoreFile, n: &str| file.proxies.iter().position(|d| d["name"] == n);
+        let not_found = |n: &str| StoreError::NotFound { kind: "proxy", name: n.to_string() };
+        let parse_body = || -> Result<crate::config::ProxyConfig, StoreError> {
+            let v: serde_json::Value =
+                serde_json::from_slice(body).map_err(|e| StoreError::Invalid(format!("parse JSON error: {e}")))?;
+            store::proxy_from_definition(&v)
+        };
+        match (method, name) {
+            ("GET", None) => {
+                let mut defs = file.proxies.iter().map(store::proxy_from_definition).collect::<Result<Vec<_>, _>>()?;
+                defs.sort_by(|a, b| a.name.cmp(&b.name));
+                let list: Vec<_> = defs.iter().map(store::definition).collect();
+                Ok(Reply::json(200, &json!({ "proxies": list })))
+            }
+            ("GET", Some(n)) => {
+                let i = index(&file, n).ok_or_else(|| not_found(n))?;
+                Ok(Reply::json(200, &store::definition(&store::proxy_from_definition(&file.proxies[i])?)))
+            }
+            ("POST", None) => {
+                let p = parse_body()?;
+                if index(&file, &p.name).is_some() || cfg.proxies.iter().any(|q| q.name == p.name) {
+                    return Err(StoreError::Conflict { kind: "proxy", name: p.name });
+                }
+                file.proxies.push(store::definition(&p));
+                store.write_async(file).await?;
+                info!(proxy = %p.name, "proxy added to the store through the admin API");
+                let reply = Reply::json(200, &store::definition(&p));
+                cfg.proxies.push(p);
+                self.handle.reload(cfg);
+                Ok(reply)
+            }
+            ("PUT", Some(n)) => {
+                let i = index(&file, n).ok_or_else(|| not_found(n))?;
+                let p = parse_body()?;
+                if p.name != n {
+                    return Err(StoreError::Invalid(format!(
+                        "the body's name {:?} differs from the path's {n:?}; a stored proxy cannot be renamed",
+                        p.name
+                    )));
+                }
+                file.proxies[i] = store::definition(&p);
+                store.write_async(file).await?;
+                info!(proxy = %p.name, "stored proxy updated through the admin API");
+                let reply = Reply::json(200, &store::definition(&p));
+                match cfg.proxies.iter_mut().find(|q| q.name == p.name) {
+                    Some(q) => *q = p,
+                    None => cfg.proxies.push(p),
+                }
+                self.handle.reload(cfg);
+                Ok(reply)
+            }
+            ("DELETE", Some(n)) => {
+                let i = index(&file, n).ok_or_else(|| not_found(n))?;
+                file.proxies.remove(i);
+                store.write_async(file).await?;
+                info!(proxy = n, "stored proxy deleted through the admin API");
+                cfg.proxies.retain(|q| q.name != n);
+                self.handle.reload(cfg);
+                Ok(Reply::empty(200))
+            }
+            _ => Ok(Reply::text(405, "405 method not allowed\n")),
+        }
+    }
+
+    async fn store_visitors(&self, method: &str, name: Option<&str>) -> Result<Reply, StoreError> {
+        let store = Store::of(&self.handle.config()).ok_or(StoreError::Disabled)?;
+        let file = store.read_async().await?;
+        match (method, name) {
+            ("GET", None) => Ok(Reply::json(200, &json!({ "visitors": file.visitors }))),
+            ("GET" | "PUT" | "DELETE", Some(n)) => match file.visitors.iter().find(|d| d["name"] == n) {
+                Some(d) if method == "GET" => Ok(Reply::json(200, d)),
+                _ => Err(StoreError::NotFound { kind: "visitor", name: n.to_string() }),
+            },
+            ("POST", None) => Err(StoreError::Invalid(
+                "visitors are not supported by Portway's client yet; store proxies only".into(),
+            )),
+            _ => Ok(Reply::text(405, "405 method not allowed\n")),
+        }
+    }
+
     async fn route(&self, method: &str, path: &str, body: Bytes) -> Reply {
+        if let Some(r) = self.route_definitions(method, path, &body).await {
+            return r;
+        }
         match (method, path) {
-            ("GET", "/api/status") => Reply::json(200, &status_json(&self.handle.config(), &self.handle.status())),
+            ("GET", "/api/status") => self.status().await,
             ("GET", "/api/config") => match tokio::fs::read_to_string(&self.path).await {
                 Ok(text) => {
                     let masked = redact_config(&text);
@@ -529,6 +686,7 @@ mod tests {
             local_addr: local.into(),
             plugin: String::new(),
             remote_addr: remote.into(),
+            source: None,
         };
         let mut m = BTreeMap::new();
         m.insert(

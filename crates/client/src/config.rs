@@ -85,10 +85,11 @@ pub struct ClientConfig {
     /// proxies they hold are in `proxies`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub includes: Vec<String>,
-    /// frp's `metadatas` (sent to server plugins by frps; kept).
+    /// frp's `metadatas`: sent in Login; frps passes them to server plugins.
     #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub metadatas: std::collections::BTreeMap<String, String>,
-    /// frp's `store` (proxies added through the admin API; kept).
+    /// frp's `store`: proxies added through the admin API (`/api/store/*`), kept in `store.path` and started with
+    /// the file's.
     #[serde(skip_serializing_if = "StoreConfig::is_empty")]
     pub store: StoreConfig,
     /// frpc's admin API (`portway-client status|reload|stop` talk to it); off unless `webServer.port` is set.
@@ -573,6 +574,8 @@ impl ProxyConfig {
             group_key: self.load_balancer.group_key.clone(),
             sk: self.secret_key.clone(),
             allow_users: self.allow_users.clone(),
+            metas: self.metadatas.clone(),
+            annotations: self.annotations.clone(),
             ..Default::default()
         }
     }
@@ -636,6 +639,31 @@ pub struct Loaded {
     pub warnings: Vec<String>,
 }
 
+impl Loaded {
+    /// Appends the proxies of `store.path` (a name the file already has is skipped with a warning, as the file's
+    /// entry wins).
+    fn add_store(&mut self, file: &str) -> Result<(), ConfigError> {
+        let Some(store) = crate::store::Store::of(&self.config) else { return Ok(()) };
+        let stored = store.proxies().map_err(|e| ConfigError::Invalid {
+            file: file.into(),
+            key: "store.path".into(),
+            message: e.to_string(),
+        })?;
+        for p in stored {
+            if self.config.proxies.iter().any(|q| q.name == p.name) {
+                self.warnings.push(format!(
+                    "{}: proxy {:?} is also in {file}; the file's entry is used",
+                    store.path().display(),
+                    p.name
+                ));
+            } else {
+                self.config.proxies.push(p);
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Largest `udpPacketSize`: its base64 plus the UDPPacket JSON must fit frp's 10,240-byte message limit.
 pub const MAX_UDP_PACKET_SIZE: i64 = 7_500;
 
@@ -682,7 +710,9 @@ impl ClientConfig {
         let file = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { file: file.clone(), source })?;
         let env = |name: &str| std::env::var(name).ok();
-        Self::parse_full(&text, &file, portway_config::detect(&file, &text), opts, &env, Some(path))
+        let mut loaded = Self::parse_full(&text, &file, portway_config::detect(&file, &text), opts, &env, Some(path))?;
+        loaded.add_store(&file)?;
+        Ok(loaded)
     }
 
     /// Parses and validates text; `file` names it in messages and its extension picks the format (frp's rule).

@@ -383,7 +383,7 @@ impl Engine {
             timestamp: ts,
             run_id: run_id.clone(),
             client_id: String::new(),
-            metas: Default::default(),
+            metas: self.cfg.metadatas.clone(),
             client_spec: ClientSpec::default(),
             pool_count: self.cfg.transport.pool_count,
         };

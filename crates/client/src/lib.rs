@@ -9,6 +9,7 @@
 //! - [`proxy_protocol`]: PROXY protocol v1/v2 headers for the local service (pure).
 //! - [`status`]: what the engine reports.
 //! - [`visitor`]: stcp/sudp visitors: local entrances to other clients' secret proxies.
+//! - [`store`]: frpc's `store.path`: proxies added through the admin API, kept in a JSON file.
 //! - [`udp`]: UDP proxies: one local socket per remote peer, datagrams as UDPPacket messages.
 
 pub mod admin;
@@ -20,6 +21,7 @@ pub mod oidc;
 pub mod proxy_protocol;
 pub mod secret;
 pub mod status;
+pub mod store;
 pub mod udp;
 pub mod visitor;
 

@@ -692,8 +692,14 @@ pub fn server(sections: &[Section]) -> Result<Mapped, LegacyError> {
         };
         let mut p = Node::at(Value::Map(Vec::new()), Some(s.line));
         p.set_path("name", Node::at(Value::Str(name.trim().into()), Some(s.line)));
-        const PLUGIN: &[(&str, &str, Kind)] =
-            &[("addr", "addr", Str), ("path", "path", Str), ("ops", "ops", List), ("tlsVerify", "tlsVerify", Bool)];
+        // frp's legacy loader reads `tls_verify` (its INI tag); `tlsVerify` is accepted too.
+        const PLUGIN: &[(&str, &str, Kind)] = &[
+            ("addr", "addr", Str),
+            ("path", "path", Str),
+            ("ops", "ops", List),
+            ("tls_verify", "tlsVerify", Bool),
+            ("tlsVerify", "tlsVerify", Bool),
+        ];
         let rest = m.map_keys(s, &mut p, &[PLUGIN])?;
         for k in rest {
             m.unknown(s, k, "frps.ini plugin", &[PLUGIN]);
@@ -773,7 +779,8 @@ mod tests {
     #[test]
     fn server_common_ports_and_plugins() {
         let text = "[common]\nbind_port = 7000\nvhost_http_port = 8080\ndashboard_port = 7500\ndashboard_pwd = pw\n\
-                    allow_ports = 2000-3000,3001\ntls_only = true\n\n[plugin.user-manager]\naddr = 127.0.0.1:9000\npath = /handler\nops = Login, NewProxy\n";
+                    allow_ports = 2000-3000,3001\ntls_only = true\n\n[plugin.user-manager]\naddr = 127.0.0.1:9000\npath = /handler\nops = Login, NewProxy\n\
+                    tls_verify = true\n";
         let m = server(&ini::parse(text).unwrap()).unwrap();
         let n = &m.node;
         assert_eq!(s(n, "vhostHTTPPort"), Value::Int(8080));
@@ -786,6 +793,7 @@ mod tests {
         assert_eq!(s(&pl[0], "name"), Value::Str("user-manager".into()));
         let Value::Seq(ops) = s(&pl[0], "ops") else { panic!() };
         assert_eq!(ops[1].value, Value::Str("NewProxy".into()));
+        assert_eq!(s(&pl[0], "tlsVerify"), Value::Bool(true));
         let e = server(&ini::parse("[common]\nallow_ports = 3000-2000\n").unwrap()).unwrap_err();
         assert_eq!(e.line, 2);
     }

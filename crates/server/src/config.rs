@@ -101,8 +101,31 @@ pub struct ServerConfig {
     pub web_server: WebServerConfig,
     /// Serve Prometheus metrics at `/metrics` on the webServer.
     pub enable_prometheus: bool,
+    /// frp's server plugins: HTTP services asked before Login, NewProxy, Ping, NewWorkConn, NewUserConn and told
+    /// of CloseProxy.
+    pub http_plugins: Vec<HttpPluginConfig>,
     /// Portway extensions (not frp keys): per-client policy, session expiry.
     pub portway: PortwayConfig,
+}
+
+/// The operations a server plugin can be asked about (frp's names).
+pub const PLUGIN_OPS: &[&str] = &["Login", "NewProxy", "CloseProxy", "Ping", "NewWorkConn", "NewUserConn"];
+
+/// One `[[httpPlugins]]` entry.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct HttpPluginConfig {
+    /// Names the plugin in logs.
+    pub name: String,
+    /// `host:port`, or a URL prefix `http://host:port` / `https://host:port`.
+    pub addr: String,
+    /// The request path (e.g. `/handler`).
+    pub path: String,
+    /// The operations sent to this plugin ([`PLUGIN_OPS`]).
+    pub ops: Vec<String>,
+    /// Verify the plugin's TLS certificate (`https://` addr); frp's default is false.
+    #[serde(rename = "tlsVerify")]
+    pub tls_verify: bool,
 }
 
 /// `webServer.*`: where the dashboard API listens and who may use it.
@@ -164,6 +187,9 @@ pub struct PortwayConfig {
     /// Seconds a visitor of the HTTP vhost has to send a request head before its connection is closed (frps: 60,
     /// fixed): what cuts a slowloris.
     pub vhost_read_header_timeout: i64,
+    /// Seconds a server plugin (`[[httpPlugins]]`) has to answer one request before the operation is refused
+    /// (frps: no limit).
+    pub plugin_timeout: i64,
 }
 
 /// What one client identity may do. Empty lists mean "no restriction beyond the global ones".
@@ -244,6 +270,7 @@ impl Default for PortwayConfig {
             clients: Vec::new(),
             default_client: None,
             vhost_read_header_timeout: 60,
+            plugin_timeout: 10,
         }
     }
 }
@@ -280,6 +307,7 @@ impl Default for ServerConfig {
             log: LogConfig::default(),
             web_server: WebServerConfig::default(),
             enable_prometheus: false,
+            http_plugins: Vec::new(),
             portway: PortwayConfig::default(),
         }
     }
@@ -417,7 +445,6 @@ const UNSUPPORTED: &[portway_config::Unsupported] = &[
     ("quicBindPort", "frps's QUIC listener", "clients must use transport.protocol = \"tcp\" or websocket", false),
     ("transport.quic", "QUIC transport tuning", "QUIC is not served", false),
     ("sshTunnelGateway", "frps's SSH tunnel gateway", "clients connect with frpc or Portway", false),
-    ("httpPlugins", "server plugins", "Portway's [portway] client rules cover per-client policy", true),
     ("natholeAnalysisDataReserveHours", "an xtcp NAT hole punching setting", "xtcp is not served", false),
     (
         "detailedErrorsToClient",
@@ -594,11 +621,50 @@ impl ServerConfig {
             return Err(bad("transport.tls.certFile", "certFile and keyFile must be given together".into()));
         }
         self.validate_web_server(file)?;
+        self.validate_plugins(file)?;
         if !matches!(self.log.level.as_str(), "trace" | "debug" | "info" | "warn" | "error") {
             return Err(bad(
                 "log.level",
                 format!("{:?} is not one of trace, debug, info, warn, error", self.log.level),
             ));
+        }
+        Ok(())
+    }
+
+    fn validate_plugins(&self, file: &str) -> Result<(), ConfigError> {
+        let bad = |key: String, message: String| ConfigError::Invalid { file: file.into(), key, message };
+        if self.portway.plugin_timeout < 1 {
+            return Err(bad("portway.pluginTimeout".into(), "must be 1 or more seconds".into()));
+        }
+        for (i, p) in self.http_plugins.iter().enumerate() {
+            if p.addr.is_empty() {
+                return Err(bad(format!("httpPlugins[{i}].addr"), "required: the plugin's \"host:port\"".into()));
+            }
+            let rest = p.addr.strip_prefix("https://").or_else(|| p.addr.strip_prefix("http://")).unwrap_or(&p.addr);
+            if rest.is_empty() || rest.contains('/') {
+                return Err(bad(
+                    format!("httpPlugins[{i}].addr"),
+                    format!(
+                        "{:?} must be \"host:port\" (optionally after http:// or https://); put the path in `path`",
+                        p.addr
+                    ),
+                ));
+            }
+            if !p.path.is_empty() && !p.path.starts_with('/') {
+                return Err(bad(format!("httpPlugins[{i}].path"), format!("{:?} must start with /", p.path)));
+            }
+            if p.ops.is_empty() {
+                return Err(bad(
+                    format!("httpPlugins[{i}].ops"),
+                    format!("give the operations to send, some of {}", PLUGIN_OPS.join(", ")),
+                ));
+            }
+            if let Some(op) = p.ops.iter().find(|o| !PLUGIN_OPS.contains(&o.as_str())) {
+                return Err(bad(
+                    format!("httpPlugins[{i}].ops"),
+                    format!("{op:?} is not one of {}", PLUGIN_OPS.join(", ")),
+                ));
+            }
         }
         Ok(())
     }
@@ -697,8 +763,45 @@ mod tests {
         let l = ServerConfig::parse_full(text, "f.toml", portway_config::Format::Toml, lenient, &|_| None).unwrap();
         assert_eq!(l.warnings.len(), 1);
         assert!(l.warnings[0].contains("`transport.tcpMuxx`"), "{:?}", l.warnings);
-        let e = ServerConfig::parse("[[httpPlugins]]\nname = \"p\"\n", "f.toml").unwrap_err();
-        assert!(e.to_string().contains("httpPlugins"), "{e}");
+        let e = ServerConfig::parse("kcpBindPort = 7000\n", "f.toml").unwrap();
+        assert!(e.warnings.iter().any(|w| w.contains("kcpBindPort")), "{:?}", e.warnings);
+    }
+
+    #[test]
+    fn http_plugins_parse_and_bad_entries_name_the_key() {
+        let text = "[[httpPlugins]]\nname = \"um\"\naddr = \"https://127.0.0.1:9000\"\npath = \"/handler\"\n\
+                    ops = [\"Login\", \"NewProxy\"]\ntlsVerify = true\n";
+        let c = ServerConfig::parse(text, "frps.toml").unwrap().config;
+        let p = &c.http_plugins[0];
+        assert_eq!((p.name.as_str(), p.addr.as_str(), p.path.as_str()), ("um", "https://127.0.0.1:9000", "/handler"));
+        assert_eq!(p.ops, ["Login", "NewProxy"]);
+        assert!(p.tls_verify);
+        assert_eq!(c.portway.plugin_timeout, 10);
+        let ini =
+            "[common]\nbind_port = 7000\n\n[plugin.um]\naddr = 127.0.0.1:9000\npath = /handler\nops = Login,Ping\n\
+                   tls_verify = true\n";
+        let c = ServerConfig::parse(ini, "frps.ini").unwrap().config;
+        assert_eq!((c.http_plugins[0].name.as_str(), c.http_plugins[0].ops.len()), ("um", 2));
+        assert!(c.http_plugins[0].tls_verify);
+        for (bad, key, says) in [
+            ("[[httpPlugins]]\nname = \"p\"\nops = [\"Login\"]\n", "httpPlugins[0].addr", "required"),
+            (
+                "[[httpPlugins]]\naddr = \"1.2.3.4:1\"\nops = [\"Logon\"]\n",
+                "httpPlugins[0].ops",
+                "\"Logon\" is not one of",
+            ),
+            ("[[httpPlugins]]\naddr = \"1.2.3.4:1\"\n", "httpPlugins[0].ops", "give the operations"),
+            ("[[httpPlugins]]\naddr = \"1.2.3.4:1/x\"\nops = [\"Ping\"]\n", "httpPlugins[0].addr", "put the path"),
+            (
+                "[[httpPlugins]]\naddr = \"1.2.3.4:1\"\npath = \"x\"\nops = [\"Ping\"]\n",
+                "httpPlugins[0].path",
+                "start with /",
+            ),
+            ("[portway]\npluginTimeout = 0\n", "portway.pluginTimeout", "1 or more"),
+        ] {
+            let e = ServerConfig::parse(bad, "f.toml").unwrap_err().to_string();
+            assert!(e.contains(key) && e.contains(says), "{bad}: {e}");
+        }
     }
 
     #[test]

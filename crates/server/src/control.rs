@@ -9,7 +9,9 @@ use std::time::Duration;
 use portway_proto::aead::AeadStream;
 use portway_proto::codec;
 use portway_proto::crypto::CryptoStream;
-use portway_proto::msg::{Login, LoginResp, Message, NewProxyResp, NewWorkConn, Pong, ReqWorkConn, StartWorkConn};
+use portway_proto::msg::{
+    CloseProxy, Login, LoginResp, Message, NewProxyResp, NewWorkConn, Pong, ReqWorkConn, StartWorkConn, StrMap,
+};
 use portway_proto::transport::BoxedIo;
 use portway_proto::wire::Wire;
 use portway_proto::wire_v2::{Algorithm, Keys};
@@ -19,6 +21,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn, Instrument};
 
 use crate::auth::Identity;
+use crate::plugins::{
+    self, CloseProxyContent, LoginContent, NewProxyContent, NewWorkConnContent, PingContent, UserInfo,
+};
 use crate::service::{refuse_login, Shared};
 use crate::stats::ClientLogin;
 
@@ -82,6 +87,8 @@ pub struct Control {
     pub identity: Identity,
     /// frp's `user` (proxy names arrive already prefixed with it).
     pub user: String,
+    /// The Login's `metas` (after the Login plugins), without Portway's reserved keys.
+    pub metas: StrMap,
     /// The control connection's wire protocol, `"v1"` or `"v2"` (frps reports it as `wireProtocol`).
     pub wire_protocol: &'static str,
     /// This client's key in the statistics registry.
@@ -119,9 +126,56 @@ impl Control {
         self.tx.send(m).await.is_ok()
     }
 
+    /// `user` of the server plugins' requests: frp's user, run id and metas, plus the OIDC identity.
+    pub fn user_info(&self) -> UserInfo {
+        UserInfo {
+            user: self.user.clone(),
+            metas: plugins::identity_metas(self.metas.clone(), &self.identity.subject, &self.identity.client_id),
+            run_id: self.run_id.clone(),
+        }
+    }
+
+    /// Asks the NewUserConn plugins whether a visitor of `proxy_name` at `remote` may be served (true when there
+    /// are none). frp asks for tcp, https, tcpmux (and stcp/xtcp) visitors, not for http ones.
+    pub async fn user_conn_allowed(&self, proxy_name: &str, proxy_type: &str, remote: SocketAddr) -> bool {
+        if !self.shared.plugins.handles("NewUserConn") {
+            return true;
+        }
+        let content = plugins::NewUserConnContent {
+            user: self.user_info(),
+            proxy_name: proxy_name.into(),
+            proxy_type: proxy_type.into(),
+            remote_addr: remote.to_string(),
+        };
+        match self.shared.plugins.new_user_conn(content).await {
+            Ok(_) => true,
+            Err(e) => {
+                info!(proxy = proxy_name, %remote, error = %e, "user connection refused by a server plugin");
+                false
+            }
+        }
+    }
+
     /// Verifies and parks a work connection the client opened in answer to ReqWorkConn; returns whether it was
-    /// verified.
-    pub async fn add_work_conn(&self, conn: WorkConn, w: &NewWorkConn) -> bool {
+    /// verified. NewWorkConn plugins are asked first; one that refuses gets StartWorkConn with the reason, as frp.
+    pub async fn add_work_conn(&self, mut conn: WorkConn, w: &NewWorkConn) -> bool {
+        let rewritten;
+        let mut w = w;
+        if self.shared.plugins.handles("NewWorkConn") {
+            let content = NewWorkConnContent { user: self.user_info(), new_work_conn: w.clone() };
+            match self.shared.plugins.new_work_conn(content).await {
+                Ok(c) => {
+                    rewritten = c.new_work_conn;
+                    w = &rewritten;
+                }
+                Err(e) => {
+                    info!(run_id = %self.run_id, error = %e, "work connection refused by a server plugin");
+                    let refusal = Message::StartWorkConn(StartWorkConn { error: e.to_string(), ..Default::default() });
+                    let _ = conn.wire.write_msg(&mut conn.io, &refusal).await;
+                    return false;
+                }
+            }
+        }
         match self.shared.auth.verify_work_conn(&w.privilege_key, w.timestamp, &self.identity).await {
             Ok(exp) => self.renewed(exp),
             Err(e) => {
@@ -193,6 +247,14 @@ impl Control {
             t.cancel();
             // Before the name is freed, so a proxy another client registers under it next is not marked closed.
             self.shared.stats.proxy_closed(name, crate::oidc::now());
+            if self.shared.plugins.handles("CloseProxy") {
+                let content = CloseProxyContent {
+                    user: self.user_info(),
+                    close_proxy: CloseProxy { proxy_name: name.to_string() },
+                };
+                let plugins = self.shared.plugins.clone();
+                self.shared.tracker.spawn(async move { plugins.close_proxy(content).await });
+            }
             if let Ok(mut all) = self.shared.proxies.lock() {
                 if all.get(name) == Some(&self.run_id) {
                     all.remove(name);
@@ -224,7 +286,7 @@ fn new_run_id() -> String {
 pub async fn login(
     shared: Arc<Shared>,
     mut conn: BoxedIo,
-    login: Login,
+    mut login: Login,
     channel: Channel,
     peer: SocketAddr,
     authed: Option<tokio_util::sync::CancellationToken>,
@@ -241,6 +303,25 @@ pub async fn login(
             return;
         }
     };
+    // Portway asks the Login plugins after the credentials are verified (frp asks before), so a plugin sees the
+    // verified OIDC identity in `metas` and is not called for bad credentials.
+    login.metas = plugins::identity_metas(std::mem::take(&mut login.metas), "", "");
+    if shared.plugins.handles("Login") {
+        let mut asked = login.clone();
+        asked.metas = plugins::identity_metas(asked.metas, &identity.subject, &identity.client_id);
+        let content = LoginContent { login: asked, client_address: peer.to_string() };
+        match shared.plugins.login(content).await {
+            Ok(c) => {
+                login = c.login;
+                login.metas = plugins::identity_metas(std::mem::take(&mut login.metas), "", "");
+            }
+            Err(e) => {
+                warn!(user = %login.user, hostname = %login.hostname, error = %e, "login refused by a server plugin");
+                refuse_login(&mut conn, wire, e.to_string()).await;
+                return;
+            }
+        }
+    }
     let run_id = if login.run_id.is_empty() { new_run_id() } else { login.run_id.clone() };
     {
         let controls = shared.controls.lock().await;
@@ -287,6 +368,7 @@ pub async fn login(
         token_expires_at,
         identity,
         user: login.user.clone(),
+        metas: login.metas.clone(),
         client_key,
         stats_session,
         wire_protocol: wire.as_str(),
@@ -413,12 +495,17 @@ async fn run(ctl: Arc<Control>, conn: BoxedIo, channel: Channel, mut rx: mpsc::R
         };
         match msg {
             Message::NewProxy(np) => {
+                // The answer carries the name the client sent, as frp's, whatever a plugin rewrote.
                 let name = np.proxy_name.clone();
-                let resp = match crate::proxy::register(&ctl, np).await {
+                let registered = match new_proxy_plugins(&ctl, np).await {
+                    Ok(np) => crate::proxy::register(&ctl, np).await.map_err(|e| e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                };
+                let resp = match registered {
                     Ok(remote_addr) => NewProxyResp { proxy_name: name, remote_addr, error: String::new() },
-                    Err(e) => {
-                        warn!(proxy = %name, error = %e, "proxy refused");
-                        NewProxyResp { proxy_name: name, remote_addr: String::new(), error: e.to_string() }
+                    Err(error) => {
+                        warn!(proxy = %name, %error, "proxy refused");
+                        NewProxyResp { proxy_name: name, remote_addr: String::new(), error }
                     }
                 };
                 if !ctl.send(Message::NewProxyResp(resp)).await {
@@ -427,15 +514,23 @@ async fn run(ctl: Arc<Control>, conn: BoxedIo, channel: Channel, mut rx: mpsc::R
             }
             Message::CloseProxy(c) => ctl.close_proxy(&c.proxy_name),
             Message::Ping(p) => {
-                let error = match shared.auth.verify_ping(&p.privilege_key, p.timestamp, &ctl.identity).await {
+                let checked = match ping_plugins(&ctl, p).await {
+                    Ok(p) => shared
+                        .auth
+                        .verify_ping(&p.privilege_key, p.timestamp, &ctl.identity)
+                        .await
+                        .map_err(|e| e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                };
+                let error = match checked {
                     Ok(exp) => {
                         ctl.renewed(exp);
                         last_ping = Instant::now();
                         String::new()
                     }
-                    Err(e) => {
-                        warn!(error = %e, "heartbeat refused");
-                        e.to_string()
+                    Err(error) => {
+                        warn!(%error, "heartbeat refused");
+                        error
                     }
                 };
                 if !ctl.send(Message::Pong(Pong { error })).await {
@@ -447,6 +542,30 @@ async fn run(ctl: Arc<Control>, conn: BoxedIo, channel: Channel, mut rx: mpsc::R
     }
     cancel.cancel();
     let _ = writer.await;
+}
+
+/// The NewProxy plugins' verdict: the message to register (rewritten or not), or the refusal.
+async fn new_proxy_plugins(
+    ctl: &Control,
+    np: portway_proto::msg::NewProxy,
+) -> Result<portway_proto::msg::NewProxy, plugins::PluginError> {
+    let p = &ctl.shared.plugins;
+    if !p.handles("NewProxy") {
+        return Ok(np);
+    }
+    Ok(p.new_proxy(NewProxyContent { user: ctl.user_info(), new_proxy: np }).await?.new_proxy)
+}
+
+/// The Ping plugins' verdict: the heartbeat to verify, or the refusal.
+async fn ping_plugins(
+    ctl: &Control,
+    ping: portway_proto::msg::Ping,
+) -> Result<portway_proto::msg::Ping, plugins::PluginError> {
+    let p = &ctl.shared.plugins;
+    if !p.handles("Ping") {
+        return Ok(ping);
+    }
+    Ok(p.ping(PingContent { user: ctl.user_info(), ping }).await?.ping)
 }
 
 async fn sleep_until_opt(deadline: Option<Instant>) {

@@ -12,6 +12,8 @@
 //! - [`visitor`]: secret proxies (stcp, sudp) and the visitor connections joined to them.
 //! - [`vhost`]: the HTTP, HTTPS (SNI) and tcpmux (CONNECT) listeners and their routes to http/https/tcpmux proxies.
 //! - [`stats`]: clients, proxies and per-day traffic as plain data (no IO), updated by sessions and relays.
+//! - [`plugins`]: frp's server plugins (`[[httpPlugins]]`): HTTP calls before Login, NewProxy, Ping, work and
+//!   user connections, and CloseProxy notifications.
 //! - [`api`]: the dashboard API and `/metrics` (`webServer.*`): reads [`stats`], never the sessions.
 
 pub mod api;
@@ -21,6 +23,7 @@ pub mod control;
 pub mod group;
 pub mod guard;
 pub mod oidc;
+pub mod plugins;
 pub mod proxy;
 pub mod service;
 pub mod stats;

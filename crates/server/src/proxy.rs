@@ -355,6 +355,9 @@ pub(crate) async fn serve_visitor(
     peer: SocketAddr,
     cancel: CancellationToken,
 ) {
+    if !ctl.user_conn_allowed(&np.proxy_name, &np.proxy_type, peer).await {
+        return;
+    }
     let dst = visitor.local_addr().ok();
     let start = StartWorkConn {
         proxy_name: np.proxy_name.clone(),

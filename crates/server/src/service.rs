@@ -25,6 +25,7 @@ use crate::config::ServerConfig;
 use crate::control::{self, Channel, Control, WorkConn};
 use crate::guard::LoginGuard;
 use crate::oidc::OidcVerifier;
+use crate::plugins::Plugins;
 use crate::stats::Registry;
 use crate::token::TokenPolicy;
 use crate::vhost::{self, Vhost};
@@ -42,6 +43,9 @@ pub enum StartError {
     /// TLS material is wrong.
     #[error(transparent)]
     Tls(#[from] transport::TlsError),
+    /// A server plugin's HTTP client could not be built.
+    #[error(transparent)]
+    Plugin(#[from] crate::plugins::PluginSetupError),
     /// An auth method this build cannot verify.
     #[error("auth.method = {0:?} is not supported by this server build")]
     AuthMethod(String),
@@ -105,6 +109,8 @@ pub struct Shared {
     pub tcp_groups: crate::group::TcpGroups,
     /// Secret (stcp/sudp) proxies, reached by visitors.
     pub secrets: crate::visitor::Secrets,
+    /// `[[httpPlugins]]`.
+    pub plugins: Plugins,
 }
 
 /// What a server holds at one moment (logged on `SIGUSR1`; read by the load test).
@@ -174,6 +180,8 @@ impl Server {
         };
         let key = Key::derive(cfg.auth.token.as_bytes());
         let guard_limit = cfg.portway.max_login_failures;
+        let plugin_timeout = Duration::from_secs(cfg.portway.plugin_timeout.max(1) as u64);
+        let plugins = Plugins::new(&cfg.http_plugins, plugin_timeout)?;
         Ok(Server {
             shared: Arc::new(Shared {
                 cfg,
@@ -190,6 +198,7 @@ impl Server {
                 stats: Arc::new(Registry::default()),
                 tcp_groups: Default::default(),
                 secrets: Default::default(),
+                plugins,
             }),
             vhost_listeners: std::sync::Mutex::new(None),
         })

@@ -87,3 +87,22 @@ fn sigterm_exits_zero_and_occupied_port_is_a_clear_error() {
     assert_eq!(status.code(), Some(0), "clean shutdown exits 0");
     let _ = std::io::stderr().flush();
 }
+
+#[test]
+fn refuses_to_start_with_a_public_api_without_password_and_says_why() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let cfg = write_config(&format!(
+        "bindAddr = \"127.0.0.1\"\nbindPort = {port}\nauth.token = \"x\"\nwebServer.addr = \"0.0.0.0\"\nwebServer.port = 7500\n"
+    ));
+    // Not `verify` only: starting the server itself is refused, before anything listens.
+    let out = Command::new(BIN).arg("-c").arg(&cfg.0).output().expect("run");
+    assert!(!out.status.success(), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("`webServer.password`") && err.contains("not a loopback address"), "{err}");
+    assert!(err.contains("webServer.addr = \"127.0.0.1\""), "the fix is named: {err}");
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err(), "nothing may listen");
+    // The default address is loopback, where no password is needed.
+    let cfg = write_config("bindPort = 7000\nauth.token = \"x\"\nwebServer.port = 7500\n");
+    let out = Command::new(BIN).args(["verify", "-c"]).arg(&cfg.0).output().expect("run");
+    assert!(out.status.success(), "{out:?}");
+}

@@ -8,6 +8,10 @@
 //!   oversized frame: the connection closes, and a v2 client logged in alongside keeps working.
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
+use support::{free_port, start_server_with, tcp_echo, TestServer};
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -21,10 +25,8 @@ use portway_proto::wire_v2::{
     MAGIC,
 };
 use portway_proto::yamux::{FrameType, Header};
-use portway_server::{Server, ServerConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
-use tokio_util::sync::CancellationToken;
 
 const T: Duration = Duration::from_secs(20);
 
@@ -79,30 +81,9 @@ fn open_all(alg: Algorithm, key: &wire_v2::AeadKey, mut wire: &[u8]) -> Vec<Mess
     msgs
 }
 
-struct TestServer {
-    port: u16,
-    stop: CancellationToken,
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        self.stop.cancel();
-    }
-}
-
 async fn start_server(tcp_mux: bool) -> TestServer {
     let toml = format!("bindAddr = \"127.0.0.1\"\nbindPort = 0\nauth.token = \"t\"\ntransport.tcpMux = {tcp_mux}\n");
-    let cfg = ServerConfig::parse(&toml, "test-frps.toml").unwrap().config;
-    let server = Server::new(cfg).unwrap();
-    let listener = server.bind().await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let stop = CancellationToken::new();
-    tokio::spawn(server.run(listener, stop.clone()));
-    TestServer { port, stop }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    start_server_with(&toml).await.0
 }
 
 /// Opens logical connections the way the captured frpc did: one TCP connection each, or yamux streams.
@@ -402,34 +383,6 @@ fn raw_inner(s: &mut AeadStream<BoxedIo>) -> &mut BoxedIo {
 // Portway client ↔ Portway server
 
 use portway_client::{ClientConfig, ClientHandle, ProxyState, SecretSource};
-
-async fn start_server_with(toml: &str) -> (TestServer, portway_server::service::StatsHandle) {
-    let cfg = ServerConfig::parse(toml, "test-frps.toml").unwrap().config;
-    let server = Server::new(cfg).unwrap();
-    let stats = server.stats();
-    if let Some(web) = server.bind_web().await.unwrap() {
-        server.serve_web(web).unwrap();
-    }
-    let listener = server.bind().await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let stop = CancellationToken::new();
-    tokio::spawn(server.run(listener, stop.clone()));
-    (TestServer { port, stop }, stats)
-}
-
-async fn tcp_echo() -> u16 {
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = l.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((mut c, _)) = l.accept().await {
-            tokio::spawn(async move {
-                let (mut r, mut w) = c.split();
-                let _ = tokio::io::copy(&mut r, &mut w).await;
-            });
-        }
-    });
-    port
-}
 
 async fn udp_echo() -> u16 {
     let s = UdpSocket::bind("127.0.0.1:0").await.unwrap();

@@ -73,6 +73,9 @@ async fn serve_conn(shared: Arc<Shared>, mut tcp: TcpStream, peer: std::net::Soc
         let _ = tcp.shutdown().await;
         return;
     }
+    if !route.ctl.user_conn_allowed(&route.np.proxy_name, &route.np.proxy_type, peer).await {
+        return;
+    }
     let mut work = match route.work_conn(peer, tcp.local_addr().ok()).await {
         Ok(w) => w,
         Err(e) => {
