@@ -12,7 +12,8 @@
 //! - [`visitor`]: secret proxies (stcp, sudp) and the visitor connections joined to them.
 //! - [`vhost`]: the HTTP, HTTPS (SNI) and tcpmux (CONNECT) listeners and their routes to http/https/tcpmux proxies.
 //! - [`stats`]: clients, proxies and per-day traffic as plain data (no IO), updated by sessions and relays.
-//! - [`api`]: the dashboard API and `/metrics` (`webServer.*`): reads [`stats`], never the sessions.
+//! - [`api`]: the dashboard API, its page under `/static/` (embedded at build time) and `/metrics` (`webServer.*`):
+//!   reads [`stats`], never the sessions.
 
 pub mod api;
 pub mod auth;

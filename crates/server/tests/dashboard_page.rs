@@ -153,6 +153,15 @@ async fn chromium(url: &str, profile: &std::path::Path, extra: &[&str]) -> Strin
     }
 }
 
+/// Chromium's profile folder, removed at the end even when the test fails.
+struct Profile(PathBuf);
+
+impl Drop for Profile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 fn chromium_present() -> bool {
     std::process::Command::new("chromium")
         .arg("--version")
@@ -261,8 +270,9 @@ async fn dashboard_page_shows_what_the_api_says() {
     let client_key = clients[0]["key"].as_str().unwrap().to_string();
 
     let url = format!("http://{USER}:{PASSWORD}@127.0.0.1:{api}/static/");
-    let profile = artifacts_dir().join(format!("chromium-profile-{}", std::process::id()));
-    let dom = chromium(&url, &profile, &["--window-size=1280,900", "--dump-dom"]).await;
+    let profile_dir = Profile(std::env::temp_dir().join(format!("portway-dashboard-chromium-{}", std::process::id())));
+    let profile = &profile_dir.0;
+    let dom = chromium(&url, profile, &["--window-size=1280,900", "--dump-dom"]).await;
     assert!(dom.contains("data-loaded=\"true\""), "the page did not load its data:\n{dom}");
     assert!(!dom.contains("class=\"error\""), "the page shows an error:\n{dom}");
     assert_eq!(text_of_id(&dom, "version").as_deref(), info["version"].as_str(), "version");
@@ -286,12 +296,33 @@ async fn dashboard_page_shows_what_the_api_says() {
     for (name, size) in [("desktop", "1280,1000"), ("phone", "390,1200")] {
         let png = dir.join(format!("dashboard-{name}.png"));
         let _ = std::fs::remove_file(&png);
-        chromium(&url, &profile, &[&format!("--window-size={size}"), &format!("--screenshot={}", png.display())]).await;
+        chromium(&url, profile, &[&format!("--window-size={size}"), &format!("--screenshot={}", png.display())]).await;
         let bytes = std::fs::read(&png).unwrap_or_else(|e| panic!("{}: {e}", png.display()));
         assert!(bytes.starts_with(b"\x89PNG") && bytes.len() > 10_000, "{} is not a real screenshot", png.display());
         eprintln!("screenshot: {}", png.display());
     }
-    let _ = std::fs::remove_dir_all(&profile);
+
+    // The client leaves: the page shows `web` offline; after the prune the page's button calls, no proxy at all.
     s.client.stop().await.ok();
+    tokio::time::timeout(T, async {
+        while api_json(api, "/api/v2/proxies?status=offline").await["data"]["total"] != 1 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("web goes offline");
+    let dom = chromium(&url, profile, &["--window-size=1280,900", "--dump-dom"]).await;
+    let row = &dom[dom.find("<tr data-proxy=\"web\"").expect("web still listed")..];
+    assert!(row[..row.find("</tr>").unwrap()].contains("class=\"badge off\""), "web shown offline:\n{dom}");
+    let r = http()
+        .post(format!("{base}/api/v2/system/prune?type=offline_proxies"))
+        .basic_auth(USER, Some(PASSWORD))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.json::<Value>().await.unwrap()["data"]["cleared"], 1);
+    let dom = chromium(&url, profile, &["--window-size=1280,900", "--dump-dom"]).await;
+    assert!(!dom.contains("data-proxy=\"web\"") && dom.contains("No proxies."), "pruned:\n{dom}");
+
     s.stop.cancel();
 }
