@@ -62,6 +62,13 @@ if [ ! -f ui/node_modules/.package-lock.json ] || [ ui/package-lock.json -nt ui/
 fi
 say "building the interface"
 (cd ui && npm run build --silent -- --logLevel warn)
+# The server embeds the dashboard page at build time (crates/server/build.rs).
+if [ ! -f dashboard/node_modules/.package-lock.json ] || [ dashboard/package-lock.json -nt dashboard/node_modules/.package-lock.json ]; then
+  say "npm ci (dashboard)"
+  (cd dashboard && npm ci --no-audit --no-fund --silent)
+fi
+say "building the dashboard page"
+(cd dashboard && npm run build --silent -- --logLevel warn)
 say "cargo build --release (desktop app, server, client)"
 cargo build --release --locked --quiet -p portway -p portway-server -p portway-client
 

@@ -21,6 +21,10 @@ if [ -f tests/oidc/package.json ]; then
   (cd tests/oidc && npm ci --no-audit --no-fund --silent)
 fi
 echo "== ui: typecheck, unit and browser tests"; (cd ui && npm ci --no-audit --no-fund --silent && npm run check && npm test)
+# Before cargo: the server embeds dashboard/dist at build time, and its page test drives it in Chromium.
+echo "== dashboard: typecheck, unit tests, build"
+(cd dashboard && npm ci --no-audit --no-fund --silent && npm run check && npm test && npm run build -- --logLevel warn)
+export PORTWAY_REQUIRE_DASHBOARD=1
 
 echo "== rustfmt and clippy"
 cargo fmt --all -- --check

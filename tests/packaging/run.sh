@@ -73,6 +73,7 @@ for f in bin/portway-server bin/portway-client README.md INSTALL.txt examples/fr
 done
 check "tarball: portway-server --version is $version" sh -c "[ \"\$('$t/bin/portway-server' --version)\" = 'portway-server $version' ]"
 check "tarball: portway-client --version is $version" sh -c "[ \"\$('$t/bin/portway-client' --version)\" = 'portway-client $version' ]"
+check "tarball: portway-server has the dashboard page built in (dashboard/dist)" grep -aq '<title>Portway dashboard</title>' "$t/bin/portway-server"
 check "tarball: the unit runs /usr/local/bin/portway-server" grep -q '^ExecStart=/usr/local/bin/portway-server ' "$t/systemd/portway-server.service"
 check "tarball: INSTALL.txt names the glibc it needs" grep -q 'glibc [0-9.]* or newer' "$t/INSTALL.txt"
 rm -rf "$tmp"

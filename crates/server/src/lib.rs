@@ -14,7 +14,8 @@
 //! - [`stats`]: clients, proxies and per-day traffic as plain data (no IO), updated by sessions and relays.
 //! - [`plugins`]: frp's server plugins (`[[httpPlugins]]`): HTTP calls before Login, NewProxy, Ping, work and
 //!   user connections, and CloseProxy notifications.
-//! - [`api`]: the dashboard API and `/metrics` (`webServer.*`): reads [`stats`], never the sessions.
+//! - [`api`]: the dashboard API, its page under `/static/` (embedded at build time) and `/metrics` (`webServer.*`):
+//!   reads [`stats`], never the sessions.
 
 pub mod api;
 pub mod auth;

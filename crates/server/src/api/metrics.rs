@@ -17,7 +17,7 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// Renders the metrics now. Errors (which the encoder only has for invalid names) become a 500.
 pub fn render(reg: &Registry, now: i64) -> Reply {
     match try_render(reg, now) {
-        Ok(body) => Reply { status: 200, content_type: Some(CONTENT_TYPE), location: None, body },
+        Ok(body) => Reply { status: 200, content_type: Some(CONTENT_TYPE), location: None, cache_control: None, body },
         Err(e) => {
             tracing::warn!(error = %e, "cannot render /metrics");
             Reply::text(500, "cannot render metrics\n")

@@ -1,12 +1,14 @@
 //! The dashboard API (`webServer.*`): frps's HTTP API and `/metrics`, served with hyper.
 //!
 //! - [`routes`]: the routing table and JSON (pure).
+//! - [`dashboard`]: the dashboard page under `/static/`, embedded at build time.
 //! - [`metrics`]: Prometheus text built from the statistics at each scrape.
 //!
 //! This module reads the statistics registry ([`crate::stats`]) and configuration figures only, never the control
 //! sessions. HTTP Basic auth as frps (everything but `/healthz`); unlike frps, wrong passwords are throttled per
 //! address.
 
+pub mod dashboard;
 pub mod metrics;
 pub mod routes;
 
@@ -18,7 +20,7 @@ use std::time::Duration;
 use base64::Engine;
 use http_body_util::Full;
 use hyper::body::Bytes;
-use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, LOCATION, WWW_AUTHENTICATE};
+use hyper::header::{HeaderValue, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, LOCATION, WWW_AUTHENTICATE};
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -137,6 +139,9 @@ fn to_response(reply: Reply, head: bool) -> Response<Full<Bytes>> {
         if ct.starts_with("text/plain") && reply.status >= 400 {
             h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
         }
+    }
+    if let Some(c) = reply.cache_control {
+        h.insert(CACHE_CONTROL, HeaderValue::from_static(c));
     }
     if let Some(l) = reply.location {
         h.insert(LOCATION, HeaderValue::from_static(l));

@@ -43,6 +43,8 @@ pub struct Reply {
     pub content_type: Option<&'static str>,
     /// `Location`, for redirects.
     pub location: Option<&'static str>,
+    /// `Cache-Control`, if any (the dashboard's files).
+    pub cache_control: Option<&'static str>,
     /// The body.
     pub body: Vec<u8>,
 }
@@ -55,17 +57,17 @@ impl Reply {
     pub fn json(status: u16, v: &impl Serialize) -> Reply {
         let mut body = serde_json::to_vec(v).unwrap_or_else(|_| b"null".to_vec());
         body.push(b'\n');
-        Reply { status, content_type: Some(JSON), location: None, body }
+        Reply { status, content_type: Some(JSON), location: None, cache_control: None, body }
     }
 
     /// A plain-text body.
     pub fn text(status: u16, body: &str) -> Reply {
-        Reply { status, content_type: Some(TEXT), location: None, body: body.as_bytes().to_vec() }
+        Reply { status, content_type: Some(TEXT), location: None, cache_control: None, body: body.as_bytes().to_vec() }
     }
 
     /// No body, no content type (`/healthz`, frpc-style empty answers).
     pub fn empty(status: u16) -> Reply {
-        Reply { status, content_type: None, location: None, body: Vec::new() }
+        Reply { status, content_type: None, location: None, cache_control: None, body: Vec::new() }
     }
 
     /// Go's `404 page not found`.
@@ -148,8 +150,10 @@ pub fn route(
             status: 301,
             content_type: Some("text/html; charset=utf-8"),
             location: Some("/static/"),
+            cache_control: None,
             body: b"<a href=\"/static/\">Moved Permanently</a>.\n\n".to_vec(),
         },
+        (_, ["static", rest @ ..]) if get => super::dashboard::asset(rest),
         (_, ["metrics"]) if get => match metrics {
             Some(m) => m(),
             None => Reply::not_found(),
