@@ -428,7 +428,8 @@ impl Engine {
         let t = &self.cfg.transport;
         let bootstrap = wire_v2::Bootstrap {
             transport: t.protocol.clone(),
-            tls: t.tls.enable || t.protocol == "wss",
+            // frp: true with TLS on, and always for wss and quic (TLS is part of them).
+            tls: t.tls.enable || t.protocol == "wss" || t.protocol == "quic",
             tcp_mux: t.tcp_mux,
         };
         let mut ch = ClientHello::new(bootstrap, &Algorithm::preferred(), rand::random());

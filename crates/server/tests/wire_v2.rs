@@ -21,12 +21,11 @@ use portway_proto::wire_v2::{
     MAGIC,
 };
 use portway_proto::yamux::{FrameType, Header};
-use portway_server::{Server, ServerConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
-use tokio_util::sync::CancellationToken;
 
-const T: Duration = Duration::from_secs(20);
+mod support;
+use support::*;
 
 fn capture(name: &str) -> Vec<serde_json::Value> {
     let p = format!("{}/../../tests/fixtures/frp-captures/{name}/capture.json", env!("CARGO_MANIFEST_DIR"));
@@ -79,30 +78,9 @@ fn open_all(alg: Algorithm, key: &wire_v2::AeadKey, mut wire: &[u8]) -> Vec<Mess
     msgs
 }
 
-struct TestServer {
-    port: u16,
-    stop: CancellationToken,
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        self.stop.cancel();
-    }
-}
-
 async fn start_server(tcp_mux: bool) -> TestServer {
     let toml = format!("bindAddr = \"127.0.0.1\"\nbindPort = 0\nauth.token = \"t\"\ntransport.tcpMux = {tcp_mux}\n");
-    let cfg = ServerConfig::parse(&toml, "test-frps.toml").unwrap().config;
-    let server = Server::new(cfg).unwrap();
-    let listener = server.bind().await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let stop = CancellationToken::new();
-    tokio::spawn(server.run(listener, stop.clone()));
-    TestServer { port, stop }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    start_server_with(&toml).await.0
 }
 
 /// Opens logical connections the way the captured frpc did: one TCP connection each, or yamux streams.
@@ -401,117 +379,7 @@ fn raw_inner(s: &mut AeadStream<BoxedIo>) -> &mut BoxedIo {
 // ---------------------------------------------------------------------------------------------------------------
 // Portway client ↔ Portway server
 
-use portway_client::{ClientConfig, ClientHandle, ProxyState, SecretSource};
-
-async fn start_server_with(toml: &str) -> (TestServer, portway_server::service::StatsHandle) {
-    let cfg = ServerConfig::parse(toml, "test-frps.toml").unwrap().config;
-    let server = Server::new(cfg).unwrap();
-    let stats = server.stats();
-    if let Some(web) = server.bind_web().await.unwrap() {
-        server.serve_web(web).unwrap();
-    }
-    let listener = server.bind().await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let stop = CancellationToken::new();
-    tokio::spawn(server.run(listener, stop.clone()));
-    (TestServer { port, stop }, stats)
-}
-
-async fn tcp_echo() -> u16 {
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = l.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((mut c, _)) = l.accept().await {
-            tokio::spawn(async move {
-                let (mut r, mut w) = c.split();
-                let _ = tokio::io::copy(&mut r, &mut w).await;
-            });
-        }
-    });
-    port
-}
-
-async fn udp_echo() -> u16 {
-    let s = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let port = s.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        let mut buf = [0u8; 2048];
-        while let Ok((n, from)) = s.recv_from(&mut buf).await {
-            let _ = s.send_to(&buf[..n], from).await;
-        }
-    });
-    port
-}
-
-fn start_client(toml: &str) -> ClientHandle {
-    let cfg = ClientConfig::parse(toml, "test-frpc.toml").unwrap().config;
-    portway_client::start(cfg, SecretSource::FromConfig)
-}
-
-async fn wait_running(h: &ClientHandle, names: &[&str]) {
-    let mut rx = h.watch();
-    let ok = tokio::time::timeout(T, async {
-        loop {
-            let done = {
-                let s = rx.borrow_and_update();
-                names.iter().all(|n| matches!(s.proxies.get(*n).map(|p| &p.state), Some(ProxyState::Running { .. })))
-            };
-            if done || rx.changed().await.is_err() {
-                return done;
-            }
-        }
-    })
-    .await;
-    assert!(matches!(ok, Ok(true)), "proxies {names:?} not running: {:#?}", h.status());
-}
-
-/// A client with a tcp proxy `web` and a udp proxy `voice`; returns their public ports.
-async fn client_with_proxies(server_port: u16, transport: &str) -> (ClientHandle, u16, u16) {
-    let (web, voice) = (free_port(), free_port());
-    let (tcp_local, udp_local) = (tcp_echo().await, udp_echo().await);
-    let toml = format!(
-        "serverAddr = \"127.0.0.1\"\nserverPort = {server_port}\nauth.token = \"t\"\nloginFailExit = false\n{transport}\n\
-         [[proxies]]\nname = \"web\"\ntype = \"tcp\"\nlocalIP = \"127.0.0.1\"\nlocalPort = {tcp_local}\nremotePort = {web}\n\
-         [[proxies]]\nname = \"voice\"\ntype = \"udp\"\nlocalIP = \"127.0.0.1\"\nlocalPort = {udp_local}\nremotePort = {voice}\n"
-    );
-    let h = start_client(&toml);
-    wait_running(&h, &["web", "voice"]).await;
-    (h, web, voice)
-}
-
-async fn check_tcp_echo(port: u16, data: &[u8]) {
-    let mut c = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-    let (mut r, mut w) = c.split();
-    let (wr, rd) = tokio::join!(
-        async {
-            w.write_all(data).await.unwrap();
-            w.shutdown().await.unwrap();
-        },
-        async {
-            let mut got = Vec::new();
-            tokio::time::timeout(T, r.read_to_end(&mut got)).await.unwrap().unwrap();
-            got
-        }
-    );
-    let () = wr;
-    assert_eq!(rd.len(), data.len());
-    assert!(rd == data, "echo differs");
-}
-
-async fn check_udp_echo(port: u16) {
-    let u = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    // UDP may drop a datagram while the proxy's work connection is being set up: retry, bounded.
-    for i in 0..20u8 {
-        let msg = [b'd', b'g', i];
-        u.send_to(&msg, ("127.0.0.1", port)).await.unwrap();
-        let mut buf = [0u8; 16];
-        if let Ok(Ok((n, _))) = tokio::time::timeout(Duration::from_millis(500), u.recv_from(&mut buf)).await {
-            assert_eq!(&buf[..n], &msg);
-            return;
-        }
-    }
-    panic!("no udp echo through port {port}");
-}
+use portway_client::ClientConfig;
 
 fn bulk() -> Vec<u8> {
     (0..300_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect()
