@@ -253,4 +253,24 @@ mod tests {
         c.close();
         tokio::time::timeout(Duration::from_secs(10), server).await.unwrap().unwrap();
     }
+
+    #[tokio::test]
+    async fn a_client_without_alpn_frp_is_refused_as_frps_refuses_it() {
+        let server_tls = crate::transport::server_config(&Default::default()).unwrap();
+        let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let addr = sock.local_addr().unwrap();
+        let ep = server_endpoint(sock, &server_tls, &QuicTuning::default()).unwrap();
+        let server = tokio::spawn(async move { ep.accept().await.unwrap().await.is_err() });
+        let mut tls = (*crate::transport::client_config(&Default::default()).unwrap()).clone();
+        tls.alpn_protocols = vec![b"h3".to_vec()];
+        let mut cfg = quinn::ClientConfig::new(Arc::new(QuicClientConfig::try_from(tls).unwrap()));
+        cfg.transport_config(QuicTuning::default().transport().unwrap());
+        let endpoint = Endpoint::client(([127, 0, 0, 1], 0).into()).unwrap();
+        let r = tokio::time::timeout(Duration::from_secs(10), endpoint.connect_with(cfg, addr, "localhost").unwrap())
+            .await
+            .unwrap();
+        let e = r.err().expect("a handshake without ALPN frp must fail").to_string();
+        assert!(e.contains("no_application_protocol") || e.contains("120"), "{e}");
+        assert!(tokio::time::timeout(Duration::from_secs(10), server).await.unwrap().unwrap());
+    }
 }
