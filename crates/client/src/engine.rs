@@ -693,10 +693,7 @@ impl WorkCtx {
             timestamp: if key.is_empty() { 0 } else { ts },
             privilege_key: key,
         };
-        if self.wire.open(&mut conn).await.is_err() {
-            return;
-        }
-        if self.wire.write_msg(&mut conn, &Message::NewWorkConn(msg)).await.is_err() {
+        if self.wire.open_with(&mut conn, &Message::NewWorkConn(msg)).await.is_err() {
             return;
         }
         let start = tokio::select! {

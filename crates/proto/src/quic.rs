@@ -269,7 +269,8 @@ mod tests {
         let r = tokio::time::timeout(Duration::from_secs(10), endpoint.connect_with(cfg, addr, "localhost").unwrap())
             .await
             .unwrap();
-        let e = r.err().expect("a handshake without ALPN frp must fail").to_string();
+        let Err(e) = r else { panic!("a handshake without ALPN frp must fail") };
+        let e = e.to_string();
         assert!(e.contains("no_application_protocol") || e.contains("120"), "{e}");
         assert!(tokio::time::timeout(Duration::from_secs(10), server).await.unwrap().unwrap());
     }
