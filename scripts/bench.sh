@@ -5,13 +5,15 @@
 #   bash scripts/bench.sh --quick         # smoke run (~1 min): short phases, same steps
 #   bash scripts/bench.sh --cross-check   # also run the reference harness (../shared/bench) on portway, cmd mode
 #   options: --json FILE (default: WORKDIR/results.json), --no-build (use the binaries as they are),
-#            --paths "direct tcp websocket wss" (which paths to measure; the default is all four)
+#            --paths "direct tcp v2 websocket wss quic" (which paths to measure; the default is all six)
 #   The work dir (BENCH_WORKDIR, default a new /tmp/portway-bench.*) keeps the configs, logs and per-phase JSON.
 #
 # Method (docs/benchmarks.md): a C service (TCP echo, sink, source; UDP echo) and a C load tool, both compiled here
 # with `cc -O2` (scripts/bench/pwload.c). First every figure is measured against the service directly ("direct"),
 # then through portway-server + portway-client in frp's default configuration (TLS and tcpMux on, default log
-# level), then with transport.protocol = "websocket" / "wss" where `portway-client verify` accepts it. The service,
+# level), then with transport.wireProtocol = "v2" (path v2: tcp, TLS, tcpMux as the tcp path), then with
+# transport.protocol = "websocket" / "wss" / "quic" (quic: quicBindPort on the server, the same number as bindPort,
+# over UDP) where `portway-client verify` accepts it. The service,
 # the tunnel and the load tool all run under `taskset -c $BENCH_CPU`, so figures are repeatable and measure CPU cost.
 #
 # Knobs (env): BENCH_CPU (0), BENCH_TPUT_SECS (5), BENCH_LAT_N (20000), BENCH_CONNRATE_SECS (5), BENCH_CONC_N (1000),
@@ -21,7 +23,7 @@
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 
-quick=false build=true cross=false json_out="" paths="direct tcp websocket wss"
+quick=false build=true cross=false json_out="" paths="direct tcp v2 websocket wss quic"
 while [ $# -gt 0 ]; do
   case $1 in
     --quick) quick=true ;;
@@ -230,15 +232,18 @@ run_direct() {
   measure "$dir" "$svc_echo" "$svc_sink" "$svc_source" "$svc_udp" -
 }
 
-run_tunnel() { # PROTOCOL: tcp | websocket | wss
-  local proto=$1 name=tcp dir
+run_tunnel() { # PATH: tcp | v2 (tcp with wire protocol v2) | websocket | wss | quic
+  local proto=$1 name=tcp dir wire_line="" quic_line=""
   [ "$proto" != tcp ] && name=$proto
+  if [ "$proto" = v2 ]; then proto=tcp wire_line='transport.wireProtocol = "v2"'; fi
   dir=$work/results/portway-$name
   mkdir -p "$dir"
   local ctrl=${ports[$next_port]} p_echo=${ports[$((next_port + 1))]} p_sink=${ports[$((next_port + 2))]}
   local p_source=${ports[$((next_port + 3))]} p_udp=${ports[$((next_port + 4))]}
   next_port=$((next_port + 5))
   local tls_server="" tls_client=""
+  # QUIC on UDP, the same port number as bindPort (frp allows it: TCP and UDP ports are apart)
+  [ "$proto" = quic ] && quic_line="quicBindPort = $ctrl"
   if [ "$proto" = wss ]; then
     # wss verifies the server by default (unlike tcp and websocket): a throwaway CA and a certificate for 127.0.0.1
     if ! make_certs "$dir" >"$dir/certs.log" 2>&1; then
@@ -254,6 +259,7 @@ run_tunnel() { # PROTOCOL: tcp | websocket | wss
 bindAddr = "127.0.0.1"
 bindPort = $ctrl
 auth.token = "$token"
+$quic_line
 $tls_server
 EOF
   local proto_line=""
@@ -264,6 +270,7 @@ serverAddr = "127.0.0.1"
 serverPort = $ctrl
 auth.token = "$token"
 $proto_line
+$wire_line
 $tls_client
 
 [[proxies]]
@@ -334,8 +341,8 @@ log "load average before: $(loadavg); everything pinned to CPU $cpu of $(nproc);
 for p in $paths; do
   case $p in
     direct) run_direct ;;
-    tcp|websocket|wss) run_tunnel "$p" ;;
-    *) log "unknown path $p (direct, tcp, websocket, wss)" ;;
+    tcp|v2|websocket|wss|quic) run_tunnel "$p" ;;
+    *) log "unknown path $p (direct, tcp, v2, websocket, wss, quic)" ;;
   esac
 done
 echo "\"$(loadavg)\"" >"$work/results/loadavg_end.json"

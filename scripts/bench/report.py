@@ -43,7 +43,7 @@ ROWS = [
     ("udp_flood_p99", "UDP round trip p99 us (%s in flight)", "udp_flood", "p99_us", 1, False, "%.0f"),
 ]
 CPU_PHASES = ["lat", "connrate", "conc", "udp_rr", "udp_flood", "tput_up_1", "tput_up_8", "tput_down_1", "tput_down_8"]
-PATH_ORDER = ["direct", "portway-tcp", "portway-websocket", "portway-wss"]
+PATH_ORDER = ["direct", "portway-tcp", "portway-v2", "portway-websocket", "portway-wss", "portway-quic"]
 
 
 def load(path):
@@ -152,6 +152,11 @@ def main():
             row += "%*s" % (width + 2 if n != "direct" else width, cell)
         if any_val:
             lines.append(row)
+    # wire v2 against v1 on the same run (the bar: within 5% on every row)
+    v2_vs_v1 = {}
+    if "portway-v2" in summary and "portway-tcp" in summary:
+        v1s, v2s = summary["portway-tcp"], summary["portway-v2"]
+        v2_vs_v1 = {m: round(v2s[m] / v1s[m], 3) for m in v2s if v1s.get(m)}
     targets = []
     for name in cols:
         if name == "direct":
@@ -194,6 +199,17 @@ def main():
             for n in order if "idle" in paths[n]))
         for o in overflows:
             print("  " + o)
+    if v2_vs_v1:
+        print()
+        print("wire v2 / wire v1 (portway-v2 / portway-tcp; higher is better where the row's figure is):")
+        for metric, label, _phase, _field, _scale, hib, _fmt in ROWS:
+            r = v2_vs_v1.get(metric)
+            if r is None:
+                continue
+            if "%s" in label:
+                label = label % window
+            worse = (r < 0.95) if hib else (r > 1.05)
+            print("  %-40s %.3f%s" % (label.replace("%%", "%"), r, "  MORE THAN 5% WORSE" if worse else ""))
     if targets:
         print()
         print("targets (ratios to direct on this run):")
@@ -207,7 +223,7 @@ def main():
         print("errors:")
         for e in errors:
             print("  " + e)
-    result = {"meta": meta, "summary": summary, "ratios": ratios, "targets": targets, "cpu_share": cpu,
+    result = {"meta": meta, "summary": summary, "ratios": ratios, "v2_vs_v1": v2_vs_v1, "targets": targets, "cpu_share": cpu,
               "noisy_phases": noisy, "listen_overflows": overflows, "errors": errors, "paths": paths}
     with open(out, "w") as f:
         json.dump(result, f, indent=1, sort_keys=False)

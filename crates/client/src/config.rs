@@ -287,6 +287,9 @@ pub struct TransportConfig {
     /// frp's `transport.wireProtocol`: `"v1"` (default) or `"v2"` (frps v0.69+ or Portway; no fallback).
     pub wire_protocol: String,
     pub tls: ClientTlsConfig,
+    /// `transport.quic.*` (used with `transport.protocol = "quic"`).
+    #[serde(skip_serializing_if = "portway_config::QuicOptions::is_default")]
+    pub quic: portway_config::QuicOptions,
 }
 
 impl Default for TransportConfig {
@@ -301,6 +304,7 @@ impl Default for TransportConfig {
             heartbeat_timeout: None,
             wire_protocol: "v1".into(),
             tls: ClientTlsConfig::default(),
+            quic: Default::default(),
         }
     }
 }
@@ -313,6 +317,11 @@ impl TransportConfig {
         } else {
             portway_proto::wire::Wire::V1
         }
+    }
+    /// `transport.quic.*` with frp's defaults filled in.
+    pub fn quic_tuning(&self) -> portway_proto::quic::QuicTuning {
+        let q = &self.quic;
+        portway_proto::quic::QuicTuning::from_keys(q.keepalive_period, q.max_idle_timeout, q.max_incoming_streams)
     }
     /// Effective heartbeat interval in seconds (≤ 0 = off).
     pub fn heartbeat_interval(&self) -> i64 {
@@ -664,6 +673,9 @@ impl Loaded {
     }
 }
 
+/// Why `transport.protocol = "kcp"` is refused.
+pub const KCP_REFUSED: &str = "\"kcp\": KCP is not supported by Portway; use \"quic\" (frps: quicBindPort) or \"tcp\"";
+
 /// Largest `udpPacketSize`: its base64 plus the UDPPacket JSON must fit frp's 10,240-byte message limit.
 pub const MAX_UDP_PACKET_SIZE: i64 = 7_500;
 
@@ -676,7 +688,6 @@ const UNSUPPORTED: &[portway_config::Unsupported] = &[
     ("dnsServer", "frpc's own DNS server setting", "the system resolver is used", false),
     ("natHoleStunServer", "the STUN server for xtcp", "xtcp is not supported", false),
     ("log.disablePrintColor", "frp's log colour switch", "colour is on only on a terminal", false),
-    ("transport.quic", "QUIC transport tuning", "QUIC is not supported", false),
     ("transport.dialServerKeepalive", "frpc's TCP keepalive to the server", "the system default applies", false),
     ("transport.connectServerLocalIP", "frpc's local address for the server connection", "the system picks it", false),
     ("transport.proxyURL", "frpc's proxy for the server connection", "connect directly", true),
@@ -878,12 +889,6 @@ impl ClientConfig {
     /// Checks values that parse but cannot work.
     pub fn validate(&self, file: &str) -> Result<(), ConfigError> {
         let bad = |key: String, message: String| ConfigError::Invalid { file: file.into(), key, message };
-        let unsupported = |key: String, value: &str, hint: &'static str| ConfigError::Unsupported {
-            file: file.into(),
-            key,
-            value: value.into(),
-            hint,
-        };
         if self.server_addr.trim().is_empty() {
             return Err(bad("serverAddr".into(), "is empty: give the server's host name or IP".into()));
         }
@@ -948,10 +953,8 @@ impl ClientConfig {
         }
         match self.transport.protocol.as_str() {
             "tcp" => {}
-            "websocket" | "wss" => {}
-            "kcp" | "quic" => {
-                return Err(unsupported("transport.protocol".into(), &self.transport.protocol, "use \"tcp\""))
-            }
+            "websocket" | "wss" | "quic" => {}
+            "kcp" => return Err(bad("transport.protocol".into(), KCP_REFUSED.into())),
             p => {
                 return Err(bad(
                     "transport.protocol".into(),
@@ -959,6 +962,7 @@ impl ClientConfig {
                 ))
             }
         }
+        self.transport.quic.check().map_err(|(key, m)| bad(key.into(), m))?;
         match self.transport.wire_protocol.as_str() {
             // frp's Complete(): an empty value means v1.
             "" | "v1" | "v2" => {}
@@ -1218,8 +1222,22 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("proxies[1].name"), "{e}");
-        let e = ClientConfig::parse("transport.protocol = \"kcp\"\n", "f").unwrap_err();
-        assert!(e.to_string().contains("transport.protocol"), "{e}");
+        let e = ClientConfig::parse("transport.protocol = \"kcp\"\n", "f").unwrap_err().to_string();
+        assert!(e.contains("line 1") && e.contains("`transport.protocol`"), "{e}");
+        assert!(e.contains("KCP is not supported by Portway; use \"quic\""), "{e}");
+        let q = ClientConfig::parse(
+            "transport.protocol = \"quic\"\n[transport.quic]\nkeepalivePeriod = 5\nmaxIdleTimeout = 20\n",
+            "f",
+        )
+        .unwrap()
+        .config;
+        let t = q.transport.quic_tuning();
+        assert_eq!(
+            (t.keepalive_period.as_secs(), t.max_idle_timeout.as_secs(), t.max_incoming_streams),
+            (5, 20, 100_000)
+        );
+        let e = ClientConfig::parse("transport.quic.maxIdleTimeout = -1\n", "f").unwrap_err().to_string();
+        assert!(e.contains("`transport.quic.maxIdleTimeout`: must be 0"), "{e}");
         // frp's --strict-config: unknown keys are errors by default, warnings without it; both name the line.
         let e = ClientConfig::parse("serverPort = 7000\nfoo.bar = 1\n", "f").unwrap_err().to_string();
         assert!(e.contains("line 2: unknown key `foo`") && e.contains("--strict-config=false"), "{e}");

@@ -1,10 +1,12 @@
-//! Reaching the server: TCP, optional TLS, and yamux when `transport.tcpMux`. Every logical connection (control
-//! or work) is one [`Connector::open`].
+//! Reaching the server: TCP, optional TLS, and yamux when `transport.tcpMux`; or one QUIC connection
+//! (`transport.protocol = "quic"`). Every logical connection (control or work) is one [`Connector::open`]: a new
+//! TCP connection, a yamux stream or a QUIC stream.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use portway_proto::mux::{MuxConfig, MuxSession};
+use portway_proto::quic::{QuicClient, QuicError};
 use portway_proto::transport::{self, BoxedIo};
 use portway_proto::ws;
 use tokio::io::AsyncWriteExt;
@@ -54,6 +56,20 @@ pub enum ConnectError {
     /// The yamux session is gone.
     #[error("the multiplexed connection to the server is closed")]
     MuxClosed,
+    /// The server's address did not resolve.
+    #[error("cannot resolve the server address {addr}: {reason} (check serverAddr)")]
+    Resolve {
+        /// host:port.
+        addr: String,
+        /// Why.
+        reason: String,
+    },
+    /// The QUIC connection could not be made.
+    #[error(transparent)]
+    Quic(#[from] QuicError),
+    /// The QUIC connection is gone.
+    #[error("the QUIC connection to the server is closed: {0}")]
+    QuicClosed(quinn::ConnectionError),
 }
 
 type TlsSetup = (tokio_rustls::TlsConnector, rustls::pki_types::ServerName<'static>);
@@ -64,6 +80,7 @@ pub struct Connector {
     tls: Option<TlsSetup>,
     wss_tls: Option<TlsSetup>,
     mux: Option<MuxSession>,
+    quic: Option<Arc<QuicClient>>,
     /// Cancelled when the underlying session dies (mux) or the connector is dropped.
     pub closed: CancellationToken,
 }
@@ -93,8 +110,21 @@ impl Connector {
         } else {
             None
         };
-        let mut me = Connector { cfg, tls, wss_tls, mux: None, closed: CancellationToken::new() };
-        if me.cfg.transport.tcp_mux {
+        let mut me = Connector { cfg, tls, wss_tls, mux: None, quic: None, closed: CancellationToken::new() };
+        if me.cfg.transport.protocol == "quic" {
+            let q = Arc::new(me.dial_quic(&name).await?);
+            let (q2, closed) = (q.clone(), me.closed.clone());
+            tokio::spawn(async move {
+                tokio::select! {
+                    e = q2.closed() => {
+                        tracing::debug!(error = %e, "QUIC connection to the server closed");
+                        closed.cancel();
+                    }
+                    _ = closed.cancelled() => q2.close(),
+                }
+            });
+            me.quic = Some(q);
+        } else if me.cfg.transport.tcp_mux {
             let conn = me.dial().await?;
             let keepalive = Duration::from_secs(me.cfg.transport.tcp_mux_keepalive_interval.max(1) as u64);
             let session = MuxSession::client(conn, MuxConfig::frp(keepalive));
@@ -112,6 +142,31 @@ impl Connector {
 
     fn addr(&self) -> String {
         format!("{}:{}", self.cfg.server_addr, self.cfg.server_port)
+    }
+
+    /// frp's QUIC dial: TLS always (ALPN `frp`); with `transport.tls.enable` the client certificate and
+    /// `trustedCaFile` apply, without it neither (as frpc); the server is verified only with `trustedCaFile`.
+    /// Bounded by `transport.dialServerTimeout`.
+    async fn dial_quic(&self, name: &str) -> Result<QuicClient, ConnectError> {
+        let addr = self.addr();
+        let secs = self.cfg.transport.dial_server_timeout.max(1) as u64;
+        let tls_cfg =
+            if self.cfg.transport.tls.enable { self.cfg.client_tls() } else { transport::ClientTls::default() };
+        let tls = transport::client_config(&tls_cfg)?;
+        let tuning = self.cfg.transport.quic_tuning();
+        let dial = async {
+            let resolve = |reason: String| ConnectError::Resolve { addr: addr.clone(), reason };
+            let sa = tokio::net::lookup_host(&addr)
+                .await
+                .map_err(|e| resolve(e.to_string()))?
+                .next()
+                .ok_or_else(|| resolve("no address".into()))?;
+            Ok::<_, ConnectError>(QuicClient::connect(sa, name, &tls, &tuning).await?)
+        };
+        match tokio::time::timeout(Duration::from_secs(secs), dial).await {
+            Ok(r) => r,
+            Err(_) => Err(ConnectError::DialTimeout { addr, secs }),
+        }
     }
 
     /// One connection to the server through the configured transport:
@@ -175,8 +230,12 @@ impl Connector {
         Ok(Box::new(tls))
     }
 
-    /// Opens one logical connection: a new yamux stream, or a new TCP/TLS connection without mux.
+    /// Opens one logical connection: a new QUIC stream, a new yamux stream, or a new TCP/TLS connection without
+    /// mux.
     pub async fn open(&self) -> Result<BoxedIo, ConnectError> {
+        if let Some(q) = &self.quic {
+            return Ok(Box::new(q.open().await.map_err(ConnectError::QuicClosed)?));
+        }
         match &self.mux {
             Some(m) => Ok(Box::new(m.open().map_err(|_| ConnectError::MuxClosed)?)),
             None => self.dial().await,

@@ -445,7 +445,8 @@ impl Engine {
         let t = &self.cfg.transport;
         let bootstrap = wire_v2::Bootstrap {
             transport: t.protocol.clone(),
-            tls: t.tls.enable || t.protocol == "wss",
+            // frp: true with TLS on, and always for wss and quic (TLS is part of them).
+            tls: t.tls.enable || t.protocol == "wss" || t.protocol == "quic",
             tcp_mux: t.tcp_mux,
         };
         let mut ch = ClientHello::new(bootstrap, &Algorithm::preferred(), rand::random());
@@ -709,10 +710,7 @@ impl WorkCtx {
             timestamp: if key.is_empty() { 0 } else { ts },
             privilege_key: key,
         };
-        if self.wire.open(&mut conn).await.is_err() {
-            return;
-        }
-        if self.wire.write_msg(&mut conn, &Message::NewWorkConn(msg)).await.is_err() {
+        if self.wire.open_with(&mut conn, &Message::NewWorkConn(msg)).await.is_err() {
             return;
         }
         let start = tokio::select! {

@@ -313,6 +313,40 @@ pub fn line_of(tree: &Tree, path: &str) -> Option<usize> {
     }
 }
 
+/// `transport.quic.*`, the same keys on frpc and frps (frp's `QUICOptions`); 0 means frp's default (10 s keepalive,
+/// 30 s idle timeout, 100000 incoming streams).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct QuicOptions {
+    /// Seconds between keepalive PINGs.
+    pub keepalive_period: i64,
+    /// Seconds a silent connection lives (the smaller of both sides' applies).
+    pub max_idle_timeout: i64,
+    /// Streams the peer may have open at once.
+    pub max_incoming_streams: i64,
+}
+
+impl QuicOptions {
+    /// Whether nothing is set (nothing to write back).
+    pub fn is_default(&self) -> bool {
+        *self == QuicOptions::default()
+    }
+
+    /// The first key with a value that cannot work, and why.
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
+        for (key, v) in [
+            ("transport.quic.keepalivePeriod", self.keepalive_period),
+            ("transport.quic.maxIdleTimeout", self.max_idle_timeout),
+            ("transport.quic.maxIncomingStreams", self.max_incoming_streams),
+        ] {
+            if v < 0 {
+                return Err((key, "must be 0 (frp's default) or more".into()));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// frp's `auth.tokenSource` (both sides): the token a source of `kind` with `file.path` = `path` gives, when no
 /// `auth.token` is set (`token_set`). Only type `file` (content, trimmed); the message says what to fix.
 pub fn read_token_source(kind: &str, path: &str, token_set: bool) -> Result<String, String> {

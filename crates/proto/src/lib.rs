@@ -11,6 +11,7 @@
 //! - [`yamux`]: yamux frame headers (pure) and the multiplexer configuration frp uses.
 //! - [`mux`]: the yamux session itself (streams over one connection), tuned for relaying.
 //! - [`transport`]: boxed byte streams, TLS (rustls) client and server setup, first-byte sniffing.
+//! - [`quic`]: frp's QUIC transport (quinn): ALPN `frp`, one stream per logical connection, `transport.quic.*`.
 //! - [`ws`]: frp's WebSocket transport (`GET /~!frp`, binary frames) as a byte stream.
 //! - [`relay`]: copying bytes between a visitor and a work connection, with the per-proxy layers.
 
@@ -23,6 +24,7 @@ pub mod compress;
 pub mod crypto;
 pub mod msg;
 pub mod mux;
+pub mod quic;
 pub mod relay;
 #[cfg(target_os = "linux")]
 pub mod splice;

@@ -52,6 +52,21 @@ impl Wire {
         }
         Ok(())
     }
+
+    /// [`Wire::open`] and then [`Wire::write_msg`] of the connection's first message, in one write (for v2 the
+    /// magic and the frame leave together: one segment or record, not three).
+    pub async fn open_with<W: AsyncWrite + Unpin + ?Sized>(self, w: &mut W, m: &Message) -> Result<(), CodecError> {
+        match self {
+            Wire::V1 => codec::write_msg(w, m).await,
+            Wire::V2 => {
+                let mut first = wire_v2::MAGIC.to_vec();
+                first.extend(wire_v2::encode_message(m)?);
+                w.write_all(&first).await?;
+                w.flush().await?;
+                Ok(())
+            }
+        }
+    }
 }
 
 /// Server side: reads the first 7 bytes of a logical connection. The v2 magic selects [`Wire::V2`] (and is

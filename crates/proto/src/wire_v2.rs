@@ -206,17 +206,36 @@ pub async fn read_message<R: AsyncRead + Unpin + ?Sized>(r: &mut R) -> Result<Me
     Ok(decode_message(&payload)?)
 }
 
-/// Writes one frame as frp does: the header in one write, the payload in another (on the AEAD control channel
-/// each becomes one record), then flushes. An oversized payload is refused before anything is sent.
+/// Writes one frame, then flushes: header and payload in one vectored write where the stream takes one; on the AEAD
+/// control channel (no vectored writes) the header and the payload each become one record, as frp writes them. An oversized payload is refused before anything is sent.
 pub async fn write_frame<W: AsyncWrite + Unpin + ?Sized>(
     w: &mut W,
     kind: u16,
     payload: &[u8],
 ) -> Result<(), crate::codec::CodecError> {
     let h = header(kind, payload.len())?;
-    w.write_all(&h).await?;
-    w.write_all(payload).await?;
+    write_pair(w, &h, payload).await?;
     w.flush().await?;
+    Ok(())
+}
+
+/// Writes `a` then `b`, both in one vectored write where the stream takes one (TCP, TLS, yamux: one segment,
+/// record or frame instead of two). A stream without vectored writes, such as the AEAD control stream, takes `a`
+/// and `b` in separate writes, which keeps frp's one record per frame header and one per payload there.
+async fn write_pair<W: AsyncWrite + Unpin + ?Sized>(w: &mut W, mut a: &[u8], mut b: &[u8]) -> std::io::Result<()> {
+    while !a.is_empty() || !b.is_empty() {
+        let n = if a.is_empty() {
+            w.write(b).await?
+        } else {
+            w.write_vectored(&[std::io::IoSlice::new(a), std::io::IoSlice::new(b)]).await?
+        };
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        let from_a = n.min(a.len());
+        a = &a[from_a..];
+        b = &b[n - from_a..];
+    }
     Ok(())
 }
 

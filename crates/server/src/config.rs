@@ -95,6 +95,12 @@ pub struct ServerConfig {
     pub tcpmux_http_connect_port: u16,
     /// Forward the CONNECT request itself to the client instead of answering it.
     pub tcpmux_passthrough: bool,
+    /// UDP port of the QUIC listener on `bindAddr` (0: off); clients use `transport.protocol = "quic"`.
+    #[serde(rename = "quicBindPort")]
+    pub quic_bind_port: u16,
+    /// frps's KCP listener: refused at load (Portway has no KCP).
+    #[serde(rename = "kcpBindPort")]
+    pub kcp_bind_port: u16,
     pub transport: TransportConfig,
     pub log: LogConfig,
     /// The dashboard API (and `/metrics`): off unless `webServer.port` is set.
@@ -303,6 +309,8 @@ impl Default for ServerConfig {
             custom_404_page: String::new(),
             tcpmux_http_connect_port: 0,
             tcpmux_passthrough: false,
+            quic_bind_port: 0,
+            kcp_bind_port: 0,
             transport: TransportConfig::default(),
             log: LogConfig::default(),
             web_server: WebServerConfig::default(),
@@ -394,6 +402,8 @@ pub struct TransportConfig {
     pub max_pool_count: i64,
     pub heartbeat_timeout: i64,
     pub tls: ServerTlsConfig,
+    /// `transport.quic.*` for the `quicBindPort` listener.
+    pub quic: portway_config::QuicOptions,
 }
 
 impl Default for TransportConfig {
@@ -405,6 +415,7 @@ impl Default for TransportConfig {
             max_pool_count: 5,
             heartbeat_timeout: 90,
             tls: ServerTlsConfig::default(),
+            quic: Default::default(),
         }
     }
 }
@@ -435,15 +446,16 @@ impl Default for LogConfig {
     }
 }
 
+/// Why `kcpBindPort` is refused.
+pub const KCP_REFUSED: &str = "KCP is not supported by Portway; use quic (quicBindPort, clients with \
+     transport.protocol = \"quic\") or tcp, and remove kcpBindPort";
+
 /// Largest `udpPacketSize`: its base64 plus the UDPPacket JSON must fit frp's 10,240-byte message limit.
 pub const MAX_UDP_PACKET_SIZE: i64 = 7_500;
 
 /// frps keys of features Portway does not implement: what each is, what to do, and whether the file is refused
 /// (the feature changes what the server does for clients) or only warned about.
 const UNSUPPORTED: &[portway_config::Unsupported] = &[
-    ("kcpBindPort", "frps's KCP listener", "clients must use transport.protocol = \"tcp\" or websocket", false),
-    ("quicBindPort", "frps's QUIC listener", "clients must use transport.protocol = \"tcp\" or websocket", false),
-    ("transport.quic", "QUIC transport tuning", "QUIC is not served", false),
     ("sshTunnelGateway", "frps's SSH tunnel gateway", "clients connect with frpc or Portway", false),
     ("natholeAnalysisDataReserveHours", "an xtcp NAT hole punching setting", "xtcp is not served", false),
     (
@@ -557,6 +569,10 @@ impl ServerConfig {
                 .parse::<IpAddr>()
                 .map_err(|_| bad("proxyBindAddr", format!("{:?} is not an IP address", self.proxy_bind_addr)))?;
         }
+        if self.kcp_bind_port != 0 {
+            return Err(bad("kcpBindPort", KCP_REFUSED.into()));
+        }
+        self.transport.quic.check().map_err(|(key, m)| bad(key, m))?;
         match self.auth.method.as_str() {
             "token" => {}
             "oidc" => {
@@ -725,6 +741,12 @@ impl ServerConfig {
         self.allow_ports.is_empty() || self.allow_ports.iter().any(|r| r.contains(port))
     }
 
+    /// `transport.quic.*` with frp's defaults filled in.
+    pub fn quic_tuning(&self) -> portway_proto::quic::QuicTuning {
+        let q = &self.transport.quic;
+        portway_proto::quic::QuicTuning::from_keys(q.keepalive_period, q.max_idle_timeout, q.max_incoming_streams)
+    }
+
     /// The TLS settings for rustls.
     pub fn server_tls(&self) -> portway_proto::transport::ServerTls {
         let p = |s: &str| (!s.is_empty()).then(|| PathBuf::from(s));
@@ -802,6 +824,26 @@ mod tests {
             let e = ServerConfig::parse(bad, "f.toml").unwrap_err().to_string();
             assert!(e.contains(key) && e.contains(says), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn quic_keys_parse_and_kcp_is_refused_with_the_way_out() {
+        let text =
+            "bindPort = 7000\nquicBindPort = 7000\n[transport.quic]\nkeepalivePeriod = 3\nmaxIncomingStreams = 50\n";
+        let l = ServerConfig::parse(text, "frps.toml").unwrap();
+        assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+        assert_eq!(l.config.quic_bind_port, 7000);
+        let t = l.config.quic_tuning();
+        assert_eq!((t.keepalive_period.as_secs(), t.max_idle_timeout.as_secs(), t.max_incoming_streams), (3, 30, 50));
+        // The legacy INI names map onto the same keys.
+        let ini = "[common]\nbind_port = 7000\nquic_bind_port = 7001\nquic_max_idle_timeout = 9\n";
+        let c = ServerConfig::parse(ini, "frps.ini").unwrap().config;
+        assert_eq!((c.quic_bind_port, c.quic_tuning().max_idle_timeout.as_secs()), (7001, 9));
+        let e = ServerConfig::parse("bindPort = 7000\nkcpBindPort = 7000\n", "frps.toml").unwrap_err().to_string();
+        assert!(e.contains("line 2") && e.contains("`kcpBindPort`"), "{e}");
+        assert!(e.contains("KCP is not supported by Portway; use quic"), "{e}");
+        let e = ServerConfig::parse("transport.quic.keepalivePeriod = -2\n", "f").unwrap_err().to_string();
+        assert!(e.contains("`transport.quic.keepalivePeriod`: must be 0"), "{e}");
     }
 
     #[test]

@@ -8,7 +8,8 @@ use std::time::Duration;
 use portway_proto::codec::{self, CodecError};
 use portway_proto::crypto::Key;
 use portway_proto::msg::{LoginResp, Message};
-use portway_proto::mux::{MuxConfig, MuxSession};
+use portway_proto::mux::{MuxAcceptor, MuxConfig, MuxSession};
+use portway_proto::quic::{self, QuicStream};
 use portway_proto::transport::{self, BoxedIo, Sniffed};
 use portway_proto::wire::{self, Wire};
 use portway_proto::wire_v2::{self, frame_type, ClientHello, KeyShare, ServerHello};
@@ -67,6 +68,14 @@ pub enum StartError {
         addr: String,
         /// The OS error.
         source: std::io::Error,
+    },
+    /// `bindAddr:quicBindPort` could not be bound, or QUIC could not start on it.
+    #[error("cannot listen for QUIC on UDP {addr}: {reason} (port taken? change quicBindPort)")]
+    QuicBind {
+        /// The address.
+        addr: String,
+        /// What went wrong.
+        reason: String,
     },
     /// A virtual-host port could not be bound.
     #[error("cannot listen on {addr} for {key}: {source} (port in use, or a port below 1024 without the right to bind it? change {key})")]
@@ -155,12 +164,17 @@ pub struct Server {
     shared: Arc<Shared>,
     /// Virtual-host listeners bound by [`Server::bind`], served by [`Server::run`].
     vhost_listeners: std::sync::Mutex<Option<vhost::Listeners>>,
+    /// The `quicBindPort` socket bound by [`Server::bind`] (or given to [`Server::use_quic_socket`]).
+    quic_socket: std::sync::Mutex<Option<std::net::UdpSocket>>,
+    /// The TCP TLS config, reused (ALPN `frp` added) by the QUIC listener, as frps does.
+    tls_config: Arc<rustls::ServerConfig>,
 }
 
 impl Server {
     /// Prepares a server from a validated config (TLS material is loaded or generated here).
     pub fn new(cfg: ServerConfig) -> Result<Server, StartError> {
-        let tls = TlsAcceptor::from(transport::server_config(&cfg.server_tls())?);
+        let tls_config = transport::server_config(&cfg.server_tls())?;
+        let tls = TlsAcceptor::from(tls_config.clone());
         let cancel = CancellationToken::new();
         let scopes = Scopes::from_list(&cfg.auth.additional_scopes);
         let auth = match cfg.auth.method.as_str() {
@@ -201,6 +215,8 @@ impl Server {
                 plugins,
             }),
             vhost_listeners: std::sync::Mutex::new(None),
+            quic_socket: std::sync::Mutex::new(None),
+            tls_config,
         })
     }
 
@@ -254,6 +270,7 @@ impl Server {
             vhost_http_port: cfg.vhost_http_port,
             vhost_https_port: cfg.vhost_https_port,
             tcpmux_http_connect_port: cfg.tcpmux_http_connect_port,
+            quic_bind_port: cfg.quic_bind_port,
             subdomain_host: cfg.sub_domain_host.clone(),
             max_pool_count: cfg.transport.max_pool_count,
             max_ports_per_client: cfg.max_ports_per_client,
@@ -273,11 +290,31 @@ impl Server {
         Ok(())
     }
 
-    /// Binds `bindAddr:bindPort` (and the virtual-host ports, see [`Server::bind_vhosts`]).
+    /// Binds `bindAddr:bindPort` (and the virtual-host ports, see [`Server::bind_vhosts`], and the QUIC port,
+    /// see [`Server::bind_quic`]).
     pub async fn bind(&self) -> Result<TcpListener, StartError> {
         let listener = self.bind_control().await?;
         self.bind_vhosts()?;
+        self.bind_quic()?;
         Ok(listener)
+    }
+
+    /// Binds UDP `bindAddr:quicBindPort` (nothing when `quicBindPort` is 0); [`Server::run`] serves it.
+    pub fn bind_quic(&self) -> Result<(), StartError> {
+        let cfg = &self.shared.cfg;
+        if cfg.quic_bind_port == 0 {
+            return Ok(());
+        }
+        let addr = format!("{}:{}", cfg.bind_addr, cfg.quic_bind_port);
+        let socket = std::net::UdpSocket::bind(&addr)
+            .map_err(|e| StartError::QuicBind { addr: addr.clone(), reason: e.to_string() })?;
+        self.use_quic_socket(socket);
+        Ok(())
+    }
+
+    /// Serves QUIC on an already-bound UDP socket (whatever `quicBindPort` says; tests bind port 0).
+    pub fn use_quic_socket(&self, socket: std::net::UdpSocket) {
+        *self.quic_socket.lock().unwrap_or_else(|e| e.into_inner()) = Some(socket);
     }
 
     async fn bind_control(&self) -> Result<TcpListener, StartError> {
@@ -314,12 +351,32 @@ impl Server {
                 }
             },
         };
+        let mut quic_socket = self.quic_socket.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if quic_socket.is_none() && self.shared.cfg.quic_bind_port != 0 {
+            match self.bind_quic() {
+                Ok(()) => quic_socket = self.quic_socket.lock().unwrap_or_else(|e| e.into_inner()).take(),
+                Err(e) => error!(error = %e, "QUIC is not served"),
+            }
+        }
+        let quic = quic_socket.map(|socket| {
+            let addr = socket.local_addr().map(|a| a.to_string()).unwrap_or_default();
+            quic::server_endpoint(socket, &self.tls_config, &self.shared.cfg.quic_tuning())
+                .map_err(|e| StartError::QuicBind { addr, reason: e.to_string() })
+        });
         let shared = self.shared;
         if let Ok(a) = listener.local_addr() {
             shared.secrets.set_bound(a);
         }
         if let Some(l) = vhosts {
             vhost::spawn(&shared, l);
+        }
+        match quic {
+            Some(Ok(endpoint)) => {
+                let s = shared.clone();
+                shared.tracker.spawn(s.serve_quic(endpoint));
+            }
+            Some(Err(e)) => error!(error = %e, "QUIC is not served"),
+            None => {}
         }
         if let Authenticator::Oidc { verifier, .. } = &shared.auth {
             // Give discovery a moment so clients arriving right after start are not refused needlessly.
@@ -380,7 +437,9 @@ impl Shared {
             }
         };
         if self.cfg.transport.tcp_mux {
-            self.serve_mux(conn, peer, permit).await;
+            let keepalive = Duration::from_secs(self.cfg.transport.tcp_mux_keepalive_interval.max(1) as u64);
+            let (session, acceptor) = MuxSession::server(conn, MuxConfig::frp(keepalive));
+            self.serve_session(Session::Mux(session, acceptor), peer, permit).await;
         } else {
             self.handle_conn(conn, peer, Some(permit), None).await;
         }
@@ -432,13 +491,60 @@ impl Shared {
         Ok(Some(io))
     }
 
-    /// A multiplexed connection. Until one of its streams has logged in (or brought a verified work connection),
-    /// it is unauthenticated: it keeps its permit, may have only that one stream, and is closed if that has not
-    /// happened within [`LOGIN_TIMEOUT`] of its start. A peer cannot open streams (each with a receive window)
-    /// without logging in.
-    async fn serve_mux(self: Arc<Self>, conn: BoxedIo, peer: SocketAddr, permit: OwnedSemaphorePermit) {
-        let keepalive = Duration::from_secs(self.cfg.transport.tcp_mux_keepalive_interval.max(1) as u64);
-        let (session, mut acceptor) = MuxSession::server(conn, MuxConfig::frp(keepalive));
+    /// `quicBindPort`: each QUIC connection is one client session whose streams are its logical connections
+    /// (frps: control on one stream, each work connection another; no yamux). The handshake runs in the
+    /// connection's own task, under [`LOGIN_TIMEOUT`].
+    async fn serve_quic(self: Arc<Self>, endpoint: quinn::Endpoint) {
+        info!(addr = %endpoint.local_addr().map(|a| a.to_string()).unwrap_or_default(), "QUIC listening (quicBindPort)");
+        loop {
+            let incoming = tokio::select! {
+                _ = self.cancel.cancelled() => break,
+                i = endpoint.accept() => match i {
+                    Some(i) => i,
+                    None => break,
+                },
+            };
+            let peer = incoming.remote_address();
+            if self.guard.is_blocked(peer.ip()) {
+                debug!(%peer, "QUIC connection from an address with too many failed logins; refused");
+                incoming.refuse();
+                continue;
+            }
+            let Ok(permit) = self.unauthenticated.clone().try_acquire_owned() else {
+                warn!(
+                    limit = MAX_UNAUTHENTICATED,
+                    "too many connections that have not logged in yet; refusing a QUIC one"
+                );
+                incoming.refuse();
+                continue;
+            };
+            let me = self.clone();
+            self.tracker.spawn(
+                async move {
+                    let conn = match tokio::time::timeout(LOGIN_TIMEOUT, incoming).await {
+                        Ok(Ok(c)) => c,
+                        Ok(Err(e)) => {
+                            info!(error = %e, "QUIC handshake failed (ALPN other than frp? a TLS client certificate missing?)");
+                            return;
+                        }
+                        Err(_) => {
+                            info!("QUIC handshake did not complete within {LOGIN_TIMEOUT:?}; dropped");
+                            return;
+                        }
+                    };
+                    me.serve_session(Session::Quic(conn), peer, permit).await;
+                }
+                .instrument(tracing::info_span!("quic", %peer)),
+            );
+        }
+        endpoint.close(quinn::VarInt::from_u32(0), b"");
+    }
+
+    /// A connection carrying many logical connections (yamux over TCP, or QUIC). Until one of its streams has
+    /// logged in (or brought a verified work connection), it is unauthenticated: it keeps its permit, may have only
+    /// that one stream, and is closed if that has not happened within [`LOGIN_TIMEOUT`] of its start. A peer
+    /// cannot open streams (each with a receive window) without logging in.
+    async fn serve_session(self: Arc<Self>, mut session: Session, peer: SocketAddr, permit: OwnedSemaphorePermit) {
         let authed = CancellationToken::new();
         let mut permit = Some(permit);
         let deadline = tokio::time::sleep(LOGIN_TIMEOUT);
@@ -458,16 +564,16 @@ impl Shared {
                 _ = authed.cancelled(), if permit.is_some() => {
                     permit = None;
                 }
-                s = acceptor.accept() => match s {
-                    Some(stream) if streams == 0 || authed.is_cancelled() => {
+                s = session.accept() => match s {
+                    Some((_, stream)) if streams == 0 || authed.is_cancelled() => {
                         streams += 1;
                         let (me, a) = (self.clone(), authed.clone());
                         self.tracker.spawn(
-                            async move { me.handle_conn(Box::new(stream), peer, None, Some(a)).await }.in_current_span(),
+                            async move { me.handle_conn(stream, peer, None, Some(a)).await }.in_current_span(),
                         );
                     }
-                    Some(stream) => {
-                        debug!(stream = stream.id(), "stream opened before the connection logged in; refused");
+                    Some((id, _)) => {
+                        debug!(stream = id, "stream opened before the connection logged in; refused");
                     }
                     None => break,
                 },
@@ -598,6 +704,40 @@ impl Shared {
                 info!(frame_type = other, "wire v2 connection opened with an unexpected frame type; closed");
                 Ok(None)
             }
+        }
+    }
+}
+
+/// Where a multiplexed client session's logical connections come from: yamux streams over one TCP/TLS/WebSocket
+/// connection, or the streams of one QUIC connection.
+enum Session {
+    Mux(MuxSession, MuxAcceptor),
+    Quic(quinn::Connection),
+}
+
+impl Session {
+    /// The next stream the client opened, with its id; `None` once the session is gone.
+    async fn accept(&mut self) -> Option<(u64, BoxedIo)> {
+        match self {
+            Session::Mux(_, acceptor) => acceptor.accept().await.map(|s| (u64::from(s.id()), Box::new(s) as BoxedIo)),
+            Session::Quic(conn) => match conn.accept_bi().await {
+                Ok((send, recv)) => {
+                    let s = QuicStream::new(send, recv);
+                    Some((s.id(), Box::new(s) as BoxedIo))
+                }
+                Err(e) => {
+                    debug!(error = %e, "QUIC connection closed");
+                    None
+                }
+            },
+        }
+    }
+
+    fn close(&self) {
+        match self {
+            Session::Mux(s, _) => s.close(),
+            // frps closes with code 0 and no reason.
+            Session::Quic(c) => c.close(quinn::VarInt::from_u32(0), b""),
         }
     }
 }

@@ -8,10 +8,6 @@
 //!   oversized frame: the connection closes, and a v2 client logged in alongside keeps working.
 #![allow(clippy::unwrap_used)]
 
-mod support;
-
-use support::{free_port, start_server_with, tcp_echo, TestServer};
-
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -28,7 +24,8 @@ use portway_proto::yamux::{FrameType, Header};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 
-const T: Duration = Duration::from_secs(20);
+mod support;
+use support::*;
 
 fn capture(name: &str) -> Vec<serde_json::Value> {
     let p = format!("{}/../../tests/fixtures/frp-captures/{name}/capture.json", env!("CARGO_MANIFEST_DIR"));
@@ -382,89 +379,7 @@ fn raw_inner(s: &mut AeadStream<BoxedIo>) -> &mut BoxedIo {
 // ---------------------------------------------------------------------------------------------------------------
 // Portway client ↔ Portway server
 
-use portway_client::{ClientConfig, ClientHandle, ProxyState, SecretSource};
-
-async fn udp_echo() -> u16 {
-    let s = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let port = s.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        let mut buf = [0u8; 2048];
-        while let Ok((n, from)) = s.recv_from(&mut buf).await {
-            let _ = s.send_to(&buf[..n], from).await;
-        }
-    });
-    port
-}
-
-fn start_client(toml: &str) -> ClientHandle {
-    let cfg = ClientConfig::parse(toml, "test-frpc.toml").unwrap().config;
-    portway_client::start(cfg, SecretSource::FromConfig)
-}
-
-async fn wait_running(h: &ClientHandle, names: &[&str]) {
-    let mut rx = h.watch();
-    let ok = tokio::time::timeout(T, async {
-        loop {
-            let done = {
-                let s = rx.borrow_and_update();
-                names.iter().all(|n| matches!(s.proxies.get(*n).map(|p| &p.state), Some(ProxyState::Running { .. })))
-            };
-            if done || rx.changed().await.is_err() {
-                return done;
-            }
-        }
-    })
-    .await;
-    assert!(matches!(ok, Ok(true)), "proxies {names:?} not running: {:#?}", h.status());
-}
-
-/// A client with a tcp proxy `web` and a udp proxy `voice`; returns their public ports.
-async fn client_with_proxies(server_port: u16, transport: &str) -> (ClientHandle, u16, u16) {
-    let (web, voice) = (free_port(), free_port());
-    let (tcp_local, udp_local) = (tcp_echo().await, udp_echo().await);
-    let toml = format!(
-        "serverAddr = \"127.0.0.1\"\nserverPort = {server_port}\nauth.token = \"t\"\nloginFailExit = false\n{transport}\n\
-         [[proxies]]\nname = \"web\"\ntype = \"tcp\"\nlocalIP = \"127.0.0.1\"\nlocalPort = {tcp_local}\nremotePort = {web}\n\
-         [[proxies]]\nname = \"voice\"\ntype = \"udp\"\nlocalIP = \"127.0.0.1\"\nlocalPort = {udp_local}\nremotePort = {voice}\n"
-    );
-    let h = start_client(&toml);
-    wait_running(&h, &["web", "voice"]).await;
-    (h, web, voice)
-}
-
-async fn check_tcp_echo(port: u16, data: &[u8]) {
-    let mut c = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-    let (mut r, mut w) = c.split();
-    let (wr, rd) = tokio::join!(
-        async {
-            w.write_all(data).await.unwrap();
-            w.shutdown().await.unwrap();
-        },
-        async {
-            let mut got = Vec::new();
-            tokio::time::timeout(T, r.read_to_end(&mut got)).await.unwrap().unwrap();
-            got
-        }
-    );
-    let () = wr;
-    assert_eq!(rd.len(), data.len());
-    assert!(rd == data, "echo differs");
-}
-
-async fn check_udp_echo(port: u16) {
-    let u = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    // UDP may drop a datagram while the proxy's work connection is being set up: retry, bounded.
-    for i in 0..20u8 {
-        let msg = [b'd', b'g', i];
-        u.send_to(&msg, ("127.0.0.1", port)).await.unwrap();
-        let mut buf = [0u8; 16];
-        if let Ok(Ok((n, _))) = tokio::time::timeout(Duration::from_millis(500), u.recv_from(&mut buf)).await {
-            assert_eq!(&buf[..n], &msg);
-            return;
-        }
-    }
-    panic!("no udp echo through port {port}");
-}
+use portway_client::ClientConfig;
 
 fn bulk() -> Vec<u8> {
     (0..300_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect()

@@ -20,6 +20,8 @@ pub struct ServerInfo {
     pub vhost_https_port: u16,
     /// `tcpmuxHTTPConnectPort`.
     pub tcpmux_http_connect_port: u16,
+    /// `quicBindPort`.
+    pub quic_bind_port: u16,
     /// `subDomainHost`.
     pub subdomain_host: String,
     /// `transport.maxPoolCount`.
@@ -214,7 +216,7 @@ pub fn route(
                     "vhostHTTPSPort": s.vhost_https_port,
                     "tcpmuxHTTPConnectPort": s.tcpmux_http_connect_port,
                     "kcpBindPort": 0,
-                    "quicBindPort": 0,
+                    "quicBindPort": s.quic_bind_port,
                     "subdomainHost": s.subdomain_host,
                     "maxPoolCount": s.max_pool_count,
                     "maxPortsPerClient": s.max_ports_per_client,
@@ -386,7 +388,7 @@ fn server_info(reg: &Registry, info: &ServerInfo, now: i64) -> ServerInfoJson {
         vhost_https_port: info.vhost_https_port,
         tcpmux_http_connect_port: info.tcpmux_http_connect_port,
         kcp_bind_port: 0,
-        quic_bind_port: 0,
+        quic_bind_port: info.quic_bind_port,
         subdomain_host: info.subdomain_host.clone(),
         max_pool_count: info.max_pool_count,
         max_ports_per_client: info.max_ports_per_client,

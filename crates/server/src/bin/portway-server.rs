@@ -58,6 +58,8 @@ Configuration (frps.toml, frps.yaml, frps.json or legacy frps.ini, with frp's ke
   transport.tls.force                 refuse clients without TLS (default false)
   transport.tls.certFile, keyFile     server certificate (default: self-signed, made at start)
   transport.tls.trustedCaFile         require client certificates from this CA
+  quicBindPort                        UDP port on bindAddr for QUIC clients (0 = off, default); kcpBindPort is refused
+  transport.quic.keepalivePeriod      seconds (default 10); also maxIdleTimeout (30), maxIncomingStreams (100000)
   log.level                           trace, debug, info (default), warn, error; logs go to stderr
   webServer.port                      dashboard API (frps's /api/..., plus /api/portway/...); 0 = off (default)
   webServer.addr                      default 127.0.0.1; any other address requires webServer.password
