@@ -346,9 +346,19 @@ impl Profile {
                 scope: c.auth.oidc.scope.clone(),
                 has_secret: false,
             },
-            proxies: c.proxies.iter().map(ProxyDef::from_engine).collect(),
+            proxies: c
+                .proxies
+                .iter()
+                .filter(|p| PROXY_TYPES.contains(&p.kind.as_str()))
+                .map(ProxyDef::from_engine)
+                .collect(),
             options: Options::default(),
         };
+        // What the engine may load but the app does not offer yet is left out, by name, with the reason.
+        let mut skipped = skipped;
+        for x in c.proxies.iter().filter(|p| !PROXY_TYPES.contains(&p.kind.as_str())) {
+            skipped.push(format!("proxy {}: the app does not offer {} proxies yet", x.name, x.kind));
+        }
         let proxy_passwords = c
             .proxies
             .iter()
