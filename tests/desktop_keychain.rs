@@ -69,14 +69,14 @@ async fn import_keeps_the_secret_out_of_files_and_connect_toggle_runs_the_tunnel
             .replace("localPort = 30033\nremotePort = 30033", &format!("localPort = {echo}\nremotePort = {remote}"));
         let dir = temp_dir("ctl");
         let ctl = Controller::load(&dir, LogBuffer::default());
-        let mut profile = ctl.import_frpc(&frpc).expect("import").profile;
+        let mut profile = ctl.import_frpc(&frpc).await.expect("import").profile;
         assert!(profile.auth.has_secret, "the secret went into the keychain");
         let on_disk = std::fs::read_to_string(ctl.profile_path()).expect("profile file");
         assert!(!on_disk.contains(CLIENT_SECRET), "the profile file must not contain the secret");
         assert!(!ctl.export_frpc().contains(CLIENT_SECRET), "the export must not contain the secret");
         // Only the TCP proxy: the UDP one would need the seed's fixed port.
         profile.proxies.retain(|x| x.kind == "tcp");
-        ctl.save_profile(profile).expect("save");
+        ctl.save_profile(profile).await.expect("save");
         let info = ctl.test_sign_in(ctl.profile(), None).await.expect("test sign-in with the stored secret");
         assert_eq!(info.issuer, p.issuer());
         ctl.toggle().await.expect("tray toggle connects");
@@ -104,6 +104,122 @@ async fn import_keeps_the_secret_out_of_files_and_connect_toggle_runs_the_tunnel
         ctl.clear_secret().expect("clear");
         assert!(!ctl.profile().auth.has_secret);
         assert_eq!(ctl.connect().await.unwrap_err().code, "no_secret");
+        server.shutdown().await;
+        let _ = std::fs::remove_dir_all(dir);
+    })
+    .await
+    .expect("test timed out");
+}
+
+async fn roundtrip(s: &mut tokio::net::TcpStream, msg: &[u8]) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    s.write_all(msg).await.expect("write");
+    let mut got = vec![0; msg.len()];
+    tokio::time::timeout(Duration::from_secs(10), s.read_exact(&mut got))
+        .await
+        .expect("echo within 10 s")
+        .expect("the open connection still echoes");
+    assert_eq!(got, msg);
+}
+
+fn tcp_row(name: &str, local: u16, remote: u16) -> portway::profile::ProxyDef {
+    portway::profile::ProxyDef {
+        name: name.into(),
+        kind: "tcp".into(),
+        local_ip: "127.0.0.1".into(),
+        local_port: local,
+        remote_port: remote,
+        enabled: true,
+        custom_domains: vec![],
+        subdomain: String::new(),
+        locations: vec![],
+        http_user: String::new(),
+        host_header_rewrite: String::new(),
+        multiplexer: String::new(),
+        has_http_password: false,
+    }
+}
+
+async fn wait_running(ctl: &Controller, names: &[&str]) {
+    let mut rx = ctl.watch();
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        rx.wait_for(|s| {
+            s.is_connected()
+                && names.iter().all(|n| {
+                    matches!(s.proxies.get(*n).map(|x| &x.state), Some(portway::client::ProxyState::Running { .. }))
+                })
+        }),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("{names:?} running within 30 s: {:?}", ctl.status()))
+    .expect("watch");
+}
+
+/// Live edits: saving while connected adds, changes and disables proxies through the engine's reload; a connection
+/// open through another proxy keeps echoing across the edits; a server change is flagged as needing a reconnect.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edits_while_connected_apply_live_and_leave_other_connections_open() {
+    require_secret_service();
+    tokio::time::timeout(Duration::from_secs(120), async {
+        init_logs();
+        let server = start_server("bindAddr = \"127.0.0.1\"\nauth.token = \"live-edit-token\"\n", 0).await;
+        let (echo, _e) = echo_server().await;
+        let (keep_port, b_port, b_new, c_port) = (free_port(), free_port(), free_port(), free_port());
+        let dir = temp_dir("live");
+        let ctl = Controller::load(&dir, LogBuffer::default());
+        let mut p = portway::profile::Profile::default();
+        p.server.addr = "127.0.0.1".into();
+        p.server.port = server.addr.port();
+        p.server.tls = false;
+        p.auth.method = "token".into();
+        p.proxies = vec![tcp_row("keep", echo, keep_port), tcp_row("b", echo, b_port)];
+        ctl.save_profile(p.clone()).await.expect("save");
+        ctl.set_secret("live-edit-token").await.expect("secret");
+        ctl.connect().await.expect("connect");
+        wait_running(&ctl, &["keep", "b"]).await;
+
+        // A connection through "keep", open across all the edits below.
+        let mut open = tokio::net::TcpStream::connect(("127.0.0.1", keep_port)).await.expect("connect through keep");
+        roundtrip(&mut open, b"before").await;
+
+        // Change b's remote port and add c.
+        p.proxies[1].remote_port = b_new;
+        p.proxies.push(tcp_row("c", echo, c_port));
+        ctl.save_profile(p.clone()).await.expect("save while connected");
+        wait_running(&ctl, &["keep", "b", "c"]).await;
+        assert_eq!(echo_through(b_new, b"b moved").await.expect("b on its new port"), sha256(b"b moved"));
+        assert_eq!(echo_through(c_port, b"c added").await.expect("c added"), sha256(b"c added"));
+        assert!(!ctl.reconnect_needed(), "proxy edits need no reconnect");
+        roundtrip(&mut open, b"after change and add").await;
+
+        // Disable c.
+        p.proxies[2].enabled = false;
+        ctl.save_profile(p.clone()).await.expect("disable while connected");
+        let mut rx = ctl.watch();
+        tokio::time::timeout(Duration::from_secs(10), rx.wait_for(|s| !s.proxies.contains_key("c")))
+            .await
+            .expect("c gone")
+            .expect("watch");
+        for _ in 0..50 {
+            if echo_through(c_port, b"x").await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(echo_through(c_port, b"x").await.is_err(), "a disabled proxy's port closes");
+        roundtrip(&mut open, b"after disable").await;
+
+        // A server change cannot apply live: flagged, and the running tunnel is untouched.
+        p.server.port = free_port();
+        ctl.save_profile(p.clone()).await.expect("save a server change");
+        assert!(ctl.reconnect_needed());
+        assert!(ctl.status_dto(&ctl.status()).reconnect_needed);
+        roundtrip(&mut open, b"after server change").await;
+
+        ctl.disconnect().await.expect("disconnect");
+        assert!(!ctl.reconnect_needed());
+        ctl.clear_secret().expect("clear");
         server.shutdown().await;
         let _ = std::fs::remove_dir_all(dir);
     })

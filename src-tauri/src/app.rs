@@ -21,12 +21,20 @@ fn get_profile(c: Ctl<'_>) -> Profile {
     c.profile()
 }
 #[tauri::command]
-fn save_profile(c: Ctl<'_>, profile: Profile) -> Result<Profile, AppError> {
-    c.save_profile(profile)
+async fn save_profile(c: Ctl<'_>, profile: Profile) -> Result<Profile, AppError> {
+    c.save_profile(profile).await
 }
 #[tauri::command]
-fn set_secret(c: Ctl<'_>, secret: String) -> Result<(), AppError> {
-    c.set_secret(&secret)
+async fn set_secret(c: Ctl<'_>, secret: String) -> Result<(), AppError> {
+    c.set_secret(&secret).await
+}
+#[tauri::command]
+async fn set_proxy_password(c: Ctl<'_>, name: String, password: String) -> Result<(), AppError> {
+    c.set_proxy_password(&name, &password).await
+}
+#[tauri::command]
+async fn clear_proxy_password(c: Ctl<'_>, name: String) -> Result<(), AppError> {
+    c.clear_proxy_password(&name).await
 }
 #[tauri::command]
 fn clear_secret(c: Ctl<'_>) -> Result<(), AppError> {
@@ -46,7 +54,7 @@ async fn disconnect(c: Ctl<'_>) -> Result<(), AppError> {
 }
 #[tauri::command]
 fn get_status(c: Ctl<'_>) -> StatusDto {
-    StatusDto::from(&c.status())
+    c.status_dto(&c.status())
 }
 #[tauri::command]
 async fn test_sign_in(
@@ -61,8 +69,8 @@ fn get_logs(c: Ctl<'_>) -> Vec<LogLine> {
     c.logs.snapshot()
 }
 #[tauri::command]
-fn import_frpc(c: Ctl<'_>, text: String) -> Result<crate::controller::Imported, AppError> {
-    c.import_frpc(&text)
+async fn import_frpc(c: Ctl<'_>, text: String) -> Result<crate::controller::Imported, AppError> {
+    c.import_frpc(&text).await
 }
 #[tauri::command]
 fn export_frpc(c: Ctl<'_>) -> String {
@@ -125,6 +133,8 @@ pub fn run() {
             get_profile,
             save_profile,
             set_secret,
+            set_proxy_password,
+            clear_proxy_password,
             clear_secret,
             keychain_status,
             connect,
@@ -170,6 +180,7 @@ pub fn run() {
             let mut rx = controller.watch();
             let mut logs_rx = controller.logs.subscribe();
             let h2 = handle.clone();
+            let ctl2 = controller.clone();
             tauri::async_runtime::spawn(async move {
                 let mut prev = rx.borrow().clone();
                 let mut was_connected = false;
@@ -178,7 +189,7 @@ pub fn run() {
                         r = rx.changed() => {
                             if r.is_err() { break; }
                             let s = rx.borrow_and_update().clone();
-                            let _ = h2.emit("status-changed", StatusDto::from(&s));
+                            let _ = h2.emit("status-changed", ctl2.status_dto(&s));
                             apply_tray(&h2, &tray_icon, &tray::model(&s));
                             if let Some((title, body)) = tray::notification(&prev, &s, &mut was_connected) {
                                 use tauri_plugin_notification::NotificationExt;

@@ -2,16 +2,19 @@
 //! toggle and the window's button take the same code path. Tested directly in tests/desktop_controller.rs.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
+use portway_client::config::ClientConfig;
 use portway_client::oidc::TokenInfo;
 use portway_client::{ClientHandle, ConnState, Secret, SecretSource, Status};
 use serde::Serialize;
 use tokio::sync::watch;
 
+use crate::dto::StatusDto;
 use crate::keychain::{Keychain, KeychainError};
 use crate::logs::LogBuffer;
-use crate::profile::Profile;
+use crate::profile::{Profile, ProxyDef};
 
 /// What an import brought over, and what it left out (one `"proxy NAME: reason"` line each).
 #[derive(Debug, Clone, serde::Serialize)]
@@ -64,6 +67,8 @@ pub struct Controller {
     profile: Mutex<Profile>,
     engine: tokio::sync::Mutex<Option<ClientHandle>>,
     status: watch::Sender<Status>,
+    /// A saved change (server, auth, secret) that the running engine only applies after a reconnect.
+    reconnect_needed: AtomicBool,
     /// Logs shown in the window.
     pub logs: LogBuffer,
 }
@@ -71,9 +76,9 @@ pub struct Controller {
 impl Controller {
     /// Loads the profile from `dir` (the OS config directory, or `PORTWAY_CONFIG_DIR`).
     pub fn load(dir: &Path, logs: LogBuffer) -> Controller {
-        let profile: Profile = std::fs::read_to_string(dir.join("profile.json"))
+        let profile = std::fs::read_to_string(dir.join("profile.json"))
             .ok()
-            .and_then(|t| serde_json::from_str(&t).ok())
+            .and_then(|t| Profile::from_stored_json(&t))
             .unwrap_or_default();
         let status = watch::channel(Status::new(profile.proxies.iter().map(|p| p.name.clone()))).0;
         Controller {
@@ -81,6 +86,7 @@ impl Controller {
             profile: Mutex::new(profile),
             engine: tokio::sync::Mutex::new(None),
             status,
+            reconnect_needed: AtomicBool::new(false),
             logs,
         }
     }
@@ -102,40 +108,119 @@ impl Controller {
         Keychain::new(ACCOUNT)
     }
 
-    /// The profile, with `hasSecret` filled from the keychain.
+    /// The profile, with `hasSecret` and each proxy's `hasHttpPassword` filled from the keychain (they are never
+    /// stored: a stored flag could disagree with the keychain).
     pub fn profile(&self) -> Profile {
         let mut p = self.profile.lock().map(|p| p.clone()).unwrap_or_default();
         p.auth.has_secret = matches!(Self::keychain().get(), Ok(Some(_)));
+        for x in &mut p.proxies {
+            x.has_http_password =
+                x.uses_basic_auth() && matches!(Keychain::new(&ProxyDef::password_account(&x.name)).get(), Ok(Some(_)));
+        }
         p
     }
 
-    /// Validates and stores the profile (never the secret).
-    pub fn save_profile(&self, mut p: Profile) -> Result<Profile, AppError> {
+    /// Validates and stores the profile (never a secret). While an engine runs, the proxy changes apply at once
+    /// through the engine's reload (only the added, changed or removed proxies are touched; the others keep their
+    /// connections); other changes (server, auth) set [`Self::reconnect_needed`].
+    pub async fn save_profile(&self, p: Profile) -> Result<Profile, AppError> {
         p.validate().map_err(|e| AppError::new("invalid_input", e.to_string()))?;
-        p.auth.has_secret = false;
         std::fs::create_dir_all(&self.dir)
             .map_err(|e| AppError::new("io", format!("cannot create {}: {e}", self.dir.display())))?;
-        let text = serde_json::to_string_pretty(&p).map_err(|e| AppError::new("io", e.to_string()))?;
         let path = self.profile_path();
-        std::fs::write(&path, text)
+        std::fs::write(&path, p.to_stored_json())
             .map_err(|e| AppError::new("io", format!("cannot write {}: {e}", path.display())))?;
-        if let Ok(mut cur) = self.profile.lock() {
-            *cur = p;
+        let old = self.profile.lock().map(|mut cur| std::mem::replace(&mut *cur, p.clone())).unwrap_or_default();
+        // A removed proxy's password leaves the keychain with it.
+        for gone in old.proxies.iter().filter(|o| !p.proxies.iter().any(|n| n.name == o.name)) {
+            let _ = Keychain::new(&ProxyDef::password_account(&gone.name)).delete();
         }
+        self.apply_live().await;
         Ok(self.profile())
     }
 
+    /// Applies the stored profile to the running engine, if any (see [`Self::save_profile`]).
+    async fn apply_live(&self) {
+        let engine = self.engine.lock().await;
+        let Some(h) = engine.as_ref() else { return };
+        let Ok(cfg) = self.engine_config(&self.profile()) else {
+            self.mark_reconnect();
+            return;
+        };
+        let out = h.reload(cfg);
+        if out.other_settings_changed {
+            self.mark_reconnect();
+        }
+    }
+
+    fn mark_reconnect(&self) {
+        self.reconnect_needed.store(true, Ordering::SeqCst);
+        // Tell the window (the status event carries the flag).
+        self.status.send_modify(|_| {});
+    }
+
+    /// Whether a saved change waits for a reconnect (server address, auth, secret).
+    pub fn reconnect_needed(&self) -> bool {
+        self.reconnect_needed.load(Ordering::SeqCst)
+    }
+
+    /// The status as the window sees it.
+    pub fn status_dto(&self, s: &Status) -> StatusDto {
+        let mut d = StatusDto::from(s);
+        d.reconnect_needed = self.reconnect_needed();
+        d
+    }
+
     /// Stores the secret in the keychain.
-    pub fn set_secret(&self, secret: &str) -> Result<(), AppError> {
+    pub async fn set_secret(&self, secret: &str) -> Result<(), AppError> {
         if secret.is_empty() {
             return Err(AppError::new("invalid_input", "the secret is empty"));
         }
-        Ok(Self::keychain().set(secret)?)
+        Self::keychain().set(secret)?;
+        if self.is_running().await {
+            self.mark_reconnect();
+        }
+        Ok(())
     }
 
     /// Removes the secret from the keychain.
     pub fn clear_secret(&self) -> Result<(), AppError> {
         Ok(Self::keychain().delete()?)
+    }
+
+    /// Stores a proxy's `httpPassword` in the keychain; a running engine re-registers that proxy with it.
+    pub async fn set_proxy_password(&self, name: &str, password: &str) -> Result<(), AppError> {
+        if password.is_empty() {
+            return Err(AppError::new("invalid_input", format!("the password of proxy {name} is empty")));
+        }
+        Keychain::new(&ProxyDef::password_account(name)).set(password)?;
+        self.apply_live().await;
+        Ok(())
+    }
+
+    /// Removes a proxy's `httpPassword` from the keychain.
+    pub async fn clear_proxy_password(&self, name: &str) -> Result<(), AppError> {
+        Keychain::new(&ProxyDef::password_account(name)).delete()?;
+        self.apply_live().await;
+        Ok(())
+    }
+
+    /// The engine configuration of `profile` with each proxy's password from the keychain (never the main secret:
+    /// that is handed to the engine separately).
+    fn engine_config(&self, profile: &Profile) -> Result<ClientConfig, AppError> {
+        let mut cfg = profile.to_client_config();
+        if cfg.auth.method == "token" {
+            cfg.auth.token.clear();
+        }
+        for p in cfg.proxies.iter_mut().filter(|p| !p.http_user.is_empty()) {
+            p.http_password = Keychain::new(&ProxyDef::password_account(&p.name)).get()?.ok_or_else(|| {
+                AppError::new(
+                    "no_secret",
+                    format!("proxy {}: no password is stored for its HTTP user: type it in the proxy and save", p.name),
+                )
+            })?;
+        }
+        Ok(cfg)
     }
 
     /// Whether the keychain can be used.
@@ -172,10 +257,8 @@ impl Controller {
         let secret = Self::keychain().get()?.ok_or_else(|| {
             AppError::new("no_secret", "no secret is stored: enter the client secret (or token) and save it first")
         })?;
-        let mut cfg = profile.to_client_config();
-        if cfg.auth.method == "token" {
-            cfg.auth.token.clear();
-        }
+        let cfg = self.engine_config(&profile)?;
+        self.reconnect_needed.store(false, Ordering::SeqCst);
         let handle = portway_client::start(cfg, SecretSource::Value(Secret::new(secret)));
         // Forward the engine's status to the app's status until the engine is replaced.
         let mut rx = handle.watch();
@@ -198,6 +281,7 @@ impl Controller {
         let handle = self.engine.lock().await.take();
         let Some(h) = handle else { return Err(AppError::new("not_connected", "Portway is not connected")) };
         let _ = h.stop().await;
+        self.reconnect_needed.store(false, Ordering::SeqCst);
         let names = self.profile().proxies.into_iter().filter(|p| p.enabled).map(|p| p.name);
         self.status.send_replace(Status::new(names));
         Ok(())
@@ -231,9 +315,18 @@ impl Controller {
 
     /// Imports frpc config text (TOML, YAML, JSON or legacy INI): the profile is saved, the secret moved into the
     /// keychain (never into the file); proxies and visitors that could not be brought over are listed with why.
-    pub fn import_frpc(&self, text: &str) -> Result<Imported, AppError> {
-        let (p, secret, skipped) = Profile::from_frpc_salvage(text).map_err(|e| AppError::new("import_failed", e))?;
-        if let Some(s) = secret {
+    pub async fn import_frpc(&self, text: &str) -> Result<Imported, AppError> {
+        let i = Profile::import_frpc(text).map_err(|e| AppError::new("import_failed", e))?;
+        let (p, skipped) = (i.profile, i.skipped);
+        for (name, pw) in &i.proxy_passwords {
+            Keychain::new(&ProxyDef::password_account(name)).set(pw).map_err(|e| {
+                AppError::new(
+                    if matches!(e, KeychainError::Unavailable(_)) { "keychain_unavailable" } else { "import_failed" },
+                    format!("proxy {name}: its httpPassword could not be moved into the keychain, so nothing was imported: {e}"),
+                )
+            })?;
+        }
+        if let Some(s) = i.secret {
             Self::keychain().set(&s).map_err(|e| {
                 AppError::new(
                     if matches!(e, KeychainError::Unavailable(_)) { "keychain_unavailable" } else { "import_failed" },
@@ -241,7 +334,7 @@ impl Controller {
                 )
             })?;
         }
-        Ok(Imported { profile: self.save_profile(p)?, skipped })
+        Ok(Imported { profile: self.save_profile(p).await?, skipped })
     }
 
     /// frpc.toml text of the profile, without the secret.

@@ -42,6 +42,9 @@ pub struct ProxyDto {
 pub struct StatusDto {
     pub conn: ConnDto,
     pub proxies: BTreeMap<String, ProxyDto>,
+    /// A saved change (server address, auth, secret) applies only after Disconnect + Connect.
+    #[serde(rename = "reconnectNeeded")]
+    pub reconnect_needed: bool,
 }
 
 impl From<&Status> for StatusDto {
@@ -80,7 +83,7 @@ impl From<&Status> for StatusDto {
                 )
             })
             .collect();
-        StatusDto { conn, proxies }
+        StatusDto { conn, proxies, reconnect_needed: false }
     }
 }
 

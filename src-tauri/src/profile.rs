@@ -14,7 +14,8 @@ pub struct ServerSection {
     pub tls: bool,
 }
 
-/// Authentication section. `has_secret` is computed, never stored.
+/// Authentication section. `has_secret` is computed from the keychain for the UI, never stored (see
+/// [`Profile::to_stored_json`]) and ignored when read from a file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AuthSection {
@@ -36,21 +37,88 @@ pub struct ProxyDef {
     pub kind: String,
     pub local_ip: String,
     pub local_port: u16,
+    /// tcp/udp only.
+    #[serde(default)]
     pub remote_port: u16,
     pub enabled: bool,
+    /// http/https/tcpmux.
+    #[serde(default)]
+    pub custom_domains: Vec<String>,
+    /// http/https/tcpmux.
+    #[serde(default)]
+    pub subdomain: String,
+    /// http.
+    #[serde(default)]
+    pub locations: Vec<String>,
+    /// http/tcpmux basic auth; the password is in the keychain (account [`ProxyDef::password_account`]).
+    #[serde(default)]
+    pub http_user: String,
+    /// http.
+    #[serde(default)]
+    pub host_header_rewrite: String,
+    /// tcpmux: "httpconnect".
+    #[serde(default)]
+    pub multiplexer: String,
+    /// Computed from the keychain for the UI, never stored.
+    #[serde(default)]
+    pub has_http_password: bool,
 }
+
+/// The proxy types the app offers: those the engine runs.
+pub const PROXY_TYPES: [&str; 5] = ["tcp", "udp", "http", "https", "tcpmux"];
 
 impl ProxyDef {
     /// The engine's proxy configuration for this row.
+    /// The password is not part of it: [`crate::controller::Controller`] adds it from the keychain.
     pub fn to_engine(&self) -> ProxyConfig {
+        let vhost = self.is_vhost();
         ProxyConfig {
             name: self.name.clone(),
             kind: self.kind.clone(),
             local_ip: self.local_ip.clone(),
             local_port: self.local_port,
-            remote_port: self.remote_port,
+            remote_port: if vhost { 0 } else { self.remote_port },
             transport: ProxyTransport::default(),
+            custom_domains: if vhost { self.custom_domains.clone() } else { Vec::new() },
+            subdomain: if vhost { self.subdomain.clone() } else { String::new() },
+            locations: if self.kind == "http" { self.locations.clone() } else { Vec::new() },
+            http_user: if self.uses_basic_auth() { self.http_user.clone() } else { String::new() },
+            host_header_rewrite: if self.kind == "http" { self.host_header_rewrite.clone() } else { String::new() },
+            multiplexer: if self.kind == "tcpmux" { "httpconnect".into() } else { String::new() },
             ..ProxyConfig::default()
+        }
+    }
+
+    /// http, https or tcpmux: routed by name.
+    pub fn is_vhost(&self) -> bool {
+        matches!(self.kind.as_str(), "http" | "https" | "tcpmux")
+    }
+
+    /// http or tcpmux: may ask visitors for a user and password.
+    pub fn uses_basic_auth(&self) -> bool {
+        matches!(self.kind.as_str(), "http" | "tcpmux")
+    }
+
+    /// The keychain account of this proxy's `httpPassword`.
+    pub fn password_account(name: &str) -> String {
+        format!("profile:default:proxy:{name}:httpPassword")
+    }
+
+    fn from_engine(p: &ProxyConfig) -> ProxyDef {
+        ProxyDef {
+            name: p.name.clone(),
+            kind: p.kind.clone(),
+            local_ip: p.local_ip.clone(),
+            local_port: p.local_port,
+            remote_port: p.remote_port,
+            enabled: true,
+            custom_domains: p.custom_domains.clone(),
+            subdomain: p.subdomain.clone(),
+            locations: p.locations.clone(),
+            http_user: p.http_user.clone(),
+            host_header_rewrite: p.host_header_rewrite.clone(),
+            multiplexer: p.multiplexer.clone(),
+            has_http_password: false,
         }
     }
 }
@@ -90,6 +158,32 @@ impl Default for Profile {
             options: Options::default(),
         }
     }
+}
+
+/// What [`Profile::import_frpc`] read from a file.
+pub struct FrpcImport {
+    /// The profile (no secret in it).
+    pub profile: Profile,
+    /// The client secret or token, for the keychain.
+    pub secret: Option<String>,
+    /// Each proxy's `httpPassword`, for the keychain.
+    pub proxy_passwords: Vec<(String, String)>,
+    /// One line per proxy or visitor left out, with the reason.
+    pub skipped: Vec<String>,
+}
+
+fn valid_label(l: &str) -> bool {
+    !l.is_empty()
+        && l.len() <= 63
+        && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        && !l.starts_with('-')
+        && !l.ends_with('-')
+}
+
+/// A DNS name the server can route (optionally `*.` in front).
+fn valid_domain(d: &str) -> bool {
+    let name = d.strip_prefix("*.").unwrap_or(d);
+    name.len() <= 253 && name.split('.').all(valid_label)
 }
 
 /// A profile field that cannot work, named for the form.
@@ -137,8 +231,8 @@ impl Profile {
             if !names.insert(p.name.as_str()) {
                 return bad(f("name"), "this name is used twice");
             }
-            if !matches!(p.kind.as_str(), "tcp" | "udp") {
-                return bad(f("type"), "choose tcp or udp");
+            if !PROXY_TYPES.contains(&p.kind.as_str()) {
+                return bad(f("type"), "choose tcp, udp, http, https or tcpmux");
             }
             if p.local_ip.parse::<std::net::IpAddr>().is_err() {
                 return bad(f("localIp"), "give an IP address such as 127.0.0.1");
@@ -146,11 +240,55 @@ impl Profile {
             if p.local_port == 0 {
                 return bad(f("localPort"), "the port must be 1-65535");
             }
-            if p.remote_port == 0 {
+            if !p.is_vhost() && p.remote_port == 0 {
                 return bad(f("remotePort"), "the port must be 1-65535");
+            }
+            if p.is_vhost() {
+                if p.custom_domains.iter().all(|d| d.trim().is_empty()) && p.subdomain.trim().is_empty() {
+                    return bad(f("customDomains"), "give a custom domain or a subdomain");
+                }
+                if let Some(d) = p.custom_domains.iter().find(|d| !valid_domain(d)) {
+                    return bad(f("customDomains"), &format!("{d:?} is not a domain name (no scheme, port or path)"));
+                }
+                if !p.subdomain.is_empty() && !valid_label(&p.subdomain) {
+                    return bad(f("subdomain"), "use letters, digits and '-' only");
+                }
+            }
+            if p.kind == "http" {
+                if let Some(l) = p.locations.iter().find(|l| !l.starts_with('/')) {
+                    return bad(f("locations"), &format!("{l:?} is not a URL path starting with /"));
+                }
+            }
+            if p.http_user.contains([':', ' ']) {
+                return bad(f("httpUser"), "a basic-auth user cannot contain ':' or spaces");
             }
         }
         Ok(())
+    }
+
+    /// The profile as stored in profile.json: without the computed `hasSecret` / `hasHttpPassword`, which the
+    /// keychain answers at load (a stored flag could only be wrong).
+    pub fn to_stored_json(&self) -> String {
+        let mut v = serde_json::to_value(self).unwrap_or_default();
+        if let Some(a) = v.get_mut("auth").and_then(|a| a.as_object_mut()) {
+            a.remove("hasSecret");
+        }
+        if let Some(ps) = v.get_mut("proxies").and_then(|p| p.as_array_mut()) {
+            for p in ps.iter_mut().filter_map(|p| p.as_object_mut()) {
+                p.remove("hasHttpPassword");
+            }
+        }
+        serde_json::to_string_pretty(&v).unwrap_or_default()
+    }
+
+    /// Reads profile.json; the computed flags in an older file are dropped (the keychain decides them).
+    pub fn from_stored_json(text: &str) -> Option<Profile> {
+        let mut p: Profile = serde_json::from_str(text).ok()?;
+        p.auth.has_secret = false;
+        for x in &mut p.proxies {
+            x.has_http_password = false;
+        }
+        Some(p)
     }
 
     /// The engine configuration (enabled proxies only). The secret is not part of it: it is handed to the engine
@@ -183,6 +321,11 @@ impl Profile {
 
     /// [`Self::from_frpc`] with the lines for what was left out.
     pub fn from_frpc_salvage(text: &str) -> Result<(Profile, Option<String>, Vec<String>), String> {
+        Self::import_frpc(text).map(|i| (i.profile, i.secret, i.skipped))
+    }
+
+    /// Everything an import brings: the profile, the secrets for the keychain, and what was left out.
+    pub fn import_frpc(text: &str) -> Result<FrpcImport, String> {
         let env = |name: &str| std::env::var(name).ok();
         let (loaded, skipped) =
             ClientConfig::parse_salvage(text, "the imported file", &env).map_err(|e| e.to_string())?;
@@ -206,25 +349,33 @@ impl Profile {
             proxies: c
                 .proxies
                 .iter()
-                .map(|p| ProxyDef {
-                    name: p.name.clone(),
-                    kind: p.kind.clone(),
-                    local_ip: p.local_ip.clone(),
-                    local_port: p.local_port,
-                    remote_port: p.remote_port,
-                    enabled: true,
-                })
+                .filter(|p| PROXY_TYPES.contains(&p.kind.as_str()))
+                .map(ProxyDef::from_engine)
                 .collect(),
             options: Options::default(),
         };
-        Ok((p, (!secret.is_empty()).then_some(secret), skipped))
+        // What the engine may load but the app does not offer yet is left out, by name, with the reason.
+        let mut skipped = skipped;
+        for x in c.proxies.iter().filter(|p| !PROXY_TYPES.contains(&p.kind.as_str())) {
+            skipped.push(format!("proxy {}: the app does not offer {} proxies yet", x.name, x.kind));
+        }
+        let proxy_passwords = c
+            .proxies
+            .iter()
+            .filter(|p| !p.http_password.is_empty())
+            .map(|p| (p.name.clone(), p.http_password.clone()))
+            .collect();
+        Ok(FrpcImport { profile: p, secret: (!secret.is_empty()).then_some(secret), proxy_passwords, skipped })
     }
 
     /// frpc.toml text without the secret; a comment says where it is.
     pub fn to_frpc(&self) -> String {
         let mut c = self.to_client_config();
         c.proxies = self.proxies.iter().map(ProxyDef::to_engine).collect();
-        let which = if self.auth.method == "oidc" { "auth.oidc.clientSecret" } else { "auth.token" };
+        let mut which = if self.auth.method == "oidc" { "auth.oidc.clientSecret" } else { "auth.token" }.to_string();
+        if self.proxies.iter().any(|p| p.uses_basic_auth() && !p.http_user.is_empty()) {
+            which.push_str(" (and each proxy's httpPassword)");
+        }
         format!(
             "# Exported by Portway. {which} is not in this file: it is stored in the system keychain\n\
              # (service \"portway\"). Add it here, or use portway-client with the secret from the environment.\n{}",
@@ -310,5 +461,61 @@ mod tests {
         assert_eq!(c.proxies.len(), 1);
         assert_eq!(c.proxies[0].name, "TS3-Filetransfer");
         assert!(!c.login_fail_exit, "the app keeps retrying");
+    }
+
+    /// profile.json stores nothing the keychain decides: no `hasSecret`, no `hasHttpPassword`; an older file that
+    /// has them is read with them ignored.
+    #[test]
+    fn stored_profile_has_no_computed_flags() {
+        let (mut p, _) = Profile::from_frpc(SEED).unwrap();
+        p.auth.has_secret = true;
+        p.proxies[0].has_http_password = true;
+        let text = p.to_stored_json();
+        assert!(!text.contains("hasSecret") && !text.contains("hasHttpPassword"), "{text}");
+        let back = Profile::from_stored_json(&text).unwrap();
+        assert!(!back.auth.has_secret);
+        assert_eq!(back.proxies.len(), p.proxies.len());
+        // The file of the previous version (flags stored, no http fields) still loads, flags dropped.
+        let old = r#"{"server":{"addr":"a","port":7000,"protocol":"tcp","tls":true},
+            "auth":{"method":"token","tokenEndpointUrl":"","clientId":"","audience":"","scope":"","hasSecret":true},
+            "proxies":[{"name":"ssh","type":"tcp","localIp":"127.0.0.1","localPort":22,"remotePort":6000,"enabled":true}],
+            "options":{"connectOnLaunch":false,"startMinimized":false,"launchAtLogin":false}}"#;
+        let p = Profile::from_stored_json(old).unwrap();
+        assert!(!p.auth.has_secret);
+        assert_eq!(p.proxies[0].remote_port, 6000);
+        p.validate().unwrap();
+    }
+
+    #[test]
+    fn http_https_and_tcpmux_rows_validate_and_reach_the_engine() {
+        let toml = "serverAddr = \"example.com\"\nauth.token = \"t\"\n\
+            [[proxies]]\nname = \"web\"\ntype = \"http\"\nlocalPort = 8080\ncustomDomains = [\"app.example.com\"]\n\
+            locations = [\"/api\"]\nhttpUser = \"me\"\nhttpPassword = \"pw-in-file\"\nhostHeaderRewrite = \"localhost\"\n\
+            [[proxies]]\nname = \"tls\"\ntype = \"https\"\nlocalPort = 8443\nsubdomain = \"secure\"\n\
+            [[proxies]]\nname = \"mux\"\ntype = \"tcpmux\"\nlocalPort = 22\nmultiplexer = \"httpconnect\"\ncustomDomains = [\"ssh.example.com\"]\n";
+        let i = Profile::import_frpc(toml).unwrap();
+        assert_eq!(i.proxy_passwords, vec![("web".to_string(), "pw-in-file".to_string())]);
+        let p = i.profile;
+        p.validate().unwrap();
+        assert!(!p.to_stored_json().contains("pw-in-file"), "the password goes to the keychain only");
+        assert!(!p.to_frpc().contains("pw-in-file"));
+        let c = p.to_client_config();
+        assert_eq!(c.proxies[0].locations, ["/api"]);
+        assert_eq!(c.proxies[0].http_user, "me");
+        assert!(c.proxies[0].http_password.is_empty());
+        assert_eq!(c.proxies[1].subdomain, "secure");
+        assert_eq!(c.proxies[2].multiplexer, "httpconnect");
+        let mut bad = p.clone();
+        bad.proxies[0].custom_domains = vec!["http://app.example.com".into()];
+        assert_eq!(bad.validate().unwrap_err().field, "proxies[0].customDomains");
+        let mut bad = p.clone();
+        bad.proxies[1].subdomain.clear();
+        assert_eq!(bad.validate().unwrap_err().field, "proxies[1].customDomains");
+        let mut bad = p.clone();
+        bad.proxies[0].locations = vec!["api".into()];
+        assert_eq!(bad.validate().unwrap_err().field, "proxies[0].locations");
+        let mut bad = p;
+        bad.proxies[0].kind = "stcp".into();
+        assert_eq!(bad.validate().unwrap_err().field, "proxies[0].type", "types the engine lacks are refused");
     }
 }

@@ -43,6 +43,9 @@ export const api = {
   saveProfile: (profile: Profile) => call<Profile>("save_profile", { profile }),
   setSecret: (secret: string) => call<null>("set_secret", { secret }),
   clearSecret: () => call<null>("clear_secret"),
+  /** A proxy's basic-auth password, into the keychain (never into profile.json). */
+  setProxyPassword: (name: string, password: string) => call<null>("set_proxy_password", { name, password }),
+  clearProxyPassword: (name: string) => call<null>("clear_proxy_password", { name }),
   keychainStatus: () => call<KeychainStatus>("keychain_status"),
   connect: () => call<null>("connect"),
   disconnect: () => call<null>("disconnect"),

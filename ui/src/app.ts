@@ -10,15 +10,17 @@ import {
   sameProfile,
   toProfile,
   validate,
+  typeFields,
   type Errors,
   type ProfileForm,
+  type ProxyFieldName,
   type ProxyForm,
 } from "./form";
-import { connView, expiryLabel, proxyBadge, trafficLabel } from "./format";
+import { connView, engineRuns, explainAuthError, expiryLabel, proxyBadge, publicAddrs, trafficLabel, type AuthExplanation } from "./format";
 import { LogView } from "./logs";
 import { secretFieldView, secretForTest, secretToStore } from "./secret";
 import { mountToasts, toast } from "./toast";
-import { LOG_LEVELS, type KeychainStatus, type LogLevel, type Profile, type Status, type TokenInfo } from "./types";
+import { LOG_LEVELS, PROXY_TYPES, type KeychainStatus, type ProxyType, type LogLevel, type Profile, type Status, type TokenInfo } from "./types";
 
 const DEFAULT_PROFILE: Profile = {
   server: { addr: "", port: 7000, protocol: "tcp", tls: false },
@@ -26,6 +28,8 @@ const DEFAULT_PROFILE: Profile = {
   proxies: [],
   options: { connectOnLaunch: false, startMinimized: false, launchAtLogin: false },
 };
+
+const TYPE_LABELS: Record<ProxyType, string> = { tcp: "TCP", udp: "UDP", http: "HTTP", https: "HTTPS", tcpmux: "TCPMUX (HTTP CONNECT)" };
 
 /** Human names of form fields, for the "fix these fields" summary. */
 const FIELD_NAMES: Record<string, string> = {
@@ -37,6 +41,12 @@ const FIELD_NAMES: Record<string, string> = {
   localIp: "local IP",
   localPort: "local port",
   remotePort: "remote port",
+  customDomains: "custom domains",
+  subdomain: "subdomain",
+  locations: "locations",
+  httpUser: "proxy user",
+  httpPassword: "proxy password",
+  hostHeaderRewrite: "host header rewrite",
 };
 
 interface FieldReg {
@@ -58,6 +68,10 @@ export class App {
   private retryDeadline: number | null = null;
   private tick: number | undefined;
   private busy = { save: false, conn: false, signin: false };
+  /** Bumped whenever the stored secret changes (saved or forgotten): a sign-in result before it is stale. */
+  private secretVersion = 0;
+  /** The inputs the shown sign-in result was obtained with (null: no result on screen). */
+  private signinInputs: string | null = null;
 
   // Elements that change after the first render.
   private readonly root: HTMLElement;
@@ -73,6 +87,9 @@ export class App {
   private oidcOnly: HTMLElement[] = [];
   private signinBtn!: HTMLButtonElement;
   private signinResult!: HTMLElement;
+  private signinStale!: HTMLElement;
+  private connExplain!: HTMLElement;
+  private reconnectNote!: HTMLElement;
   private saveBtn!: HTMLButtonElement;
   private summary!: HTMLElement;
   private exportDialog!: HTMLDialogElement;
@@ -123,6 +140,12 @@ export class App {
       this.connButton,
     );
     this.banner = h("div", { class: "banner", role: "alert", "data-testid": "keychain-banner", hidden: true });
+    this.reconnectNote = h(
+      "div",
+      { class: "banner reconnect", role: "status", "data-testid": "reconnect-needed", hidden: true },
+      "Saved. The change to the server or sign-in settings applies after a reconnect: Disconnect, then Connect. Proxy changes are already live.",
+    );
+    this.connExplain = h("div", { class: "banner conn-explain", role: "status", "data-testid": "conn-explain", hidden: true });
     this.formHost = h("main", { class: "content" });
 
     const importInput = h("input", {
@@ -148,7 +171,7 @@ export class App {
     this.exportDialog = h("dialog", { class: "export", "aria-label": "Exported frpc.toml", "data-testid": "export-dialog" });
 
     clear(this.root);
-    append(this.root, header, this.banner, this.formHost, footer, this.exportDialog);
+    append(this.root, header, this.banner, this.reconnectNote, this.connExplain, this.formHost, footer, this.exportDialog);
     mountToasts(this.root);
     this.renderForm();
     this.renderConn();
@@ -185,6 +208,17 @@ export class App {
     this.connButton.textContent = v.action === "connect" ? "Connect" : "Disconnect";
     this.connButton.dataset.action = v.action;
     this.connButton.classList.toggle("danger", v.action === "disconnect");
+    this.reconnectNote.hidden = !(this.status.reconnectNeeded && engineRuns(this.status.conn));
+    const explained = this.status.conn.state === "error" ? explainAuthError(this.status.conn.reason) : null;
+    this.connExplain.hidden = explained === null;
+    if (!explained) delete this.connExplain.dataset.reason;
+    const reason = this.status.conn.state === "error" ? this.status.conn.reason : "";
+    if (explained && this.connExplain.dataset.reason !== reason) {
+      // Rebuilt only when the reason changes: the countdown re-renders every second and must not fold the detail.
+      this.connExplain.dataset.reason = reason;
+      clear(this.connExplain);
+      append(this.connExplain, ...explanationView(explained, reason, "conn"));
+    }
     this.connButton.disabled = this.busy.conn || this.busy.save || (v.action === "connect" && !isValid(this.errors));
     if (this.retryDeadline !== null && Date.now() > this.retryDeadline + 1000) {
       window.clearInterval(this.tick); // the engine should have moved on; stop counting at 0s
@@ -240,7 +274,9 @@ export class App {
     try {
       await api.clearSecret();
       this.hasSecret = false;
+      this.secretVersion++;
       this.renderSecretField();
+      this.update();
       toast("Stored secret removed from the keychain");
     } catch (e) {
       this.fail(e);
@@ -313,6 +349,12 @@ export class App {
       "Test sign-in",
     );
     this.signinResult = h("div", { class: "signin-result", "data-testid": "signin-result", role: "status", "aria-live": "polite", hidden: true });
+    this.signinStale = h(
+      "p",
+      { class: "hint stale", "data-testid": "signin-stale", hidden: true },
+      "The server, Client ID, Client secret or Token endpoint URL changed since this test: test again to check the new values.",
+    );
+    this.signinInputs = null;
 
     const oidcFields = [
       this.textField("tokenEndpointUrl", "Token endpoint URL", "token-endpoint", {
@@ -326,7 +368,7 @@ export class App {
       this.textField("scope", "Scope (optional)", "scope", { autocomplete: "off", spellcheck: "false", placeholder: "e.g. portway" }),
     ];
     this.oidcOnly.push(...oidcFields);
-    const signinRow = h("div", { class: "signin wide" }, this.signinBtn, this.signinResult);
+    const signinRow = h("div", { class: "signin wide" }, this.signinBtn, this.signinResult, this.signinStale);
     this.oidcOnly.push(signinRow);
 
     const auth = section(
@@ -467,6 +509,10 @@ export class App {
     this.saveBtn.disabled = !valid || this.busy.save;
     const authOk = !this.errors.tokenEndpointUrl && !this.errors.clientId;
     this.signinBtn.disabled = !authOk || this.busy.signin;
+    const stale = this.signinInputs !== null && !this.busy.signin && this.signinInputs !== this.currentSigninInputs();
+    this.signinStale.hidden = !stale;
+    if (stale) this.signinResult.dataset.stale = "true";
+    else delete this.signinResult.dataset.stale;
 
     if (!valid) {
       const names = [...new Set(Object.keys(this.errors).map((k) => FIELD_NAMES[k.split(".").pop() ?? k] ?? k))];
@@ -483,7 +529,11 @@ export class App {
   }
 
   private isDirty(): boolean {
-    return !sameProfile(toProfile(this.form, this.hasSecret), this.saved) || this.secretInput.value !== "";
+    return (
+      !sameProfile(toProfile(this.form, this.hasSecret), this.saved) ||
+      this.secretInput.value !== "" ||
+      this.form.proxies.some((p) => p.httpPassword !== "")
+    );
   }
 
   /** Store the form (and a typed secret). Returns false when nothing was stored. */
@@ -500,6 +550,21 @@ export class App {
         await api.setSecret(secret);
         this.secretInput.value = "";
         stored.auth.hasSecret = true;
+        this.secretVersion++;
+      }
+      for (const p of this.form.proxies) {
+        if (p.httpPassword === "" || !typeFields(p.type).basicAuth || !this.keychain.available) continue;
+        const name = p.name.trim();
+        await api.setProxyPassword(name, p.httpPassword);
+        p.httpPassword = "";
+        p.hasHttpPassword = true;
+        const row = stored.proxies.find((x) => x.name === name);
+        if (row) row.hasHttpPassword = true;
+        const el = this.proxyList.querySelector<HTMLInputElement>(`[data-key="${p.key}"] [data-testid="proxy-http-password"]`);
+        if (el) {
+          el.value = "";
+          el.placeholder = "stored in the system keychain — type to replace";
+        }
       }
       this.saved = stored;
       this.hasSecret = stored.auth.hasSecret;
@@ -519,8 +584,15 @@ export class App {
 
   // ---------------------------------------------------------------- test sign-in
 
+  /** What a sign-in result depends on: a change to any of these makes a shown result stale. */
+  private currentSigninInputs(): string {
+    const f = this.form;
+    return JSON.stringify([f.addr.trim(), f.port.trim(), f.tokenEndpointUrl.trim(), f.clientId.trim(), f.audience.trim(), f.scope.trim(), this.secretInput.value, this.secretVersion]);
+  }
+
   private async onTestSignIn(): Promise<void> {
     const typed = this.secretInput.value;
+    this.signinInputs = this.currentSigninInputs();
     let profile = toProfile(this.form, this.hasSecret);
     // Only the auth part matters here; if the rest of the form is half-typed, send the stored rest.
     if (!isValid(this.errors)) profile = { ...this.saved, auth: profile.auth };
@@ -537,7 +609,9 @@ export class App {
       this.signinResult.dataset.state = "error";
       this.signinResult.dataset.code = err.code;
       clear(this.signinResult);
-      append(this.signinResult, h("strong", {}, "Sign-in failed: "), h("span", { "data-testid": "signin-error" }, err.message));
+      const explained = explainAuthError(err.message);
+      if (explained) append(this.signinResult, h("strong", {}, "Sign-in failed: "), ...explanationView(explained, err.message, "signin"));
+      else append(this.signinResult, h("strong", {}, "Sign-in failed: "), h("span", { "data-testid": "signin-error" }, err.message));
     } finally {
       this.busy.signin = false;
       this.update();
@@ -557,6 +631,7 @@ export class App {
         "dl",
         {},
         ...row("Issuer", t.issuer, "signin-issuer"),
+        ...row("Client ID", t.clientId || "(not in the token)", "signin-client-id"),
         ...row("Subject", t.subject, "signin-subject"),
         ...row("Audience", t.audience.join(", ") || "(none)", "signin-audience"),
         ...row("Expires", expiryLabel(t, now), "signin-expiry"),
@@ -588,6 +663,7 @@ export class App {
   private proxyRow(p: ProxyForm): HTMLElement {
     const badge = h("span", { class: "badge", "data-role": "badge" });
     const traffic = h("span", { class: "traffic", "data-role": "traffic" });
+    const addr = h("span", { class: "addr", "data-role": "addr" });
     const legend = h("legend", {}, `Proxy ${p.name}`);
     const row = h("fieldset", { class: "proxy", "data-key": String(p.key) }, legend);
     const setIds = () => {
@@ -600,7 +676,7 @@ export class App {
     };
     setIds();
 
-    const input = (field: "name" | "localIp" | "localPort" | "remotePort", label: string, testid: string, attrs: Record<string, string> = {}) => {
+    const input = (field: Exclude<ProxyFieldName, "httpPassword">, label: string, testid: string, attrs: Record<string, string> = {}) => {
       const id = uid("f");
       const el = h("input", { type: "text", ...attrs, id, value: p[field], "data-testid": testid, autocomplete: "off", spellcheck: "false" });
       const key = proxyField(p.key, field);
@@ -631,11 +707,42 @@ export class App {
     const type = h(
       "select",
       { id: typeId, "data-testid": "proxy-type" },
-      h("option", { value: "tcp", selected: p.type === "tcp" }, "TCP"),
-      h("option", { value: "udp", selected: p.type === "udp" }, "UDP"),
+      ...PROXY_TYPES.map((t) => h("option", { value: t, selected: p.type === t }, TYPE_LABELS[t])),
     );
+    // Type-specific fields: all built once, shown for the types that use them.
+    const pwId = uid("f");
+    const pw = h("input", { type: "password", id: pwId, value: "", "data-testid": "proxy-http-password", autocomplete: "off", spellcheck: "false" });
+    const pwKey = proxyField(p.key, "httpPassword");
+    pw.addEventListener("input", () => {
+      p.httpPassword = pw.value;
+      this.touched.add(pwKey);
+      this.update();
+    });
+    const pwField = this.wrapField(pwKey, pwId, "Password (basic auth)", pw, "pf-httpPassword", () => p.httpPassword !== "" || p.httpUser !== "");
+    const byType: [keyof ReturnType<typeof typeFields>, HTMLElement][] = [
+      ["remotePort", input("remotePort", "Remote port", "proxy-remote-port", { inputmode: "numeric" })],
+      ["domains", input("customDomains", "Custom domains", "proxy-custom-domains", { placeholder: "app.example.com, www.example.com" })],
+      ["domains", input("subdomain", "or subdomain", "proxy-subdomain", { placeholder: "app (+ the server's subDomainHost)" })],
+      ["locations", input("locations", "Locations (optional)", "proxy-locations", { placeholder: "/ or /api, /static" })],
+      ["basicAuth", input("httpUser", "User (basic auth, optional)", "proxy-http-user")],
+      ["basicAuth", pwField],
+      ["hostHeaderRewrite", input("hostHeaderRewrite", "Host header rewrite (optional)", "proxy-host-header-rewrite", { placeholder: "localhost" })],
+      [
+        "multiplexer",
+        h("div", { class: "field pf-multiplexer" }, h("span", { class: "label" }, "Multiplexer"), h("span", { "data-testid": "proxy-multiplexer" }, "HTTP CONNECT (httpconnect)")),
+      ],
+    ];
+    const showType = () => {
+      const t = typeFields(p.type);
+      for (const [k, el] of byType) el.hidden = !t[k];
+      if (p.type === "tcpmux") p.multiplexer = "httpconnect";
+      pw.placeholder = p.hasHttpPassword ? "stored in the system keychain — type to replace" : "saved to the system keychain, never to a file";
+    };
+    showType();
     type.addEventListener("change", () => {
       p.type = type.value as ProxyForm["type"];
+      showType();
+      this.renderBadges();
       this.update();
     });
     const remove = h("button", {
@@ -659,13 +766,14 @@ export class App {
         h("div", { class: "field pf-type" }, h("label", { for: typeId }, "Type"), type),
         input("localIp", "Local IP", "proxy-local-ip", { placeholder: "127.0.0.1" }),
         input("localPort", "Local port", "proxy-local-port", { inputmode: "numeric" }),
-        input("remotePort", "Remote port", "proxy-remote-port", { inputmode: "numeric" }),
+        ...byType.map(([, el]) => el),
       ),
       h(
         "div",
         { class: "proxy-foot" },
         h("span", { class: "field check" }, enabled, h("label", { for: enabledId }, "Enabled")),
         badge,
+        addr,
         traffic,
         h("span", { class: "spacer" }),
         remove,
@@ -680,7 +788,11 @@ export class App {
       const row = this.proxyList.querySelector<HTMLElement>(`[data-key="${p.key}"]`);
       if (!row) continue;
       const st = this.status.proxies[p.name.trim()];
-      const b = proxyBadge(st, p.enabled);
+      const runs = engineRuns(this.status.conn);
+      const where = st?.state === "running" && runs ? publicAddrs(p.type, st.remoteAddr, this.saved.server.addr) : [];
+      const b = proxyBadge(st, p.enabled, runs, where);
+      const addr = row.querySelector<HTMLElement>('[data-role="addr"]');
+      if (addr) this.renderAddr(addr, p.name.trim(), p.enabled ? where : []);
       const badge = row.querySelector<HTMLElement>('[data-role="badge"]');
       const traffic = row.querySelector<HTMLElement>('[data-role="traffic"]');
       if (badge) {
@@ -691,6 +803,30 @@ export class App {
       }
       if (traffic) traffic.textContent = p.enabled ? trafficLabel(st) : "";
       row.querySelector('[data-testid="proxy-remove"]')?.setAttribute("aria-label", `Remove proxy ${p.name}`);
+    }
+  }
+
+  /** The row's "where to connect": the address (the public URL for http/https) and a Copy button. */
+  private renderAddr(el: HTMLElement, name: string, where: { text: string; url?: string }[]): void {
+    const key = JSON.stringify(where);
+    if (el.dataset.shown === key) return;
+    el.dataset.shown = key;
+    clear(el);
+    for (const w of where) {
+      // No opener plugin is part of the app, so the URL is shown and copied, not opened (the webview must not navigate).
+      const text = h("code", { "data-testid": `proxy-addr-${name}`, "data-url": w.url ?? "" }, w.text);
+      const copy = h(
+        "button",
+        {
+          type: "button",
+          class: "link",
+          "data-testid": `proxy-copy-${name}`,
+          onclick: async () => toast((await copyText(w.text)) ? `Copied ${w.text}` : "Could not copy to the clipboard", "info"),
+        },
+        "Copy",
+      );
+      copy.setAttribute("aria-label", `Copy ${w.text}`);
+      append(el, text, copy);
     }
   }
 
@@ -756,6 +892,19 @@ export class App {
     if (typeof d.showModal === "function") d.showModal();
     else d.setAttribute("open", "");
   }
+}
+
+/** An OAuth error in plain words, with the provider's own text kept as a detail. */
+function explanationView(e: AuthExplanation, original: string, prefix: string): Child[] {
+  return [
+    h("span", { "data-testid": `${prefix}-error`, "data-oauth-error": e.code }, e.explanation),
+    h(
+      "details",
+      { class: "provider-detail" },
+      h("summary", {}, e.code === "unreachable" ? "Details" : `The provider's answer (${e.code})`),
+      h("p", { "data-testid": `${prefix}-detail` }, original),
+    ),
+  ];
 }
 
 function section(title: string, id: string, ...children: Child[]): HTMLElement {

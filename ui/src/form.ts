@@ -11,6 +11,38 @@ export interface ProxyForm {
   localPort: string;
   remotePort: string;
   enabled: boolean;
+  /** Comma- or space-separated, as typed. */
+  customDomains: string;
+  subdomain: string;
+  /** Comma- or space-separated path prefixes, as typed. */
+  locations: string;
+  httpUser: string;
+  /** Typed in this session only (a stored one is never read back); sent to the keychain on Save. */
+  httpPassword: string;
+  /** A password for this proxy is in the keychain. */
+  hasHttpPassword: boolean;
+  hostHeaderRewrite: string;
+  multiplexer: string;
+}
+
+/** Fields a type shows: the rest are neither validated nor sent. */
+export function typeFields(t: ProxyType): {
+  remotePort: boolean;
+  domains: boolean;
+  locations: boolean;
+  basicAuth: boolean;
+  hostHeaderRewrite: boolean;
+  multiplexer: boolean;
+} {
+  const vhost = t === "http" || t === "https" || t === "tcpmux";
+  return {
+    remotePort: t === "tcp" || t === "udp",
+    domains: vhost,
+    locations: t === "http",
+    basicAuth: t === "http" || t === "tcpmux",
+    hostHeaderRewrite: t === "http",
+    multiplexer: t === "tcpmux",
+  };
 }
 
 export interface ProfileForm {
@@ -32,8 +64,38 @@ export interface ProfileForm {
 /** Field key → message. Proxy fields are keyed `proxy.<key>.<field>`. */
 export type Errors = Record<string, string>;
 
-export const proxyField = (key: number, field: "name" | "localIp" | "localPort" | "remotePort"): string =>
-  `proxy.${key}.${field}`;
+export type ProxyFieldName =
+  | "name"
+  | "localIp"
+  | "localPort"
+  | "remotePort"
+  | "customDomains"
+  | "subdomain"
+  | "locations"
+  | "httpUser"
+  | "httpPassword"
+  | "hostHeaderRewrite";
+
+export const proxyField = (key: number, field: ProxyFieldName): string => `proxy.${key}.${field}`;
+
+/** A comma/space separated list as typed, without empty items. */
+export function splitList(raw: string): string[] {
+  return raw
+    .split(/[\s,]+/)
+    .map((x) => x.trim())
+    .filter((x) => x !== "");
+}
+
+const LABEL_RE = /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
+
+/** A DNS name as the server routes it: labels of letters, digits and '-', optionally "*." in front. */
+export function domainError(d: string): string | null {
+  if (d.includes("://")) return `"${d}": give only the name, without http:// or https://`;
+  if (/[:/]/.test(d)) return `"${d}": give only the name, without a port or a path`;
+  const name = d.startsWith("*.") ? d.slice(2) : d;
+  if (name.length > 253 || !name.split(".").every((l) => LABEL_RE.test(l))) return `"${d}" is not a valid domain name`;
+  return null;
+}
 
 export const PROXY_NAME_RE = /^[A-Za-z0-9._-]+$/;
 
@@ -117,7 +179,39 @@ export function validate(f: ProfileForm): Errors {
     seen.add(name);
     put(proxyField(p.key, "localIp"), ipError(p.localIp));
     put(proxyField(p.key, "localPort"), portError(p.localPort, "Local port"));
-    put(proxyField(p.key, "remotePort"), portError(p.remotePort, "Remote port"));
+    const t = typeFields(p.type);
+    if (t.remotePort) put(proxyField(p.key, "remotePort"), portError(p.remotePort, "Remote port"));
+    if (t.domains) {
+      const domains = splitList(p.customDomains);
+      const sub = p.subdomain.trim();
+      if (domains.length === 0 && sub === "") {
+        put(proxyField(p.key, "customDomains"), "Give a custom domain or a subdomain: the name visitors use to reach this proxy");
+      }
+      for (const d of domains) {
+        const m = domainError(d);
+        if (m) {
+          put(proxyField(p.key, "customDomains"), m);
+          break;
+        }
+      }
+      if (sub !== "" && !LABEL_RE.test(sub)) {
+        put(proxyField(p.key, "subdomain"), "Use letters, digits and '-' only (the server adds its own domain after it)");
+      }
+    }
+    if (t.locations) {
+      const bad = splitList(p.locations).find((l) => !l.startsWith("/"));
+      if (bad !== undefined) put(proxyField(p.key, "locations"), `"${bad}": a location is a URL path starting with /`);
+    }
+    if (t.basicAuth) {
+      const user = p.httpUser.trim();
+      const hasPw = p.httpPassword !== "" || p.hasHttpPassword;
+      if (user !== "" && !hasPw) put(proxyField(p.key, "httpPassword"), "Give the password visitors must enter with this user");
+      if (user === "" && p.httpPassword !== "") put(proxyField(p.key, "httpUser"), "Give the user name that goes with this password");
+      if (/[:\s]/.test(user)) put(proxyField(p.key, "httpUser"), "A basic-auth user name cannot contain ':' or spaces");
+    }
+    if (t.hostHeaderRewrite && p.hostHeaderRewrite.trim() !== "") {
+      put(proxyField(p.key, "hostHeaderRewrite"), domainError(p.hostHeaderRewrite.trim()) === null || /^[\w.-]+:\d+$/.test(p.hostHeaderRewrite.trim()) ? null : "Give a host name, e.g. localhost or app.internal");
+    }
   }
   return e;
 }
@@ -144,8 +238,16 @@ export function fromProfile(p: Profile): ProfileForm {
       type: x.type,
       localIp: x.localIp,
       localPort: String(x.localPort),
-      remotePort: String(x.remotePort),
+      remotePort: x.remotePort ? String(x.remotePort) : "",
       enabled: x.enabled,
+      customDomains: (x.customDomains ?? []).join(", "),
+      subdomain: x.subdomain ?? "",
+      locations: (x.locations ?? []).join(", "),
+      httpUser: x.httpUser ?? "",
+      httpPassword: "",
+      hasHttpPassword: x.hasHttpPassword ?? false,
+      hostHeaderRewrite: x.hostHeaderRewrite ?? "",
+      multiplexer: x.multiplexer || (x.type === "tcpmux" ? "httpconnect" : ""),
     })),
     connectOnLaunch: p.options.connectOnLaunch,
     startMinimized: p.options.startMinimized,
@@ -165,14 +267,24 @@ export function toProfile(f: ProfileForm, hasSecret: boolean): Profile {
       scope: f.scope.trim(),
       hasSecret,
     },
-    proxies: f.proxies.map((p) => ({
-      name: p.name.trim(),
-      type: p.type,
-      localIp: p.localIp.trim(),
-      localPort: Number(p.localPort.trim()),
-      remotePort: Number(p.remotePort.trim()),
-      enabled: p.enabled,
-    })),
+    proxies: f.proxies.map((p) => {
+      const t = typeFields(p.type);
+      return {
+        name: p.name.trim(),
+        type: p.type,
+        localIp: p.localIp.trim(),
+        localPort: Number(p.localPort.trim()),
+        remotePort: t.remotePort ? Number(p.remotePort.trim()) : 0,
+        enabled: p.enabled,
+        customDomains: t.domains ? splitList(p.customDomains) : [],
+        subdomain: t.domains ? p.subdomain.trim() : "",
+        locations: t.locations ? splitList(p.locations) : [],
+        httpUser: t.basicAuth ? p.httpUser.trim() : "",
+        hostHeaderRewrite: t.hostHeaderRewrite ? p.hostHeaderRewrite.trim() : "",
+        multiplexer: t.multiplexer ? "httpconnect" : "",
+        hasHttpPassword: p.hasHttpPassword,
+      };
+    }),
     options: { connectOnLaunch: f.connectOnLaunch, startMinimized: f.startMinimized, launchAtLogin: f.launchAtLogin },
   };
 }
@@ -182,12 +294,29 @@ export function newProxy(existing: readonly ProxyForm[]): ProxyForm {
   const names = new Set(existing.map((p) => p.name.trim()));
   let i = 1;
   while (names.has(`proxy-${i}`)) i++;
-  return { key: newKey(), name: `proxy-${i}`, type: "tcp", localIp: "127.0.0.1", localPort: "", remotePort: "", enabled: true };
+  return {
+    key: newKey(),
+    name: `proxy-${i}`,
+    type: "tcp",
+    localIp: "127.0.0.1",
+    localPort: "",
+    remotePort: "",
+    enabled: true,
+    customDomains: "",
+    subdomain: "",
+    locations: "",
+    httpUser: "",
+    httpPassword: "",
+    hasHttpPassword: false,
+    hostHeaderRewrite: "",
+    multiplexer: "",
+  };
 }
 
-/** Same content as far as the backend is concerned (ignores row keys and `hasSecret`). */
+/** Same content as far as the backend is concerned (ignores row keys and the read-only `has*` flags). */
 export function sameProfile(a: Profile, b: Profile): boolean {
-  const strip = (p: Profile) => canonical({ ...p, auth: { ...p.auth, hasSecret: false } });
+  const strip = (p: Profile) =>
+    canonical({ ...p, auth: { ...p.auth, hasSecret: false }, proxies: p.proxies.map((x) => ({ ...x, hasHttpPassword: false })) });
   return strip(a) === strip(b);
 }
 
@@ -203,3 +332,14 @@ function canonical(v: unknown): string {
   }
   return JSON.stringify(v) ?? "null";
 }
+
+/** The type-specific fields of a `ProxyDef` when a type does not use them. */
+export const PROXY_EXTRAS = {
+  customDomains: [] as string[],
+  subdomain: "",
+  locations: [] as string[],
+  httpUser: "",
+  hostHeaderRewrite: "",
+  multiplexer: "",
+  hasHttpPassword: false,
+};

@@ -2,7 +2,9 @@
 
 export type Transport = "tcp" | "websocket" | "wss";
 export type AuthMethod = "oidc" | "token";
-export type ProxyType = "tcp" | "udp";
+/** The proxy types the engine runs (stcp/sudp/xtcp are not offered: the engine refuses them). */
+export type ProxyType = "tcp" | "udp" | "http" | "https" | "tcpmux";
+export const PROXY_TYPES: readonly ProxyType[] = ["tcp", "udp", "http", "https", "tcpmux"];
 
 /** What import_frpc brought over, and the proxies/visitors it left out ("proxy NAME: reason"). */
 export interface Imported {
@@ -30,8 +32,23 @@ export interface ProxyDef {
   type: ProxyType;
   localIp: string;
   localPort: number;
+  /** tcp/udp only (0 for the others). */
   remotePort: number;
   enabled: boolean;
+  /** http/https/tcpmux: the names the server routes to this proxy (with or instead of `subdomain`). */
+  customDomains: string[];
+  /** http/https/tcpmux: served as `<subdomain>.<server's subDomainHost>`. */
+  subdomain: string;
+  /** http: URL path prefixes routed here (empty: all). */
+  locations: string[];
+  /** http/tcpmux: the user visitors must give (basic auth); the password is in the keychain. */
+  httpUser: string;
+  /** http: the Host header the local service sees. */
+  hostHeaderRewrite: string;
+  /** tcpmux: "httpconnect" (the only multiplexer frp has). */
+  multiplexer: string;
+  /** Read-only: an httpPassword for this proxy is stored in the OS keychain (never the password itself). */
+  hasHttpPassword: boolean;
 }
 
 export type ConnStatus =
@@ -53,6 +70,8 @@ export type ProxyStatus =
 export interface Status {
   conn: ConnStatus;
   proxies: Record<string, ProxyStatus>;
+  /** A saved change (server address, auth, secret) applies only after Disconnect and Connect. */
+  reconnectNeeded?: boolean;
 }
 
 export interface TokenInfo {

@@ -95,12 +95,21 @@ describe("Test sign-in", () => {
     expect(((await calls(page, "test_sign_in"))[0]!.args as { secret: string | null }).secret).toBe("typed-secret");
   });
 
-  it("shows the provider's exact error message", async () => {
-    const message = 'invalid_client: Client authentication failed (token endpoint https://auth.example.com/application/o/token/ answered 401). Check the client ID and secret in authentik.';
+  it("explains the provider's OAuth error with the form's field names and keeps the provider's text as a detail", async () => {
+    const message =
+      'the provider rejected the client secret, or its policy denies this client (invalid_grant: The provided authorization grant or refresh token is invalid, expired, revoked, does not match the redirection URI used in the authorization request, or was issued to another client): check auth.oidc.clientSecret and the application\'s policies';
     const page = await hx.open(seed({ failures: { test_sign_in: { code: "sign_in_failed", message } } }));
     await page.click(tid("test-signin-button"));
     await page.waitForSelector(`${tid("signin-result")}[data-state="error"]`);
-    await expect(page.locator(tid("signin-error")).textContent()).resolves.toBe(message);
+    const plain = await page.locator(tid("signin-error")).textContent();
+    expect(plain).toContain("Client secret");
+    expect(plain).not.toContain("auth.oidc");
+    expect(plain).not.toContain("redirection URI");
+    await expect(page.locator(tid("signin-error")).getAttribute("data-oauth-error")).resolves.toBe("invalid_grant");
+    await expect(page.locator(tid("signin-detail")).textContent()).resolves.toBe(message);
+    await expect(page.locator(tid("signin-detail")).isVisible()).resolves.toBe(false); // folded until asked for
+    await page.click(`${tid("signin-result")} summary`);
+    await expect(page.locator(tid("signin-detail")).isVisible()).resolves.toBe(true);
     await expect(page.locator(tid("signin-result")).getAttribute("data-code")).resolves.toBe("sign_in_failed");
     await expect(page.locator(tid("test-signin-button")).isEnabled()).resolves.toBe(true);
   });
@@ -112,5 +121,40 @@ describe("Test sign-in", () => {
     await page.waitForSelector(`${tid("signin-result")}[data-state="ok"]`);
     const args = (await calls(page, "test_sign_in"))[0]!.args as { profile: Profile };
     expect(args.profile.server.addr).toBe("tunnel.example.com");
+  });
+});
+
+describe("sign-in result inputs", () => {
+  it("shows the token's Client ID (azp) and turns stale when the secret, client ID, endpoint or server change", async () => {
+    const page = await hx.open();
+    const stale = page.locator(tid("signin-stale"));
+    const test = async () => {
+      await page.click(tid("test-signin-button"));
+      await page.waitForSelector(`${tid("signin-result")}[data-state="ok"]`);
+      await expect(stale.isVisible()).resolves.toBe(false);
+    };
+    await test();
+    await expect(page.locator(tid("signin-client-id")).textContent()).resolves.toBe("portway-laptop");
+    for (const [field, value] of [
+      ["client-secret", "another-secret"],
+      ["client-id", "portway-other"],
+      ["token-endpoint", "https://auth2.example.com/token/"],
+      ["server-addr", "other.example.com"],
+    ] as const) {
+      const before = await page.locator(tid(field)).inputValue();
+      await page.fill(tid(field), value);
+      await expect(stale.isVisible()).resolves.toBe(true);
+      await expect(page.locator(tid("signin-result")).getAttribute("data-stale")).resolves.toBe("true");
+      // Back to what was tested: no longer stale.
+      await page.fill(tid(field), before);
+      await expect(stale.isVisible()).resolves.toBe(false);
+    }
+    // Saving a new secret also makes it stale (the stored secret changed).
+    await page.fill(tid("client-secret"), "replaced");
+    await page.click(tid("save-button"));
+    await page.waitForFunction(() => window.__mock.calls.some((c) => c.cmd === "set_secret"));
+    await expect.poll(() => page.locator(tid("client-secret")).inputValue()).toBe("");
+    await expect(stale.isVisible()).resolves.toBe(true);
+    await test();
   });
 });

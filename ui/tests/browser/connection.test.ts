@@ -2,7 +2,7 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { ARTIFACTS, Harness, calls, emit, seed, tid } from "./harness";
+import { ARTIFACTS, Harness, PROFILE, calls, emit, seed, tid } from "./harness";
 import type { Status } from "../../src/types";
 
 const hx = new Harness();
@@ -100,7 +100,7 @@ describe("connection state", () => {
 describe("proxy status", () => {
   it("running and refused badges with the server's reason, traffic humanised", async () => {
     const page = await hx.open();
-    await expect(page.locator(tid("proxy-status-web")).textContent()).resolves.toBe("Not started");
+    await expect(page.locator(tid("proxy-status-web")).textContent()).resolves.toBe("Not running");
     await emit(page, "status-changed", {
       conn: { state: "connected", runId: "r", since: Date.now() },
       proxies: {
@@ -108,14 +108,14 @@ describe("proxy status", () => {
         dns: { state: "error", reason: "port 6053 is not in allowPorts", bytesIn: 0, bytesOut: 0, conns: 0 },
       },
     } satisfies Status);
-    await expect(page.locator(tid("proxy-status-web")).textContent()).resolves.toBe("Running on tunnel.example.com:6000");
+    await expect(page.locator(tid("proxy-status-web")).textContent()).resolves.toBe("Running at tunnel.example.com:6000");
     await expect(page.locator(tid("proxy-traffic-web")).textContent()).resolves.toBe("in 1.5 KiB · out 5 MiB · 2 conns");
     await expect(page.locator(tid("proxy-status-dns")).textContent()).resolves.toBe("Refused: port 6053 is not in allowPorts");
     await expect(page.locator(tid("proxy-status-dns")).getAttribute("data-tone")).resolves.toBe("bad");
 
     for (const state of ["idle", "pending"] as const) {
       await emit(page, "status-changed", { conn: { state: "connecting", attempt: 1 }, proxies: { web: { state, bytesIn: 0, bytesOut: 0, conns: 0 } } });
-      await expect(page.locator(tid("proxy-status-web")).textContent()).resolves.toBe(state === "idle" ? "Idle" : "Pending");
+      await expect(page.locator(tid("proxy-status-web")).textContent()).resolves.toBe(state === "idle" ? "Waiting" : "Pending");
     }
   });
 
@@ -123,5 +123,60 @@ describe("proxy status", () => {
     const page = await hx.open();
     await page.locator(`${tid("proxy-row-dns")} ${tid("proxy-enabled")}`).uncheck();
     await expect(page.locator(tid("proxy-status-dns")).textContent()).resolves.toBe("Disabled");
+  });
+});
+
+describe("where to connect", () => {
+  it("tcp shows the server address with the remote port and copies it; http shows the public URL", async () => {
+    const p = structuredClone(PROFILE);
+    p.proxies.push({ ...p.proxies[0]!, name: "site", type: "http", remotePort: 0, customDomains: ["app.example.com"] });
+    const page = await hx.open(seed({ profile: p }));
+    await emit(page, "status-changed", {
+      conn: { state: "connected", runId: "r", since: Date.now() },
+      proxies: {
+        web: { state: "running", remoteAddr: ":38247", bytesIn: 0, bytesOut: 0, conns: 0 },
+        site: { state: "running", remoteAddr: "app.example.com:8080", bytesIn: 0, bytesOut: 0, conns: 0 },
+      },
+    } satisfies Status);
+    await expect(page.locator(tid("proxy-status-web")).textContent()).resolves.toBe("Running at tunnel.example.com:38247");
+    await expect(page.locator(tid("proxy-addr-web")).textContent()).resolves.toBe("tunnel.example.com:38247");
+    await page.click(tid("proxy-copy-web"));
+    await expect.poll(() => page.evaluate(() => window.__mock.copied)).toEqual(["tunnel.example.com:38247"]);
+    await expect(page.locator(tid("proxy-addr-site")).textContent()).resolves.toBe("http://app.example.com:8080");
+    await page.click(tid("proxy-copy-site"));
+    await expect.poll(() => page.evaluate(() => window.__mock.copied.at(-1))).toBe("http://app.example.com:8080");
+    // Disconnected: the address goes away.
+    await emit(page, "status-changed", { conn: { state: "disconnected" }, proxies: { web: { state: "idle", bytesIn: 0, bytesOut: 0, conns: 0 } } });
+    await expect(page.locator(tid("proxy-addr-web")).count()).resolves.toBe(0);
+  });
+
+  it("a proxy after Disconnect and a newly added one show the same state and label", async () => {
+    const page = await hx.open();
+    await page.click(tid("add-proxy"));
+    // What the backend sends after Disconnect: the known proxies idle, the new one absent.
+    await emit(page, "status-changed", {
+      conn: { state: "disconnected" },
+      proxies: { web: { state: "idle", bytesIn: 0, bytesOut: 0, conns: 0 }, dns: { state: "idle", bytesIn: 0, bytesOut: 0, conns: 0 } },
+    });
+    const web = page.locator(tid("proxy-status-web"));
+    const fresh = page.locator(tid("proxy-status-proxy-1"));
+    await expect(web.textContent()).resolves.toBe("Not running");
+    await expect(fresh.textContent()).resolves.toBe("Not running");
+    await expect(web.getAttribute("title")).resolves.toBe(await fresh.getAttribute("title"));
+    await expect(web.getAttribute("data-tone")).resolves.toBe(await fresh.getAttribute("data-tone"));
+  });
+
+  it("a refused login explains the provider's error code with the form's fields", async () => {
+    const page = await hx.open();
+    const reason = "the provider does not accept client ID \"portway-laptop\" (invalid_client: Client authentication failed): check auth.oidc.clientID and auth.oidc.clientSecret";
+    await emit(page, "status-changed", { conn: { state: "error", reason, retryInMs: null }, proxies: {} });
+    const box = page.locator(tid("conn-explain"));
+    await expect(box.isVisible()).resolves.toBe(true);
+    const plain = await page.locator(tid("conn-error")).textContent();
+    expect(plain).toContain("Client ID");
+    expect(plain).toContain("Client secret");
+    await expect(page.locator(tid("conn-detail")).textContent()).resolves.toBe(reason);
+    await emit(page, "status-changed", { conn: { state: "disconnected" }, proxies: {} });
+    await expect(box.isVisible()).resolves.toBe(false);
   });
 });

@@ -1,7 +1,8 @@
 // Validation before anything is sent, proxies editing, options, import and export.
+import { PROXY_EXTRAS } from "../../src/form";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { Page } from "playwright-core";
-import { Harness, PROFILE, calls, seed, tid } from "./harness";
+import { Harness, PROFILE, calls, emit, seed, tid } from "./harness";
 import type { Profile } from "../../src/types";
 
 const hx = new Harness();
@@ -99,7 +100,7 @@ describe("editing and saving", () => {
     const sent = (await calls(page, "save_profile"))[0]!.args!.profile as Profile;
     expect(sent.proxies).toEqual([
       { ...PROFILE.proxies[0], enabled: false },
-      { name: "ssh", type: "tcp", localIp: "127.0.0.1", localPort: 22, remotePort: 6022, enabled: true },
+      { name: "ssh", type: "tcp", localIp: "127.0.0.1", localPort: 22, remotePort: 6022, enabled: true, ...PROXY_EXTRAS },
     ]);
     expect(sent.options).toEqual({ connectOnLaunch: true, startMinimized: false, launchAtLogin: true });
     expect(sent.server.protocol).toBe("wss");
@@ -121,7 +122,7 @@ describe("import and export", () => {
     const imported: Profile = {
       ...PROFILE,
       server: { addr: "frps.example.org", port: 7001, protocol: "websocket", tls: false },
-      proxies: [{ name: "rdp", type: "tcp", localIp: "192.168.1.20", localPort: 3389, remotePort: 6389, enabled: true }],
+      proxies: [{ name: "rdp", type: "tcp", localIp: "192.168.1.20", localPort: 3389, remotePort: 6389, enabled: true, ...PROXY_EXTRAS }],
     };
     const page = await hx.open(seed({ replies: { import_frpc: { profile: imported, skipped: [] } } }));
     const toml = 'serverAddr = "frps.example.org"\nserverPort = 7001\n[[proxies]]\nname = "rdp"\n';
@@ -178,3 +179,61 @@ describe("accessibility", () => {
     expect(unnamed).toEqual([]);
   });
 });
+
+describe("proxy types", () => {
+  it("offers exactly the engine's types; http shows its own fields and stores its password in the keychain only", async () => {
+    const page = await hx.open();
+    const options = await page.locator(`${row("web", "proxy-type")} option`).evaluateAll((os) => os.map((o) => (o as HTMLOptionElement).value));
+    expect(options).toEqual(["tcp", "udp", "http", "https", "tcpmux"]);
+    await page.locator(row("web", "proxy-type")).selectOption("http");
+    await expect(page.locator(row("web", "proxy-remote-port")).isVisible()).resolves.toBe(false);
+    await expect(page.locator(row("web", "proxy-custom-domains")).isVisible()).resolves.toBe(true);
+    expect(await saveEnabled(page)).toBe(false); // no domain yet
+    await expect(page.locator(tid("form-summary")).textContent()).resolves.toContain("custom domains");
+    await page.fill(row("web", "proxy-custom-domains"), "app.example.com, www.example.com");
+    await page.fill(row("web", "proxy-locations"), "/, /api");
+    await page.fill(row("web", "proxy-http-user"), "alice");
+    expect(await saveEnabled(page)).toBe(false); // a user needs a password
+    await page.fill(row("web", "proxy-http-password"), "pa55-word");
+    await page.fill(row("web", "proxy-host-header-rewrite"), "localhost");
+    await page.click(tid("save-button"));
+    await page.waitForFunction(() => window.__mock.calls.some((c) => c.cmd === "set_proxy_password"));
+    const sent = (await calls(page, "save_profile"))[0]!.args!.profile as Profile;
+    expect(sent.proxies[0]).toMatchObject({
+      type: "http",
+      remotePort: 0,
+      customDomains: ["app.example.com", "www.example.com"],
+      locations: ["/", "/api"],
+      httpUser: "alice",
+      hostHeaderRewrite: "localhost",
+    });
+    expect(JSON.stringify(await calls(page, "save_profile"))).not.toContain("pa55-word");
+    expect((await calls(page, "set_proxy_password"))[0]!.args).toEqual({ name: "web", password: "pa55-word" });
+    await expect.poll(() => page.locator(row("web", "proxy-http-password")).inputValue()).toBe("");
+    await expect(page.locator(row("web", "proxy-http-password")).getAttribute("placeholder")).resolves.toContain("stored in the system keychain");
+    await expect.poll(() => page.locator(tid("form-summary")).textContent()).toBe("All changes saved");
+
+    // tcpmux: domains and basic auth, no locations; the multiplexer is fixed to httpconnect.
+    await page.locator(row("dns", "proxy-type")).selectOption("tcpmux");
+    await expect(page.locator(row("dns", "proxy-locations")).isVisible()).resolves.toBe(false);
+    await expect(page.locator(row("dns", "proxy-multiplexer")).textContent()).resolves.toContain("httpconnect");
+    await page.fill(row("dns", "proxy-subdomain"), "a.b");
+    await expect(page.locator(tid(`error-proxy.${await rowKey(page, "dns")}.subdomain`)).textContent()).resolves.toContain("letters, digits");
+  });
+
+  it("says when a saved change needs a reconnect", async () => {
+    const page = await hx.open();
+    const note = page.locator(tid("reconnect-needed"));
+    await emit(page, "status-changed", { conn: { state: "connected", runId: "r", since: Date.now() }, proxies: {}, reconnectNeeded: false });
+    await expect(note.isVisible()).resolves.toBe(false);
+    await emit(page, "status-changed", { conn: { state: "connected", runId: "r", since: Date.now() }, proxies: {}, reconnectNeeded: true });
+    await expect(note.isVisible()).resolves.toBe(true);
+    await expect(note.textContent()).resolves.toContain("Disconnect, then Connect");
+    await emit(page, "status-changed", { conn: { state: "disconnected" }, proxies: {}, reconnectNeeded: true });
+    await expect(note.isVisible()).resolves.toBe(false);
+  });
+});
+
+async function rowKey(page: Page, name: string): Promise<string> {
+  return (await page.locator(tid(`proxy-row-${name}`)).getAttribute("data-key")) ?? "";
+}

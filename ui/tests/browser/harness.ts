@@ -1,5 +1,6 @@
 // Browser-test harness: serves ui/dist on 127.0.0.1 (port 0), drives Debian's Chromium with playwright-core,
 // and opens the page with the Tauri IPC mocked (see tauri-mock.ts).
+import { PROXY_EXTRAS } from "../../src/form";
 import { createServer, type Server } from "node:http";
 import { existsSync, readFileSync } from "node:fs";
 import { extname, join, normalize, resolve } from "node:path";
@@ -50,8 +51,8 @@ export const PROFILE: Profile = {
     hasSecret: true,
   },
   proxies: [
-    { name: "web", type: "tcp", localIp: "127.0.0.1", localPort: 8080, remotePort: 6000, enabled: true },
-    { name: "dns", type: "udp", localIp: "127.0.0.1", localPort: 53, remotePort: 6053, enabled: true },
+    { name: "web", type: "tcp", localIp: "127.0.0.1", localPort: 8080, remotePort: 6000, enabled: true, ...PROXY_EXTRAS },
+    { name: "dns", type: "udp", localIp: "127.0.0.1", localPort: 53, remotePort: 6053, enabled: true, ...PROXY_EXTRAS },
   ],
   options: { connectOnLaunch: false, startMinimized: false, launchAtLogin: false },
 };

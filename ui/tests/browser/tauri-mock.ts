@@ -21,7 +21,7 @@ export interface MockSeed {
 
 export interface MockHandle {
   calls: { cmd: string; args: Record<string, unknown> | undefined }[];
-  state: MockSeed & { secret: string | null };
+  state: MockSeed & { secret: string | null; proxyPasswords: Record<string, string> };
   emit(event: string, payload: unknown): void;
   fail(cmd: string, err: { code: string; message: string } | null): void;
   reply(cmd: string, value: unknown): void;
@@ -36,7 +36,7 @@ declare global {
 }
 
 export function installTauriMock(seed: MockSeed): void {
-  const state = { ...seed, secret: seed.profile.auth.hasSecret ? "stored-secret" : null };
+  const state = { ...seed, secret: seed.profile.auth.hasSecret ? "stored-secret" : null, proxyPasswords: {} as Record<string, string> };
   const callbacks = new Map<number, (payload: unknown) => void>();
   const listeners = new Map<string, { eventId: number; handler: number }[]>();
   let nextId = 1;
@@ -73,6 +73,17 @@ export function installTauriMock(seed: MockSeed): void {
         if (!state.keychain.available) throw { code: "keychain_unavailable", message: state.keychain.message };
         state.secret = (args as { secret: string }).secret;
         state.profile.auth.hasSecret = true;
+        return null;
+      case "set_proxy_password": {
+        if (!state.keychain.available) throw { code: "keychain_unavailable", message: state.keychain.message };
+        const a = args as { name: string; password: string };
+        state.proxyPasswords[a.name] = a.password;
+        const row = state.profile.proxies.find((p) => p.name === a.name);
+        if (row) row.hasHttpPassword = true;
+        return null;
+      }
+      case "clear_proxy_password":
+        delete state.proxyPasswords[(args as { name: string }).name];
         return null;
       case "clear_secret":
         state.secret = null;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import {
+  PROXY_EXTRAS,
   addrError,
   fromProfile,
   ipError,
@@ -21,7 +22,7 @@ import type { Profile } from "../../src/types";
 const profile: Profile = {
   server: { addr: "tunnel.example.com", port: 7000, protocol: "tcp", tls: true },
   auth: { method: "oidc", tokenEndpointUrl: "https://auth.example.com/application/o/token/", clientId: "portway", audience: "", scope: "", hasSecret: true },
-  proxies: [{ name: "web", type: "tcp", localIp: "127.0.0.1", localPort: 8080, remotePort: 6000, enabled: true }],
+  proxies: [{ name: "web", type: "tcp", localIp: "127.0.0.1", localPort: 8080, remotePort: 6000, enabled: true, ...PROXY_EXTRAS }],
   options: { connectOnLaunch: false, startMinimized: true, launchAtLogin: false },
 };
 
@@ -125,5 +126,45 @@ describe("conversion", () => {
     expect([a.name, b.name]).toEqual(["proxy-1", "proxy-2"]);
     expect(a.localIp).toBe("127.0.0.1");
     expect(a.key).not.toBe(b.key);
+  });
+});
+
+describe("proxy types", () => {
+  const withProxy = (patch: Partial<ProfileForm["proxies"][number]>): ProfileForm => {
+    const f = form();
+    f.proxies = [{ ...f.proxies[0]!, ...patch }];
+    return f;
+  };
+  const key = (f: ProfileForm, field: Parameters<typeof proxyField>[1]) => proxyField(f.proxies[0]!.key, field);
+
+  it("http needs a custom domain or a subdomain, not a remote port", () => {
+    const f = withProxy({ type: "http", remotePort: "" });
+    expect(Object.keys(validate(f))).toEqual([key(f, "customDomains")]);
+    expect(validate(withProxy({ type: "http", remotePort: "", subdomain: "app" }))).toEqual({});
+    expect(validate(withProxy({ type: "https", remotePort: "", customDomains: "a.example.com, *.b.example.com" }))).toEqual({});
+  });
+  it("domains, subdomain, locations and basic auth are checked", () => {
+    let f = withProxy({ type: "http", customDomains: "http://a.example.com" });
+    expect(validate(f)[key(f, "customDomains")]).toMatch(/without http/);
+    f = withProxy({ type: "http", customDomains: "a.example.com:8080" });
+    expect(validate(f)[key(f, "customDomains")]).toMatch(/without a port/);
+    f = withProxy({ type: "http", subdomain: "a.b" });
+    expect(validate(f)[key(f, "subdomain")]).toMatch(/letters, digits/);
+    f = withProxy({ type: "http", subdomain: "a", locations: "/api, static" });
+    expect(validate(f)[key(f, "locations")]).toMatch(/starting with \//);
+    f = withProxy({ type: "http", subdomain: "a", httpUser: "me" });
+    expect(validate(f)[key(f, "httpPassword")]).toMatch(/password/);
+    expect(validate(withProxy({ type: "http", subdomain: "a", httpUser: "me", hasHttpPassword: true }))).toEqual({});
+    f = withProxy({ type: "tcpmux", subdomain: "a", httpPassword: "pw" });
+    expect(validate(f)[key(f, "httpUser")]).toMatch(/user name/);
+  });
+  it("only the type's own fields are sent; tcpmux always uses httpconnect; the password never", () => {
+    const f = withProxy({ type: "tcpmux", remotePort: "6000", customDomains: "ssh.example.com", locations: "/x", httpUser: "me", httpPassword: "pw", hostHeaderRewrite: "h" });
+    const p = toProfile(f, true).proxies[0]!;
+    expect(p).toMatchObject({ type: "tcpmux", remotePort: 0, customDomains: ["ssh.example.com"], locations: [], httpUser: "me", hostHeaderRewrite: "", multiplexer: "httpconnect" });
+    expect(JSON.stringify(p)).not.toContain("pw");
+    const back = fromProfile({ ...profile, proxies: [p] }).proxies[0]!;
+    expect(back.customDomains).toBe("ssh.example.com");
+    expect(back.httpPassword).toBe("");
   });
 });

@@ -1,5 +1,18 @@
 import { describe, expect, it } from "vitest";
-import { connView, expiryLabel, formatClock, formatLogLine, humanBytes, proxyBadge, relativeIn, secondsLeft, trafficLabel } from "../../src/format";
+import {
+  connView,
+  engineRuns,
+  explainAuthError,
+  expiryLabel,
+  formatClock,
+  formatLogLine,
+  humanBytes,
+  proxyBadge,
+  publicAddrs,
+  relativeIn,
+  secondsLeft,
+  trafficLabel,
+} from "../../src/format";
 import type { ProxyStatus } from "../../src/types";
 
 const fmt = { locale: "en-GB", timeZone: "UTC" };
@@ -39,9 +52,9 @@ describe("connection labels", () => {
 describe("proxy badges", () => {
   const c = { bytesIn: 1536, bytesOut: 0, conns: 1 };
   const cases: [ProxyStatus, string, string][] = [
-    [{ state: "idle", ...c }, "Idle", "idle"],
+    [{ state: "idle", ...c }, "Waiting", "idle"],
     [{ state: "pending", ...c }, "Pending", "busy"],
-    [{ state: "running", remoteAddr: "tunnel.example.com:6000", ...c }, "Running on tunnel.example.com:6000", "ok"],
+    [{ state: "running", remoteAddr: "tunnel.example.com:6000", ...c }, "Running at tunnel.example.com:6000", "ok"],
     [{ state: "error", reason: "port 6000 is not allowed", ...c }, "Refused: port 6000 is not allowed", "bad"],
   ];
   it.each(cases)("%j", (s, label, tone) => {
@@ -51,12 +64,72 @@ describe("proxy badges", () => {
   });
   it("the error detail carries the server's reason verbatim", () =>
     expect(proxyBadge({ state: "error", reason: "proxy [web] already exists", ...c }, true).detail).toContain("proxy [web] already exists"));
-  it("no status yet", () => expect(proxyBadge(undefined, true).label).toBe("Not started"));
+  it("no status yet while connecting", () => expect(proxyBadge(undefined, true).label).toBe("Waiting"));
+  it("one state and label for a proxy without an engine: new (no status) and after Disconnect (idle) alike", () => {
+    const fresh = proxyBadge(undefined, true, engineRuns({ state: "disconnected" }));
+    const after = proxyBadge({ state: "idle", bytesIn: 0, bytesOut: 0, conns: 0 }, true, engineRuns({ state: "disconnected" }));
+    expect(fresh).toEqual(after);
+    expect(fresh.label).toBe("Not running");
+    expect(proxyBadge(undefined, true, engineRuns({ state: "error", reason: "x", retryInMs: null })).label).toBe("Not running");
+    expect(engineRuns({ state: "error", reason: "x", retryInMs: 1000 })).toBe(true);
+  });
+  it("running shows where to connect, not the bare port", () => {
+    const s: ProxyStatus = { state: "running", remoteAddr: ":38247", ...c };
+    const where = publicAddrs("tcp", ":38247", "tunnel.example.com");
+    expect(where).toEqual([{ text: "tunnel.example.com:38247" }]);
+    expect(proxyBadge(s, true, true, where).label).toBe("Running at tunnel.example.com:38247");
+  });
   it("disabled wins", () => expect(proxyBadge(cases[2]![0], false)).toMatchObject({ label: "Disabled", tone: "off" }));
   it("traffic", () => {
     expect(trafficLabel({ state: "running", remoteAddr: "x", bytesIn: 1536, bytesOut: 5 * 1024 * 1024, conns: 2 })).toBe("in 1.5 KiB · out 5 MiB · 2 conns");
     expect(trafficLabel({ state: "idle", bytesIn: 0, bytesOut: 0, conns: 1 })).toBe("in 0 B · out 0 B · 1 conn");
     expect(trafficLabel(undefined)).toBe("");
+  });
+});
+
+describe("public addresses", () => {
+  it("tcp/udp: the server address with the remote port (IPv6 bracketed, an unspecified host replaced)", () => {
+    expect(publicAddrs("udp", ":6053", "203.0.113.7")).toEqual([{ text: "203.0.113.7:6053" }]);
+    expect(publicAddrs("tcp", "0.0.0.0:6000", "2001:db8::1")).toEqual([{ text: "[2001:db8::1]:6000" }]);
+    expect(publicAddrs("tcp", "198.51.100.2:6000", "tunnel.example.com")).toEqual([{ text: "198.51.100.2:6000" }]);
+  });
+  it("http/https: one URL per route, duplicates once (frps repeats a domain per location)", () => {
+    expect(publicAddrs("http", "web.portway.test:18080,web.portway.test:18080", "x")).toEqual([
+      { text: "http://web.portway.test:18080", url: "http://web.portway.test:18080" },
+    ]);
+    expect(publicAddrs("https", "secure.example.com", "x")).toEqual([{ text: "https://secure.example.com", url: "https://secure.example.com" }]);
+    expect(publicAddrs("http", "a.example.com:8080,b.example.com:8080", "x").map((a) => a.text)).toEqual([
+      "http://a.example.com:8080",
+      "http://b.example.com:8080",
+    ]);
+  });
+  it("tcpmux: the HTTP CONNECT address", () => expect(publicAddrs("tcpmux", "mux.portway.test:18090", "x")).toEqual([{ text: "mux.portway.test:18090" }]));
+});
+
+describe("auth errors in plain words", () => {
+  it.each([
+    ["the provider does not accept client ID \"x\" (invalid_client: Client authentication failed): check auth.oidc.clientID and auth.oidc.clientSecret", "invalid_client", ["Client ID", "Client secret"]],
+    ["the provider rejected the client secret, or its policy denies this client (invalid_grant: The provided authorization grant or refresh token is invalid, expired, revoked, does not match the redirection URI used in the authorization request): check auth.oidc.clientSecret", "invalid_grant", ["Client secret"]],
+    ["the provider refused the token request: unauthorized_client: not allowed", "unauthorized_client", ["client-credentials"]],
+    ["the provider refused the token request: invalid_scope", "invalid_scope", ["Scope"]],
+    ["cannot reach the token endpoint https://auth.example.com/t: connection refused", "unreachable", ["Token endpoint URL"]],
+  ])("%s", (msg, code, words) => {
+    const e = explainAuthError(msg)!;
+    expect(e.code).toBe(code);
+    for (const w of words) expect(e.explanation).toContain(w);
+    expect(e.explanation).not.toContain("auth.oidc");
+  });
+  it("other errors are left as they are", () => expect(explainAuthError("connection refused (os error 111)")).toBeNull());
+});
+
+describe("one time format", () => {
+  it("the header, the expiry and the log lines share the locale's clock (12-hour in en-US, 24-hour in en-GB)", () => {
+    const ts = Date.UTC(2025, 4, 6, 18, 22, 35, 7);
+    const us = { locale: "en-US", timeZone: "UTC" };
+    expect(formatClock(ts, ts, us)).toBe("06:22:35 PM");
+    expect(formatLogLine({ ts, level: "INFO", target: "", message: "m" }, us)).toBe("06:22:35.007 PM INFO  m");
+    expect(formatClock(ts, ts, fmt)).toBe("18:22:35");
+    expect(formatLogLine({ ts, level: "INFO", target: "", message: "m" }, fmt)).toBe("18:22:35.007 INFO  m");
   });
 });
 
