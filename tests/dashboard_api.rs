@@ -2,7 +2,7 @@
 //! (`tests/fixtures/frp-captures/dashboard-api/`, see its README): a client with the capture's tcp `web`, udp
 //! `voice` and the tcp `clash` whose port is taken; 3 × `hello portway` through `web`, 2 × `voice-datagram`
 //! through `voice`; then every endpoint, compared by status, the headers that matter, JSON key sets and values
-//! (modulo times, IDs and ports). The capture's http proxy `site` is left out: this server has no HTTP vhosts.
+//! (modulo times, IDs and ports). The capture's http proxy `site` is left out here (vhost byte counts: tests/http_vhost.rs).
 //! Plus a real Prometheus server scraping `/metrics`.
 
 mod support;
