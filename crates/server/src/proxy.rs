@@ -57,6 +57,16 @@ pub enum ProxyError {
     Vhost(#[from] crate::vhost::VhostError),
 }
 
+/// Registers `name` as `ctl`'s in the server's proxy names, unless another proxy holds it.
+pub(crate) fn claim_name(ctl: &Control, name: &str) -> Result<(), ProxyError> {
+    let mut all = ctl.shared().proxies.lock().map_err(|_| ProxyError::NameTaken(name.to_string()))?;
+    if all.contains_key(name) {
+        return Err(ProxyError::NameTaken(name.to_string()));
+    }
+    all.insert(name.to_string(), ctl.run_id.clone());
+    Ok(())
+}
+
 /// The `allowProxyNames` check of the client's `[portway]` rule, if it has one.
 pub(crate) fn check_name_policy(ctl: &Control, name: &str) -> Result<(), ProxyError> {
     let cfg = &ctl.shared().cfg;
@@ -103,13 +113,7 @@ fn register_vhost(ctl: &Arc<Control>, np: NewProxy) -> Result<String, ProxyError
     }
     crate::vhost::check(&shared.cfg, &np)?;
     let name = np.proxy_name.clone();
-    {
-        let mut all = shared.proxies.lock().map_err(|_| ProxyError::NameTaken(name.clone()))?;
-        if all.contains_key(&name) {
-            return Err(ProxyError::NameTaken(name));
-        }
-        all.insert(name.clone(), ctl.run_id.clone());
-    }
+    claim_name(ctl, &name)?;
     let cancel = ctl.cancel.child_token();
     let kind = np.proxy_type.clone();
     let conf = np.clone();
@@ -192,14 +196,8 @@ pub async fn register(ctl: &Arc<Control>, np: NewProxy) -> Result<String, ProxyE
         bind_port(SocketAddr::new(ip, port), udp).await.map_err(|source| ProxyError::Bind { port, source })?
     };
     let port = public.port();
-    {
-        // Re-check under the lock: two clients may race for one name.
-        let mut all = shared.proxies.lock().map_err(|_| ProxyError::NameTaken(np.proxy_name.clone()))?;
-        if all.contains_key(&np.proxy_name) {
-            return Err(ProxyError::NameTaken(np.proxy_name));
-        }
-        all.insert(np.proxy_name.clone(), ctl.run_id.clone());
-    }
+    // Re-checked under the lock: two clients may race for one name.
+    claim_name(ctl, &np.proxy_name)?;
     let cancel = ctl.cancel.child_token();
     if let Ok(mut mine) = ctl.proxies.lock() {
         mine.insert(np.proxy_name.clone(), (cancel.clone(), true));
@@ -240,13 +238,9 @@ async fn register_grouped(ctl: &Arc<Control>, np: NewProxy) -> Result<String, Pr
     });
     let (port, member) = shared.tcp_groups.join(member, open).await?;
     let np = &member.np;
-    {
-        let mut all = shared.proxies.lock().map_err(|_| ProxyError::NameTaken(np.proxy_name.clone()))?;
-        if all.contains_key(&np.proxy_name) {
-            cancel.cancel();
-            return Err(ProxyError::NameTaken(np.proxy_name.clone()));
-        }
-        all.insert(np.proxy_name.clone(), ctl.run_id.clone());
+    if let Err(e) = claim_name(ctl, &np.proxy_name) {
+        cancel.cancel();
+        return Err(e);
     }
     if let Ok(mut mine) = ctl.proxies.lock() {
         mine.insert(np.proxy_name.clone(), (cancel, true));

@@ -68,13 +68,7 @@ pub fn register(ctl: &Arc<Control>, np: NewProxy) -> Result<String, ProxyError> 
     }
     crate::proxy::check_name_policy(ctl, &np.proxy_name)?;
     let name = np.proxy_name.clone();
-    {
-        let mut all = shared.proxies.lock().map_err(|_| ProxyError::NameTaken(name.clone()))?;
-        if all.contains_key(&name) {
-            return Err(ProxyError::NameTaken(name));
-        }
-        all.insert(name.clone(), ctl.run_id.clone());
-    }
+    crate::proxy::claim_name(ctl, &name)?;
     let cancel = ctl.cancel.child_token();
     if let Ok(mut mine) = ctl.proxies.lock() {
         mine.insert(name.clone(), (cancel.clone(), false));
