@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use portway_server::vhost::{connect, routes, sni};
+use portway_server::proxy::vhost::{connect, routes, sni};
 
 fuzz_target!(|data: &[u8]| {
     let whole = sni::parse_client_hello(data);

@@ -20,37 +20,49 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn, Instrument};
 
-use crate::auth::Identity;
+use crate::auth::{Authenticator, Identity};
+use crate::guard::LoginGuard;
 use crate::plugins::{
-    self, CloseProxyContent, LoginContent, NewProxyContent, NewWorkConnContent, PingContent, UserInfo,
+    self, CloseProxyContent, LoginContent, NewProxyContent, NewWorkConnContent, PingContent, Plugins, UserInfo,
 };
-use crate::service::{refuse_login, Shared};
+use crate::proxy::Kinds;
+use crate::session::{BoxFuture, Hub, Session};
+pub use crate::session::{WorkConn, WorkConnError};
 use crate::stats::ClientLogin;
+
+/// The server's sessions: what every control session shares, above the proxy kinds' [`Hub`].
+pub struct Shared {
+    /// What the proxies share: configuration, proxy names, tasks, statistics.
+    pub hub: Arc<Hub>,
+    /// How clients prove who they are.
+    pub auth: Authenticator,
+    /// Logged-in clients by run_id.
+    pub controls: Mutex<HashMap<String, Arc<Control>>>,
+    /// Failed logins per address.
+    pub guard: LoginGuard,
+    /// `[[httpPlugins]]`.
+    pub plugins: Plugins,
+    /// The proxy kinds' registries (virtual-host routes, tcp groups, secret proxies).
+    pub kinds: Kinds,
+}
+
+impl std::ops::Deref for Shared {
+    type Target = Hub;
+
+    fn deref(&self) -> &Hub {
+        &self.hub
+    }
+}
+
+/// Writes a refusal to a client that failed login, then lets the connection drop.
+pub(crate) async fn refuse_login(conn: &mut BoxedIo, wire: Wire, error: String) {
+    let resp =
+        Message::LoginResp(LoginResp { version: portway_proto::FRP_VERSION.into(), run_id: String::new(), error });
+    let _ = wire.write_msg(conn, &resp).await;
+}
 
 /// frp's extra pool capacity beyond `pool_count` before surplus work connections are discarded.
 const POOL_SLACK: usize = 10;
-
-/// Why a work connection could not be obtained.
-#[derive(Debug, thiserror::Error)]
-pub enum WorkConnError {
-    /// The client did not answer ReqWorkConn in time.
-    #[error("the client sent no work connection within {0:?}")]
-    Timeout(Duration),
-    /// Every pooled connection tried was dead.
-    #[error("every work connection tried was dead")]
-    AllDead,
-    /// The client went away.
-    #[error("the client's control connection is closed")]
-    Closed,
-}
-
-/// A work connection parked in a client's pool, with the wire protocol it opened with.
-pub struct WorkConn {
-    /// The stream; after StartWorkConn it carries the proxy's bytes.
-    pub io: BoxedIo,
-    /// v1 or v2: the framing of StartWorkConn and, for udp proxies, of the UDPPacket messages after it.
-    pub wire: Wire,
-}
 
 /// How a control connection was negotiated: v1, or v2 with the AEAD algorithm and keys from its hellos.
 pub enum Channel {
@@ -104,7 +116,7 @@ pub struct Control {
     pool_rx: Mutex<mpsc::Receiver<WorkConn>>,
     /// This client's proxies: name → cancel token, and whether it holds a public port (tcp/udp; virtual-host
     /// proxies share the vhost ports and do not count against maxPortsPerClient, as in frps).
-    pub(crate) proxies: std::sync::Mutex<HashMap<String, (CancellationToken, bool)>>,
+    proxies: std::sync::Mutex<HashMap<String, (CancellationToken, bool)>>,
     shared: Arc<Shared>,
 }
 
@@ -255,11 +267,7 @@ impl Control {
                 let plugins = self.shared.plugins.clone();
                 self.shared.tracker.spawn(async move { plugins.close_proxy(content).await });
             }
-            if let Ok(mut all) = self.shared.proxies.lock() {
-                if all.get(name) == Some(&self.run_id) {
-                    all.remove(name);
-                }
-            }
+            crate::session::release_name(self, name);
             info!(proxy = name, "proxy closed");
         }
     }
@@ -274,6 +282,55 @@ impl Control {
     /// The server this control belongs to.
     pub fn shared(&self) -> &Arc<Shared> {
         &self.shared
+    }
+}
+
+impl Session for Control {
+    fn hub(&self) -> &Arc<Hub> {
+        &self.shared.hub
+    }
+
+    fn run_id(&self) -> &str {
+        &self.run_id
+    }
+
+    fn user(&self) -> &str {
+        &self.user
+    }
+
+    fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
+    fn client_key(&self) -> &str {
+        &self.client_key
+    }
+
+    fn cancel(&self) -> &CancellationToken {
+        &self.cancel
+    }
+
+    fn start_work_conn(&self, start: StartWorkConn) -> BoxFuture<'_, Result<WorkConn, WorkConnError>> {
+        Box::pin(Control::start_work_conn(self, start))
+    }
+
+    fn user_conn_allowed<'a>(
+        &'a self,
+        proxy_name: &'a str,
+        proxy_type: &'a str,
+        remote: SocketAddr,
+    ) -> BoxFuture<'a, bool> {
+        Box::pin(Control::user_conn_allowed(self, proxy_name, proxy_type, remote))
+    }
+
+    fn add_proxy(&self, name: &str, cancel: CancellationToken, holds_port: bool) {
+        if let Ok(mut mine) = self.proxies.lock() {
+            mine.insert(name.to_string(), (cancel, holds_port));
+        }
+    }
+
+    fn ports_held(&self) -> usize {
+        self.proxy_count()
     }
 }
 
@@ -498,7 +555,10 @@ async fn run(ctl: Arc<Control>, conn: BoxedIo, channel: Channel, mut rx: mpsc::R
                 // The answer carries the name the client sent, as frp's, whatever a plugin rewrote.
                 let name = np.proxy_name.clone();
                 let registered = match new_proxy_plugins(&ctl, np).await {
-                    Ok(np) => crate::proxy::register(&ctl, np).await.map_err(|e| e.to_string()),
+                    Ok(np) => {
+                        let session: Arc<dyn Session> = ctl.clone();
+                        shared.kinds.register(&session, np).await.map_err(|e| e.to_string())
+                    }
                     Err(e) => Err(e.to_string()),
                 };
                 let resp = match registered {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use portway_proto::codec::{self, CodecError};
 use portway_proto::crypto::Key;
-use portway_proto::msg::{LoginResp, Message};
+use portway_proto::msg::Message;
 use portway_proto::mux::{MuxAcceptor, MuxConfig, MuxSession};
 use portway_proto::quic::{self, QuicStream};
 use portway_proto::transport::{self, BoxedIo, Sniffed};
@@ -23,13 +23,14 @@ use tracing::{debug, error, info, warn, Instrument};
 
 use crate::auth::{Authenticator, Scopes};
 use crate::config::ServerConfig;
-use crate::control::{self, Channel, Control, WorkConn};
+use crate::control::{self, refuse_login, Channel, Shared, WorkConn};
 use crate::guard::LoginGuard;
 use crate::oidc::OidcVerifier;
 use crate::plugins::Plugins;
+use crate::proxy::{vhost, visitor, Kinds};
+use crate::session::Hub;
 use crate::stats::Registry;
 use crate::token::TokenPolicy;
-use crate::vhost::{self, Vhost};
 
 /// How long a new connection may take to say what it is (TLS handshake, first frame).
 pub const LOGIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -89,37 +90,21 @@ pub enum StartError {
     },
 }
 
-/// State shared by every connection of one server.
-pub struct Shared {
-    /// The validated configuration.
-    pub cfg: ServerConfig,
-    /// How clients prove who they are.
-    pub auth: Authenticator,
-    /// Control-channel cipher key (from `auth.token`, whatever the auth method).
-    pub key: Key,
-    /// Logged-in clients by run_id.
-    pub controls: Mutex<HashMap<String, Arc<Control>>>,
-    /// Registered proxy names → run_id of their owner.
-    pub proxies: std::sync::Mutex<HashMap<String, String>>,
-    /// Every task the server spawns.
-    pub tracker: TaskTracker,
-    /// Cancelled on shutdown.
-    pub cancel: CancellationToken,
+/// The `bindPort` side of the server: the sessions' [`Shared`] state, the TLS acceptor and the permits of the
+/// connections that have not logged in yet.
+pub(crate) struct Front {
+    shared: Arc<Shared>,
     tls: TlsAcceptor,
     /// Permits for connections that have not logged in yet.
     unauthenticated: Arc<Semaphore>,
-    /// Failed logins per address.
-    pub guard: LoginGuard,
-    /// Routes of the HTTP / HTTPS / tcpmux virtual hosts.
-    pub vhost: Vhost,
-    /// Clients, proxies and traffic, for the dashboard API and `/metrics`.
-    pub stats: Arc<Registry>,
-    /// The tcp proxies' `loadBalancer.group`s.
-    pub tcp_groups: crate::group::TcpGroups,
-    /// Secret (stcp/sudp) proxies, reached by visitors.
-    pub secrets: crate::visitor::Secrets,
-    /// `[[httpPlugins]]`.
-    pub plugins: Plugins,
+}
+
+impl std::ops::Deref for Front {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.shared
+    }
 }
 
 /// What a server holds at one moment (logged on `SIGUSR1`; read by the load test).
@@ -135,13 +120,13 @@ pub struct Stats {
 
 /// A handle that reads a server's [`Stats`] while it runs.
 #[derive(Clone)]
-pub struct StatsHandle(Arc<Shared>);
+pub struct StatsHandle(Arc<Front>);
 
 impl StatsHandle {
     /// The current figures.
     pub async fn get(&self) -> Stats {
         let clients = self.0.controls.lock().await.len();
-        let proxies = self.0.proxies.lock().map(|p| p.len()).unwrap_or(0);
+        let proxies = self.0.names.lock().map(|p| p.len()).unwrap_or(0);
         Stats { clients, proxies, tasks: self.0.tracker.len() }
     }
 
@@ -161,7 +146,7 @@ impl StatsHandle {
 
 /// A running (or ready to run) server.
 pub struct Server {
-    shared: Arc<Shared>,
+    shared: Arc<Front>,
     /// Virtual-host listeners bound by [`Server::bind`], served by [`Server::run`].
     vhost_listeners: std::sync::Mutex<Option<vhost::Listeners>>,
     /// The `quicBindPort` socket bound by [`Server::bind`] (or given to [`Server::use_quic_socket`]).
@@ -196,24 +181,24 @@ impl Server {
         let guard_limit = cfg.portway.max_login_failures;
         let plugin_timeout = Duration::from_secs(cfg.portway.plugin_timeout.max(1) as u64);
         let plugins = Plugins::new(&cfg.http_plugins, plugin_timeout)?;
+        let hub = Arc::new(Hub {
+            cfg,
+            key,
+            names: std::sync::Mutex::new(HashMap::new()),
+            tracker: TaskTracker::new(),
+            cancel,
+            stats: Arc::new(Registry::default()),
+        });
+        let shared = Arc::new(Shared {
+            kinds: Kinds::new(&hub),
+            hub,
+            auth,
+            controls: Mutex::new(HashMap::new()),
+            guard: LoginGuard::new(guard_limit),
+            plugins,
+        });
         Ok(Server {
-            shared: Arc::new(Shared {
-                cfg,
-                auth,
-                key,
-                controls: Mutex::new(HashMap::new()),
-                proxies: std::sync::Mutex::new(HashMap::new()),
-                tracker: TaskTracker::new(),
-                cancel,
-                tls,
-                unauthenticated: Arc::new(Semaphore::new(MAX_UNAUTHENTICATED)),
-                guard: LoginGuard::new(guard_limit),
-                vhost: Vhost::default(),
-                stats: Arc::new(Registry::default()),
-                tcp_groups: Default::default(),
-                secrets: Default::default(),
-                plugins,
-            }),
+            shared: Arc::new(Front { shared, tls, unauthenticated: Arc::new(Semaphore::new(MAX_UNAUTHENTICATED)) }),
             vhost_listeners: std::sync::Mutex::new(None),
             quic_socket: std::sync::Mutex::new(None),
             tls_config,
@@ -365,10 +350,10 @@ impl Server {
         });
         let shared = self.shared;
         if let Ok(a) = listener.local_addr() {
-            shared.secrets.set_bound(a);
+            shared.kinds.secrets.set_bound(a);
         }
         if let Some(l) = vhosts {
-            vhost::spawn(&shared, l);
+            vhost::spawn(&shared.kinds.vhost, l);
         }
         match quic {
             Some(Ok(endpoint)) => {
@@ -412,7 +397,7 @@ impl Server {
     }
 }
 
-impl Shared {
+impl Front {
     async fn handle_tcp(self: Arc<Self>, tcp: TcpStream, peer: SocketAddr) {
         if self.guard.is_blocked(peer.ip()) {
             debug!("connection from an address with too many failed logins; dropped");
@@ -608,7 +593,7 @@ impl Shared {
         drop(permit);
         let wire = channel.wire();
         match first {
-            Message::Login(login) => control::login(self, conn, login, channel, peer, authed).await,
+            Message::Login(login) => control::login(self.shared.clone(), conn, login, channel, peer, authed).await,
             Message::NewWorkConn(w) => {
                 let ctl = self.controls.lock().await.get(&w.run_id).cloned();
                 match ctl {
@@ -624,7 +609,12 @@ impl Shared {
                     }
                 }
             }
-            Message::NewVisitorConn(v) => crate::visitor::serve(self, conn, wire, v, peer, authed).await,
+            Message::NewVisitorConn(v) => {
+                // frp: the visitor's user is its client's, found by the visitor's run_id.
+                let user = self.controls.lock().await.get(&v.run_id).map(|c| c.user.clone());
+                let (hub, secrets) = (self.hub.clone(), self.kinds.secrets.clone());
+                visitor::serve(hub, &secrets, conn, wire, v, user, peer, authed).await
+            }
             other => {
                 info!(message = other.name(), "unexpected first message; connection closed");
             }
@@ -748,11 +738,4 @@ fn log_bad_first_frame(e: &CodecError) {
     } else {
         info!(error = %e, "not an frp connection; dropped");
     }
-}
-
-/// Writes a refusal to a client that failed login, then lets the connection drop.
-pub(crate) async fn refuse_login(conn: &mut BoxedIo, wire: Wire, error: String) {
-    let resp =
-        Message::LoginResp(LoginResp { version: portway_proto::FRP_VERSION.into(), run_id: String::new(), error });
-    let _ = wire.write_msg(conn, &resp).await;
 }

@@ -13,12 +13,12 @@ use tracing::{debug, warn};
 
 use super::sni::{parse_client_hello, Hello, ALERT_UNRECOGNIZED_NAME, MAX_CLIENT_HELLO};
 use super::Kind;
-use crate::service::Shared;
+use super::Vhost;
 
 /// How long a visitor may take to send its ClientHello.
 pub const HELLO_TIMEOUT: Duration = Duration::from_secs(30);
 
-pub(super) async fn serve(shared: Arc<Shared>, listener: TcpListener, cancel: CancellationToken) {
+pub(super) async fn serve(shared: Arc<Vhost>, listener: TcpListener, cancel: CancellationToken) {
     super::accept_loop(shared, listener, cancel, serve_conn).await;
 }
 
@@ -40,7 +40,7 @@ async fn read_hello(tcp: &mut TcpStream) -> std::io::Result<(Vec<u8>, Option<Opt
     }
 }
 
-async fn serve_conn(shared: Arc<Shared>, mut tcp: TcpStream, peer: std::net::SocketAddr) {
+async fn serve_conn(shared: Arc<Vhost>, mut tcp: TcpStream, peer: std::net::SocketAddr) {
     let (hello, name) = match tokio::time::timeout(HELLO_TIMEOUT, read_hello(&mut tcp)).await {
         Ok(Ok(v)) => v,
         Ok(Err(e)) => {
@@ -57,7 +57,7 @@ async fn serve_conn(shared: Arc<Shared>, mut tcp: TcpStream, peer: std::net::Soc
         return;
     };
     let host = name.unwrap_or_default();
-    let Some(route) = shared.vhost.lookup(Kind::Https, &host, "", "") else {
+    let Some(route) = shared.lookup(Kind::Https, &host, "", "") else {
         debug!(sni = %host, "no https proxy for this server name; unrecognized_name alert");
         let _ = tcp.write_all(&ALERT_UNRECOGNIZED_NAME).await;
         let _ = tcp.shutdown().await;

@@ -19,9 +19,7 @@ use portway_proto::wire::Wire;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn, Instrument};
 
-use crate::control::Control;
-use crate::proxy::ProxyError;
-use crate::service::Shared;
+use crate::session::{check_name_policy, claim_name, Hub, ProxyError, Session};
 use crate::stats::LiveCounters;
 
 /// One registered secret proxy.
@@ -34,7 +32,7 @@ struct Secret {
     allow_users: Vec<String>,
     use_encryption: bool,
     use_compression: bool,
-    owner: Weak<Control>,
+    owner: Weak<dyn Session>,
     live: Arc<LiveCounters>,
     cancel: CancellationToken,
 }
@@ -61,22 +59,20 @@ pub fn is_secret(kind: &str) -> bool {
 }
 
 /// Registers an stcp/sudp proxy: no port, a route for visitors. The answer's `remote_addr` is empty, as frps's.
-pub fn register(ctl: &Arc<Control>, np: NewProxy) -> Result<String, ProxyError> {
-    let shared = ctl.shared().clone();
+pub fn register(ctl: &Arc<dyn Session>, secrets: &Arc<Secrets>, np: NewProxy) -> Result<String, ProxyError> {
+    let hub = ctl.hub().clone();
     if np.proxy_name.is_empty() {
         return Err(ProxyError::EmptyName);
     }
-    crate::proxy::check_name_policy(ctl, &np.proxy_name)?;
+    check_name_policy(ctl.as_ref(), &np.proxy_name)?;
     let name = np.proxy_name.clone();
-    crate::proxy::claim_name(ctl, &name)?;
-    let cancel = ctl.cancel.child_token();
-    if let Ok(mut mine) = ctl.proxies.lock() {
-        mine.insert(name.clone(), (cancel.clone(), false));
-    }
+    claim_name(ctl.as_ref(), &name)?;
+    let cancel = ctl.cancel().child_token();
+    ctl.add_proxy(&name, cancel.clone(), false);
     // The dashboard lists the proxy; its secret stays here.
     let shown = NewProxy { sk: String::new(), ..np.clone() };
-    let live = shared.stats.proxy_started(&ctl.client_key, shown, 0, crate::oidc::now());
-    let allow_users = if np.allow_users.is_empty() { vec![ctl.user.clone()] } else { np.allow_users.clone() };
+    let live = hub.stats.proxy_started(ctl.client_key(), shown, 0, crate::oidc::now());
+    let allow_users = if np.allow_users.is_empty() { vec![ctl.user().to_string()] } else { np.allow_users.clone() };
     let secret = Arc::new(Secret {
         kind: np.proxy_type.clone(),
         sk: np.sk,
@@ -87,14 +83,14 @@ pub fn register(ctl: &Arc<Control>, np: NewProxy) -> Result<String, ProxyError> 
         live,
         cancel: cancel.clone(),
     });
-    if let Ok(mut m) = shared.secrets.0.lock() {
+    if let Ok(mut m) = secrets.0.lock() {
         m.insert(name.clone(), secret.clone());
     }
     // The route goes with the proxy: closed, replaced by a reload, or its client gone.
-    let s2 = shared.clone();
-    shared.tracker.spawn(async move {
+    let s2 = secrets.clone();
+    hub.tracker.spawn(async move {
         cancel.cancelled().await;
-        if let Ok(mut m) = s2.secrets.0.lock() {
+        if let Ok(mut m) = s2.0.lock() {
             if m.get(&name).is_some_and(|s| Arc::ptr_eq(s, &secret)) {
                 m.remove(&name);
             }
@@ -121,18 +117,22 @@ pub enum VisitorError {
     UserNotAllowed(String, String),
 }
 
-/// Serves a logical connection that opened with NewVisitorConn. `authed` (the multiplexed connection it arrived
-/// on) is marked once the visitor is accepted.
+/// Serves a logical connection that opened with NewVisitorConn. `visitor_user` is the `user` of the visitor's
+/// client as the server knows it by the visitor's run_id (`None`: no such client). `authed` (the multiplexed
+/// connection it arrived on) is marked once the visitor is accepted.
+#[allow(clippy::too_many_arguments)]
 pub async fn serve(
-    shared: Arc<Shared>,
+    hub: Arc<Hub>,
+    secrets: &Secrets,
     mut conn: BoxedIo,
     wire: Wire,
     v: NewVisitorConn,
+    visitor_user: Option<String>,
     peer: SocketAddr,
     authed: Option<CancellationToken>,
 ) {
     let name = v.proxy_name.clone();
-    let checked = check(&shared, &v).await;
+    let checked = check(secrets, &v, visitor_user);
     let error = match &checked {
         Ok(_) => String::new(),
         Err(e) => e.to_string(),
@@ -154,21 +154,22 @@ pub async fn serve(
     }
     let Some(owner) = secret.owner.upgrade() else { return };
     let span = tracing::info_span!("visitor", proxy = %name, kind = %secret.kind, user = %user);
-    join(shared, owner, secret, (conn, wire), v, peer).instrument(span).await;
+    join(hub, secrets.1.get().copied(), owner, secret, (conn, wire), v, peer).instrument(span).await;
 }
 
 /// frp's checks, in frp's order: the visitor's client, the proxy, the key, the user.
-async fn check(shared: &Shared, v: &NewVisitorConn) -> Result<(Arc<Secret>, String), VisitorError> {
+fn check(
+    secrets: &Secrets,
+    v: &NewVisitorConn,
+    visitor_user: Option<String>,
+) -> Result<(Arc<Secret>, String), VisitorError> {
     // frp: a visitor without run_id (clients before v0.50) has the empty user.
     let user = if v.run_id.is_empty() {
         String::new()
     } else {
-        match shared.controls.lock().await.get(&v.run_id) {
-            Some(c) => c.user.clone(),
-            None => return Err(VisitorError::UnknownRunId(v.run_id.clone())),
-        }
+        visitor_user.ok_or_else(|| VisitorError::UnknownRunId(v.run_id.clone()))?
     };
-    let secret = shared.secrets.get(&v.proxy_name).ok_or_else(|| VisitorError::NoSuchProxy(v.proxy_name.clone()))?;
+    let secret = secrets.get(&v.proxy_name).ok_or_else(|| VisitorError::NoSuchProxy(v.proxy_name.clone()))?;
     if !portway_proto::auth::verify_privilege_key(&secret.sk, v.timestamp, &v.sign_key) {
         return Err(VisitorError::AuthFailed(v.proxy_name.clone()));
     }
@@ -180,8 +181,9 @@ async fn check(shared: &Shared, v: &NewVisitorConn) -> Result<(Arc<Secret>, Stri
 
 /// Joins an accepted visitor connection to one of the provider's work connections.
 async fn join(
-    shared: Arc<Shared>,
-    owner: Arc<Control>,
+    hub: Arc<Hub>,
+    bound: Option<SocketAddr>,
+    owner: Arc<dyn Session>,
     secret: Arc<Secret>,
     (conn, visitor_wire): (BoxedIo, Wire),
     v: NewVisitorConn,
@@ -193,9 +195,9 @@ async fn join(
     let start = StartWorkConn {
         proxy_name: v.proxy_name.clone(),
         src_addr: peer.ip().to_string(),
-        dst_addr: shared.secrets.1.get().map(|a| a.ip().to_string()).unwrap_or_else(|| shared.cfg.bind_addr.clone()),
+        dst_addr: bound.map(|a| a.ip().to_string()).unwrap_or_else(|| hub.cfg.bind_addr.clone()),
         src_port: peer.port(),
-        dst_port: shared.secrets.1.get().map(|a| a.port()).unwrap_or(shared.cfg.bind_port),
+        dst_port: bound.map(|a| a.port()).unwrap_or(hub.cfg.bind_port),
         error: String::new(),
     };
     let work = tokio::select! {
@@ -209,7 +211,7 @@ async fn join(
             return;
         }
     };
-    let mut work = wrap_work_conn(work, secret.use_encryption.then_some(&shared.key), secret.use_compression);
+    let mut work = wrap_work_conn(work, secret.use_encryption.then_some(&hub.key), secret.use_compression);
     let _open = secret.live.open();
     debug!(%peer, "visitor joined to a work connection");
     if secret.kind == "sudp" && visitor_wire != work_wire {

@@ -12,13 +12,13 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
 use super::connect::{self, ConnectHead, OK_RESPONSE, PROXY_AUTH_REQUIRED};
+use super::Vhost;
 use super::{Kind, NOT_FOUND_PAGE};
-use crate::service::Shared;
 
 /// How long a visitor may take to send its CONNECT head.
 pub const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
 
-pub(super) async fn serve(shared: Arc<Shared>, listener: TcpListener, cancel: CancellationToken) {
+pub(super) async fn serve(shared: Arc<Vhost>, listener: TcpListener, cancel: CancellationToken) {
     super::accept_loop(shared, listener, cancel, serve_conn).await;
 }
 
@@ -49,7 +49,7 @@ async fn read_head(tcp: &mut TcpStream) -> Result<Option<(ConnectHead, Vec<u8>)>
     }
 }
 
-async fn serve_conn(shared: Arc<Shared>, mut tcp: TcpStream, peer: std::net::SocketAddr) {
+async fn serve_conn(shared: Arc<Vhost>, mut tcp: TcpStream, peer: std::net::SocketAddr) {
     let (head, buf) = match tokio::time::timeout(HEAD_TIMEOUT, read_head(&mut tcp)).await {
         Ok(Ok(Some(v))) => v,
         Ok(Ok(None)) => return,
@@ -62,7 +62,7 @@ async fn serve_conn(shared: Arc<Shared>, mut tcp: TcpStream, peer: std::net::Soc
             return;
         }
     };
-    let Some(route) = shared.vhost.lookup(Kind::TcpMux, &head.host, "", &head.user) else {
+    let Some(route) = shared.lookup(Kind::TcpMux, &head.host, "", &head.user) else {
         debug!(host = %head.host, "no tcpmux proxy for this host; 404");
         let _ = tcp.write_all(&not_found_response()).await;
         let _ = tcp.shutdown().await;
@@ -83,7 +83,7 @@ async fn serve_conn(shared: Arc<Shared>, mut tcp: TcpStream, peer: std::net::Soc
             return;
         }
     };
-    let forward = if shared.cfg.tcpmux_passthrough {
+    let forward = if shared.hub.cfg.tcpmux_passthrough {
         &buf[..]
     } else {
         if tcp.write_all(OK_RESPONSE).await.is_err() {

@@ -23,8 +23,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, Instrument};
 
-use crate::control::{Control, WorkConnError};
-use crate::service::Shared;
+use crate::session::{check_name_policy, claim_name, release_name, who, Hub, ProxyError, Session, WorkConnError};
 use crate::stats::{CountedIo, LiveCounters};
 use routes::{public_addr, under_subdomain_host, Routes};
 
@@ -77,7 +76,7 @@ impl Kind {
 /// One registered proxy as the listeners see it.
 pub struct Route {
     /// The client serving it.
-    pub ctl: Arc<Control>,
+    pub ctl: Arc<dyn Session>,
     /// Its NewProxy (headers, credentials, layers).
     pub np: NewProxy,
     /// Cancelled when the proxy closes.
@@ -104,7 +103,7 @@ impl Route {
             error: String::new(),
         };
         let work = self.ctl.start_work_conn(start).await?.io;
-        let key = &self.ctl.shared().key;
+        let key = &self.ctl.hub().key;
         let io = wrap_work_conn(work, self.np.use_encryption.then_some(key), self.np.use_compression);
         Ok(match self.live.get() {
             Some(live) => Box::new(CountedIo::new(io, live)),
@@ -167,15 +166,21 @@ impl Group {
 
 type Table = RwLock<Routes<Arc<Group>>>;
 
-/// The routing tables of the three listeners.
-#[derive(Default)]
+/// The routing tables of the three listeners, and the server's shared state they serve with.
 pub struct Vhost {
+    /// The server's shared state.
+    pub hub: Arc<Hub>,
     http: Table,
     https: Table,
     tcpmux: Table,
 }
 
 impl Vhost {
+    /// Empty tables.
+    pub fn new(hub: Arc<Hub>) -> Vhost {
+        Vhost { hub, http: Table::default(), https: Table::default(), tcpmux: Table::default() }
+    }
+
     fn table(&self, kind: Kind) -> &Table {
         match kind {
             Kind::Http => &self.http,
@@ -302,18 +307,67 @@ fn domains(cfg: &crate::config::ServerConfig, np: &NewProxy) -> Vec<String> {
     out
 }
 
-/// Registers a checked virtual-host proxy; returns frp's `remote_addr` (`domain:port` per route, comma-joined).
-/// The routes are removed when `cancel` fires.
-/// Returns the public addresses and the route (whose `live` counters the caller sets).
-pub fn register(
-    ctl: &Arc<Control>,
+impl From<VhostError> for ProxyError {
+    fn from(e: VhostError) -> ProxyError {
+        ProxyError::Kind(Box::new(e))
+    }
+}
+
+/// Registers an http, https or tcpmux proxy: checks the client's policy and frp's rules, then adds its routes on
+/// the shared listeners. Returns frp's `remote_addr` (`domain:port` per route, comma-joined).
+pub fn register(ctl: &Arc<dyn Session>, vhost: &Arc<Vhost>, np: NewProxy) -> Result<String, ProxyError> {
+    if np.proxy_name.is_empty() {
+        return Err(ProxyError::EmptyName);
+    }
+    check_name_policy(ctl.as_ref(), &np.proxy_name)?;
+    let id = ctl.identity();
+    if let Some((rule_name, rule)) = vhost.hub.cfg.portway.rule_for(&id.subject, &id.client_id) {
+        if let Some(d) = np.custom_domains.iter().find(|d| !rule.domain_allowed(d)) {
+            return Err(ProxyError::Policy(format!(
+                "custom domain {d:?} is not in allowDomains of {rule_name} (client {:?})",
+                who(ctl.as_ref())
+            )));
+        }
+        if !np.subdomain.is_empty() && !rule.subdomain_allowed(&np.subdomain) {
+            return Err(ProxyError::Policy(format!(
+                "subdomain {:?} is not in allowSubdomains of {rule_name} (client {:?})",
+                np.subdomain,
+                who(ctl.as_ref())
+            )));
+        }
+    }
+    check(&vhost.hub.cfg, &np)?;
+    let name = np.proxy_name.clone();
+    claim_name(ctl.as_ref(), &name)?;
+    let cancel = ctl.cancel().child_token();
+    let kind = np.proxy_type.clone();
+    let conf = np.clone();
+    match add_routes(ctl, vhost, np, cancel.clone()) {
+        Ok((addr, route)) => {
+            ctl.add_proxy(&name, cancel, false);
+            // Listed by the dashboard API; its work connections count their bytes into it.
+            let _ = route.live.set(vhost.hub.stats.proxy_started(ctl.client_key(), conf, 0, crate::oidc::now()));
+            info!(proxy = %name, %kind, remote_addr = %addr, "proxy started");
+            Ok(addr)
+        }
+        Err(e) => {
+            release_name(ctl.as_ref(), &name);
+            Err(e.into())
+        }
+    }
+}
+
+/// Adds the routes of a checked virtual-host proxy; they are removed when `cancel` fires. Returns the public
+/// addresses and the route (whose `live` counters the caller sets).
+fn add_routes(
+    ctl: &Arc<dyn Session>,
+    shared: &Arc<Vhost>,
     np: NewProxy,
     cancel: CancellationToken,
 ) -> Result<(String, Arc<Route>), VhostError> {
-    let shared = ctl.shared().clone();
-    let kind = check(&shared.cfg, &np)?;
-    let port = port_of(&shared.cfg, kind);
-    let domains = domains(&shared.cfg, &np);
+    let kind = check(&shared.hub.cfg, &np)?;
+    let port = port_of(&shared.hub.cfg, kind);
+    let domains = domains(&shared.hub.cfg, &np);
     let locations: Vec<String> =
         if kind == Kind::Http && !np.locations.is_empty() { np.locations.clone() } else { vec![String::new()] };
     let user = if kind == Kind::Https { String::new() } else { np.route_by_http_user.clone() };
@@ -321,7 +375,7 @@ pub fn register(
     let mut added: Vec<(String, String, String)> = Vec::new();
     let mut addrs = Vec::new();
     {
-        let mut t = shared.vhost.table(kind).write().unwrap_or_else(|e| e.into_inner());
+        let mut t = shared.table(kind).write().unwrap_or_else(|e| e.into_inner());
         for d in &domains {
             for l in &locations {
                 let joined = match t.get(d, l, &user) {
@@ -340,10 +394,10 @@ pub fn register(
     }
     let s = shared.clone();
     let r = route.clone();
-    shared.tracker.spawn(
+    shared.hub.tracker.spawn(
         async move {
             cancel.cancelled().await;
-            s.vhost.remove(kind, &r, &added);
+            s.remove(kind, &r, &added);
         }
         .in_current_span(),
     );
@@ -379,30 +433,35 @@ pub fn bind(cfg: &crate::config::ServerConfig) -> Result<Listeners, BindError> {
 }
 
 /// Serves the bound listeners until the server shuts down.
-pub fn spawn(shared: &Arc<Shared>, l: Listeners) {
-    let cancel = shared.cancel.clone();
+pub fn spawn(shared: &Arc<Vhost>, l: Listeners) {
+    let cancel = shared.hub.cancel.clone();
     if let Some(l) = l.http {
         info!(addr = %l.local_addr().map(|a| a.to_string()).unwrap_or_default(), "HTTP virtual hosts listening");
         shared
+            .hub
             .tracker
             .spawn(http::serve(shared.clone(), l, cancel.clone()).instrument(tracing::info_span!("vhost_http")));
     }
     if let Some(l) = l.https {
         info!(addr = %l.local_addr().map(|a| a.to_string()).unwrap_or_default(), "HTTPS virtual hosts listening");
         shared
+            .hub
             .tracker
             .spawn(https::serve(shared.clone(), l, cancel.clone()).instrument(tracing::info_span!("vhost_https")));
     }
     if let Some(l) = l.tcpmux {
         info!(addr = %l.local_addr().map(|a| a.to_string()).unwrap_or_default(), "tcpmux (HTTP CONNECT) listening");
-        shared.tracker.spawn(tcpmux::serve(shared.clone(), l, cancel).instrument(tracing::info_span!("vhost_tcpmux")));
+        shared
+            .hub
+            .tracker
+            .spawn(tcpmux::serve(shared.clone(), l, cancel).instrument(tracing::info_span!("vhost_tcpmux")));
     }
 }
 
 /// Accepts on `listener` until `cancel`, handing each connection to `serve_one` on the server's tracker.
-async fn accept_loop<F, Fut>(shared: Arc<Shared>, listener: TcpListener, cancel: CancellationToken, serve_one: F)
+async fn accept_loop<F, Fut>(shared: Arc<Vhost>, listener: TcpListener, cancel: CancellationToken, serve_one: F)
 where
-    F: Fn(Arc<Shared>, tokio::net::TcpStream, SocketAddr) -> Fut,
+    F: Fn(Arc<Vhost>, tokio::net::TcpStream, SocketAddr) -> Fut,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
     loop {
@@ -420,7 +479,7 @@ where
         portway_proto::transport::tune(&tcp);
         let c = cancel.clone();
         let fut = serve_one(shared.clone(), tcp, peer);
-        shared.tracker.spawn(
+        shared.hub.tracker.spawn(
             async move {
                 tokio::select! {
                     _ = c.cancelled() => {}

@@ -2,7 +2,7 @@
 //! visitor connection goes to the next member in turn (frp's tcp groups). The first member opens the port, the
 //! others join with the same `remotePort` and `groupKey`; the port closes with the last member.
 //!
-//! (http, https and tcpmux groups share a route instead: see `vhost::Group`.)
+//! (http, https and tcpmux groups share a route instead: see `super::vhost::Group`.)
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -13,7 +13,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn, Instrument};
 
-use crate::control::Control;
+use crate::session::{serve_user_conn, ProxyError, Session};
 use crate::stats::LiveCounters;
 
 /// Why a proxy could not join its group (frp's messages).
@@ -33,7 +33,7 @@ pub enum GroupError {
 /// One proxy serving a group.
 pub struct Member {
     /// Its client.
-    pub ctl: Arc<Control>,
+    pub ctl: Arc<dyn Session>,
     /// Its NewProxy.
     pub np: Arc<NewProxy>,
     /// Its dashboard counters (set once the registry listed it).
@@ -80,6 +80,12 @@ impl TcpGroup {
     }
 }
 
+impl From<GroupError> for ProxyError {
+    fn from(e: GroupError) -> ProxyError {
+        ProxyError::Kind(Box::new(e))
+    }
+}
+
 /// The server's tcp groups by name.
 #[derive(Default)]
 pub struct TcpGroups {
@@ -87,13 +93,12 @@ pub struct TcpGroups {
 }
 
 /// Opens the port of a new group (called by [`TcpGroups::join`] only for the first member).
-pub type Opener<'a> =
-    std::pin::Pin<Box<dyn std::future::Future<Output = Result<TcpListener, crate::proxy::ProxyError>> + Send + 'a>>;
+pub type Opener<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<TcpListener, ProxyError>> + Send + 'a>>;
 
 impl TcpGroups {
     /// Adds `member` to its group; the first member opens the port with `open` and starts the accept loop.
     /// Returns the public port.
-    pub async fn join(&self, member: Member, open: Opener<'_>) -> Result<(u16, Arc<Member>), crate::proxy::ProxyError> {
+    pub async fn join(self: &Arc<Self>, member: Member, open: Opener<'_>) -> Result<(u16, Arc<Member>), ProxyError> {
         let np = member.np.clone();
         let mut groups = self.groups.lock().await;
         let member = Arc::new(member);
@@ -106,30 +111,30 @@ impl TcpGroups {
             None => {
                 let listener = open.await?;
                 let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
-                let shared = member.ctl.shared().clone();
+                let hub = member.ctl.hub().clone();
                 let group = Arc::new(TcpGroup {
                     key: np.group_key.clone(),
                     requested: np.remote_port,
                     port,
                     members: RwLock::new(vec![member.clone()]),
                     next: AtomicUsize::new(0),
-                    stop: shared.cancel.child_token(),
+                    stop: hub.cancel.child_token(),
                 });
                 groups.insert(np.group.clone(), group.clone());
                 let span = tracing::info_span!("group", name = %np.group, port);
-                shared.tracker.spawn(accept_loop(group.clone(), listener).instrument(span));
+                hub.tracker.spawn(accept_loop(group.clone(), listener).instrument(span));
                 info!(group = %np.group, port, "tcp group opened its port");
                 group
             }
         };
         // Leaves the group when the proxy closes; the last member out closes the port.
         let (name, m, g) = (np.group.clone(), member.clone(), group.clone());
-        let tracker = member.ctl.shared().tracker.clone();
-        let shared = member.ctl.shared().clone();
+        let tracker = member.ctl.hub().tracker.clone();
+        let registry = self.clone();
         tracker.spawn(
             async move {
                 m.cancel.cancelled().await;
-                let mut all = shared.tcp_groups.groups.lock().await;
+                let mut all = registry.groups.lock().await;
                 let empty = {
                     let mut members = g.members.write().unwrap_or_else(|e| e.into_inner());
                     members.retain(|x| !Arc::ptr_eq(x, &m));
@@ -165,9 +170,9 @@ async fn accept_loop(group: Arc<TcpGroup>, listener: TcpListener) {
         let Some(m) = group.pick() else { continue };
         portway_proto::transport::tune(&visitor);
         debug!(proxy = %m.np.proxy_name, %peer, "group visitor");
-        let tracker = m.ctl.shared().tracker.clone();
+        let tracker = m.ctl.hub().tracker.clone();
         tracker.spawn(
-            crate::proxy::serve_visitor(
+            serve_user_conn(
                 m.ctl.clone(),
                 m.np.clone(),
                 m.live.get().cloned().unwrap_or_default(),

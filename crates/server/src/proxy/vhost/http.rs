@@ -21,8 +21,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn, Instrument};
 
 use super::routes::{basic_auth, canonical_host};
+use super::Vhost;
 use super::{Kind, Route, NOT_FOUND_PAGE};
-use crate::service::Shared;
 
 /// Largest request head hyper buffers; a bigger one is answered 431.
 const MAX_HEAD: usize = 64 * 1024;
@@ -42,7 +42,7 @@ const HOP_BY_HOP: &[&str] = &[
     "upgrade",
 ];
 
-pub(super) async fn serve(shared: Arc<Shared>, listener: TcpListener, cancel: CancellationToken) {
+pub(super) async fn serve(shared: Arc<Vhost>, listener: TcpListener, cancel: CancellationToken) {
     super::accept_loop(shared, listener, cancel, serve_conn).await;
 }
 
@@ -52,9 +52,9 @@ struct Backend {
     sender: SendRequest<Incoming>,
 }
 
-async fn serve_conn(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr) {
+async fn serve_conn(shared: Arc<Vhost>, tcp: TcpStream, peer: SocketAddr) {
     // How long a visitor may take to send a request head (frps: 60 s); a slowloris is cut after it.
-    let read_header_timeout = Duration::from_secs(shared.cfg.portway.vhost_read_header_timeout.max(1) as u64);
+    let read_header_timeout = Duration::from_secs(shared.hub.cfg.portway.vhost_read_header_timeout.max(1) as u64);
     let cache: Arc<Mutex<Option<Backend>>> = Arc::default();
     let svc = service_fn(move |req| {
         let (s, c) = (shared.clone(), cache.clone());
@@ -82,8 +82,8 @@ fn http_date() -> HeaderValue {
 }
 
 /// frp's 404 (or `custom404Page`), headers in frps's order.
-pub(super) async fn not_found(shared: &Shared) -> Response<Body> {
-    let page = match shared.cfg.custom_404_page.as_str() {
+pub(super) async fn not_found(shared: &Vhost) -> Response<Body> {
+    let page = match shared.hub.cfg.custom_404_page.as_str() {
         "" => Bytes::from_static(NOT_FOUND_PAGE.as_bytes()),
         path => match tokio::fs::read(path).await {
             Ok(b) => Bytes::from(b),
@@ -151,7 +151,7 @@ fn keep_upgrade(h: &mut HeaderMap, upgrade: Option<HeaderValue>) {
 }
 
 async fn handle(
-    shared: Arc<Shared>,
+    shared: Arc<Vhost>,
     cache: Arc<Mutex<Option<Backend>>>,
     peer: SocketAddr,
     mut req: Request<Incoming>,
@@ -166,7 +166,7 @@ async fn handle(
     let domain = canonical_host(&host);
     let (user, password) =
         req.headers().get(header::AUTHORIZATION).and_then(|v| basic_auth(v.as_bytes())).unwrap_or_default();
-    let Some(route) = shared.vhost.lookup(Kind::Http, &domain, req.uri().path(), &user) else {
+    let Some(route) = shared.lookup(Kind::Http, &domain, req.uri().path(), &user) else {
         debug!(host = %domain, path = req.uri().path(), "no route for the request; 404");
         return not_found(&shared).await;
     };
@@ -227,7 +227,7 @@ async fn handle(
             None => return not_found(&shared).await,
         },
     };
-    let timeout = Duration::from_secs(match shared.cfg.vhost_http_timeout {
+    let timeout = Duration::from_secs(match shared.hub.cfg.vhost_http_timeout {
         t if t <= 0 => 60,
         t => t as u64,
     });
@@ -247,7 +247,7 @@ async fn handle(
         let backend_upgrade = hyper::upgrade::on(&mut resp);
         if let Some(visitor_upgrade) = visitor_upgrade {
             let cancel = route.cancel.clone();
-            shared.tracker.spawn(
+            shared.hub.tracker.spawn(
                 async move {
                     let (v, b) = tokio::join!(visitor_upgrade, backend_upgrade);
                     let (Ok(v), Ok(b)) = (v, b) else {
@@ -283,7 +283,7 @@ fn set_headers(h: &mut HeaderMap, set: &portway_proto::msg::StrMap) {
 }
 
 /// A new work connection for `route`, with an HTTP/1.1 client connection over it.
-async fn open_backend(shared: &Arc<Shared>, route: &Arc<Route>, peer: SocketAddr) -> Option<SendRequest<Incoming>> {
+async fn open_backend(shared: &Arc<Vhost>, route: &Arc<Route>, peer: SocketAddr) -> Option<SendRequest<Incoming>> {
     let work = match route.work_conn(peer, None).await {
         Ok(w) => w,
         Err(e) => {
@@ -303,7 +303,7 @@ async fn open_backend(shared: &Arc<Shared>, route: &Arc<Route>, peer: SocketAddr
         }
     };
     let cancel = route.cancel.clone();
-    shared.tracker.spawn(
+    shared.hub.tracker.spawn(
         async move {
             tokio::select! {
                 _ = cancel.cancelled() => {}

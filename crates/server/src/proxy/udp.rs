@@ -12,7 +12,7 @@ use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use crate::control::Control;
+use crate::session::Session;
 use crate::stats::LiveCounters;
 
 /// The client pings a UDP work connection every 30 s; silence for this long means it is dead (frp: 60 s).
@@ -20,14 +20,14 @@ const WORK_CONN_READ_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Serves one UDP proxy until `cancel`.
 pub async fn serve(
-    ctl: Arc<Control>,
+    ctl: Arc<dyn Session>,
     socket: UdpSocket,
     np: NewProxy,
     live: Arc<LiveCounters>,
     cancel: CancellationToken,
 ) {
     let socket = Arc::new(socket);
-    let size = ctl.shared().cfg.udp_packet_size as usize;
+    let size = ctl.hub().cfg.udp_packet_size as usize;
     let truncated = Arc::new(AtomicU64::new(0));
     while !cancel.is_cancelled() {
         let start = StartWorkConn { proxy_name: np.proxy_name.clone(), ..Default::default() };
@@ -45,7 +45,7 @@ pub async fn serve(
                 }
             }
         };
-        let key = &ctl.shared().key;
+        let key = &ctl.hub().key;
         // v2 work connections carry the datagrams as v2 UDPPacket frames (frp v0.69.1+).
         let wire = work.wire;
         let work = wrap_work_conn(work.io, np.use_encryption.then_some(key), np.use_compression);
