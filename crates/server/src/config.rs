@@ -215,6 +215,11 @@ pub struct ClientRule {
     pub allow_domains: Vec<String>,
     /// Subdomain patterns (`*` glob, case-insensitive) this client's proxies may claim under `subDomainHost`.
     pub allow_subdomains: Vec<String>,
+    /// Proxy types (`tcp`, `udp`, `http`, `https`, `tcpmux`, `stcp`, `sudp`) this client may register.
+    pub allow_proxy_types: Vec<String>,
+    /// Secret proxies (stcp/sudp, by the name the server knows them: `user.name`, `*` glob) this client's
+    /// visitors may reach, on top of the provider's `allowUsers`.
+    pub allow_visitors: Vec<String>,
 }
 
 impl ClientRule {
@@ -245,7 +250,20 @@ impl ClientRule {
     pub fn name_allowed(&self, name: &str) -> bool {
         self.allow_proxy_names.is_empty() || self.allow_proxy_names.iter().any(|p| glob_match(p, name))
     }
+
+    /// Whether a proxy type is allowed by this rule.
+    pub fn type_allowed(&self, proxy_type: &str) -> bool {
+        self.allow_proxy_types.is_empty() || self.allow_proxy_types.iter().any(|t| t == proxy_type)
+    }
+
+    /// Whether this client's visitors may reach the secret proxy the server knows as `name` (`user.name`).
+    pub fn visitor_allowed(&self, name: &str) -> bool {
+        self.allow_visitors.is_empty() || self.allow_visitors.iter().any(|p| glob_match(p, name))
+    }
 }
+
+/// The proxy types this server serves (what `allowProxyTypes` may list).
+pub const PROXY_TYPES: [&str; 7] = ["tcp", "udp", "http", "https", "tcpmux", "stcp", "sudp"];
 
 /// `*`-only glob matching.
 pub fn glob_match(pattern: &str, s: &str) -> bool {
@@ -617,6 +635,15 @@ impl ServerConfig {
                 ));
             }
         }
+        let rules = self.portway.clients.iter().enumerate().map(|(i, r)| (format!("portway.clients[{i}]"), r));
+        for (name, r) in rules.chain(self.portway.default_client.iter().map(|r| ("portway.defaultClient".into(), r))) {
+            if let Some(t) = r.allow_proxy_types.iter().find(|t| !PROXY_TYPES.contains(&t.as_str())) {
+                return Err(bad(
+                    &format!("{name}.allowProxyTypes"),
+                    format!("{t:?} is not a proxy type this server serves; use some of {}", PROXY_TYPES.join(", ")),
+                ));
+            }
+        }
         if self.portway.vhost_read_header_timeout < 1 {
             return Err(bad("portway.vhostReadHeaderTimeout", "must be 1 or more seconds".into()));
         }
@@ -876,6 +903,17 @@ mod tests {
             glob_match("*", "") && glob_match("a*b*c", "aXbYc") && !glob_match("a*b", "ab-") && glob_match("x", "x")
         );
         assert!(ServerConfig::parse("[[portway.clients]]\nallowPorts = []\n", "x").is_err());
+        let text =
+            "[[portway.clients]]\nsubject = \"nas\"\nallowProxyTypes = [\"stcp\"]\nallowVisitors = [\"home.*\"]\n";
+        let c = ServerConfig::parse(text, "x").unwrap().config;
+        let (_, r) = c.portway.rule_for("nas", "").unwrap();
+        assert!(r.type_allowed("stcp") && !r.type_allowed("tcp"));
+        assert!(r.visitor_allowed("home.nas") && !r.visitor_allowed("work.db"));
+        let e = ServerConfig::parse("[portway.defaultClient]\nallowProxyTypes = [\"xtcp\"]\n", "x").unwrap_err();
+        assert!(
+            e.to_string().contains("portway.defaultClient.allowProxyTypes") && e.to_string().contains("stcp"),
+            "{e}"
+        );
         let text = "[[portway.clients]]\nclientID = \"web\"\nallowDomains = [\"*.team.example.com\", \"www.example.com\"]\nallowSubdomains = [\"web-*\"]\n";
         let c = ServerConfig::parse(text, "x").unwrap().config;
         let (_, r) = c.portway.rule_for("", "web").unwrap();

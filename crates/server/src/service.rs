@@ -611,9 +611,14 @@ impl Front {
             }
             Message::NewVisitorConn(v) => {
                 // frp: the visitor's user is its client's, found by the visitor's run_id.
-                let user = self.controls.lock().await.get(&v.run_id).map(|c| c.user.clone());
+                let client = self
+                    .controls
+                    .lock()
+                    .await
+                    .get(&v.run_id)
+                    .map(|c| visitor::VisitorClient { user: c.user.clone(), identity: c.identity.clone() });
                 let (hub, secrets) = (self.hub.clone(), self.kinds.secrets.clone());
-                visitor::serve(hub, &secrets, conn, wire, v, user, peer, authed).await
+                visitor::serve(hub, &secrets, conn, wire, v, client, peer, authed).await
             }
             other => {
                 info!(message = other.name(), "unexpected first message; connection closed");

@@ -174,6 +174,21 @@ pub fn check_name_policy(s: &dyn Session, name: &str) -> Result<(), ProxyError> 
     Ok(())
 }
 
+/// The `allowProxyTypes` check of the client's `[portway]` rule, if it has one.
+pub fn check_type_policy(s: &dyn Session, np: &NewProxy) -> Result<(), ProxyError> {
+    let id = s.identity();
+    if let Some((rule_name, rule)) = s.hub().cfg.portway.rule_for(&id.subject, &id.client_id) {
+        if !rule.type_allowed(&np.proxy_type) {
+            return Err(ProxyError::Policy(format!(
+                "proxy type {:?} is not in allowProxyTypes of {rule_name} (client {:?})",
+                np.proxy_type,
+                who(s)
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// How a policy message names the client: its OIDC client ID, else its subject.
 pub fn who(s: &dyn Session) -> String {
     let id = s.identity();

@@ -495,6 +495,64 @@ async fn refusals_are_clear_and_the_provider_keeps_serving() {
     p.stop().await.unwrap();
 }
 
+/// Portway's per-client rules: `allowVisitors` decides which secret proxies a client's visitors may reach (on
+/// top of the provider's `allowUsers`), `allowProxyTypes` which proxy types a client may register. With token
+/// auth every client falls under `[portway.defaultClient]`.
+#[tokio::test]
+async fn per_client_policy_decides_visitors_and_proxy_types() {
+    let server = start_server(
+        "[portway.defaultClient]\nallowVisitors = [\"alice.voice\", \"carol.*\"]\nallowProxyTypes = [\"stcp\", \"sudp\"]\n",
+    )
+    .await;
+    let p = provider(server.port, "", "").await;
+    // bob is in the stcp proxy's allowUsers, but the rule lets visitors reach alice.voice and carol.* only.
+    refused(
+        server.port,
+        "bob",
+        "type = \"stcp\"\nserverUser = \"alice\"\nserverName = \"secret\"\nsecretKey = \"sk\"",
+        "visitor connection of [alice.secret] refused by policy: not in allowVisitors of portway.defaultClient",
+    )
+    .await;
+    // The sudp proxy is allowed: a datagram goes through and back.
+    let (v, port) = visitor(
+        server.port,
+        "bob",
+        "",
+        "type = \"sudp\"\nserverUser = \"alice\"\nserverName = \"voice\"\nsecretKey = \"sk\"",
+        true,
+    )
+    .await;
+    let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let mut buf = [0u8; 64];
+    let mut answered = false;
+    for _ in 0..50 {
+        sock.send_to(b"ping", ("127.0.0.1", port)).await.unwrap();
+        if let Ok(Ok((n, _))) = tokio::time::timeout(Duration::from_millis(200), sock.recv_from(&mut buf)).await {
+            assert_eq!(&buf[..n], b"ping");
+            answered = true;
+            break;
+        }
+    }
+    assert!(answered, "no answer through the allowed sudp visitor");
+    v.stop().await.unwrap();
+    // A tcp proxy is not in allowProxyTypes: refused with the rule's name, the client's other proxies unaffected.
+    let local = tcp_echo().await;
+    let h = start_client(&format!(
+        "{}\n[[proxies]]\nname = \"plain\"\ntype = \"tcp\"\nlocalIP = \"127.0.0.1\"\nlocalPort = {local}\nremotePort = 0\n\
+         [[proxies]]\nname = \"hidden\"\ntype = \"stcp\"\nsecretKey = \"k2\"\nlocalIP = \"127.0.0.1\"\nlocalPort = {local}\n",
+        common(server.port, "dave", "")
+    ));
+    wait_for(&h, "tcp refused by allowProxyTypes, stcp running", |s| {
+        matches!(&s.proxies["plain"].state, ProxyState::Error { reason }
+            if reason.contains("proxy type \"tcp\" is not in allowProxyTypes of portway.defaultClient"))
+            && matches!(s.proxies["hidden"].state, ProxyState::Running { .. })
+    })
+    .await;
+    h.stop().await.unwrap();
+    assert!(matches!(p.status().proxies["secret"].state, ProxyState::Running { .. }));
+    p.stop().await.unwrap();
+}
+
 #[tokio::test]
 async fn a_visitor_of_the_wrong_type_gets_nothing_and_harms_nothing() {
     let server = start_server("").await;

@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use portway_proto::msg::NewProxy;
 
-use crate::session::{Hub, ProxyError, Session};
+use crate::session::{check_type_policy, Hub, ProxyError, Session};
 
 /// The server-wide registries of the proxy kinds.
 pub struct Kinds {
@@ -41,6 +41,9 @@ impl Kinds {
 
     /// Registers a NewProxy for `session` with the kind its type names. Returns the `remote_addr` to answer.
     pub async fn register(&self, session: &Arc<dyn Session>, np: NewProxy) -> Result<String, ProxyError> {
+        if crate::config::PROXY_TYPES.contains(&np.proxy_type.as_str()) {
+            check_type_policy(session.as_ref(), &np)?;
+        }
         if vhost::Kind::of(&np.proxy_type).is_some() {
             return vhost::register(session, &self.vhost, np);
         }

@@ -115,11 +115,22 @@ pub enum VisitorError {
     /// allowUsers.
     #[error("visitor connection of [{0}] user [{1}] not allowed")]
     UserNotAllowed(String, String),
+    /// Portway's per-client rule (`allowVisitors`) does not let the visitor's client reach this proxy.
+    #[error("visitor connection of [{0}] refused by policy: not in allowVisitors of {1} (client {2:?})")]
+    Policy(String, String, String),
 }
 
-/// Serves a logical connection that opened with NewVisitorConn. `visitor_user` is the `user` of the visitor's
-/// client as the server knows it by the visitor's run_id (`None`: no such client). `authed` (the multiplexed
-/// connection it arrived on) is marked once the visitor is accepted.
+/// The client a visitor connection came from, as the server knows it by the visitor's run_id.
+pub struct VisitorClient {
+    /// frp's `user` of that client.
+    pub user: String,
+    /// Who its credentials say it is.
+    pub identity: crate::auth::Identity,
+}
+
+/// Serves a logical connection that opened with NewVisitorConn. `client` is the visitor's client as the server
+/// knows it by the visitor's run_id (`None`: no such client). `authed` (the multiplexed connection it arrived on)
+/// is marked once the visitor is accepted.
 #[allow(clippy::too_many_arguments)]
 pub async fn serve(
     hub: Arc<Hub>,
@@ -127,12 +138,12 @@ pub async fn serve(
     mut conn: BoxedIo,
     wire: Wire,
     v: NewVisitorConn,
-    visitor_user: Option<String>,
+    client: Option<VisitorClient>,
     peer: SocketAddr,
     authed: Option<CancellationToken>,
 ) {
     let name = v.proxy_name.clone();
-    let checked = check(secrets, &v, visitor_user);
+    let checked = check(&hub.cfg, secrets, &v, client);
     let error = match &checked {
         Ok(_) => String::new(),
         Err(e) => e.to_string(),
@@ -157,17 +168,20 @@ pub async fn serve(
     join(hub, secrets.1.get().copied(), owner, secret, (conn, wire), v, peer).instrument(span).await;
 }
 
-/// frp's checks, in frp's order: the visitor's client, the proxy, the key, the user.
+/// frp's checks, in frp's order: the visitor's client, the proxy, the key, the user; then Portway's
+/// `allowVisitors` of the visitor's client.
 fn check(
+    cfg: &crate::config::ServerConfig,
     secrets: &Secrets,
     v: &NewVisitorConn,
-    visitor_user: Option<String>,
+    client: Option<VisitorClient>,
 ) -> Result<(Arc<Secret>, String), VisitorError> {
-    // frp: a visitor without run_id (clients before v0.50) has the empty user.
-    let user = if v.run_id.is_empty() {
-        String::new()
+    // frp: a visitor without run_id (clients before v0.50) has the empty user (and here no identity).
+    let (user, identity) = if v.run_id.is_empty() {
+        (String::new(), crate::auth::Identity::default())
     } else {
-        visitor_user.ok_or_else(|| VisitorError::UnknownRunId(v.run_id.clone()))?
+        let c = client.ok_or_else(|| VisitorError::UnknownRunId(v.run_id.clone()))?;
+        (c.user, c.identity)
     };
     let secret = secrets.get(&v.proxy_name).ok_or_else(|| VisitorError::NoSuchProxy(v.proxy_name.clone()))?;
     if !portway_proto::auth::verify_privilege_key(&secret.sk, v.timestamp, &v.sign_key) {
@@ -175,6 +189,12 @@ fn check(
     }
     if !secret.allow_users.iter().any(|u| u == "*" || *u == user) {
         return Err(VisitorError::UserNotAllowed(v.proxy_name.clone(), user));
+    }
+    if let Some((rule_name, rule)) = cfg.portway.rule_for(&identity.subject, &identity.client_id) {
+        if !rule.visitor_allowed(&v.proxy_name) {
+            let who = if identity.client_id.is_empty() { identity.subject } else { identity.client_id };
+            return Err(VisitorError::Policy(v.proxy_name.clone(), rule_name, who));
+        }
     }
     Ok((secret, user))
 }
