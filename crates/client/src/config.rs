@@ -585,7 +585,12 @@ impl ProxyConfig {
             allow_users: self.allow_users.clone(),
             metas: self.metadatas.clone(),
             annotations: self.annotations.clone(),
-            ..Default::default()
+            bandwidth_limit: self.transport.bandwidth_limit.trim().to_string(),
+            // frpc leaves frp's default ("client") out.
+            bandwidth_limit_mode: match self.transport.bandwidth_limit_mode.as_str() {
+                "client" => String::new(),
+                m => m.to_string(),
+            },
         }
     }
 }
@@ -637,6 +642,22 @@ pub struct ProxyTransport {
     /// "v1" or "v2": a PROXY protocol header with the visitor's address goes to the local service first.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub proxy_protocol_version: String,
+    /// frp's per-proxy bandwidth limit, `<number>MB` or `<number>KB` per second, both directions together.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub bandwidth_limit: String,
+    /// Where the limit applies: `client` (frp's default: this client) or `server` (the server limits it).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub bandwidth_limit_mode: String,
+}
+
+impl ProxyTransport {
+    /// The bucket this client applies to the proxy's connections: a `bandwidthLimit` in `client` mode.
+    pub fn client_limit(&self) -> Option<u64> {
+        if self.bandwidth_limit_mode == "server" {
+            return None;
+        }
+        portway_proto::limit::parse_bandwidth(&self.bandwidth_limit).ok().flatten()
+    }
 }
 
 /// A loaded configuration plus the warnings found while loading it.
@@ -693,8 +714,6 @@ const UNSUPPORTED: &[portway_config::Unsupported] = &[
     ("transport.proxyURL", "frpc's proxy for the server connection", "connect directly", true),
     ("auth.oidc.tokenSource", "an OIDC token source", "give clientID and clientSecret", true),
     ("proxies[].healthCheck", "a proxy health check", "the proxy stays registered while frpc runs", false),
-    ("proxies[].transport.bandwidthLimit", "a bandwidth limit", "traffic is not limited", false),
-    ("proxies[].transport.bandwidthLimitMode", "a bandwidth limit", "traffic is not limited", false),
 ];
 
 /// How a file is loaded.
@@ -1053,6 +1072,15 @@ impl ClientConfig {
             if let Err(e) = crate::proxy_protocol::Version::parse(&p.transport.proxy_protocol_version) {
                 return Err(bad(key("transport.proxyProtocolVersion"), e.to_string()));
             }
+            if let Err(e) = portway_proto::limit::parse_bandwidth(&p.transport.bandwidth_limit) {
+                return Err(bad(key("transport.bandwidthLimit"), e.to_string()));
+            }
+            if !matches!(p.transport.bandwidth_limit_mode.as_str(), "" | "client" | "server") {
+                return Err(bad(
+                    key("transport.bandwidthLimitMode"),
+                    format!("{:?} is not \"client\" or \"server\"", p.transport.bandwidth_limit_mode),
+                ));
+            }
             if !matches!(p.kind.as_str(), "stcp" | "sudp") && (!p.secret_key.is_empty() || !p.allow_users.is_empty()) {
                 return Err(bad(
                     key(if p.secret_key.is_empty() { "allowUsers" } else { "secretKey" }),
@@ -1192,6 +1220,26 @@ impl ClientConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bandwidth_limits_as_frpc_sends_them() {
+        let t = "[[proxies]]\nname = \"a\"\ntype = \"tcp\"\nlocalPort = 1\ntransport.bandwidthLimit = \"1MB\"\n\
+                 [[proxies]]\nname = \"b\"\ntype = \"tcp\"\nlocalPort = 1\ntransport.bandwidthLimit = \"500KB\"\n\
+                 transport.bandwidthLimitMode = \"server\"\n";
+        let c = ClientConfig::parse(t, "f.toml").unwrap().config;
+        let (a, b) = (c.proxies[0].to_new_proxy("a"), c.proxies[1].to_new_proxy("b"));
+        // frpc leaves its default mode ("client") out of NewProxy.
+        assert_eq!((a.bandwidth_limit.as_str(), a.bandwidth_limit_mode.as_str()), ("1MB", ""));
+        assert_eq!((b.bandwidth_limit.as_str(), b.bandwidth_limit_mode.as_str()), ("500KB", "server"));
+        assert_eq!(c.proxies[0].transport.client_limit(), Some(1024 * 1024));
+        assert_eq!(c.proxies[1].transport.client_limit(), None, "the server applies it");
+        let e = |t: &str| ClientConfig::parse(t, "f.toml").unwrap_err().to_string();
+        let x = e("[[proxies]]\nname = \"a\"\ntype = \"tcp\"\nlocalPort = 1\ntransport.bandwidthLimit = \"1Gbit\"\n");
+        assert!(x.contains("transport.bandwidthLimit") && x.contains("\"1MB\""), "{x}");
+        let x =
+            e("[[proxies]]\nname = \"a\"\ntype = \"tcp\"\nlocalPort = 1\ntransport.bandwidthLimitMode = \"both\"\n");
+        assert!(x.contains("transport.bandwidthLimitMode") && x.contains("\"both\""), "{x}");
+    }
 
     #[test]
     fn seed_parses() {

@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime};
 use portway_proto::aead::AeadStream;
 use portway_proto::codec;
 use portway_proto::crypto::{CryptoStream, Key};
+use portway_proto::limit::{Bucket, LimitedIo};
 use portway_proto::msg::{ClientSpec, CloseProxy, Login, Message, NewProxy, NewWorkConn, Ping};
 use portway_proto::relay::{relay_tcp, wrap_work_conn};
 use portway_proto::transport::BoxedIo;
@@ -422,6 +423,7 @@ impl Engine {
             run_id: resp.run_id.clone(),
             status: self.status.clone(),
             cancel: session_cancel.clone(),
+            buckets: Default::default(),
         });
         crate::visitor::start_all(Arc::new(crate::visitor::VisitorEnv {
             cfg: self.cfg.clone(),
@@ -668,9 +670,22 @@ struct WorkCtx {
     run_id: String,
     status: Arc<watch::Sender<Status>>,
     cancel: CancellationToken,
+    /// `transport.bandwidthLimit` (client mode) buckets by proxy: shared by all of a proxy's connections.
+    buckets: std::sync::Mutex<HashMap<String, Arc<Bucket>>>,
 }
 
 impl WorkCtx {
+    /// The proxy's bucket when it has a client-side bandwidth limit (a new one when the limit changed).
+    fn bucket(&self, p: &ProxyConfig) -> Option<Arc<Bucket>> {
+        let rate = p.transport.client_limit()?;
+        let mut m = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        let b = m.entry(p.name.clone()).or_insert_with(|| Bucket::new(rate));
+        if b.rate() != rate {
+            *b = Bucket::new(rate);
+        }
+        Some(b.clone())
+    }
+
     fn live_insert(&self, wire: &str, p: ProxyConfig, token: CancellationToken) {
         if let Ok(mut m) = self.live.write() {
             m.insert(wire.to_string(), (p, token));
@@ -764,6 +779,10 @@ impl WorkCtx {
         }
         let mut work =
             wrap_work_conn(conn, p.transport.use_encryption.then_some(&self.key), p.transport.use_compression);
+        if let Some(b) = self.bucket(&p) {
+            // The limit covers both directions (frp's limiter on the local connection); no splice past it.
+            work = Box::new(LimitedIo::new(work, b));
+        }
         debug!(proxy = %p.name, visitor = %format!("{}:{}", start.src_addr, start.src_port), "visitor connected");
         self.status.send_modify(|s| {
             if let Some(ps) = s.proxies.get_mut(&p.name) {
@@ -791,7 +810,11 @@ impl WorkCtx {
             warn!(proxy = %p.name, local_ip = %p.local_ip, "udp proxies need localIP to be an IP address");
             return;
         };
-        let work = wrap_work_conn(conn, p.transport.use_encryption.then_some(&self.key), p.transport.use_compression);
+        let mut work =
+            wrap_work_conn(conn, p.transport.use_encryption.then_some(&self.key), p.transport.use_compression);
+        if let Some(b) = self.bucket(p) {
+            work = Box::new(LimitedIo::new(work, b));
+        }
         let settings = crate::udp::UdpSettings {
             local: std::net::SocketAddr::new(ip, p.local_port),
             packet_size: self.cfg.udp_packet_size as usize,

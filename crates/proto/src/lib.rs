@@ -22,6 +22,7 @@ pub mod auth;
 pub mod codec;
 pub mod compress;
 pub mod crypto;
+pub mod limit;
 pub mod msg;
 pub mod mux;
 pub mod quic;

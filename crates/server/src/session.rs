@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use portway_proto::crypto::Key;
+use portway_proto::limit::{parse_bandwidth, Bucket, LimitedIo};
 use portway_proto::msg::{NewProxy, StartWorkConn};
 use portway_proto::relay::{relay_tcp_counted, wrap_work_conn};
 use portway_proto::transport::BoxedIo;
@@ -199,11 +200,29 @@ pub fn who(s: &dyn Session) -> String {
     }
 }
 
+/// The bucket the server applies to a proxy's connections: its `bandwidthLimit` when `bandwidthLimitMode` is
+/// `server` (a value frps cannot read means no limit there too).
+pub fn server_limit(np: &NewProxy) -> Option<Arc<Bucket>> {
+    if np.bandwidth_limit_mode != "server" {
+        return None;
+    }
+    parse_bandwidth(&np.bandwidth_limit).ok().flatten().map(Bucket::new)
+}
+
+/// `io` behind `limit`, when there is one.
+pub fn limited(io: BoxedIo, limit: Option<&Arc<Bucket>>) -> BoxedIo {
+    match limit {
+        Some(b) => Box::new(LimitedIo::new(io, b.clone())),
+        None => io,
+    }
+}
+
 /// Serves one user connection that arrived on a public TCP port of `np`: asks the NewUserConn plugins, gets a
-/// work connection, relays until either side closes or `cancel` fires.
+/// work connection, relays until either side closes or `cancel` fires. `limit`: the proxy's server-side
+/// bandwidth bucket.
 pub async fn serve_user_conn(
     session: Arc<dyn Session>,
-    np: Arc<NewProxy>,
+    (np, limit): (Arc<NewProxy>, Option<Arc<Bucket>>),
     live: Arc<LiveCounters>,
     mut user: TcpStream,
     peer: SocketAddr,
@@ -229,7 +248,7 @@ pub async fn serve_user_conn(
         }
     };
     let key = &session.hub().key;
-    let mut work = wrap_work_conn(work, np.use_encryption.then_some(key), np.use_compression);
+    let mut work = limited(wrap_work_conn(work, np.use_encryption.then_some(key), np.use_compression), limit.as_ref());
     let _open = live.open();
     tokio::select! {
         _ = cancel.cancelled() => {}

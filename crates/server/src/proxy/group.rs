@@ -40,6 +40,8 @@ pub struct Member {
     pub live: OnceLock<Arc<LiveCounters>>,
     /// Cancelled when the proxy closes.
     pub cancel: CancellationToken,
+    /// Its server-side bandwidth bucket (`bandwidthLimitMode = "server"`).
+    pub limit: Option<Arc<portway_proto::limit::Bucket>>,
 }
 
 /// One tcp group: its port and members.
@@ -174,7 +176,7 @@ async fn accept_loop(group: Arc<TcpGroup>, listener: TcpListener) {
         tracker.spawn(
             serve_user_conn(
                 m.ctl.clone(),
-                m.np.clone(),
+                (m.np.clone(), m.limit.clone()),
                 m.live.get().cloned().unwrap_or_default(),
                 visitor,
                 peer,

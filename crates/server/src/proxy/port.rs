@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn, Instrument};
 
 use super::group::{self, TcpGroups};
-use crate::session::{check_name_policy, claim_name, serve_user_conn, who, ProxyError, Session};
+use crate::session::{check_name_policy, claim_name, serve_user_conn, server_limit, who, ProxyError, Session};
 use crate::stats::LiveCounters;
 
 /// Registers a tcp or udp proxy: checks policy, opens the public port (or joins the tcp group), starts serving
@@ -83,6 +83,7 @@ async fn register_grouped(ctl: &Arc<dyn Session>, groups: &Arc<TcpGroups>, np: N
     let hub = ctl.hub().clone();
     let cancel = ctl.cancel().child_token();
     let member = group::Member {
+        limit: server_limit(&np),
         ctl: ctl.clone(),
         np: Arc::new(np.clone()),
         live: std::sync::OnceLock::new(),
@@ -182,6 +183,7 @@ async fn serve_tcp(
     live: Arc<LiveCounters>,
     cancel: CancellationToken,
 ) {
+    let limit = server_limit(&np);
     let np = Arc::new(np);
     loop {
         let (visitor, peer) = tokio::select! {
@@ -196,7 +198,7 @@ async fn serve_tcp(
             },
         };
         portway_proto::transport::tune(&visitor);
-        let (ctl2, np2, live2, c2) = (ctl.clone(), np.clone(), live.clone(), cancel.clone());
+        let (ctl2, np2, live2, c2) = (ctl.clone(), (np.clone(), limit.clone()), live.clone(), cancel.clone());
         ctl.hub().tracker.spawn(
             async move { serve_user_conn(ctl2, np2, live2, visitor, peer, c2).await }
                 .instrument(tracing::debug_span!("visitor", %peer)),

@@ -29,6 +29,7 @@ pub async fn serve(
     let socket = Arc::new(socket);
     let size = ctl.hub().cfg.udp_packet_size as usize;
     let truncated = Arc::new(AtomicU64::new(0));
+    let limit = crate::session::server_limit(&np);
     while !cancel.is_cancelled() {
         let start = StartWorkConn { proxy_name: np.proxy_name.clone(), ..Default::default() };
         let work = tokio::select! {
@@ -49,6 +50,7 @@ pub async fn serve(
         // v2 work connections carry the datagrams as v2 UDPPacket frames (frp v0.69.1+).
         let wire = work.wire;
         let work = wrap_work_conn(work.io, np.use_encryption.then_some(key), np.use_compression);
+        let work = crate::session::limited(work, limit.as_ref());
         let (mut rd, mut wr) = tokio::io::split(work);
         let sock = socket.clone();
         let trunc = truncated.clone();

@@ -35,6 +35,8 @@ struct Secret {
     owner: Weak<dyn Session>,
     live: Arc<LiveCounters>,
     cancel: CancellationToken,
+    /// Server-side bandwidth bucket (`bandwidthLimitMode = "server"`).
+    limit: Option<Arc<portway_proto::limit::Bucket>>,
 }
 
 /// Secret proxies by wire name, and the address the `bindPort` listener got (StartWorkConn's destination).
@@ -73,6 +75,7 @@ pub fn register(ctl: &Arc<dyn Session>, secrets: &Arc<Secrets>, np: NewProxy) ->
     let shown = NewProxy { sk: String::new(), ..np.clone() };
     let live = hub.stats.proxy_started(ctl.client_key(), shown, 0, crate::oidc::now());
     let allow_users = if np.allow_users.is_empty() { vec![ctl.user().to_string()] } else { np.allow_users.clone() };
+    let limit = crate::session::server_limit(&np);
     let secret = Arc::new(Secret {
         kind: np.proxy_type.clone(),
         sk: np.sk,
@@ -80,6 +83,7 @@ pub fn register(ctl: &Arc<dyn Session>, secrets: &Arc<Secrets>, np: NewProxy) ->
         use_encryption: np.use_encryption,
         use_compression: np.use_compression,
         owner: Arc::downgrade(ctl),
+        limit,
         live,
         cancel: cancel.clone(),
     });
@@ -231,7 +235,8 @@ async fn join(
             return;
         }
     };
-    let mut work = wrap_work_conn(work, secret.use_encryption.then_some(&hub.key), secret.use_compression);
+    let work = wrap_work_conn(work, secret.use_encryption.then_some(&hub.key), secret.use_compression);
+    let mut work = crate::session::limited(work, secret.limit.as_ref());
     let _open = secret.live.open();
     debug!(%peer, "visitor joined to a work connection");
     if secret.kind == "sudp" && visitor_wire != work_wire {

@@ -83,6 +83,8 @@ pub struct Route {
     pub cancel: CancellationToken,
     /// The dashboard's counters for this proxy (set once the registry listed it).
     pub live: OnceLock<Arc<LiveCounters>>,
+    /// Its server-side bandwidth bucket (`bandwidthLimitMode = "server"`).
+    pub limit: Option<Arc<portway_proto::limit::Bucket>>,
 }
 
 impl Route {
@@ -105,6 +107,7 @@ impl Route {
         let work = self.ctl.start_work_conn(start).await?.io;
         let key = &self.ctl.hub().key;
         let io = wrap_work_conn(work, self.np.use_encryption.then_some(key), self.np.use_compression);
+        let io = crate::session::limited(io, self.limit.as_ref());
         Ok(match self.live.get() {
             Some(live) => Box::new(CountedIo::new(io, live)),
             None => io,
@@ -371,7 +374,8 @@ fn add_routes(
     let locations: Vec<String> =
         if kind == Kind::Http && !np.locations.is_empty() { np.locations.clone() } else { vec![String::new()] };
     let user = if kind == Kind::Https { String::new() } else { np.route_by_http_user.clone() };
-    let route = Arc::new(Route { ctl: ctl.clone(), np, cancel: cancel.clone(), live: OnceLock::new() });
+    let limit = crate::session::server_limit(&np);
+    let route = Arc::new(Route { ctl: ctl.clone(), np, cancel: cancel.clone(), live: OnceLock::new(), limit });
     let mut added: Vec<(String, String, String)> = Vec::new();
     let mut addrs = Vec::new();
     {
