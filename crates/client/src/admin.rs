@@ -113,7 +113,7 @@ pub struct ProxyStatusJson {
     /// tcp, udp, ...
     #[serde(rename = "type")]
     pub kind: String,
-    /// frpc's phase: `new`, `wait start`, `running`, `start error`.
+    /// frpc's phase: `new`, `wait start`, `running`, `start error`, `check failed`.
     pub status: String,
     /// The server's refusal, if any.
     pub err: String,
@@ -143,6 +143,9 @@ pub fn status_json(cfg: &ClientConfig, status: &crate::status::Status) -> BTreeM
                     remote_addr.clone()
                 };
                 ("running", String::new(), remote)
+            }
+            Some(ProxyState::Error { reason }) if reason.starts_with(crate::health::FAILED) => {
+                ("check failed", reason.clone(), String::new())
             }
             Some(ProxyState::Error { reason }) => ("start error", reason.clone(), String::new()),
             Some(ProxyState::Pending) => ("wait start", String::new(), String::new()),

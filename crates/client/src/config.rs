@@ -438,6 +438,9 @@ pub struct ProxyConfig {
     /// xtcp: hole punching settings (parsed; xtcp is refused at load).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub nat_traversal: Option<NatTraversal>,
+    /// frpc's `healthCheck`: registered only while the local service passes.
+    #[serde(skip_serializing_if = "crate::health::HealthCheck::is_empty")]
+    pub health_check: crate::health::HealthCheck,
 }
 
 /// `natTraversal` (xtcp proxies and visitors).
@@ -627,6 +630,7 @@ impl Default for ProxyConfig {
             secret_key: String::new(),
             allow_users: Vec::new(),
             nat_traversal: None,
+            health_check: Default::default(),
         }
     }
 }
@@ -713,7 +717,6 @@ const UNSUPPORTED: &[portway_config::Unsupported] = &[
     ("transport.connectServerLocalIP", "frpc's local address for the server connection", "the system picks it", false),
     ("transport.proxyURL", "frpc's proxy for the server connection", "connect directly", true),
     ("auth.oidc.tokenSource", "an OIDC token source", "give clientID and clientSecret", true),
-    ("proxies[].healthCheck", "a proxy health check", "the proxy stays registered while frpc runs", false),
 ];
 
 /// How a file is loaded.
@@ -1071,6 +1074,9 @@ impl ClientConfig {
             }
             if let Err(e) = crate::proxy_protocol::Version::parse(&p.transport.proxy_protocol_version) {
                 return Err(bad(key("transport.proxyProtocolVersion"), e.to_string()));
+            }
+            if let Some((k, message)) = p.health_check.problem() {
+                return Err(bad(key(&format!("healthCheck.{k}")), message));
             }
             if let Err(e) = portway_proto::limit::parse_bandwidth(&p.transport.bandwidth_limit) {
                 return Err(bad(key("transport.bandwidthLimit"), e.to_string()));

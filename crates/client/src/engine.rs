@@ -520,8 +520,15 @@ impl Engine {
         let initial = desired.borrow_and_update().clone();
         // name → when to (re)send NewProxy if no answer / after a refusal.
         let mut resend: HashMap<String, Instant> = HashMap::new();
+        // Proxies with a healthCheck: registered by their monitor's verdicts, not at once.
+        let (health_tx, mut health_rx) = mpsc::channel::<crate::health::Change>(16);
+        let mut checked: HashMap<String, (ProxyConfig, CancellationToken)> = HashMap::new();
         for p in initial.iter() {
             let wire = self.cfg.wire_name(p);
+            if !p.health_check.is_empty() {
+                self.start_monitor(&wire, p, &cancel, &health_tx, &mut checked);
+                continue;
+            }
             ctx.live_insert(&wire, p.clone(), cancel.child_token());
             let _ = tx.send(Message::NewProxy(new_proxy(&wire, p))).await;
             resend.insert(wire, Instant::now() + NEW_PROXY_RESEND);
@@ -548,6 +555,9 @@ impl Engine {
                     // Closing before registering: a changed proxy keeps its name (and often its port).
                     for p in removed.iter().copied().chain(changed.iter().map(|(o, _)| *o)) {
                         let wire = self.cfg.wire_name(p);
+                        if let Some((_, monitor)) = checked.remove(&wire) {
+                            monitor.cancel();
+                        }
                         if let Some((_, token)) = ctx.live_remove(&wire) {
                             token.cancel();
                         }
@@ -557,11 +567,37 @@ impl Engine {
                     }
                     for p in added.iter().copied().chain(changed.iter().map(|(_, n)| *n)) {
                         let wire = self.cfg.wire_name(p);
+                        if !p.health_check.is_empty() {
+                            self.start_monitor(&wire, p, &cancel, &health_tx, &mut checked);
+                            continue;
+                        }
                         ctx.live_insert(&wire, p.clone(), cancel.child_token());
                         info!(proxy = %p.name, "registering the proxy (reload)");
                         let _ = tx.send(Message::NewProxy(new_proxy(&wire, p))).await;
                         resend.insert(wire, Instant::now() + NEW_PROXY_RESEND);
                         self.set_proxy(&p.name, ProxyState::Pending);
+                    }
+                }
+                Some(change) = health_rx.recv() => {
+                    let Some((p, _)) = checked.get(&change.wire) else { continue };
+                    let p = p.clone();
+                    if change.ok {
+                        ctx.live_insert(&change.wire, p.clone(), cancel.child_token());
+                        let _ = tx.send(Message::NewProxy(new_proxy(&change.wire, &p))).await;
+                        resend.insert(change.wire, Instant::now() + NEW_PROXY_RESEND);
+                        self.set_proxy(&p.name, ProxyState::Pending);
+                    } else {
+                        if let Some((_, token)) = ctx.live_remove(&change.wire) {
+                            token.cancel();
+                        }
+                        resend.remove(&change.wire);
+                        let _ = tx.send(Message::CloseProxy(CloseProxy { proxy_name: change.wire })).await;
+                        let reason = format!(
+                            "{}: {}; closed on the server until the local service passes again",
+                            crate::health::FAILED,
+                            change.detail
+                        );
+                        self.set_proxy(&p.name, ProxyState::Error { reason });
                     }
                 }
                 _ = hb.tick(), if hb_int > 0 => {
@@ -632,6 +668,31 @@ impl Engine {
         cancel.cancel();
         let _ = writer.await;
         result
+    }
+
+    /// Starts the health monitor of a proxy with a `healthCheck`; it is registered once the check passes.
+    fn start_monitor(
+        &self,
+        wire: &str,
+        p: &ProxyConfig,
+        cancel: &CancellationToken,
+        tx: &mpsc::Sender<crate::health::Change>,
+        checked: &mut HashMap<String, (ProxyConfig, CancellationToken)>,
+    ) {
+        let token = cancel.child_token();
+        tokio::spawn(
+            crate::health::monitor(
+                p.health_check.clone(),
+                wire.to_string(),
+                p.local_ip.clone(),
+                p.local_port,
+                tx.clone(),
+                token.clone(),
+            )
+            .in_current_span(),
+        );
+        checked.insert(wire.to_string(), (p.clone(), token));
+        self.set_proxy(&p.name, ProxyState::Pending);
     }
 
     fn set_proxy(&self, name: &str, state: ProxyState) {

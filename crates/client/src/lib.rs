@@ -17,6 +17,7 @@ pub mod auth;
 pub mod config;
 pub mod connector;
 pub mod engine;
+pub mod health;
 pub mod oidc;
 pub mod proxy_protocol;
 pub mod secret;
