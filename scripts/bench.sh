@@ -119,6 +119,11 @@ cpu_ticks() { # PID...: utime+stime in clock ticks, summed
   done
   echo "$t"
 }
+ctx_switches() { # PID...: voluntary + involuntary context switches of every thread, summed (wake-ups)
+  local p
+  for p in "$@"; do cat /proc/"$p"/task/*/status 2>/dev/null; done |
+    awk '$1 == "voluntary_ctxt_switches:" || $1 == "nonvoluntary_ctxt_switches:" {t += $2} END {print t + 0}'
+}
 kib() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 listening() { # PORT: a TCP LISTEN socket on it
   local hex; hex=$(printf '%04X' "$1")
@@ -203,16 +208,18 @@ tcp_counters() { # "ListenOverflows TCPSynRetrans" from /proc/net/netstat (syste
 }
 phase() { # DIR NAME DEADLINE_S TUNNEL_PIDS(comma list or -) -- TOOL ARGS...: one JSON line into DIR/NAME.json
   local dir=$1 name=$2 deadline=$3 tpids=$4; shift 5
-  local list=() t0 t1 s0 s1 k0 k1 c0 c1 u0 i0 st0 u1 i1 st1 n0 n1 lo0 sr0 lo1 sr1 rc=0 start_ns wall_ms
+  local list=() t0 t1 s0 s1 k0 k1 c0 c1 u0 i0 st0 u1 i1 st1 n0 n1 lo0 sr0 lo1 sr1 rc=0 start_ns wall_ms x0 x1
   [ "$tpids" != - ] && IFS=, read -ra list <<<"$tpids"
   t0=$(cpu_ticks "${list[@]+"${list[@]}"}") s0=$(cpu_ticks "$service_pid") k0=$(cpu_ticks $ksoftirqd) c0=$(cpu_stat) n0=$(tcp_counters)
+  x0=$(ctx_switches "${list[@]+"${list[@]}"}")
   start_ns=$(date +%s%N)
   taskset -c "$cpu" timeout -k 5 "$deadline" "$tool" "$@" >"$dir/$name.json" 2>"$dir/$name.err" || rc=$?
   wall_ms=$((($(date +%s%N) - start_ns) / 1000000))
   t1=$(cpu_ticks "${list[@]+"${list[@]}"}") s1=$(cpu_ticks "$service_pid") k1=$(cpu_ticks $ksoftirqd) c1=$(cpu_stat) n1=$(tcp_counters)
+  x1=$(ctx_switches "${list[@]+"${list[@]}"}")
   [ -s "$dir/$name.json" ] || echo "{\"error\":\"no output (exit $rc): $(head -c 200 "$dir/$name.err" | tr -d '"\\\n')\"}" >"$dir/$name.json"
   read -r u0 i0 st0 <<<"$c0"; read -r u1 i1 st1 <<<"$c1"; read -r lo0 sr0 <<<"$n0"; read -r lo1 sr1 <<<"$n1"
-  echo "{\"tunnel_cpu_ticks\":$((t1 - t0)),\"service_cpu_ticks\":$((s1 - s0)),\"ksoftirqd_cpu_ticks\":$((k1 - k0)),\"cpu_busy_ticks\":$((u1 - u0)),\"cpu_irq_ticks\":$((i1 - i0)),\"cpu_steal_ticks\":$((st1 - st0)),\"clk_tck\":$(getconf CLK_TCK),\"wall_ms\":$wall_ms,\"listen_overflows\":$((${lo1:-0} - ${lo0:-0})),\"syn_retrans\":$((${sr1:-0} - ${sr0:-0})),\"rc\":$rc}" >"$dir/$name.cpu.json"
+  echo "{\"tunnel_ctx_switches\":$((x1 - x0)),\"tunnel_cpu_ticks\":$((t1 - t0)),\"service_cpu_ticks\":$((s1 - s0)),\"ksoftirqd_cpu_ticks\":$((k1 - k0)),\"cpu_busy_ticks\":$((u1 - u0)),\"cpu_irq_ticks\":$((i1 - i0)),\"cpu_steal_ticks\":$((st1 - st0)),\"clk_tck\":$(getconf CLK_TCK),\"wall_ms\":$wall_ms,\"listen_overflows\":$((${lo1:-0} - ${lo0:-0})),\"syn_retrans\":$((${sr1:-0} - ${sr0:-0})),\"rc\":$rc}" >"$dir/$name.cpu.json"
   log "  $name: $(head -c 300 "$dir/$name.json")"
 }
 

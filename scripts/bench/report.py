@@ -43,6 +43,8 @@ ROWS = [
     ("rss_conc", "RSS server+client @1,000 conns MiB", "conc", "rss_total_kib", 1 / 1024, False, "%.1f"),
     ("rss_peak", "RSS server+client peak (VmHWM) MiB", "end", "hwm_kib", 1 / 1024, False, "%.1f"),
     ("udp_rr_p50", "UDP round trip p50 us (1 in flight)", "udp_rr", "p50_us", 1, False, "%.1f"),
+    ("wake_conn", "tunnel wake-ups per connect+echo+close", "connrate", "wakeups_per_op", 1, False, "%.1f"),
+    ("wake_rt", "tunnel wake-ups per round trip", "lat", "wakeups_per_op", 1, False, "%.2f"),
     ("udp_rr_rate", "UDP datagrams/s (1 in flight)", "udp_rr", "dgrams_per_s", 1, True, "%.0f"),
     ("udp_flood_rate", "UDP datagrams/s (%s in flight)", "udp_flood", "dgrams_per_s", 1, True, "%.0f"),
     ("udp_flood_loss", "UDP loss %% (%s in flight)", "udp_flood", "loss_pct", 1, False, "%.2f"),
@@ -75,6 +77,11 @@ def main():
         for fn in sorted(os.listdir(d)):
             if fn.endswith(".json"):
                 p[fn[:-5]] = load(os.path.join(d, fn))
+        for phase, count in (("connrate", "ok"), ("lat", "ok")):
+            # context switches of the tunnel's threads (voluntary + involuntary) per operation of the phase
+            r, c = p.get(phase), p.get(phase + ".cpu", {})
+            if isinstance(r, dict) and r.get(count) and "tunnel_ctx_switches" in c and name != "direct":
+                r["wakeups_per_op"] = c["tunnel_ctx_switches"] / r[count]
         for phase in ("tput_up_8", "tput_down_8"):
             r = p.get(phase)
             # a stream starved while the others run shows here, not in the total

@@ -58,11 +58,24 @@ impl QuicTuning {
         }
     }
 
+    /// The server's transport: the client may open `maxIncomingStreams` streams at once.
     fn transport(&self) -> Result<Arc<quinn::TransportConfig>, QuicError> {
+        self.transport_accepting(self.max_incoming_streams)
+    }
+
+    /// The client's transport: frps never opens a stream towards the client (every work connection is a stream
+    /// the client opens), so the client accepts none. quinn keeps a table entry for every stream the peer may open
+    /// (quinn-proto's `ensure_remote_streams`), about 5 MiB per 100,000: frp's default `maxIncomingStreams` cost
+    /// the client that much for nothing.
+    fn client_transport(&self) -> Result<Arc<quinn::TransportConfig>, QuicError> {
+        self.transport_accepting(0)
+    }
+
+    fn transport_accepting(&self, incoming: u64) -> Result<Arc<quinn::TransportConfig>, QuicError> {
         let mut t = quinn::TransportConfig::default();
         let idle = quinn::IdleTimeout::try_from(self.max_idle_timeout)
             .map_err(|_| QuicError::Config("transport.quic.maxIdleTimeout is too large".into()))?;
-        let streams = VarInt::from_u64(self.max_incoming_streams)
+        let streams = VarInt::from_u64(incoming)
             .map_err(|_| QuicError::Config("transport.quic.maxIncomingStreams is too large".into()))?;
         t.max_idle_timeout(Some(idle))
             .keep_alive_interval(Some(self.keepalive_period))
@@ -156,7 +169,9 @@ impl QuicClient {
         tls.alpn_protocols = vec![ALPN.to_vec()];
         let crypto = QuicClientConfig::try_from(tls).map_err(|e| QuicError::Config(e.to_string()))?;
         let mut cfg = quinn::ClientConfig::new(Arc::new(crypto));
-        cfg.transport_config(tuning.transport()?);
+        cfg.transport_config(tuning.client_transport()?);
+        // Checked here as on the server: the key is frp's on both sides, and a value quinn refuses stays an error.
+        tuning.transport()?;
         let local: SocketAddr = if addr.is_ipv4() { ([0, 0, 0, 0], 0).into() } else { ([0u16; 8], 0).into() };
         let mut endpoint = Endpoint::client(local).map_err(QuicError::Socket)?;
         endpoint.set_default_client_config(cfg);
