@@ -25,7 +25,8 @@
 # Knobs (env): BENCH_CPU (0), BENCH_TPUT_SECS (5), BENCH_LAT_N (20000), BENCH_CONNRATE_SECS (5), BENCH_CONC_N (1000),
 # BENCH_UDP_SECS (3), BENCH_UDP_WINDOW (32), BENCH_SIZE (64), BENCH_WORKDIR (a new /tmp dir), BENCH_REF (../shared/bench
 # beside the repo), CARGO_TARGET_DIR (target), BENCH_PEERS_DIR (CARGO_TARGET_DIR/bench-peers: rathole, bore in bin/),
-# FRPS / FRPC (frp's binaries, default: on PATH).
+# FRPS / FRPC (frp's binaries, default: on PATH), BENCH_PORTWAY_ENV (VAR=VALUE words added to Portway's environment,
+# e.g. LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2 to try another allocator).
 # Every loop is bounded in time; every process started here is stopped by PID on exit (trap).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -230,6 +231,10 @@ measure() { # DIR ECHO SINK SOURCE UDP TUNNEL_PIDS: every phase against these po
   phase "$dir" connrate $((conn_secs + 30)) "$tp" -- connrate "$echo_p" "$conn_secs" 1 2000000
   phase "$dir" conc 90 "$tp" -- conc "$echo_p" "$conc_n" "$size" 60 1000 "${rss_pids[@]+"${rss_pids[@]}"}"
   sleep 1 # let the 1,000 closes go through before the next phase
+  # what the tunnel keeps after the burst (an allocator that returns memory shows here)
+  local p after=0
+  for p in "${rss_pids[@]+"${rss_pids[@]}"}"; do after=$((after + $(kib "$p" VmRSS))); done
+  [ ${#rss_pids[@]} -gt 0 ] && echo "{\"rss_kib\":$after}" >"$dir/after_burst.json"
   if [ "$udp_p" != - ]; then # bore has no UDP
     phase "$dir" udp_rr $((udp_secs + 30)) "$tp" -- udp "$udp_p" "$udp_secs" "$size" 1 200 20000000
     phase "$dir" udp_flood $((udp_secs + 30)) "$tp" -- udp "$udp_p" "$udp_secs" "$size" "$udp_window" 200 20000000
@@ -319,10 +324,14 @@ run_tunnel() { # PATH: tcp | plain | plain-nosplice | v2 (tcp, wire v2) | websoc
   case $proto in
     v2) proto=tcp wire_line='transport.wireProtocol = "v2"' ;;
     plain|plain-nosplice)
-      [ "$proto" = plain-nosplice ] && env_pre=(env PORTWAY_NO_SPLICE=1)
+      [ "$proto" = plain-nosplice ] && env_pre=(PORTWAY_NO_SPLICE=1)
       proto=tcp plain_server='transport.tcpMux = false'
       plain_client=$(printf 'transport.tls.enable = false\ntransport.tcpMux = false') ;;
   esac
+  # BENCH_PORTWAY_ENV: extra VAR=VALUE words for Portway's processes (e.g. LD_PRELOAD of another allocator)
+  # shellcheck disable=SC2206
+  [ "$impl" = portway ] && env_pre+=(${BENCH_PORTWAY_ENV:-})
+  [ ${#env_pre[@]} -gt 0 ] && env_pre=(env "${env_pre[@]}")
   name=portway-$path
   [ "$impl" = frp ] && name=$path
   [ "$path" = frp ] && name=frp-tcp

@@ -42,13 +42,14 @@ ROWS = [
     ("rss_idle", "RSS server+client idle MiB", "idle", "rss_idle_kib", 1 / 1024, False, "%.1f"),
     ("rss_conc", "RSS server+client @1,000 conns MiB", "conc", "rss_total_kib", 1 / 1024, False, "%.1f"),
     ("rss_peak", "RSS server+client peak (VmHWM) MiB", "end", "hwm_kib", 1 / 1024, False, "%.1f"),
+    ("rss_after", "RSS server+client 1 s after the burst MiB", "after_burst", "rss_kib", 1 / 1024, False, "%.1f"),
     ("udp_rr_p50", "UDP round trip p50 us (1 in flight)", "udp_rr", "p50_us", 1, False, "%.1f"),
-    ("wake_conn", "tunnel wake-ups per connect+echo+close", "connrate", "wakeups_per_op", 1, False, "%.1f"),
-    ("wake_rt", "tunnel wake-ups per round trip", "lat", "wakeups_per_op", 1, False, "%.2f"),
     ("udp_rr_rate", "UDP datagrams/s (1 in flight)", "udp_rr", "dgrams_per_s", 1, True, "%.0f"),
     ("udp_flood_rate", "UDP datagrams/s (%s in flight)", "udp_flood", "dgrams_per_s", 1, True, "%.0f"),
     ("udp_flood_loss", "UDP loss %% (%s in flight)", "udp_flood", "loss_pct", 1, False, "%.2f"),
     ("udp_flood_p99", "UDP round trip p99 us (%s in flight)", "udp_flood", "p99_us", 1, False, "%.0f"),
+    ("wake_conn", "tunnel wake-ups per connect+echo+close", "connrate", "wakeups_per_op", 1, False, "%.1f"),
+    ("wake_rt", "tunnel wake-ups per round trip", "lat", "wakeups_per_op", 1, False, "%.2f"),
 ]
 CPU_PHASES = ["lat", "connrate", "conc", "udp_rr", "udp_flood", "tput_up_1", "tput_up_8", "tput_down_1", "tput_down_8"]
 PATH_ORDER = ["direct", "portway-tcp", "frp-tcp", "portway-plain", "portway-plain-nosplice", "rathole", "bore",
@@ -144,7 +145,7 @@ def main():
 
     # ------------------------------------------------------------ table
     cols = [n for n in order if n in summary]
-    width = 16
+    width = max([16] + [len(n) for n in cols])
     lines = []
     lines.append("%-40s" % "metric" + "".join("%*s" % (width + 2 if n != "direct" else width, n) for n in cols))
     for metric, label, _phase, _field, _scale, _hib, fmt in ROWS:
