@@ -42,7 +42,7 @@ ROWS = [
     ("rss_idle", "RSS server+client idle MiB", "idle", "rss_idle_kib", 1 / 1024, False, "%.1f"),
     ("rss_conc", "RSS server+client @1,000 conns MiB", "conc", "rss_total_kib", 1 / 1024, False, "%.1f"),
     ("rss_peak", "RSS server+client peak (VmHWM) MiB", "end", "hwm_kib", 1 / 1024, False, "%.1f"),
-    ("rss_after", "RSS server+client 1 s after the burst MiB", "after_burst", "rss_kib", 1 / 1024, False, "%.1f"),
+    ("rss_after", "RSS server+client after the burst MiB", "after_burst", "rss_kib", 1 / 1024, False, "%.1f"),
     ("udp_rr_p50", "UDP round trip p50 us (1 in flight)", "udp_rr", "p50_us", 1, False, "%.1f"),
     ("udp_rr_rate", "UDP datagrams/s (1 in flight)", "udp_rr", "dgrams_per_s", 1, True, "%.0f"),
     ("udp_flood_rate", "UDP datagrams/s (%s in flight)", "udp_flood", "dgrams_per_s", 1, True, "%.0f"),
@@ -145,9 +145,9 @@ def main():
 
     # ------------------------------------------------------------ table
     cols = [n for n in order if n in summary]
-    width = max([16] + [len(n) for n in cols])
+    colw = {n: max(16, len(n)) + (2 if n != "direct" else 0) for n in cols}
     lines = []
-    lines.append("%-40s" % "metric" + "".join("%*s" % (width + 2 if n != "direct" else width, n) for n in cols))
+    lines.append("%-40s" % "metric" + "".join("%*s" % (colw[n], n) for n in cols))
     for metric, label, _phase, _field, _scale, _hib, fmt in ROWS:
         if "%s" in label:
             label = label % window
@@ -164,7 +164,7 @@ def main():
                 r = ratios.get(n, {}).get(metric)
                 if r is not None and metric not in ("conc_ok",):
                     cell += " (%.2fx)" % r
-            row += "%*s" % (width + 2 if n != "direct" else width, cell)
+            row += "%*s" % (colw[n], cell)
         if any_val:
             lines.append(row)
     # wire v2 against v1 on the same run (the bar: within 5% on every row)
