@@ -39,7 +39,7 @@ while [ $# -gt 0 ]; do
     --cross-check) cross=true ;;
     --json) json_out=${2:?--json FILE}; shift ;;
     --paths) paths=${2:?--paths LIST}; shift ;;
-    -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
     *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
