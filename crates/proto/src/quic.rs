@@ -239,12 +239,17 @@ mod tests {
         assert_eq!((t.keepalive_period.as_secs(), t.max_idle_timeout.as_secs(), t.max_incoming_streams), (5, 60, 7));
     }
 
-    #[tokio::test]
-    async fn streams_carry_bytes_and_half_close_with_alpn_frp() {
+    /// A server endpoint with the default TLS settings on a free port of 127.0.0.1, and that address.
+    fn test_server() -> (Endpoint, SocketAddr) {
         let server_tls = crate::transport::server_config(&Default::default()).unwrap();
         let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         let addr = sock.local_addr().unwrap();
-        let ep = server_endpoint(sock, &server_tls, &QuicTuning::default()).unwrap();
+        (server_endpoint(sock, &server_tls, &QuicTuning::default()).unwrap(), addr)
+    }
+
+    #[tokio::test]
+    async fn streams_carry_bytes_and_half_close_with_alpn_frp() {
+        let (ep, addr) = test_server();
         let server = tokio::spawn(async move {
             let conn = ep.accept().await.unwrap().await.unwrap();
             let alpn = conn.handshake_data().unwrap().downcast::<quinn::crypto::rustls::HandshakeData>().unwrap();
@@ -270,11 +275,36 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_client_accepts_no_stream_from_the_server_but_opens_its_own() {
+        let (ep, addr) = test_server();
+        let client_tls = crate::transport::client_config(&Default::default()).unwrap();
+        let tuning = QuicTuning::default();
+        let (c, conn) = tokio::join!(QuicClient::connect(addr, "localhost", &client_tls, &tuning), async {
+            ep.accept().await.unwrap().await.unwrap()
+        });
+        let c = c.unwrap();
+        // The server may not open one: quinn waits for a MAX_STREAMS the client never sends.
+        let opened = tokio::time::timeout(Duration::from_millis(500), conn.open_bi()).await;
+        assert!(opened.is_err(), "the client must allow the server no stream");
+        // The client's own streams (work connections) still open, several at once.
+        let mut streams = Vec::new();
+        for i in 0..3u8 {
+            let mut s = c.open().await.unwrap();
+            s.write_all(&[i]).await.unwrap();
+            streams.push(s);
+        }
+        for i in 0..3u8 {
+            let (_send, mut recv) = conn.accept_bi().await.unwrap();
+            let mut b = [0u8; 1];
+            recv.read_exact(&mut b).await.unwrap();
+            assert_eq!(b[0], i);
+        }
+        c.close();
+    }
+
+    #[tokio::test]
     async fn a_client_without_alpn_frp_is_refused_as_frps_refuses_it() {
-        let server_tls = crate::transport::server_config(&Default::default()).unwrap();
-        let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        let addr = sock.local_addr().unwrap();
-        let ep = server_endpoint(sock, &server_tls, &QuicTuning::default()).unwrap();
+        let (ep, addr) = test_server();
         let server = tokio::spawn(async move { ep.accept().await.unwrap().await.is_err() });
         let mut tls = (*crate::transport::client_config(&Default::default()).unwrap()).clone();
         tls.alpn_protocols = vec![b"h3".to_vec()];
