@@ -4,8 +4,9 @@
 #   bash scripts/bench.sh                 # full run (~3 min): build (release), measure, print the table, write JSON
 #   bash scripts/bench.sh --quick         # smoke run (~1 min): short phases, same steps
 #   bash scripts/bench.sh --cross-check   # also run the reference harness (../shared/bench) on portway, cmd mode
-#   options: --json FILE (default: WORKDIR/results.json), --no-build (use the binaries as they are),
-#            --paths "direct tcp v2 websocket wss quic" (which paths to measure; the default is all six)
+#   options: --json FILE (default: WORKDIR/results.json), --no-build (use the binaries as they are, install no peer),
+#            --paths "direct tcp plain ..." (which paths to measure, in that order; the default is all of them:
+#            direct tcp plain v2 websocket wss quic rathole bore frp frp-plain; plain-nosplice on request)
 #   The work dir (BENCH_WORKDIR, default a new /tmp/portway-bench.*) keeps the configs, logs and per-phase JSON.
 #
 # Method (docs/benchmarks.md): a C service (TCP echo, sink, source; UDP echo) and a C load tool, both compiled here
@@ -13,17 +14,24 @@
 # then through portway-server + portway-client in frp's default configuration (TLS and tcpMux on, default log
 # level), then with transport.wireProtocol = "v2" (path v2: tcp, TLS, tcpMux as the tcp path), then with
 # transport.protocol = "websocket" / "wss" / "quic" (quic: quicBindPort on the server, the same number as bindPort,
-# over UDP) where `portway-client verify` accepts it. The service,
+# over UDP) where `portway-client verify` accepts it; "plain" is Portway without TLS and without tcpMux on both sides
+# (transport.tls.enable = false, transport.tcpMux = false: rathole's and bore's model), "plain-nosplice" the same with
+# PORTWAY_NO_SPLICE=1 (the user-space relay). Peers, run the same way in the same sitting: rathole and bore (crates
+# rathole and bore-cli, `cargo install --root $BENCH_PEERS_DIR` on first use; skipped with a note when they cannot be
+# built), frp (FRPS/FRPC or frps/frpc on PATH; never downloaded) with the very frps.toml/frpc.toml of "tcp" ("frp")
+# and "plain" ("frp-plain"). The report compares each Portway configuration with the best peer of the same one. The service,
 # the tunnel and the load tool all run under `taskset -c $BENCH_CPU`, so figures are repeatable and measure CPU cost.
 #
 # Knobs (env): BENCH_CPU (0), BENCH_TPUT_SECS (5), BENCH_LAT_N (20000), BENCH_CONNRATE_SECS (5), BENCH_CONC_N (1000),
 # BENCH_UDP_SECS (3), BENCH_UDP_WINDOW (32), BENCH_SIZE (64), BENCH_WORKDIR (a new /tmp dir), BENCH_REF (../shared/bench
-# beside the repo), CARGO_TARGET_DIR (target).
+# beside the repo), CARGO_TARGET_DIR (target), BENCH_PEERS_DIR (CARGO_TARGET_DIR/bench-peers: rathole, bore in bin/),
+# FRPS / FRPC (frp's binaries, default: on PATH), BENCH_PORTWAY_ENV (VAR=VALUE words added to Portway's environment,
+# e.g. LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2 to try another allocator).
 # Every loop is bounded in time; every process started here is stopped by PID on exit (trap).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 
-quick=false build=true cross=false json_out="" paths="direct tcp v2 websocket wss quic"
+quick=false build=true cross=false json_out="" paths="direct tcp plain v2 websocket wss quic rathole bore frp frp-plain"
 while [ $# -gt 0 ]; do
   case $1 in
     --quick) quick=true ;;
@@ -31,7 +39,7 @@ while [ $# -gt 0 ]; do
     --cross-check) cross=true ;;
     --json) json_out=${2:?--json FILE}; shift ;;
     --paths) paths=${2:?--paths LIST}; shift ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
     *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -112,6 +120,11 @@ cpu_ticks() { # PID...: utime+stime in clock ticks, summed
   done
   echo "$t"
 }
+ctx_switches() { # PID...: voluntary + involuntary context switches of every thread, summed (wake-ups)
+  local p
+  for p in "$@"; do cat /proc/"$p"/task/*/status 2>/dev/null; done |
+    awk '$1 == "voluntary_ctxt_switches:" || $1 == "nonvoluntary_ctxt_switches:" {t += $2} END {print t + 0}'
+}
 kib() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 listening() { # PORT: a TCP LISTEN socket on it
   local hex; hex=$(printf '%04X' "$1")
@@ -129,6 +142,22 @@ fi
 for b in portway-server portway-client; do
   [ -x "$bindir/$b" ] || { echo "bench: $bindir/$b missing (build first, or drop --no-build)" >&2; exit 1; }
 done
+# peers: rathole and bore from crates.io into a directory of the bench's own (never on PATH, never system-wide)
+peers_dir=${BENCH_PEERS_DIR:-${CARGO_TARGET_DIR:-$repo/target}/bench-peers}
+install_peer() { # CRATE BIN: installs CRATE into $peers_dir unless BIN is there; a failure is a note, not an error
+  local crate=$1 bin=$2
+  [ -x "$peers_dir/bin/$bin" ] && return 0
+  if ! $build; then log "peer $bin: not in $peers_dir/bin and --no-build: skipped"; return 0; fi
+  mkdir -p "$peers_dir"
+  log "peer $bin: cargo install --root $peers_dir $crate (once; log in $peers_dir/install-$crate.log)"
+  if ! CARGO_TARGET_DIR="$peers_dir/build" nice -n 5 cargo install --quiet --root "$peers_dir" "$crate" \
+    >"$peers_dir/install-$crate.log" 2>&1; then
+    log "peer $bin: could not be built (see $peers_dir/install-$crate.log): skipped"
+  fi
+}
+case " $paths " in *" rathole "*) install_peer rathole rathole ;; esac
+case " $paths " in *" bore "*) install_peer bore-cli bore ;; esac
+frps_bin=${FRPS:-$(command -v frps || true)} frpc_bin=${FRPC:-$(command -v frpc || true)}
 tool=$work/pwload
 cc -O2 -Wall -o "$tool" "$repo/scripts/bench/pwload.c"
 
@@ -139,8 +168,8 @@ if [ "$hard" != unlimited ] && [ "$hard" -lt $((conc_n * 2 + 256)) ]; then
 fi
 ulimit -n "$hard"
 
-mapfile -t ports < <("$tool" ports 24)
-[ "${#ports[@]}" -eq 24 ] || { echo "bench: could not find free ports" >&2; exit 1; }
+mapfile -t ports < <("$tool" ports 64)
+[ "${#ports[@]}" -eq 64 ] || { echo "bench: could not find free ports" >&2; exit 1; }
 svc_echo=${ports[0]} svc_sink=${ports[1]} svc_source=${ports[2]} svc_udp=${ports[3]}
 next_port=4
 
@@ -180,16 +209,18 @@ tcp_counters() { # "ListenOverflows TCPSynRetrans" from /proc/net/netstat (syste
 }
 phase() { # DIR NAME DEADLINE_S TUNNEL_PIDS(comma list or -) -- TOOL ARGS...: one JSON line into DIR/NAME.json
   local dir=$1 name=$2 deadline=$3 tpids=$4; shift 5
-  local list=() t0 t1 s0 s1 k0 k1 c0 c1 u0 i0 st0 u1 i1 st1 n0 n1 lo0 sr0 lo1 sr1 rc=0 start_ns wall_ms
+  local list=() t0 t1 s0 s1 k0 k1 c0 c1 u0 i0 st0 u1 i1 st1 n0 n1 lo0 sr0 lo1 sr1 rc=0 start_ns wall_ms x0 x1
   [ "$tpids" != - ] && IFS=, read -ra list <<<"$tpids"
   t0=$(cpu_ticks "${list[@]+"${list[@]}"}") s0=$(cpu_ticks "$service_pid") k0=$(cpu_ticks $ksoftirqd) c0=$(cpu_stat) n0=$(tcp_counters)
+  x0=$(ctx_switches "${list[@]+"${list[@]}"}")
   start_ns=$(date +%s%N)
   taskset -c "$cpu" timeout -k 5 "$deadline" "$tool" "$@" >"$dir/$name.json" 2>"$dir/$name.err" || rc=$?
   wall_ms=$((($(date +%s%N) - start_ns) / 1000000))
   t1=$(cpu_ticks "${list[@]+"${list[@]}"}") s1=$(cpu_ticks "$service_pid") k1=$(cpu_ticks $ksoftirqd) c1=$(cpu_stat) n1=$(tcp_counters)
+  x1=$(ctx_switches "${list[@]+"${list[@]}"}")
   [ -s "$dir/$name.json" ] || echo "{\"error\":\"no output (exit $rc): $(head -c 200 "$dir/$name.err" | tr -d '"\\\n')\"}" >"$dir/$name.json"
   read -r u0 i0 st0 <<<"$c0"; read -r u1 i1 st1 <<<"$c1"; read -r lo0 sr0 <<<"$n0"; read -r lo1 sr1 <<<"$n1"
-  echo "{\"tunnel_cpu_ticks\":$((t1 - t0)),\"service_cpu_ticks\":$((s1 - s0)),\"ksoftirqd_cpu_ticks\":$((k1 - k0)),\"cpu_busy_ticks\":$((u1 - u0)),\"cpu_irq_ticks\":$((i1 - i0)),\"cpu_steal_ticks\":$((st1 - st0)),\"clk_tck\":$(getconf CLK_TCK),\"wall_ms\":$wall_ms,\"listen_overflows\":$((${lo1:-0} - ${lo0:-0})),\"syn_retrans\":$((${sr1:-0} - ${sr0:-0})),\"rc\":$rc}" >"$dir/$name.cpu.json"
+  echo "{\"tunnel_ctx_switches\":$((x1 - x0)),\"tunnel_cpu_ticks\":$((t1 - t0)),\"service_cpu_ticks\":$((s1 - s0)),\"ksoftirqd_cpu_ticks\":$((k1 - k0)),\"cpu_busy_ticks\":$((u1 - u0)),\"cpu_irq_ticks\":$((i1 - i0)),\"cpu_steal_ticks\":$((st1 - st0)),\"clk_tck\":$(getconf CLK_TCK),\"wall_ms\":$wall_ms,\"listen_overflows\":$((${lo1:-0} - ${lo0:-0})),\"syn_retrans\":$((${sr1:-0} - ${sr0:-0})),\"rc\":$rc}" >"$dir/$name.cpu.json"
   log "  $name: $(head -c 300 "$dir/$name.json")"
 }
 
@@ -200,8 +231,14 @@ measure() { # DIR ECHO SINK SOURCE UDP TUNNEL_PIDS: every phase against these po
   phase "$dir" connrate $((conn_secs + 30)) "$tp" -- connrate "$echo_p" "$conn_secs" 1 2000000
   phase "$dir" conc 90 "$tp" -- conc "$echo_p" "$conc_n" "$size" 60 1000 "${rss_pids[@]+"${rss_pids[@]}"}"
   sleep 1 # let the 1,000 closes go through before the next phase
-  phase "$dir" udp_rr $((udp_secs + 30)) "$tp" -- udp "$udp_p" "$udp_secs" "$size" 1 200 20000000
-  phase "$dir" udp_flood $((udp_secs + 30)) "$tp" -- udp "$udp_p" "$udp_secs" "$size" "$udp_window" 200 20000000
+  # what the tunnel keeps after the burst (an allocator that returns memory shows here)
+  local p after=0
+  for p in "${rss_pids[@]+"${rss_pids[@]}"}"; do after=$((after + $(kib "$p" VmRSS))); done
+  [ ${#rss_pids[@]} -gt 0 ] && echo "{\"rss_kib\":$after}" >"$dir/after_burst.json"
+  if [ "$udp_p" != - ]; then # bore has no UDP
+    phase "$dir" udp_rr $((udp_secs + 30)) "$tp" -- udp "$udp_p" "$udp_secs" "$size" 1 200 20000000
+    phase "$dir" udp_flood $((udp_secs + 30)) "$tp" -- udp "$udp_p" "$udp_secs" "$size" "$udp_window" 200 20000000
+  fi
   local d s
   for d in up down; do
     for s in 1 8; do
@@ -232,23 +269,87 @@ run_direct() {
   measure "$dir" "$svc_echo" "$svc_sink" "$svc_source" "$svc_udp" -
 }
 
-run_tunnel() { # PATH: tcp | v2 (tcp with wire protocol v2) | websocket | wss | quic
-  local proto=$1 name=tcp dir wire_line="" quic_line=""
-  [ "$proto" != tcp ] && name=$proto
-  if [ "$proto" = v2 ]; then proto=tcp wire_line='transport.wireProtocol = "v2"'; fi
-  dir=$work/results/portway-$name
-  mkdir -p "$dir"
-  local ctrl=${ports[$next_port]} p_echo=${ports[$((next_port + 1))]} p_sink=${ports[$((next_port + 2))]}
-  local p_source=${ports[$((next_port + 3))]} p_udp=${ports[$((next_port + 4))]}
+alloc_ports() { # sets ctrl p_echo p_sink p_source p_udp: five of the free ports picked at start
+  ctrl=${ports[$next_port]} p_echo=${ports[$((next_port + 1))]} p_sink=${ports[$((next_port + 2))]}
+  p_source=${ports[$((next_port + 3))]} p_udp=${ports[$((next_port + 4))]}
   next_port=$((next_port + 5))
+}
+skip_path() { # DIR NAME REASON
+  log "path $2: skipped, $3"
+  printf '{"skipped":%s}\n' "$(python3 -c 'import json,sys;print(json.dumps(sys.argv[1]))' "$3")" >"$1/skipped.json"
+}
+
+# Waits until every public port echoes, then measures; PIDS: the tunnel's processes (server first), comma-separated.
+# UDP port "-": no UDP proxy (bore). Stops the processes started under NAMES... afterwards.
+measure_tunnel() { # DIR NAME PIDS ECHO SINK SOURCE UDP CTRL NAMES...
+  local dir=$1 name=$2 tp=$3 pe=$4 pk=$5 ps=$6 pu=$7 pc=$8; shift 8
+  local list=() p ready=false t0 all_alive=true idle=0 hwm=0
+  IFS=, read -ra list <<<"$tp"
+  t0=$(date +%s%N)
+  for _ in $(seq 300); do
+    all_alive=true
+    for p in "${list[@]}"; do alive "$p" || all_alive=false; done
+    $all_alive || break
+    if "$tool" probe "$pe" tcp && "$tool" probe "$pk" connect && "$tool" probe "$ps" connect \
+      && { [ "$pu" = - ] || "$tool" probe "$pu" udp; }; then ready=true; break; fi
+    sleep 0.1
+  done
+  if ! $ready; then
+    log "path $name: not ready after 30 s (all processes alive: $all_alive)"
+    printf '{"error":%s}\n' "$(tail -n 5 "$dir"/*.log | python3 -c 'import json,sys;print(json.dumps("not ready after 30 s; logs: " + sys.stdin.read()))')" >"$dir/failed.json"
+    stop_named "$@"
+    return 0
+  fi
+  local ready_ms=$((($(date +%s%N) - t0) / 1000000))
+  sleep 0.5
+  for p in "${list[@]}"; do idle=$((idle + $(kib "$p" VmRSS))); done
+  echo "{\"pids\":\"$tp\",\"ready_ms\":$ready_ms,\"rss_idle_kib\":$idle,\"server_rss_idle_kib\":$(kib "${list[0]}" VmRSS),\"public_listen_backlog\":$(backlog "$pe"),\"bind_listen_backlog\":$(backlog "$pc")}" >"$dir/idle.json"
+  measure "$dir" "$pe" "$pk" "$ps" "$pu" "$tp"
+  all_alive=true
+  for p in "${list[@]}"; do hwm=$((hwm + $(kib "$p" VmHWM))); alive "$p" || all_alive=false; done
+  echo "{\"hwm_kib\":$hwm,\"server_hwm_kib\":$(kib "${list[0]}" VmHWM),\"server_alive\":$all_alive,\"client_alive\":$all_alive}" >"$dir/end.json"
+  stop_named "$@"
+  grep -ciE 'panic|ERROR' "$dir"/*.log >"$dir/log-errors.txt" || true
+}
+
+# Portway (or frp: the same configs, frp's binaries) in one configuration.
+run_tunnel() { # PATH: tcp | plain | plain-nosplice | v2 (tcp, wire v2) | websocket | wss | quic | frp | frp-plain
+  local path=$1 proto=$1 impl=portway name wire_line="" quic_line="" plain_server="" plain_client="" env_pre=()
+  local srv_bin=$bindir/portway-server cli_bin=$bindir/portway-client
+  case $path in
+    frp|frp-plain)
+      impl=frp srv_bin=$frps_bin cli_bin=$frpc_bin proto=tcp
+      [ "$path" = frp-plain ] && proto=plain ;;
+  esac
+  case $proto in
+    v2) proto=tcp wire_line='transport.wireProtocol = "v2"' ;;
+    plain|plain-nosplice)
+      [ "$proto" = plain-nosplice ] && env_pre=(PORTWAY_NO_SPLICE=1)
+      proto=tcp plain_server='transport.tcpMux = false'
+      plain_client=$(printf 'transport.tls.enable = false\ntransport.tcpMux = false') ;;
+  esac
+  # BENCH_PORTWAY_ENV: extra VAR=VALUE words for Portway's processes (e.g. LD_PRELOAD of another allocator)
+  # shellcheck disable=SC2206
+  [ "$impl" = portway ] && env_pre+=(${BENCH_PORTWAY_ENV:-})
+  [ ${#env_pre[@]} -gt 0 ] && env_pre=(env "${env_pre[@]}")
+  name=portway-$path
+  [ "$impl" = frp ] && name=$path
+  [ "$path" = frp ] && name=frp-tcp
+  local dir=$work/results/$name
+  mkdir -p "$dir"
+  if [ "$impl" = frp ] && { [ ! -x "$srv_bin" ] || [ ! -x "$cli_bin" ]; }; then
+    skip_path "$dir" "$name" "frp's binaries are not on this machine (set FRPS and FRPC, or put frps/frpc on PATH; the bench downloads nothing)"
+    return 0
+  fi
+  local ctrl p_echo p_sink p_source p_udp
+  alloc_ports
   local tls_server="" tls_client=""
   # QUIC on UDP, the same port number as bindPort (frp allows it: TCP and UDP ports are apart)
   [ "$proto" = quic ] && quic_line="quicBindPort = $ctrl"
   if [ "$proto" = wss ]; then
     # wss verifies the server by default (unlike tcp and websocket): a throwaway CA and a certificate for 127.0.0.1
     if ! make_certs "$dir" >"$dir/certs.log" 2>&1; then
-      log "path portway-$name: skipped, could not make a certificate with openssl"
-      echo '{"skipped":"wss needs a CA-signed certificate; openssl failed (see certs.log)"}' >"$dir/skipped.json"
+      skip_path "$dir" "$name" "wss needs a CA-signed certificate; openssl failed (see certs.log)"
       return 0
     fi
     tls_server=$(printf 'transport.tls.certFile = "%s"\ntransport.tls.keyFile = "%s"' "$dir/server.crt" "$dir/server.key")
@@ -261,6 +362,7 @@ bindPort = $ctrl
 auth.token = "$token"
 $quic_line
 $tls_server
+$plain_server
 EOF
   local proto_line=""
   [ "$proto" != tcp ] && proto_line="transport.protocol = \"$proto\""
@@ -272,6 +374,7 @@ auth.token = "$token"
 $proto_line
 $wire_line
 $tls_client
+$plain_client
 
 [[proxies]]
 name = "bench-echo"
@@ -301,48 +404,106 @@ localIP = "127.0.0.1"
 localPort = $svc_udp
 remotePort = $p_udp
 EOF
-  if [ "$proto" != tcp ]; then
-    if ! "$bindir/portway-client" verify -c "$dir/frpc.toml" >"$dir/verify.log" 2>&1; then
+  if [ "$impl" = portway ] && [ "$proto" != tcp ]; then
+    if ! "$cli_bin" verify -c "$dir/frpc.toml" >"$dir/verify.log" 2>&1; then
       local why; why=$(grep -m1 -i 'error' "$dir/verify.log" || head -n 1 "$dir/verify.log")
-      log "path portway-$name: skipped, portway-client verify refuses it: $why"
-      printf '{"skipped":%s}\n' "$(python3 -c 'import json,sys;print(json.dumps(sys.argv[1]))' \
-        "transport.protocol = \"$proto\" refused by portway-client verify: $why")" >"$dir/skipped.json"
+      skip_path "$dir" "$name" "transport.protocol = \"$proto\" refused by portway-client verify: $why"
       return 0
     fi
   fi
-  log "path portway-$name: server on $ctrl, public echo $p_echo sink $p_sink source $p_source udp $p_udp"
-  start portway-server "$dir/server.log" "$bindir/portway-server" -c "$dir/frps.toml"
+  log "path $name: server on $ctrl, public echo $p_echo sink $p_sink source $p_source udp $p_udp"
+  local sname cname; sname=$(basename "$srv_bin") cname=$(basename "$cli_bin") # process names: what /proc shows
+  start "$sname" "$dir/server.log" "${env_pre[@]+"${env_pre[@]}"}" "$srv_bin" -c "$dir/frps.toml"
   local spid=$started
   for _ in $(seq 200); do listening "$ctrl" && break; alive "$spid" || break; sleep 0.05; done
-  start portway-client "$dir/client.log" "$bindir/portway-client" -c "$dir/frpc.toml"
-  local cpid=$started ready=false t0; t0=$(date +%s%N)
-  for _ in $(seq 300); do
-    alive "$spid" && alive "$cpid" || break
-    if "$tool" probe "$p_echo" tcp && "$tool" probe "$p_sink" connect && "$tool" probe "$p_source" connect \
-      && "$tool" probe "$p_udp" udp; then ready=true; break; fi
-    sleep 0.1
+  start "$cname" "$dir/client.log" "${env_pre[@]+"${env_pre[@]}"}" "$cli_bin" -c "$dir/frpc.toml"
+  measure_tunnel "$dir" "$name" "$spid,$started" "$p_echo" "$p_sink" "$p_source" "$p_udp" "$ctrl" \
+    "$cname" "$sname"
+}
+
+# rathole (crates.io, default transport: plain TCP, nodelay; one data connection per visitor, no mux)
+run_rathole() {
+  local dir=$work/results/rathole rh=$peers_dir/bin/rathole
+  mkdir -p "$dir"
+  [ -x "$rh" ] || { skip_path "$dir" rathole "not installed in $peers_dir/bin (cargo install rathole failed, or --no-build)"; return 0; }
+  local ctrl p_echo p_sink p_source p_udp
+  alloc_ports
+  cat >"$dir/server.toml" <<EOF
+[server]
+bind_addr = "127.0.0.1:$ctrl"
+default_token = "$token"
+
+[server.services.echo]
+bind_addr = "127.0.0.1:$p_echo"
+
+[server.services.sink]
+bind_addr = "127.0.0.1:$p_sink"
+
+[server.services.source]
+bind_addr = "127.0.0.1:$p_source"
+
+[server.services.udp]
+type = "udp"
+bind_addr = "127.0.0.1:$p_udp"
+EOF
+  cat >"$dir/client.toml" <<EOF
+[client]
+remote_addr = "127.0.0.1:$ctrl"
+default_token = "$token"
+
+[client.services.echo]
+local_addr = "127.0.0.1:$svc_echo"
+
+[client.services.sink]
+local_addr = "127.0.0.1:$svc_sink"
+
+[client.services.source]
+local_addr = "127.0.0.1:$svc_source"
+
+[client.services.udp]
+type = "udp"
+local_addr = "127.0.0.1:$svc_udp"
+EOF
+  "$rh" --version >"$dir/version.txt" 2>&1 || true
+  log "path rathole: server on $ctrl, public echo $p_echo sink $p_sink source $p_source udp $p_udp"
+  start rathole "$dir/server.log" "$rh" --server "$dir/server.toml"
+  local spid=$started
+  for _ in $(seq 200); do listening "$ctrl" && break; alive "$spid" || break; sleep 0.05; done
+  start rathole "$dir/client.log" "$rh" --client "$dir/client.toml"
+  measure_tunnel "$dir" rathole "$spid,$started" "$p_echo" "$p_sink" "$p_source" "$p_udp" "$ctrl" \
+    rathole
+}
+
+# bore (crates.io bore-cli): one `bore local` per forwarded port, TCP only; its control port is fixed at 7835
+run_bore() {
+  local dir=$work/results/bore bo=$peers_dir/bin/bore
+  mkdir -p "$dir"
+  [ -x "$bo" ] || { skip_path "$dir" bore "not installed in $peers_dir/bin (cargo install bore-cli failed, or --no-build)"; return 0; }
+  if listening 7835; then skip_path "$dir" bore "its fixed control port 7835 is busy"; return 0; fi
+  local ctrl p_echo p_sink p_source p_udp pl=() s
+  alloc_ports
+  "$bo" --version >"$dir/version.txt" 2>&1 || true
+  log "path bore: control 7835, public echo $p_echo sink $p_sink source $p_source (no UDP)"
+  start bore "$dir/server.log" "$bo" server --min-port 1024 --max-port 65535 --bind-addr 127.0.0.1 \
+    --secret "$token"
+  pl+=("$started")
+  for _ in $(seq 200); do listening 7835 && break; alive "${pl[0]}" || break; sleep 0.05; done
+  for s in "$svc_echo:$p_echo" "$svc_sink:$p_sink" "$svc_source:$p_source"; do
+    start bore "$dir/client-${s#*:}.log" "$bo" local "${s%%:*}" --local-host 127.0.0.1 --to 127.0.0.1 \
+      --port "${s#*:}" --secret "$token"
+    pl+=("$started")
   done
-  if ! $ready; then
-    log "path portway-$name: not ready after 30 s (server alive: $(alive "$spid" && echo yes || echo no), client: $(alive "$cpid" && echo yes || echo no))"
-    printf '{"error":%s}\n' "$(tail -n 5 "$dir/server.log" "$dir/client.log" | python3 -c 'import json,sys;print(json.dumps("not ready after 30 s; logs: " + sys.stdin.read()))')" >"$dir/failed.json"
-    stop_named portway-client portway-server
-    return 0
-  fi
-  local ready_ms=$((($(date +%s%N) - t0) / 1000000))
-  sleep 0.5
-  echo "{\"server_pid\":$spid,\"client_pid\":$cpid,\"ready_ms\":$ready_ms,\"rss_idle_kib\":$(($(kib "$spid" VmRSS) + $(kib "$cpid" VmRSS))),\"server_rss_idle_kib\":$(kib "$spid" VmRSS),\"client_rss_idle_kib\":$(kib "$cpid" VmRSS),\"public_listen_backlog\":$(backlog "$p_echo"),\"bind_listen_backlog\":$(backlog "$ctrl")}" >"$dir/idle.json"
-  measure "$dir" "$p_echo" "$p_sink" "$p_source" "$p_udp" "$spid,$cpid"
-  echo "{\"hwm_kib\":$(($(kib "$spid" VmHWM) + $(kib "$cpid" VmHWM))),\"server_hwm_kib\":$(kib "$spid" VmHWM),\"client_hwm_kib\":$(kib "$cpid" VmHWM),\"server_alive\":$(alive "$spid" && echo true || echo false),\"client_alive\":$(alive "$cpid" && echo true || echo false)}" >"$dir/end.json"
-  stop_named portway-client portway-server
-  grep -ciE 'panic|ERROR' "$dir/server.log" "$dir/client.log" >"$dir/log-errors.txt" || true
+  measure_tunnel "$dir" bore "$(IFS=,; echo "${pl[*]}")" "$p_echo" "$p_sink" "$p_source" - 7835 bore
 }
 
 log "load average before: $(loadavg); everything pinned to CPU $cpu of $(nproc); work dir $work"
 for p in $paths; do
   case $p in
     direct) run_direct ;;
-    tcp|v2|websocket|wss|quic) run_tunnel "$p" ;;
-    *) log "unknown path $p (direct, tcp, v2, websocket, wss, quic)" ;;
+    tcp|plain|plain-nosplice|v2|websocket|wss|quic|frp|frp-plain) run_tunnel "$p" ;;
+    rathole) run_rathole ;;
+    bore) run_bore ;;
+    *) log "unknown path $p (direct tcp plain plain-nosplice v2 websocket wss quic rathole bore frp frp-plain)" ;;
   esac
 done
 echo "\"$(loadavg)\"" >"$work/results/loadavg_end.json"

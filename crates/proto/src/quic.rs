@@ -58,11 +58,24 @@ impl QuicTuning {
         }
     }
 
+    /// The server's transport: the client may open `maxIncomingStreams` streams at once.
     fn transport(&self) -> Result<Arc<quinn::TransportConfig>, QuicError> {
+        self.transport_accepting(self.max_incoming_streams)
+    }
+
+    /// The client's transport: frps never opens a stream towards the client (every work connection is a stream
+    /// the client opens), so the client accepts none. quinn keeps a table entry for every stream the peer may open
+    /// (quinn-proto's `ensure_remote_streams`), about 5 MiB per 100,000: frp's default `maxIncomingStreams` cost
+    /// the client that much for nothing.
+    fn client_transport(&self) -> Result<Arc<quinn::TransportConfig>, QuicError> {
+        self.transport_accepting(0)
+    }
+
+    fn transport_accepting(&self, incoming: u64) -> Result<Arc<quinn::TransportConfig>, QuicError> {
         let mut t = quinn::TransportConfig::default();
         let idle = quinn::IdleTimeout::try_from(self.max_idle_timeout)
             .map_err(|_| QuicError::Config("transport.quic.maxIdleTimeout is too large".into()))?;
-        let streams = VarInt::from_u64(self.max_incoming_streams)
+        let streams = VarInt::from_u64(incoming)
             .map_err(|_| QuicError::Config("transport.quic.maxIncomingStreams is too large".into()))?;
         t.max_idle_timeout(Some(idle))
             .keep_alive_interval(Some(self.keepalive_period))
@@ -156,7 +169,9 @@ impl QuicClient {
         tls.alpn_protocols = vec![ALPN.to_vec()];
         let crypto = QuicClientConfig::try_from(tls).map_err(|e| QuicError::Config(e.to_string()))?;
         let mut cfg = quinn::ClientConfig::new(Arc::new(crypto));
-        cfg.transport_config(tuning.transport()?);
+        cfg.transport_config(tuning.client_transport()?);
+        // Checked here as on the server: the key is frp's on both sides, and a value quinn refuses stays an error.
+        tuning.transport()?;
         let local: SocketAddr = if addr.is_ipv4() { ([0, 0, 0, 0], 0).into() } else { ([0u16; 8], 0).into() };
         let mut endpoint = Endpoint::client(local).map_err(QuicError::Socket)?;
         endpoint.set_default_client_config(cfg);
@@ -224,12 +239,17 @@ mod tests {
         assert_eq!((t.keepalive_period.as_secs(), t.max_idle_timeout.as_secs(), t.max_incoming_streams), (5, 60, 7));
     }
 
-    #[tokio::test]
-    async fn streams_carry_bytes_and_half_close_with_alpn_frp() {
+    /// A server endpoint with the default TLS settings on a free port of 127.0.0.1, and that address.
+    fn test_server() -> (Endpoint, SocketAddr) {
         let server_tls = crate::transport::server_config(&Default::default()).unwrap();
         let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         let addr = sock.local_addr().unwrap();
-        let ep = server_endpoint(sock, &server_tls, &QuicTuning::default()).unwrap();
+        (server_endpoint(sock, &server_tls, &QuicTuning::default()).unwrap(), addr)
+    }
+
+    #[tokio::test]
+    async fn streams_carry_bytes_and_half_close_with_alpn_frp() {
+        let (ep, addr) = test_server();
         let server = tokio::spawn(async move {
             let conn = ep.accept().await.unwrap().await.unwrap();
             let alpn = conn.handshake_data().unwrap().downcast::<quinn::crypto::rustls::HandshakeData>().unwrap();
@@ -255,11 +275,36 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_client_accepts_no_stream_from_the_server_but_opens_its_own() {
+        let (ep, addr) = test_server();
+        let client_tls = crate::transport::client_config(&Default::default()).unwrap();
+        let tuning = QuicTuning::default();
+        let (c, conn) = tokio::join!(QuicClient::connect(addr, "localhost", &client_tls, &tuning), async {
+            ep.accept().await.unwrap().await.unwrap()
+        });
+        let c = c.unwrap();
+        // The server may not open one: quinn waits for a MAX_STREAMS the client never sends.
+        let opened = tokio::time::timeout(Duration::from_millis(500), conn.open_bi()).await;
+        assert!(opened.is_err(), "the client must allow the server no stream");
+        // The client's own streams (work connections) still open, several at once.
+        let mut streams = Vec::new();
+        for i in 0..3u8 {
+            let mut s = c.open().await.unwrap();
+            s.write_all(&[i]).await.unwrap();
+            streams.push(s);
+        }
+        for i in 0..3u8 {
+            let (_send, mut recv) = conn.accept_bi().await.unwrap();
+            let mut b = [0u8; 1];
+            recv.read_exact(&mut b).await.unwrap();
+            assert_eq!(b[0], i);
+        }
+        c.close();
+    }
+
+    #[tokio::test]
     async fn a_client_without_alpn_frp_is_refused_as_frps_refuses_it() {
-        let server_tls = crate::transport::server_config(&Default::default()).unwrap();
-        let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        let addr = sock.local_addr().unwrap();
-        let ep = server_endpoint(sock, &server_tls, &QuicTuning::default()).unwrap();
+        let (ep, addr) = test_server();
         let server = tokio::spawn(async move { ep.accept().await.unwrap().await.is_err() });
         let mut tls = (*crate::transport::client_config(&Default::default()).unwrap()).clone();
         tls.alpn_protocols = vec![b"h3".to_vec()];

@@ -200,7 +200,7 @@ pub async fn relay_tcp_counted(
     let mut up = Half { live: live.map(|l| l.0), ..Half::default() };
     let mut down = Half { live: live.map(|l| l.1), ..Half::default() };
     #[cfg(target_os = "linux")]
-    if let Some(plain) = bare_tcp(work) {
+    if let Some(plain) = crate::splice::enabled().then(|| bare_tcp(work)).flatten() {
         // Both ends are bare TCP: the kernel moves the bytes (see `splice`).
         return crate::splice::relay(tcp, plain, live).await;
     }

@@ -25,6 +25,18 @@ pub fn spliced_relays() -> u64 {
     SPLICED.load(Ordering::Relaxed)
 }
 
+/// The environment variable that turns the splice path off for the whole process (`PORTWAY_NO_SPLICE=1`): every
+/// relay then copies through user space as on the other transports. For measuring the two paths against each other
+/// (docs/benchmarks.md) and as a way out should a kernel misbehave; read once, at the first relay.
+pub const NO_SPLICE_ENV: &str = "PORTWAY_NO_SPLICE";
+
+/// Whether bare TCP ⇄ TCP relays may use splice in this process: yes unless [`NO_SPLICE_ENV`] is set to anything
+/// but empty or `0`.
+pub fn enabled() -> bool {
+    static ENABLED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ENABLED.get_or_init(|| std::env::var_os(NO_SPLICE_ENV).is_none_or(|v| v.is_empty() || v == "0"))
+}
+
 fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     let (r, w) = nix::unistd::pipe2(OFlag::O_NONBLOCK | OFlag::O_CLOEXEC).map_err(io::Error::from)?;
     // A larger pipe means fewer calls; the default (16 pages) is also fine if the limit forbids it.
