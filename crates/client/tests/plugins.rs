@@ -379,6 +379,11 @@ fn plugin_keys_are_checked_at_load() {
             "{e}"
         );
     }
+    // With the line of the key (as tests/config_formats.rs checks).
+    let e = ClientConfig::parse("[[proxies]]\nname = \"a\"\nlocalPort = 1\nplugin.type = \"tls2raw\"\n", "frpc.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("line 4: `proxies[0].plugin.type`: the \"tls2raw\" plugin is not supported yet"), "{e}");
     let e = load_error("plugin.type = \"teleport\"");
     assert!(e.contains("\"teleport\" is not an frp plugin type"), "{e}");
     let e = load_error("plugin.type = \"static_file\"");
