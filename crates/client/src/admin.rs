@@ -119,7 +119,7 @@ pub struct ProxyStatusJson {
     pub err: String,
     /// localIP:localPort.
     pub local_addr: String,
-    /// Always empty (no client plugins).
+    /// The plugin's type (empty: none).
     pub plugin: String,
     /// serverAddr:port once running.
     pub remote_addr: String,
@@ -156,8 +156,8 @@ pub fn status_json(cfg: &ClientConfig, status: &crate::status::Status) -> BTreeM
             kind: p.kind.clone(),
             status: phase.into(),
             err,
-            local_addr: format!("{}:{}", p.local_ip, p.local_port),
-            plugin: String::new(),
+            local_addr: if p.plugin.is_some() { String::new() } else { format!("{}:{}", p.local_ip, p.local_port) },
+            plugin: p.plugin.as_ref().map(|x| x.kind.clone()).unwrap_or_default(),
             remote_addr: remote,
             source: None,
         });

@@ -441,6 +441,9 @@ pub struct ProxyConfig {
     /// frpc's `healthCheck`: registered only while the local service passes.
     #[serde(skip_serializing_if = "crate::health::HealthCheck::is_empty")]
     pub health_check: crate::health::HealthCheck,
+    /// frp's client plugin: the visitor's connection is served by it instead of `localIP:localPort`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plugin: Option<crate::plugin::PluginConfig>,
 }
 
 /// `natTraversal` (xtcp proxies and visitors).
@@ -599,7 +602,7 @@ impl ProxyConfig {
 }
 
 impl HeaderOps {
-    fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.set.is_empty()
     }
 }
@@ -631,6 +634,7 @@ impl Default for ProxyConfig {
             allow_users: Vec::new(),
             nat_traversal: None,
             health_check: Default::default(),
+            plugin: None,
         }
     }
 }
@@ -707,7 +711,6 @@ pub const MAX_UDP_PACKET_SIZE: i64 = 7_500;
 /// frpc keys of features Portway does not implement: what each is, what to do, and whether the file is refused.
 const UNSUPPORTED: &[portway_config::Unsupported] = &[
     ("virtualNet", "frp's virtual network", "remove it", true),
-    ("proxies[].plugin", "a proxy plugin", "point localIP/localPort at the service instead", true),
     ("visitors[].plugin", "a visitor plugin", "remove it: the visitor listens on bindAddr:bindPort", true),
     ("featureGates", "frp's feature gates", "remove it", false),
     ("dnsServer", "frpc's own DNS server setting", "the system resolver is used", false),
@@ -1099,7 +1102,15 @@ impl ClientConfig {
                     format!("applies to tcp, stcp, http, https and tcpmux proxies, not {}", p.kind),
                 ));
             }
-            if p.local_port == 0 {
+            if let Some(plugin) = &p.plugin {
+                plugin.check().map_err(|(k, m)| bad(key(&format!("plugin.{k}")), m))?;
+                if matches!(p.kind.as_str(), "udp" | "sudp") {
+                    return Err(bad(
+                        key("plugin"),
+                        format!("plugins serve TCP connections: not a {} proxy (proxy {:?})", p.kind, p.name),
+                    ));
+                }
+            } else if p.local_port == 0 {
                 return Err(bad(key("localPort"), format!("proxy {:?} needs the local service's port", p.name)));
             }
             if p.local_ip.parse::<std::net::IpAddr>().is_err() && p.local_ip.is_empty() {

@@ -819,6 +819,21 @@ impl WorkCtx {
             self.udp_work_conn(conn, &p, proxy_cancel).await;
             return;
         }
+        if let Some(plugin) = &p.plugin {
+            let work =
+                wrap_work_conn(conn, p.transport.use_encryption.then_some(&self.key), p.transport.use_compression);
+            debug!(proxy = %p.name, plugin = %plugin.kind, visitor = %format!("{}:{}", start.src_addr, start.src_port), "visitor connected");
+            self.count_conn(&p.name);
+            let extra = proxy_protocol_header(&p, &start);
+            let r = tokio::select! {
+                _ = proxy_cancel.cancelled() => None,
+                r = crate::plugin::serve(plugin, work, extra) => r,
+            };
+            if let Some((inb, outb)) = r {
+                self.count_bytes(&p.name, inb, outb);
+            }
+            return;
+        }
         let local = format!("{}:{}", p.local_ip, p.local_port);
         let mut local_conn = match tokio::time::timeout(LOCAL_DIAL_TIMEOUT, TcpStream::connect(&local)).await {
             Ok(Ok(c)) => c,
@@ -845,23 +860,31 @@ impl WorkCtx {
             work = Box::new(LimitedIo::new(work, b));
         }
         debug!(proxy = %p.name, visitor = %format!("{}:{}", start.src_addr, start.src_port), "visitor connected");
-        self.status.send_modify(|s| {
-            if let Some(ps) = s.proxies.get_mut(&p.name) {
-                ps.conns += 1;
-            }
-        });
+        self.count_conn(&p.name);
         let r = tokio::select! {
             _ = proxy_cancel.cancelled() => None,
             r = relay_tcp(&mut local_conn, &mut work) => r.ok().map(|(up, down)| (down, up)),
         };
         if let Some((inb, outb)) = r {
-            self.status.send_modify(|s| {
-                if let Some(ps) = s.proxies.get_mut(&p.name) {
-                    ps.bytes_in += inb;
-                    ps.bytes_out += outb;
-                }
-            });
+            self.count_bytes(&p.name, inb, outb);
         }
+    }
+
+    fn count_conn(&self, name: &str) {
+        self.status.send_modify(|s| {
+            if let Some(ps) = s.proxies.get_mut(name) {
+                ps.conns += 1;
+            }
+        });
+    }
+
+    fn count_bytes(&self, name: &str, inb: u64, outb: u64) {
+        self.status.send_modify(|s| {
+            if let Some(ps) = s.proxies.get_mut(name) {
+                ps.bytes_in += inb;
+                ps.bytes_out += outb;
+            }
+        });
     }
 }
 

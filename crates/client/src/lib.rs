@@ -6,6 +6,7 @@
 //! - [`oidc`]: client_credentials token requests, cached; `test_sign_in` for diagnostics.
 //! - [`connector`]: TCP / TLS / yamux to the server.
 //! - [`engine`]: the one handle: [`engine::start`] → status → stop; login, proxies, work connections, reconnects.
+//! - [`plugin`]: frpc's client plugins (socks5, http_proxy, static_file, unix_domain_socket).
 //! - [`proxy_protocol`]: PROXY protocol v1/v2 headers for the local service (pure).
 //! - [`status`]: what the engine reports.
 //! - [`visitor`]: stcp/sudp visitors: local entrances to other clients' secret proxies.
@@ -19,6 +20,7 @@ pub mod connector;
 pub mod engine;
 pub mod health;
 pub mod oidc;
+pub mod plugin;
 pub mod proxy_protocol;
 pub mod secret;
 pub mod status;

@@ -143,7 +143,7 @@ pub fn definition(p: &ProxyConfig) -> Value {
             l.entry("group").or_insert(Value::String(String::new()));
         }
         b.insert("healthCheck".into(), serde_json::json!({"type": "", "intervalSeconds": 0}));
-        b.insert("plugin".into(), Value::Null);
+        b.entry("plugin").or_insert(Value::Null);
     }
     let mut m = Map::new();
     m.insert("name".into(), Value::String(p.name.clone()));
