@@ -684,7 +684,8 @@ impl Engine {
             crate::health::monitor(
                 p.health_check.clone(),
                 wire.to_string(),
-                p.local_ip.clone(),
+                // frpc: a plugin proxy has no local address to check; its tcp check always passes.
+                if p.plugin.is_some() { String::new() } else { p.local_ip.clone() },
                 p.local_port,
                 tx.clone(),
                 token.clone(),
