@@ -65,6 +65,14 @@ async fn test_sign_in(
     c.test_sign_in(profile, secret).await
 }
 #[tauri::command]
+async fn diagnose(
+    c: Ctl<'_>,
+    profile: Profile,
+    secret: Option<String>,
+) -> Result<Vec<portway_client::diagnose::Step>, AppError> {
+    c.diagnose(profile, secret).await
+}
+#[tauri::command]
 fn get_logs(c: Ctl<'_>) -> Vec<LogLine> {
     c.logs.snapshot()
 }
@@ -141,6 +149,7 @@ pub fn run() {
             disconnect,
             get_status,
             test_sign_in,
+            diagnose,
             get_logs,
             import_frpc,
             export_frpc

@@ -5,6 +5,7 @@
 //! - [`auth`]: privilege keys for Login, Ping and NewWorkConn.
 //! - [`oidc`]: client_credentials token requests, cached; `test_sign_in` for diagnostics.
 //! - [`connector`]: TCP / TLS / yamux to the server.
+//! - [`diagnose`]: "Check": DNS, TCP, TLS (the certificate), token, login, each step in plain words.
 //! - [`engine`]: the one handle: [`engine::start`] → status → stop; login, proxies, work connections, reconnects.
 //! - [`proxy_protocol`]: PROXY protocol v1/v2 headers for the local service (pure).
 //! - [`status`]: what the engine reports.
@@ -16,6 +17,7 @@ pub mod admin;
 pub mod auth;
 pub mod config;
 pub mod connector;
+pub mod diagnose;
 pub mod engine;
 pub mod health;
 pub mod oidc;
