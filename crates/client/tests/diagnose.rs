@@ -156,3 +156,33 @@ fn cli_check_prints_the_steps_and_fails_when_one_fails() {
     assert!(text.contains("what to do: The server is down"), "{text}");
     assert!(text.contains("[--  ] Login"), "{text}");
 }
+
+#[path = "../../../tests/support/oidc.rs"]
+#[allow(dead_code)]
+mod oidc;
+
+#[tokio::test]
+async fn oidc_wrong_secret_fails_at_the_token_request_and_the_right_one_logs_in() {
+    use oidc::{OidcOptions, OidcProvider, CLIENT_ID, CLIENT_SECRET};
+    let p = OidcProvider::start(OidcOptions::default()).await;
+    let server =
+        start_server(&format!("auth.method = \"oidc\"\nauth.oidc.issuer = \"{}\"\n", p.issuer())).await;
+    let cfg = client(&format!(
+        "serverAddr = \"127.0.0.1\"\nserverPort = {}\nauth.method = \"oidc\"\nauth.oidc.clientID = \"{CLIENT_ID}\"\n\
+         auth.oidc.tokenEndpointURL = \"{}\"\n",
+        server.port,
+        p.token_endpoint()
+    ));
+    use Outcome::*;
+    let steps = run(&cfg, SecretSource::Value(Secret::new("not-the-secret"))).await;
+    assert_eq!(outcomes(&steps), vec![Ok, Ok, Warn, Fail, Skipped], "{steps:#?}");
+    let token = &steps[3];
+    assert_eq!(token.code, "wrongSecret", "{token:#?}");
+    assert!(token.summary.contains("refused the client secret"), "{token:#?}");
+    assert!(!format!("{steps:?}").contains("not-the-secret"));
+
+    let steps = run(&cfg, SecretSource::Value(Secret::new(CLIENT_SECRET))).await;
+    assert_eq!(outcomes(&steps), vec![Ok, Ok, Warn, Ok, Ok], "{steps:#?}");
+    assert!(steps[3].summary.contains(&format!("access token for client {CLIENT_ID} from {}", p.issuer())), "{:#?}", steps[3]);
+    assert_eq!(steps[4].code, "loggedIn");
+}
