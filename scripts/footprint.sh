@@ -94,7 +94,8 @@ while todo:
     p = todo.pop()
     todo += kids.get(p, [])
     n = name(p)
-    key = "app" if p == root else "web" if "WebProcess" in n else "network" if "NetworkProcess" in n else "other"
+    # comm is cut at 15 characters: WebKitWebProces, WebKitNetworkPr.
+    key = "app" if p == root else "web" if n.startswith("WebKitWeb") else "network" if n.startswith("WebKitNetwork") else "other"
     parts[key] += pss(p)
     webkit += key in ("web", "network")
 print(sum(parts.values()), parts["app"], parts["web"], parts["network"], parts["other"], webkit)
@@ -102,7 +103,7 @@ PY
 }
 mib() { awk -v k="$1" 'BEGIN { printf "%.0f", k / 1024 }'; }
 now_ms() { date +%s%3N; }
-window_id() { xdotool search --onlyvisible --name '^Portway$' 2>/dev/null | head -1; }
+window_id() { { xdotool search --onlyvisible --name '^Portway$' 2>/dev/null || true; } | head -1; }
 # Rendered: the window is mapped and its picture is no longer one flat colour.
 wait_rendered() {
   local deadline=$(($(now_ms) + 30000)) id

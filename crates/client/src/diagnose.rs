@@ -11,9 +11,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use portway_proto::transport::{self, BoxedIo};
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{CertificateError, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::pki_types::{CertificateDer, UnixTime};
+use rustls::{CertificateError, RootCertStore};
 use serde::Serialize;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -282,43 +281,6 @@ async fn tcp(cfg: &ClientConfig, addrs: &[SocketAddr]) -> (Step, Option<TcpStrea
     (s.took(t0), None)
 }
 
-/// Accepts any certificate (the TLS step judges it afterwards, against the configured trust) but still checks
-/// the handshake signatures.
-#[derive(Debug)]
-struct Look(Arc<rustls::crypto::CryptoProvider>);
-
-impl ServerCertVerifier for Look {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-    fn verify_tls12_signature(
-        &self,
-        m: &[u8],
-        c: &CertificateDer<'_>,
-        d: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(m, c, d, &self.0.signature_verification_algorithms)
-    }
-    fn verify_tls13_signature(
-        &self,
-        m: &[u8],
-        c: &CertificateDer<'_>,
-        d: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(m, c, d, &self.0.signature_verification_algorithms)
-    }
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
 fn tls_name(cfg: &ClientConfig) -> String {
     if cfg.transport.tls.server_name.is_empty() {
         cfg.server_addr.clone()
@@ -353,7 +315,7 @@ async fn tls(cfg: &ClientConfig, conn: Option<TcpStream>) -> Step {
     };
     let built = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .map(|b| b.dangerous().with_custom_certificate_verifier(Arc::new(Look(provider.clone()))));
+        .map(|b| b.dangerous().with_custom_certificate_verifier(transport::accept_any_server_cert()));
     let builder = match built {
         Ok(b) => b,
         Err(e) => return setup_fail(e.to_string()).took(t0),
