@@ -14,7 +14,7 @@ ROOT=$PWD
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 if [ -z "${PORTWAY_BIN:-}" ] || [ -z "${SERVER_BIN:-}" ]; then
   [ -f ui/dist/index.html ] || (cd ui && npm ci --no-audit --no-fund && npm run build)
-  cargo build --bin portway -p portway-server --bin portway-server >&2
+  cargo build --bin portway >&2 && cargo build -p portway-server --bin portway-server >&2
 fi
 PORTWAY_BIN=$(realpath "${PORTWAY_BIN:-$TARGET/debug/portway}")
 SERVER_BIN=$(realpath "${SERVER_BIN:-$TARGET/debug/portway-server}")

@@ -165,8 +165,7 @@ mod oidc;
 async fn oidc_wrong_secret_fails_at_the_token_request_and_the_right_one_logs_in() {
     use oidc::{OidcOptions, OidcProvider, CLIENT_ID, CLIENT_SECRET};
     let p = OidcProvider::start(OidcOptions::default()).await;
-    let server =
-        start_server(&format!("auth.method = \"oidc\"\nauth.oidc.issuer = \"{}\"\n", p.issuer())).await;
+    let server = start_server(&format!("auth.method = \"oidc\"\nauth.oidc.issuer = \"{}\"\n", p.issuer())).await;
     let cfg = client(&format!(
         "serverAddr = \"127.0.0.1\"\nserverPort = {}\nauth.method = \"oidc\"\nauth.oidc.clientID = \"{CLIENT_ID}\"\n\
          auth.oidc.tokenEndpointURL = \"{}\"\n",
@@ -183,6 +182,10 @@ async fn oidc_wrong_secret_fails_at_the_token_request_and_the_right_one_logs_in(
 
     let steps = run(&cfg, SecretSource::Value(Secret::new(CLIENT_SECRET))).await;
     assert_eq!(outcomes(&steps), vec![Ok, Ok, Warn, Ok, Ok], "{steps:#?}");
-    assert!(steps[3].summary.contains(&format!("access token for client {CLIENT_ID} from {}", p.issuer())), "{:#?}", steps[3]);
+    assert!(
+        steps[3].summary.contains(&format!("access token for client {CLIENT_ID} from {}", p.issuer())),
+        "{:#?}",
+        steps[3]
+    );
     assert_eq!(steps[4].code, "loggedIn");
 }
