@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use tauri::menu::{Menu, MenuItem, PredefinedMenuItem};
 use tauri::tray::{TrayIcon, TrayIconBuilder};
-use tauri::{AppHandle, Emitter, Manager, State, WindowEvent};
+use tauri::{AppHandle, Emitter, Manager, RunEvent, State};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
@@ -65,6 +65,14 @@ async fn test_sign_in(
     c.test_sign_in(profile, secret).await
 }
 #[tauri::command]
+async fn diagnose(
+    c: Ctl<'_>,
+    profile: Profile,
+    secret: Option<String>,
+) -> Result<Vec<portway_client::diagnose::Step>, AppError> {
+    c.diagnose(profile, secret).await
+}
+#[tauri::command]
 fn get_logs(c: Ctl<'_>) -> Vec<LogLine> {
     c.logs.snapshot()
 }
@@ -104,11 +112,23 @@ fn apply_tray(app: &AppHandle, tray_icon: &TrayIcon, m: &tray::TrayModel) {
     let _ = tray_icon.set_tooltip(Some(&m.state_line));
 }
 
+/// Shows the main window, creating it again when it was closed to the tray (closing destroys the web view so that
+/// WebKit's processes exit; the state lives in the controller and the page reads it back when it loads).
 fn show_main(app: &AppHandle) {
     if let Some(w) = app.get_webview_window("main") {
         let _ = w.unminimize();
         let _ = w.show();
         let _ = w.set_focus();
+        return;
+    }
+    let Some(cfg) = app.config().app.windows.iter().find(|w| w.label == "main").cloned() else {
+        return;
+    };
+    match tauri::WebviewWindowBuilder::from_config(app, &cfg).and_then(|b| b.build()) {
+        Ok(w) => {
+            let _ = w.set_focus();
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot open the window again"),
     }
 }
 
@@ -141,6 +161,7 @@ pub fn run() {
             disconnect,
             get_status,
             test_sign_in,
+            diagnose,
             get_logs,
             import_frpc,
             export_frpc
@@ -208,8 +229,9 @@ pub fn run() {
 
             let profile = controller.profile();
             if profile.options.start_minimized {
+                // Straight to the tray without a web view (see `show_main`).
                 if let Some(w) = app.get_webview_window("main") {
-                    let _ = w.hide();
+                    let _ = w.destroy();
                 }
             }
             {
@@ -227,16 +249,18 @@ pub fn run() {
             }
             Ok(())
         })
-        .on_window_event(|window, event| {
-            // Closing the window keeps the app in the tray.
-            if let WindowEvent::CloseRequested { api, .. } = event {
-                api.prevent_close();
-                let _ = window.hide();
+        .build(tauri::generate_context!());
+    match result {
+        // Closing the window destroys it with its web view (WebKit's web and network processes exit: the tray
+        // app's footprint) and keeps the app running in the tray; only Quit (an exit with a code) ends it.
+        Ok(app) => app.run(|_, event| {
+            if let RunEvent::ExitRequested { code: None, api, .. } = event {
+                api.prevent_exit();
             }
-        })
-        .run(tauri::generate_context!());
-    if let Err(e) = result {
-        eprintln!("Portway could not start: {e}");
-        std::process::exit(1);
+        }),
+        Err(e) => {
+            eprintln!("Portway could not start: {e}");
+            std::process::exit(1);
+        }
     }
 }

@@ -313,6 +313,15 @@ impl Controller {
             .map_err(|e| AppError::new("sign_in_failed", e.to_string()))
     }
 
+    /// "Check" with the form's `profile` and `secret` (`None`: the stored one): see [`crate::diagnostics`].
+    pub async fn diagnose(
+        &self,
+        profile: Profile,
+        secret: Option<String>,
+    ) -> Result<Vec<portway_client::diagnose::Step>, AppError> {
+        crate::diagnostics::run(&profile, secret, || Ok(Self::keychain().get()?)).await
+    }
+
     /// Imports frpc config text (TOML, YAML, JSON or legacy INI): the profile is saved, the secret moved into the
     /// keychain (never into the file); proxies and visitors that could not be brought over are listed with why.
     pub async fn import_frpc(&self, text: &str) -> Result<Imported, AppError> {

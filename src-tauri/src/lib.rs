@@ -1,6 +1,7 @@
 //! Portway's desktop app: a thin Tauri shell over the client engine.
 //!
 //! - [`controller`]: the app's state and actions (Tauri-free; the window's commands and the tray call it).
+//! - [`diagnostics`]: the window's "Check" (DNS, TCP, TLS, token, login) over the engine's diagnostics.
 //! - [`profile`]: the form's data, stored without the secret; frpc.toml import/export.
 //! - [`keychain`]: the secret in the OS keychain (no plain-text fallback).
 //! - [`tray`]: the tray's icon and menu as a pure function of the status; [`dto`]: the status in the UI's shape.
@@ -9,6 +10,7 @@
 //! The engines are re-exported for the end-to-end tests.
 
 pub mod controller;
+pub mod diagnostics;
 pub mod dto;
 pub mod keychain;
 pub mod logs;

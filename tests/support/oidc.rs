@@ -92,8 +92,11 @@ impl HttpResponse {
     }
 }
 
+/// `tests/oidc` of the repository, also from a crate's own tests (`crates/*/tests` include this file by path).
 fn oidc_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oidc")
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = if here.join("tests/oidc").exists() { here.to_path_buf() } else { here.join("../..") };
+    root.join("tests/oidc")
 }
 
 /// Runs `npm ci` in tests/oidc once if its node_modules are missing (serialised across the tests of a binary).

@@ -2,7 +2,7 @@
 // docs/ui-contract.md. Every rejection becomes an `ApiError` carrying the contract's `{code, message}`.
 import { invoke } from "@tauri-apps/api/core";
 import { listen, type UnlistenFn } from "@tauri-apps/api/event";
-import type { CommandError, Imported, KeychainStatus, LogLine, Profile, Status, TokenInfo } from "./types";
+import type { CommandError, DiagStep, Imported, KeychainStatus, LogLine, Profile, Status, TokenInfo } from "./types";
 
 export class ApiError extends Error implements CommandError {
   readonly code: string;
@@ -52,6 +52,8 @@ export const api = {
   getStatus: () => call<Status>("get_status"),
   /** `secret: null` uses the stored secret. */
   testSignIn: (profile: Profile, secret: string | null) => call<TokenInfo>("test_sign_in", { profile, secret }),
+  /** "Check": DNS, TCP, TLS, token, login with the form's profile; `secret: null` uses the stored secret. */
+  diagnose: (profile: Profile, secret: string | null) => call<DiagStep[]>("diagnose", { profile, secret }),
   getLogs: () => call<LogLine[]>("get_logs"),
   importFrpc: (text: string) => call<Imported>("import_frpc", { text }),
   exportFrpc: () => call<string>("export_frpc"),

@@ -17,6 +17,8 @@ import {
   type ProxyForm,
 } from "./form";
 import { connView, engineRuns, explainAuthError, expiryLabel, proxyBadge, publicAddrs, trafficLabel, type AuthExplanation } from "./format";
+import { DiagnosticsPanel, type DiagInput } from "./diagnostics";
+import { themePicker } from "./theme";
 import { LogView } from "./logs";
 import { secretFieldView, secretForTest, secretToStore } from "./secret";
 import { mountToasts, toast } from "./toast";
@@ -94,6 +96,7 @@ export class App {
   private summary!: HTMLElement;
   private exportDialog!: HTMLDialogElement;
   private readonly logs = new LogView("INFO");
+  private readonly diag = new DiagnosticsPanel(() => this.diagInput());
 
   constructor(root: HTMLElement) {
     this.root = root;
@@ -406,6 +409,7 @@ export class App {
         this.checkField("startMinimized", "Start minimised to the tray", "opt-start-minimized"),
         this.checkField("launchAtLogin", "Launch at login", "opt-launch-at-login"),
       ),
+      themePicker(),
     );
 
     const levelId = uid("f");
@@ -429,7 +433,7 @@ export class App {
     );
 
     clear(this.formHost);
-    append(this.formHost, server, auth, proxies, options, logs);
+    append(this.formHost, server, auth, this.diag.el, proxies, options, logs);
     this.renderProxies();
     this.renderMethod();
     this.renderSecretField();
@@ -588,6 +592,14 @@ export class App {
   private currentSigninInputs(): string {
     const f = this.form;
     return JSON.stringify([f.addr.trim(), f.port.trim(), f.tokenEndpointUrl.trim(), f.clientId.trim(), f.audience.trim(), f.scope.trim(), this.secretInput.value, this.secretVersion]);
+  }
+
+  /** What "Check" runs with: the form's server and auth (the stored rest when the form is half-typed). */
+  private diagInput(): DiagInput | null {
+    if (this.errors.addr || this.errors.port) return null;
+    let profile = toProfile(this.form, this.hasSecret);
+    if (!isValid(this.errors)) profile = { ...this.saved, server: profile.server, auth: profile.auth };
+    return { profile, secret: secretForTest(this.secretInput.value) };
   }
 
   private async onTestSignIn(): Promise<void> {

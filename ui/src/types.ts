@@ -116,3 +116,33 @@ export interface CommandError {
   code: ErrorCode | string;
   message: string;
 }
+
+/** One step of "Check" (the `diagnose` command): always five, in order. */
+export type DiagStepKind = "dns" | "tcp" | "tls" | "token" | "login";
+export type DiagOutcome = "ok" | "warn" | "fail" | "skipped";
+
+/** The server's certificate as the TLS step saw it (times: seconds since the epoch). */
+export interface DiagCertificate {
+  subject: string;
+  issuer: string;
+  notBefore: number;
+  notAfter: number;
+  selfSigned: boolean;
+  trusted: boolean;
+  /** What it was checked against, and why not trusted. */
+  trust: string;
+}
+
+export interface DiagStep {
+  step: DiagStepKind;
+  outcome: DiagOutcome;
+  /** Stable: `refused`, `timeout`, `wrongSecret`, `wrongToken`, `untrusted`, `notRun`, ... */
+  code: string;
+  summary: string;
+  /** What to do (empty when nothing). */
+  fix: string;
+  /** The underlying error, or the provider's/server's own words. */
+  detail: string;
+  millis: number;
+  certificate?: DiagCertificate;
+}

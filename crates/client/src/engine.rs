@@ -10,7 +10,7 @@ use portway_proto::aead::AeadStream;
 use portway_proto::codec;
 use portway_proto::crypto::{CryptoStream, Key};
 use portway_proto::limit::{Bucket, LimitedIo};
-use portway_proto::msg::{ClientSpec, CloseProxy, Login, Message, NewProxy, NewWorkConn, Ping};
+use portway_proto::msg::{ClientSpec, CloseProxy, Login, LoginResp, Message, NewProxy, NewWorkConn, Ping};
 use portway_proto::relay::{relay_tcp, wrap_work_conn};
 use portway_proto::transport::BoxedIo;
 use portway_proto::wire::Wire;
@@ -337,27 +337,8 @@ impl Engine {
         });
     }
 
-    /// The auth method with its secret resolved, the v1 control-channel key, and the v2 key material (the
-    /// token bytes; never logged). The secret source gives `auth.token` with token auth and
-    /// `auth.oidc.clientSecret` with OIDC.
     fn credentials(&self) -> Result<(Arc<ClientAuth>, Key, Ikm), SessionError> {
-        let a = &self.cfg.auth;
-        let heartbeats = a.additional_scopes.iter().any(|s| s == "HeartBeats");
-        let work_conns = a.additional_scopes.iter().any(|s| s == "NewWorkConns");
-        if a.method == "oidc" {
-            let secret = self.secret.resolve(&a.oidc.client_secret)?;
-            let source = Arc::new(crate::oidc::TokenSource::new(&a.oidc, secret).map_err(ClientAuthError::from)?);
-            // The control cipher is keyed by auth.token whatever the auth method (frp's behaviour).
-            let key = Key::derive(a.token.as_bytes());
-            // v2: frp's key material is empty with OIDC (frp #5532); anyone who sees the hellos can derive the
-            // control-channel keys, so TLS must stay on.
-            let ikm = Ikm(Arc::from(&[][..]));
-            return Ok((Arc::new(ClientAuth::Oidc { source, heartbeats, work_conns }), key, ikm));
-        }
-        let token = self.secret.resolve(&a.token)?;
-        let key = Key::derive(token.expose().as_bytes());
-        let ikm = Ikm(Arc::from(token.expose().as_bytes()));
-        Ok((Arc::new(ClientAuth::Token { token, heartbeats, work_conns }), key, ikm))
+        credentials(&self.cfg, &self.secret)
     }
 
     /// One session: connect, log in, serve until the connection is lost.
@@ -373,40 +354,7 @@ impl Engine {
         let wire = self.cfg.transport.wire();
         let connector = Arc::new(Connector::connect(self.cfg.clone()).await?);
         let mut conn = connector.open().await?;
-        let ts = now_ts();
-        let login = Login {
-            version: portway_proto::FRP_VERSION.into(),
-            hostname: hostname(),
-            os: std::env::consts::OS.into(),
-            arch: go_arch().into(),
-            user: self.cfg.user.clone(),
-            privilege_key: auth.login_key(ts).await?,
-            timestamp: ts,
-            run_id: run_id.clone(),
-            client_id: String::new(),
-            metas: self.cfg.metadatas.clone(),
-            client_spec: ClientSpec::default(),
-            pool_count: self.cfg.transport.pool_count,
-        };
-        let crypto = match wire {
-            Wire::V1 => {
-                codec::write_msg(&mut conn, &Message::Login(login)).await?;
-                None
-            }
-            Wire::V2 => Some(self.hello_v2(&mut conn, &login, ikm).await?),
-        };
-        let resp = match tokio::time::timeout(LOGIN_RESP_TIMEOUT, wire.read_msg(&mut conn)).await {
-            Err(_) => return Err(SessionError::LoginTimeout(LOGIN_RESP_TIMEOUT)),
-            Ok(Err(e)) if e.is_eof() => return Err(SessionError::Closed),
-            Ok(Err(e)) => return Err(e.into()),
-            Ok(Ok(Message::LoginResp(r))) => r,
-            Ok(Ok(other)) => {
-                return Err(SessionError::LoginRefused(format!("unexpected {} instead of LoginResp", other.name())))
-            }
-        };
-        if !resp.error.is_empty() {
-            return Err(SessionError::LoginRefused(resp.error));
-        }
+        let (resp, crypto) = login(&self.cfg, &mut conn, &auth, ikm, run_id).await?;
         *run_id = resp.run_id.clone();
         *logged_in = true;
         info!(run_id = %resp.run_id, server_version = %resp.version, "logged in to the server");
@@ -439,61 +387,6 @@ impl Engine {
             Some((alg, keys)) => Box::new(AeadStream::new(conn, alg, &keys.c2s, &keys.s2c)),
         };
         self.control_loop(stream, ctx, wire, &auth, session_cancel).await
-    }
-
-    /// v2: magic, ClientHello and Login in one write (as frpc), then the ServerHello. A server that closes
-    /// instead of answering is a pre-v0.69 frps (or a v1-only server): [`SessionError::NoWireV2`].
-    async fn hello_v2(&self, conn: &mut BoxedIo, login: &Login, ikm: &Ikm) -> Result<(Algorithm, Keys), SessionError> {
-        let t = &self.cfg.transport;
-        let bootstrap = wire_v2::Bootstrap {
-            transport: t.protocol.clone(),
-            // frp: true with TLS on, and always for wss and quic (TLS is part of them).
-            tls: t.tls.enable || t.protocol == "wss" || t.protocol == "quic",
-            tcp_mux: t.tcp_mux,
-        };
-        let mut ch = ClientHello::new(bootstrap, &Algorithm::preferred(), rand::random());
-        // Portway's X25519 extension (docs/wire-v2-x25519.md); frps ignores the field and answers without one.
-        let ks = KeyShare::random();
-        ch.capabilities.crypto.client_key_share = ks.public().to_vec();
-        let ch_raw = ch.to_json();
-        let mut first = wire_v2::MAGIC.to_vec();
-        wire_v2::encode_frame(frame_type::CLIENT_HELLO, &ch_raw, &mut first).map_err(codec::CodecError::from)?;
-        first.extend(wire_v2::encode_message(&Message::Login(login.clone())).map_err(codec::CodecError::from)?);
-        conn.write_all(&first).await.map_err(codec::CodecError::from)?;
-        conn.flush().await.map_err(codec::CodecError::from)?;
-        let sh_raw = match tokio::time::timeout(
-            LOGIN_RESP_TIMEOUT,
-            wire_v2::read_frame_of(conn, frame_type::SERVER_HELLO),
-        )
-        .await
-        {
-            Err(_) => return Err(SessionError::LoginTimeout(LOGIN_RESP_TIMEOUT)),
-            Ok(Ok(b)) => b,
-            Ok(Err(codec::CodecError::Io(e)))
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::UnexpectedEof
-                        | std::io::ErrorKind::ConnectionReset
-                        | std::io::ErrorKind::BrokenPipe
-                ) =>
-            {
-                return Err(SessionError::NoWireV2)
-            }
-            Ok(Err(e)) => return Err(e.into()),
-        };
-        let sh = ServerHello::parse(&sh_raw)?;
-        let alg = wire_v2::client_check(&ch, &sh)?;
-        let peer_share = &sh.selected.crypto.server_key_share;
-        let shared = if peer_share.is_empty() { None } else { Some(ks.agree(peer_share)?) };
-        let hash = wire_v2::transcript_hash(&ch_raw, &sh_raw);
-        debug!(algorithm = alg.name(), x25519 = shared.is_some(), "wire v2 negotiated");
-        if shared.is_none() && self.cfg.auth.method == "oidc" {
-            warn!("wire v2 with auth.method = oidc and a server without Portway's X25519 key share (frps): the control channel's keys derive from public values, so anyone who sees the handshake can read it (tokens included; frp #5532); keep transport.tls.enable = true");
-        } else if shared.is_none() && ikm.0.is_empty() {
-            warn!("wire v2 control channel keyed without a secret (empty auth.token, no key share): keep transport.tls.enable = true");
-        }
-        let material = wire_v2::key_material(shared.as_ref(), &ikm.0);
-        Ok((alg, wire_v2::derive_keys(&material, &hash, alg)))
     }
 
     async fn control_loop(
@@ -710,9 +603,139 @@ pub fn new_proxy(wire: &str, p: &ProxyConfig) -> NewProxy {
     p.to_new_proxy(wire)
 }
 
+/// The auth method with its secret resolved, the v1 control-channel key, and the v2 key material (the
+/// token bytes; never logged). The secret source gives `auth.token` with token auth and
+/// `auth.oidc.clientSecret` with OIDC.
+pub(crate) fn credentials(
+    cfg: &ClientConfig,
+    secret: &SecretSource,
+) -> Result<(Arc<ClientAuth>, Key, Ikm), SessionError> {
+    let a = &cfg.auth;
+    let heartbeats = a.additional_scopes.iter().any(|s| s == "HeartBeats");
+    let work_conns = a.additional_scopes.iter().any(|s| s == "NewWorkConns");
+    if a.method == "oidc" {
+        let secret = secret.resolve(&a.oidc.client_secret)?;
+        let source = Arc::new(crate::oidc::TokenSource::new(&a.oidc, secret).map_err(ClientAuthError::from)?);
+        // The control cipher is keyed by auth.token whatever the auth method (frp's behaviour).
+        let key = Key::derive(a.token.as_bytes());
+        // v2: frp's key material is empty with OIDC (frp #5532); anyone who sees the hellos can derive the
+        // control-channel keys, so TLS must stay on.
+        let ikm = Ikm(Arc::from(&[][..]));
+        return Ok((Arc::new(ClientAuth::Oidc { source, heartbeats, work_conns }), key, ikm));
+    }
+    let token = secret.resolve(&a.token)?;
+    let key = Key::derive(token.expose().as_bytes());
+    let ikm = Ikm(Arc::from(token.expose().as_bytes()));
+    Ok((Arc::new(ClientAuth::Token { token, heartbeats, work_conns }), key, ikm))
+}
+
+/// Sends Login on a fresh connection to the server (v2: after the hello) and reads the LoginResp; an error in the
+/// answer is [`SessionError::LoginRefused`] with the server's text. Returns the answer and, for v2, the negotiated
+/// cipher.
+pub(crate) async fn login(
+    cfg: &ClientConfig,
+    conn: &mut BoxedIo,
+    auth: &ClientAuth,
+    ikm: &Ikm,
+    run_id: &str,
+) -> Result<(LoginResp, Option<(Algorithm, Keys)>), SessionError> {
+    let wire = cfg.transport.wire();
+    let ts = now_ts();
+    let login = Login {
+        version: portway_proto::FRP_VERSION.into(),
+        hostname: hostname(),
+        os: std::env::consts::OS.into(),
+        arch: go_arch().into(),
+        user: cfg.user.clone(),
+        privilege_key: auth.login_key(ts).await?,
+        timestamp: ts,
+        run_id: run_id.to_string(),
+        client_id: String::new(),
+        metas: cfg.metadatas.clone(),
+        client_spec: ClientSpec::default(),
+        pool_count: cfg.transport.pool_count,
+    };
+    let crypto = match wire {
+        Wire::V1 => {
+            codec::write_msg(conn, &Message::Login(login)).await?;
+            None
+        }
+        Wire::V2 => Some(hello_v2(cfg, conn, &login, ikm).await?),
+    };
+    let resp = match tokio::time::timeout(LOGIN_RESP_TIMEOUT, wire.read_msg(conn)).await {
+        Err(_) => return Err(SessionError::LoginTimeout(LOGIN_RESP_TIMEOUT)),
+        Ok(Err(e)) if e.is_eof() => return Err(SessionError::Closed),
+        Ok(Err(e)) => return Err(e.into()),
+        Ok(Ok(Message::LoginResp(r))) => r,
+        Ok(Ok(other)) => {
+            return Err(SessionError::LoginRefused(format!("unexpected {} instead of LoginResp", other.name())))
+        }
+    };
+    if !resp.error.is_empty() {
+        return Err(SessionError::LoginRefused(resp.error));
+    }
+    Ok((resp, crypto))
+}
+
+/// v2: magic, ClientHello and Login in one write (as frpc), then the ServerHello. A server that closes
+/// instead of answering is a pre-v0.69 frps (or a v1-only server): [`SessionError::NoWireV2`].
+async fn hello_v2(
+    cfg: &ClientConfig,
+    conn: &mut BoxedIo,
+    login: &Login,
+    ikm: &Ikm,
+) -> Result<(Algorithm, Keys), SessionError> {
+    let t = &cfg.transport;
+    let bootstrap = wire_v2::Bootstrap {
+        transport: t.protocol.clone(),
+        // frp: true with TLS on, and always for wss and quic (TLS is part of them).
+        tls: t.tls.enable || t.protocol == "wss" || t.protocol == "quic",
+        tcp_mux: t.tcp_mux,
+    };
+    let mut ch = ClientHello::new(bootstrap, &Algorithm::preferred(), rand::random());
+    // Portway's X25519 extension (docs/wire-v2-x25519.md); frps ignores the field and answers without one.
+    let ks = KeyShare::random();
+    ch.capabilities.crypto.client_key_share = ks.public().to_vec();
+    let ch_raw = ch.to_json();
+    let mut first = wire_v2::MAGIC.to_vec();
+    wire_v2::encode_frame(frame_type::CLIENT_HELLO, &ch_raw, &mut first).map_err(codec::CodecError::from)?;
+    first.extend(wire_v2::encode_message(&Message::Login(login.clone())).map_err(codec::CodecError::from)?);
+    conn.write_all(&first).await.map_err(codec::CodecError::from)?;
+    conn.flush().await.map_err(codec::CodecError::from)?;
+    let sh_raw =
+        match tokio::time::timeout(LOGIN_RESP_TIMEOUT, wire_v2::read_frame_of(conn, frame_type::SERVER_HELLO)).await {
+            Err(_) => return Err(SessionError::LoginTimeout(LOGIN_RESP_TIMEOUT)),
+            Ok(Ok(b)) => b,
+            Ok(Err(codec::CodecError::Io(e)))
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::UnexpectedEof
+                        | std::io::ErrorKind::ConnectionReset
+                        | std::io::ErrorKind::BrokenPipe
+                ) =>
+            {
+                return Err(SessionError::NoWireV2)
+            }
+            Ok(Err(e)) => return Err(e.into()),
+        };
+    let sh = ServerHello::parse(&sh_raw)?;
+    let alg = wire_v2::client_check(&ch, &sh)?;
+    let peer_share = &sh.selected.crypto.server_key_share;
+    let shared = if peer_share.is_empty() { None } else { Some(ks.agree(peer_share)?) };
+    let hash = wire_v2::transcript_hash(&ch_raw, &sh_raw);
+    debug!(algorithm = alg.name(), x25519 = shared.is_some(), "wire v2 negotiated");
+    if shared.is_none() && cfg.auth.method == "oidc" {
+        warn!("wire v2 with auth.method = oidc and a server without Portway's X25519 key share (frps): the control channel's keys derive from public values, so anyone who sees the handshake can read it (tokens included; frp #5532); keep transport.tls.enable = true");
+    } else if shared.is_none() && ikm.0.is_empty() {
+        warn!("wire v2 control channel keyed without a secret (empty auth.token, no key share): keep transport.tls.enable = true");
+    }
+    let material = wire_v2::key_material(shared.as_ref(), &ikm.0);
+    Ok((alg, wire_v2::derive_keys(&material, &hash, alg)))
+}
+
 /// The v2 control-channel key material (`auth.token`'s bytes). Its `Debug` never shows them.
 #[derive(Clone)]
-struct Ikm(Arc<[u8]>);
+pub(crate) struct Ikm(Arc<[u8]>);
 
 impl std::fmt::Debug for Ikm {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

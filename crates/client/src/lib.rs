@@ -5,6 +5,7 @@
 //! - [`auth`]: privilege keys for Login, Ping and NewWorkConn.
 //! - [`oidc`]: client_credentials token requests, cached; `test_sign_in` for diagnostics.
 //! - [`connector`]: TCP / TLS / yamux to the server.
+//! - [`diagnose`]: "Check": DNS, TCP, TLS (the certificate), token, login, each step in plain words.
 //! - [`engine`]: the one handle: [`engine::start`] → status → stop; login, proxies, work connections, reconnects.
 //! - [`plugin`]: frpc's client plugins (socks5, http_proxy, static_file, unix_domain_socket).
 //! - [`proxy_protocol`]: PROXY protocol v1/v2 headers for the local service (pure).
@@ -17,6 +18,7 @@ pub mod admin;
 pub mod auth;
 pub mod config;
 pub mod connector;
+pub mod diagnose;
 pub mod engine;
 pub mod health;
 pub mod oidc;

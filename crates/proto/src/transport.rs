@@ -176,6 +176,12 @@ pub fn server_name(host: &str) -> Result<ServerName<'static>, TlsError> {
         .map_err(|_| TlsError::Rustls(rustls::Error::General(format!("invalid TLS server name {host:?}"))))
 }
 
+/// The verifier of [`AcceptAnyServerCert`], for callers that judge the certificate themselves afterwards (the
+/// client's diagnostics read it from the connection and check it against the configured trust).
+pub fn accept_any_server_cert() -> Arc<dyn ServerCertVerifier> {
+    Arc::new(AcceptAnyServerCert(provider()))
+}
+
 /// Accepts any server certificate but still checks handshake signatures: frpc's behaviour without
 /// `transport.tls.trustedCaFile`, kept so Portway talks to a stock frps with its self-signed certificate.
 #[derive(Debug)]

@@ -40,6 +40,9 @@ enum Cmd {
     Convert,
     /// Fetch an access token with the configured OIDC credentials and show what it says (never the token).
     Token,
+    /// Check the way to the server step by step (DNS, TCP connect, TLS certificate, token request, login) and say
+    /// what to do about the first step that fails. Exits 1 when a step fails.
+    Check,
     /// Show the proxies of the client running with this file (through its admin API, webServer.*).
     Status,
     /// Make the client running with this file apply it again: new proxies start, changed ones restart, the others
@@ -80,6 +83,15 @@ fn main() -> anyhow::Result<()> {
         });
         if let Err(e) = r {
             println!("{e}");
+            std::process::exit(1);
+        }
+        return Ok(());
+    }
+    if let Some(Cmd::Check) = cli.cmd {
+        let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+        let steps = rt.block_on(portway_client::diagnose::check(&loaded.config, &SecretSource::FromConfig));
+        print!("{}", portway_client::diagnose::render(&steps));
+        if steps.iter().any(|s| s.outcome == portway_client::diagnose::Outcome::Fail) {
             std::process::exit(1);
         }
         return Ok(());
