@@ -352,7 +352,8 @@ async fn the_window_connects_through_a_real_server_and_provider() {
         .map(|t| t.join("artifacts/desktop-connected.png"))
         .expect("the target directory");
     let started = Instant::now();
-    tokio::time::timeout(WHOLE_TEST, async {
+    // Boxed: the whole scenario is one large future, too large for the test thread's stack.
+    tokio::time::timeout(WHOLE_TEST, Box::pin(async {
         init_logs();
         let provider = OidcProvider::start(OidcOptions::default()).await;
         let (echo, _echo) = echo_server().await;
@@ -506,7 +507,7 @@ async fn the_window_connects_through_a_real_server_and_provider() {
         server.shutdown().await;
         server2.shutdown().await;
         let _ = std::fs::remove_dir_all(&config_dir);
-    })
+    }))
     .await
     .expect("the desktop WebDriver test timed out");
     eprintln!("desktop WebDriver test took {:?}", started.elapsed());
