@@ -246,13 +246,16 @@ impl WebDriver {
 
     /// The element's rendered text (`innerText`). Not WebDriver's element text: WebKitWebDriver's displayedness
     /// check calls the header's status line hidden (and so answers "") although it is on screen.
+    /// Found again when the page re-rendered it in between (the profile tabs re-render on every status event).
     async fn text(&self, id: &str) -> String {
-        let el = self.find(id).await;
-        let v = self
-            .call("GET", &format!("/element/{el}/property/innerText"), None)
-            .await
-            .unwrap_or_else(|e| panic!("text of {id}: {e}"));
-        v.as_str().unwrap_or_default().to_owned()
+        let out = std::cell::RefCell::new(String::new());
+        self.on_element(id, "text of", async |el: &str| {
+            let v = self.call("GET", &format!("/element/{el}/property/innerText"), None).await?;
+            *out.borrow_mut() = v.as_str().unwrap_or_default().to_owned();
+            Ok(())
+        })
+        .await;
+        out.into_inner()
     }
 
     /// Polls the element's text until `pred` holds (or panics after `within`, showing the last text).
