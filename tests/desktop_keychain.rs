@@ -336,7 +336,7 @@ async fn each_profile_has_its_own_keychain_entries_and_delete_removes_them() {
     };
     store.save(&dir).expect("write the profiles file");
     let ctl = Controller::load(&dir, LogBuffer::default());
-    assert_eq!(ctl.ids(), [only.clone()]);
+    assert_eq!(ctl.ids(), std::slice::from_ref(&only));
     ctl.set_secret(&only, "only-secret").await.expect("secret");
     ctl.delete_profile(&only).await.expect("delete the last");
     assert_eq!(secret_tool_lookup(&format!("profile:{only}")), "");
