@@ -14,11 +14,11 @@ fn missing_keychain_is_reported_with_a_fix_and_nothing_is_written() {
     let msg = st.message.expect("a message");
     assert!(msg.contains("keychain is not available") && msg.contains("Secret Service"), "{msg}");
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-    let e = rt.block_on(ctl.set_secret("s3cret")).expect_err("no keychain");
+    let e = rt.block_on(ctl.set_secret("default", "s3cret")).expect_err("no keychain");
     assert_eq!(e.code, "keychain_unavailable");
     let seed = std::fs::read_to_string("tests/fixtures/seed/frpc.toml").expect("seed");
-    let e = rt.block_on(ctl.import_frpc(&seed)).expect_err("import needs the keychain for the secret");
+    let e = rt.block_on(ctl.import_frpc(Some("default"), &seed)).expect_err("import needs the keychain for the secret");
     assert_eq!(e.code, "keychain_unavailable");
-    assert!(!ctl.profile_path().exists(), "nothing imported, nothing written");
+    assert!(!ctl.profiles_path().exists(), "nothing imported, nothing written");
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -1,7 +1,9 @@
 //! The built desktop app, end to end through its window: Xvfb, tauri-driver and WebKitWebDriver (Debian's
 //! `webkit2gtk-driver`) drive `target/debug/portway` against a real server and OIDC provider started here.
-//! Fill the form, save the secret (into the real gnome-keyring), Connect, see Connected and the proxy running,
-//! pass traffic through the tunnel, save a screenshot (`target/artifacts/desktop-connected.png`), Disconnect.
+//! Two server profiles against two real servers at once (one OIDC against the test provider, one token): fill each
+//! form, save the secrets (into the real gnome-keyring, one entry per profile), Connect all, see both connected and
+//! their proxies running, pass traffic through each, edit a proxy of one while a connection through the other stays
+//! open, save a screenshot (`target/artifacts/desktop-connected.png`), Disconnect all.
 //!
 //! Needs a D-Bus session with an unlocked gnome-keyring (scripts/test.sh runs the suite under one); the test
 //! starts its own Xvfb. WebDriver is spoken over plain HTTP/JSON.
@@ -13,7 +15,6 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use portway::controller::ACCOUNT;
 use portway::keychain::Keychain;
 use serde_json::{json, Value};
 use support::oidc::{OidcOptions, OidcProvider, CLIENT_ID, CLIENT_SECRET};
@@ -26,6 +27,8 @@ const WHOLE_TEST: Duration = Duration::from_secs(240);
 /// The W3C element reference key.
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 const PROXY: &str = "echo-e2e";
+const PROXY2: &str = "echo-token";
+const TOKEN2: &str = "second-server-token-e2e";
 
 /// `name` on PATH (or in cargo's bin directory), or a failure telling how to install it.
 fn require_tool(name: &str, install: &str) -> PathBuf {
@@ -243,13 +246,16 @@ impl WebDriver {
 
     /// The element's rendered text (`innerText`). Not WebDriver's element text: WebKitWebDriver's displayedness
     /// check calls the header's status line hidden (and so answers "") although it is on screen.
+    /// Found again when the page re-rendered it in between (the profile tabs re-render on every status event).
     async fn text(&self, id: &str) -> String {
-        let el = self.find(id).await;
-        let v = self
-            .call("GET", &format!("/element/{el}/property/innerText"), None)
-            .await
-            .unwrap_or_else(|e| panic!("text of {id}: {e}"));
-        v.as_str().unwrap_or_default().to_owned()
+        let out = std::cell::RefCell::new(String::new());
+        self.on_element(id, "text of", async |el: &str| {
+            let v = self.call("GET", &format!("/element/{el}/property/innerText"), None).await?;
+            *out.borrow_mut() = v.as_str().unwrap_or_default().to_owned();
+            Ok(())
+        })
+        .await;
+        out.into_inner()
     }
 
     /// Polls the element's text until `pred` holds (or panics after `within`, showing the last text).
@@ -281,6 +287,20 @@ impl WebDriver {
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
+    }
+
+    /// Runs `script` in the page with `args`; returns its value.
+    async fn script(&self, script: &str, args: Value) -> Value {
+        self.call("POST", "/execute/sync", Some(json!({ "script": script, "args": args })))
+            .await
+            .unwrap_or_else(|e| panic!("script {script:?}: {e}"))
+    }
+
+    /// Picks `value` in the select `id` (as a person choosing it: the page sees `change`).
+    async fn select(&self, id: &str, value: &str) {
+        let s = "const el = document.querySelector(`[data-testid=\"${arguments[0]}\"]`); el.value = arguments[1]; \
+                 el.dispatchEvent(new Event('change', {bubbles: true})); return el.value;";
+        assert_eq!(self.script(s, json!([id, value])).await.as_str(), Some(value), "select {id}");
     }
 
     async fn screenshot(&self, to: &Path) {
@@ -319,8 +339,25 @@ async fn wait_driver(port: u16, native_port: u16, within: Duration, driver: &mut
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_window_connects_through_a_real_server_and_provider() {
+/// On a thread with a large stack: the scenario is one large future whose poll frames (unoptimised test build)
+/// overflow the test thread's default 2 MiB.
+#[test]
+fn the_window_connects_through_a_real_server_and_provider() {
+    let run = || {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime")
+            .block_on(scenario())
+    };
+    let t = std::thread::Builder::new().stack_size(64 << 20).spawn(run).expect("scenario thread");
+    if let Err(panic) = t.join() {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+async fn scenario() {
     assert!(
         std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some(),
         "this test needs a D-Bus session with an unlocked gnome-keyring: run it through scripts/test.sh, or \
@@ -347,11 +384,12 @@ async fn the_window_connects_through_a_real_server_and_provider() {
             0,
         )
         .await;
-        let remote = free_port();
+        let server2 = start_server(&format!("bindAddr = \"127.0.0.1\"\nauth.token = \"{TOKEN2}\"\n"), 0).await;
+        let (remote, remote2, remote_moved) = (free_port(), free_port(), free_port());
         let config_dir =
             std::env::temp_dir().join(format!("portway-webdriver-{}-{}", std::process::id(), rand::random::<u32>()));
         std::fs::create_dir_all(&config_dir).expect("config dir");
-        let keychain = Keychain::new(ACCOUNT);
+        let keychain = Keychain::new("profile:default");
         keychain.delete().expect("start without a stored secret");
 
         let (xvfb, display) = start_xvfb().await;
@@ -370,8 +408,12 @@ async fn the_window_connects_through_a_real_server_and_provider() {
         let wd = WebDriver::new_session(port, &app).await;
         eprintln!("session up after {:?}", started.elapsed());
 
-        // The form, on a fresh profile.
+        // The first profile (a fresh install's one): OIDC against the provider.
         wd.wait_text("conn-state", Duration::from_secs(20), "the initial state", |t| t == "Disconnected").await;
+        wd.fill("profile-name", "OIDC server").await;
+        wd.click("server-addr").await; // the name field commits on leaving it
+        wd.wait_text("profile-tab-OIDC-server", Duration::from_secs(10), "the rename", |t| t.contains("OIDC server"))
+            .await;
         wd.fill("server-addr", "127.0.0.1").await;
         wd.fill("server-port", &server.addr.port().to_string()).await;
         wd.fill("token-endpoint", provider.token_endpoint()).await;
@@ -389,44 +431,99 @@ async fn the_window_connects_through_a_real_server_and_provider() {
             Some(CLIENT_SECRET),
             "the secret is in the keychain"
         );
-        let on_disk = std::fs::read_to_string(config_dir.join("profile.json")).expect("the profile file");
-        assert!(
-            on_disk.contains(PROXY) && !on_disk.contains(CLIENT_SECRET),
-            "profile file without the secret: {on_disk}"
-        );
 
-        // Connect.
-        wd.click("connect-button").await;
+        // The second profile: a token against the second server.
+        wd.click("add-profile").await;
+        wd.wait_text("profile-tab-New-server", Duration::from_secs(10), "the new profile", |t| {
+            t.contains("New server")
+        })
+        .await;
+        wd.fill("profile-name", "Token server").await;
+        wd.click("server-addr").await;
+        wd.wait_text("profile-tab-Token-server", Duration::from_secs(10), "the rename", |t| t.contains("Token")).await;
+        let id2 = wd
+            .script("return document.querySelector('[data-testid=\"profile-tab-Token-server\"]').dataset.id", json!([]))
+            .await
+            .as_str()
+            .expect("the profile's id")
+            .to_owned();
+        let keychain2 = Keychain::new(&format!("profile:{id2}"));
+        wd.fill("server-addr", "127.0.0.1").await;
+        wd.fill("server-port", &server2.addr.port().to_string()).await;
+        wd.select("auth-method", "token").await;
+        wd.fill("client-secret", TOKEN2).await;
+        wd.click("add-proxy").await;
+        wd.fill("proxy-name", PROXY2).await;
+        wd.fill("proxy-local-ip", "127.0.0.1").await;
+        wd.fill("proxy-local-port", &echo.to_string()).await;
+        wd.fill("proxy-remote-port", &remote2.to_string()).await;
+        wd.click("save-button").await;
+        wd.wait_text("form-summary", Duration::from_secs(20), "the second profile saved", |t| t == "All changes saved")
+            .await;
+        assert_eq!(keychain2.get().expect("read the keychain").as_deref(), Some(TOKEN2), "its own keychain entry");
+        assert_eq!(keychain.get().expect("read").as_deref(), Some(CLIENT_SECRET), "the first one's stays");
+        let on_disk = std::fs::read_to_string(config_dir.join("profiles.json")).expect("the profiles file");
+        assert!(on_disk.contains(PROXY) && on_disk.contains(PROXY2), "both profiles in the file: {on_disk}");
+        assert!(!on_disk.contains(CLIENT_SECRET) && !on_disk.contains(TOKEN2), "no secret in the file: {on_disk}");
+
+        // Connect both at once.
+        wd.click("connect-all").await;
+        for tab in ["profile-state-OIDC-server", "profile-state-Token-server"] {
+            wd.wait_text(tab, Duration::from_secs(30), "Connected", |t| t == "Connected").await;
+        }
         wd.wait_text("conn-state", Duration::from_secs(30), "Connected", |t| t.starts_with("Connected")).await;
-        let badge = format!("proxy-status-{PROXY}");
-        wd.wait_text(&badge, Duration::from_secs(30), "the proxy running", |t| t.starts_with("Running")).await;
+        let badge2 = format!("proxy-status-{PROXY2}");
+        wd.wait_text(&badge2, Duration::from_secs(30), "the proxy running", |t| t.starts_with("Running")).await;
         let data = pattern(256 * 1024, 7);
-        assert_eq!(echo_through(remote, &data).await.expect("traffic through the tunnel"), sha256(&data));
-        wd.wait_text(&format!("proxy-traffic-{PROXY}"), Duration::from_secs(10), "traffic counted", |t| {
+        assert_eq!(echo_through(remote, &data).await.expect("traffic through the OIDC profile"), sha256(&data));
+        assert_eq!(echo_through(remote2, &data).await.expect("traffic through the token profile"), sha256(&data));
+        wd.wait_text(&format!("proxy-traffic-{PROXY2}"), Duration::from_secs(10), "traffic counted", |t| {
             t.contains("1 conn")
         })
         .await;
+
+        // A connection through the token profile stays open while a proxy of the OIDC profile is edited live.
+        let mut open = TcpStream::connect(("127.0.0.1", remote2)).await.expect("connect through the token profile");
+        roundtrip(&mut open, b"before the edit").await;
+        wd.click("profile-tab-OIDC-server").await;
+        let badge = format!("proxy-status-{PROXY}");
+        wd.wait_text(&badge, Duration::from_secs(30), "the proxy running", |t| t.starts_with("Running")).await;
+        wd.fill("proxy-remote-port", &remote_moved.to_string()).await;
+        wd.click("save-button").await;
+        wd.wait_text("form-summary", Duration::from_secs(20), "the edit saved", |t| t == "All changes saved").await;
+        wd.wait_text(&badge, Duration::from_secs(30), "the proxy on its new port", |t| {
+            t.starts_with("Running") && t.contains(&remote_moved.to_string())
+        })
+        .await;
+        assert_eq!(echo_through(remote_moved, &data).await.expect("the moved proxy"), sha256(&data));
+        roundtrip(&mut open, b"after the edit").await;
+        let note_hidden =
+            wd.script("return document.querySelector('[data-testid=\"reconnect-needed\"]').hidden", json!([])).await;
+        assert_eq!(note_hidden, json!(true), "a proxy edit needs no reconnect (the note stays hidden)");
         // The proxy's badge in view (the header with the connection state stays on top).
         let show = "const b = document.querySelector(`[data-testid=\"${arguments[0]}\"]`); \
                     b.scrollIntoView({block: 'center'});";
-        wd.call("POST", "/execute/sync", Some(json!({ "script": show, "args": [badge] })))
-            .await
-            .expect("scroll the proxy into view");
+        wd.script(show, json!([badge])).await;
         tokio::time::sleep(Duration::from_millis(300)).await;
         wd.screenshot(&artifact).await;
         eprintln!("connected; screenshot at {}", artifact.display());
 
-        // Disconnect.
-        assert_eq!(wd.text("connect-button").await, "Disconnect");
-        wd.click("connect-button").await;
+        // Disconnect all.
+        wd.click("disconnect-all").await;
+        for tab in ["profile-state-OIDC-server", "profile-state-Token-server"] {
+            wd.wait_text(tab, Duration::from_secs(20), "Disconnected", |t| t == "Disconnected").await;
+        }
         wd.wait_text("conn-state", Duration::from_secs(20), "Disconnected", |t| t == "Disconnected").await;
-        assert!(echo_through(remote, b"x").await.is_err(), "the tunnel is closed after Disconnect");
+        assert!(echo_through(remote_moved, b"x").await.is_err(), "the first tunnel is closed after Disconnect all");
+        assert!(echo_through(remote2, b"x").await.is_err(), "the second too");
 
         wd.delete().await;
         driver.stop().await;
         xvfb.stop().await;
         keychain.delete().expect("remove the test secret");
+        keychain2.delete().expect("remove the second test secret");
         server.shutdown().await;
+        server2.shutdown().await;
         let _ = std::fs::remove_dir_all(&config_dir);
     })
     .await

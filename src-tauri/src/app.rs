@@ -2,13 +2,13 @@
 
 use std::sync::Arc;
 
-use tauri::menu::{Menu, MenuItem, PredefinedMenuItem};
+use tauri::menu::{Menu, MenuItem, PredefinedMenuItem, Submenu};
 use tauri::tray::{TrayIcon, TrayIconBuilder};
 use tauri::{AppHandle, Emitter, Manager, RunEvent, State};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
-use crate::controller::{AppError, Controller, KeychainStatus};
+use crate::controller::{AppError, Controller, KeychainStatus, ProfileSummary};
 use crate::dto::StatusDto;
 use crate::logs::{LogBuffer, LogLine};
 use crate::profile::Profile;
@@ -17,72 +17,105 @@ use crate::tray;
 type Ctl<'a> = State<'a, Arc<Controller>>;
 
 #[tauri::command]
-fn get_profile(c: Ctl<'_>) -> Profile {
-    c.profile()
+fn list_profiles(c: Ctl<'_>) -> Vec<ProfileSummary> {
+    c.list()
 }
 #[tauri::command]
-async fn save_profile(c: Ctl<'_>, profile: Profile) -> Result<Profile, AppError> {
-    c.save_profile(profile).await
+fn add_profile(c: Ctl<'_>, name: String) -> Result<ProfileSummary, AppError> {
+    c.add_profile(&name)
 }
 #[tauri::command]
-async fn set_secret(c: Ctl<'_>, secret: String) -> Result<(), AppError> {
-    c.set_secret(&secret).await
+fn rename_profile(c: Ctl<'_>, id: String, name: String) -> Result<(), AppError> {
+    c.rename_profile(&id, &name)
 }
 #[tauri::command]
-async fn set_proxy_password(c: Ctl<'_>, name: String, password: String) -> Result<(), AppError> {
-    c.set_proxy_password(&name, &password).await
+async fn delete_profile(c: Ctl<'_>, id: String) -> Result<(), AppError> {
+    c.delete_profile(&id).await
 }
 #[tauri::command]
-async fn clear_proxy_password(c: Ctl<'_>, name: String) -> Result<(), AppError> {
-    c.clear_proxy_password(&name).await
+fn get_profile(c: Ctl<'_>, id: String) -> Result<Profile, AppError> {
+    c.profile(&id)
 }
 #[tauri::command]
-fn clear_secret(c: Ctl<'_>) -> Result<(), AppError> {
-    c.clear_secret()
+async fn save_profile(c: Ctl<'_>, id: String, profile: Profile) -> Result<Profile, AppError> {
+    c.save_profile(&id, profile).await
+}
+#[tauri::command]
+async fn set_secret(c: Ctl<'_>, id: String, secret: String) -> Result<(), AppError> {
+    c.set_secret(&id, &secret).await
+}
+#[tauri::command]
+async fn set_proxy_password(c: Ctl<'_>, id: String, name: String, password: String) -> Result<(), AppError> {
+    c.set_proxy_password(&id, &name, &password).await
+}
+#[tauri::command]
+async fn clear_proxy_password(c: Ctl<'_>, id: String, name: String) -> Result<(), AppError> {
+    c.clear_proxy_password(&id, &name).await
+}
+#[tauri::command]
+fn clear_secret(c: Ctl<'_>, id: String) -> Result<(), AppError> {
+    c.clear_secret(&id)
 }
 #[tauri::command]
 fn keychain_status(c: Ctl<'_>) -> KeychainStatus {
     c.keychain_status()
 }
 #[tauri::command]
-async fn connect(c: Ctl<'_>) -> Result<(), AppError> {
-    c.connect().await
+async fn connect(c: Ctl<'_>, id: String) -> Result<(), AppError> {
+    c.connect(&id).await
 }
 #[tauri::command]
-async fn disconnect(c: Ctl<'_>) -> Result<(), AppError> {
-    c.disconnect().await
+async fn disconnect(c: Ctl<'_>, id: String) -> Result<(), AppError> {
+    c.disconnect(&id).await
 }
 #[tauri::command]
-fn get_status(c: Ctl<'_>) -> StatusDto {
-    c.status_dto(&c.status())
+async fn connect_all(c: Ctl<'_>) -> Result<(), AppError> {
+    let errors = c.connect_all().await;
+    if errors.is_empty() {
+        return Ok(());
+    }
+    let code = errors[0].1.code;
+    let text = errors.iter().map(|(name, e)| format!("{name}: {}", e.message)).collect::<Vec<_>>().join("; ");
+    Err(AppError::new(code, text))
+}
+#[tauri::command]
+async fn disconnect_all(c: Ctl<'_>) -> Result<(), AppError> {
+    c.disconnect_all().await;
+    Ok(())
+}
+#[tauri::command]
+fn get_status(c: Ctl<'_>, id: String) -> StatusDto {
+    c.status_dto(&id, &c.status(&id))
 }
 #[tauri::command]
 async fn test_sign_in(
     c: Ctl<'_>,
+    id: String,
     profile: Profile,
     secret: Option<String>,
 ) -> Result<portway_client::oidc::TokenInfo, AppError> {
-    c.test_sign_in(profile, secret).await
+    c.test_sign_in(&id, profile, secret).await
 }
 #[tauri::command]
 async fn diagnose(
     c: Ctl<'_>,
+    id: String,
     profile: Profile,
     secret: Option<String>,
 ) -> Result<Vec<portway_client::diagnose::Step>, AppError> {
-    c.diagnose(profile, secret).await
+    c.diagnose(&id, profile, secret).await
 }
 #[tauri::command]
 fn get_logs(c: Ctl<'_>) -> Vec<LogLine> {
     c.logs.snapshot()
 }
 #[tauri::command]
-async fn import_frpc(c: Ctl<'_>, text: String) -> Result<crate::controller::Imported, AppError> {
-    c.import_frpc(&text).await
+async fn import_frpc(c: Ctl<'_>, id: Option<String>, text: String) -> Result<crate::controller::Imported, AppError> {
+    c.import_frpc(id.as_deref(), &text).await
 }
 #[tauri::command]
-fn export_frpc(c: Ctl<'_>) -> String {
-    c.export_frpc()
+fn export_frpc(c: Ctl<'_>, id: String) -> Result<String, AppError> {
+    c.export_frpc(&id)
 }
 
 fn tray_icon_image(icon: tray::TrayIcon) -> Option<tauri::image::Image<'static>> {
@@ -95,21 +128,40 @@ fn tray_icon_image(icon: tray::TrayIcon) -> Option<tauri::image::Image<'static>>
     tauri::image::Image::from_bytes(bytes).ok()
 }
 
-fn build_menu(app: &AppHandle, m: &tray::TrayModel) -> tauri::Result<Menu<tauri::Wry>> {
-    let state = MenuItem::with_id(app, "state", &m.state_line, false, None::<&str>)?;
-    let toggle = MenuItem::with_id(app, "toggle", m.toggle_label, true, None::<&str>)?;
-    let open = MenuItem::with_id(app, "open", "Open Portway", true, None::<&str>)?;
-    let quit = MenuItem::with_id(app, "quit", "Quit", true, None::<&str>)?;
-    let sep = PredefinedMenuItem::separator(app)?;
-    Menu::with_items(app, &[&state, &sep, &toggle, &open, &sep, &quit])
+fn tray_menu(c: &Controller) -> tray::TrayMenu {
+    let statuses = c.statuses();
+    let list: Vec<(String, String)> = c.ids().into_iter().map(|id| (c.name(&id).unwrap_or_default(), id)).collect();
+    let idle = portway_client::Status::new(std::iter::empty());
+    let states: Vec<tray::ProfileState<'_>> = list
+        .iter()
+        .map(|(name, id)| tray::ProfileState { id, name, status: statuses.get(id).unwrap_or(&idle) })
+        .collect();
+    tray::menu(&states)
 }
 
-fn apply_tray(app: &AppHandle, tray_icon: &TrayIcon, m: &tray::TrayModel) {
+fn build_menu(app: &AppHandle, m: &tray::TrayMenu) -> tauri::Result<Menu<tauri::Wry>> {
+    let menu = Menu::new(app)?;
+    for p in &m.profiles {
+        let state = MenuItem::with_id(app, format!("p:{}:state", p.id), &p.state_line, false, None::<&str>)?;
+        let toggle = MenuItem::with_id(app, format!("p:{}:toggle", p.id), p.toggle_label, true, None::<&str>)?;
+        let sub = Submenu::with_id_and_items(app, format!("p:{}", p.id), &p.title, true, &[&state, &toggle])?;
+        menu.append(&sub)?;
+    }
+    menu.append(&PredefinedMenuItem::separator(app)?)?;
+    menu.append(&MenuItem::with_id(app, "connect-all", "Connect all", m.can_connect_all, None::<&str>)?)?;
+    menu.append(&MenuItem::with_id(app, "disconnect-all", "Disconnect all", m.can_disconnect_all, None::<&str>)?)?;
+    menu.append(&PredefinedMenuItem::separator(app)?)?;
+    menu.append(&MenuItem::with_id(app, "open", "Open Portway", true, None::<&str>)?)?;
+    menu.append(&MenuItem::with_id(app, "quit", "Quit", true, None::<&str>)?)?;
+    Ok(menu)
+}
+
+fn apply_tray(app: &AppHandle, tray_icon: &TrayIcon, m: &tray::TrayMenu) {
     if let Ok(menu) = build_menu(app, m) {
         let _ = tray_icon.set_menu(Some(menu));
     }
     let _ = tray_icon.set_icon(tray_icon_image(m.icon));
-    let _ = tray_icon.set_tooltip(Some(&m.state_line));
+    let _ = tray_icon.set_tooltip(Some(&m.tooltip));
 }
 
 /// Shows the main window, creating it again when it was closed to the tray (closing destroys the web view so that
@@ -147,9 +199,14 @@ pub fn run() {
     let result = tauri::Builder::default()
         .plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| show_main(app)))
         .plugin(tauri_plugin_notification::init())
+        .plugin(tauri_plugin_opener::init())
         .plugin(tauri_plugin_autostart::init(tauri_plugin_autostart::MacosLauncher::LaunchAgent, None))
         .manage(controller.clone())
         .invoke_handler(tauri::generate_handler![
+            list_profiles,
+            add_profile,
+            rename_profile,
+            delete_profile,
             get_profile,
             save_profile,
             set_secret,
@@ -159,6 +216,8 @@ pub fn run() {
             keychain_status,
             connect,
             disconnect,
+            connect_all,
+            disconnect_all,
             get_status,
             test_sign_in,
             diagnose,
@@ -168,55 +227,89 @@ pub fn run() {
         ])
         .setup(move |app| {
             let handle = app.handle().clone();
-            let model = tray::model(&controller.status());
+            let model = tray_menu(&controller);
             let menu = build_menu(&handle, &model)?;
-            let mut builder = TrayIconBuilder::with_id("portway").menu(&menu).tooltip(&model.state_line);
+            let mut builder = TrayIconBuilder::with_id("portway").menu(&menu).tooltip(&model.tooltip);
             if let Some(img) = tray_icon_image(model.icon) {
                 builder = builder.icon(img);
             }
             let ctl = controller.clone();
             let tray_icon = builder
-                .on_menu_event(move |app, event| match event.id.as_ref() {
-                    "toggle" => {
-                        let ctl = ctl.clone();
-                        tauri::async_runtime::spawn(async move {
-                            if let Err(e) = ctl.toggle().await {
-                                tracing::warn!(error = %e, "tray toggle failed");
+                .on_menu_event(move |app, event| {
+                    let id = event.id.as_ref().to_string();
+                    let ctl = ctl.clone();
+                    match id.as_str() {
+                        "open" => show_main(app),
+                        "quit" => {
+                            let app = app.clone();
+                            tauri::async_runtime::spawn(async move {
+                                ctl.disconnect_all().await;
+                                app.exit(0);
+                            });
+                        }
+                        "connect-all" => {
+                            tauri::async_runtime::spawn(async move {
+                                for (name, e) in ctl.connect_all().await {
+                                    tracing::warn!(profile = %name, error = %e, "connect all: a profile did not start");
+                                }
+                            });
+                        }
+                        "disconnect-all" => {
+                            tauri::async_runtime::spawn(async move { ctl.disconnect_all().await });
+                        }
+                        other => {
+                            if let Some(pid) = other.strip_prefix("p:").and_then(|r| r.strip_suffix(":toggle")) {
+                                let pid = pid.to_string();
+                                tauri::async_runtime::spawn(async move {
+                                    if let Err(e) = ctl.toggle(&pid).await {
+                                        tracing::warn!(profile = %pid, error = %e, "tray toggle failed");
+                                    }
+                                });
                             }
-                        });
+                        }
                     }
-                    "open" => show_main(app),
-                    "quit" => {
-                        let (ctl, app) = (ctl.clone(), app.clone());
-                        tauri::async_runtime::spawn(async move {
-                            let _ = ctl.disconnect().await;
-                            app.exit(0);
-                        });
-                    }
-                    _ => {}
                 })
                 .build(app)?;
 
-            // One task turns status changes into UI events, tray updates and notifications.
+            // One task turns status changes into UI events (one per changed profile), tray updates and
+            // notifications.
             let mut rx = controller.watch();
             let mut logs_rx = controller.logs.subscribe();
             let h2 = handle.clone();
             let ctl2 = controller.clone();
             tauri::async_runtime::spawn(async move {
-                let mut prev = rx.borrow().clone();
-                let mut was_connected = false;
+                let mut prev: std::collections::BTreeMap<String, StatusDto> = Default::default();
+                let mut prev_status = rx.borrow().clone();
+                let mut was_connected = std::collections::HashMap::<String, bool>::new();
+                let mut shown_menu = None;
                 loop {
                     tokio::select! {
                         r = rx.changed() => {
                             if r.is_err() { break; }
-                            let s = rx.borrow_and_update().clone();
-                            let _ = h2.emit("status-changed", ctl2.status_dto(&s));
-                            apply_tray(&h2, &tray_icon, &tray::model(&s));
-                            if let Some((title, body)) = tray::notification(&prev, &s, &mut was_connected) {
-                                use tauri_plugin_notification::NotificationExt;
-                                let _ = h2.notification().builder().title(title).body(body).show();
+                            let all = rx.borrow_and_update().clone();
+                            for (id, s) in &all {
+                                let dto = ctl2.status_dto(id, s);
+                                if prev.get(id) != Some(&dto) {
+                                    let _ = h2.emit("status-changed", &dto);
+                                    prev.insert(id.clone(), dto);
+                                }
+                                let was = was_connected.entry(id.clone()).or_default();
+                                if let Some(old) = prev_status.get(id) {
+                                    if let Some((title, body)) = tray::notification(old, s, was) {
+                                        use tauri_plugin_notification::NotificationExt;
+                                        let name = ctl2.name(id).unwrap_or_default();
+                                        let title = title.replace("Portway:", &format!("Portway, {name}:"));
+                                        let _ = h2.notification().builder().title(title).body(body).show();
+                                    }
+                                }
                             }
-                            prev = s;
+                            prev.retain(|id, _| all.contains_key(id));
+                            prev_status = all;
+                            let m = tray_menu(&ctl2);
+                            if shown_menu.as_ref() != Some(&m) {
+                                apply_tray(&h2, &tray_icon, &m);
+                                shown_menu = Some(m);
+                            }
                         }
                         l = logs_rx.recv() => match l {
                             Ok(line) => { let _ = h2.emit("log", line); }
@@ -227,8 +320,8 @@ pub fn run() {
                 }
             });
 
-            let profile = controller.profile();
-            if profile.options.start_minimized {
+            let options = controller.app_options();
+            if options.start_minimized {
                 // Straight to the tray without a web view (see `show_main`).
                 if let Some(w) = app.get_webview_window("main") {
                     let _ = w.destroy();
@@ -237,13 +330,13 @@ pub fn run() {
             {
                 use tauri_plugin_autostart::ManagerExt;
                 let al = app.autolaunch();
-                let _ = if profile.options.launch_at_login { al.enable() } else { al.disable() };
+                let _ = if options.launch_at_login { al.enable() } else { al.disable() };
             }
-            if profile.options.connect_on_launch {
+            for id in controller.connect_on_launch() {
                 let ctl = controller.clone();
                 tauri::async_runtime::spawn(async move {
-                    if let Err(e) = ctl.connect().await {
-                        tracing::warn!(error = %e, "connect on launch failed");
+                    if let Err(e) = ctl.connect(&id).await {
+                        tracing::warn!(profile = %id, error = %e, "connect on launch failed");
                     }
                 });
             }

@@ -1,8 +1,8 @@
 //! The app's state and actions, free of Tauri: the window's commands and the tray both call these, so the tray's
 //! toggle and the window's button take the same code path. Tested directly in tests/desktop_controller.rs.
 
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use portway_client::config::ClientConfig;
@@ -10,24 +10,25 @@ use portway_client::oidc::TokenInfo;
 use portway_client::{ClientHandle, ConnState, Secret, SecretSource, Status};
 use serde::Serialize;
 use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 use crate::dto::StatusDto;
 use crate::keychain::{Keychain, KeychainError};
 use crate::logs::LogBuffer;
 use crate::profile::{Profile, ProxyDef};
+use crate::profiles::{self, Entry, Store};
 
 /// What an import brought over, and what it left out (one `"proxy NAME: reason"` line each).
 #[derive(Debug, Clone, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Imported {
+    /// The profile's id.
+    pub id: String,
     /// The saved profile.
     pub profile: Profile,
     /// Proxies and visitors not brought over, with the reason.
     pub skipped: Vec<String>,
 }
-
-/// The keychain account the profile's secret is stored under.
-pub const ACCOUNT: &str = "profile:default";
 
 /// An error for the UI: a stable code and a message a person can act on (never a secret, never internals).
 #[derive(Debug, Clone, Serialize, PartialEq, thiserror::Error)]
@@ -40,7 +41,7 @@ pub struct AppError {
 }
 
 impl AppError {
-    fn new(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
         AppError { code, message: message.into() }
     }
 }
@@ -61,32 +62,54 @@ pub struct KeychainStatus {
     pub message: Option<String>,
 }
 
-/// The desktop app's controller.
+/// One profile in the list: id, name and its connection.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ProfileSummary {
+    pub id: String,
+    pub name: String,
+    pub status: StatusDto,
+}
+
+struct Engine {
+    handle: ClientHandle,
+    /// Stops the status forwarding before the profile's status is reset.
+    forward: CancellationToken,
+}
+
+/// The desktop app's controller: every profile, and one engine per connected profile.
 pub struct Controller {
     dir: PathBuf,
-    profile: Mutex<Profile>,
-    engine: tokio::sync::Mutex<Option<ClientHandle>>,
-    status: watch::Sender<Status>,
-    /// A saved change (server, auth, secret) that the running engine only applies after a reconnect.
-    reconnect_needed: AtomicBool,
+    store: Mutex<Store>,
+    engines: tokio::sync::Mutex<HashMap<String, Engine>>,
+    /// Each profile's status, by id (a profile without an engine is Disconnected).
+    statuses: watch::Sender<BTreeMap<String, Status>>,
+    /// Profiles with a saved change (server, auth, secret) that their running engine only applies after a reconnect.
+    reconnect: Mutex<HashSet<String>>,
     /// Logs shown in the window.
     pub logs: LogBuffer,
 }
 
+fn unknown(id: &str) -> AppError {
+    AppError::new("unknown_profile", format!("there is no profile with id {id:?}: it may have been deleted"))
+}
+
+fn idle_status(p: &Profile) -> Status {
+    Status::new(p.proxies.iter().filter(|x| x.enabled).map(|x| x.name.clone()))
+}
+
 impl Controller {
-    /// Loads the profile from `dir` (the OS config directory, or `PORTWAY_CONFIG_DIR`).
+    /// Loads the profiles from `dir` (the OS config directory, or `PORTWAY_CONFIG_DIR`), migrating the previous
+    /// version's single profile.json on first start.
     pub fn load(dir: &Path, logs: LogBuffer) -> Controller {
-        let profile = std::fs::read_to_string(dir.join("profile.json"))
-            .ok()
-            .and_then(|t| Profile::from_stored_json(&t))
-            .unwrap_or_default();
-        let status = watch::channel(Status::new(profile.proxies.iter().map(|p| p.name.clone()))).0;
+        let (store, _) = Store::load(dir);
+        let statuses = store.entries.iter().map(|e| (e.id.clone(), idle_status(&e.profile))).collect();
         Controller {
             dir: dir.to_path_buf(),
-            profile: Mutex::new(profile),
-            engine: tokio::sync::Mutex::new(None),
-            status,
-            reconnect_needed: AtomicBool::new(false),
+            store: Mutex::new(store),
+            engines: tokio::sync::Mutex::new(HashMap::new()),
+            statuses: watch::channel(statuses).0,
+            reconnect: Mutex::new(HashSet::new()),
             logs,
         }
     }
@@ -99,121 +122,253 @@ impl Controller {
         dirs::config_dir().unwrap_or_else(std::env::temp_dir).join("portway")
     }
 
-    /// The profile file's path.
-    pub fn profile_path(&self) -> PathBuf {
-        self.dir.join("profile.json")
+    /// The profiles file's path.
+    pub fn profiles_path(&self) -> PathBuf {
+        self.dir.join(profiles::FILE)
     }
 
-    fn keychain() -> Keychain {
-        Keychain::new(ACCOUNT)
+    fn store(&self) -> std::sync::MutexGuard<'_, Store> {
+        self.store.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn keychain(id: &str) -> Keychain {
+        Keychain::new(&profiles::secret_account(id))
+    }
+
+    fn entry(&self, id: &str) -> Result<Entry, AppError> {
+        self.store().get(id).cloned().ok_or_else(|| unknown(id))
+    }
+
+    /// Writes the store after `change`; on a write error nothing changes in memory either.
+    fn update_store<T>(&self, change: impl FnOnce(&mut Store) -> Result<T, AppError>) -> Result<T, AppError> {
+        let mut store = self.store();
+        let mut next = store.clone();
+        let out = change(&mut next)?;
+        next.save(&self.dir).map_err(|e| AppError::new("io", e))?;
+        *store = next;
+        Ok(out)
+    }
+
+    /// Every profile's id and name, in order, with its status.
+    pub fn list(&self) -> Vec<ProfileSummary> {
+        let entries: Vec<(String, String)> =
+            self.store().entries.iter().map(|e| (e.id.clone(), e.name.clone())).collect();
+        let statuses = self.statuses.borrow().clone();
+        entries
+            .into_iter()
+            .map(|(id, name)| {
+                let status = self
+                    .status_dto(&id, &statuses.get(&id).cloned().unwrap_or_else(|| Status::new(std::iter::empty())));
+                ProfileSummary { id, name, status }
+            })
+            .collect()
+    }
+
+    /// The profile ids, in order.
+    pub fn ids(&self) -> Vec<String> {
+        self.store().entries.iter().map(|e| e.id.clone()).collect()
+    }
+
+    /// A profile's name.
+    pub fn name(&self, id: &str) -> Option<String> {
+        self.store().get(id).map(|e| e.name.clone())
     }
 
     /// The profile, with `hasSecret` and each proxy's `hasHttpPassword` filled from the keychain (they are never
     /// stored: a stored flag could disagree with the keychain).
-    pub fn profile(&self) -> Profile {
-        let mut p = self.profile.lock().map(|p| p.clone()).unwrap_or_default();
-        p.auth.has_secret = matches!(Self::keychain().get(), Ok(Some(_)));
+    pub fn profile(&self, id: &str) -> Result<Profile, AppError> {
+        let mut p = self.entry(id)?.profile;
+        p.auth.has_secret = matches!(Self::keychain(id).get(), Ok(Some(_)));
         for x in &mut p.proxies {
-            x.has_http_password =
-                x.uses_basic_auth() && matches!(Keychain::new(&ProxyDef::password_account(&x.name)).get(), Ok(Some(_)));
+            x.has_http_password = x.uses_basic_auth()
+                && matches!(Keychain::new(&ProxyDef::password_account(id, &x.name)).get(), Ok(Some(_)));
         }
-        p
+        Ok(p)
     }
 
-    /// Validates and stores the profile (never a secret). While an engine runs, the proxy changes apply at once
+    /// Adds an empty profile named `name` (a free variant of it when taken).
+    pub fn add_profile(&self, name: &str) -> Result<ProfileSummary, AppError> {
+        let name = profiles::check_name(name).map_err(|e| AppError::new("invalid_input", e))?;
+        let (id, name) = self.update_store(|s| {
+            let (id, name) = (s.new_id(), s.free_name(&name));
+            let mut e = Entry::new(id.clone(), name.clone());
+            e.profile.options.start_minimized = s.options.start_minimized;
+            e.profile.options.launch_at_login = s.options.launch_at_login;
+            s.entries.push(e);
+            Ok((id, name))
+        })?;
+        let status = Status::new(std::iter::empty());
+        self.statuses.send_modify(|m| {
+            m.insert(id.clone(), status.clone());
+        });
+        Ok(ProfileSummary { status: self.status_dto(&id, &status), id, name })
+    }
+
+    /// Renames a profile; its keychain entries stay (they are keyed by the id).
+    pub fn rename_profile(&self, id: &str, name: &str) -> Result<(), AppError> {
+        let name = profiles::check_name(name).map_err(|e| AppError::new("invalid_input", e))?;
+        self.update_store(|s| {
+            if s.entries.iter().any(|e| e.id != id && e.name.eq_ignore_ascii_case(&name)) {
+                return Err(AppError::new("invalid_input", format!("a profile named {name:?} exists already")));
+            }
+            s.get_mut(id).ok_or_else(|| unknown(id))?.name = name;
+            Ok(())
+        })?;
+        // Tell the tray (its submenu carries the name).
+        self.statuses.send_modify(|_| {});
+        Ok(())
+    }
+
+    /// Deletes a profile: disconnects it, removes its secret and proxy passwords from the keychain, then the
+    /// profile. The last profile is replaced by a fresh empty one (the window always has one to show).
+    pub async fn delete_profile(&self, id: &str) -> Result<(), AppError> {
+        let entry = self.entry(id)?;
+        if let Some(e) = self.engines.lock().await.remove(id) {
+            e.forward.cancel();
+            let _ = e.handle.stop().await;
+        }
+        Self::keychain(id).delete()?;
+        for p in &entry.profile.proxies {
+            Keychain::new(&ProxyDef::password_account(id, &p.name)).delete()?;
+        }
+        let added = self.update_store(|s| {
+            s.entries.retain(|e| e.id != id);
+            if s.entries.is_empty() {
+                let e = Entry::new(s.new_id(), "My server".into());
+                s.entries.push(e.clone());
+                return Ok(Some(e.id));
+            }
+            Ok(None)
+        })?;
+        self.reconnect_set(id, false);
+        self.statuses.send_modify(|m| {
+            m.remove(id);
+            if let Some(n) = added {
+                m.insert(n, Status::new(std::iter::empty()));
+            }
+        });
+        Ok(())
+    }
+
+    /// Validates and stores the profile (never a secret). While its engine runs, the proxy changes apply at once
     /// through the engine's reload (only the added, changed or removed proxies are touched; the others keep their
-    /// connections); other changes (server, auth) set [`Self::reconnect_needed`].
-    pub async fn save_profile(&self, p: Profile) -> Result<Profile, AppError> {
+    /// connections); other changes (server, auth) mark the profile as needing a reconnect.
+    pub async fn save_profile(&self, id: &str, p: Profile) -> Result<Profile, AppError> {
         p.validate().map_err(|e| AppError::new("invalid_input", e.to_string()))?;
-        std::fs::create_dir_all(&self.dir)
-            .map_err(|e| AppError::new("io", format!("cannot create {}: {e}", self.dir.display())))?;
-        let path = self.profile_path();
-        std::fs::write(&path, p.to_stored_json())
-            .map_err(|e| AppError::new("io", format!("cannot write {}: {e}", path.display())))?;
-        let old = self.profile.lock().map(|mut cur| std::mem::replace(&mut *cur, p.clone())).unwrap_or_default();
+        let old = self.update_store(|s| {
+            s.options.start_minimized = p.options.start_minimized;
+            s.options.launch_at_login = p.options.launch_at_login;
+            for e in s.entries.iter_mut() {
+                e.profile.options.start_minimized = p.options.start_minimized;
+                e.profile.options.launch_at_login = p.options.launch_at_login;
+            }
+            let e = s.get_mut(id).ok_or_else(|| unknown(id))?;
+            Ok(std::mem::replace(&mut e.profile, p.clone()))
+        })?;
         // A removed proxy's password leaves the keychain with it.
         for gone in old.proxies.iter().filter(|o| !p.proxies.iter().any(|n| n.name == o.name)) {
-            let _ = Keychain::new(&ProxyDef::password_account(&gone.name)).delete();
+            let _ = Keychain::new(&ProxyDef::password_account(id, &gone.name)).delete();
         }
-        self.apply_live().await;
-        Ok(self.profile())
+        if !self.is_running(id).await {
+            self.statuses.send_modify(|m| {
+                m.insert(id.to_string(), idle_status(&p));
+            });
+        }
+        self.apply_live(id).await;
+        self.profile(id)
     }
 
-    /// Applies the stored profile to the running engine, if any (see [`Self::save_profile`]).
-    async fn apply_live(&self) {
-        let engine = self.engine.lock().await;
-        let Some(h) = engine.as_ref() else { return };
-        let Ok(cfg) = self.engine_config(&self.profile()) else {
-            self.mark_reconnect();
-            return;
+    /// Applies the stored profile to its running engine, if any (see [`Self::save_profile`]).
+    async fn apply_live(&self, id: &str) {
+        let engines = self.engines.lock().await;
+        let Some(e) = engines.get(id) else { return };
+        let cfg = match self.profile(id).and_then(|p| self.engine_config(id, &p)) {
+            Ok(c) => c,
+            Err(_) => {
+                self.mark_reconnect(id);
+                return;
+            }
         };
-        let out = h.reload(cfg);
-        if out.other_settings_changed {
-            self.mark_reconnect();
+        if e.handle.reload(cfg).other_settings_changed {
+            self.mark_reconnect(id);
         }
     }
 
-    fn mark_reconnect(&self) {
-        self.reconnect_needed.store(true, Ordering::SeqCst);
+    fn reconnect_set(&self, id: &str, on: bool) {
+        let mut r = self.reconnect.lock().unwrap_or_else(|e| e.into_inner());
+        if on {
+            r.insert(id.to_string());
+        } else {
+            r.remove(id);
+        }
+    }
+
+    fn mark_reconnect(&self, id: &str) {
+        self.reconnect_set(id, true);
         // Tell the window (the status event carries the flag).
-        self.status.send_modify(|_| {});
+        self.statuses.send_modify(|_| {});
     }
 
-    /// Whether a saved change waits for a reconnect (server address, auth, secret).
-    pub fn reconnect_needed(&self) -> bool {
-        self.reconnect_needed.load(Ordering::SeqCst)
+    /// Whether a saved change of this profile waits for a reconnect (server address, auth, secret).
+    pub fn reconnect_needed(&self, id: &str) -> bool {
+        self.reconnect.lock().map(|r| r.contains(id)).unwrap_or(false)
     }
 
-    /// The status as the window sees it.
-    pub fn status_dto(&self, s: &Status) -> StatusDto {
+    /// A profile's status as the window sees it.
+    pub fn status_dto(&self, id: &str, s: &Status) -> StatusDto {
         let mut d = StatusDto::from(s);
-        d.reconnect_needed = self.reconnect_needed();
+        d.reconnect_needed = self.reconnect_needed(id);
+        d.profile_id = id.to_string();
         d
     }
 
-    /// Stores the secret in the keychain.
-    pub async fn set_secret(&self, secret: &str) -> Result<(), AppError> {
+    /// Stores the profile's secret in the keychain.
+    pub async fn set_secret(&self, id: &str, secret: &str) -> Result<(), AppError> {
+        self.entry(id)?;
         if secret.is_empty() {
             return Err(AppError::new("invalid_input", "the secret is empty"));
         }
-        Self::keychain().set(secret)?;
-        if self.is_running().await {
-            self.mark_reconnect();
+        Self::keychain(id).set(secret)?;
+        if self.is_running(id).await {
+            self.mark_reconnect(id);
         }
         Ok(())
     }
 
-    /// Removes the secret from the keychain.
-    pub fn clear_secret(&self) -> Result<(), AppError> {
-        Ok(Self::keychain().delete()?)
+    /// Removes the profile's secret from the keychain.
+    pub fn clear_secret(&self, id: &str) -> Result<(), AppError> {
+        self.entry(id)?;
+        Ok(Self::keychain(id).delete()?)
     }
 
     /// Stores a proxy's `httpPassword` in the keychain; a running engine re-registers that proxy with it.
-    pub async fn set_proxy_password(&self, name: &str, password: &str) -> Result<(), AppError> {
+    pub async fn set_proxy_password(&self, id: &str, name: &str, password: &str) -> Result<(), AppError> {
+        self.entry(id)?;
         if password.is_empty() {
             return Err(AppError::new("invalid_input", format!("the password of proxy {name} is empty")));
         }
-        Keychain::new(&ProxyDef::password_account(name)).set(password)?;
-        self.apply_live().await;
+        Keychain::new(&ProxyDef::password_account(id, name)).set(password)?;
+        self.apply_live(id).await;
         Ok(())
     }
 
     /// Removes a proxy's `httpPassword` from the keychain.
-    pub async fn clear_proxy_password(&self, name: &str) -> Result<(), AppError> {
-        Keychain::new(&ProxyDef::password_account(name)).delete()?;
-        self.apply_live().await;
+    pub async fn clear_proxy_password(&self, id: &str, name: &str) -> Result<(), AppError> {
+        self.entry(id)?;
+        Keychain::new(&ProxyDef::password_account(id, name)).delete()?;
+        self.apply_live(id).await;
         Ok(())
     }
 
     /// The engine configuration of `profile` with each proxy's password from the keychain (never the main secret:
     /// that is handed to the engine separately).
-    fn engine_config(&self, profile: &Profile) -> Result<ClientConfig, AppError> {
+    fn engine_config(&self, id: &str, profile: &Profile) -> Result<ClientConfig, AppError> {
         let mut cfg = profile.to_client_config();
         if cfg.auth.method == "token" {
             cfg.auth.token.clear();
         }
         for p in cfg.proxies.iter_mut().filter(|p| !p.http_user.is_empty()) {
-            p.http_password = Keychain::new(&ProxyDef::password_account(&p.name)).get()?.ok_or_else(|| {
+            p.http_password = Keychain::new(&ProxyDef::password_account(id, &p.name)).get()?.ok_or_else(|| {
                 AppError::new(
                     "no_secret",
                     format!("proxy {}: no password is stored for its HTTP user: type it in the proxy and save", p.name),
@@ -231,79 +386,136 @@ impl Controller {
         }
     }
 
-    /// The current status.
-    pub fn status(&self) -> Status {
-        self.status.borrow().clone()
+    /// A profile's current status (Disconnected for an unknown id).
+    pub fn status(&self, id: &str) -> Status {
+        self.statuses.borrow().get(id).cloned().unwrap_or_else(|| Status::new(std::iter::empty()))
     }
 
-    /// Every status change.
-    pub fn watch(&self) -> watch::Receiver<Status> {
-        self.status.subscribe()
+    /// Every profile's status, by id.
+    pub fn statuses(&self) -> BTreeMap<String, Status> {
+        self.statuses.borrow().clone()
     }
 
-    /// Whether an engine runs (connecting, connected or retrying).
-    pub async fn is_running(&self) -> bool {
-        self.engine.lock().await.is_some()
+    /// Every status change of any profile.
+    pub fn watch(&self) -> watch::Receiver<BTreeMap<String, Status>> {
+        self.statuses.subscribe()
     }
 
-    /// Starts the engine with the stored profile and the keychain's secret.
-    pub async fn connect(&self) -> Result<(), AppError> {
-        let mut engine = self.engine.lock().await;
-        if engine.is_some() {
-            return Err(AppError::new("already_connected", "Portway is already connected or connecting"));
+    /// Whether the profile's engine runs (connecting, connected or retrying).
+    pub async fn is_running(&self, id: &str) -> bool {
+        self.engines.lock().await.contains_key(id)
+    }
+
+    /// The ids of the profiles whose engine runs.
+    pub async fn running(&self) -> HashSet<String> {
+        self.engines.lock().await.keys().cloned().collect()
+    }
+
+    /// Starts the profile's engine with its stored settings and its secret from the keychain. Other profiles'
+    /// engines are not touched.
+    pub async fn connect(&self, id: &str) -> Result<(), AppError> {
+        let mut engines = self.engines.lock().await;
+        let name = self.entry(id)?.name;
+        if engines.contains_key(id) {
+            return Err(AppError::new("already_connected", format!("{name} is already connected or connecting")));
         }
-        let profile = self.profile();
-        profile.validate().map_err(|e| AppError::new("invalid_input", e.to_string()))?;
-        let secret = Self::keychain().get()?.ok_or_else(|| {
-            AppError::new("no_secret", "no secret is stored: enter the client secret (or token) and save it first")
+        let profile = self.profile(id)?;
+        profile.validate().map_err(|e| AppError::new("invalid_input", format!("{name}: {e}")))?;
+        let secret = Self::keychain(id).get()?.ok_or_else(|| {
+            AppError::new(
+                "no_secret",
+                format!("{name}: no secret is stored: enter the client secret (or token) and save it first"),
+            )
         })?;
-        let cfg = self.engine_config(&profile)?;
-        self.reconnect_needed.store(false, Ordering::SeqCst);
+        let cfg = self.engine_config(id, &profile)?;
+        self.reconnect_set(id, false);
         let handle = portway_client::start(cfg, SecretSource::Value(Secret::new(secret)));
-        // Forward the engine's status to the app's status until the engine is replaced.
-        let mut rx = handle.watch();
-        let tx = self.status.clone();
+        // Forward the engine's status into this profile's slot until the engine is stopped.
+        let forward = CancellationToken::new();
+        let (mut rx, tx, stop, key) = (handle.watch(), self.statuses.clone(), forward.clone(), id.to_string());
         tokio::spawn(async move {
             loop {
                 let s = rx.borrow_and_update().clone();
-                tx.send_replace(s);
-                if rx.changed().await.is_err() {
-                    break;
+                tx.send_if_modified(|m| {
+                    if stop.is_cancelled() || !m.contains_key(&key) {
+                        return false;
+                    }
+                    m.insert(key.clone(), s);
+                    true
+                });
+                tokio::select! {
+                    r = rx.changed() => if r.is_err() { break },
+                    _ = stop.cancelled() => break,
                 }
             }
         });
-        *engine = Some(handle);
+        engines.insert(id.to_string(), Engine { handle, forward });
         Ok(())
     }
 
-    /// Stops the engine (also cancels connecting and retrying).
-    pub async fn disconnect(&self) -> Result<(), AppError> {
-        let handle = self.engine.lock().await.take();
-        let Some(h) = handle else { return Err(AppError::new("not_connected", "Portway is not connected")) };
-        let _ = h.stop().await;
-        self.reconnect_needed.store(false, Ordering::SeqCst);
-        let names = self.profile().proxies.into_iter().filter(|p| p.enabled).map(|p| p.name);
-        self.status.send_replace(Status::new(names));
+    /// Stops the profile's engine (also cancels connecting and retrying).
+    pub async fn disconnect(&self, id: &str) -> Result<(), AppError> {
+        let engine = self.engines.lock().await.remove(id);
+        let Some(e) = engine else {
+            let name = self.name(id).unwrap_or_else(|| id.to_string());
+            return Err(AppError::new("not_connected", format!("{name} is not connected")));
+        };
+        e.forward.cancel();
+        let _ = e.handle.stop().await;
+        self.reconnect_set(id, false);
+        let idle = self.entry(id).map(|e| idle_status(&e.profile)).unwrap_or_else(|_| Status::new(std::iter::empty()));
+        self.statuses.send_modify(|m| {
+            if m.contains_key(id) {
+                m.insert(id.to_string(), idle);
+            }
+        });
         Ok(())
     }
 
-    /// The tray's toggle: the same connect/disconnect the window's button calls.
-    pub async fn toggle(&self) -> Result<(), AppError> {
-        if self.is_running().await {
-            self.disconnect().await
+    /// The tray's toggle of one profile: the same connect/disconnect the window's button calls.
+    pub async fn toggle(&self, id: &str) -> Result<(), AppError> {
+        if self.is_running(id).await {
+            self.disconnect(id).await
         } else {
-            self.connect().await
+            self.connect(id).await
         }
     }
 
-    /// Fetches a token with `profile` and `secret` (or the stored secret) and describes it.
-    pub async fn test_sign_in(&self, profile: Profile, secret: Option<String>) -> Result<TokenInfo, AppError> {
+    /// Connects every profile that is not running; the errors (e.g. a profile without a secret) are returned by
+    /// profile name, the others connect regardless.
+    pub async fn connect_all(&self) -> Vec<(String, AppError)> {
+        let mut errors = Vec::new();
+        for id in self.ids() {
+            if self.is_running(&id).await {
+                continue;
+            }
+            if let Err(e) = self.connect(&id).await {
+                errors.push((self.name(&id).unwrap_or(id), e));
+            }
+        }
+        errors
+    }
+
+    /// Disconnects every running profile.
+    pub async fn disconnect_all(&self) {
+        for id in self.running().await {
+            let _ = self.disconnect(&id).await;
+        }
+    }
+
+    /// Fetches a token with `profile` and `secret` (or the profile's stored secret) and describes it.
+    pub async fn test_sign_in(
+        &self,
+        id: &str,
+        profile: Profile,
+        secret: Option<String>,
+    ) -> Result<TokenInfo, AppError> {
         if profile.auth.method != "oidc" {
             return Err(AppError::new("invalid_input", "Test sign-in needs the OIDC method"));
         }
         let secret = match secret.filter(|s| !s.is_empty()) {
             Some(s) => s,
-            None => Self::keychain()
+            None => Self::keychain(id)
                 .get()?
                 .ok_or_else(|| AppError::new("no_secret", "enter the client secret to test the sign-in"))?,
         };
@@ -313,42 +525,81 @@ impl Controller {
             .map_err(|e| AppError::new("sign_in_failed", e.to_string()))
     }
 
-    /// "Check" with the form's `profile` and `secret` (`None`: the stored one): see [`crate::diagnostics`].
+    /// "Check" with the form's `profile` and `secret` (`None`: the profile `id`'s stored one): see
+    /// [`crate::diagnostics`].
     pub async fn diagnose(
         &self,
+        id: &str,
         profile: Profile,
         secret: Option<String>,
     ) -> Result<Vec<portway_client::diagnose::Step>, AppError> {
-        crate::diagnostics::run(&profile, secret, || Ok(Self::keychain().get()?)).await
+        self.entry(id)?;
+        crate::diagnostics::run(&profile, secret, || Ok(Self::keychain(id).get()?)).await
     }
 
-    /// Imports frpc config text (TOML, YAML, JSON or legacy INI): the profile is saved, the secret moved into the
-    /// keychain (never into the file); proxies and visitors that could not be brought over are listed with why.
-    pub async fn import_frpc(&self, text: &str) -> Result<Imported, AppError> {
+    /// Imports frpc config text (TOML, YAML, JSON or legacy INI) into the profile `id` (replacing its settings,
+    /// keeping its name), or into a new profile named after the file's server when `id` is None. The secrets move
+    /// into that profile's keychain entries (never into the file); proxies and visitors that could not be brought
+    /// over are listed with why.
+    pub async fn import_frpc(&self, id: Option<&str>, text: &str) -> Result<Imported, AppError> {
         let i = Profile::import_frpc(text).map_err(|e| AppError::new("import_failed", e))?;
+        if let Some(id) = id {
+            self.entry(id)?;
+        }
         let (p, skipped) = (i.profile, i.skipped);
-        for (name, pw) in &i.proxy_passwords {
-            Keychain::new(&ProxyDef::password_account(name)).set(pw).map_err(|e| {
+        p.validate().map_err(|e| AppError::new("import_failed", format!("the file cannot be used: {e}")))?;
+        let keychain_err = |what: String| {
+            move |e: KeychainError| {
                 AppError::new(
                     if matches!(e, KeychainError::Unavailable(_)) { "keychain_unavailable" } else { "import_failed" },
-                    format!("proxy {name}: its httpPassword could not be moved into the keychain, so nothing was imported: {e}"),
+                    format!("{what} could not be moved into the keychain, so nothing was imported: {e}"),
                 )
-            })?;
+            }
+        };
+        // The keychain first: without it nothing is written (a new profile's id is only reserved here).
+        let target = match id {
+            Some(id) => id.to_string(),
+            None => self.store().new_id(),
+        };
+        for (name, pw) in &i.proxy_passwords {
+            Keychain::new(&ProxyDef::password_account(&target, name))
+                .set(pw)
+                .map_err(keychain_err(format!("proxy {name}: its httpPassword")))?;
         }
         if let Some(s) = i.secret {
-            Self::keychain().set(&s).map_err(|e| {
-                AppError::new(
-                    if matches!(e, KeychainError::Unavailable(_)) { "keychain_unavailable" } else { "import_failed" },
-                    format!("the file's secret could not be moved into the keychain, so nothing was imported: {e}"),
-                )
-            })?;
+            Self::keychain(&target).set(&s).map_err(keychain_err("the file's secret".into()))?;
         }
-        Ok(Imported { profile: self.save_profile(p).await?, skipped })
+        if id.is_none() {
+            let base =
+                if p.server.addr.trim().is_empty() { "Imported".to_string() } else { p.server.addr.trim().to_string() };
+            let name = profiles::check_name(&base).unwrap_or_else(|_| "Imported".into());
+            let target2 = target.clone();
+            self.update_store(move |s| {
+                let name = s.free_name(&name);
+                s.entries.push(Entry::new(target2, name));
+                Ok(())
+            })?;
+            self.statuses.send_modify(|m| {
+                m.insert(target.clone(), Status::new(std::iter::empty()));
+            });
+        }
+        let profile = self.save_profile(&target, p).await?;
+        Ok(Imported { id: target, profile, skipped })
     }
 
-    /// frpc.toml text of the profile, without the secret.
-    pub fn export_frpc(&self) -> String {
-        self.profile().to_frpc()
+    /// frpc.toml text of the profile, without its secret.
+    pub fn export_frpc(&self, id: &str) -> Result<String, AppError> {
+        Ok(self.profile(id)?.to_frpc())
+    }
+
+    /// The app's options (start minimised, launch at login).
+    pub fn app_options(&self) -> profiles::AppOptions {
+        self.store().options.clone()
+    }
+
+    /// The profiles to connect at launch.
+    pub fn connect_on_launch(&self) -> Vec<String> {
+        self.store().entries.iter().filter(|e| e.profile.options.connect_on_launch).map(|e| e.id.clone()).collect()
     }
 
     /// Whether the state is a connected one (for notifications).

@@ -45,6 +45,9 @@ pub struct StatusDto {
     /// A saved change (server address, auth, secret) applies only after Disconnect + Connect.
     #[serde(rename = "reconnectNeeded")]
     pub reconnect_needed: bool,
+    /// The profile this status belongs to.
+    #[serde(rename = "profileId")]
+    pub profile_id: String,
 }
 
 impl From<&Status> for StatusDto {
@@ -83,7 +86,7 @@ impl From<&Status> for StatusDto {
                 )
             })
             .collect();
-        StatusDto { conn, proxies, reconnect_needed: false }
+        StatusDto { conn, proxies, reconnect_needed: false, profile_id: String::new() }
     }
 }
 

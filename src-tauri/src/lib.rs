@@ -3,6 +3,7 @@
 //! - [`controller`]: the app's state and actions (Tauri-free; the window's commands and the tray call it).
 //! - [`diagnostics`]: the window's "Check" (DNS, TCP, TLS, token, login) over the engine's diagnostics.
 //! - [`profile`]: the form's data, stored without the secret; frpc.toml import/export.
+//! - [`profiles`]: every profile (one per server) in profiles.json, and the migration of the old profile.json.
 //! - [`keychain`]: the secret in the OS keychain (no plain-text fallback).
 //! - [`tray`]: the tray's icon and menu as a pure function of the status; [`dto`]: the status in the UI's shape.
 //! - [`logs`]: a tracing layer feeding the window's log view.
@@ -15,6 +16,7 @@ pub mod dto;
 pub mod keychain;
 pub mod logs;
 pub mod profile;
+pub mod profiles;
 pub mod tray;
 
 #[cfg(feature = "desktop")]

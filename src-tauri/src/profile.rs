@@ -99,9 +99,9 @@ impl ProxyDef {
         matches!(self.kind.as_str(), "http" | "tcpmux")
     }
 
-    /// The keychain account of this proxy's `httpPassword`.
-    pub fn password_account(name: &str) -> String {
-        format!("profile:default:proxy:{name}:httpPassword")
+    /// The keychain account of this proxy's `httpPassword` in the profile with id `profile_id`.
+    pub fn password_account(profile_id: &str, name: &str) -> String {
+        format!("profile:{profile_id}:proxy:{name}:httpPassword")
     }
 
     fn from_engine(p: &ProxyConfig) -> ProxyDef {
@@ -123,9 +123,10 @@ impl ProxyDef {
     }
 }
 
-/// App options.
+/// Options: `connect_on_launch` is the profile's; the other two are the app's (stored once, in profiles.json's
+/// top-level `options`, and shown in every profile).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", default)]
 pub struct Options {
     pub connect_on_launch: bool,
     pub start_minimized: bool,

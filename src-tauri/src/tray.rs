@@ -38,7 +38,95 @@ pub struct TrayModel {
     pub toggle_label: &'static str,
 }
 
-/// Maps a status to the tray.
+/// One profile's submenu.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProfileItem {
+    /// The profile's id (menu ids derive from it).
+    pub id: String,
+    /// The submenu's title: name and state.
+    pub title: String,
+    /// The state line inside the submenu.
+    pub state_line: String,
+    /// "Connect" or "Disconnect".
+    pub toggle_label: &'static str,
+}
+
+/// The whole tray with several profiles.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrayMenu {
+    /// The worst state of the profiles whose engine runs (grey when none runs).
+    pub icon: TrayIcon,
+    /// The tooltip: one line per running profile, or "disconnected".
+    pub tooltip: String,
+    /// One submenu per profile, in the profiles' order.
+    pub profiles: Vec<ProfileItem>,
+    /// Whether "Connect all" has something to do.
+    pub can_connect_all: bool,
+    /// Whether "Disconnect all" has something to do.
+    pub can_disconnect_all: bool,
+}
+
+/// A profile's input to [`menu`]: id, name, status.
+pub struct ProfileState<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    pub status: &'a Status,
+}
+
+fn severity(icon: TrayIcon) -> u8 {
+    match icon {
+        TrayIcon::Disconnected => 0,
+        TrayIcon::Connected => 1,
+        TrayIcon::Connecting => 2,
+        TrayIcon::Error => 3,
+    }
+}
+
+fn short_state(s: &Status) -> &'static str {
+    match &s.conn {
+        ConnState::Disconnected => "disconnected",
+        ConnState::Connecting { .. } => "connecting",
+        ConnState::Connected { .. } => "connected",
+        ConnState::Error { .. } => "error",
+    }
+}
+
+/// The tray for several profiles: a submenu per profile, the icon the worst state among the profiles that are
+/// connected or trying to be (error, then connecting, then connected).
+pub fn menu(profiles: &[ProfileState<'_>]) -> TrayMenu {
+    let mut icon = TrayIcon::Disconnected;
+    let mut lines = Vec::new();
+    let mut items = Vec::new();
+    let (mut idle, mut active) = (false, false);
+    for p in profiles {
+        let m = model(p.status);
+        let on = !matches!(p.status.conn, ConnState::Disconnected);
+        if on && severity(m.icon) > severity(icon) {
+            icon = m.icon;
+        }
+        if on {
+            lines.push(format!("{}: {}", p.name, short_state(p.status)));
+        }
+        // The engine keeps retrying an error with a retry time: Disconnect stops it; a final error is idle.
+        if m.toggle_label == "Connect" {
+            idle = true;
+        } else {
+            active = true;
+        }
+        let state = m.state_line.strip_prefix("Portway: ").unwrap_or(&m.state_line).to_string();
+        items.push(ProfileItem {
+            id: p.id.to_string(),
+            title: format!("{} ({})", p.name, short_state(p.status)),
+            state_line: state,
+            toggle_label: m.toggle_label,
+        });
+    }
+    let tooltip =
+        if lines.is_empty() { "Portway: disconnected".to_string() } else { format!("Portway\n{}", lines.join("\n")) };
+    TrayMenu { icon, tooltip, profiles: items, can_connect_all: idle, can_disconnect_all: active }
+}
+
+/// Maps one profile's status to the tray's words and icon.
 pub fn model(s: &Status) -> TrayModel {
     let running = s.proxies.values().filter(|p| matches!(p.state, portway_client::ProxyState::Running { .. })).count();
     match &s.conn {
@@ -107,6 +195,33 @@ mod tests {
         let m = model(&status(ConnState::Error { reason: "bad secret".into(), retry_in: None }));
         assert_eq!((m.icon, m.toggle_label), (TrayIcon::Error, "Connect"));
         assert_eq!(TrayIcon::Connected.file(), "connected.png");
+    }
+
+    /// The icon is the worst state of the profiles that run; a disconnected profile does not count.
+    #[test]
+    fn several_profiles_show_the_worst_running_state() {
+        let connected = status(ConnState::Connected { run_id: "r".into(), since: SystemTime::now() });
+        let off = status(ConnState::Disconnected);
+        let connecting = status(ConnState::Connecting { attempt: 1 });
+        let failed = status(ConnState::Error { reason: "bad secret".into(), retry_in: None });
+        let p = |id, name, status| ProfileState { id, name, status };
+        let m = menu(&[p("a", "Home", &off), p("b", "Work", &off)]);
+        assert_eq!(m.icon, TrayIcon::Disconnected);
+        assert_eq!(m.tooltip, "Portway: disconnected");
+        assert!(m.can_connect_all && !m.can_disconnect_all);
+        let m = menu(&[p("a", "Home", &connected), p("b", "Work", &off)]);
+        assert_eq!(m.icon, TrayIcon::Connected, "an idle profile does not make the icon grey");
+        assert_eq!(m.profiles[0].title, "Home (connected)");
+        assert_eq!(m.profiles[0].toggle_label, "Disconnect");
+        assert_eq!(m.profiles[1].toggle_label, "Connect");
+        assert!(m.tooltip.contains("Home: connected") && !m.tooltip.contains("Work"));
+        assert!(m.can_connect_all && m.can_disconnect_all);
+        let m = menu(&[p("a", "Home", &connected), p("b", "Work", &connecting)]);
+        assert_eq!(m.icon, TrayIcon::Connecting);
+        assert!(!m.can_connect_all);
+        let m = menu(&[p("a", "Home", &failed), p("b", "Work", &connecting), p("c", "Lab", &connected)]);
+        assert_eq!(m.icon, TrayIcon::Error);
+        assert!(m.profiles[0].state_line.starts_with("error: bad secret"), "{:?}", m.profiles[0]);
     }
 }
 

@@ -232,3 +232,15 @@ pub async fn wait_echo(port: u16, within: Duration) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// Writes `msg` on an open connection through an echo tunnel and reads it back (10 s bound): the connection is
+/// still up.
+pub async fn roundtrip(s: &mut TcpStream, msg: &[u8]) {
+    s.write_all(msg).await.expect("write");
+    let mut got = vec![0; msg.len()];
+    tokio::time::timeout(Duration::from_secs(10), s.read_exact(&mut got))
+        .await
+        .expect("echo within 10 s")
+        .expect("the open connection still echoes");
+    assert_eq!(got, msg);
+}

@@ -2,7 +2,7 @@
 // docs/ui-contract.md. Every rejection becomes an `ApiError` carrying the contract's `{code, message}`.
 import { invoke } from "@tauri-apps/api/core";
 import { listen, type UnlistenFn } from "@tauri-apps/api/event";
-import type { CommandError, DiagStep, Imported, KeychainStatus, LogLine, Profile, Status, TokenInfo } from "./types";
+import type { CommandError, DiagStep, Imported, KeychainStatus, LogLine, Profile, ProfileSummary, Status, TokenInfo } from "./types";
 
 export class ApiError extends Error implements CommandError {
   readonly code: string;
@@ -39,25 +39,36 @@ export function hasBackend(): boolean {
 }
 
 export const api = {
-  getProfile: () => call<Profile>("get_profile"),
-  saveProfile: (profile: Profile) => call<Profile>("save_profile", { profile }),
-  setSecret: (secret: string) => call<null>("set_secret", { secret }),
-  clearSecret: () => call<null>("clear_secret"),
-  /** A proxy's basic-auth password, into the keychain (never into profile.json). */
-  setProxyPassword: (name: string, password: string) => call<null>("set_proxy_password", { name, password }),
-  clearProxyPassword: (name: string) => call<null>("clear_proxy_password", { name }),
+  listProfiles: () => call<ProfileSummary[]>("list_profiles"),
+  addProfile: (name: string) => call<ProfileSummary>("add_profile", { name }),
+  renameProfile: (id: string, name: string) => call<null>("rename_profile", { id, name }),
+  /** Disconnects the profile and removes it with its keychain entries. */
+  deleteProfile: (id: string) => call<null>("delete_profile", { id }),
+  getProfile: (id: string) => call<Profile>("get_profile", { id }),
+  saveProfile: (id: string, profile: Profile) => call<Profile>("save_profile", { id, profile }),
+  setSecret: (id: string, secret: string) => call<null>("set_secret", { id, secret }),
+  clearSecret: (id: string) => call<null>("clear_secret", { id }),
+  /** A proxy's basic-auth password, into the keychain (never into profiles.json). */
+  setProxyPassword: (id: string, name: string, password: string) => call<null>("set_proxy_password", { id, name, password }),
+  clearProxyPassword: (id: string, name: string) => call<null>("clear_proxy_password", { id, name }),
   keychainStatus: () => call<KeychainStatus>("keychain_status"),
-  connect: () => call<null>("connect"),
-  disconnect: () => call<null>("disconnect"),
-  getStatus: () => call<Status>("get_status"),
-  /** `secret: null` uses the stored secret. */
-  testSignIn: (profile: Profile, secret: string | null) => call<TokenInfo>("test_sign_in", { profile, secret }),
-  /** "Check": DNS, TCP, TLS, token, login with the form's profile; `secret: null` uses the stored secret. */
-  diagnose: (profile: Profile, secret: string | null) => call<DiagStep[]>("diagnose", { profile, secret }),
+  connect: (id: string) => call<null>("connect", { id }),
+  disconnect: (id: string) => call<null>("disconnect", { id }),
+  connectAll: () => call<null>("connect_all"),
+  disconnectAll: () => call<null>("disconnect_all"),
+  getStatus: (id: string) => call<Status>("get_status", { id }),
+  /** `secret: null` uses the profile's stored secret. */
+  testSignIn: (id: string, profile: Profile, secret: string | null) => call<TokenInfo>("test_sign_in", { id, profile, secret }),
+  /** "Check": DNS, TCP, TLS, token, login with the form's profile; `secret: null` uses the profile's stored secret. */
+  diagnose: (id: string, profile: Profile, secret: string | null) => call<DiagStep[]>("diagnose", { id, profile, secret }),
   getLogs: () => call<LogLine[]>("get_logs"),
-  importFrpc: (text: string) => call<Imported>("import_frpc", { text }),
-  exportFrpc: () => call<string>("export_frpc"),
+  /** Into the profile `id`, or a new profile when `id` is null. */
+  importFrpc: (id: string | null, text: string) => call<Imported>("import_frpc", { id, text }),
+  exportFrpc: (id: string) => call<string>("export_frpc", { id }),
+  /** Opens an http(s) URL in the OS browser (tauri-plugin-opener). */
+  openUrl: (url: string) => call<null>("plugin:opener|open_url", { url }),
 
+  /** Every profile's status changes arrive here, each with its `profileId`. */
   onStatus: (cb: (s: Status) => void): Promise<UnlistenFn> => listen<Status>("status-changed", (e) => cb(e.payload)),
   onLog: (cb: (l: LogLine) => void): Promise<UnlistenFn> => listen<LogLine>("log", (e) => cb(e.payload)),
 };

@@ -20,6 +20,7 @@ import { connView, engineRuns, explainAuthError, expiryLabel, proxyBadge, public
 import { DiagnosticsPanel, type DiagInput } from "./diagnostics";
 import { themePicker } from "./theme";
 import { LogView } from "./logs";
+import { ProfileBar } from "./profiles";
 import { secretFieldView, secretForTest, secretToStore } from "./secret";
 import { mountToasts, toast } from "./toast";
 import { LOG_LEVELS, PROXY_TYPES, type KeychainStatus, type ProxyType, type LogLevel, type Profile, type Status, type TokenInfo } from "./types";
@@ -97,6 +98,9 @@ export class App {
   private exportDialog!: HTMLDialogElement;
   private readonly logs = new LogView("INFO");
   private readonly diag = new DiagnosticsPanel(() => this.diagInput());
+  /** The profile the form edits (its id); the bar lists them all. */
+  private id = "";
+  private readonly bar = new ProfileBar({ select: (id) => this.selectProfile(id) });
 
   constructor(root: HTMLElement) {
     this.root = root;
@@ -110,19 +114,44 @@ export class App {
     }
     // Subscribe before the first reads so no event falls between a read and the subscription.
     await Promise.all([
-      api.onStatus((s) => this.setStatus(s)).catch((e) => this.fail(e)),
+      api.onStatus((s) => this.onStatusEvent(s)).catch((e) => this.fail(e)),
       api.onLog((l) => this.logs.push(l)).catch((e) => this.fail(e)),
     ]);
+    const list = await api.listProfiles().catch((e) => (this.fail(e), []));
+    this.id = list[0]?.id ?? "";
+    this.bar.set(list, this.id);
     const [keychain, profile, status, logs] = await Promise.all([
       api.keychainStatus().catch((e) => (this.fail(e), null)),
-      api.getProfile().catch((e) => (this.fail(e), null)),
-      api.getStatus().catch((e) => (this.fail(e), null)),
+      api.getProfile(this.id).catch((e) => (this.fail(e), null)),
+      api.getStatus(this.id).catch((e) => (this.fail(e), null)),
       api.getLogs().catch((e) => (this.fail(e), [])),
     ]);
     if (keychain) this.setKeychain(keychain);
     if (profile) this.loadProfile(profile, true);
     if (status) this.setStatus(status);
     this.logs.setInitial(logs);
+  }
+
+  /** A status event of any profile: its tab follows; the header and rows only for the profile shown. */
+  private onStatusEvent(s: Status): void {
+    this.bar.updateStatus(s);
+    if (s.profileId === undefined || s.profileId === this.id) this.setStatus(s);
+  }
+
+  /** Shows profile `id` in the form. Unsaved changes of the one shown are dropped only when the person agrees. */
+  private async selectProfile(id: string): Promise<boolean> {
+    if (this.id && this.isDirty() && !window.confirm("Discard the unsaved changes of this server?")) return false;
+    try {
+      const [profile, status] = await Promise.all([api.getProfile(id), api.getStatus(id)]);
+      this.id = id;
+      this.secretInput.value = "";
+      this.loadProfile(profile, true);
+      this.setStatus(status);
+      return true;
+    } catch (e) {
+      this.fail(e);
+      return false;
+    }
   }
 
   // ---------------------------------------------------------------- shell
@@ -174,7 +203,7 @@ export class App {
     this.exportDialog = h("dialog", { class: "export", "aria-label": "Exported frpc.toml", "data-testid": "export-dialog" });
 
     clear(this.root);
-    append(this.root, header, this.banner, this.reconnectNote, this.connExplain, this.formHost, footer, this.exportDialog);
+    append(this.root, header, this.bar.el, this.banner, this.reconnectNote, this.connExplain, this.formHost, footer, this.exportDialog);
     mountToasts(this.root);
     this.renderForm();
     this.renderConn();
@@ -237,9 +266,9 @@ export class App {
       if (action === "connect") {
         // Connect uses the stored profile: store what is on screen first.
         if (this.isDirty() && !(await this.save())) return;
-        await api.connect();
+        await api.connect(this.id);
       } else {
-        await api.disconnect();
+        await api.disconnect(this.id);
       }
     } catch (e) {
       this.fail(e);
@@ -275,7 +304,7 @@ export class App {
 
   private async onClearSecret(): Promise<void> {
     try {
-      await api.clearSecret();
+      await api.clearSecret(this.id);
       this.hasSecret = false;
       this.secretVersion++;
       this.renderSecretField();
@@ -405,9 +434,9 @@ export class App {
       h(
         "div",
         { class: "checks" },
-        this.checkField("connectOnLaunch", "Connect when Portway starts", "opt-connect-on-launch"),
-        this.checkField("startMinimized", "Start minimised to the tray", "opt-start-minimized"),
-        this.checkField("launchAtLogin", "Launch at login", "opt-launch-at-login"),
+        this.checkField("connectOnLaunch", "Connect this server when Portway starts", "opt-connect-on-launch"),
+        this.checkField("startMinimized", "Start minimised to the tray (all servers)", "opt-start-minimized"),
+        this.checkField("launchAtLogin", "Launch at login (all servers)", "opt-launch-at-login"),
       ),
       themePicker(),
     );
@@ -548,10 +577,10 @@ export class App {
     this.update();
     try {
       const sent = toProfile(this.form, this.hasSecret);
-      const stored = await api.saveProfile(sent);
+      const stored = await api.saveProfile(this.id, sent);
       const secret = secretToStore(this.secretInput.value, this.keychain.available);
       if (secret !== null) {
-        await api.setSecret(secret);
+        await api.setSecret(this.id, secret);
         this.secretInput.value = "";
         stored.auth.hasSecret = true;
         this.secretVersion++;
@@ -559,7 +588,7 @@ export class App {
       for (const p of this.form.proxies) {
         if (p.httpPassword === "" || !typeFields(p.type).basicAuth || !this.keychain.available) continue;
         const name = p.name.trim();
-        await api.setProxyPassword(name, p.httpPassword);
+        await api.setProxyPassword(this.id, name, p.httpPassword);
         p.httpPassword = "";
         p.hasHttpPassword = true;
         const row = stored.proxies.find((x) => x.name === name);
@@ -599,7 +628,7 @@ export class App {
     if (this.errors.addr || this.errors.port) return null;
     let profile = toProfile(this.form, this.hasSecret);
     if (!isValid(this.errors)) profile = { ...this.saved, server: profile.server, auth: profile.auth };
-    return { profile, secret: secretForTest(this.secretInput.value) };
+    return { id: this.id, profile, secret: secretForTest(this.secretInput.value) };
   }
 
   private async onTestSignIn(): Promise<void> {
@@ -614,7 +643,7 @@ export class App {
     this.signinResult.dataset.state = "pending";
     this.signinResult.textContent = "Signing in…";
     try {
-      const info = await api.testSignIn(profile, secretForTest(typed));
+      const info = await api.testSignIn(this.id, profile, secretForTest(typed));
       this.showTokenInfo(info);
     } catch (e) {
       const err = toApiError(e);
@@ -825,8 +854,25 @@ export class App {
     el.dataset.shown = key;
     clear(el);
     for (const w of where) {
-      // No opener plugin is part of the app, so the URL is shown and copied, not opened (the webview must not navigate).
-      const text = h("code", { "data-testid": `proxy-addr-${name}`, "data-url": w.url ?? "" }, w.text);
+      // A public URL is a link that opens in the OS browser (the opener plugin; the webview itself never navigates).
+      const url = w.url;
+      const text = url
+        ? h(
+            "a",
+            {
+              href: url,
+              class: "addr-link",
+              "data-testid": `proxy-addr-${name}`,
+              "data-url": url,
+              title: `Open ${url} in the browser`,
+              onclick: (ev: Event) => {
+                ev.preventDefault();
+                api.openUrl(url).catch((e) => this.fail(e));
+              },
+            },
+            h("code", {}, w.text),
+          )
+        : h("code", { "data-testid": `proxy-addr-${name}`, "data-url": "" }, w.text);
       const copy = h(
         "button",
         {
@@ -859,7 +905,7 @@ export class App {
     try {
       const text = await file.text();
       // import_frpc stores the imported profile (and moves the file's secret into the keychain).
-      const r = await api.importFrpc(text);
+      const r = await api.importFrpc(this.id, text);
       this.loadProfile(r.profile, true);
       if (r.skipped.length === 0) toast(`Imported and saved ${file.name}`);
       else toast(`Imported and saved ${file.name}, without: ${r.skipped.join("; ")}`, "error");
@@ -871,7 +917,7 @@ export class App {
   private async onExport(): Promise<void> {
     let text: string;
     try {
-      text = await api.exportFrpc();
+      text = await api.exportFrpc(this.id);
     } catch (e) {
       this.fail(e);
       return;

@@ -18,6 +18,8 @@ const OUTCOME_WORDS: Record<DiagOutcome, string> = { ok: "passed", warn: "passed
 
 /** What "Check" runs with: the profile and the typed secret (`null`: the stored one). */
 export interface DiagInput {
+  /** The profile whose stored secret a `null` secret means. */
+  id: string;
   profile: Profile;
   secret: string | null;
 }
@@ -115,7 +117,7 @@ export class DiagnosticsPanel {
     this.show("pending", "Checking: DNS, TCP connect, TLS, token request, login…");
     clear(this.list);
     try {
-      const steps = await api.diagnose(input.profile, input.secret);
+      const steps = await api.diagnose(input.id, input.profile, input.secret);
       const v = verdict(steps);
       this.show(v.state, v.text);
       const now = Date.now();

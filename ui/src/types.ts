@@ -8,6 +8,8 @@ export const PROXY_TYPES: readonly ProxyType[] = ["tcp", "udp", "http", "https",
 
 /** What import_frpc brought over, and the proxies/visitors it left out ("proxy NAME: reason"). */
 export interface Imported {
+  /** The profile it went into (a new one when imported as new). */
+  id: string;
   profile: Profile;
   skipped: string[];
 }
@@ -72,6 +74,15 @@ export interface Status {
   proxies: Record<string, ProxyStatus>;
   /** A saved change (server address, auth, secret) applies only after Disconnect and Connect. */
   reconnectNeeded?: boolean;
+  /** The profile this status belongs to (status-changed events come for every profile). */
+  profileId?: string;
+}
+
+/** One server profile in the list. */
+export interface ProfileSummary {
+  id: string;
+  name: string;
+  status: Status;
 }
 
 export interface TokenInfo {
@@ -109,6 +120,7 @@ export type ErrorCode =
   | "already_connected"
   | "sign_in_failed"
   | "import_failed"
+  | "unknown_profile"
   | "io";
 
 /** Every command error, as it crosses the IPC boundary. */

@@ -29,7 +29,7 @@ describe("secret field", () => {
     await expect(page.locator(tid("form-summary")).textContent()).resolves.toBe("Unsaved changes");
     await page.click(tid("save-button"));
     await page.waitForFunction(() => window.__mock.calls.some((c) => c.cmd === "set_secret"));
-    expect((await calls(page, "set_secret"))[0]!.args).toEqual({ secret: "n3w-s3cret" });
+    expect((await calls(page, "set_secret"))[0]!.args).toEqual({ id: "default", secret: "n3w-s3cret" });
     await expect.poll(() => secret.inputValue()).toBe("");
     await expect(secret.getAttribute("placeholder")).resolves.toBe("stored in the system keychain — type to replace");
     await expect(page.locator(tid("form-summary")).textContent()).resolves.toBe("All changes saved");

@@ -127,7 +127,7 @@ describe("proxy status", () => {
 });
 
 describe("where to connect", () => {
-  it("tcp shows the server address with the remote port and copies it; http shows the public URL", async () => {
+  it("tcp shows the server address with the remote port and copies it; http shows the public URL, which opens in the browser", async () => {
     const p = structuredClone(PROFILE);
     p.proxies.push({ ...p.proxies[0]!, name: "site", type: "http", remotePort: 0, customDomains: ["app.example.com"] });
     const page = await hx.open(seed({ profile: p }));
@@ -145,6 +145,14 @@ describe("where to connect", () => {
     await expect(page.locator(tid("proxy-addr-site")).textContent()).resolves.toBe("http://app.example.com:8080");
     await page.click(tid("proxy-copy-site"));
     await expect.poll(() => page.evaluate(() => window.__mock.copied.at(-1))).toBe("http://app.example.com:8080");
+    // The URL is a link: clicking it asks the OS browser (the opener plugin) and the page stays where it is.
+    await expect(page.locator(tid("proxy-addr-site")).evaluate((e) => e.tagName)).resolves.toBe("A");
+    await expect(page.locator(tid("proxy-addr-web")).evaluate((e) => e.tagName)).resolves.toBe("CODE");
+    const before = page.url();
+    await page.click(tid("proxy-addr-site"));
+    await page.waitForFunction(() => window.__mock.calls.some((c) => c.cmd === "plugin:opener|open_url"));
+    expect((await calls(page, "plugin:opener|open_url"))[0]!.args).toEqual({ url: "http://app.example.com:8080" });
+    expect(page.url()).toBe(before);
     // Disconnected: the address goes away.
     await emit(page, "status-changed", { conn: { state: "disconnected" }, proxies: { web: { state: "idle", bytesIn: 0, bytesOut: 0, conns: 0 } } });
     await expect(page.locator(tid("proxy-addr-web")).count()).resolves.toBe(0);

@@ -128,7 +128,7 @@ describe("import and export", () => {
     const toml = 'serverAddr = "frps.example.org"\nserverPort = 7001\n[[proxies]]\nname = "rdp"\n';
     await page.setInputFiles(tid("import-file"), { name: "frpc.toml", mimeType: "text/plain", buffer: Buffer.from(toml) });
     await page.waitForSelector(tid("proxy-row-rdp"));
-    expect((await calls(page, "import_frpc"))[0]!.args).toEqual({ text: toml });
+    expect((await calls(page, "import_frpc"))[0]!.args).toEqual({ id: "default", text: toml });
     await expect(page.locator(tid("server-addr")).inputValue()).resolves.toBe("frps.example.org");
     await expect(page.locator(tid("server-transport")).inputValue()).resolves.toBe("websocket");
     await expect(page.locator(tid("proxy-row-web")).count()).resolves.toBe(0);
@@ -208,7 +208,7 @@ describe("proxy types", () => {
       hostHeaderRewrite: "localhost",
     });
     expect(JSON.stringify(await calls(page, "save_profile"))).not.toContain("pa55-word");
-    expect((await calls(page, "set_proxy_password"))[0]!.args).toEqual({ name: "web", password: "pa55-word" });
+    expect((await calls(page, "set_proxy_password"))[0]!.args).toEqual({ id: "default", name: "web", password: "pa55-word" });
     await expect.poll(() => page.locator(row("web", "proxy-http-password")).inputValue()).toBe("");
     await expect(page.locator(row("web", "proxy-http-password")).getAttribute("placeholder")).resolves.toContain("stored in the system keychain");
     await expect.poll(() => page.locator(tid("form-summary")).textContent()).toBe("All changes saved");

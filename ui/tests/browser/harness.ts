@@ -142,7 +142,7 @@ export class Harness {
     // Start-up is done once the four reads were answered and the log history is on screen.
     await page.waitForFunction(() => {
       const cmds = window.__mock?.calls.map((c) => c.cmd) ?? [];
-      return ["keychain_status", "get_profile", "get_status", "get_logs"].every((c) => cmds.includes(c));
+      return ["list_profiles", "keychain_status", "get_profile", "get_status", "get_logs"].every((c) => cmds.includes(c));
     });
     await page.waitForTimeout(50);
     return page;

@@ -4,7 +4,7 @@
 // stateful backend shaped by the contract; tests steer it through `window.__mock`.
 //
 // `installTauriMock` is serialised with toString(): it must not reference anything outside its own body.
-import type { KeychainStatus, LogLine, Profile, Status, TokenInfo } from "../../src/types";
+import type { KeychainStatus, LogLine, Profile, ProfileSummary, Status, TokenInfo } from "../../src/types";
 
 export interface MockSeed {
   profile: Profile;
@@ -17,11 +17,19 @@ export interface MockSeed {
   failures: Record<string, { code: string; message: string }>;
   /** Per command: answer with this value instead of the default behaviour. */
   replies: Record<string, unknown>;
+  /** More profiles after the first ("default", named `firstName`, whose settings are `profile`). */
+  others?: { id: string; name: string; profile: Profile; status: Status }[];
+  firstName?: string;
 }
 
 export interface MockHandle {
   calls: { cmd: string; args: Record<string, unknown> | undefined }[];
-  state: MockSeed & { secret: string | null; proxyPasswords: Record<string, string> };
+  state: MockSeed & {
+    secret: string | null;
+    proxyPasswords: Record<string, string>;
+    /** Every profile (the first's `profile`/`status`/`secret` mirror the fields above). */
+    list: { id: string; name: string; profile: Profile; status: Status; secret: string | null }[];
+  };
   emit(event: string, payload: unknown): void;
   fail(cmd: string, err: { code: string; message: string } | null): void;
   reply(cmd: string, value: unknown): void;
@@ -36,7 +44,26 @@ declare global {
 }
 
 export function installTauriMock(seed: MockSeed): void {
-  const state = { ...seed, secret: seed.profile.auth.hasSecret ? "stored-secret" : null, proxyPasswords: {} as Record<string, string> };
+  const state = {
+    ...seed,
+    secret: seed.profile.auth.hasSecret ? "stored-secret" : null,
+    proxyPasswords: {} as Record<string, string>,
+    list: [] as { id: string; name: string; profile: Profile; status: Status; secret: string | null }[],
+  };
+  // The first profile is the seed's own fields (older tests steer them directly); the others live in `list`.
+  const first = { id: "default", name: seed.firstName ?? "My server" };
+  for (const o of seed.others ?? []) state.list.push({ ...o, secret: o.profile.auth.hasSecret ? "stored-secret" : null });
+  type Slot = { profile: Profile; status: Status; secret: string | null };
+  const slot = (id: unknown): Slot => {
+    if (id === undefined || id === first.id) return state;
+    const o = state.list.find((x) => x.id === id);
+    if (!o) throw { code: "unknown_profile", message: `there is no profile with id "${String(id)}"` };
+    return o;
+  };
+  const summaries = (): ProfileSummary[] => [
+    { id: first.id, name: first.name, status: { ...state.status, profileId: first.id } },
+    ...state.list.map((o) => ({ id: o.id, name: o.name, status: { ...o.status, profileId: o.id } })),
+  ];
   const callbacks = new Map<number, (payload: unknown) => void>();
   const listeners = new Map<string, { eventId: number; handler: number }[]>();
   let nextId = 1;
@@ -60,20 +87,59 @@ export function installTauriMock(seed: MockSeed): void {
     const failure = state.failures[cmd];
     if (failure) throw failure;
     if (cmd in state.replies) return clone(state.replies[cmd]);
+    const id = (args as { id?: string } | undefined)?.id;
     switch (cmd) {
+      case "list_profiles":
+        return clone(summaries());
+      case "add_profile": {
+        const name = (args as { name: string }).name;
+        const taken = (n: string) => summaries().some((p) => p.name === n);
+        let free = name;
+        for (let i = 2; taken(free); i++) free = `${name} ${i}`;
+        const p = clone(seed.profile);
+        p.server.addr = "";
+        p.proxies = [];
+        p.auth.hasSecret = false;
+        const o = { id: `p${nextId++}`, name: free, profile: p, status: { conn: { state: "disconnected" }, proxies: {} } as Status, secret: null };
+        state.list.push(o);
+        return { id: o.id, name: o.name, status: clone(o.status) };
+      }
+      case "rename_profile": {
+        const a = args as { id: string; name: string };
+        if (summaries().some((p) => p.id !== a.id && p.name === a.name)) throw { code: "invalid_input", message: `a profile named "${a.name}" exists already` };
+        if (a.id === first.id) first.name = a.name;
+        else slot(a.id);
+        const o = state.list.find((x) => x.id === a.id);
+        if (o) o.name = a.name;
+        return null;
+      }
+      case "delete_profile": {
+        slot(id);
+        if (id === first.id) throw { code: "invalid_input", message: "mock: the first profile stays" };
+        state.list = state.list.filter((x) => x.id !== id);
+        return null;
+      }
+      case "plugin:opener|open_url":
+        return null;
+      case "connect_all":
+      case "disconnect_all":
+        return null;
       case "get_profile":
-        return clone(state.profile);
+        return clone(slot(id).profile);
       case "save_profile": {
+        const s = slot(id);
         const p = clone((args as { profile: Profile }).profile);
-        p.auth.hasSecret = state.secret !== null;
-        state.profile = p;
+        p.auth.hasSecret = s.secret !== null;
+        s.profile = p;
         return clone(p);
       }
-      case "set_secret":
+      case "set_secret": {
         if (!state.keychain.available) throw { code: "keychain_unavailable", message: state.keychain.message };
-        state.secret = (args as { secret: string }).secret;
-        state.profile.auth.hasSecret = true;
+        const s = slot(id);
+        s.secret = (args as { secret: string }).secret;
+        s.profile.auth.hasSecret = true;
         return null;
+      }
       case "set_proxy_password": {
         if (!state.keychain.available) throw { code: "keychain_unavailable", message: state.keychain.message };
         const a = args as { name: string; password: string };
@@ -85,24 +151,27 @@ export function installTauriMock(seed: MockSeed): void {
       case "clear_proxy_password":
         delete state.proxyPasswords[(args as { name: string }).name];
         return null;
-      case "clear_secret":
-        state.secret = null;
-        state.profile.auth.hasSecret = false;
+      case "clear_secret": {
+        const s = slot(id);
+        s.secret = null;
+        s.profile.auth.hasSecret = false;
         return null;
+      }
       case "keychain_status":
         return clone(state.keychain);
       case "connect":
       case "disconnect":
         return null;
       case "get_status":
-        return clone(state.status);
+        return clone({ ...slot(id).status, profileId: id ?? first.id });
       case "test_sign_in":
         return clone(state.tokenInfo);
       case "get_logs":
         return clone(state.logs);
       case "import_frpc":
-        return { profile: clone(state.profile), skipped: [] };
+        return { id: id ?? first.id, profile: clone(id ? slot(id).profile : state.profile), skipped: [] };
       case "export_frpc":
+        slot(id);
         return state.exportText;
       default:
         throw { code: "invalid_input", message: `mock: unknown command ${cmd}` };
@@ -158,7 +227,12 @@ export function installTauriMock(seed: MockSeed): void {
     state,
     copied,
     emit(event, payload) {
-      if (event === "status-changed") state.status = clone(payload as Status);
+      if (event === "status-changed") {
+        const st = payload as Status;
+        const o = state.list.find((x) => x.id === st.profileId);
+        if (o) o.status = clone(st);
+        else state.status = clone(st);
+      }
       for (const l of listeners.get(event) ?? []) callbacks.get(l.handler)?.({ event, id: l.eventId, payload: clone(payload) });
     },
     fail(cmd, err) {
