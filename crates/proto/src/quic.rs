@@ -181,6 +181,35 @@ impl QuicClient {
         Ok(QuicClient { endpoint, conn })
     }
 
+    /// As [`QuicClient::connect`], on an already-bound UDP socket (xtcp: the socket the NAT hole was punched
+    /// with, so the packets leave through the opened mapping).
+    ///
+    /// # Errors
+    /// [`QuicError`] when the settings are unusable, the socket cannot be registered or the handshake fails.
+    pub async fn connect_on(
+        socket: std::net::UdpSocket,
+        addr: SocketAddr,
+        server_name: &str,
+        tls: &rustls::ClientConfig,
+        tuning: &QuicTuning,
+    ) -> Result<QuicClient, QuicError> {
+        let mut tls = tls.clone();
+        tls.alpn_protocols = vec![ALPN.to_vec()];
+        let crypto = QuicClientConfig::try_from(tls).map_err(|e| QuicError::Config(e.to_string()))?;
+        let mut cfg = quinn::ClientConfig::new(Arc::new(crypto));
+        cfg.transport_config(tuning.transport()?);
+        socket.set_nonblocking(true).map_err(QuicError::Socket)?;
+        let runtime = quinn::default_runtime()
+            .ok_or_else(|| QuicError::Config("no async runtime for QUIC (start it inside tokio)".into()))?;
+        let mut endpoint =
+            Endpoint::new(quinn::EndpointConfig::default(), None, socket, runtime).map_err(QuicError::Socket)?;
+        endpoint.set_default_client_config(cfg);
+        let handshake = |reason: String| QuicError::Handshake { addr, reason };
+        let connecting = endpoint.connect(addr, server_name).map_err(|e| handshake(e.to_string()))?;
+        let conn = connecting.await.map_err(|e| handshake(e.to_string()))?;
+        Ok(QuicClient { endpoint, conn })
+    }
+
     /// Opens one logical connection (a new bidirectional stream). The server sees it with the first bytes.
     ///
     /// # Errors
