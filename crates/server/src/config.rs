@@ -75,6 +75,8 @@ pub struct ServerConfig {
     pub allow_ports: Vec<PortRange>,
     pub max_ports_per_client: i64,
     pub user_conn_timeout: i64,
+    /// frps's xtcp statistics lifetime (hours): accepted, no effect (Portway keeps no punching statistics).
+    pub nathole_analysis_data_reserve_hours: i64,
     pub udp_packet_size: i64,
     /// Port of the HTTP virtual-host listener (0: off; `http` proxies are refused).
     #[serde(rename = "vhostHTTPPort")]
@@ -319,6 +321,7 @@ impl Default for ServerConfig {
             allow_ports: Vec::new(),
             max_ports_per_client: 0,
             user_conn_timeout: 10,
+            nathole_analysis_data_reserve_hours: 168,
             udp_packet_size: 1500,
             vhost_http_port: 0,
             vhost_https_port: 0,
@@ -475,7 +478,6 @@ pub const MAX_UDP_PACKET_SIZE: i64 = 7_500;
 /// (the feature changes what the server does for clients) or only warned about.
 const UNSUPPORTED: &[portway_config::Unsupported] = &[
     ("sshTunnelGateway", "frps's SSH tunnel gateway", "clients connect with frpc or Portway", false),
-    ("natholeAnalysisDataReserveHours", "an xtcp NAT hole punching setting", "xtcp is not served", false),
     (
         "detailedErrorsToClient",
         "frps's switch for error details sent to clients",
