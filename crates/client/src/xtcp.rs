@@ -443,6 +443,8 @@ struct Tunnel {
     session: Mutex<Option<Arc<QuicClient>>>,
     wake: Notify,
     attempts: Mutex<Vec<Instant>>,
+    /// Failed punch attempts so far: a connection waiting for a tunnel stops at the first failure after it came.
+    failures: std::sync::atomic::AtomicU64,
 }
 
 impl Tunnel {
@@ -460,7 +462,12 @@ impl Tunnel {
 /// `keepTunnelOpen`), relays each local connection over a QUIC stream, or through `fallbackTo`.
 pub async fn run_visitor(env: Arc<VisitorEnv>, v: VisitorConfig) {
     let v = Arc::new(v);
-    let tunnel = Arc::new(Tunnel { session: Mutex::new(None), wake: Notify::new(), attempts: Mutex::new(Vec::new()) });
+    let tunnel = Arc::new(Tunnel {
+        session: Mutex::new(None),
+        wake: Notify::new(),
+        attempts: Mutex::new(Vec::new()),
+        failures: Default::default(),
+    });
     {
         let (env, v, tunnel) = (env.clone(), v.clone(), tunnel.clone());
         tokio::spawn(async move { punch_loop(env, v, tunnel).await }.in_current_span());
@@ -523,6 +530,7 @@ async fn handle_conn(env: Arc<VisitorEnv>, v: Arc<VisitorConfig>, tunnel: Arc<Tu
         Duration::from_millis(v.fallback_timeout_ms.unwrap_or(1000).max(0) as u64)
     };
     let deadline = tokio::time::Instant::now() + wait;
+    let failures = tunnel.failures.load(std::sync::atomic::Ordering::Relaxed);
     let stream = loop {
         if let Some(s) = tunnel.current() {
             match s.open().await {
@@ -534,7 +542,8 @@ async fn handle_conn(env: Arc<VisitorEnv>, v: Arc<VisitorConfig>, tunnel: Arc<Tu
             }
         }
         tunnel.wake.notify_one();
-        if tokio::time::Instant::now() >= deadline {
+        let failed = tunnel.failures.load(std::sync::atomic::Ordering::Relaxed) > failures;
+        if failed || tokio::time::Instant::now() >= deadline {
             break None;
         }
         tokio::select! {
@@ -565,8 +574,9 @@ async fn handle_conn(env: Arc<VisitorEnv>, v: Arc<VisitorConfig>, tunnel: Arc<Tu
             }
         }
         None => {
-            let reason = "no peer-to-peer tunnel within 20 s (see the previous error; set fallbackTo to an stcp visitor to go through the server)".to_string();
-            warn!("{reason}");
+            let reason =
+                "no peer-to-peer tunnel (set fallbackTo to an stcp visitor to go through the server)".to_string();
+            debug!("{reason}");
             // A punch error already recorded says more; keep it.
             return set(&env, &v, |st| {
                 st.last_error.get_or_insert(reason);
@@ -616,6 +626,7 @@ async fn punch_loop(env: Arc<VisitorEnv>, v: Arc<VisitorConfig>, tunnel: Arc<Tun
                 warn!(error = %e, "xtcp: no peer-to-peer tunnel");
                 let reason = e.to_string();
                 set(&env, &v, |s| s.last_error = Some(reason));
+                tunnel.failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 // frp waits 10 s between attempts.
                 let gap = MIN_PUNCH_GAP.saturating_sub(started.elapsed());
                 tokio::select! {
