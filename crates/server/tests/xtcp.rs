@@ -9,8 +9,8 @@
 //! - `fallbackTo`: the visitor's STUN server does not answer; connections go through the stcp visitor named.
 //! - A wrong `secretKey`: refused by the server with frp's words, the visitor's status says what to fix; the
 //!   provider keeps serving a right visitor afterwards.
-//! - The replay: the captured visitor's NatHoleVisitor pre-check and request against Portway's server, with a
-//!   raw provider answering NatHoleSid as frpc did: Portway's NatHoleResp have frps's shapes.
+//! - The replay (tests/fixtures/frp-captures/xtcp-visitor): frpc's captured NatHoleVisitor pre-check and request
+//!   and its provider's NatHoleClient against Portway's server: Portway's NatHoleResp are frps's, but for the sid.
 #![allow(clippy::unwrap_used)]
 
 mod support;
@@ -245,6 +245,31 @@ async fn next_of(ctl: &mut CryptoStream<TcpStream>, name: &str) -> Message {
     }
 }
 
+/// Every message of one side's captured control connection after LoginResp (decrypted with the token "t"): the
+/// client's, then the server's.
+async fn captured_control(relay: &str, conn: u64) -> Vec<Message> {
+    use base64::Engine as _;
+    let p = format!("{}/../../tests/fixtures/frp-captures/xtcp-visitor/capture.json", env!("CARGO_MANIFEST_DIR"));
+    let chunks: Vec<serde_json::Value> = serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap();
+    let mut out = Vec::new();
+    for dir in ["client->server", "server->client"] {
+        let mut b = Vec::new();
+        for c in chunks.iter().filter(|c| c["relay"] == relay && c["conn"] == conn && c["dir"] == dir) {
+            b.extend(base64::engine::general_purpose::STANDARD.decode(c["b64"].as_str().unwrap()).unwrap());
+        }
+        let (_, used) = codec::decode(&b).unwrap().unwrap();
+        let mut s = CryptoStream::new(&b[used..], &Key::derive(b"t"));
+        loop {
+            match codec::read_msg(&mut s).await {
+                Ok(m) => out.push(m),
+                Err(e) if e.is_eof() => break,
+                Err(e) => panic!("{e}"),
+            }
+        }
+    }
+    out
+}
+
 #[tokio::test]
 async fn captured_visitor_messages_get_frps_answers() {
     let server = server("transport.tcpMux = false").await;
@@ -267,32 +292,25 @@ async fn captured_visitor_messages_get_frps_answers() {
 
     // The visitor (bob), raw: the captured pre-check and request (sign_key made for the key "sk" now).
     let (_, mut bob) = raw_login(server.port, "bob").await;
-    let pre: portway_proto::msg::RawBody = serde_json::from_str(
-        r#"{"transaction_id":"1795974269f85f3feaaf73fe67","proxy_name":"alice.secret","pre_check":true}"#,
-    )
-    .unwrap();
-    codec::write_msg(&mut bob, &Message::NatHoleVisitor(pre)).await.unwrap();
+    let captured = captured_control("visitor", 3).await;
+    let visitor_msgs: Vec<&Message> = captured.iter().filter(|m| m.name() == "NatHoleVisitor").collect();
+    assert_eq!(visitor_msgs.len(), 2, "the capture has the pre-check and the request");
+    codec::write_msg(&mut bob, visitor_msgs[0]).await.unwrap();
     let Message::NatHoleResp(pre_resp) = next_of(&mut bob, "NatHoleResp").await else { unreachable!() };
     let want: portway_proto::msg::RawBody =
         serde_json::from_str(r#"{"transaction_id":"1795974269f85f3feaaf73fe67","detect_behavior":{}}"#).unwrap();
     assert_eq!(pre_resp, want, "the pre-check answer differs from frps's");
-    let ts = 1_795_974_269;
-    let request = NatHoleVisitor {
-        transaction_id: "17959742693a4daf4d37190958".into(),
-        proxy_name: "alice.secret".into(),
-        protocol: "quic".into(),
-        sign_key: portway_proto::auth::privilege_key("sk", ts),
-        timestamp: ts,
-        mapped_addrs: vec!["127.0.0.1:56970".into(), "127.0.0.1:56970".into()],
-        assisted_addrs: vec!["127.0.0.1:56970".into()],
-        ..Default::default()
-    };
-    let wrong = NatHoleVisitor { sign_key: "f2c8c33e4fe3df245eeb2a0c649bb1ed".into(), timestamp: 1, ..request.clone() };
+    // frpc's request, verbatim (its sign_key is md5 of "sk" and its timestamp), and the same with a key that
+    // does not match.
+    let Message::NatHoleVisitor(raw_request) = visitor_msgs[1] else { unreachable!() };
+    let request = NatHoleVisitor::from_raw(raw_request).unwrap();
+    assert_eq!(request.sign_key, portway_proto::auth::privilege_key("sk", request.timestamp));
+    let wrong = NatHoleVisitor { timestamp: request.timestamp + 1, ..request.clone() };
     codec::write_msg(&mut bob, &wrong.to_message()).await.unwrap();
     let Message::NatHoleResp(refused) = next_of(&mut bob, "NatHoleResp").await else { unreachable!() };
     let refused = NatHoleResp::from_raw(&refused).unwrap();
     assert_eq!(refused.error, "xtcp connection of [alice.secret] auth failed");
-    codec::write_msg(&mut bob, &request.to_message()).await.unwrap();
+    codec::write_msg(&mut bob, visitor_msgs[1]).await.unwrap();
 
     // The provider's work connection: StartWorkConn then NatHoleSid, as captured.
     let Message::StartWorkConn(s) = tokio::time::timeout(T, codec::read_msg(&mut work)).await.unwrap().unwrap() else {
@@ -305,27 +323,30 @@ async fn captured_visitor_messages_get_frps_answers() {
     let keys: Vec<&String> = sid.keys().collect();
     assert_eq!(keys, ["sid"], "NatHoleSid on the work connection carries only the sid, as frps's");
     let sid = sid["sid"].as_str().unwrap().to_string();
-    let client = NatHoleClient {
-        transaction_id: "1795974269f70421be32c7f239".into(),
-        proxy_name: "alice.secret".into(),
-        sid: sid.clone(),
-        mapped_addrs: vec!["127.0.0.1:41825".into(), "127.0.0.1:41825".into()],
-        assisted_addrs: vec!["127.0.0.1:41825".into()],
+    // frpc's NatHoleClient as captured, with the sid this server chose.
+    let provider_msgs = captured_control("proxy", 1).await;
+    let Some(Message::NatHoleClient(raw_client)) = provider_msgs.iter().find(|m| m.name() == "NatHoleClient") else {
+        panic!("no NatHoleClient in the capture")
     };
+    let client = NatHoleClient { sid: sid.clone(), ..NatHoleClient::from_raw(raw_client).unwrap() };
     codec::write_msg(&mut alice, &client.to_message()).await.unwrap();
     let Message::NatHoleResp(v) = next_of(&mut bob, "NatHoleResp").await else { unreachable!() };
     let Message::NatHoleResp(c) = next_of(&mut alice, "NatHoleResp").await else { unreachable!() };
-    let expect = |tid: &str, addr: &str, behavior: &str| -> portway_proto::msg::RawBody {
-        serde_json::from_str(&format!(
-            r#"{{"transaction_id":"{tid}","sid":"{sid}","protocol":"quic","candidate_addrs":["{addr}"],"assisted_addrs":["{addr}"],"detect_behavior":{behavior}}}"#
-        ))
-        .unwrap()
-    };
-    assert_eq!(
-        v,
-        expect("17959742693a4daf4d37190958", "127.0.0.1:41825", r#"{"role":"receiver","ttl":7,"read_timeout":5000}"#)
-    );
-    assert_eq!(c, expect("1795974269f70421be32c7f239", "127.0.0.1:56970", r#"{"role":"sender","read_timeout":5000}"#));
+    // frps's answers as captured, but for the sid.
+    let answers = captured_control("visitor", 3).await.into_iter().chain(captured_control("proxy", 1).await);
+    let mut want: Vec<portway_proto::msg::RawBody> = answers
+        .filter_map(|m| match m {
+            Message::NatHoleResp(mut r) if r.contains_key("sid") => {
+                r.insert("sid".into(), sid.clone().into());
+                Some(r)
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(want.len(), 2);
+    let want_c = want.pop().unwrap();
+    assert_eq!(v, want.pop().unwrap(), "NatHoleResp to the visitor differs from frps's");
+    assert_eq!(c, want_c, "NatHoleResp to the provider differs from frps's");
     let report: portway_proto::msg::RawBody =
         serde_json::from_str(&format!(r#"{{"sid":"{sid}","success":true}}"#)).unwrap();
     codec::write_msg(&mut alice, &Message::NatHoleReport(report)).await.unwrap();
