@@ -527,7 +527,7 @@ async fn raw_new_proxy_with_bad_ports_names_and_types_is_refused_with_the_reason
             (np("raw.negative", "tcp", -5), "remote port -5 is out of range"),
             (np("", "tcp", free as i64), "proxy name is empty"),
             (np("raw.http", "http", free as i64), "type [http] not supported when vhost http port is not set"),
-            (np("raw.xtcp", "xtcp", 0), "proxy type \"xtcp\" is not supported"),
+            (np("raw.ftp", "ftp", 0), "proxy type \"ftp\" is not supported"),
             (np("raw.ok", "tcp", free as i64), ""),
             (np("raw.ok", "tcp", 0), "proxy [raw.ok] already exists"),
             (np("healthy", "tcp", 0), "proxy [healthy] already exists"),

@@ -65,6 +65,9 @@ impl ConfigError {
     }
 }
 
+/// frpc's default `natHoleStunServer`.
+pub const DEFAULT_STUN_SERVER: &str = "stun.easyvoip.com:3478";
+
 /// The whole `frpc.toml`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase", default)]
@@ -96,9 +99,11 @@ pub struct ClientConfig {
     #[serde(skip_serializing_if = "AdminConfig::is_off")]
     pub web_server: AdminConfig,
     pub proxies: Vec<ProxyConfig>,
-    /// `[[visitors]]`: local entrances to other clients' secret (stcp/sudp) proxies.
+    /// `[[visitors]]`: local entrances to other clients' secret (stcp/sudp/xtcp) proxies.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub visitors: Vec<VisitorConfig>,
+    /// xtcp: the STUN server (`host:port`) that tells this client its public UDP address (frp's default).
+    pub nat_hole_stun_server: String,
     /// Portway setting, not a config key: how long an idle UDP peer session lives (frp: 30 s).
     #[serde(skip)]
     pub udp_idle_timeout: std::time::Duration,
@@ -122,6 +127,7 @@ impl Default for ClientConfig {
             web_server: AdminConfig::default(),
             proxies: Vec::new(),
             visitors: Vec::new(),
+            nat_hole_stun_server: DEFAULT_STUN_SERVER.into(),
             udp_idle_timeout: std::time::Duration::from_secs(30),
         }
     }
@@ -435,7 +441,7 @@ pub struct ProxyConfig {
     /// stcp / sudp (/ xtcp): users whose visitors may connect (`"*"`: anyone; empty: this client's own user).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub allow_users: Vec<String>,
-    /// xtcp: hole punching settings (parsed; xtcp is refused at load).
+    /// xtcp: hole punching settings.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub nat_traversal: Option<NatTraversal>,
     /// frpc's `healthCheck`: registered only while the local service passes.
@@ -462,7 +468,7 @@ pub struct VisitorConfig {
     /// frp's `enabled`: `false` leaves the visitor out.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
-    /// `stcp` or `sudp` (`xtcp` is parsed and refused).
+    /// `stcp`, `sudp` or `xtcp`.
     #[serde(rename = "type")]
     pub kind: String,
     /// The provider's proxy name (without its user prefix).
@@ -478,25 +484,25 @@ pub struct VisitorConfig {
     pub bind_port: i32,
     #[serde(skip_serializing_if = "VisitorTransport::is_empty")]
     pub transport: VisitorTransport,
-    /// xtcp only (accepted, not used by stcp/sudp): `tcp` or `quic`.
+    /// xtcp only: the reliable stream over the punched socket; `quic` (frp's default; `kcp` is not supported).
     #[serde(skip_serializing_if = "String::is_empty")]
     pub protocol: String,
-    /// xtcp only (accepted, not used by stcp/sudp).
+    /// xtcp only: punch at start and keep checking the tunnel every `minRetryInterval` seconds.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub keep_tunnel_open: bool,
-    /// xtcp only (accepted, not used by stcp/sudp).
+    /// xtcp only, with `keepTunnelOpen`: at most this many punches an hour (frp: 8).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_retries_an_hour: Option<i64>,
-    /// xtcp only (accepted, not used by stcp/sudp).
+    /// xtcp only, with `keepTunnelOpen`: seconds between tunnel checks (frp: 90).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub min_retry_interval: Option<i64>,
     /// xtcp only: the stcp visitor to use when hole punching fails.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub fallback_to: String,
-    /// xtcp only (accepted, not used by stcp/sudp).
+    /// xtcp only: how long a connection waits for the peer-to-peer tunnel before `fallbackTo` (frp: 1000).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fallback_timeout_ms: Option<i64>,
-    /// xtcp only (accepted, not used by stcp/sudp).
+    /// xtcp only: hole punching settings.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub nat_traversal: Option<NatTraversal>,
 }
@@ -714,7 +720,6 @@ const UNSUPPORTED: &[portway_config::Unsupported] = &[
     ("visitors[].plugin", "a visitor plugin", "remove it: the visitor listens on bindAddr:bindPort", true),
     ("featureGates", "frp's feature gates", "remove it", false),
     ("dnsServer", "frpc's own DNS server setting", "the system resolver is used", false),
-    ("natHoleStunServer", "the STUN server for xtcp", "xtcp is not supported", false),
     ("log.disablePrintColor", "frp's log colour switch", "colour is on only on a terminal", false),
     ("transport.dialServerKeepalive", "frpc's TCP keepalive to the server", "the system default applies", false),
     ("transport.connectServerLocalIP", "frpc's local address for the server connection", "the system picks it", false),
@@ -1050,17 +1055,7 @@ impl ClientConfig {
                         ));
                     }
                 }
-                "stcp" | "sudp" => {}
-                "xtcp" => {
-                    return Err(bad(
-                        key("type"),
-                        format!(
-                            "proxy {:?}: xtcp (peer to peer) is not supported yet; use type = \"stcp\" (or \"sudp\") \
-                             with the same secretKey, and an stcp visitor",
-                            p.name
-                        ),
-                    ))
-                }
+                "stcp" | "sudp" | "xtcp" => {}
                 k => return Err(bad(key("type"), format!("{k:?} is not an frp proxy type"))),
             }
             for (what, ops) in [("requestHeaders", &p.request_headers), ("responseHeaders", &p.response_headers)] {
@@ -1090,10 +1085,12 @@ impl ClientConfig {
                     format!("{:?} is not \"client\" or \"server\"", p.transport.bandwidth_limit_mode),
                 ));
             }
-            if !matches!(p.kind.as_str(), "stcp" | "sudp") && (!p.secret_key.is_empty() || !p.allow_users.is_empty()) {
+            if !matches!(p.kind.as_str(), "stcp" | "sudp" | "xtcp")
+                && (!p.secret_key.is_empty() || !p.allow_users.is_empty())
+            {
                 return Err(bad(
                     key(if p.secret_key.is_empty() { "allowUsers" } else { "secretKey" }),
-                    format!("applies to stcp and sudp proxies, not {} (proxy {:?})", p.kind, p.name),
+                    format!("applies to stcp, sudp and xtcp proxies, not {} (proxy {:?})", p.kind, p.name),
                 ));
             }
             if matches!(p.kind.as_str(), "udp" | "sudp") && !p.transport.proxy_protocol_version.is_empty() {
@@ -1133,22 +1130,12 @@ impl ClientConfig {
                 return Err(bad(key("name"), format!("visitor name {:?} is used twice", v.name)));
             }
             match v.kind.as_str() {
-                "stcp" | "sudp" => {}
-                "xtcp" => {
-                    return Err(bad(
-                        key("type"),
-                        format!(
-                            "visitor {:?}: xtcp (peer to peer) is not supported yet; use type = \"stcp\" against an \
-                             stcp proxy with the same secretKey",
-                            v.name
-                        ),
-                    ))
-                }
-                "" => return Err(bad(key("type"), format!("visitor {:?} needs a type: stcp or sudp", v.name))),
+                "stcp" | "sudp" | "xtcp" => {}
+                "" => return Err(bad(key("type"), format!("visitor {:?} needs a type: stcp, sudp or xtcp", v.name))),
                 k => {
                     return Err(bad(
                         key("type"),
-                        format!("{k:?} is not a visitor type: stcp or sudp (the type of the proxy it reaches)"),
+                        format!("{k:?} is not a visitor type: stcp, sudp or xtcp (the type of the proxy it reaches)"),
                     ))
                 }
             }
@@ -1184,8 +1171,47 @@ impl ClientConfig {
                     ));
                 }
             }
-            if !v.fallback_to.is_empty() {
+            if v.kind != "xtcp" && !v.fallback_to.is_empty() {
                 return Err(bad(key("fallbackTo"), "applies to xtcp visitors only".into()));
+            }
+            if v.kind == "xtcp" {
+                if !matches!(v.protocol.as_str(), "" | "quic") {
+                    return Err(bad(
+                        key("protocol"),
+                        format!(
+                            "{:?}: Portway's xtcp speaks quic over the punched socket (kcp is not supported yet); \
+                             remove protocol or set it to \"quic\"",
+                            v.protocol
+                        ),
+                    ));
+                }
+                if !v.fallback_to.is_empty() {
+                    let target = self.visitors.iter().find(|o| o.name == v.fallback_to);
+                    match target {
+                        Some(o) if o.kind == "stcp" => {}
+                        Some(o) => {
+                            return Err(bad(
+                                key("fallbackTo"),
+                                format!("visitor {:?} is {}, a fallback must be an stcp visitor", o.name, o.kind),
+                            ))
+                        }
+                        None => {
+                            return Err(bad(
+                                key("fallbackTo"),
+                                format!(
+                                    "no visitor named {:?} in this file (add an stcp visitor with that name)",
+                                    v.fallback_to
+                                ),
+                            ))
+                        }
+                    }
+                }
+                if v.max_retries_an_hour.is_some_and(|n| n <= 0) {
+                    return Err(bad(key("maxRetriesAnHour"), "must be at least 1".into()));
+                }
+                if v.fallback_timeout_ms.is_some_and(|n| n < 0) {
+                    return Err(bad(key("fallbackTimeoutMs"), "must not be negative".into()));
+                }
             }
         }
         Ok(())
@@ -1271,7 +1297,7 @@ mod tests {
 
     #[test]
     fn errors_name_the_key() {
-        let e = ClientConfig::parse("[[proxies]]\nname = \"a\"\ntype = \"xtcp\"\nlocalPort = 1\n", "f").unwrap_err();
+        let e = ClientConfig::parse("[[proxies]]\nname = \"a\"\ntype = \"ftp\"\nlocalPort = 1\n", "f").unwrap_err();
         assert!(e.to_string().contains("`proxies[0].type`"), "{e}");
         let e = ClientConfig::parse("[[proxies]]\nname = \"a\"\ntype = \"http\"\nlocalPort = 1\n", "f").unwrap_err();
         assert!(e.to_string().contains("`proxies[0].customDomains`"), "{e}");
@@ -1375,16 +1401,27 @@ mod tests {
         assert_eq!((y.visitors[0].kind.as_str(), y.visitors[0].bind_port), ("sudp", 9001));
         // Bad input names the key and the thing.
         let e = |t: &str| ClientConfig::parse(t, "f.toml").unwrap_err().to_string();
-        let x = e("[[proxies]]\nname = \"p2p\"\ntype = \"xtcp\"\nsecretKey = \"k\"\nlocalPort = 22\n");
-        assert!(x.contains("`proxies[0].type`") && x.contains("\"p2p\"") && x.contains("not supported yet"), "{x}");
-        let x = e("[[visitors]]\nname = \"p2p\"\ntype = \"xtcp\"\nserverName = \"s\"\nbindPort = 1\n");
-        assert!(x.contains("`visitors[0].type`") && x.contains("\"p2p\"") && x.contains("not supported yet"), "{x}");
+        let x =
+            e("[[visitors]]\nname = \"p2p\"\ntype = \"xtcp\"\nserverName = \"s\"\nbindPort = 1\nprotocol = \"kcp\"\n");
+        assert!(x.contains("`visitors[0].protocol`") && x.contains("kcp is not supported yet"), "{x}");
+        let x = e(
+            "[[visitors]]\nname = \"p2p\"\ntype = \"xtcp\"\nserverName = \"s\"\nbindPort = 1\nfallbackTo = \"nope\"\n",
+        );
+        assert!(x.contains("`visitors[0].fallbackTo`") && x.contains("\"nope\""), "{x}");
+        let ok = "natHoleStunServer = \"127.0.0.1:3478\"\n[[proxies]]\nname = \"p2p\"\ntype = \"xtcp\"\nsecretKey = \"k\"\n\
+                  localPort = 22\nnatTraversal.disableAssistedAddrs = true\n[[visitors]]\nname = \"x\"\ntype = \"xtcp\"\n\
+                  serverName = \"p2p\"\nbindPort = 9000\nfallbackTo = \"s\"\nfallbackTimeoutMs = 500\nkeepTunnelOpen = true\n\
+                  [[visitors]]\nname = \"s\"\ntype = \"stcp\"\nserverName = \"p2p-stcp\"\nbindPort = -1\n";
+        let l = ClientConfig::parse(ok, "f.toml").unwrap();
+        assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+        assert_eq!(l.config.nat_hole_stun_server, "127.0.0.1:3478");
+        assert_eq!(l.config.visitors[0].fallback_timeout_ms, Some(500));
         let x = e("[[visitors]]\nname = \"v\"\ntype = \"stcp\"\nbindPort = 1\n");
         assert!(x.contains("`visitors[0].serverName`"), "{x}");
         let x = e("[[visitors]]\nname = \"v\"\ntype = \"stcp\"\nserverName = \"s\"\n");
         assert!(x.contains("`visitors[0].bindPort`") && x.contains("-1"), "{x}");
         let x = e("[[visitors]]\nname = \"v\"\ntype = \"tcp\"\nserverName = \"s\"\nbindPort = 1\n");
-        assert!(x.contains("`visitors[0].type`") && x.contains("stcp or sudp"), "{x}");
+        assert!(x.contains("`visitors[0].type`") && x.contains("stcp, sudp or xtcp"), "{x}");
         let x = e("[[proxies]]\nname = \"p\"\nsecretKey = \"hunter2\"\nlocalPort = 22\n");
         assert!(x.contains("`proxies[0].secretKey`") && !x.contains("hunter2"), "{x}");
         let x = e("[[visitors]]\nname = \"v\"\ntype = \"stcp\"\nserverName = \"s\"\nbindPort = 1\nplugin.type = \"virtual_net\"\n");

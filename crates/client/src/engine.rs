@@ -361,7 +361,14 @@ impl Engine {
         self.set_conn(ConnState::Connected { run_id: resp.run_id.clone(), since: SystemTime::now() });
         let session_cancel = self.cancel.child_token();
         let _guard = session_cancel.clone().drop_guard();
+        let (ctl_tx, ctl_rx) = mpsc::channel::<Message>(64);
+        let link = Arc::new(crate::xtcp::ControlLink::new(ctl_tx.clone()));
         let ctx = Arc::new(WorkCtx {
+            xtcp: Arc::new(crate::xtcp::ProviderCtx {
+                link: link.clone(),
+                stun_server: self.cfg.nat_hole_stun_server.clone(),
+                quic: self.cfg.transport.quic_tuning(),
+            }),
             cfg: self.cfg.clone(),
             live: Arc::new(RwLock::new(HashMap::new())),
             connector: connector.clone(),
@@ -374,6 +381,7 @@ impl Engine {
             buckets: Default::default(),
         });
         crate::visitor::start_all(Arc::new(crate::visitor::VisitorEnv {
+            link: link.clone(),
             cfg: self.cfg.clone(),
             connector: connector.clone(),
             wire,
@@ -386,19 +394,19 @@ impl Engine {
             None => Box::new(CryptoStream::new(conn, &key)),
             Some((alg, keys)) => Box::new(AeadStream::new(conn, alg, &keys.c2s, &keys.s2c)),
         };
-        self.control_loop(stream, ctx, wire, &auth, session_cancel).await
+        self.control_loop(stream, (ctl_tx, ctl_rx), ctx, wire, &auth, session_cancel).await
     }
 
     async fn control_loop(
         &self,
         stream: BoxedIo,
+        (tx, mut rx): (mpsc::Sender<Message>, mpsc::Receiver<Message>),
         ctx: Arc<WorkCtx>,
         wire: Wire,
         auth: &ClientAuth,
         cancel: CancellationToken,
     ) -> Result<(), SessionError> {
         let (mut rd, mut wr) = tokio::io::split(stream);
-        let (tx, mut rx) = mpsc::channel::<Message>(64);
         let wcancel = cancel.clone();
         let writer = tokio::spawn(async move {
             while let Some(m) = tokio::select! { _ = wcancel.cancelled() => None, m = rx.recv() => m } {
@@ -553,6 +561,7 @@ impl Engine {
                                 break Err(SessionError::LoginRefused(format!("heartbeat refused: {}", p.error)));
                             }
                         }
+                        Message::NatHoleResp(r) => ctx.xtcp.link.deliver(&r),
                         other => debug!(message = other.name(), "ignored message on the control channel"),
                     }
                 }
@@ -745,6 +754,8 @@ impl std::fmt::Debug for Ikm {
 
 /// What a work connection needs.
 struct WorkCtx {
+    /// xtcp proxies' side of hole punching.
+    xtcp: Arc<crate::xtcp::ProviderCtx>,
     cfg: Arc<ClientConfig>,
     live: LiveProxies,
     connector: Arc<Connector>,
@@ -839,6 +850,27 @@ impl WorkCtx {
             warn!(proxy = %start.proxy_name, "work connection for a proxy this client does not have");
             return;
         };
+        if p.kind == "xtcp" {
+            // frps follows StartWorkConn with the NatHoleSid of a visitor's punch request.
+            let sid = tokio::select! {
+                _ = self.cancel.cancelled() => return,
+                m = tokio::time::timeout(LOCAL_DIAL_TIMEOUT, self.wire.read_msg(&mut conn)) => m,
+            };
+            let raw = match sid {
+                Ok(Ok(Message::NatHoleSid(raw))) => raw,
+                Ok(Ok(other)) => {
+                    return warn!(proxy = %p.name, message = other.name(), "xtcp work connection without NatHoleSid")
+                }
+                _ => return warn!(proxy = %p.name, "xtcp work connection closed before NatHoleSid"),
+            };
+            use portway_proto::nathole::NatHole as _;
+            let Ok(sid) = portway_proto::nathole::NatHoleSid::from_raw(&raw) else {
+                return warn!(proxy = %p.name, "malformed NatHoleSid");
+            };
+            drop(conn);
+            crate::xtcp::serve_provider(self.xtcp.clone(), start.proxy_name.clone(), p, sid.sid, proxy_cancel).await;
+            return;
+        }
         if matches!(p.kind.as_str(), "udp" | "sudp") {
             self.udp_work_conn(conn, &p, proxy_cancel).await;
             return;

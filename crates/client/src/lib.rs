@@ -13,6 +13,7 @@
 //! - [`visitor`]: stcp/sudp visitors: local entrances to other clients' secret proxies.
 //! - [`store`]: frpc's `store.path`: proxies added through the admin API, kept in a JSON file.
 //! - [`udp`]: UDP proxies: one local socket per remote peer, datagrams as UDPPacket messages.
+//! - [`xtcp`]: xtcp proxies and visitors: STUN discovery, hole punching, QUIC over the punched socket.
 
 pub mod admin;
 pub mod auth;
@@ -29,6 +30,7 @@ pub mod status;
 pub mod store;
 pub mod udp;
 pub mod visitor;
+pub mod xtcp;
 
 pub use config::ClientConfig;
 pub use engine::{start, ClientHandle, ReloadOutcome};

@@ -108,12 +108,15 @@ pub struct VisitorStatus {
     pub bytes_out: u64,
     /// Visitor connections opened.
     pub conns: u64,
+    /// xtcp: how the last connection went (`"peer to peer"`, or `"via server (fallbackTo …)"`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
 }
 
 impl VisitorStatus {
     /// Not listening, no traffic yet.
     pub fn idle() -> VisitorStatus {
-        VisitorStatus { state: VisitorState::Idle, last_error: None, bytes_in: 0, bytes_out: 0, conns: 0 }
+        VisitorStatus { state: VisitorState::Idle, last_error: None, bytes_in: 0, bytes_out: 0, conns: 0, path: None }
     }
 }
 

@@ -1,4 +1,5 @@
 //! Visitors (frp's `client/visitor`): local entrances to another client's secret proxy.
+//! (xtcp visitors are in [`crate::xtcp`]; they use [`open`] for their `fallbackTo`.)
 //!
 //! - `stcp`: a TCP listener on `bindAddr:bindPort`; each accepted connection opens a new logical connection to
 //!   the server (as a work connection does: TLS, yamux stream, WebSocket, wire v2), sends NewVisitorConn with
@@ -60,11 +61,11 @@ pub enum VisitorError {
     },
 }
 
-fn hint(error: &str) -> &'static str {
+pub(crate) fn hint(error: &str) -> &'static str {
     if error.ends_with("auth failed") {
         " (secretKey differs from the provider's)"
     } else if error.ends_with("doesn't exist") {
-        " (check serverName and serverUser, and that the provider is online with that stcp/sudp proxy)"
+        " (check serverName and serverUser, and that the provider is online with that stcp/sudp/xtcp proxy)"
     } else if error.contains("not allowed") {
         " (the provider's allowUsers does not list this client's user)"
     } else {
@@ -86,6 +87,8 @@ pub struct VisitorEnv {
     pub status: Arc<watch::Sender<Status>>,
     /// Ends with the session.
     pub cancel: CancellationToken,
+    /// The session's control channel (xtcp's NatHole* exchanges).
+    pub link: Arc<crate::xtcp::ControlLink>,
 }
 
 impl VisitorEnv {
@@ -108,6 +111,10 @@ pub fn start_all(env: Arc<VisitorEnv>) {
             continue;
         }
         let env = env.clone();
+        if v.kind == "xtcp" {
+            tokio::spawn(async move { crate::xtcp::run_visitor(env, v).await }.instrument(span));
+            continue;
+        }
         tokio::spawn(async move { run(env, v).await }.instrument(span));
     }
 }

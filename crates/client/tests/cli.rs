@@ -22,7 +22,7 @@ fn version_and_verify() {
     );
     let out = Command::new(BIN).args(["verify", "-c"]).arg(&good).output().expect("run");
     assert!(out.status.success(), "{out:?}");
-    let bad = temp_config("bad", "[[proxies]]\nname = \"a\"\ntype = \"xtcp\"\nlocalPort = 80\n");
+    let bad = temp_config("bad", "[[proxies]]\nname = \"a\"\ntype = \"ftp\"\nlocalPort = 80\n");
     let out = Command::new(BIN).args(["verify", "-c"]).arg(&bad).output().expect("run");
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("`proxies[0].type`"), "{out:?}");

@@ -14,6 +14,8 @@
 //! - [`quic`]: frp's QUIC transport (quinn): ALPN `frp`, one stream per logical connection, `transport.quic.*`.
 //! - [`ws`]: frp's WebSocket transport (`GET /~!frp`, binary frames) as a byte stream.
 //! - [`relay`]: copying bytes between a visitor and a work connection, with the per-proxy layers.
+//! - [`nathole`]: xtcp's NatHole* messages, typed, and the encrypted punch packets peers exchange over UDP.
+//! - [`stun`]: a minimal STUN (RFC 5389) binding client, pure (xtcp's NAT discovery).
 
 #![warn(missing_docs)]
 
@@ -25,10 +27,12 @@ pub mod crypto;
 pub mod limit;
 pub mod msg;
 pub mod mux;
+pub mod nathole;
 pub mod quic;
 pub mod relay;
 #[cfg(target_os = "linux")]
 pub mod splice;
+pub mod stun;
 pub mod transport;
 pub mod wire;
 pub mod wire_v2;

@@ -165,6 +165,38 @@ impl QuicClient {
         tls: &rustls::ClientConfig,
         tuning: &QuicTuning,
     ) -> Result<QuicClient, QuicError> {
+        let local: SocketAddr = if addr.is_ipv4() { ([0, 0, 0, 0], 0).into() } else { ([0u16; 8], 0).into() };
+        let endpoint = Endpoint::client(local).map_err(QuicError::Socket)?;
+        Self::handshake(endpoint, addr, server_name, tls, tuning).await
+    }
+
+    /// As [`QuicClient::connect`], on an already-bound UDP socket (xtcp: the socket the NAT hole was punched
+    /// with, so the packets leave through the opened mapping).
+    ///
+    /// # Errors
+    /// [`QuicError`] when the settings are unusable, the socket cannot be registered or the handshake fails.
+    pub async fn connect_on(
+        socket: std::net::UdpSocket,
+        addr: SocketAddr,
+        server_name: &str,
+        tls: &rustls::ClientConfig,
+        tuning: &QuicTuning,
+    ) -> Result<QuicClient, QuicError> {
+        socket.set_nonblocking(true).map_err(QuicError::Socket)?;
+        let runtime = quinn::default_runtime()
+            .ok_or_else(|| QuicError::Config("no async runtime for QUIC (start it inside tokio)".into()))?;
+        let endpoint =
+            Endpoint::new(quinn::EndpointConfig::default(), None, socket, runtime).map_err(QuicError::Socket)?;
+        Self::handshake(endpoint, addr, server_name, tls, tuning).await
+    }
+
+    async fn handshake(
+        mut endpoint: Endpoint,
+        addr: SocketAddr,
+        server_name: &str,
+        tls: &rustls::ClientConfig,
+        tuning: &QuicTuning,
+    ) -> Result<QuicClient, QuicError> {
         let mut tls = tls.clone();
         tls.alpn_protocols = vec![ALPN.to_vec()];
         let crypto = QuicClientConfig::try_from(tls).map_err(|e| QuicError::Config(e.to_string()))?;
@@ -172,8 +204,6 @@ impl QuicClient {
         cfg.transport_config(tuning.client_transport()?);
         // Checked here as on the server: the key is frp's on both sides, and a value quinn refuses stays an error.
         tuning.transport()?;
-        let local: SocketAddr = if addr.is_ipv4() { ([0, 0, 0, 0], 0).into() } else { ([0u16; 8], 0).into() };
-        let mut endpoint = Endpoint::client(local).map_err(QuicError::Socket)?;
         endpoint.set_default_client_config(cfg);
         let handshake = |reason: String| QuicError::Handshake { addr, reason };
         let connecting = endpoint.connect(addr, server_name).map_err(|e| handshake(e.to_string()))?;

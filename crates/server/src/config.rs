@@ -75,6 +75,8 @@ pub struct ServerConfig {
     pub allow_ports: Vec<PortRange>,
     pub max_ports_per_client: i64,
     pub user_conn_timeout: i64,
+    /// frps's xtcp statistics lifetime (hours): accepted, no effect (Portway keeps no punching statistics).
+    pub nathole_analysis_data_reserve_hours: i64,
     pub udp_packet_size: i64,
     /// Port of the HTTP virtual-host listener (0: off; `http` proxies are refused).
     #[serde(rename = "vhostHTTPPort")]
@@ -215,7 +217,7 @@ pub struct ClientRule {
     pub allow_domains: Vec<String>,
     /// Subdomain patterns (`*` glob, case-insensitive) this client's proxies may claim under `subDomainHost`.
     pub allow_subdomains: Vec<String>,
-    /// Proxy types (`tcp`, `udp`, `http`, `https`, `tcpmux`, `stcp`, `sudp`) this client may register.
+    /// Proxy types (`tcp`, `udp`, `http`, `https`, `tcpmux`, `stcp`, `sudp`, `xtcp`) this client may register.
     pub allow_proxy_types: Vec<String>,
     /// Secret proxies (stcp/sudp, by the name the server knows them: `user.name`, `*` glob) this client's
     /// visitors may reach, on top of the provider's `allowUsers`.
@@ -263,7 +265,7 @@ impl ClientRule {
 }
 
 /// The proxy types this server serves (what `allowProxyTypes` may list).
-pub const PROXY_TYPES: [&str; 7] = ["tcp", "udp", "http", "https", "tcpmux", "stcp", "sudp"];
+pub const PROXY_TYPES: [&str; 8] = ["tcp", "udp", "http", "https", "tcpmux", "stcp", "sudp", "xtcp"];
 
 /// `*`-only glob matching.
 pub fn glob_match(pattern: &str, s: &str) -> bool {
@@ -319,6 +321,7 @@ impl Default for ServerConfig {
             allow_ports: Vec::new(),
             max_ports_per_client: 0,
             user_conn_timeout: 10,
+            nathole_analysis_data_reserve_hours: 168,
             udp_packet_size: 1500,
             vhost_http_port: 0,
             vhost_https_port: 0,
@@ -475,7 +478,6 @@ pub const MAX_UDP_PACKET_SIZE: i64 = 7_500;
 /// (the feature changes what the server does for clients) or only warned about.
 const UNSUPPORTED: &[portway_config::Unsupported] = &[
     ("sshTunnelGateway", "frps's SSH tunnel gateway", "clients connect with frpc or Portway", false),
-    ("natholeAnalysisDataReserveHours", "an xtcp NAT hole punching setting", "xtcp is not served", false),
     (
         "detailedErrorsToClient",
         "frps's switch for error details sent to clients",
@@ -909,7 +911,7 @@ mod tests {
         let (_, r) = c.portway.rule_for("nas", "").unwrap();
         assert!(r.type_allowed("stcp") && !r.type_allowed("tcp"));
         assert!(r.visitor_allowed("home.nas") && !r.visitor_allowed("work.db"));
-        let e = ServerConfig::parse("[portway.defaultClient]\nallowProxyTypes = [\"xtcp\"]\n", "x").unwrap_err();
+        let e = ServerConfig::parse("[portway.defaultClient]\nallowProxyTypes = [\"ftp\"]\n", "x").unwrap_err();
         assert!(
             e.to_string().contains("portway.defaultClient.allowProxyTypes") && e.to_string().contains("stcp"),
             "{e}"

@@ -44,6 +44,8 @@ pub struct Shared {
     pub plugins: Plugins,
     /// The proxy kinds' registries (virtual-host routes, tcp groups, secret proxies).
     pub kinds: Kinds,
+    /// xtcp sessions waiting for their provider.
+    pub nathole: crate::nathole::Controller,
 }
 
 impl std::ops::Deref for Shared {
@@ -276,6 +278,16 @@ impl Control {
         let names: Vec<String> = self.proxies.lock().map(|p| p.keys().cloned().collect()).unwrap_or_default();
         for n in names {
             self.close_proxy(&n);
+        }
+    }
+
+    /// This session as xtcp's coordination sees it.
+    fn nathole_peer(self: &Arc<Self>) -> crate::nathole::Peer {
+        crate::nathole::Peer {
+            user: self.user.clone(),
+            identity: self.identity.clone(),
+            tx: self.tx.clone(),
+            session: self.clone(),
         }
     }
 
@@ -597,6 +609,11 @@ async fn run(ctl: Arc<Control>, conn: BoxedIo, channel: Channel, mut rx: mpsc::R
                     break;
                 }
             }
+            Message::NatHoleVisitor(m) => {
+                shared.nathole.handle_visitor(&shared.hub, &shared.kinds.secrets, ctl.nathole_peer(), &m).await
+            }
+            Message::NatHoleClient(m) => shared.nathole.handle_client(&shared.kinds.secrets, ctl.nathole_peer(), &m),
+            Message::NatHoleReport(m) => crate::nathole::handle_report(&m),
             other => debug!(message = other.name(), "ignored message on the control channel"),
         }
     }

@@ -10,7 +10,9 @@
 //! - [`session`]: the one interface between a control session and the proxy kinds: [`session::Session`] (what a
 //!   proxy may ask of its client) and [`session::Hub`] (what all proxies share).
 //! - [`proxy`]: the proxy kinds, below the control session and knowing it only as a `Session`: tcp/udp ports and
-//!   tcp groups, the HTTP/HTTPS/tcpmux virtual hosts, secret proxies (stcp, sudp) and their visitors.
+//!   tcp groups, the HTTP/HTTPS/tcpmux virtual hosts, secret proxies (stcp, sudp, xtcp) and their visitors.
+//! - [`nathole`]: xtcp's hole punching coordination, above the proxy kinds: pairs a visitor and a provider by
+//!   sid and tells both where to punch.
 //! - [`stats`]: clients, proxies and per-day traffic as plain data (no IO), updated by sessions and relays.
 //! - [`plugins`]: frp's server plugins (`[[httpPlugins]]`): HTTP calls before Login, NewProxy, Ping, work and
 //!   user connections, and CloseProxy notifications.
@@ -22,6 +24,7 @@ pub mod auth;
 pub mod config;
 pub mod control;
 pub mod guard;
+pub mod nathole;
 pub mod oidc;
 pub mod plugins;
 pub mod proxy;

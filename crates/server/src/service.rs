@@ -191,6 +191,7 @@ impl Server {
         });
         let shared = Arc::new(Shared {
             kinds: Kinds::new(&hub),
+            nathole: Default::default(),
             hub,
             auth,
             controls: Mutex::new(HashMap::new()),

@@ -103,7 +103,7 @@ pub struct WorkConn {
 #[derive(Debug, thiserror::Error)]
 pub enum ProxyError {
     /// Not a type this server serves.
-    #[error("proxy type {0:?} is not supported by this Portway server (supported: tcp, udp, http, https, tcpmux, stcp, sudp)")]
+    #[error("proxy type {0:?} is not supported by this Portway server (supported: tcp, udp, http, https, tcpmux, stcp, sudp, xtcp)")]
     UnsupportedType(String),
     /// Name empty.
     #[error("proxy name is empty")]

@@ -1,4 +1,4 @@
-//! Secret proxies (`stcp`, `sudp`) and the visitor connections that reach them (frp's `server/visitor`).
+//! Secret proxies (`stcp`, `sudp`, `xtcp`) and the visitor connections that reach them (frp's `server/visitor`).
 //!
 //! A secret proxy has no public port: it is an entry here, keyed by its wire name (`user.name`). A visitor
 //! client opens a new logical connection to the server (a TCP connection, or a yamux stream of its session) and
@@ -55,9 +55,25 @@ impl Secrets {
     }
 }
 
-/// Whether `kind` is a secret proxy type this server serves.
+/// Whether `kind` is a secret proxy type this server serves (xtcp's visitors go through [`crate::nathole`]).
 pub fn is_secret(kind: &str) -> bool {
-    matches!(kind, "stcp" | "sudp")
+    matches!(kind, "stcp" | "sudp" | "xtcp")
+}
+
+/// What the hole punching coordination needs of a registered xtcp proxy.
+pub struct XtcpTarget {
+    /// Its `secretKey`. Never logged.
+    pub sk: String,
+    /// Its `allowUsers` (`*`: anyone).
+    pub allow_users: Vec<String>,
+    /// The provider's session.
+    pub owner: Weak<dyn Session>,
+}
+
+/// The registered xtcp proxy `name`.
+pub fn xtcp_target(secrets: &Secrets, name: &str) -> Option<XtcpTarget> {
+    let s = secrets.get(name).filter(|s| s.kind == "xtcp")?;
+    Some(XtcpTarget { sk: s.sk.clone(), allow_users: s.allow_users.clone(), owner: s.owner.clone() })
 }
 
 /// Registers an stcp/sudp proxy: no port, a route for visitors. The answer's `remote_addr` is empty, as frps's.
@@ -187,7 +203,11 @@ fn check(
         let c = client.ok_or_else(|| VisitorError::UnknownRunId(v.run_id.clone()))?;
         (c.user, c.identity)
     };
-    let secret = secrets.get(&v.proxy_name).ok_or_else(|| VisitorError::NoSuchProxy(v.proxy_name.clone()))?;
+    // An xtcp proxy takes no visitor connections (as frps: it is not among the visitor listeners).
+    let secret = secrets
+        .get(&v.proxy_name)
+        .filter(|s| s.kind != "xtcp")
+        .ok_or_else(|| VisitorError::NoSuchProxy(v.proxy_name.clone()))?;
     if !portway_proto::auth::verify_privilege_key(&secret.sk, v.timestamp, &v.sign_key) {
         return Err(VisitorError::AuthFailed(v.proxy_name.clone()));
     }
