@@ -31,7 +31,7 @@ type Body = BoxBody<Bytes, hyper::Error>;
 
 /// Headers that describe one hop, never forwarded (RFC 9110 §7.6.1, as Go's reverse proxy drops them). Parsed
 /// names, not strings: a lookup by `&str` parses the name again on every request.
-const HOP_BY_HOP: [HeaderName; 9] = [
+static HOP_BY_HOP: [HeaderName; 9] = [
     header::CONNECTION,
     HeaderName::from_static("keep-alive"),
     HeaderName::from_static("proxy-connection"),
@@ -42,11 +42,16 @@ const HOP_BY_HOP: [HeaderName; 9] = [
     header::TRANSFER_ENCODING,
     header::UPGRADE,
 ];
-const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
-const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 /// What a visitor may not forge: the server sets the X-Forwarded-* headers itself and drops `Forwarded`.
-const FORWARDING: [HeaderName; 4] = [header::FORWARDED, X_FORWARDED_FOR, X_FORWARDED_HOST, X_FORWARDED_PROTO];
+static FORWARDING: [HeaderName; 4] = [
+    header::FORWARDED,
+    HeaderName::from_static("x-forwarded-for"),
+    HeaderName::from_static("x-forwarded-host"),
+    HeaderName::from_static("x-forwarded-proto"),
+];
 
 pub(super) async fn serve(shared: Arc<Vhost>, listener: TcpListener, cancel: CancellationToken) {
     super::accept_loop(shared, listener, cancel, serve_conn).await;
@@ -229,9 +234,9 @@ async fn handle(
     } else {
         headers.insert(header::HOST, host_value.clone());
     }
-    headers.insert(X_FORWARDED_FOR, xff);
-    headers.insert(X_FORWARDED_HOST, host_value);
-    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
+    headers.insert(&X_FORWARDED_FOR, xff);
+    headers.insert(&X_FORWARDED_HOST, host_value);
+    headers.insert(&X_FORWARDED_PROTO, HeaderValue::from_static("http"));
     set_headers(&mut headers, &np.headers);
     *out.headers_mut() = headers;
 
