@@ -106,10 +106,12 @@ python3 - "$d_rps" "$v_rps" "$d_p50" "$v_p50" "$d_p99" "$v_p99" "$d1_rps" "$v1_r
 import sys
 d_rps, v_rps, d_p50, v_p50, d_p99, v_p99, d1, v1, d_big, v_big = map(float, sys.argv[1:11])
 conns, cpu = sys.argv[11], sys.argv[12]
-print(f"HTTP phase (nginx, one core: CPU {cpu})   direct      vhost      vhost/direct")
-print(f"small GET, {conns} conns, req/s       {d_rps:10.0f} {v_rps:10.0f}      {v_rps / d_rps:.2f}x")
-print(f"  p50 latency, ms                {d_p50:10.3f} {v_p50:10.3f}      {v_p50 / d_p50:.1f}x")
-print(f"  p99 latency, ms                {d_p99:10.3f} {v_p99:10.3f}      {v_p99 / d_p99:.1f}x")
-print(f"small GET, 1 conn, req/s         {d1:10.0f} {v1:10.0f}      {v1 / d1:.2f}x")
-print(f"large download, MiB/s            {d_big:10.0f} {v_big:10.0f}      {v_big / d_big:.2f}x")
+def verdict(ok):
+    return "met" if ok else "NOT MET"
+print(f"HTTP phase (nginx, one core: CPU {cpu})   direct      vhost      vhost/direct  target (issue 12)")
+print(f"small GET, {conns} conns, req/s       {d_rps:10.0f} {v_rps:10.0f}      {v_rps / d_rps:.2f}x         >= 0.35x: {verdict(v_rps / d_rps >= 0.35)}")
+print(f"  p50 latency, ms                {d_p50:10.3f} {v_p50:10.3f}      {v_p50 / d_p50:.1f}x          <= 4x: {verdict(v_p50 / d_p50 <= 4)}")
+print(f"  p99 latency, ms                {d_p99:10.3f} {v_p99:10.3f}      {v_p99 / d_p99:.1f}x          -")
+print(f"small GET, 1 conn, req/s         {d1:10.0f} {v1:10.0f}      {v1 / d1:.2f}x         -")
+print(f"large download, MiB/s            {d_big:10.0f} {v_big:10.0f}      {v_big / d_big:.2f}x         -")
 EOF

@@ -7,6 +7,7 @@
 #   options: --json FILE (default: WORKDIR/results.json), --no-build (use the binaries as they are, install no peer),
 #            --paths "direct tcp plain ..." (which paths to measure, in that order; the default is all of them:
 #            direct tcp plain v2 websocket wss quic rathole bore frp frp-plain; plain-nosplice on request)
+#            --no-http (skip the HTTP virtual-host phase: scripts/bench-http.sh, nginx + wrk, run after the paths)
 #   The work dir (BENCH_WORKDIR, default a new /tmp/portway-bench.*) keeps the configs, logs and per-phase JSON.
 #
 # Method (docs/benchmarks.md): a C service (TCP echo, sink, source; UDP echo) and a C load tool, both compiled here
@@ -39,6 +40,7 @@ while [ $# -gt 0 ]; do
     --cross-check) cross=true ;;
     --json) json_out=${2:?--json FILE}; shift ;;
     --paths) paths=${2:?--paths LIST}; shift ;;
+    --no-http) http=false ;; # skip the HTTP virtual-host phase (scripts/bench-http.sh)
     -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
     *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -528,4 +530,10 @@ if $cross; then
       >"$work/cross-check.out" 2>"$work/cross-check.log" || log "--cross-check: tunnel-bench exited $?"
     grep -v '^{' "$work/cross-check.out" || true
   fi
+fi
+
+# HTTP virtual hosts (nginx + wrk; scripts/bench-http.sh, its own table with met / NOT MET per target)
+if ${http:-true}; then
+  $quick && export BENCH_HTTP_SECS=${BENCH_HTTP_SECS:-3} BENCH_HTTP_BIG_MIB=${BENCH_HTTP_BIG_MIB:-64}
+  BENCH_CPU=$cpu bash "$repo/scripts/bench-http.sh" --no-build || log "HTTP phase failed (exit $?); skip it with --no-http"
 fi

@@ -29,17 +29,28 @@ const MAX_HEAD: usize = 64 * 1024;
 
 type Body = BoxBody<Bytes, hyper::Error>;
 
-/// Headers that describe one hop, never forwarded (RFC 9110 §7.6.1, as Go's reverse proxy drops them).
-const HOP_BY_HOP: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
+/// Headers that describe one hop, never forwarded (RFC 9110 §7.6.1, as Go's reverse proxy drops them). Parsed
+/// names, not strings: a lookup by `&str` parses the name again on every request.
+static HOP_BY_HOP: [HeaderName; 9] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+];
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+/// What a visitor may not forge: the server sets the X-Forwarded-* headers itself and drops `Forwarded`.
+static FORWARDING: [HeaderName; 4] = [
+    header::FORWARDED,
+    HeaderName::from_static("x-forwarded-for"),
+    HeaderName::from_static("x-forwarded-host"),
+    HeaderName::from_static("x-forwarded-proto"),
 ];
 
 pub(super) async fn serve(shared: Arc<Vhost>, listener: TcpListener, cancel: CancellationToken) {
@@ -56,9 +67,11 @@ async fn serve_conn(shared: Arc<Vhost>, tcp: TcpStream, peer: SocketAddr) {
     // How long a visitor may take to send a request head (frps: 60 s); a slowloris is cut after it.
     let read_header_timeout = Duration::from_secs(shared.hub.cfg.portway.vhost_read_header_timeout.max(1) as u64);
     let cache: Arc<Mutex<Option<Backend>>> = Arc::default();
+    // The visitor's address as X-Forwarded-For carries it, formatted once per connection rather than per request.
+    let peer_ip = HeaderValue::from_str(&peer.ip().to_string()).unwrap_or(HeaderValue::from_static(""));
     let svc = service_fn(move |req| {
-        let (s, c) = (shared.clone(), cache.clone());
-        async move { Ok::<_, Infallible>(handle(s, c, peer, req).await) }
+        let (s, c, ip) = (shared.clone(), cache.clone(), peer_ip.clone());
+        async move { Ok::<_, Infallible>(handle(s, c, peer, ip, req).await) }
     });
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
@@ -127,18 +140,29 @@ fn wants_upgrade(h: &HeaderMap) -> bool {
 
 /// Removes hop-by-hop headers, including those the Connection header names.
 fn strip_hop_by_hop(h: &mut HeaderMap) {
-    let named: Vec<HeaderName> = h
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
-        .collect();
-    for n in &named {
-        h.remove(n);
+    if h.contains_key(header::CONNECTION) {
+        let named: Vec<HeaderName> = h
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+            .collect();
+        for n in &named {
+            h.remove(n);
+        }
     }
-    for n in HOP_BY_HOP {
-        h.remove(*n);
+    remove_all(h, &HOP_BY_HOP);
+}
+
+/// Removes `names` from `h`, with one pass over `h` when none of them is there (the usual case: a request or
+/// response of a few headers, none of them hop-by-hop), instead of one hash lookup per name.
+fn remove_all(h: &mut HeaderMap, names: &[HeaderName]) {
+    if h.keys_len() <= names.len() && !h.keys().any(|k| names.contains(k)) {
+        return;
+    }
+    for n in names {
+        h.remove(n);
     }
 }
 
@@ -154,16 +178,18 @@ async fn handle(
     shared: Arc<Vhost>,
     cache: Arc<Mutex<Option<Backend>>>,
     peer: SocketAddr,
+    peer_ip: HeaderValue,
     mut req: Request<Incoming>,
 ) -> Response<Body> {
-    let host = req
-        .headers()
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
-        .or_else(|| req.uri().authority().map(|a| a.to_string()))
-        .unwrap_or_default();
-    let domain = canonical_host(&host);
+    // The Host as the visitor sent it (a cheap handle on the parsed header, not a copy), else the request target's
+    // authority (an absolute-form request), else empty.
+    let host_value = match req.headers().get(header::HOST) {
+        Some(v) => v.to_str().is_ok().then(|| v.clone()),
+        None => req.uri().authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok()),
+    }
+    .unwrap_or(HeaderValue::from_static(""));
+    let host = host_value.to_str().unwrap_or_default();
+    let domain = canonical_host(host);
     let (user, password) =
         req.headers().get(header::AUTHORIZATION).and_then(|v| basic_auth(v.as_bytes())).unwrap_or_default();
     let Some(route) = shared.lookup(Kind::Http, &domain, req.uri().path(), &user) else {
@@ -181,33 +207,36 @@ async fn handle(
     let mut out = Request::new(body);
     *out.method_mut() = parts.method;
     *out.version_mut() = Version::HTTP_11;
-    if let Some(pq) = parts.uri.path_and_query() {
+    if parts.uri.scheme().is_none() && parts.uri.authority().is_none() {
+        // Origin form (`/path?query`), what nearly every visitor sends: forwarded as it is, no re-parse.
+        *out.uri_mut() = parts.uri;
+    } else if let Some(pq) = parts.uri.path_and_query() {
         if let Ok(u) = pq.as_str().parse() {
             *out.uri_mut() = u;
         }
     }
-    let prior_xff: Vec<String> =
-        parts.headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).map(str::to_owned).collect();
     let mut headers = parts.headers;
+    let prior_xff: Vec<&str> = headers.get_all(&X_FORWARDED_FOR).iter().filter_map(|v| v.to_str().ok()).collect();
+    let xff = if prior_xff.is_empty() {
+        peer_ip
+    } else {
+        let joined = format!("{}, {}", prior_xff.join(", "), peer_ip.to_str().unwrap_or_default());
+        HeaderValue::from_str(&joined).unwrap_or(peer_ip)
+    };
     strip_hop_by_hop(&mut headers);
-    for n in ["forwarded", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto"] {
-        headers.remove(n);
-    }
+    remove_all(&mut headers, &FORWARDING);
     keep_upgrade(&mut headers, upgrade.clone());
     let np = &route.np;
-    let new_host = if np.host_header_rewrite.is_empty() { host.as_str() } else { np.host_header_rewrite.as_str() };
-    if let Ok(v) = HeaderValue::from_str(new_host) {
-        headers.insert(header::HOST, v);
+    if !np.host_header_rewrite.is_empty() {
+        if let Ok(v) = HeaderValue::from_str(&np.host_header_rewrite) {
+            headers.insert(header::HOST, v);
+        }
+    } else {
+        headers.insert(header::HOST, host_value.clone());
     }
-    let ip = peer.ip().to_string();
-    let xff = if prior_xff.is_empty() { ip } else { format!("{}, {ip}", prior_xff.join(", ")) };
-    if let Ok(v) = HeaderValue::from_str(&xff) {
-        headers.insert("x-forwarded-for", v);
-    }
-    if let Ok(v) = HeaderValue::from_str(&host) {
-        headers.insert("x-forwarded-host", v);
-    }
-    headers.insert("x-forwarded-proto", HeaderValue::from_static("http"));
+    headers.insert(&X_FORWARDED_FOR, xff);
+    headers.insert(&X_FORWARDED_HOST, host_value);
+    headers.insert(&X_FORWARDED_PROTO, HeaderValue::from_static("http"));
     set_headers(&mut headers, &np.headers);
     *out.headers_mut() = headers;
 
