@@ -350,15 +350,36 @@ impl Profile {
             proxies: c
                 .proxies
                 .iter()
-                .filter(|p| PROXY_TYPES.contains(&p.kind.as_str()))
+                .filter(|p| PROXY_TYPES.contains(&p.kind.as_str()) && p.plugin.is_none())
                 .map(ProxyDef::from_engine)
                 .collect(),
             options: Options::default(),
         };
-        // What the engine may load but the app does not offer yet is left out, by name, with the reason.
+        // What the engine may load but the app does not offer yet is left out, by name, with the reason; settings
+        // the editor cannot keep are named too.
         let mut skipped = skipped;
-        for x in c.proxies.iter().filter(|p| !PROXY_TYPES.contains(&p.kind.as_str())) {
-            skipped.push(format!("proxy {}: the app does not offer {} proxies yet", x.name, x.kind));
+        for x in &c.proxies {
+            if !PROXY_TYPES.contains(&x.kind.as_str()) {
+                skipped.push(format!("proxy {}: the app does not offer {} proxies yet", x.name, x.kind));
+            } else if let Some(plugin) = &x.plugin {
+                skipped.push(format!(
+                    "proxy {}: it uses the {} proxy plugin, which the app does not offer yet (portway-client runs it)",
+                    x.name, plugin.kind
+                ));
+            } else {
+                if !x.health_check.is_empty() {
+                    skipped.push(format!(
+                        "proxy {}: imported without its healthCheck (the app does not keep it yet)",
+                        x.name
+                    ));
+                }
+                if !x.transport.bandwidth_limit.is_empty() {
+                    skipped.push(format!(
+                        "proxy {}: imported without its transport.bandwidthLimit (the app does not keep it yet)",
+                        x.name
+                    ));
+                }
+            }
         }
         let proxy_passwords = c
             .proxies
@@ -433,8 +454,18 @@ mod tests {
         assert_eq!(secret.as_deref(), Some("t"));
         assert_eq!(p.proxies.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), ["ssh"]);
         assert_eq!(skipped.len(), 2, "{skipped:?}");
-        assert!(skipped[0].starts_with("proxy socks: ") && skipped[0].contains("proxy plugin"), "{skipped:?}");
-        assert!(skipped[1].starts_with("visitor secret-v: "), "{skipped:?}");
+        assert!(
+            skipped.iter().any(|l| l.starts_with("proxy socks: ") && l.contains("socks5 proxy plugin")),
+            "{skipped:?}"
+        );
+        assert!(skipped.iter().any(|l| l.starts_with("visitor secret-v: ")), "{skipped:?}");
+        // Settings the editor cannot keep are named, the proxy still comes over.
+        let toml = "serverAddr = \"a\"\n[[proxies]]\nname = \"web\"\nlocalPort = 80\n\
+                    transport.bandwidthLimit = \"1MB\"\nhealthCheck.type = \"tcp\"\n";
+        let (p, _, skipped) = Profile::from_frpc_salvage(toml).unwrap();
+        assert_eq!(p.proxies.len(), 1);
+        assert!(skipped.iter().any(|l| l.contains("web") && l.contains("healthCheck")), "{skipped:?}");
+        assert!(skipped.iter().any(|l| l.contains("web") && l.contains("bandwidthLimit")), "{skipped:?}");
         // The file's own settings must load: a broken [common] is an error, not an empty import.
         assert!(Profile::from_frpc_salvage("[common]\nserver_port = x\n").is_err());
     }
