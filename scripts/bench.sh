@@ -6,7 +6,7 @@
 #   bash scripts/bench.sh --cross-check   # also run the reference harness (../shared/bench) on portway, cmd mode
 #   options: --json FILE (default: WORKDIR/results.json), --no-build (use the binaries as they are, install no peer),
 #            --paths "direct tcp plain ..." (which paths to measure, in that order; the default is all of them:
-#            direct tcp plain v2 websocket wss quic rathole bore frp frp-plain; plain-nosplice on request)
+#            direct tcp plain v2 websocket wss quic stcp xtcp rathole bore frp frp-plain; plain-nosplice on request)
 #            --no-http (skip the HTTP virtual-host phase: scripts/bench-http.sh, nginx + wrk, run after the paths)
 #   The work dir (BENCH_WORKDIR, default a new /tmp/portway-bench.*) keeps the configs, logs and per-phase JSON.
 #
@@ -32,7 +32,7 @@
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 
-quick=false build=true cross=false json_out="" paths="direct tcp plain v2 websocket wss quic rathole bore frp frp-plain"
+quick=false build=true cross=false json_out="" paths="direct tcp plain v2 websocket wss quic stcp xtcp rathole bore frp frp-plain"
 while [ $# -gt 0 ]; do
   case $1 in
     --quick) quick=true ;;
@@ -243,6 +243,9 @@ measure() { # DIR ECHO SINK SOURCE UDP TUNNEL_PIDS: every phase against these po
   fi
   local d s
   for d in up down; do
+    # xtcp: a QUIC stream reaches the provider with the visitor's first byte, so a service that speaks first (the
+    # source) is never dialled: the download phases cannot run there (frp behaves the same: frp issue 5172)
+    [ "$d" = down ] && ${skip_down:-false} && continue
     for s in 1 8; do
       local p=$sink_p; [ $d = down ] && p=$source_p
       phase "$dir" "tput_${d}_$s" $((tput_secs + 40)) "$tp" -- tput "$p" $d $s "$tput_secs" 1000
@@ -498,14 +501,74 @@ run_bore() {
   measure_tunnel "$dir" bore "$(IFS=,; echo "${pl[*]}")" "$p_echo" "$p_sink" "$p_source" - 7835 bore
 }
 
+# Secret proxies through the server (stcp for TCP, sudp for UDP) or peer to peer (xtcp, TCP only; a local STUN
+# responder, scripts/bench/stun.py, and PORTWAY_XTCP_LOOPBACK_ONLY=1 keep the punch on 127.0.0.1): three processes,
+# portway-server, a provider client with the proxies and a visitor client whose visitors listen on the public ports.
+run_secret() { # PATH: stcp | xtcp
+  local kind=$1 name=portway-$1 dir=$work/results/portway-$1
+  mkdir -p "$dir"
+  local ctrl p_echo p_sink p_source p_udp stun_a="" stun_b="" stun_line="" udp_port=- s common
+  alloc_ports
+  if [ "$kind" = xtcp ]; then
+    stun_a=${ports[$next_port]} stun_b=${ports[$((next_port + 1))]}
+    next_port=$((next_port + 2))
+    stun_line="natHoleStunServer = \"127.0.0.1:$stun_a\""
+  fi
+  printf 'bindAddr = "127.0.0.1"\nbindPort = %s\nauth.token = "%s"\n' "$ctrl" "$token" >"$dir/frps.toml"
+  common=$(printf 'serverAddr = "127.0.0.1"\nserverPort = %s\nauth.token = "%s"\n%s' "$ctrl" "$token" "$stun_line")
+  {
+    printf '%s\nuser = "provider"\n' "$common"
+    for s in "echo:$svc_echo" "sink:$svc_sink" "source:$svc_source"; do
+      printf '\n[[proxies]]\nname = "bench-%s"\ntype = "%s"\nsecretKey = "%s"\nallowUsers = ["visitor"]\nlocalIP = "127.0.0.1"\nlocalPort = %s\n' \
+        "${s%%:*}" "$kind" "$token" "${s#*:}"
+    done
+    if [ "$kind" = stcp ]; then
+      printf '\n[[proxies]]\nname = "bench-udp"\ntype = "sudp"\nsecretKey = "%s"\nallowUsers = ["visitor"]\nlocalIP = "127.0.0.1"\nlocalPort = %s\n' \
+        "$token" "$svc_udp"
+    fi
+  } >"$dir/provider.toml"
+  {
+    printf '%s\nuser = "visitor"\n' "$common"
+    for s in "echo:$p_echo" "sink:$p_sink" "source:$p_source"; do
+      printf '\n[[visitors]]\nname = "v-%s"\ntype = "%s"\nserverUser = "provider"\nserverName = "bench-%s"\nsecretKey = "%s"\nbindAddr = "127.0.0.1"\nbindPort = %s\n' \
+        "${s%%:*}" "$kind" "${s%%:*}" "$token" "${s#*:}"
+      if [ "$kind" = xtcp ]; then printf 'keepTunnelOpen = true\n'; fi
+    done
+    if [ "$kind" = stcp ]; then
+      udp_port=$p_udp
+      printf '\n[[visitors]]\nname = "v-udp"\ntype = "sudp"\nserverUser = "provider"\nserverName = "bench-udp"\nsecretKey = "%s"\nbindAddr = "127.0.0.1"\nbindPort = %s\n' \
+        "$token" "$p_udp"
+    fi
+  } >"$dir/visitor.toml"
+  local env_pre=(env PORTWAY_XTCP_LOOPBACK_ONLY=1)
+  # shellcheck disable=SC2206
+  env_pre+=(${BENCH_PORTWAY_ENV:-})
+  log "path $name: server on $ctrl, visitors on echo $p_echo sink $p_sink source $p_source udp $udp_port"
+  if [ "$kind" = xtcp ]; then
+    start stun "$dir/stun.log" python3 "$repo/scripts/bench/stun.py" "$stun_a" "$stun_b"
+  fi
+  start portway-server "$dir/server.log" "${env_pre[@]}" "$bindir/portway-server" -c "$dir/frps.toml"
+  local spid=$started
+  for _ in $(seq 200); do listening "$ctrl" && break; alive "$spid" || break; sleep 0.05; done
+  start portway-client "$dir/provider.log" "${env_pre[@]}" "$bindir/portway-client" -c "$dir/provider.toml"
+  local ppid=$started
+  sleep 0.5 # the provider registers its proxies before the visitor asks for them
+  start portway-client "$dir/visitor.log" "${env_pre[@]}" "$bindir/portway-client" -c "$dir/visitor.toml"
+  [ "$kind" = xtcp ] && skip_down=true
+  measure_tunnel "$dir" "$name" "$spid,$ppid,$started" "$p_echo" "$p_sink" "$p_source" "$udp_port" "$ctrl" \
+    portway-client portway-server stun
+  skip_down=false
+}
+
 log "load average before: $(loadavg); everything pinned to CPU $cpu of $(nproc); work dir $work"
 for p in $paths; do
   case $p in
     direct) run_direct ;;
     tcp|plain|plain-nosplice|v2|websocket|wss|quic|frp|frp-plain) run_tunnel "$p" ;;
+    stcp|xtcp) run_secret "$p" ;;
     rathole) run_rathole ;;
     bore) run_bore ;;
-    *) log "unknown path $p (direct tcp plain plain-nosplice v2 websocket wss quic rathole bore frp frp-plain)" ;;
+    *) log "unknown path $p (direct tcp plain plain-nosplice v2 websocket wss quic stcp xtcp rathole bore frp frp-plain)" ;;
   esac
 done
 echo "\"$(loadavg)\"" >"$work/results/loadavg_end.json"

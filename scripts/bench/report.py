@@ -53,7 +53,7 @@ ROWS = [
 ]
 CPU_PHASES = ["lat", "connrate", "conc", "udp_rr", "udp_flood", "tput_up_1", "tput_up_8", "tput_down_1", "tput_down_8"]
 PATH_ORDER = ["direct", "portway-tcp", "frp-tcp", "portway-plain", "portway-plain-nosplice", "rathole", "bore",
-              "frp-plain", "portway-v2", "portway-websocket", "portway-wss", "portway-quic"]
+              "frp-plain", "portway-v2", "portway-websocket", "portway-wss", "portway-quic", "portway-stcp", "portway-xtcp"]
 
 
 def load(path):

@@ -39,7 +39,8 @@ pub struct MuxConfig {
     pub keepalive: Option<Duration>,
     /// A ping unanswered or a write stalled this long kills the session (frp: 10 s).
     pub write_timeout: Duration,
-    /// Inbound streams waiting to be accepted (frp: 256); beyond that new streams are reset.
+    /// Inbound streams waiting to be accepted (frp: 256). Beyond that the session's reader waits up to 2 s for
+    /// the acceptor before it resets a new stream (frp resets at once: a burst of 1,000 opens lost some).
     pub accept_backlog: usize,
 }
 
@@ -325,15 +326,17 @@ async fn reader(sh: Arc<Shared>, mut rd: tokio::io::ReadHalf<BoxedIo>, accept: O
                     buf.advance(len);
                     d
                 };
-                if let Err(r) = on_stream_frame(&sh, &accept, h, Some(data)) {
-                    break r;
+                match on_stream_frame(&sh, &accept, h, Some(data)) {
+                    Ok(Some(s)) => deliver(&sh, accept.as_ref().expect("only servers accept"), s).await,
+                    Ok(None) => {}
+                    Err(r) => break r,
                 }
             }
-            FrameType::WindowUpdate => {
-                if let Err(r) = on_stream_frame(&sh, &accept, h, None) {
-                    break r;
-                }
-            }
+            FrameType::WindowUpdate => match on_stream_frame(&sh, &accept, h, None) {
+                Ok(Some(s)) => deliver(&sh, accept.as_ref().expect("only servers accept"), s).await,
+                Ok(None) => {}
+                Err(r) => break r,
+            },
             FrameType::Ping => {
                 let mut g = sh.lock();
                 if h.flags & flags::SYN != 0 {
@@ -375,7 +378,7 @@ fn on_stream_frame(
     accept: &Option<mpsc::Sender<MuxStream>>,
     h: Header,
     data: Option<Bytes>,
-) -> Result<(), String> {
+) -> Result<Option<MuxStream>, String> {
     let mut g = sh.lock();
     let id = h.stream_id;
     if h.flags & flags::SYN != 0 && !g.streams.contains_key(&id) {
@@ -388,7 +391,7 @@ fn on_stream_frame(
             );
             drop(g);
             sh.wake_writer.notify_one();
-            return Ok(());
+            return Ok(None);
         };
         if id == 0 || id.is_multiple_of(2) {
             return Err(format!("peer opened stream {id}, which is not a client stream id"));
@@ -405,22 +408,17 @@ fn on_stream_frame(
             &[],
         );
         drop(g);
-        if let Err(e) = tx.try_send(MuxStream { shared: sh.clone(), id }) {
-            // Backlog full or nobody accepting: reset it. Marking it reset first makes the handle's drop silent.
-            let mut g = sh.lock();
-            if let Some(st) = g.streams.get_mut(&id) {
-                st.reset = true;
-            }
-            Shared::push_frame(
-                &mut g,
-                Header { kind: FrameType::WindowUpdate, flags: flags::RST, stream_id: id, length: 0 },
-                &[],
-            );
-            drop(g);
-            drop(e.into_inner());
-        }
         sh.wake_writer.notify_one();
-        return Ok(());
+        let stream = MuxStream { shared: sh.clone(), id };
+        return match tx.try_send(stream) {
+            Ok(()) => Ok(None),
+            // A burst of opens outran the accept loop: the reader waits for room (see `deliver`).
+            Err(mpsc::error::TrySendError::Full(s)) => Ok(Some(s)),
+            Err(mpsc::error::TrySendError::Closed(s)) => {
+                refuse(s);
+                Ok(None)
+            }
+        };
     }
     // A frame for a stream already gone (or a bogus id) is ignored. State stays until the handle drops.
     if let Some(s) = g.streams.get_mut(&id) {
@@ -429,7 +427,43 @@ fn on_stream_frame(
         }
         apply(s, h, data)?;
     }
-    Ok(())
+    Ok(None)
+}
+
+/// How long the reader waits for the accept loop when a burst of opened streams fills the backlog, before it
+/// refuses the stream. Frames of other streams wait meanwhile (back-pressure, as a listen backlog gives), so a peer
+/// that opens a thousand connections at once gets them all rather than resets; an acceptor that is stuck still
+/// cannot stall the session for longer than this per stream.
+const ACCEPT_WAIT: Duration = Duration::from_secs(2);
+
+/// Hands `stream` to the acceptor once the backlog has room, or refuses it (RST) after [`ACCEPT_WAIT`] or when the
+/// session closes.
+async fn deliver(sh: &Shared, tx: &mpsc::Sender<MuxStream>, stream: MuxStream) {
+    let permit = tokio::select! {
+        _ = sh.done.cancelled() => None,
+        r = tokio::time::timeout(ACCEPT_WAIT, tx.reserve()) => r.ok().and_then(Result::ok),
+    };
+    match permit {
+        Some(p) => p.send(stream),
+        None => refuse(stream),
+    }
+}
+
+/// Resets a stream the acceptor will never see. Marking it reset first makes the handle's drop silent.
+fn refuse(stream: MuxStream) {
+    let sh = stream.shared.clone();
+    let mut g = sh.lock();
+    if let Some(st) = g.streams.get_mut(&stream.id) {
+        st.reset = true;
+    }
+    Shared::push_frame(
+        &mut g,
+        Header { kind: FrameType::WindowUpdate, flags: flags::RST, stream_id: stream.id, length: 0 },
+        &[],
+    );
+    drop(g);
+    drop(stream);
+    sh.wake_writer.notify_one();
 }
 
 fn apply(s: &mut StreamState, h: Header, data: Option<Bytes>) -> Result<(), String> {
@@ -733,6 +767,64 @@ mod tests {
         for t in tasks {
             t.await.unwrap();
         }
+    }
+
+    fn pair_with_backlog(backlog: usize) -> (MuxSession, MuxSession, MuxAcceptor) {
+        let (a, b) = tokio::io::duplex(64 * 1024);
+        let cfg = MuxConfig { accept_backlog: backlog, ..MuxConfig::frp(Duration::from_secs(30)) };
+        let client = MuxSession::client(Box::new(a), cfg);
+        let (server, acc) = MuxSession::server(Box::new(b), cfg);
+        (client, server, acc)
+    }
+
+    /// A burst of opens larger than the backlog, with an acceptor that is slower than the peer: every stream is
+    /// delivered (the reader waits for room), none is reset.
+    #[tokio::test]
+    async fn a_burst_beyond_the_backlog_waits_for_the_acceptor() {
+        let (client, _server, mut acc) = pair_with_backlog(4);
+        let mut opened = Vec::new();
+        for i in 0..64u8 {
+            let mut s = client.open().unwrap();
+            s.write_all(&[i]).await.unwrap();
+            opened.push(s);
+        }
+        let mut seen = Vec::new();
+        for _ in 0..64 {
+            let mut s = tokio::time::timeout(Duration::from_secs(5), acc.accept()).await.unwrap().unwrap();
+            let mut b = [0u8; 1];
+            s.read_exact(&mut b).await.unwrap();
+            seen.push(b[0]);
+            s.write_all(&b).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        seen.sort_unstable();
+        assert_eq!(seen, (0..64u8).collect::<Vec<_>>());
+        for (i, s) in opened.iter_mut().enumerate() {
+            let mut b = [0u8; 1];
+            s.read_exact(&mut b).await.unwrap_or_else(|e| panic!("stream {i} failed: {e}"));
+            assert_eq!(b[0] as usize, i);
+        }
+    }
+
+    /// An acceptor that never takes the stream: it is reset after the bounded wait, and the session goes on.
+    #[tokio::test]
+    async fn a_stream_nobody_accepts_is_reset_after_the_wait() {
+        let (client, _server, mut acc) = pair_with_backlog(1);
+        let mut first = client.open().unwrap();
+        first.write_all(b"a").await.unwrap();
+        let mut second = client.open().unwrap();
+        second.write_all(b"b").await.unwrap();
+        let mut b = [0u8; 1];
+        let r = tokio::time::timeout(ACCEPT_WAIT * 2, second.read_exact(&mut b)).await;
+        assert!(matches!(r, Ok(Err(_))), "the second stream should be reset, got {r:?}");
+        let mut s = acc.accept().await.unwrap();
+        s.read_exact(&mut b).await.unwrap();
+        assert_eq!(&b, b"a");
+        let mut third = client.open().unwrap();
+        third.write_all(b"c").await.unwrap();
+        let mut s3 = acc.accept().await.unwrap();
+        s3.read_exact(&mut b).await.unwrap();
+        assert_eq!(&b, b"c");
     }
 
     #[tokio::test]
