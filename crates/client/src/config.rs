@@ -296,6 +296,15 @@ pub struct TransportConfig {
     /// `transport.quic.*` (used with `transport.protocol = "quic"`).
     #[serde(skip_serializing_if = "portway_config::QuicOptions::is_default")]
     pub quic: portway_config::QuicOptions,
+    /// frpc's outbound proxy for the server connection: `http://[user:password@]host:port` (HTTP CONNECT) or
+    /// `socks5://[user:password@]host:port`; not used by `quic` (UDP), as in frpc.
+    #[serde(rename = "proxyURL", skip_serializing_if = "String::is_empty")]
+    pub proxy_url: String,
+    /// The local IP address the server connection is made from.
+    #[serde(rename = "connectServerLocalIP", skip_serializing_if = "String::is_empty")]
+    pub connect_server_local_ip: String,
+    /// TCP keepalive of the server connection, seconds (frp: 7200; negative: off).
+    pub dial_server_keepalive: i64,
 }
 
 impl Default for TransportConfig {
@@ -311,11 +320,29 @@ impl Default for TransportConfig {
             wire_protocol: "v1".into(),
             tls: ClientTlsConfig::default(),
             quic: Default::default(),
+            proxy_url: String::new(),
+            connect_server_local_ip: String::new(),
+            dial_server_keepalive: 7200,
         }
     }
 }
 
 impl TransportConfig {
+    /// How the server connection is dialled (validated at load, so the parses here do not fail).
+    pub fn dial_options(&self) -> crate::via_proxy::DialOptions {
+        crate::via_proxy::DialOptions {
+            proxy: (!self.proxy_url.trim().is_empty())
+                .then(|| crate::via_proxy::ProxyUrl::parse(&self.proxy_url).ok())
+                .flatten(),
+            local_ip: self.connect_server_local_ip.trim().parse().ok(),
+            keepalive: match self.dial_server_keepalive {
+                k if k < 0 => None,
+                0 => Some(std::time::Duration::from_secs(15)),
+                k => Some(std::time::Duration::from_secs(k as u64)),
+            },
+        }
+    }
+
     /// The wire protocol every logical connection opens with.
     pub fn wire(&self) -> portway_proto::wire::Wire {
         if self.wire_protocol == "v2" {
@@ -721,9 +748,6 @@ const UNSUPPORTED: &[portway_config::Unsupported] = &[
     ("featureGates", "frp's feature gates", "remove it", false),
     ("dnsServer", "frpc's own DNS server setting", "the system resolver is used", false),
     ("log.disablePrintColor", "frp's log colour switch", "colour is on only on a terminal", false),
-    ("transport.dialServerKeepalive", "frpc's TCP keepalive to the server", "the system default applies", false),
-    ("transport.connectServerLocalIP", "frpc's local address for the server connection", "the system picks it", false),
-    ("transport.proxyURL", "frpc's proxy for the server connection", "connect directly", true),
     ("auth.oidc.tokenSource", "an OIDC token source", "give clientID and clientSecret", true),
 ];
 
@@ -924,6 +948,19 @@ impl ClientConfig {
         }
         if self.server_port == 0 {
             return Err(bad("serverPort".into(), "must be 1..=65535".into()));
+        }
+        let t = &self.transport;
+        if !t.proxy_url.trim().is_empty() {
+            crate::via_proxy::ProxyUrl::parse(&t.proxy_url)
+                .map_err(|m| bad("transport.proxyURL".into(), m))?;
+        }
+        if !t.connect_server_local_ip.trim().is_empty()
+            && t.connect_server_local_ip.trim().parse::<std::net::IpAddr>().is_err()
+        {
+            return Err(bad(
+                "transport.connectServerLocalIP".into(),
+                format!("{:?} is not an IP address of this machine (e.g. \"192.168.1.10\")", t.connect_server_local_ip),
+            ));
         }
         let w = &self.web_server;
         if w.pprof_enable {

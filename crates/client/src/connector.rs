@@ -10,7 +10,6 @@ use portway_proto::quic::{QuicClient, QuicError};
 use portway_proto::transport::{self, BoxedIo};
 use portway_proto::ws;
 use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::ClientConfig;
@@ -70,6 +69,14 @@ pub enum ConnectError {
     /// The QUIC connection is gone.
     #[error("the QUIC connection to the server is closed: {0}")]
     QuicClosed(quinn::ConnectionError),
+    /// The outbound proxy (`transport.proxyURL`) could not be used.
+    #[error("cannot connect to the server at {addr} through the proxy: {source}")]
+    Proxy {
+        /// host:port of the server.
+        addr: String,
+        /// What the proxy did.
+        source: crate::via_proxy::DialError,
+    },
 }
 
 type TlsSetup = (tokio_rustls::TlsConnector, rustls::pki_types::ServerName<'static>);
@@ -177,9 +184,14 @@ impl Connector {
         let secs = self.cfg.transport.dial_server_timeout.max(1) as u64;
         let limit = Duration::from_secs(secs);
         let timeout = || ConnectError::DialTimeout { addr: addr.clone(), secs };
-        let tcp = match tokio::time::timeout(limit, TcpStream::connect(&addr)).await {
+        let opts = self.cfg.transport.dial_options();
+        let dial = crate::via_proxy::dial(&self.cfg.server_addr, self.cfg.server_port, &opts);
+        let tcp = match tokio::time::timeout(limit, dial).await {
             Ok(Ok(t)) => t,
-            Ok(Err(source)) => return Err(ConnectError::Dial { addr, source }),
+            Ok(Err(crate::via_proxy::DialError::Io(source))) if opts.proxy.is_none() => {
+                return Err(ConnectError::Dial { addr, source })
+            }
+            Ok(Err(source)) => return Err(ConnectError::Proxy { addr, source }),
             Err(_) => return Err(timeout()),
         };
         transport::tune(&tcp);

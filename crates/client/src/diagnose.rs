@@ -178,6 +178,11 @@ pub async fn check(cfg: &ClientConfig, secret: &SecretSource) -> Vec<Step> {
     steps
 }
 
+/// The outbound proxy of the server connection, when one is set (QUIC does not use it).
+fn via_proxy(cfg: &ClientConfig) -> Option<crate::via_proxy::ProxyUrl> {
+    (cfg.transport.protocol != "quic").then(|| cfg.transport.dial_options().proxy).flatten()
+}
+
 fn host_port(cfg: &ClientConfig) -> String {
     match cfg.server_addr.parse::<IpAddr>() {
         Ok(IpAddr::V6(ip)) => format!("[{ip}]:{}", cfg.server_port),
@@ -188,6 +193,16 @@ fn host_port(cfg: &ClientConfig) -> String {
 async fn dns(cfg: &ClientConfig) -> (Step, Option<Vec<SocketAddr>>) {
     let t0 = Instant::now();
     let host = &cfg.server_addr;
+    if let Some(p) = via_proxy(cfg) {
+        // The proxy resolves serverAddr; this computer may not be able to (and need not).
+        let s = Step::new(
+            StepKind::Dns,
+            Outcome::Skipped,
+            "viaProxy",
+            format!("{host} is looked up by the proxy {} (transport.proxyURL)", p.addr),
+        );
+        return (s.took(t0), Some(Vec::new()));
+    }
     if let Ok(ip) = host.parse::<IpAddr>() {
         let s =
             Step::new(StepKind::Dns, Outcome::Ok, "ipAddress", format!("{host} is an IP address: nothing to look up"));
@@ -234,6 +249,41 @@ async fn tcp(cfg: &ClientConfig, addrs: &[SocketAddr]) -> (Step, Option<TcpStrea
     }
     let port = cfg.server_port;
     let secs = cfg.transport.dial_server_timeout.max(1) as u64;
+    if let Some(p) = via_proxy(cfg) {
+        let opts = cfg.transport.dial_options();
+        let target = host_port(cfg);
+        let dial = crate::via_proxy::dial(&cfg.server_addr, port, &opts);
+        let s = match tokio::time::timeout(Duration::from_secs(secs), dial).await {
+            Ok(Ok(c)) => {
+                let s = Step::new(
+                    StepKind::Tcp,
+                    Outcome::Ok,
+                    "connected",
+                    format!("connected to {target} through the proxy {}", p.addr),
+                );
+                return (s.took(t0), Some(c));
+            }
+            Ok(Err(e)) => Step::new(
+                StepKind::Tcp,
+                Outcome::Fail,
+                "proxy",
+                format!("connecting to {target} through the proxy {} failed", p.addr),
+            )
+            .fix(
+                "Check transport.proxyURL (scheme, address, user and password) and that the proxy lets this \
+                 computer connect to serverAddr:serverPort.",
+            )
+            .detail(e.to_string()),
+            Err(_) => Step::new(
+                StepKind::Tcp,
+                Outcome::Fail,
+                "timeout",
+                format!("no connection to {target} through the proxy {} within {secs} s", p.addr),
+            )
+            .fix("The proxy or the server does not answer: check transport.proxyURL, serverAddr and serverPort."),
+        };
+        return (s.took(t0), None);
+    }
     let mut last = None;
     for addr in addrs {
         match tokio::time::timeout(Duration::from_secs(secs), TcpStream::connect(addr)).await {

@@ -29,6 +29,7 @@ pub mod secret;
 pub mod status;
 pub mod store;
 pub mod udp;
+pub mod via_proxy;
 pub mod visitor;
 pub mod xtcp;
 
