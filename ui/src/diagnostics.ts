@@ -2,19 +2,23 @@
 // values and shows each step's result, time and, for the first failure, what to do. The app gives it a function
 // that returns what to check; everything else lives here.
 import { api, toApiError } from "./api";
+import { describeError } from "./errors";
 import { append, clear, h } from "./dom";
+import { language, locale, lookup, t, type PlainKey } from "./i18n";
 import type { DiagCertificate, DiagOutcome, DiagStep, DiagStepKind, Profile } from "./types";
 
-export const STEP_TITLES: Record<DiagStepKind, string> = {
-  dns: "DNS",
-  tcp: "TCP connect",
-  tls: "TLS",
-  token: "Token request",
-  login: "Login",
+const STEP_KEYS: Record<DiagStepKind, PlainKey> = {
+  dns: "diag.step.dns",
+  tcp: "diag.step.tcp",
+  tls: "diag.step.tls",
+  token: "diag.step.token",
+  login: "diag.step.login",
 };
+/** A step's title in the chosen language. */
+export const stepTitle = (k: DiagStepKind): string => t(STEP_KEYS[k]);
 
 const MARKS: Record<DiagOutcome, string> = { ok: "✓", warn: "!", fail: "✗", skipped: "–" };
-const OUTCOME_WORDS: Record<DiagOutcome, string> = { ok: "passed", warn: "passed with a warning", fail: "failed", skipped: "not checked" };
+const OUTCOME_KEYS: Record<DiagOutcome, PlainKey> = { ok: "diag.outcome.ok", warn: "diag.outcome.warn", fail: "diag.outcome.fail", skipped: "diag.outcome.skipped" };
 
 /** What "Check" runs with: the profile and the typed secret (`null`: the stored one). */
 export interface DiagInput {
@@ -24,23 +28,38 @@ export interface DiagInput {
   secret: string | null;
 }
 
+/**
+ * A step's summary and fix in the chosen language. The engine writes them in English with the specifics (host,
+ * address, the server's words); in another language the step's code picks a translated sentence and the engine's
+ * text is kept as `original`, shown as a detail. A code without a translation keeps the engine's text.
+ */
+export function stepText(s: Pick<DiagStep, "step" | "code" | "summary" | "fix">): { summary: string; fix: string; original: string | null } {
+  if (language() === "en") return { summary: s.summary, fix: s.fix, original: null };
+  const key = lookup(`diag.${s.step}.${s.code}`) !== null ? `diag.${s.step}.${s.code}` : `diag.${s.code}`;
+  const summary = lookup(key);
+  if (summary === null) return { summary: s.summary, fix: s.fix, original: null };
+  const fix = s.fix ? (lookup(`${key}.fix`) ?? s.fix) : "";
+  return { summary, fix, original: [s.summary, s.fix].filter((x) => x).join(" — ") };
+}
+
 /** One line that says how the whole check went. */
 export function verdict(steps: DiagStep[]): { state: "ok" | "warn" | "fail"; text: string } {
   const failed = steps.find((s) => s.outcome === "fail");
-  if (failed) return { state: "fail", text: `Stopped at ${STEP_TITLES[failed.step]}: ${failed.summary}.` };
+  if (failed) return { state: "fail", text: t("diag.verdictFail", { step: stepTitle(failed.step), summary: stepText(failed).summary }) };
   const warned = steps.filter((s) => s.outcome === "warn");
   if (warned.length) {
-    return { state: "warn", text: `The server can be reached and the login works; see the warning at ${warned.map((s) => STEP_TITLES[s.step]).join(", ")}.` };
+    return { state: "warn", text: t("diag.verdictWarn", { steps: warned.map((s) => stepTitle(s.step)).join(t("list.sep")) }) };
   }
-  return { state: "ok", text: "Every step passed: the server can be reached and accepts the login." };
+  return { state: "ok", text: t("diag.verdictOk") };
 }
 
 /** "12 ms", "1.4 s". */
 export function duration(ms: number): string {
-  return ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`;
+  const n = (v: number, digits: number) => new Intl.NumberFormat(locale(), { maximumFractionDigits: digits, minimumFractionDigits: digits }).format(v);
+  return ms < 1000 ? t("diag.ms", { n: n(Math.round(ms), 0) }) : t("diag.s", { n: n(Number((ms / 1000).toFixed(1)), 1) });
 }
 
-const dateFmt = (): Intl.DateTimeFormat => new Intl.DateTimeFormat(undefined, { year: "numeric", month: "short", day: "numeric" });
+const dateFmt = (): Intl.DateTimeFormat => new Intl.DateTimeFormat(locale(), { year: "numeric", month: "short", day: "numeric" });
 
 function certRows(c: DiagCertificate, now: number): HTMLElement {
   const until = dateFmt().format(new Date(c.notAfter * 1000));
@@ -49,14 +68,16 @@ function certRows(c: DiagCertificate, now: number): HTMLElement {
   return h(
     "dl",
     { class: "diag-cert", "data-testid": "diag-cert" },
-    row("Subject", c.subject, "diag-cert-subject"),
-    row("Issuer", c.selfSigned ? `${c.issuer} (self-signed)` : c.issuer, "diag-cert-issuer"),
-    row("Valid until", expired ? `${until} (expired)` : until, "diag-cert-expiry"),
-    row("Trusted", `${c.trusted ? "Yes" : "No"}: ${c.trust}`, "diag-cert-trusted"),
+    row(t("diag.cert.subject"), c.subject, "diag-cert-subject"),
+    row(t("diag.cert.issuer"), c.selfSigned ? t("diag.cert.selfSigned", { issuer: c.issuer }) : c.issuer, "diag-cert-issuer"),
+    row(t("diag.cert.validUntil"), expired ? t("diag.cert.expired", { date: until }) : until, "diag-cert-expiry"),
+    row(t("diag.cert.trusted"), t(c.trusted ? "diag.cert.yes" : "diag.cert.no", { trust: c.trust }), "diag-cert-trusted"),
   );
 }
 
 function stepItem(s: DiagStep, now: number): HTMLElement {
+  const text = stepText(s);
+  const detail = [text.original, s.outcome === "fail" ? s.detail : ""].filter((x) => x).join("\n");
   const time = s.outcome === "skipped" ? null : h("span", { class: "diag-time", "data-testid": "diag-time" }, duration(s.millis));
   const li = h(
     "li",
@@ -65,11 +86,11 @@ function stepItem(s: DiagStep, now: number): HTMLElement {
     h(
       "div",
       { class: "diag-body" },
-      h("div", { class: "diag-head" }, h("strong", {}, STEP_TITLES[s.step]), h("span", { class: "visually-hidden" }, ` ${OUTCOME_WORDS[s.outcome]}`), time),
-      h("p", { class: "diag-summary", "data-testid": "diag-summary" }, s.summary),
+      h("div", { class: "diag-head" }, h("strong", {}, stepTitle(s.step)), h("span", { class: "visually-hidden" }, ` ${t(OUTCOME_KEYS[s.outcome])}`), time),
+      h("p", { class: "diag-summary", "data-testid": "diag-summary" }, text.summary),
       s.certificate ? certRows(s.certificate, now) : null,
-      s.fix && s.outcome !== "ok" && s.outcome !== "skipped" ? h("p", { class: "diag-fix", "data-testid": "diag-fix" }, h("strong", {}, "What to do: "), s.fix) : null,
-      s.detail && s.outcome === "fail" ? h("details", { class: "diag-detail" }, h("summary", {}, "Details"), h("pre", { "data-testid": "diag-detail" }, s.detail)) : null,
+      text.fix && s.outcome !== "ok" && s.outcome !== "skipped" ? h("p", { class: "diag-fix", "data-testid": "diag-fix" }, h("strong", {}, t("diag.whatToDo")), text.fix) : null,
+      detail ? h("details", { class: "diag-detail" }, h("summary", {}, t("common.details")), h("pre", { "data-testid": "diag-detail" }, detail)) : null,
     ),
   );
   return li;
@@ -81,25 +102,37 @@ export class DiagnosticsPanel {
   private readonly result: HTMLElement;
   private readonly verdictEl: HTMLElement;
   private readonly list: HTMLOListElement;
+  private readonly title: HTMLElement;
+  private readonly hint: HTMLElement;
   private running = false;
+  /** What the result shows, so a language change can render it again. */
+  private shown: { steps: DiagStep[] } | { state: string; text: () => string } | null = null;
 
   constructor(private readonly input: () => DiagInput | null) {
-    this.button = h("button", { type: "button", "data-testid": "diag-button", onclick: () => void this.run() }, "Check");
+    this.button = h("button", { type: "button", "data-testid": "diag-button", onclick: () => void this.run() });
     this.verdictEl = h("p", { class: "diag-verdict", "data-testid": "diag-verdict", role: "status", "aria-live": "polite" });
     this.list = h("ol", { class: "diag-steps", "data-testid": "diag-steps" });
     this.result = h("div", { class: "diag-result", "data-testid": "diag-result", hidden: true }, this.verdictEl, this.list);
+    this.title = h("h2", { id: "sec-diagnostics" });
+    this.hint = h("p", { class: "hint" });
     this.el = h(
       "section",
       { class: "card", "aria-labelledby": "sec-diagnostics", "data-testid": "section-diagnostics" },
-      h("h2", { id: "sec-diagnostics" }, "Diagnostics"),
-      h(
-        "div",
-        { class: "diag-tools" },
-        this.button,
-        h("p", { class: "hint" }, "Checks the way to the server one step at a time with the values in the form: DNS, TCP connect, TLS, token request, login."),
-      ),
+      this.title,
+      h("div", { class: "diag-tools" }, this.button, this.hint),
       this.result,
     );
+    this.relabel();
+  }
+
+  /** Every text again, in the current language (the result too). */
+  relabel(): void {
+    this.title.textContent = t("diag.title");
+    this.hint.textContent = t("diag.hint");
+    this.button.textContent = this.running ? t("diag.checking") : t("diag.check");
+    if (this.running) this.verdictEl.textContent = t("diag.checkingSteps");
+    else if (this.shown && "steps" in this.shown) this.showSteps(this.shown.steps);
+    else if (this.shown) this.show(this.shown.state, this.shown.text());
   }
 
   /** Runs the check; a second click while one runs does nothing. */
@@ -107,30 +140,39 @@ export class DiagnosticsPanel {
     if (this.running) return;
     const input = this.input();
     if (!input) {
-      this.show("fail", "Fix the highlighted fields first: the check needs a server address and port.");
+      this.shown = { state: "fail", text: () => t("diag.fixFieldsFirst") };
+      this.show("fail", t("diag.fixFieldsFirst"));
       clear(this.list);
       return;
     }
     this.running = true;
     this.button.disabled = true;
-    this.button.textContent = "Checking…";
-    this.show("pending", "Checking: DNS, TCP connect, TLS, token request, login…");
+    this.button.textContent = t("diag.checking");
+    this.show("pending", t("diag.checkingSteps"));
     clear(this.list);
     try {
       const steps = await api.diagnose(input.id, input.profile, input.secret);
-      const v = verdict(steps);
-      this.show(v.state, v.text);
-      const now = Date.now();
-      append(this.list, ...steps.map((s) => stepItem(s, now)));
+      this.shown = { steps };
+      this.showSteps(steps);
     } catch (e) {
       const err = toApiError(e);
-      this.show("error", err.message);
+      const text = () => describeError(err).text;
+      this.shown = { state: "error", text };
+      this.show("error", text());
       this.result.dataset.code = err.code;
     } finally {
       this.running = false;
       this.button.disabled = false;
-      this.button.textContent = "Check";
+      this.button.textContent = t("diag.check");
     }
+  }
+
+  private showSteps(steps: DiagStep[]): void {
+    const v = verdict(steps);
+    this.show(v.state, v.text);
+    const now = Date.now();
+    clear(this.list);
+    append(this.list, ...steps.map((s) => stepItem(s, now)));
   }
 
   private show(state: string, text: string): void {

@@ -1,5 +1,7 @@
 // The editable form model (raw strings as typed), its validation, and the conversion to/from `Profile`.
 // Pure: no DOM, no IPC. Nothing is sent while `validate` returns any error.
+// `tr`, not `t`: `t` is the name of the type-fields local below.
+import { t as tr } from "./i18n";
 import type { AuthMethod, Profile, ProxyType, Transport } from "./types";
 
 export interface ProxyForm {
@@ -90,22 +92,22 @@ const LABEL_RE = /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
 
 /** A DNS name as the server routes it: labels of letters, digits and '-', optionally "*." in front. */
 export function domainError(d: string): string | null {
-  if (d.includes("://")) return `"${d}": give only the name, without http:// or https://`;
-  if (/[:/]/.test(d)) return `"${d}": give only the name, without a port or a path`;
+  if (d.includes("://")) return tr("form.domainScheme", { d });
+  if (/[:/]/.test(d)) return tr("form.domainPortPath", { d });
   const name = d.startsWith("*.") ? d.slice(2) : d;
-  if (name.length > 253 || !name.split(".").every((l) => LABEL_RE.test(l))) return `"${d}" is not a valid domain name`;
+  if (name.length > 253 || !name.split(".").every((l) => LABEL_RE.test(l))) return tr("form.domainInvalid", { d });
   return null;
 }
 
 export const PROXY_NAME_RE = /^[A-Za-z0-9._-]+$/;
 
 /** Port as typed: an integer 1–65535 written in plain digits. */
-export function portError(raw: string, what = "Port"): string | null {
+export function portError(raw: string, what = tr("form.port")): string | null {
   const s = raw.trim();
-  if (s === "") return `${what} is required`;
-  if (!/^\d+$/.test(s)) return `${what} must be a whole number from 1 to 65535`;
+  if (s === "") return tr("form.portRequired", { what });
+  if (!/^\d+$/.test(s)) return tr("form.portNotNumber", { what });
   const n = Number(s);
-  if (n < 1 || n > 65535) return `${what} must be from 1 to 65535`;
+  if (n < 1 || n > 65535) return tr("form.portRange", { what });
   return null;
 }
 
@@ -127,37 +129,37 @@ export function isIPv6(s: string): boolean {
 
 export function ipError(raw: string): string | null {
   const s = raw.trim();
-  if (s === "") return "Local IP is required";
+  if (s === "") return tr("form.localIpRequired");
   if (isIPv4(s) || isIPv6(s)) return null;
-  return "Enter an IPv4 or IPv6 address, e.g. 127.0.0.1 or ::1";
+  return tr("form.ipInvalid");
 }
 
 export function addrError(raw: string): string | null {
   const s = raw.trim();
-  if (s === "") return "Server address is required";
-  if (s.includes("://")) return "Enter only the host name or IP, without http:// or wss://";
-  if (/\s/.test(s)) return "The server address cannot contain spaces";
+  if (s === "") return tr("form.addrRequired");
+  if (s.includes("://")) return tr("form.addrScheme");
+  if (/\s/.test(s)) return tr("form.addrSpaces");
   return null;
 }
 
 export function tokenEndpointError(raw: string): string | null {
   const s = raw.trim();
-  if (s === "") return "Token endpoint URL is required";
+  if (s === "") return tr("form.tokenEndpointRequired");
   let u: URL;
   try {
     u = new URL(s);
   } catch {
-    return "Enter a full URL, e.g. https://auth.example.com/application/o/token/";
+    return tr("form.urlInvalid");
   }
-  if (u.protocol !== "https:" && u.protocol !== "http:") return "The token endpoint must be an http:// or https:// URL";
-  if (!u.hostname) return "The token endpoint URL has no host";
+  if (u.protocol !== "https:" && u.protocol !== "http:") return tr("form.urlScheme");
+  if (!u.hostname) return tr("form.urlNoHost");
   return null;
 }
 
 export function proxyNameError(name: string, taken: boolean): string | null {
-  if (name === "") return "Name is required";
-  if (!PROXY_NAME_RE.test(name)) return "Use only letters, digits, '.', '_' and '-'";
-  if (taken) return "Another proxy already has this name";
+  if (name === "") return tr("form.nameRequired");
+  if (!PROXY_NAME_RE.test(name)) return tr("form.nameChars");
+  if (taken) return tr("form.nameTaken");
   return null;
 }
 
@@ -170,7 +172,7 @@ export function validate(f: ProfileForm): Errors {
   put("port", portError(f.port));
   if (f.method === "oidc") {
     put("tokenEndpointUrl", tokenEndpointError(f.tokenEndpointUrl));
-    put("clientId", f.clientId.trim() === "" ? "Client ID is required" : null);
+    put("clientId", f.clientId.trim() === "" ? tr("form.clientIdRequired") : null);
   }
   const seen = new Set<string>();
   for (const p of f.proxies) {
@@ -178,14 +180,14 @@ export function validate(f: ProfileForm): Errors {
     put(proxyField(p.key, "name"), proxyNameError(name, seen.has(name)));
     seen.add(name);
     put(proxyField(p.key, "localIp"), ipError(p.localIp));
-    put(proxyField(p.key, "localPort"), portError(p.localPort, "Local port"));
+    put(proxyField(p.key, "localPort"), portError(p.localPort, tr("form.localPort")));
     const t = typeFields(p.type);
-    if (t.remotePort) put(proxyField(p.key, "remotePort"), portError(p.remotePort, "Remote port"));
+    if (t.remotePort) put(proxyField(p.key, "remotePort"), portError(p.remotePort, tr("form.remotePort")));
     if (t.domains) {
       const domains = splitList(p.customDomains);
       const sub = p.subdomain.trim();
       if (domains.length === 0 && sub === "") {
-        put(proxyField(p.key, "customDomains"), "Give a custom domain or a subdomain: the name visitors use to reach this proxy");
+        put(proxyField(p.key, "customDomains"), tr("form.domainsRequired"));
       }
       for (const d of domains) {
         const m = domainError(d);
@@ -195,22 +197,22 @@ export function validate(f: ProfileForm): Errors {
         }
       }
       if (sub !== "" && !LABEL_RE.test(sub)) {
-        put(proxyField(p.key, "subdomain"), "Use letters, digits and '-' only (the server adds its own domain after it)");
+        put(proxyField(p.key, "subdomain"), tr("form.subdomainInvalid"));
       }
     }
     if (t.locations) {
       const bad = splitList(p.locations).find((l) => !l.startsWith("/"));
-      if (bad !== undefined) put(proxyField(p.key, "locations"), `"${bad}": a location is a URL path starting with /`);
+      if (bad !== undefined) put(proxyField(p.key, "locations"), tr("form.locationInvalid", { bad }));
     }
     if (t.basicAuth) {
       const user = p.httpUser.trim();
       const hasPw = p.httpPassword !== "" || p.hasHttpPassword;
-      if (user !== "" && !hasPw) put(proxyField(p.key, "httpPassword"), "Give the password visitors must enter with this user");
-      if (user === "" && p.httpPassword !== "") put(proxyField(p.key, "httpUser"), "Give the user name that goes with this password");
-      if (/[:\s]/.test(user)) put(proxyField(p.key, "httpUser"), "A basic-auth user name cannot contain ':' or spaces");
+      if (user !== "" && !hasPw) put(proxyField(p.key, "httpPassword"), tr("form.passwordRequired"));
+      if (user === "" && p.httpPassword !== "") put(proxyField(p.key, "httpUser"), tr("form.userRequired"));
+      if (/[:\s]/.test(user)) put(proxyField(p.key, "httpUser"), tr("form.userInvalid"));
     }
     if (t.hostHeaderRewrite && p.hostHeaderRewrite.trim() !== "") {
-      put(proxyField(p.key, "hostHeaderRewrite"), domainError(p.hostHeaderRewrite.trim()) === null || /^[\w.-]+:\d+$/.test(p.hostHeaderRewrite.trim()) ? null : "Give a host name, e.g. localhost or app.internal");
+      put(proxyField(p.key, "hostHeaderRewrite"), domainError(p.hostHeaderRewrite.trim()) === null || /^[\w.-]+:\d+$/.test(p.hostHeaderRewrite.trim()) ? null : tr("form.hostRewriteInvalid"));
     }
   }
   return e;

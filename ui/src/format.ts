@@ -1,5 +1,6 @@
 // Pure text formatting: status labels, byte counts, times. `now` and the locale/time zone are parameters so
-// unit tests are deterministic; the app passes the defaults (system locale and zone).
+// unit tests are deterministic; the app passes the defaults (the chosen language's locale, the system zone).
+import { locale, t, type PlainKey } from "./i18n";
 import type { ConnStatus, LogLine, ProxyStatus, ProxyType, TokenInfo } from "./types";
 
 export interface TimeFmt {
@@ -15,7 +16,7 @@ function sameLocalDay(a: number, b: number, tz: string | undefined): boolean {
 /** The one time-of-day format of the app: Intl.DateTimeFormat in the OS/browser locale (12 or 24 hours as that
  * locale has it), used for the header, the sign-in result and the log lines alike. */
 export function clockFormat(fmt: TimeFmt = {}, millis = false): Intl.DateTimeFormat {
-  return new Intl.DateTimeFormat(fmt.locale, {
+  return new Intl.DateTimeFormat(fmt.locale ?? locale(), {
     timeZone: fmt.timeZone,
     hour: "2-digit",
     minute: "2-digit",
@@ -28,7 +29,7 @@ export function clockFormat(fmt: TimeFmt = {}, millis = false): Intl.DateTimeFor
 export function formatClock(ms: number, now: number, fmt: TimeFmt = {}): string {
   const time = clockFormat(fmt).format(ms);
   if (sameLocalDay(ms, now, fmt.timeZone)) return time;
-  const date = new Intl.DateTimeFormat(fmt.locale, { timeZone: fmt.timeZone, year: "numeric", month: "short", day: "numeric" }).format(ms);
+  const date = new Intl.DateTimeFormat(fmt.locale ?? locale(), { timeZone: fmt.timeZone, year: "numeric", month: "short", day: "numeric" }).format(ms);
   return `${date} ${time}`;
 }
 
@@ -53,17 +54,17 @@ export interface ConnView {
 export function connView(conn: ConnStatus, now: number, retryDeadline: number | null = null, fmt: TimeFmt = {}): ConnView {
   switch (conn.state) {
     case "disconnected":
-      return { label: "Disconnected", tone: "idle", action: "connect" };
+      return { label: t("conn.disconnected"), tone: "idle", action: "connect" };
     case "connecting":
-      return { label: `Connecting (attempt ${conn.attempt})`, tone: "busy", action: "disconnect" };
+      return { label: t("conn.connecting", { attempt: conn.attempt }), tone: "busy", action: "disconnect" };
     case "connected":
-      return { label: `Connected since ${formatClock(conn.since, now, fmt)}`, tone: "ok", action: "disconnect" };
+      return { label: t("conn.connected", { time: formatClock(conn.since, now, fmt) }), tone: "ok", action: "disconnect" };
     case "error": {
       if (conn.retryInMs === null) {
-        return { label: `Error: ${conn.reason} — gave up`, tone: "bad", action: "connect" };
+        return { label: t("conn.errorGaveUp", { reason: conn.reason }), tone: "bad", action: "connect" };
       }
       const deadline = retryDeadline ?? now + conn.retryInMs;
-      return { label: `Error: ${conn.reason} — retrying in ${secondsLeft(deadline, now)}s`, tone: "bad", action: "disconnect" };
+      return { label: t("conn.errorRetrying", { reason: conn.reason, seconds: secondsLeft(deadline, now) }), tone: "bad", action: "disconnect" };
     }
   }
 }
@@ -79,7 +80,7 @@ export function humanBytes(n: number): string {
     v /= 1024;
     i++;
   }
-  const s = v >= 100 ? v.toFixed(0) : v.toFixed(1).replace(/\.0$/, "");
+  const s = new Intl.NumberFormat(locale(), { maximumFractionDigits: v >= 100 ? 0 : 1, useGrouping: false }).format(v);
   return `${s} ${units[i]}`;
 }
 
@@ -98,20 +99,20 @@ export interface ProxyBadge {
  * it was just added or the engine was disconnected. `where` is what the server says to connect to.
  */
 export function proxyBadge(status: ProxyStatus | undefined, enabled: boolean, running = true, where: PublicAddr[] = []): ProxyBadge {
-  if (!enabled) return { label: "Disabled", tone: "off", detail: "Disabled: not registered with the server" };
-  if (!running) return { label: "Not running", tone: "idle", detail: "Not running: connect to register it with the server" };
-  if (!status) return { label: "Waiting", tone: "idle", detail: "Waiting: registered once the connection is up" };
+  if (!enabled) return { label: t("badge.disabled"), tone: "off", detail: t("badge.disabledDetail") };
+  if (!running) return { label: t("badge.notRunning"), tone: "idle", detail: t("badge.notRunningDetail") };
+  if (!status) return { label: t("badge.waiting"), tone: "idle", detail: t("badge.waitingDetail") };
   switch (status.state) {
     case "idle":
-      return { label: "Waiting", tone: "idle", detail: "Waiting: registered once the connection is up" };
+      return { label: t("badge.waiting"), tone: "idle", detail: t("badge.waitingDetail") };
     case "pending":
-      return { label: "Pending", tone: "busy", detail: "Pending: the server has not answered yet" };
+      return { label: t("badge.pending"), tone: "busy", detail: t("badge.pendingDetail") };
     case "running": {
       const at = where.map((w) => w.text).join(", ") || status.remoteAddr;
-      return { label: `Running at ${at}`, tone: "ok", detail: `Running: reachable at ${at}` };
+      return { label: t("badge.running", { at }), tone: "ok", detail: t("badge.runningDetail", { at }) };
     }
     case "error":
-      return { label: `Refused: ${status.reason}`, tone: "bad", detail: `The server refused this proxy: ${status.reason}` };
+      return { label: t("badge.refused", { reason: status.reason }), tone: "bad", detail: t("badge.refusedDetail", { reason: status.reason }) };
   }
 }
 
@@ -123,19 +124,19 @@ export function engineRuns(conn: ConnStatus): boolean {
 /** "in 1.2 KiB · out 3 MiB · 2 conns" */
 export function trafficLabel(s: ProxyStatus | undefined): string {
   if (!s) return "";
-  const conns = s.conns === 1 ? "1 conn" : `${s.conns} conns`;
-  return `in ${humanBytes(s.bytesIn)} · out ${humanBytes(s.bytesOut)} · ${conns}`;
+  const conns = s.conns === 1 ? t("traffic.oneConn") : t("traffic.conns", { n: s.conns });
+  return t("traffic.label", { in: humanBytes(s.bytesIn), out: humanBytes(s.bytesOut), conns });
 }
 
 /** "in 5 min", "in 45 s", "in 2 h 5 min", "expired". */
 export function relativeIn(seconds: number): string {
-  if (!Number.isFinite(seconds) || seconds <= 0) return "expired";
-  if (seconds < 60) return `in ${Math.round(seconds)} s`;
+  if (!Number.isFinite(seconds) || seconds <= 0) return t("rel.expired");
+  if (seconds < 60) return t("rel.seconds", { s: Math.round(seconds) });
   const min = Math.round(seconds / 60);
-  if (min < 120) return `in ${min} min`;
+  if (min < 120) return t("rel.minutes", { min });
   const h = Math.floor(min / 60);
   const m = min % 60;
-  return m === 0 ? `in ${h} h` : `in ${h} h ${m} min`;
+  return m === 0 ? t("rel.hours", { h }) : t("rel.hoursMinutes", { h, min: m });
 }
 
 /** Token expiry: local time of `expiresAt` and the relative "in N min" from `expiresIn`. */
@@ -182,40 +183,47 @@ export function publicAddrs(type: ProxyType, remoteAddr: string, serverAddr: str
   });
 }
 
-/** An OAuth error from the identity provider, explained with the form's field names. */
+/** An error the app explains: the provider's OAuth error code, or one of the engine's errors it recognises. */
 export interface AuthExplanation {
-  /** The provider's OAuth error code, or "unreachable". */
+  /** The provider's OAuth error code, "unreachable" (token endpoint), or one of ENGINE_ERRORS' codes. */
   code: string;
-  /** Plain words: what it means and which fields to check. */
+  /** Plain words, in the chosen language: what it means and which fields to check. */
   explanation: string;
 }
 
-const OAUTH_EXPLANATIONS: Record<string, string> = {
-  invalid_client:
-    "The identity provider does not accept this Client ID with this Client secret. Copy both again from the application in your provider (the secret may have been regenerated).",
-  invalid_grant:
-    "The identity provider refused the Client secret, or one of its policies denies this client. Copy the Client secret again from the provider and check the application's access policies.",
-  unauthorized_client:
-    "The identity provider knows this Client ID but does not let it sign in with a client secret. In the provider, allow the client-credentials flow for this application.",
-  invalid_scope:
-    "The identity provider does not allow the requested Scope for this client. Clear Scope, or use one the application allows.",
-  invalid_request:
-    "The identity provider could not understand the request. Check that Token endpoint URL is the provider's token endpoint (not the issuer or the authorize page).",
-  unsupported_grant_type:
-    "This Token endpoint URL does not offer client-credentials sign-in. Check that it is the provider's token endpoint.",
-  access_denied: "The identity provider denied access to this client. Check the application's access policies in the provider.",
-  invalid_target: "The identity provider does not issue tokens for this Audience. Clear Audience or use the one the server expects.",
-};
+const OAUTH_CODES = [
+  "invalid_client",
+  "invalid_grant",
+  "unauthorized_client",
+  "invalid_scope",
+  "invalid_request",
+  "unsupported_grant_type",
+  "access_denied",
+  "invalid_target",
+] as const;
 
-/** Recognises the provider's OAuth error (or an unreachable token endpoint) in an error message. */
+/** Whether an explanation's code is the identity provider's own (its answer is then shown as "the provider's answer"). */
+export const isProviderCode = (code: string): boolean => (OAUTH_CODES as readonly string[]).includes(code);
+
+/** The engine's errors (English text from Rust) that the app recognises, first match wins. */
+const ENGINE_ERRORS: [code: string, re: RegExp, key: PlainKey][] = [
+  ["unreachable", /cannot reach the token endpoint/i, "explain.tokenUnreachable"],
+  ["wrongToken", /authorization failed|auth\.token does not match/i, "explain.wrongToken"],
+  ["portNotAllowed", /is not allowed by the server's allowPorts/i, "explain.portNotAllowed"],
+  ["portTaken", /cannot be opened on the server|port already used|address already in use/i, "explain.portTaken"],
+  ["tlsRequired", /tls\.force|transport\.tls\.force/i, "explain.tlsRequired"],
+  ["serverRefused", /connection refused|os error 111/i, "explain.serverRefused"],
+  ["serverTimeout", /timed out|timeout/i, "explain.serverTimeout"],
+  ["serverNotFound", /failed to lookup|name or service not known|no address in DNS|cannot be found in DNS|nodename nor servname/i, "explain.serverNotFound"],
+];
+
+/** Recognises the provider's OAuth error, or an engine error the app knows, in an error message. */
 export function explainAuthError(message: string): AuthExplanation | null {
-  const m = /\b(invalid_client|invalid_grant|unauthorized_client|invalid_scope|invalid_request|unsupported_grant_type|access_denied|invalid_target)\b/.exec(message);
-  if (m) return { code: m[1]!, explanation: OAUTH_EXPLANATIONS[m[1]!]! };
-  if (/cannot reach the token endpoint/i.test(message)) {
-    return {
-      code: "unreachable",
-      explanation: "Portway could not reach the identity provider. Check Token endpoint URL, your network, and that the provider is up.",
-    };
+  const m = new RegExp(`\\b(${OAUTH_CODES.join("|")})\\b`).exec(message);
+  if (m) {
+    const code = m[1] as (typeof OAUTH_CODES)[number];
+    return { code, explanation: t(`oauth.${code}`) };
   }
+  for (const [code, re, key] of ENGINE_ERRORS) if (re.test(message)) return { code, explanation: t(key) };
   return null;
 }

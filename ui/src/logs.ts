@@ -2,6 +2,7 @@
 // MAX_DOM lines in the DOM (the oldest go first) so a chatty engine cannot slow the window down.
 import { clear, h } from "./dom";
 import { formatLogLine } from "./format";
+import { t } from "./i18n";
 import { LOG_LEVELS, type LogLevel, type LogLine } from "./types";
 
 export const MAX_DOM = 2000;
@@ -24,7 +25,7 @@ export class LogView {
     this.el = h("div", {
       class: "log-view",
       role: "log",
-      "aria-label": "Log lines",
+      "aria-label": t("logs.aria"),
       "aria-live": "off",
       tabindex: 0,
       "data-testid": "log-view",
@@ -62,6 +63,12 @@ export class LogView {
   /** Exactly the lines on screen, as text (what Copy puts on the clipboard). */
   visibleText(): string {
     return Array.from(this.el.children, (c) => c.textContent ?? "").join("\n");
+  }
+
+  /** Every line again (after a language change: the times follow the locale). */
+  relabel(): void {
+    this.el.setAttribute("aria-label", t("logs.aria"));
+    this.rerender();
   }
 
   private rerender(): void {

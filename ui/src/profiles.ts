@@ -2,9 +2,11 @@
 // the form edits, add one (empty or from an frpc file), rename or delete the one shown, and connect or disconnect
 // them all. The form (app.ts) edits one profile at a time; this module only talks to the list commands.
 import "./profiles.css";
-import { api, toApiError } from "./api";
+import { api } from "./api";
 import { clear, h } from "./dom";
 import { connView } from "./format";
+import { relabelTree, t } from "./i18n";
+import { toastError } from "./errors";
 import { toast } from "./toast";
 import type { ProfileSummary, Status } from "./types";
 
@@ -17,13 +19,13 @@ export interface ProfileBarHooks {
 export function stateWord(s: Status): string {
   switch (s.conn.state) {
     case "disconnected":
-      return "Disconnected";
+      return t("profiles.state.disconnected");
     case "connecting":
-      return "Connecting";
+      return t("profiles.state.connecting");
     case "connected":
-      return "Connected";
+      return t("profiles.state.connected");
     case "error":
-      return s.conn.retryInMs === null ? "Error" : "Retrying";
+      return s.conn.retryInMs === null ? t("profiles.state.error") : t("profiles.state.retrying");
   }
 }
 
@@ -42,12 +44,13 @@ export class ProfileBar {
   private deleteArmed = false;
 
   constructor(private readonly hooks: ProfileBarHooks) {
-    this.tabs = h("div", { class: "profile-tabs", role: "tablist", "aria-label": "Servers", "data-testid": "profile-tabs" });
+    this.tabs = h("div", { class: "profile-tabs", role: "tablist", "aria-label": t("profiles.tabs"), "data-i18n-aria-label": "profiles.tabs", "data-testid": "profile-tabs" });
     this.nameInput = h("input", {
       type: "text",
       class: "profile-name",
       "data-testid": "profile-name",
-      "aria-label": "Profile name",
+      "aria-label": t("profiles.nameAria"),
+      "data-i18n-aria-label": "profiles.nameAria",
       autocomplete: "off",
       spellcheck: "false",
     });
@@ -55,31 +58,38 @@ export class ProfileBar {
     this.nameInput.addEventListener("keydown", (ev) => {
       if (ev.key === "Enter") this.nameInput.blur();
     });
-    this.deleteBtn = h("button", { type: "button", class: "link danger", "data-testid": "profile-delete", onclick: () => void this.onDelete() }, "Delete");
+    this.deleteBtn = h("button", { type: "button", class: "link danger", "data-testid": "profile-delete", onclick: () => void this.onDelete() }, t("profiles.delete"));
     const importNew = h("input", {
       type: "file",
       accept: ".toml,.ini,.yaml,.yml,.json,text/plain",
       class: "visually-hidden",
       id: "import-new-file",
       "data-testid": "import-new-file",
-      "aria-label": "Add a server from an frpc file",
+      "aria-label": t("profiles.importAria"),
+      "data-i18n-aria-label": "profiles.importAria",
       onchange: (ev: Event) => void this.onImportNew(ev.target as HTMLInputElement),
     });
     this.el = h(
       "nav",
-      { class: "profiles", "aria-label": "Server profiles", "data-testid": "profile-bar" },
+      { class: "profiles", "aria-label": t("profiles.aria"), "data-i18n-aria-label": "profiles.aria", "data-testid": "profile-bar" },
       this.tabs,
       h(
         "div",
         { class: "profile-tools" },
-        h("button", { type: "button", "data-testid": "add-profile", onclick: () => void this.onAdd() }, "Add server"),
-        h("label", { class: "button", for: "import-new-file", title: "A new server from an frpc file: TOML, YAML, JSON or legacy INI" }, "Add from frpc file…", importNew),
-        h("span", { class: "profile-edit" }, h("span", { class: "label" }, "Name"), this.nameInput, this.deleteBtn),
+        h("button", { type: "button", "data-testid": "add-profile", onclick: () => void this.onAdd(), "data-i18n": "profiles.add" }, t("profiles.add")),
+        h("label", { class: "button", for: "import-new-file", title: t("profiles.importTitle"), "data-i18n-title": "profiles.importTitle" }, h("span", { "data-i18n": "profiles.import" }, t("profiles.import")), importNew),
+        h("span", { class: "profile-edit" }, h("span", { class: "label", "data-i18n": "profiles.name" }, t("profiles.name")), this.nameInput, this.deleteBtn),
         h("span", { class: "spacer" }),
-        h("button", { type: "button", "data-testid": "connect-all", onclick: () => void this.run(api.connectAll()) }, "Connect all"),
-        h("button", { type: "button", "data-testid": "disconnect-all", onclick: () => void this.run(api.disconnectAll()) }, "Disconnect all"),
+        h("button", { type: "button", "data-testid": "connect-all", onclick: () => void this.run(api.connectAll()), "data-i18n": "profiles.connectAll" }, t("profiles.connectAll")),
+        h("button", { type: "button", "data-testid": "disconnect-all", onclick: () => void this.run(api.disconnectAll()), "data-i18n": "profiles.disconnectAll" }, t("profiles.disconnectAll")),
       ),
     );
+  }
+
+  /** Every text again, in the current language. */
+  relabel(): void {
+    relabelTree(this.el);
+    this.render();
   }
 
   /** The profile the form shows. */
@@ -144,24 +154,28 @@ export class ProfileBar {
     }
   }
 
+  private fail(e: unknown): void {
+    toastError(e);
+  }
+
   private async run(p: Promise<unknown>): Promise<void> {
     try {
       await p;
     } catch (e) {
-      toast(toApiError(e).message, "error");
+      this.fail(e);
     }
   }
 
   private async onAdd(): Promise<void> {
     try {
-      const added = await api.addProfile("New server");
+      const added = await api.addProfile(t("profiles.newName"));
       this.list.push(added);
       this.render();
       await this.choose(added.id);
       this.nameInput.focus();
       this.nameInput.select();
     } catch (e) {
-      toast(toApiError(e).message, "error");
+      this.fail(e);
     }
   }
 
@@ -174,16 +188,16 @@ export class ProfileBar {
       await api.renameProfile(cur.id, name);
       cur.name = name;
       this.render();
-      toast(`Renamed to ${name}`);
+      toast(t("profiles.renamed", { name }));
     } catch (e) {
       this.nameInput.value = cur.name;
-      toast(toApiError(e).message, "error");
+      this.fail(e);
     }
   }
 
   private disarmDelete(): void {
     this.deleteArmed = false;
-    this.deleteBtn.textContent = "Delete";
+    this.deleteBtn.textContent = t("profiles.delete");
     this.deleteBtn.dataset.armed = "false";
   }
 
@@ -193,7 +207,7 @@ export class ProfileBar {
     if (!cur) return;
     if (!this.deleteArmed) {
       this.deleteArmed = true;
-      this.deleteBtn.textContent = `Delete ${cur.name} and its stored secrets?`;
+      this.deleteBtn.textContent = t("profiles.deleteConfirm", { name: cur.name });
       this.deleteBtn.dataset.armed = "true";
       return;
     }
@@ -205,10 +219,10 @@ export class ProfileBar {
       this.current = "";
       await this.choose(next);
       this.render();
-      toast(`Deleted ${cur.name}`);
+      toast(t("profiles.deleted", { name: cur.name }));
     } catch (e) {
       this.disarmDelete();
-      toast(toApiError(e).message, "error");
+      this.fail(e);
     }
   }
 
@@ -220,10 +234,10 @@ export class ProfileBar {
       const r = await api.importFrpc(null, await file.text());
       await this.reload(this.current);
       await this.choose(r.id);
-      if (r.skipped.length === 0) toast(`Added ${file.name}`);
-      else toast(`Added ${file.name}, without: ${r.skipped.join("; ")}`, "error");
+      if (r.skipped.length === 0) toast(t("profiles.added", { file: file.name }));
+      else toast(t("profiles.addedWithout", { file: file.name, skipped: r.skipped.join("; ") }), "error");
     } catch (e) {
-      toast(toApiError(e).message, "error");
+      this.fail(e);
     }
   }
 }

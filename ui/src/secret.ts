@@ -1,5 +1,6 @@
 // The secret field's rules. Invariant: the field's value only ever holds what the user typed in this session;
 // a stored secret is never read back (the backend cannot return it) and is only hinted at by the placeholder.
+import { t } from "./i18n";
 import type { AuthMethod } from "./types";
 
 export interface SecretFieldView {
@@ -12,34 +13,35 @@ export interface SecretFieldView {
   canClear: boolean;
 }
 
-export const STORED_PLACEHOLDER = "stored in the system keychain — type to replace";
+/** The placeholder of a secret field whose secret is in the keychain. */
+export const storedPlaceholder = (): string => t("secret.storedPlaceholder");
 
 export function secretFieldView(s: { method: AuthMethod; hasSecret: boolean; keychainAvailable: boolean }): SecretFieldView {
-  const what = s.method === "oidc" ? "client secret" : "token";
-  const label = s.method === "oidc" ? "Client secret" : "Token";
+  const what = s.method === "oidc" ? t("secret.whatClientSecret") : t("secret.whatToken");
+  const label = s.method === "oidc" ? t("secret.labelClientSecret") : t("secret.labelToken");
   if (!s.keychainAvailable) {
     return {
       label,
-      placeholder: "system keychain unavailable — cannot store a secret",
+      placeholder: t("secret.unavailablePlaceholder"),
       disabled: true,
-      hint: `The ${what} can only be kept in the system keychain; see the message at the top.`,
+      hint: t("secret.unavailableHint", { what }),
       canClear: false,
     };
   }
   if (s.hasSecret) {
     return {
       label,
-      placeholder: STORED_PLACEHOLDER,
+      placeholder: storedPlaceholder(),
       disabled: false,
-      hint: `Leave empty to keep the stored ${what}.`,
+      hint: t("secret.keepHint", { what }),
       canClear: true,
     };
   }
   return {
     label,
-    placeholder: s.method === "oidc" ? "the client secret from your identity provider" : "the token from the server's configuration",
+    placeholder: s.method === "oidc" ? t("secret.newPlaceholderOidc") : t("secret.newPlaceholderToken"),
     disabled: false,
-    hint: `Saved to the system keychain, never to a file.`,
+    hint: t("secret.newHint"),
     canClear: false,
   };
 }

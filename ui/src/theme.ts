@@ -2,13 +2,14 @@
 // The choice is a display preference of this machine's window, kept in the webview's localStorage; forcing a
 // theme sets data-theme on <html>, which style.css reads.
 import { h, uid } from "./dom";
+import { t, type PlainKey } from "./i18n";
 
 export type ThemeChoice = "system" | "light" | "dark";
 const KEY = "portway.theme";
-const CHOICES: [ThemeChoice, string][] = [
-  ["system", "Same as the system"],
-  ["light", "Light"],
-  ["dark", "Dark"],
+const CHOICES: [ThemeChoice, PlainKey][] = [
+  ["system", "theme.system"],
+  ["light", "theme.light"],
+  ["dark", "theme.dark"],
 ];
 
 export function storedTheme(): ThemeChoice {
@@ -43,7 +44,7 @@ export function themePicker(): HTMLElement {
   const select = h(
     "select",
     { id, "data-testid": "theme-select", onchange: (ev: Event) => setTheme((ev.target as HTMLSelectElement).value as ThemeChoice) },
-    ...CHOICES.map(([v, label]) => h("option", { value: v, selected: v === current }, label)),
+    ...CHOICES.map(([v, label]) => h("option", { value: v, selected: v === current }, t(label))),
   );
-  return h("div", { class: "field theme-field" }, h("label", { for: id }, "Theme"), select);
+  return h("div", { class: "field theme-field" }, h("label", { for: id }, t("theme.label")), select);
 }

@@ -1,5 +1,7 @@
-// Transient messages in a corner: errors from commands (their `message`, verbatim) and confirmations.
+// Transient messages in a corner: errors from commands (see errors.ts: the message, or its translation with the
+// message as a detail) and confirmations.
 import { h } from "./dom";
+import { t } from "./i18n";
 
 let host: HTMLElement | null = null;
 
@@ -8,13 +10,13 @@ export function mountToasts(parent: HTMLElement): void {
   parent.appendChild(host);
 }
 
-export function toast(message: string, kind: "info" | "error" = "info"): void {
+export function toast(message: string, kind: "info" | "error" = "info", detail: string | null = null): void {
   if (!host) return;
-  const close = h("button", { class: "toast-close", type: "button", "aria-label": "Dismiss message" }, "×");
+  const close = h("button", { class: "toast-close", type: "button", "aria-label": t("toast.dismiss") }, "×");
   const el = h(
     "div",
     { class: `toast toast-${kind}`, role: kind === "error" ? "alert" : "status", "data-testid": "toast", "data-kind": kind },
-    h("span", { class: "toast-text" }, message),
+    h("span", { class: "toast-text" }, message, detail ? h("small", { class: "toast-detail", "data-testid": "toast-detail" }, detail) : null),
     close,
   );
   const remove = () => el.remove();

@@ -119,7 +119,11 @@ describe("auth errors in plain words", () => {
     for (const w of words) expect(e.explanation).toContain(w);
     expect(e.explanation).not.toContain("auth.oidc");
   });
-  it("other errors are left as they are", () => expect(explainAuthError("connection refused (os error 111)")).toBeNull());
+  it("engine errors it knows are explained, others are left as they are", () => {
+    expect(explainAuthError("connecting to 127.0.0.1:7000: connection refused (os error 111)")?.code).toBe("serverRefused");
+    expect(explainAuthError("remote port 6000 cannot be opened on the server: Address in use (port already used? choose another remotePort)")?.code).toBe("portTaken");
+    expect(explainAuthError("something else went wrong")).toBeNull();
+  });
 });
 
 describe("one time format", () => {

@@ -1,10 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { STORED_PLACEHOLDER, secretFieldView, secretForTest, secretToStore } from "../../src/secret";
+import { storedPlaceholder, secretFieldView, secretForTest, secretToStore } from "../../src/secret";
 
 describe("secret field", () => {
   it("with a stored secret: placeholder says so, the field stays empty-able and can be cleared", () => {
     const v = secretFieldView({ method: "oidc", hasSecret: true, keychainAvailable: true });
-    expect(v).toMatchObject({ label: "Client secret", placeholder: STORED_PLACEHOLDER, disabled: false, canClear: true });
+    expect(v).toMatchObject({ label: "Client secret", placeholder: storedPlaceholder(), disabled: false, canClear: true });
     expect(v.placeholder).toContain("stored in the system keychain");
     expect(v.hint).toMatch(/Leave empty to keep/);
   });
@@ -14,7 +14,7 @@ describe("secret field", () => {
     expect(v).toMatchObject({ disabled: false, canClear: false });
   });
   it("token method relabels the field", () =>
-    expect(secretFieldView({ method: "token", hasSecret: true, keychainAvailable: true })).toMatchObject({ label: "Token", placeholder: STORED_PLACEHOLDER }));
+    expect(secretFieldView({ method: "token", hasSecret: true, keychainAvailable: true })).toMatchObject({ label: "Token", placeholder: storedPlaceholder() }));
   it("keychain unavailable disables it", () =>
     expect(secretFieldView({ method: "oidc", hasSecret: true, keychainAvailable: false })).toMatchObject({ disabled: true, canClear: false }));
   it("an empty field keeps the stored secret", () => {
