@@ -795,7 +795,7 @@ export class App {
       ["remotePort", input("remotePort", t("proxy.remotePort"), "proxy-remote-port", { inputmode: "numeric" })],
       ["domains", input("customDomains", t("proxy.customDomains"), "proxy-custom-domains", { placeholder: "app.example.com, www.example.com" })],
       ["domains", input("subdomain", t("proxy.subdomain"), "proxy-subdomain", { placeholder: t("proxy.subdomainPlaceholder") })],
-      ["locations", input("locations", t("proxy.locations"), "proxy-locations", { placeholder: "/ or /api, /static" })],
+      ["locations", input("locations", t("proxy.locations"), "proxy-locations", { placeholder: t("proxy.locationsPlaceholder") })],
       ["basicAuth", input("httpUser", t("proxy.httpUser"), "proxy-http-user")],
       ["basicAuth", pwField],
       ["hostHeaderRewrite", input("hostHeaderRewrite", t("proxy.hostHeaderRewrite"), "proxy-host-header-rewrite", { placeholder: "localhost" })],

@@ -118,6 +118,10 @@ describe("language switch", () => {
     let page = await hx.open(seed({ language: "zh-CN" }));
     await expect(text(page, "conn-state")).resolves.toBe("已断开");
     await expect(page.inputValue(tid("language-select"))).resolves.toBe("zh-CN");
+    // Built before the stored choice was read, relabelled after: the bar's own label too.
+    await expect(page.getAttribute(tid("profile-bar"), "aria-label")).resolves.toBe("服务器配置");
+    await expect(page.getAttribute(tid("log-view"), "aria-label")).resolves.toBe("日志");
+    await expect(heading(page, "diagnostics")).resolves.toBe("诊断");
 
     page = await hx.open(seed(), { locale: "zh-CN" });
     await expect(text(page, "conn-state")).resolves.toBe("已断开");
