@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { CATALOGUES, fill, locale, placeholders, resolveLanguage, setLanguage, t, type Lang } from "../../src/i18n";
 import { connView, explainAuthError, humanBytes, proxyBadge, relativeIn } from "../../src/format";
+import { describeError } from "../../src/errors";
 
 const LANGS = Object.keys(CATALOGUES) as Lang[];
 
@@ -68,5 +69,22 @@ describe("t and the language choice", () => {
     expect(locale()).toBe("en-US");
     setLanguage("en", "de-DE");
     expect(humanBytes(1536)).toBe("1.5 KiB");
+  });
+});
+
+describe("command errors in the chosen language", () => {
+  it("English shows the backend's message as it is", () =>
+    expect(describeError({ code: "no_secret", message: "Home: no secret is stored" })).toEqual({ text: "Home: no secret is stored", detail: null }));
+
+  it("简体中文 translates by code, or by the error the app recognises, and keeps the message as the detail", () => {
+    setLanguage("zh-CN", "en-US");
+    expect(describeError({ code: "no_secret", message: "Home: no secret is stored" })).toEqual({
+      text: "尚未保存密钥：请先输入客户端密钥（或令牌）并保存。",
+      detail: "Home: no secret is stored",
+    });
+    const refused = describeError({ code: "sign_in_failed", message: "the provider refused the token request: invalid_scope" });
+    expect(refused.text).toContain("Scope");
+    expect(refused.detail).toContain("invalid_scope");
+    expect(describeError({ code: "something_new", message: "x" })).toEqual({ text: "出现了错误。", detail: "x" });
   });
 });
