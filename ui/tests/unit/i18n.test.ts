@@ -54,6 +54,9 @@ describe("t and the language choice", () => {
     expect(proxyBadge(undefined, false).label).toBe("已停用");
     expect(relativeIn(300)).toBe("5 分钟后");
     expect(explainAuthError("token endpoint answered 400: invalid_client")?.explanation).toContain("客户端密钥");
+    const taken = proxyBadge({ state: "error", reason: "remote port 6000 cannot be opened on the server: in use (port already used? choose another remotePort)", bytesIn: 0, bytesOut: 0, conns: 0 }, true);
+    expect(taken.label).toBe("被拒绝：此远程端口在服务器上已被占用。请换一个远程端口。");
+    expect(taken.detail).toContain("port already used");
     setLanguage("en");
     expect(connView({ state: "disconnected" }, 0).label).toBe("Disconnected");
   });
