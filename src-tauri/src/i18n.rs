@@ -114,11 +114,19 @@ pub enum Msg {
     BackBody,
     /// The name of the profile a fresh install (or deleting the last one) starts with.
     DefaultProfileName,
+    /// An engine error explained ([`explain_reason`]): "{explanation} ({reason})".
+    Explained,
+    ReasonRefused,
+    ReasonTimeout,
+    ReasonWrongToken,
+    ReasonProvider,
+    ReasonProviderUnreachable,
+    ReasonClosed,
 }
 
 impl Msg {
     /// Every message (for the test).
-    pub const ALL: [Msg; 24] = [
+    pub const ALL: [Msg; 31] = [
         Msg::TrayLine,
         Msg::StateDisconnected,
         Msg::StateConnecting,
@@ -143,6 +151,13 @@ impl Msg {
         Msg::BackTitle,
         Msg::BackBody,
         Msg::DefaultProfileName,
+        Msg::Explained,
+        Msg::ReasonRefused,
+        Msg::ReasonTimeout,
+        Msg::ReasonWrongToken,
+        Msg::ReasonProvider,
+        Msg::ReasonProviderUnreachable,
+        Msg::ReasonClosed,
     ];
 }
 
@@ -172,6 +187,13 @@ fn en(m: Msg) -> &'static str {
         Msg::BackTitle => "Portway, {name}: reconnected",
         Msg::BackBody => "The tunnel is back.",
         Msg::DefaultProfileName => "My server",
+        Msg::Explained => "{explanation} ({reason})",
+        Msg::ReasonRefused => "the server refused the connection",
+        Msg::ReasonTimeout => "the server did not answer in time",
+        Msg::ReasonWrongToken => "the token does not match the server's",
+        Msg::ReasonProvider => "the identity provider refused the client ID or secret",
+        Msg::ReasonProviderUnreachable => "the identity provider cannot be reached",
+        Msg::ReasonClosed => "the server closed the connection",
     }
 }
 
@@ -201,6 +223,13 @@ fn zh_cn(m: Msg) -> &'static str {
         Msg::BackTitle => "Portway，{name}：已重新连接",
         Msg::BackBody => "隧道已恢复。",
         Msg::DefaultProfileName => "我的服务器",
+        Msg::Explained => "{explanation}（{reason}）",
+        Msg::ReasonRefused => "服务器拒绝了连接",
+        Msg::ReasonTimeout => "服务器没有及时响应",
+        Msg::ReasonWrongToken => "令牌与服务器的不一致",
+        Msg::ReasonProvider => "身份提供方拒绝了客户端 ID 或密钥",
+        Msg::ReasonProviderUnreachable => "无法访问身份提供方",
+        Msg::ReasonClosed => "服务器关闭了连接",
     }
 }
 
@@ -219,6 +248,31 @@ pub fn fmt(lang: Lang, m: Msg, args: &[(&str, &dyn Display)]) -> String {
         out = out.replace(&format!("{{{name}}}"), &value.to_string());
     }
     out
+}
+
+/// An engine error (English text from the client) in `lang`: in English as it is; in another language, when the
+/// app recognises it, a translated explanation with the original in parentheses (the tray, the notifications).
+pub fn explain_reason(lang: Lang, reason: &str) -> String {
+    if lang == Lang::En {
+        return reason.to_string();
+    }
+    let r = reason.to_ascii_lowercase();
+    let m = if r.contains("cannot reach the token endpoint") {
+        Msg::ReasonProviderUnreachable
+    } else if r.contains("invalid_client") || r.contains("invalid_grant") || r.contains("unauthorized_client") {
+        Msg::ReasonProvider
+    } else if r.contains("authorization failed") || r.contains("auth.token does not match") {
+        Msg::ReasonWrongToken
+    } else if r.contains("connection refused") || r.contains("os error 111") {
+        Msg::ReasonRefused
+    } else if r.contains("timed out") || r.contains("timeout") {
+        Msg::ReasonTimeout
+    } else if r.contains("closed the connection") {
+        Msg::ReasonClosed
+    } else {
+        return reason.to_string();
+    };
+    fmt(lang, Msg::Explained, &[("explanation", &text(lang, m)), ("reason", &reason)])
 }
 
 #[cfg(test)]
@@ -243,6 +297,16 @@ mod tests {
             // Even the texts made of placeholders differ: Chinese punctuation is full-width.
             assert_ne!(e, z, "{m:?} is not translated");
         }
+    }
+
+    #[test]
+    fn engine_errors_are_explained_in_chinese_with_the_original_kept() {
+        let r = "connecting to 127.0.0.1:7000: Connection refused (os error 111)";
+        assert_eq!(explain_reason(Lang::En, r), r);
+        assert_eq!(explain_reason(Lang::ZhCn, r), format!("服务器拒绝了连接（{r}）"));
+        let t = "authorization failed: the client's auth.token does not match the server's auth.token";
+        assert!(explain_reason(Lang::ZhCn, t).starts_with("令牌与服务器的不一致（"));
+        assert_eq!(explain_reason(Lang::ZhCn, "something new"), "something new");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use portway_client::{ConnState, Status};
 
-use crate::i18n::{fmt, text, Lang, Msg};
+use crate::i18n::{explain_reason, fmt, text, Lang, Msg};
 
 /// The four tray icons.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -163,10 +163,12 @@ fn model_and_state(s: &Status, lang: Lang) -> (TrayModel, String) {
         ConnState::Error { reason, retry_in } => (
             TrayIcon::Error,
             match retry_in {
-                Some(d) => {
-                    fmt(lang, Msg::StateErrorRetrying, &[("seconds", &d.as_secs().max(1)), ("reason", &short(reason))])
-                }
-                None => fmt(lang, Msg::StateError, &[("reason", &short(reason))]),
+                Some(d) => fmt(
+                    lang,
+                    Msg::StateErrorRetrying,
+                    &[("seconds", &d.as_secs().max(1)), ("reason", &short(&explain_reason(lang, reason)))],
+                ),
+                None => fmt(lang, Msg::StateError, &[("reason", &short(&explain_reason(lang, reason)))]),
             },
             if retry_in.is_some() { Msg::Disconnect } else { Msg::Connect },
         ),
@@ -277,9 +279,10 @@ pub fn notification(
     lang: Lang,
 ) -> Option<(String, String)> {
     let out = match (&prev.conn, &next.conn) {
-        (ConnState::Connected { .. }, ConnState::Error { reason, .. }) => {
-            Some((fmt(lang, Msg::LostTitle, &[("name", &name)]), fmt(lang, Msg::LostBody, &[("reason", reason)])))
-        }
+        (ConnState::Connected { .. }, ConnState::Error { reason, .. }) => Some((
+            fmt(lang, Msg::LostTitle, &[("name", &name)]),
+            fmt(lang, Msg::LostBody, &[("reason", &explain_reason(lang, reason))]),
+        )),
         (ConnState::Error { .. } | ConnState::Connecting { .. }, ConnState::Connected { .. }) if *was_connected => {
             Some((fmt(lang, Msg::BackTitle, &[("name", &name)]), text(lang, Msg::BackBody).to_string()))
         }
@@ -323,9 +326,9 @@ mod notification_tests {
             "user disconnect is quiet"
         );
         assert!(!was);
-        // In Chinese: the title and the fixed words translated, the engine's reason kept as it is.
+        // In Chinese: the title and the words translated, the engine's reason explained and kept.
         let (t, b) = notification(&connected, &error, &mut true, "Home", Lang::ZhCn).unwrap();
         assert_eq!(t, "Portway，Home：连接已断开");
-        assert!(b.starts_with("server closed the connection。") && b.contains("正在重新连接"), "{b}");
+        assert_eq!(b, "服务器关闭了连接（server closed the connection）。正在重新连接…");
     }
 }
