@@ -3,7 +3,8 @@
 //! Two server profiles against two real servers at once (one OIDC against the test provider, one token): fill each
 //! form, save the secrets (into the real gnome-keyring, one entry per profile), Connect all, see both connected and
 //! their proxies running, pass traffic through each, edit a proxy of one while a connection through the other stays
-//! open, save a screenshot (`target/artifacts/desktop-connected.png`), Disconnect all.
+//! open, save a screenshot (`target/artifacts/desktop-connected.png`) and the same screen in English and 简体中文,
+//! light and dark (`desktop-{en,zh-CN}-{light,dark}.png`), Disconnect all.
 //!
 //! Needs a D-Bus session with an unlocked gnome-keyring (scripts/test.sh runs the suite under one); the test
 //! starts its own Xvfb. WebDriver is spoken over plain HTTP/JSON.
@@ -507,6 +508,31 @@ async fn scenario() {
         tokio::time::sleep(Duration::from_millis(300)).await;
         wd.screenshot(&artifact).await;
         eprintln!("connected; screenshot at {}", artifact.display());
+
+        // The same screen in both languages and both themes. The language switch applies at once (no reload)
+        // and is stored with the app's options in profiles.json, where the backend (tray, notifications) reads it.
+        for (lang, connected) in [("zh-CN", "已连接"), ("en", "Connected")] {
+            wd.select("language-select", lang).await;
+            wd.wait_text("conn-state", Duration::from_secs(10), "the header in the new language", |t| {
+                t.starts_with(connected)
+            })
+            .await;
+            let stored = format!("\"language\": \"{lang}\"");
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !std::fs::read_to_string(config_dir.join("profiles.json")).unwrap_or_default().contains(&stored) {
+                assert!(Instant::now() < deadline, "profiles.json never stored {stored}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            for theme in ["light", "dark"] {
+                wd.select("theme-select", theme).await;
+                wd.script(show, json!([badge])).await;
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                let shot = artifact.with_file_name(format!("desktop-{lang}-{theme}.png"));
+                wd.screenshot(&shot).await;
+                eprintln!("screenshot at {}", shot.display());
+            }
+        }
+        wd.select("theme-select", "system").await;
 
         // Disconnect all.
         wd.click("disconnect-all").await;

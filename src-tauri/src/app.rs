@@ -114,6 +114,14 @@ async fn import_frpc(c: Ctl<'_>, id: Option<String>, text: String) -> Result<cra
     c.import_frpc(id.as_deref(), &text).await
 }
 #[tauri::command]
+fn get_language(c: Ctl<'_>) -> &'static str {
+    c.language_choice().as_str()
+}
+#[tauri::command]
+fn set_language(c: Ctl<'_>, language: String, os_locale: String) -> Result<(), AppError> {
+    c.set_language(&language, &os_locale)
+}
+#[tauri::command]
 fn export_frpc(c: Ctl<'_>, id: String) -> Result<String, AppError> {
     c.export_frpc(&id)
 }
@@ -136,10 +144,11 @@ fn tray_menu(c: &Controller) -> tray::TrayMenu {
         .iter()
         .map(|(name, id)| tray::ProfileState { id, name, status: statuses.get(id).unwrap_or(&idle) })
         .collect();
-    tray::menu(&states)
+    tray::menu(&states, c.lang())
 }
 
 fn build_menu(app: &AppHandle, m: &tray::TrayMenu) -> tauri::Result<Menu<tauri::Wry>> {
+    use crate::i18n::{text, Msg};
     let menu = Menu::new(app)?;
     for p in &m.profiles {
         let state = MenuItem::with_id(app, format!("p:{}:state", p.id), &p.state_line, false, None::<&str>)?;
@@ -148,11 +157,13 @@ fn build_menu(app: &AppHandle, m: &tray::TrayMenu) -> tauri::Result<Menu<tauri::
         menu.append(&sub)?;
     }
     menu.append(&PredefinedMenuItem::separator(app)?)?;
-    menu.append(&MenuItem::with_id(app, "connect-all", "Connect all", m.can_connect_all, None::<&str>)?)?;
-    menu.append(&MenuItem::with_id(app, "disconnect-all", "Disconnect all", m.can_disconnect_all, None::<&str>)?)?;
+    let connect_all = text(m.lang, Msg::ConnectAll);
+    menu.append(&MenuItem::with_id(app, "connect-all", connect_all, m.can_connect_all, None::<&str>)?)?;
+    let disconnect_all = text(m.lang, Msg::DisconnectAll);
+    menu.append(&MenuItem::with_id(app, "disconnect-all", disconnect_all, m.can_disconnect_all, None::<&str>)?)?;
     menu.append(&PredefinedMenuItem::separator(app)?)?;
-    menu.append(&MenuItem::with_id(app, "open", "Open Portway", true, None::<&str>)?)?;
-    menu.append(&MenuItem::with_id(app, "quit", "Quit", true, None::<&str>)?)?;
+    menu.append(&MenuItem::with_id(app, "open", text(m.lang, Msg::Open), true, None::<&str>)?)?;
+    menu.append(&MenuItem::with_id(app, "quit", text(m.lang, Msg::Quit), true, None::<&str>)?)?;
     Ok(menu)
 }
 
@@ -223,7 +234,9 @@ pub fn run() {
             diagnose,
             get_logs,
             import_frpc,
-            export_frpc
+            export_frpc,
+            get_language,
+            set_language
         ])
         .setup(move |app| {
             let handle = app.handle().clone();
@@ -295,10 +308,9 @@ pub fn run() {
                                 }
                                 let was = was_connected.entry(id.clone()).or_default();
                                 if let Some(old) = prev_status.get(id) {
-                                    if let Some((title, body)) = tray::notification(old, s, was) {
+                                    let name = ctl2.name(id).unwrap_or_default();
+                                    if let Some((title, body)) = tray::notification(old, s, was, &name, ctl2.lang()) {
                                         use tauri_plugin_notification::NotificationExt;
-                                        let name = ctl2.name(id).unwrap_or_default();
-                                        let title = title.replace("Portway:", &format!("Portway, {name}:"));
                                         let _ = h2.notification().builder().title(title).body(body).show();
                                     }
                                 }

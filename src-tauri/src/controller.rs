@@ -13,6 +13,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::dto::StatusDto;
+use crate::i18n::{Lang, LanguageChoice};
 use crate::keychain::{Keychain, KeychainError};
 use crate::logs::LogBuffer;
 use crate::profile::{Profile, ProxyDef};
@@ -86,6 +87,8 @@ pub struct Controller {
     statuses: watch::Sender<BTreeMap<String, Status>>,
     /// Profiles with a saved change (server, auth, secret) that their running engine only applies after a reconnect.
     reconnect: Mutex<HashSet<String>>,
+    /// The OS locale: the window's report (`set_language`), else the process environment's. "Auto" follows it.
+    os_locale: Mutex<Option<String>>,
     /// Logs shown in the window.
     pub logs: LogBuffer,
 }
@@ -102,7 +105,15 @@ impl Controller {
     /// Loads the profiles from `dir` (the OS config directory, or `PORTWAY_CONFIG_DIR`), migrating the previous
     /// version's single profile.json on first start.
     pub fn load(dir: &Path, logs: LogBuffer) -> Controller {
-        let (store, _) = Store::load(dir);
+        let (mut store, loaded) = Store::load(dir);
+        let os_locale = crate::i18n::env_locale();
+        if loaded == profiles::Loaded::Fresh {
+            // The first profile of a fresh install is named in the person's language (it is not stored until saved).
+            let lang = store.options.language.resolve(os_locale.as_deref());
+            if let Some(e) = store.entries.first_mut() {
+                e.name = crate::i18n::text(lang, crate::i18n::Msg::DefaultProfileName).to_string();
+            }
+        }
         let statuses = store.entries.iter().map(|e| (e.id.clone(), idle_status(&e.profile))).collect();
         Controller {
             dir: dir.to_path_buf(),
@@ -110,6 +121,7 @@ impl Controller {
             engines: tokio::sync::Mutex::new(HashMap::new()),
             statuses: watch::channel(statuses).0,
             reconnect: Mutex::new(HashSet::new()),
+            os_locale: Mutex::new(os_locale),
             logs,
         }
     }
@@ -231,10 +243,11 @@ impl Controller {
         for p in &entry.profile.proxies {
             Keychain::new(&ProxyDef::password_account(id, &p.name)).delete()?;
         }
+        let default_name = crate::i18n::text(self.lang(), crate::i18n::Msg::DefaultProfileName);
         let added = self.update_store(|s| {
             s.entries.retain(|e| e.id != id);
             if s.entries.is_empty() {
-                let e = Entry::new(s.new_id(), "My server".into());
+                let e = Entry::new(s.new_id(), default_name.into());
                 s.entries.push(e.clone());
                 return Ok(Some(e.id));
             }
@@ -597,6 +610,40 @@ impl Controller {
         self.store().options.clone()
     }
 
+    /// The language chosen in the window's Options.
+    pub fn language_choice(&self) -> LanguageChoice {
+        self.store().options.language
+    }
+
+    /// The language the tray and the notifications speak: the choice, or the OS locale's for Auto.
+    pub fn lang(&self) -> Lang {
+        let os = self.os_locale.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        self.language_choice().resolve(os.as_deref())
+    }
+
+    /// Stores the language choice (`"auto"`, `"en"` or `"zh-CN"`) with the app's options and relabels the tray.
+    /// `os_locale` is the OS locale the window sees (empty: keep the one known); "auto" follows it.
+    ///
+    /// # Errors
+    /// `invalid_input` for another choice; `io` when profiles.json cannot be written.
+    pub fn set_language(&self, choice: &str, os_locale: &str) -> Result<(), AppError> {
+        let choice = LanguageChoice::parse(choice).ok_or_else(|| {
+            AppError::new("invalid_input", format!("unknown language {choice:?}: use \"auto\", \"en\" or \"zh-CN\""))
+        })?;
+        if !os_locale.trim().is_empty() {
+            *self.os_locale.lock().unwrap_or_else(|e| e.into_inner()) = Some(os_locale.trim().to_string());
+        }
+        if self.language_choice() != choice {
+            self.update_store(|s| {
+                s.options.language = choice;
+                Ok(())
+            })?;
+        }
+        // The tray is rebuilt from every status change; this one changes its words.
+        self.statuses.send_modify(|_| {});
+        Ok(())
+    }
+
     /// The profiles to connect at launch.
     pub fn connect_on_launch(&self) -> Vec<String> {
         self.store().entries.iter().filter(|e| e.profile.options.connect_on_launch).map(|e| e.id.clone()).collect()
@@ -605,5 +652,46 @@ impl Controller {
     /// Whether the state is a connected one (for notifications).
     pub fn connected(s: &Status) -> bool {
         matches!(s.conn, ConnState::Connected { .. })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("portway-ctl-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        d
+    }
+
+    /// The language choice is stored with the app's options, survives a restart, relabels through a status
+    /// change (what rebuilds the tray), and "auto" follows the OS locale the window reports.
+    #[test]
+    fn the_language_is_stored_and_auto_follows_the_window_locale() {
+        let dir = temp_dir("lang");
+        let c = Controller::load(&dir, LogBuffer::default());
+        let mut rx = c.watch();
+        rx.borrow_and_update();
+        c.set_language("zh-CN", "en-US").expect("set zh-CN");
+        assert!(rx.has_changed().unwrap(), "the tray hears of the change");
+        assert_eq!((c.language_choice(), c.lang()), (LanguageChoice::ZhCn, Lang::ZhCn));
+        let text = std::fs::read_to_string(dir.join(profiles::FILE)).expect("profiles.json written");
+        assert!(text.contains("\"language\": \"zh-CN\""), "{text}");
+
+        let again = Controller::load(&dir, LogBuffer::default());
+        assert_eq!(again.language_choice(), LanguageChoice::ZhCn, "kept across a restart");
+        again.set_language("auto", "en-GB").unwrap();
+        assert_eq!(again.lang(), Lang::En);
+        again.set_language("auto", "zh-TW").unwrap();
+        assert_eq!(again.lang(), Lang::ZhCn);
+        again.set_language("auto", "").unwrap();
+        assert_eq!(again.lang(), Lang::ZhCn, "an empty report keeps the locale known");
+
+        let e = again.set_language("fr", "fr-FR").unwrap_err();
+        assert_eq!(e.code, "invalid_input");
+        assert!(e.message.contains("\"fr\"") && e.message.contains("zh-CN"), "{}", e.message);
+        assert_eq!(again.language_choice(), LanguageChoice::Auto, "a bad choice changes nothing");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -2,6 +2,7 @@
 //!
 //! - [`controller`]: the app's state and actions (Tauri-free; the window's commands and the tray call it).
 //! - [`diagnostics`]: the window's "Check" (DNS, TCP, TLS, token, login) over the engine's diagnostics.
+//! - [`i18n`]: the tray's and notifications' texts in English and 简体中文, and the language choice.
 //! - [`profile`]: the form's data, stored without the secret; frpc.toml import/export.
 //! - [`profiles`]: every profile (one per server) in profiles.json, and the migration of the old profile.json.
 //! - [`keychain`]: the secret in the OS keychain (no plain-text fallback).
@@ -13,6 +14,7 @@
 pub mod controller;
 pub mod diagnostics;
 pub mod dto;
+pub mod i18n;
 pub mod keychain;
 pub mod logs;
 pub mod profile;

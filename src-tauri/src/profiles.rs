@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::i18n::LanguageChoice;
 use crate::profile::{Options, Profile};
 
 /// The file holding every profile.
@@ -30,6 +31,9 @@ pub fn secret_account(id: &str) -> String {
 pub struct AppOptions {
     pub start_minimized: bool,
     pub launch_at_login: bool,
+    /// The window's, the tray's and the notifications' language (`"auto"` follows the OS locale).
+    #[serde(default)]
+    pub language: LanguageChoice,
 }
 
 /// One profile with its id and name.
@@ -142,8 +146,11 @@ impl Store {
     pub fn migrate(p: Profile) -> Store {
         let name =
             if p.server.addr.trim().is_empty() { "My server".to_string() } else { p.server.addr.trim().to_string() };
-        let options =
-            AppOptions { start_minimized: p.options.start_minimized, launch_at_login: p.options.launch_at_login };
+        let options = AppOptions {
+            start_minimized: p.options.start_minimized,
+            launch_at_login: p.options.launch_at_login,
+            ..AppOptions::default()
+        };
         Store { options, entries: vec![Entry { id: DEFAULT_ID.into(), name, profile: p }] }
     }
 
@@ -247,11 +254,14 @@ mod tests {
         work.profile.options.connect_on_launch = true;
         s.entries.push(work);
         s.options.launch_at_login = true;
+        s.options.language = LanguageChoice::ZhCn;
         let text = s.to_json();
         assert!(!text.contains("hasSecret") && !text.contains("hasHttpPassword"), "{text}");
         assert_eq!(text.matches("launchAtLogin").count(), 1, "app options once: {text}");
         let back = Store::from_json(&text).unwrap();
         assert_eq!(back.entries.len(), 2);
+        assert_eq!(back.options.language, LanguageChoice::ZhCn, "the language is kept with the app's options");
+        assert!(text.contains("\"language\": \"zh-CN\""), "{text}");
         assert_eq!(back.entries[1].name, "Work");
         assert!(!back.entries[1].profile.auth.has_secret);
         assert!(back.entries[1].profile.options.connect_on_launch);
@@ -271,5 +281,9 @@ mod tests {
         assert_ne!(s.new_id(), id);
         assert!(Store::from_json("{\"profiles\": [{\"id\": \"a\", \"name\": \"b\", \"profile\": 3}]}").is_err());
         assert_eq!(Store::from_json("{\"profiles\": []}").unwrap().non_empty().entries[0].id, DEFAULT_ID);
+        // A file from before the language option: Auto.
+        let old =
+            Store::from_json("{\"options\": {\"startMinimized\": true, \"launchAtLogin\": false}, \"profiles\": []}");
+        assert_eq!(old.unwrap().options.language, LanguageChoice::Auto);
     }
 }

@@ -1,6 +1,9 @@
-//! The tray as a pure function of the engine status: which icon, what the menu says. Tested without a desktop.
+//! The tray as a pure function of the engine status and the language: which icon, what the menu says. Tested
+//! without a desktop.
 
 use portway_client::{ConnState, Status};
+
+use crate::i18n::{explain_reason, fmt, text, Lang, Msg};
 
 /// The four tray icons.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +67,8 @@ pub struct TrayMenu {
     pub can_connect_all: bool,
     /// Whether "Disconnect all" has something to do.
     pub can_disconnect_all: bool,
+    /// The language of every label (also of the fixed items: Connect all, Open Portway, Quit).
+    pub lang: Lang,
 }
 
 /// A profile's input to [`menu`]: id, name, status.
@@ -82,82 +87,94 @@ fn severity(icon: TrayIcon) -> u8 {
     }
 }
 
-fn short_state(s: &Status) -> &'static str {
-    match &s.conn {
-        ConnState::Disconnected => "disconnected",
-        ConnState::Connecting { .. } => "connecting",
-        ConnState::Connected { .. } => "connected",
-        ConnState::Error { .. } => "error",
-    }
+fn short_state(s: &Status, lang: Lang) -> &'static str {
+    let m = match &s.conn {
+        ConnState::Disconnected => Msg::ShortDisconnected,
+        ConnState::Connecting { .. } => Msg::ShortConnecting,
+        ConnState::Connected { .. } => Msg::ShortConnected,
+        ConnState::Error { .. } => Msg::ShortError,
+    };
+    text(lang, m)
 }
 
 /// The tray for several profiles: a submenu per profile, the icon the worst state among the profiles that are
 /// connected or trying to be (error, then connecting, then connected).
-pub fn menu(profiles: &[ProfileState<'_>]) -> TrayMenu {
+pub fn menu(profiles: &[ProfileState<'_>], lang: Lang) -> TrayMenu {
     let mut icon = TrayIcon::Disconnected;
     let mut lines = Vec::new();
     let mut items = Vec::new();
     let (mut idle, mut active) = (false, false);
     for p in profiles {
-        let m = model(p.status);
+        let (m, state) = model_and_state(p.status, lang);
         let on = !matches!(p.status.conn, ConnState::Disconnected);
         if on && severity(m.icon) > severity(icon) {
             icon = m.icon;
         }
         if on {
-            lines.push(format!("{}: {}", p.name, short_state(p.status)));
+            lines.push(fmt(lang, Msg::ProfileLine, &[("name", &p.name), ("state", &short_state(p.status, lang))]));
         }
         // The engine keeps retrying an error with a retry time: Disconnect stops it; a final error is idle.
-        if m.toggle_label == "Connect" {
+        if m.toggle_label == text(lang, Msg::Connect) {
             idle = true;
         } else {
             active = true;
         }
-        let state = m.state_line.strip_prefix("Portway: ").unwrap_or(&m.state_line).to_string();
         items.push(ProfileItem {
             id: p.id.to_string(),
-            title: format!("{} ({})", p.name, short_state(p.status)),
+            title: fmt(lang, Msg::ProfileTitle, &[("name", &p.name), ("state", &short_state(p.status, lang))]),
             state_line: state,
             toggle_label: m.toggle_label,
         });
     }
-    let tooltip =
-        if lines.is_empty() { "Portway: disconnected".to_string() } else { format!("Portway\n{}", lines.join("\n")) };
-    TrayMenu { icon, tooltip, profiles: items, can_connect_all: idle, can_disconnect_all: active }
+    let tooltip = if lines.is_empty() {
+        fmt(lang, Msg::TrayLine, &[("state", &text(lang, Msg::StateDisconnected))])
+    } else {
+        format!("Portway\n{}", lines.join("\n"))
+    };
+    TrayMenu { icon, tooltip, profiles: items, can_connect_all: idle, can_disconnect_all: active, lang }
 }
 
 /// Maps one profile's status to the tray's words and icon.
-pub fn model(s: &Status) -> TrayModel {
+pub fn model(s: &Status, lang: Lang) -> TrayModel {
+    model_and_state(s, lang).0
+}
+
+/// The model, and its state line without the "Portway: " in front (a profile's submenu line).
+fn model_and_state(s: &Status, lang: Lang) -> (TrayModel, String) {
     let running = s.proxies.values().filter(|p| matches!(p.state, portway_client::ProxyState::Running { .. })).count();
-    match &s.conn {
-        ConnState::Disconnected => TrayModel {
-            icon: TrayIcon::Disconnected,
-            state_line: "Portway: disconnected".into(),
-            toggle_label: "Connect",
-        },
-        ConnState::Connecting { attempt } => TrayModel {
-            icon: TrayIcon::Connecting,
-            state_line: if *attempt > 1 {
-                format!("Portway: connecting (attempt {attempt})")
+    let (icon, state, toggle) = match &s.conn {
+        ConnState::Disconnected => {
+            (TrayIcon::Disconnected, text(lang, Msg::StateDisconnected).to_string(), Msg::Connect)
+        }
+        ConnState::Connecting { attempt } => (
+            TrayIcon::Connecting,
+            if *attempt > 1 {
+                fmt(lang, Msg::StateConnectingAttempt, &[("attempt", attempt)])
             } else {
-                "Portway: connecting".into()
+                text(lang, Msg::StateConnecting).to_string()
             },
-            toggle_label: "Disconnect",
-        },
-        ConnState::Connected { .. } => TrayModel {
-            icon: TrayIcon::Connected,
-            state_line: format!("Portway: connected, {running} of {} proxies running", s.proxies.len()),
-            toggle_label: "Disconnect",
-        },
-        ConnState::Error { reason, retry_in } => TrayModel {
-            icon: TrayIcon::Error,
-            state_line: match retry_in {
-                Some(d) => format!("Portway: error, retrying in {} s: {}", d.as_secs().max(1), short(reason)),
-                None => format!("Portway: error: {}", short(reason)),
+            Msg::Disconnect,
+        ),
+        ConnState::Connected { .. } => (
+            TrayIcon::Connected,
+            fmt(lang, Msg::StateConnected, &[("running", &running), ("total", &s.proxies.len())]),
+            Msg::Disconnect,
+        ),
+        ConnState::Error { reason, retry_in } => (
+            TrayIcon::Error,
+            match retry_in {
+                Some(d) => fmt(
+                    lang,
+                    Msg::StateErrorRetrying,
+                    &[("seconds", &d.as_secs().max(1)), ("reason", &short(&explain_reason(lang, reason)))],
+                ),
+                None => fmt(lang, Msg::StateError, &[("reason", &short(&explain_reason(lang, reason)))]),
             },
-            toggle_label: if retry_in.is_some() { "Disconnect" } else { "Connect" },
-        },
-    }
+            if retry_in.is_some() { Msg::Disconnect } else { Msg::Connect },
+        ),
+    };
+    let state_line = fmt(lang, Msg::TrayLine, &[("state", &state)]);
+    (TrayModel { icon, state_line, toggle_label: text(lang, toggle) }, state)
 }
 
 fn short(s: &str) -> String {
@@ -181,18 +198,21 @@ mod tests {
 
     #[test]
     fn every_state_has_its_icon_and_labels() {
-        let m = model(&status(ConnState::Disconnected));
+        let m = model(&status(ConnState::Disconnected), Lang::En);
         assert_eq!((m.icon, m.toggle_label), (TrayIcon::Disconnected, "Connect"));
-        let m = model(&status(ConnState::Connecting { attempt: 3 }));
+        let m = model(&status(ConnState::Connecting { attempt: 3 }), Lang::En);
         assert_eq!((m.icon, m.toggle_label), (TrayIcon::Connecting, "Disconnect"));
         assert!(m.state_line.contains("attempt 3"));
-        let m = model(&status(ConnState::Connected { run_id: "r".into(), since: SystemTime::now() }));
+        let m = model(&status(ConnState::Connected { run_id: "r".into(), since: SystemTime::now() }), Lang::En);
         assert_eq!((m.icon, m.toggle_label), (TrayIcon::Connected, "Disconnect"));
         assert!(m.state_line.contains("0 of 2 proxies"));
-        let m = model(&status(ConnState::Error { reason: "x".repeat(200), retry_in: Some(Duration::from_secs(4)) }));
+        let m = model(
+            &status(ConnState::Error { reason: "x".repeat(200), retry_in: Some(Duration::from_secs(4)) }),
+            Lang::En,
+        );
         assert_eq!((m.icon, m.toggle_label), (TrayIcon::Error, "Disconnect"));
         assert!(m.state_line.contains("retrying in 4 s") && m.state_line.chars().count() < 140);
-        let m = model(&status(ConnState::Error { reason: "bad secret".into(), retry_in: None }));
+        let m = model(&status(ConnState::Error { reason: "bad secret".into(), retry_in: None }), Lang::En);
         assert_eq!((m.icon, m.toggle_label), (TrayIcon::Error, "Connect"));
         assert_eq!(TrayIcon::Connected.file(), "connected.png");
     }
@@ -205,35 +225,66 @@ mod tests {
         let connecting = status(ConnState::Connecting { attempt: 1 });
         let failed = status(ConnState::Error { reason: "bad secret".into(), retry_in: None });
         let p = |id, name, status| ProfileState { id, name, status };
-        let m = menu(&[p("a", "Home", &off), p("b", "Work", &off)]);
+        let m = menu(&[p("a", "Home", &off), p("b", "Work", &off)], Lang::En);
         assert_eq!(m.icon, TrayIcon::Disconnected);
         assert_eq!(m.tooltip, "Portway: disconnected");
         assert!(m.can_connect_all && !m.can_disconnect_all);
-        let m = menu(&[p("a", "Home", &connected), p("b", "Work", &off)]);
+        let m = menu(&[p("a", "Home", &connected), p("b", "Work", &off)], Lang::En);
         assert_eq!(m.icon, TrayIcon::Connected, "an idle profile does not make the icon grey");
         assert_eq!(m.profiles[0].title, "Home (connected)");
         assert_eq!(m.profiles[0].toggle_label, "Disconnect");
         assert_eq!(m.profiles[1].toggle_label, "Connect");
         assert!(m.tooltip.contains("Home: connected") && !m.tooltip.contains("Work"));
         assert!(m.can_connect_all && m.can_disconnect_all);
-        let m = menu(&[p("a", "Home", &connected), p("b", "Work", &connecting)]);
+        let m = menu(&[p("a", "Home", &connected), p("b", "Work", &connecting)], Lang::En);
         assert_eq!(m.icon, TrayIcon::Connecting);
         assert!(!m.can_connect_all);
-        let m = menu(&[p("a", "Home", &failed), p("b", "Work", &connecting), p("c", "Lab", &connected)]);
+        let m = menu(&[p("a", "Home", &failed), p("b", "Work", &connecting), p("c", "Lab", &connected)], Lang::En);
         assert_eq!(m.icon, TrayIcon::Error);
         assert!(m.profiles[0].state_line.starts_with("error: bad secret"), "{:?}", m.profiles[0]);
+    }
+
+    /// The same menu in Chinese: every label the person reads changes, the names and the engine's reason do not.
+    #[test]
+    fn the_menu_speaks_the_chosen_language() {
+        let connected = status(ConnState::Connected { run_id: "r".into(), since: SystemTime::now() });
+        let off = status(ConnState::Disconnected);
+        let p = |id, name, status| ProfileState { id, name, status };
+        let zh = menu(&[p("a", "Home", &connected), p("b", "Work", &off)], Lang::ZhCn);
+        let en = menu(&[p("a", "Home", &connected), p("b", "Work", &off)], Lang::En);
+        assert_eq!(zh.profiles[0].title, "Home（已连接）");
+        assert_eq!(zh.profiles[0].state_line, "已连接，2 个代理中 0 个在运行");
+        assert_eq!((zh.profiles[0].toggle_label, zh.profiles[1].toggle_label), ("断开", "连接"));
+        assert_eq!(zh.tooltip, "Portway\nHome：已连接");
+        assert!(zh.can_connect_all && zh.can_disconnect_all, "the idle check works in Chinese too");
+        assert_ne!(zh, en, "a language change changes the model (the tray is rebuilt)");
+        assert_eq!((zh.icon, zh.lang), (en.icon, Lang::ZhCn));
+        let m = model(
+            &status(ConnState::Error { reason: "bad secret".into(), retry_in: Some(Duration::from_secs(4)) }),
+            Lang::ZhCn,
+        );
+        assert_eq!(m.state_line, "Portway：出错，4 秒后重试：bad secret");
+        assert_eq!(menu(&[p("b", "Work", &off)], Lang::ZhCn).tooltip, "Portway：已断开");
     }
 }
 
 /// A desktop notification for a transition, if it deserves one: the connection dropped unexpectedly, or it came
 /// back after a drop. `was_connected` remembers whether this engine run ever connected.
-pub fn notification(prev: &Status, next: &Status, was_connected: &mut bool) -> Option<(&'static str, String)> {
+/// `name` is the profile's; the title and body are in `lang` (the engine's reason stays as it is).
+pub fn notification(
+    prev: &Status,
+    next: &Status,
+    was_connected: &mut bool,
+    name: &str,
+    lang: Lang,
+) -> Option<(String, String)> {
     let out = match (&prev.conn, &next.conn) {
-        (ConnState::Connected { .. }, ConnState::Error { reason, .. }) => {
-            Some(("Portway: connection lost", format!("{reason}. Reconnecting…")))
-        }
+        (ConnState::Connected { .. }, ConnState::Error { reason, .. }) => Some((
+            fmt(lang, Msg::LostTitle, &[("name", &name)]),
+            fmt(lang, Msg::LostBody, &[("reason", &explain_reason(lang, reason))]),
+        )),
         (ConnState::Error { .. } | ConnState::Connecting { .. }, ConnState::Connected { .. }) if *was_connected => {
-            Some(("Portway: reconnected", "The tunnel is back.".to_string()))
+            Some((fmt(lang, Msg::BackTitle, &[("name", &name)]), text(lang, Msg::BackBody).to_string()))
         }
         _ => None,
     };
@@ -260,16 +311,24 @@ mod notification_tests {
         let connected = st(ConnState::Connected { run_id: "r".into(), since: SystemTime::now() });
         let error = st(ConnState::Error { reason: "server closed the connection".into(), retry_in: None });
         let mut was = false;
+        let en = Lang::En;
         assert!(
-            notification(&st(ConnState::Connecting { attempt: 1 }), &connected, &mut was).is_none(),
+            notification(&st(ConnState::Connecting { attempt: 1 }), &connected, &mut was, "Home", en).is_none(),
             "first connect is not news"
         );
-        let (t, b) = notification(&connected, &error, &mut was).unwrap();
-        assert_eq!(t, "Portway: connection lost");
+        let (t, b) = notification(&connected, &error, &mut was, "Home", en).unwrap();
+        assert_eq!(t, "Portway, Home: connection lost");
         assert!(b.contains("server closed the connection"));
-        let (t, _) = notification(&st(ConnState::Connecting { attempt: 2 }), &connected, &mut was).unwrap();
-        assert_eq!(t, "Portway: reconnected");
-        assert!(notification(&connected, &st(ConnState::Disconnected), &mut was).is_none(), "user disconnect is quiet");
+        let (t, _) = notification(&st(ConnState::Connecting { attempt: 2 }), &connected, &mut was, "Home", en).unwrap();
+        assert_eq!(t, "Portway, Home: reconnected");
+        assert!(
+            notification(&connected, &st(ConnState::Disconnected), &mut was, "Home", en).is_none(),
+            "user disconnect is quiet"
+        );
         assert!(!was);
+        // In Chinese: the title and the words translated, the engine's reason explained and kept.
+        let (t, b) = notification(&connected, &error, &mut true, "Home", Lang::ZhCn).unwrap();
+        assert_eq!(t, "Portway，Home：连接已断开");
+        assert_eq!(b, "服务器关闭了连接（server closed the connection）。正在重新连接…");
     }
 }

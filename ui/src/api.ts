@@ -65,6 +65,10 @@ export const api = {
   /** Into the profile `id`, or a new profile when `id` is null. */
   importFrpc: (id: string | null, text: string) => call<Imported>("import_frpc", { id, text }),
   exportFrpc: (id: string) => call<string>("export_frpc", { id }),
+  /** The language chosen in Options: "auto", "en" or "zh-CN" (an app-level option in profiles.json). */
+  getLanguage: () => call<string>("get_language"),
+  /** Stores the choice and relabels the tray; `osLocale` is the OS locale the window sees (what "auto" follows). */
+  setLanguage: (language: string, osLocale: string) => call<null>("set_language", { language, osLocale }),
   /** Opens an http(s) URL in the OS browser (tauri-plugin-opener). */
   openUrl: (url: string) => call<null>("plugin:opener|open_url", { url }),
 

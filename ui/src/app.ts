@@ -19,9 +19,13 @@ import {
 import { connView, engineRuns, explainAuthError, expiryLabel, proxyBadge, publicAddrs, trafficLabel, type AuthExplanation } from "./format";
 import { DiagnosticsPanel, type DiagInput } from "./diagnostics";
 import { themePicker } from "./theme";
+import { describeError, toastError } from "./errors";
+import { isProviderCode } from "./format";
+import { onLanguageChange, t, type PlainKey } from "./i18n";
+import { initLanguage, languagePicker } from "./language";
 import { LogView } from "./logs";
 import { ProfileBar } from "./profiles";
-import { secretFieldView, secretForTest, secretToStore } from "./secret";
+import { secretFieldView, secretForTest, secretToStore, storedPlaceholder } from "./secret";
 import { mountToasts, toast } from "./toast";
 import { LOG_LEVELS, PROXY_TYPES, type KeychainStatus, type ProxyType, type LogLevel, type Profile, type Status, type TokenInfo } from "./types";
 
@@ -35,21 +39,21 @@ const DEFAULT_PROFILE: Profile = {
 const TYPE_LABELS: Record<ProxyType, string> = { tcp: "TCP", udp: "UDP", http: "HTTP", https: "HTTPS", tcpmux: "TCPMUX (HTTP CONNECT)" };
 
 /** Human names of form fields, for the "fix these fields" summary. */
-const FIELD_NAMES: Record<string, string> = {
-  addr: "Server address",
-  port: "Server port",
-  tokenEndpointUrl: "Token endpoint URL",
-  clientId: "Client ID",
-  name: "proxy name",
-  localIp: "local IP",
-  localPort: "local port",
-  remotePort: "remote port",
-  customDomains: "custom domains",
-  subdomain: "subdomain",
-  locations: "locations",
-  httpUser: "proxy user",
-  httpPassword: "proxy password",
-  hostHeaderRewrite: "host header rewrite",
+const FIELD_NAMES: Record<string, PlainKey> = {
+  addr: "field.addr",
+  port: "field.port",
+  tokenEndpointUrl: "field.tokenEndpointUrl",
+  clientId: "field.clientId",
+  name: "field.name",
+  localIp: "field.localIp",
+  localPort: "field.localPort",
+  remotePort: "field.remotePort",
+  customDomains: "field.customDomains",
+  subdomain: "field.subdomain",
+  locations: "field.locations",
+  httpUser: "field.httpUser",
+  httpPassword: "field.httpPassword",
+  hostHeaderRewrite: "field.hostHeaderRewrite",
 };
 
 interface FieldReg {
@@ -107,9 +111,15 @@ export class App {
   }
 
   async start(): Promise<void> {
+    await initLanguage();
+    // The bar, the Check panel and the log view were built before the language was known.
+    this.bar.relabel();
+    this.diag.relabel();
+    this.logs.relabel();
+    onLanguageChange(() => this.relabel());
     this.renderShell();
     if (!hasBackend()) {
-      this.showBanner("This page runs outside the Portway app, so it cannot reach the tunnel engine.");
+      this.showBanner(t("app.noBackend"));
       return;
     }
     // Subscribe before the first reads so no event falls between a read and the subscription.
@@ -140,7 +150,7 @@ export class App {
 
   /** Shows profile `id` in the form. Unsaved changes of the one shown are dropped only when the person agrees. */
   private async selectProfile(id: string): Promise<boolean> {
-    if (this.id && this.isDirty() && !window.confirm("Discard the unsaved changes of this server?")) return false;
+    if (this.id && this.isDirty() && !window.confirm(t("app.discardConfirm"))) return false;
     try {
       const [profile, status] = await Promise.all([api.getProfile(id), api.getStatus(id)]);
       this.id = id;
@@ -175,7 +185,7 @@ export class App {
     this.reconnectNote = h(
       "div",
       { class: "banner reconnect", role: "status", "data-testid": "reconnect-needed", hidden: true },
-      "Saved. The change to the server or sign-in settings applies after a reconnect: Disconnect, then Connect. Proxy changes are already live.",
+      t("app.reconnectNeeded"),
     );
     this.connExplain = h("div", { class: "banner conn-explain", role: "status", "data-testid": "conn-explain", hidden: true });
     this.formHost = h("main", { class: "content" });
@@ -186,21 +196,21 @@ export class App {
       class: "visually-hidden",
       id: "import-file",
       "data-testid": "import-file",
-      "aria-label": "Import frpc.toml",
+      "aria-label": t("app.importAria"),
       onchange: (ev: Event) => void this.onImport(ev.target as HTMLInputElement),
     });
-    this.saveBtn = h("button", { type: "button", class: "primary", "data-testid": "save-button", onclick: () => void this.save() }, "Save");
+    this.saveBtn = h("button", { type: "button", class: "primary", "data-testid": "save-button", onclick: () => void this.save() }, t("app.save"));
     this.summary = h("span", { class: "summary", "data-testid": "form-summary", "aria-live": "polite" });
     const footer = h(
       "footer",
       { class: "actions" },
       this.summary,
       h("span", { class: "spacer" }),
-      h("label", { class: "button", for: "import-file", title: "Read settings from an frpc file: TOML, YAML, JSON or legacy INI" }, "Import frpc.toml…", importInput),
-      h("button", { type: "button", "data-testid": "export-button", onclick: () => void this.onExport() }, "Export…"),
+      h("label", { class: "button", for: "import-file", title: t("app.importTitle") }, t("app.import"), importInput),
+      h("button", { type: "button", "data-testid": "export-button", onclick: () => void this.onExport() }, t("app.export")),
       this.saveBtn,
     );
-    this.exportDialog = h("dialog", { class: "export", "aria-label": "Exported frpc.toml", "data-testid": "export-dialog" });
+    this.exportDialog = h("dialog", { class: "export", "aria-label": t("app.exportedAria"), "data-testid": "export-dialog" });
 
     clear(this.root);
     append(this.root, header, this.bar.el, this.banner, this.reconnectNote, this.connExplain, this.formHost, footer, this.exportDialog);
@@ -209,13 +219,28 @@ export class App {
     this.renderConn();
   }
 
+  /** After a language change: every text again, keeping what was typed (the form model, the secret field). */
+  private relabel(): void {
+    const secret = this.secretInput?.value ?? "";
+    this.renderShell();
+    this.secretInput.value = secret;
+    this.bar.relabel();
+    this.diag.relabel();
+    this.logs.relabel();
+    if (!hasBackend()) this.showBanner(t("app.noBackend"));
+    else this.setKeychain(this.keychain);
+    this.renderConn(); // not setStatus: a retry countdown keeps its deadline
+    this.renderBadges();
+    this.update();
+  }
+
   private showBanner(text: string): void {
     this.banner.textContent = text;
     this.banner.hidden = false;
   }
 
   private fail(e: unknown): void {
-    toast(toApiError(e).message, "error");
+    toastError(e);
   }
 
   // ---------------------------------------------------------------- connection
@@ -237,7 +262,7 @@ export class App {
     this.connState.title = v.label;
     this.root.dataset.conn = this.status.conn.state;
     this.root.dataset.tone = v.tone;
-    this.connButton.textContent = v.action === "connect" ? "Connect" : "Disconnect";
+    this.connButton.textContent = v.action === "connect" ? t("app.connect") : t("app.disconnect");
     this.connButton.dataset.action = v.action;
     this.connButton.classList.toggle("danger", v.action === "disconnect");
     this.reconnectNote.hidden = !(this.status.reconnectNeeded && engineRuns(this.status.conn));
@@ -284,7 +309,7 @@ export class App {
     this.keychain = k;
     if (!k.available) {
       this.showBanner(
-        `The system keychain is unavailable, so secrets cannot be saved. ${k.message ?? "Start a keychain service (e.g. GNOME Keyring or KWallet) and restart Portway."}`,
+        t("app.keychainUnavailable", { how: k.message ?? t("app.keychainHow") }),
       );
     } else {
       this.banner.hidden = true;
@@ -309,7 +334,7 @@ export class App {
       this.secretVersion++;
       this.renderSecretField();
       this.update();
-      toast("Stored secret removed from the keychain");
+      toast(t("app.secretForgotten"));
     } catch (e) {
       this.fail(e);
     }
@@ -331,19 +356,19 @@ export class App {
     this.oidcOnly = [];
 
     const server = section(
-      "Server",
+      t("app.server"),
       "server",
       h(
         "div",
         { class: "grid" },
-        this.textField("addr", "Address", "server-addr", { placeholder: "tunnel.example.com", autocomplete: "off", spellcheck: "false" }, "wide"),
-        this.textField("port", "Port", "server-port", { inputmode: "numeric", placeholder: "7000" }),
-        this.selectField("protocol", "Transport", "server-transport", [
+        this.textField("addr", t("app.addr"), "server-addr", { placeholder: "tunnel.example.com", autocomplete: "off", spellcheck: "false" }, "wide"),
+        this.textField("port", t("app.port"), "server-port", { inputmode: "numeric", placeholder: "7000" }),
+        this.selectField("protocol", t("app.transport"), "server-transport", [
           ["tcp", "TCP"],
           ["websocket", "WebSocket"],
-          ["wss", "WebSocket over TLS (wss)"],
+          ["wss", t("app.wss")],
         ]),
-        this.checkField("tls", "Use TLS", "server-tls"),
+        this.checkField("tls", t("app.useTls"), "server-tls"),
       ),
     );
 
@@ -365,7 +390,7 @@ export class App {
     this.clearSecretBtn = h(
       "button",
       { type: "button", class: "link", "data-testid": "clear-secret", onclick: () => void this.onClearSecret() },
-      "Forget stored secret",
+      t("app.forgetSecret"),
     );
     const secretField = h(
       "div",
@@ -378,40 +403,40 @@ export class App {
     this.signinBtn = h(
       "button",
       { type: "button", "data-testid": "test-signin-button", onclick: () => void this.onTestSignIn() },
-      "Test sign-in",
+      t("app.testSignIn"),
     );
     this.signinResult = h("div", { class: "signin-result", "data-testid": "signin-result", role: "status", "aria-live": "polite", hidden: true });
     this.signinStale = h(
       "p",
       { class: "hint stale", "data-testid": "signin-stale", hidden: true },
-      "The server, Client ID, Client secret or Token endpoint URL changed since this test: test again to check the new values.",
+      t("app.signinStale"),
     );
     this.signinInputs = null;
 
     const oidcFields = [
-      this.textField("tokenEndpointUrl", "Token endpoint URL", "token-endpoint", {
+      this.textField("tokenEndpointUrl", t("app.tokenEndpointUrl"), "token-endpoint", {
         type: "url",
         placeholder: "https://auth.example.com/application/o/token/",
         autocomplete: "off",
         spellcheck: "false",
       }, "wide"),
-      this.textField("clientId", "Client ID", "client-id", { autocomplete: "off", spellcheck: "false" }),
-      this.textField("audience", "Audience (optional)", "audience", { autocomplete: "off", spellcheck: "false" }),
-      this.textField("scope", "Scope (optional)", "scope", { autocomplete: "off", spellcheck: "false", placeholder: "e.g. portway" }),
+      this.textField("clientId", t("app.clientId"), "client-id", { autocomplete: "off", spellcheck: "false" }),
+      this.textField("audience", t("app.audience"), "audience", { autocomplete: "off", spellcheck: "false" }),
+      this.textField("scope", t("app.scope"), "scope", { autocomplete: "off", spellcheck: "false", placeholder: t("app.scopePlaceholder") }),
     ];
     this.oidcOnly.push(...oidcFields);
     const signinRow = h("div", { class: "signin wide" }, this.signinBtn, this.signinResult, this.signinStale);
     this.oidcOnly.push(signinRow);
 
     const auth = section(
-      "Authentication",
+      t("app.auth"),
       "auth",
       h(
         "div",
         { class: "grid" },
-        this.selectField("method", "Method", "auth-method", [
-          ["oidc", "OIDC client credentials"],
-          ["token", "Static token"],
+        this.selectField("method", t("app.method"), "auth-method", [
+          ["oidc", t("app.methodOidc")],
+          ["token", t("app.methodToken")],
         ]),
         ...oidcFields,
         secretField,
@@ -422,23 +447,24 @@ export class App {
     // Proxies
     this.proxyList = h("div", { class: "proxy-list", "data-testid": "proxy-list" });
     const proxies = section(
-      "Proxies",
+      t("app.proxies"),
       "proxies",
       this.proxyList,
-      h("button", { type: "button", "data-testid": "add-proxy", onclick: () => this.onAddProxy() }, "Add proxy"),
+      h("button", { type: "button", "data-testid": "add-proxy", onclick: () => this.onAddProxy() }, t("app.addProxy")),
     );
 
     const options = section(
-      "Options",
+      t("app.options"),
       "options",
       h(
         "div",
         { class: "checks" },
-        this.checkField("connectOnLaunch", "Connect this server when Portway starts", "opt-connect-on-launch"),
-        this.checkField("startMinimized", "Start minimised to the tray (all servers)", "opt-start-minimized"),
-        this.checkField("launchAtLogin", "Launch at login (all servers)", "opt-launch-at-login"),
+        this.checkField("connectOnLaunch", t("app.optConnectOnLaunch"), "opt-connect-on-launch"),
+        this.checkField("startMinimized", t("app.optStartMinimized"), "opt-start-minimized"),
+        this.checkField("launchAtLogin", t("app.optLaunchAtLogin"), "opt-launch-at-login"),
       ),
       themePicker(),
+      languagePicker(),
     );
 
     const levelId = uid("f");
@@ -448,15 +474,15 @@ export class App {
       ...LOG_LEVELS.map((l) => h("option", { value: l, selected: l === "INFO" }, l)),
     );
     const logs = section(
-      "Logs",
+      t("app.logs"),
       "logs",
       h(
         "div",
         { class: "log-tools" },
-        h("label", { for: levelId }, "Minimum level"),
+        h("label", { for: levelId }, t("app.minLevel")),
         levelSelect,
         h("span", { class: "spacer" }),
-        h("button", { type: "button", "data-testid": "copy-logs", onclick: () => void this.onCopyLogs() }, "Copy"),
+        h("button", { type: "button", "data-testid": "copy-logs", onclick: () => void this.onCopyLogs() }, t("app.copy")),
       ),
       this.logs.el,
     );
@@ -548,14 +574,14 @@ export class App {
     else delete this.signinResult.dataset.stale;
 
     if (!valid) {
-      const names = [...new Set(Object.keys(this.errors).map((k) => FIELD_NAMES[k.split(".").pop() ?? k] ?? k))];
-      this.summary.textContent = `To save, fix: ${names.join(", ")}`;
+      const names = [...new Set(Object.keys(this.errors).map((k) => fieldName(k.split(".").pop() ?? k)))];
+      this.summary.textContent = t("app.toSaveFix", { fields: names.join(t("list.sep")) });
       this.summary.dataset.state = "invalid";
     } else if (this.isDirty()) {
-      this.summary.textContent = "Unsaved changes";
+      this.summary.textContent = t("app.unsaved");
       this.summary.dataset.state = "dirty";
     } else {
-      this.summary.textContent = "All changes saved";
+      this.summary.textContent = t("app.allSaved");
       this.summary.dataset.state = "saved";
     }
     this.renderConn();
@@ -596,7 +622,7 @@ export class App {
         const el = this.proxyList.querySelector<HTMLInputElement>(`[data-key="${p.key}"] [data-testid="proxy-http-password"]`);
         if (el) {
           el.value = "";
-          el.placeholder = "stored in the system keychain — type to replace";
+          el.placeholder = storedPlaceholder();
         }
       }
       this.saved = stored;
@@ -604,7 +630,7 @@ export class App {
       // Keep the form as typed (focus, rows) unless the backend normalised something.
       if (!sameProfile(stored, sent)) this.loadProfile(stored, true);
       this.renderSecretField();
-      toast("Saved");
+      toast(t("app.saved"));
       return true;
     } catch (e) {
       this.fail(e);
@@ -641,7 +667,7 @@ export class App {
     this.update();
     this.signinResult.hidden = false;
     this.signinResult.dataset.state = "pending";
-    this.signinResult.textContent = "Signing in…";
+    this.signinResult.textContent = t("app.signingIn");
     try {
       const info = await api.testSignIn(this.id, profile, secretForTest(typed));
       this.showTokenInfo(info);
@@ -651,15 +677,20 @@ export class App {
       this.signinResult.dataset.code = err.code;
       clear(this.signinResult);
       const explained = explainAuthError(err.message);
-      if (explained) append(this.signinResult, h("strong", {}, "Sign-in failed: "), ...explanationView(explained, err.message, "signin"));
-      else append(this.signinResult, h("strong", {}, "Sign-in failed: "), h("span", { "data-testid": "signin-error" }, err.message));
+      const failed = h("strong", {}, t("app.signinFailed"));
+      if (explained) append(this.signinResult, failed, ...explanationView(explained, err.message, "signin"));
+      else {
+        const d = describeError(err);
+        append(this.signinResult, failed, h("span", { "data-testid": "signin-error" }, d.text));
+        if (d.detail) append(this.signinResult, h("details", { class: "provider-detail" }, h("summary", {}, t("common.details")), h("p", { "data-testid": "signin-detail" }, d.detail)));
+      }
     } finally {
       this.busy.signin = false;
       this.update();
     }
   }
 
-  private showTokenInfo(t: TokenInfo): void {
+  private showTokenInfo(info: TokenInfo): void {
     const now = Date.now();
     const row = (k: string, v: string, testid: string): Child[] => [h("dt", {}, k), h("dd", { "data-testid": testid }, v)];
     this.signinResult.dataset.state = "ok";
@@ -667,16 +698,16 @@ export class App {
     clear(this.signinResult);
     append(
       this.signinResult,
-      h("strong", {}, "Signed in"),
+      h("strong", {}, t("app.signedIn")),
       h(
         "dl",
         {},
-        ...row("Issuer", t.issuer, "signin-issuer"),
-        ...row("Client ID", t.clientId || "(not in the token)", "signin-client-id"),
-        ...row("Subject", t.subject, "signin-subject"),
-        ...row("Audience", t.audience.join(", ") || "(none)", "signin-audience"),
-        ...row("Expires", expiryLabel(t, now), "signin-expiry"),
-        ...(t.scope ? row("Scope", t.scope, "signin-scope") : []),
+        ...row(t("signin.issuer"), info.issuer, "signin-issuer"),
+        ...row(t("signin.clientId"), info.clientId || t("signin.notInToken"), "signin-client-id"),
+        ...row(t("signin.subject"), info.subject, "signin-subject"),
+        ...row(t("signin.audience"), info.audience.join(", ") || t("signin.none"), "signin-audience"),
+        ...row(t("signin.expires"), expiryLabel(info, now), "signin-expiry"),
+        ...(info.scope ? row(t("signin.scope"), info.scope, "signin-scope") : []),
       ),
     );
   }
@@ -695,7 +726,7 @@ export class App {
     for (const k of [...this.fields.keys()]) if (k.startsWith("proxy.")) this.fields.delete(k);
     clear(this.proxyList);
     if (this.form.proxies.length === 0) {
-      this.proxyList.appendChild(h("p", { class: "empty" }, "No proxies yet. Add one to expose a local port on the server."));
+      this.proxyList.appendChild(h("p", { class: "empty" }, t("app.noProxies")));
     }
     for (const p of this.form.proxies) this.proxyList.appendChild(this.proxyRow(p));
     this.renderBadges();
@@ -705,7 +736,7 @@ export class App {
     const badge = h("span", { class: "badge", "data-role": "badge" });
     const traffic = h("span", { class: "traffic", "data-role": "traffic" });
     const addr = h("span", { class: "addr", "data-role": "addr" });
-    const legend = h("legend", {}, `Proxy ${p.name}`);
+    const legend = h("legend", {}, t("proxy.legend", { name: p.name }));
     const row = h("fieldset", { class: "proxy", "data-key": String(p.key) }, legend);
     const setIds = () => {
       const n = p.name.trim();
@@ -713,7 +744,7 @@ export class App {
       row.setAttribute("data-testid", `proxy-row-${n}`);
       badge.setAttribute("data-testid", `proxy-status-${n}`);
       traffic.setAttribute("data-testid", `proxy-traffic-${n}`);
-      legend.textContent = `Proxy ${n}`;
+      legend.textContent = t("proxy.legend", { name: n });
     };
     setIds();
 
@@ -752,32 +783,32 @@ export class App {
     );
     // Type-specific fields: all built once, shown for the types that use them.
     const pwId = uid("f");
-    const pw = h("input", { type: "password", id: pwId, value: "", "data-testid": "proxy-http-password", autocomplete: "off", spellcheck: "false" });
+    const pw = h("input", { type: "password", id: pwId, value: p.httpPassword, "data-testid": "proxy-http-password", autocomplete: "off", spellcheck: "false" });
     const pwKey = proxyField(p.key, "httpPassword");
     pw.addEventListener("input", () => {
       p.httpPassword = pw.value;
       this.touched.add(pwKey);
       this.update();
     });
-    const pwField = this.wrapField(pwKey, pwId, "Password (basic auth)", pw, "pf-httpPassword", () => p.httpPassword !== "" || p.httpUser !== "");
+    const pwField = this.wrapField(pwKey, pwId, t("proxy.httpPassword"), pw, "pf-httpPassword", () => p.httpPassword !== "" || p.httpUser !== "");
     const byType: [keyof ReturnType<typeof typeFields>, HTMLElement][] = [
-      ["remotePort", input("remotePort", "Remote port", "proxy-remote-port", { inputmode: "numeric" })],
-      ["domains", input("customDomains", "Custom domains", "proxy-custom-domains", { placeholder: "app.example.com, www.example.com" })],
-      ["domains", input("subdomain", "or subdomain", "proxy-subdomain", { placeholder: "app (+ the server's subDomainHost)" })],
-      ["locations", input("locations", "Locations (optional)", "proxy-locations", { placeholder: "/ or /api, /static" })],
-      ["basicAuth", input("httpUser", "User (basic auth, optional)", "proxy-http-user")],
+      ["remotePort", input("remotePort", t("proxy.remotePort"), "proxy-remote-port", { inputmode: "numeric" })],
+      ["domains", input("customDomains", t("proxy.customDomains"), "proxy-custom-domains", { placeholder: "app.example.com, www.example.com" })],
+      ["domains", input("subdomain", t("proxy.subdomain"), "proxy-subdomain", { placeholder: t("proxy.subdomainPlaceholder") })],
+      ["locations", input("locations", t("proxy.locations"), "proxy-locations", { placeholder: t("proxy.locationsPlaceholder") })],
+      ["basicAuth", input("httpUser", t("proxy.httpUser"), "proxy-http-user")],
       ["basicAuth", pwField],
-      ["hostHeaderRewrite", input("hostHeaderRewrite", "Host header rewrite (optional)", "proxy-host-header-rewrite", { placeholder: "localhost" })],
+      ["hostHeaderRewrite", input("hostHeaderRewrite", t("proxy.hostHeaderRewrite"), "proxy-host-header-rewrite", { placeholder: "localhost" })],
       [
         "multiplexer",
-        h("div", { class: "field pf-multiplexer" }, h("span", { class: "label" }, "Multiplexer"), h("span", { "data-testid": "proxy-multiplexer" }, "HTTP CONNECT (httpconnect)")),
+        h("div", { class: "field pf-multiplexer" }, h("span", { class: "label" }, t("proxy.multiplexer")), h("span", { "data-testid": "proxy-multiplexer" }, "HTTP CONNECT (httpconnect)")),
       ],
     ];
     const showType = () => {
       const t = typeFields(p.type);
       for (const [k, el] of byType) el.hidden = !t[k];
       if (p.type === "tcpmux") p.multiplexer = "httpconnect";
-      pw.placeholder = p.hasHttpPassword ? "stored in the system keychain — type to replace" : "saved to the system keychain, never to a file";
+      pw.placeholder = p.hasHttpPassword ? storedPlaceholder() : newPasswordPlaceholder();
     };
     showType();
     type.addEventListener("change", () => {
@@ -795,24 +826,24 @@ export class App {
         this.renderProxies();
         this.update();
       },
-    }, "Remove");
-    remove.setAttribute("aria-label", `Remove proxy ${p.name}`);
+    }, t("proxy.remove"));
+    remove.setAttribute("aria-label", t("proxy.removeAria", { name: p.name }));
 
     append(
       row,
       h(
         "div",
         { class: "proxy-fields" },
-        input("name", "Name", "proxy-name"),
-        h("div", { class: "field pf-type" }, h("label", { for: typeId }, "Type"), type),
-        input("localIp", "Local IP", "proxy-local-ip", { placeholder: "127.0.0.1" }),
-        input("localPort", "Local port", "proxy-local-port", { inputmode: "numeric" }),
+        input("name", t("proxy.name"), "proxy-name"),
+        h("div", { class: "field pf-type" }, h("label", { for: typeId }, t("proxy.type")), type),
+        input("localIp", t("proxy.localIp"), "proxy-local-ip", { placeholder: "127.0.0.1" }),
+        input("localPort", t("proxy.localPort"), "proxy-local-port", { inputmode: "numeric" }),
         ...byType.map(([, el]) => el),
       ),
       h(
         "div",
         { class: "proxy-foot" },
-        h("span", { class: "field check" }, enabled, h("label", { for: enabledId }, "Enabled")),
+        h("span", { class: "field check" }, enabled, h("label", { for: enabledId }, t("proxy.enabled"))),
         badge,
         addr,
         traffic,
@@ -843,7 +874,7 @@ export class App {
         badge.dataset.state = p.enabled ? (st?.state ?? "none") : "disabled";
       }
       if (traffic) traffic.textContent = p.enabled ? trafficLabel(st) : "";
-      row.querySelector('[data-testid="proxy-remove"]')?.setAttribute("aria-label", `Remove proxy ${p.name}`);
+      row.querySelector('[data-testid="proxy-remove"]')?.setAttribute("aria-label", t("proxy.removeAria", { name: p.name }));
     }
   }
 
@@ -864,7 +895,7 @@ export class App {
               class: "addr-link",
               "data-testid": `proxy-addr-${name}`,
               "data-url": url,
-              title: `Open ${url} in the browser`,
+              title: t("proxy.openUrl", { url }),
               onclick: (ev: Event) => {
                 ev.preventDefault();
                 api.openUrl(url).catch((e) => this.fail(e));
@@ -879,11 +910,11 @@ export class App {
           type: "button",
           class: "link",
           "data-testid": `proxy-copy-${name}`,
-          onclick: async () => toast((await copyText(w.text)) ? `Copied ${w.text}` : "Could not copy to the clipboard", "info"),
+          onclick: async () => toast((await copyText(w.text)) ? t("app.copiedText", { text: w.text }) : t("app.copyFailed"), "info"),
         },
-        "Copy",
+        t("app.copy"),
       );
-      copy.setAttribute("aria-label", `Copy ${w.text}`);
+      copy.setAttribute("aria-label", t("app.copyAria", { text: w.text }));
       append(el, text, copy);
     }
   }
@@ -892,8 +923,8 @@ export class App {
 
   private async onCopyLogs(): Promise<void> {
     const text = this.logs.visibleText();
-    if (await copyText(text)) toast(text ? "Log lines copied" : "No log lines to copy");
-    else toast("Could not copy to the clipboard", "error");
+    if (await copyText(text)) toast(text ? t("app.logsCopied") : t("app.noLogs"));
+    else toast(t("app.copyFailed"), "error");
   }
 
   // ---------------------------------------------------------------- import / export
@@ -907,8 +938,8 @@ export class App {
       // import_frpc stores the imported profile (and moves the file's secret into the keychain).
       const r = await api.importFrpc(this.id, text);
       this.loadProfile(r.profile, true);
-      if (r.skipped.length === 0) toast(`Imported and saved ${file.name}`);
-      else toast(`Imported and saved ${file.name}, without: ${r.skipped.join("; ")}`, "error");
+      if (r.skipped.length === 0) toast(t("app.imported", { file: file.name }));
+      else toast(t("app.importedWithout", { file: file.name, skipped: r.skipped.join("; ") }), "error");
     } catch (e) {
       this.fail(e);
     }
@@ -932,18 +963,18 @@ export class App {
     append(
       d,
       h("h2", {}, "frpc.toml"),
-      h("p", { class: "hint" }, this.isDirty() ? "This is the saved profile; unsaved changes are not in it." : "The secret is not in the file; it stays in the system keychain."),
-      h("textarea", { readonly: true, rows: 14, "aria-label": "Exported frpc.toml", "data-testid": "export-text", spellcheck: "false" }, text),
+      h("p", { class: "hint" }, this.isDirty() ? t("export.unsavedHint") : t("export.secretHint")),
+      h("textarea", { readonly: true, rows: 14, "aria-label": t("app.exportedAria"), "data-testid": "export-text", spellcheck: "false" }, text),
       h(
         "div",
         { class: "dialog-actions" },
-        h("a", { class: "button primary", href: url, download: "frpc.toml", "data-testid": "export-download" }, "Save file…"),
+        h("a", { class: "button primary", href: url, download: "frpc.toml", "data-testid": "export-download" }, t("export.saveFile")),
         h("button", {
           type: "button",
           "data-testid": "export-copy",
-          onclick: async () => toast((await copyText(text)) ? "Copied" : "Could not copy to the clipboard", "info"),
-        }, "Copy"),
-        h("button", { type: "button", onclick: close }, "Close"),
+          onclick: async () => toast((await copyText(text)) ? t("app.copied") : t("app.copyFailed"), "info"),
+        }, t("app.copy")),
+        h("button", { type: "button", onclick: close }, t("export.close")),
       ),
     );
     d.addEventListener("close", () => URL.revokeObjectURL(url), { once: true });
@@ -959,10 +990,19 @@ function explanationView(e: AuthExplanation, original: string, prefix: string): 
     h(
       "details",
       { class: "provider-detail" },
-      h("summary", {}, e.code === "unreachable" ? "Details" : `The provider's answer (${e.code})`),
+      h("summary", {}, isProviderCode(e.code) ? t("app.providerAnswer", { code: e.code }) : t("common.details")),
       h("p", { "data-testid": `${prefix}-detail` }, original),
     ),
   ];
+}
+
+/** A proxy password field's placeholder when none is stored. */
+const newPasswordPlaceholder = (): string => t("proxy.passwordPlaceholder");
+
+/** A form field's name for the "fix these fields" summary (the key itself when it has no name). */
+function fieldName(k: string): string {
+  const key = FIELD_NAMES[k];
+  return key ? t(key) : k;
 }
 
 function section(title: string, id: string, ...children: Child[]): HTMLElement {

@@ -1,6 +1,6 @@
 // Pure text formatting: status labels, byte counts, times. `now` and the locale/time zone are parameters so
 // unit tests are deterministic; the app passes the defaults (the chosen language's locale, the system zone).
-import { locale, t, type PlainKey } from "./i18n";
+import { language, locale, t, type PlainKey } from "./i18n";
 import type { ConnStatus, LogLine, ProxyStatus, ProxyType, TokenInfo } from "./types";
 
 export interface TimeFmt {
@@ -111,8 +111,13 @@ export function proxyBadge(status: ProxyStatus | undefined, enabled: boolean, ru
       const at = where.map((w) => w.text).join(", ") || status.remoteAddr;
       return { label: t("badge.running", { at }), tone: "ok", detail: t("badge.runningDetail", { at }) };
     }
-    case "error":
-      return { label: t("badge.refused", { reason: status.reason }), tone: "bad", detail: t("badge.refusedDetail", { reason: status.reason }) };
+    case "error": {
+      // In another language than English, a refusal the app recognises (port taken, port not allowed) is
+      // explained; the server's own words stay in the detail (the tooltip).
+      const explained = language() === "en" ? null : explainAuthError(status.reason);
+      const reason = explained?.explanation ?? status.reason;
+      return { label: t("badge.refused", { reason }), tone: "bad", detail: t("badge.refusedDetail", { reason: status.reason }) };
+    }
   }
 }
 

@@ -951,8 +951,7 @@ impl ClientConfig {
         }
         let t = &self.transport;
         if !t.proxy_url.trim().is_empty() {
-            crate::via_proxy::ProxyUrl::parse(&t.proxy_url)
-                .map_err(|m| bad("transport.proxyURL".into(), m))?;
+            crate::via_proxy::ProxyUrl::parse(&t.proxy_url).map_err(|m| bad("transport.proxyURL".into(), m))?;
         }
         if !t.connect_server_local_ip.trim().is_empty()
             && t.connect_server_local_ip.trim().parse::<std::net::IpAddr>().is_err()

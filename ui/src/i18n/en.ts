@@ -346,4 +346,7 @@ export const en = {
   "field.hostHeaderRewrite": "host header rewrite",
   "lang.label": "Language",
   "lang.auto": "Same as the system",
+
+  // Proxy placeholders (app.ts)
+  "proxy.locationsPlaceholder": "/ or /api, /static",
 } as const;

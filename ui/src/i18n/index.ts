@@ -96,10 +96,11 @@ export function lookup(key: string, params: Record<string, string | number> = {}
  * Static texts that outlive a language change: an element with `data-i18n="key"` gets the key's text as its
  * content; `data-i18n-aria-label`, `data-i18n-title` and `data-i18n-placeholder` set those attributes.
  */
-export function relabelTree(root: ParentNode): void {
-  for (const el of root.querySelectorAll<HTMLElement>("[data-i18n]")) el.textContent = lookup(el.dataset.i18n ?? "") ?? el.textContent;
+export function relabelTree(root: Element): void {
+  const all = (sel: string): Element[] => [...(root.matches(sel) ? [root] : []), ...root.querySelectorAll(sel)];
+  for (const el of all("[data-i18n]")) el.textContent = lookup(el.getAttribute("data-i18n") ?? "") ?? el.textContent;
   for (const attr of ["aria-label", "title", "placeholder"]) {
-    for (const el of root.querySelectorAll(`[data-i18n-${attr}]`)) {
+    for (const el of all(`[data-i18n-${attr}]`)) {
       const text = lookup(el.getAttribute(`data-i18n-${attr}`) ?? "");
       if (text !== null) el.setAttribute(attr, text);
     }

@@ -334,4 +334,6 @@ export const zhCN: Catalogue = {
   "field.hostHeaderRewrite": "Host 请求头改写",
   "lang.label": "语言",
   "lang.auto": "跟随系统",
+
+  "proxy.locationsPlaceholder": "/ 或 /api, /static",
 };

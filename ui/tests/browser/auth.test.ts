@@ -8,7 +8,7 @@ beforeAll(() => hx.start());
 afterEach(() => hx.endTest());
 afterAll(() => hx.stop());
 
-const localTime = (ms: number) => new Date(ms).toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+const localTime = (ms: number) => new Date(ms).toLocaleTimeString("en-US", { hour: "2-digit", minute: "2-digit", second: "2-digit" });
 
 describe("secret field", () => {
   it("never shows a stored secret; an empty field keeps it; a typed one is stored and cleared", async () => {

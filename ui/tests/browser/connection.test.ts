@@ -11,7 +11,7 @@ afterEach(() => hx.endTest());
 afterAll(() => hx.stop());
 
 const localTime = (ms: number) =>
-  new Date(ms).toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+  new Date(ms).toLocaleTimeString("en-US", { hour: "2-digit", minute: "2-digit", second: "2-digit" });
 
 describe("connection state", () => {
   it("renders every state from status-changed events", async () => {

@@ -82,7 +82,7 @@ describe("Diagnostics", () => {
     await expect(page.locator(tid("diag-cert-subject")).textContent()).resolves.toBe("CN=portway");
     await expect(page.locator(tid("diag-cert-issuer")).textContent()).resolves.toBe("CN=portway (self-signed)");
     const expiry = await page.locator(tid("diag-cert-expiry")).textContent();
-    expect(expiry).toBe(new Intl.DateTimeFormat(undefined, { year: "numeric", month: "short", day: "numeric" }).format(new Date(1_800_000_000_000)));
+    expect(expiry).toBe(new Intl.DateTimeFormat("en-US", { year: "numeric", month: "short", day: "numeric" }).format(new Date(1_800_000_000_000)));
     await expect(page.locator(tid("diag-cert-trusted")).textContent()).resolves.toMatch(/^No: not trusted by the public web roots/);
     await expect(page.locator(`${tid("diag-step-tcp")} ${tid("diag-time")}`).textContent()).resolves.toBe("1.4 s");
     await expect(page.locator(`${tid("diag-step-login")} ${tid("diag-fix")}`).count()).resolves.toBe(0);

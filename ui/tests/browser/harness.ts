@@ -130,8 +130,9 @@ export class Harness {
   }
 
   /** A fresh page with the mock seeded, loaded and past its start-up reads. */
-  async open(s: MockSeed = seed(), opts: { colorScheme?: "light" | "dark" } = {}): Promise<Page> {
-    const ctx = await this.browser.newContext({ viewport: { width: 1000, height: 900 }, colorScheme: opts.colorScheme ?? "light" });
+  async open(s: MockSeed = seed(), opts: { colorScheme?: "light" | "dark"; locale?: string } = {}): Promise<Page> {
+    // The OS locale the page sees (navigator.language, Intl): English unless a test asks for another.
+    const ctx = await this.browser.newContext({ viewport: { width: 1000, height: 900 }, colorScheme: opts.colorScheme ?? "light", locale: opts.locale ?? "en-US" });
     this.contexts.push(ctx);
     const page = await ctx.newPage();
     const errors: string[] = [];

@@ -20,6 +20,8 @@ export interface MockSeed {
   /** More profiles after the first ("default", named `firstName`, whose settings are `profile`). */
   others?: { id: string; name: string; profile: Profile; status: Status }[];
   firstName?: string;
+  /** The stored language choice ("auto" when absent). */
+  language?: string;
 }
 
 export interface MockHandle {
@@ -120,6 +122,11 @@ export function installTauriMock(seed: MockSeed): void {
         return null;
       }
       case "plugin:opener|open_url":
+        return null;
+      case "get_language":
+        return state.language ?? "auto";
+      case "set_language":
+        state.language = (args as { language: string }).language;
         return null;
       case "connect_all":
       case "disconnect_all":

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { CATALOGUES, fill, locale, placeholders, resolveLanguage, setLanguage, t, type Lang } from "../../src/i18n";
 import { connView, explainAuthError, humanBytes, proxyBadge, relativeIn } from "../../src/format";
+import { describeError } from "../../src/errors";
 
 const LANGS = Object.keys(CATALOGUES) as Lang[];
 
@@ -53,6 +54,9 @@ describe("t and the language choice", () => {
     expect(proxyBadge(undefined, false).label).toBe("已停用");
     expect(relativeIn(300)).toBe("5 分钟后");
     expect(explainAuthError("token endpoint answered 400: invalid_client")?.explanation).toContain("客户端密钥");
+    const taken = proxyBadge({ state: "error", reason: "remote port 6000 cannot be opened on the server: in use (port already used? choose another remotePort)", bytesIn: 0, bytesOut: 0, conns: 0 }, true);
+    expect(taken.label).toBe("被拒绝：此远程端口在服务器上已被占用。请换一个远程端口。");
+    expect(taken.detail).toContain("port already used");
     setLanguage("en");
     expect(connView({ state: "disconnected" }, 0).label).toBe("Disconnected");
   });
@@ -68,5 +72,22 @@ describe("t and the language choice", () => {
     expect(locale()).toBe("en-US");
     setLanguage("en", "de-DE");
     expect(humanBytes(1536)).toBe("1.5 KiB");
+  });
+});
+
+describe("command errors in the chosen language", () => {
+  it("English shows the backend's message as it is", () =>
+    expect(describeError({ code: "no_secret", message: "Home: no secret is stored" })).toEqual({ text: "Home: no secret is stored", detail: null }));
+
+  it("简体中文 translates by code, or by the error the app recognises, and keeps the message as the detail", () => {
+    setLanguage("zh-CN", "en-US");
+    expect(describeError({ code: "no_secret", message: "Home: no secret is stored" })).toEqual({
+      text: "尚未保存密钥：请先输入客户端密钥（或令牌）并保存。",
+      detail: "Home: no secret is stored",
+    });
+    const refused = describeError({ code: "sign_in_failed", message: "the provider refused the token request: invalid_scope" });
+    expect(refused.text).toContain("Scope");
+    expect(refused.detail).toContain("invalid_scope");
+    expect(describeError({ code: "something_new", message: "x" })).toEqual({ text: "出现了错误。", detail: "x" });
   });
 });

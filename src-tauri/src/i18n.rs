@@ -1,0 +1,335 @@
+//! The texts the backend itself shows (the tray's menu and tooltip, notifications, the name of a new profile) in
+//! English and 简体中文, and the language choice stored with the app's options. The window has its own catalogue
+//! (ui/src/i18n/); it tells the backend the choice and the OS locale it sees (`set_language`), so the tray relabels
+//! at once. Every [`Msg`] has a text in each language (the matches are exhaustive); the unit test checks that no
+//! text is empty and that both languages use the same `{placeholders}`.
+
+use std::fmt::Display;
+
+use serde::{Deserialize, Serialize};
+
+/// What the person picked in the window's Options.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LanguageChoice {
+    /// Follow the OS locale (zh* → 简体中文, anything else → English).
+    #[default]
+    #[serde(rename = "auto")]
+    Auto,
+    /// English.
+    #[serde(rename = "en")]
+    En,
+    /// 简体中文.
+    #[serde(rename = "zh-CN")]
+    ZhCn,
+}
+
+/// A language the backend speaks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Lang {
+    /// English.
+    #[default]
+    En,
+    /// 简体中文.
+    ZhCn,
+}
+
+impl LanguageChoice {
+    /// `"auto"`, `"en"` or `"zh-CN"`.
+    pub fn parse(s: &str) -> Option<LanguageChoice> {
+        match s {
+            "auto" => Some(LanguageChoice::Auto),
+            "en" => Some(LanguageChoice::En),
+            "zh-CN" => Some(LanguageChoice::ZhCn),
+            _ => None,
+        }
+    }
+
+    /// The stored spelling (the inverse of [`LanguageChoice::parse`]).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LanguageChoice::Auto => "auto",
+            LanguageChoice::En => "en",
+            LanguageChoice::ZhCn => "zh-CN",
+        }
+    }
+
+    /// The language to speak: the choice, or for Auto the OS locale's.
+    pub fn resolve(self, os_locale: Option<&str>) -> Lang {
+        match self {
+            LanguageChoice::En => Lang::En,
+            LanguageChoice::ZhCn => Lang::ZhCn,
+            LanguageChoice::Auto => os_locale.map(lang_of_locale).unwrap_or_default(),
+        }
+    }
+}
+
+/// zh, zh-CN, zh_TW.UTF-8, zh-Hans… → 简体中文; anything else → English.
+pub fn lang_of_locale(locale: &str) -> Lang {
+    let primary = locale.trim().split(['-', '_', '.', '@']).next().unwrap_or("");
+    if primary.eq_ignore_ascii_case("zh") {
+        Lang::ZhCn
+    } else {
+        Lang::En
+    }
+}
+
+/// The process's locale from the POSIX variables (LC_ALL, then LC_MESSAGES, then LANG), if one is set; "C" and
+/// "POSIX" say nothing about a language. Until the window reports the OS locale this is what Auto follows.
+pub fn env_locale() -> Option<String> {
+    ["LC_ALL", "LC_MESSAGES", "LANG"]
+        .iter()
+        .filter_map(|k| std::env::var(k).ok())
+        .find(|v| !v.is_empty())
+        .filter(|v| v != "C" && v != "POSIX" && !v.starts_with("C."))
+}
+
+/// One text the backend shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Msg {
+    /// The tray's first line and tooltip: "Portway: {state}".
+    TrayLine,
+    StateDisconnected,
+    StateConnecting,
+    StateConnectingAttempt,
+    StateConnected,
+    StateErrorRetrying,
+    StateError,
+    ShortDisconnected,
+    ShortConnecting,
+    ShortConnected,
+    ShortError,
+    /// A profile's submenu title.
+    ProfileTitle,
+    /// A profile's line in the tooltip.
+    ProfileLine,
+    Connect,
+    Disconnect,
+    ConnectAll,
+    DisconnectAll,
+    Open,
+    Quit,
+    LostTitle,
+    LostBody,
+    BackTitle,
+    BackBody,
+    /// The name of the profile a fresh install (or deleting the last one) starts with.
+    DefaultProfileName,
+    /// An engine error explained ([`explain_reason`]): "{explanation} ({reason})".
+    Explained,
+    ReasonRefused,
+    ReasonTimeout,
+    ReasonWrongToken,
+    ReasonProvider,
+    ReasonProviderUnreachable,
+    ReasonClosed,
+}
+
+impl Msg {
+    /// Every message (for the test).
+    pub const ALL: [Msg; 31] = [
+        Msg::TrayLine,
+        Msg::StateDisconnected,
+        Msg::StateConnecting,
+        Msg::StateConnectingAttempt,
+        Msg::StateConnected,
+        Msg::StateErrorRetrying,
+        Msg::StateError,
+        Msg::ShortDisconnected,
+        Msg::ShortConnecting,
+        Msg::ShortConnected,
+        Msg::ShortError,
+        Msg::ProfileTitle,
+        Msg::ProfileLine,
+        Msg::Connect,
+        Msg::Disconnect,
+        Msg::ConnectAll,
+        Msg::DisconnectAll,
+        Msg::Open,
+        Msg::Quit,
+        Msg::LostTitle,
+        Msg::LostBody,
+        Msg::BackTitle,
+        Msg::BackBody,
+        Msg::DefaultProfileName,
+        Msg::Explained,
+        Msg::ReasonRefused,
+        Msg::ReasonTimeout,
+        Msg::ReasonWrongToken,
+        Msg::ReasonProvider,
+        Msg::ReasonProviderUnreachable,
+        Msg::ReasonClosed,
+    ];
+}
+
+fn en(m: Msg) -> &'static str {
+    match m {
+        Msg::TrayLine => "Portway: {state}",
+        Msg::StateDisconnected => "disconnected",
+        Msg::StateConnecting => "connecting",
+        Msg::StateConnectingAttempt => "connecting (attempt {attempt})",
+        Msg::StateConnected => "connected, {running} of {total} proxies running",
+        Msg::StateErrorRetrying => "error, retrying in {seconds} s: {reason}",
+        Msg::StateError => "error: {reason}",
+        Msg::ShortDisconnected => "disconnected",
+        Msg::ShortConnecting => "connecting",
+        Msg::ShortConnected => "connected",
+        Msg::ShortError => "error",
+        Msg::ProfileTitle => "{name} ({state})",
+        Msg::ProfileLine => "{name}: {state}",
+        Msg::Connect => "Connect",
+        Msg::Disconnect => "Disconnect",
+        Msg::ConnectAll => "Connect all",
+        Msg::DisconnectAll => "Disconnect all",
+        Msg::Open => "Open Portway",
+        Msg::Quit => "Quit",
+        Msg::LostTitle => "Portway, {name}: connection lost",
+        Msg::LostBody => "{reason}. Reconnecting…",
+        Msg::BackTitle => "Portway, {name}: reconnected",
+        Msg::BackBody => "The tunnel is back.",
+        Msg::DefaultProfileName => "My server",
+        Msg::Explained => "{explanation} ({reason})",
+        Msg::ReasonRefused => "the server refused the connection",
+        Msg::ReasonTimeout => "the server did not answer in time",
+        Msg::ReasonWrongToken => "the token does not match the server's",
+        Msg::ReasonProvider => "the identity provider refused the client ID or secret",
+        Msg::ReasonProviderUnreachable => "the identity provider cannot be reached",
+        Msg::ReasonClosed => "the server closed the connection",
+    }
+}
+
+fn zh_cn(m: Msg) -> &'static str {
+    match m {
+        Msg::TrayLine => "Portway：{state}",
+        Msg::StateDisconnected => "已断开",
+        Msg::StateConnecting => "正在连接",
+        Msg::StateConnectingAttempt => "正在连接（第 {attempt} 次尝试）",
+        Msg::StateConnected => "已连接，{total} 个代理中 {running} 个在运行",
+        Msg::StateErrorRetrying => "出错，{seconds} 秒后重试：{reason}",
+        Msg::StateError => "出错：{reason}",
+        Msg::ShortDisconnected => "已断开",
+        Msg::ShortConnecting => "连接中",
+        Msg::ShortConnected => "已连接",
+        Msg::ShortError => "出错",
+        Msg::ProfileTitle => "{name}（{state}）",
+        Msg::ProfileLine => "{name}：{state}",
+        Msg::Connect => "连接",
+        Msg::Disconnect => "断开",
+        Msg::ConnectAll => "全部连接",
+        Msg::DisconnectAll => "全部断开",
+        Msg::Open => "打开 Portway",
+        Msg::Quit => "退出",
+        Msg::LostTitle => "Portway，{name}：连接已断开",
+        Msg::LostBody => "{reason}。正在重新连接…",
+        Msg::BackTitle => "Portway，{name}：已重新连接",
+        Msg::BackBody => "隧道已恢复。",
+        Msg::DefaultProfileName => "我的服务器",
+        Msg::Explained => "{explanation}（{reason}）",
+        Msg::ReasonRefused => "服务器拒绝了连接",
+        Msg::ReasonTimeout => "服务器没有及时响应",
+        Msg::ReasonWrongToken => "令牌与服务器的不一致",
+        Msg::ReasonProvider => "身份提供方拒绝了客户端 ID 或密钥",
+        Msg::ReasonProviderUnreachable => "无法访问身份提供方",
+        Msg::ReasonClosed => "服务器关闭了连接",
+    }
+}
+
+/// The text of `m` in `lang`, placeholders unfilled.
+pub fn text(lang: Lang, m: Msg) -> &'static str {
+    match lang {
+        Lang::En => en(m),
+        Lang::ZhCn => zh_cn(m),
+    }
+}
+
+/// The text of `m` in `lang` with its `{name}` placeholders filled from `args`.
+pub fn fmt(lang: Lang, m: Msg, args: &[(&str, &dyn Display)]) -> String {
+    let mut out = text(lang, m).to_string();
+    for (name, value) in args {
+        out = out.replace(&format!("{{{name}}}"), &value.to_string());
+    }
+    out
+}
+
+/// An engine error (English text from the client) in `lang`: in English as it is; in another language, when the
+/// app recognises it, a translated explanation with the original in parentheses (the tray, the notifications).
+pub fn explain_reason(lang: Lang, reason: &str) -> String {
+    if lang == Lang::En {
+        return reason.to_string();
+    }
+    let r = reason.to_ascii_lowercase();
+    let m = if r.contains("cannot reach the token endpoint") {
+        Msg::ReasonProviderUnreachable
+    } else if r.contains("invalid_client") || r.contains("invalid_grant") || r.contains("unauthorized_client") {
+        Msg::ReasonProvider
+    } else if r.contains("authorization failed") || r.contains("auth.token does not match") {
+        Msg::ReasonWrongToken
+    } else if r.contains("connection refused") || r.contains("os error 111") {
+        Msg::ReasonRefused
+    } else if r.contains("timed out") || r.contains("timeout") {
+        Msg::ReasonTimeout
+    } else if r.contains("closed the connection") {
+        Msg::ReasonClosed
+    } else {
+        return reason.to_string();
+    };
+    fmt(lang, Msg::Explained, &[("explanation", &text(lang, m)), ("reason", &reason)])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The `{name}` placeholders of a text, sorted and without repeats.
+    fn placeholders(text: &str) -> Vec<&str> {
+        let mut names: Vec<&str> =
+            text.split('{').skip(1).filter_map(|rest| rest.split_once('}').map(|(name, _)| name)).collect();
+        names.sort_unstable();
+        names.dedup();
+        names
+    }
+
+    #[test]
+    fn every_message_has_a_text_in_both_languages_with_the_same_placeholders() {
+        for m in Msg::ALL {
+            let (e, z) = (text(Lang::En, m), text(Lang::ZhCn, m));
+            assert!(!e.trim().is_empty() && !z.trim().is_empty(), "{m:?} has an empty text");
+            assert_eq!(placeholders(e), placeholders(z), "{m:?}: the placeholders differ between {e:?} and {z:?}");
+            // Even the texts made of placeholders differ: Chinese punctuation is full-width.
+            assert_ne!(e, z, "{m:?} is not translated");
+        }
+    }
+
+    #[test]
+    fn engine_errors_are_explained_in_chinese_with_the_original_kept() {
+        let r = "connecting to 127.0.0.1:7000: Connection refused (os error 111)";
+        assert_eq!(explain_reason(Lang::En, r), r);
+        assert_eq!(explain_reason(Lang::ZhCn, r), format!("服务器拒绝了连接（{r}）"));
+        let t = "authorization failed: the client's auth.token does not match the server's auth.token";
+        assert!(explain_reason(Lang::ZhCn, t).starts_with("令牌与服务器的不一致（"));
+        assert_eq!(explain_reason(Lang::ZhCn, "something new"), "something new");
+    }
+
+    #[test]
+    fn fills_placeholders() {
+        assert_eq!(fmt(Lang::En, Msg::StateConnectingAttempt, &[("attempt", &3)]), "connecting (attempt 3)");
+        assert_eq!(fmt(Lang::ZhCn, Msg::ProfileTitle, &[("name", &"Home"), ("state", &"已连接")]), "Home（已连接）");
+        assert_eq!(placeholders("{a} {b} {a}"), vec!["a", "b"]);
+    }
+
+    #[test]
+    fn auto_follows_the_os_locale() {
+        for l in ["zh_CN.UTF-8", "zh-CN", "zh_TW", "zh", "zh-Hans-CN"] {
+            assert_eq!(LanguageChoice::Auto.resolve(Some(l)), Lang::ZhCn, "{l}");
+        }
+        for l in ["en_US.UTF-8", "de_DE", "", "zhx"] {
+            assert_eq!(LanguageChoice::Auto.resolve(Some(l)), Lang::En, "{l}");
+        }
+        assert_eq!(LanguageChoice::Auto.resolve(None), Lang::En);
+        assert_eq!(LanguageChoice::ZhCn.resolve(Some("en_US")), Lang::ZhCn);
+        assert_eq!(LanguageChoice::En.resolve(Some("zh_CN")), Lang::En);
+        for c in [LanguageChoice::Auto, LanguageChoice::En, LanguageChoice::ZhCn] {
+            assert_eq!(LanguageChoice::parse(c.as_str()), Some(c));
+        }
+        assert_eq!(LanguageChoice::parse("fr"), None);
+    }
+}
