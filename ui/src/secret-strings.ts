@@ -1,94 +1,202 @@
 // Every user-facing string of the secret proxies (stcp/sudp/xtcp) and of "Connect to a private service" (the
-// visitors), in one object, so that they move into the i18n catalogues in one step.
+// visitors), read through the i18n catalogues (keys `secret.*` and `visitor.*`) at the moment they are shown.
+import { t } from "./i18n";
 
 export const S = {
-  // Proxy editor: secret types.
-  typeStcp: "STCP (secret TCP)",
-  typeSudp: "SUDP (secret UDP)",
-  typeXtcp: "XTCP (peer to peer, secret)",
-  secretKey: "Secret key",
-  secretKeyStored: "stored in the system keychain — type to replace",
-  secretKeyNew: "saved to the system keychain, never to a file",
-  allowUsers: "Allowed users (optional)",
-  allowUsersPlaceholder: "alice, bob — or * for anyone; empty: only your own user",
-  proxySecretRequired: "Give the secret key visitors must enter to reach this proxy",
-  badUser: (u: string) => `"${u}" is not a user name: use letters, digits, '.', '_' and '-', or * for anyone`,
-  runningSecret: "Running: reached through a visitor",
-  runningSecretDetail: (name: string) => `Running: other clients reach it with a visitor of server name ${name} and the secret key`,
-
-  // Visitors ("Connect to a private service").
-  section: "Connect to a private service",
-  intro: "Reach a service another client publishes as stcp, sudp or xtcp: Portway opens a local port for it.",
-  empty: "No private services yet. Add one with the server name and secret key its owner gave you.",
-  add: "Add a private service",
-  legend: (name: string) => `Private service ${name}`,
-  name: "Name",
-  type: "Type",
-  serverName: "Server name",
-  serverNamePlaceholder: "the owner's proxy name",
-  serverUser: "Owner's user (optional)",
-  serverUserPlaceholder: "empty: your own user",
-  bindAddr: "Local address",
-  bindPort: "Local port",
-  fallbackTo: "Fallback (optional)",
-  fallbackNone: "None",
-  remove: "Remove",
-  removeLabel: (name: string) => `Remove private service ${name}`,
-  toggleLabel: (name: string) => `Turn ${name} on or off`,
-  open: "Open",
-  copy: "Copy",
-  copied: (addr: string) => `Copied ${addr}`,
-  copyFailed: "Could not copy to the clipboard",
-  toggleNeedsSave: "Save the private service first: it has unsaved changes",
-
-  // Validation.
-  nameRequired: "Name is required",
-  nameChars: "Use only letters, digits, '.', '_' and '-'",
-  nameTaken: "Another private service already has this name",
-  serverNameRequired: "Give the name of the proxy to reach (its owner tells you)",
-  serverNameChars: "A server name has only letters, digits, '.', '_' and '-'",
-  serverUserChars: "A user name has only letters, digits, '.', '_' and '-'",
-  bindAddrBad: "Enter an IP address, e.g. 127.0.0.1",
-  bindPortBad: "Local port must be a whole number from 1 to 65535",
-  bindPortNoneOnlyStcp: "Only an stcp service used as a fallback may have no port (-1)",
-  bindPortTaken: (other: string) => `${other} uses this local port already`,
-  visitorSecretRequired: "Give the secret key the owner of the service gave you",
-  fallbackNotStcp: "The fallback must be an stcp private service",
-  fallbackMissing: "There is no private service with this name",
-  fallbackOff: (name: string) => `${name} is off: turn it on or choose no fallback`,
-
-  // Field names for the "To save, fix: …" summary.
-  fieldNames: {
-    name: "service name",
-    serverName: "server name",
-    serverUser: "owner's user",
-    bindAddr: "local address",
-    bindPort: "local port",
-    secretKey: "secret key",
-    fallbackTo: "fallback",
-    allowUsers: "allowed users",
-  } as Record<string, string>,
-
-  // States.
-  off: "Off",
-  offDetail: "Off: turn it on to open its local port",
-  notConnected: "Not connected",
-  notConnectedDetail: "Opens its local port once this server is connected",
-  waiting: "Waiting",
-  waitingDetail: "Waiting for the connection to the server",
-  noSecret: "No secret key",
-  noSecretDetail: "No secret key is stored: type it and save",
-  noPort: "No local port",
-  noPortDetail: "No local port: used only as another service's fallback",
-  ready: "Ready",
-  readyDetail: (addr: string) => `Ready: open ${addr}`,
-  viaServer: "Via server",
-  viaServerDetail: "Connections go through the server",
-  peerToPeer: "Peer to peer",
-  peerToPeerDetail: "Connected directly to the other client (hole punched)",
-  viaServerFallback: "Via server (fallback)",
-  viaServerFallbackDetail: (why: string) => `No peer-to-peer tunnel, so connections go through the server: ${why}`,
-  failed: (why: string) => `Failed: ${why}`,
-  failedDetail: (why: string) => `The last connection failed: ${why}`,
-  portFailed: (why: string) => `Failed: ${why}`,
-} as const;
+  get typeStcp(): string {
+    return t("secret.typeStcp");
+  },
+  get typeSudp(): string {
+    return t("secret.typeSudp");
+  },
+  get typeXtcp(): string {
+    return t("secret.typeXtcp");
+  },
+  get secretKey(): string {
+    return t("secret.secretKey");
+  },
+  get secretKeyStored(): string {
+    return t("secret.secretKeyStored");
+  },
+  get secretKeyNew(): string {
+    return t("secret.secretKeyNew");
+  },
+  get allowUsers(): string {
+    return t("secret.allowUsers");
+  },
+  get allowUsersPlaceholder(): string {
+    return t("secret.allowUsersPlaceholder");
+  },
+  get proxySecretRequired(): string {
+    return t("secret.proxySecretRequired");
+  },
+  badUser: (user: string): string => t("secret.badUser", { user }),
+  get runningSecret(): string {
+    return t("secret.runningSecret");
+  },
+  runningSecretDetail: (name: string): string => t("secret.runningSecretDetail", { name }),
+  get section(): string {
+    return t("visitor.section");
+  },
+  get intro(): string {
+    return t("visitor.intro");
+  },
+  get empty(): string {
+    return t("visitor.empty");
+  },
+  get add(): string {
+    return t("visitor.add");
+  },
+  legend: (name: string): string => t("visitor.legend", { name }),
+  get name(): string {
+    return t("visitor.name");
+  },
+  get type(): string {
+    return t("visitor.type");
+  },
+  get serverName(): string {
+    return t("visitor.serverName");
+  },
+  get serverNamePlaceholder(): string {
+    return t("visitor.serverNamePlaceholder");
+  },
+  get serverUser(): string {
+    return t("visitor.serverUser");
+  },
+  get serverUserPlaceholder(): string {
+    return t("visitor.serverUserPlaceholder");
+  },
+  get bindAddr(): string {
+    return t("visitor.bindAddr");
+  },
+  get bindPort(): string {
+    return t("visitor.bindPort");
+  },
+  get fallbackTo(): string {
+    return t("visitor.fallbackTo");
+  },
+  get fallbackNone(): string {
+    return t("visitor.fallbackNone");
+  },
+  get remove(): string {
+    return t("visitor.remove");
+  },
+  removeLabel: (name: string): string => t("visitor.removeLabel", { name }),
+  toggleLabel: (name: string): string => t("visitor.toggleLabel", { name }),
+  get open(): string {
+    return t("visitor.open");
+  },
+  get copy(): string {
+    return t("visitor.copy");
+  },
+  copied: (addr: string): string => t("visitor.copied", { addr }),
+  get copyFailed(): string {
+    return t("visitor.copyFailed");
+  },
+  get toggleNeedsSave(): string {
+    return t("visitor.toggleNeedsSave");
+  },
+  get nameRequired(): string {
+    return t("visitor.nameRequired");
+  },
+  get nameChars(): string {
+    return t("visitor.nameChars");
+  },
+  get nameTaken(): string {
+    return t("visitor.nameTaken");
+  },
+  get serverNameRequired(): string {
+    return t("visitor.serverNameRequired");
+  },
+  get serverNameChars(): string {
+    return t("visitor.serverNameChars");
+  },
+  get serverUserChars(): string {
+    return t("visitor.serverUserChars");
+  },
+  get bindAddrBad(): string {
+    return t("visitor.bindAddrBad");
+  },
+  get bindPortBad(): string {
+    return t("visitor.bindPortBad");
+  },
+  get bindPortNoneOnlyStcp(): string {
+    return t("visitor.bindPortNoneOnlyStcp");
+  },
+  bindPortTaken: (other: string): string => t("visitor.bindPortTaken", { other }),
+  get visitorSecretRequired(): string {
+    return t("visitor.secretRequired");
+  },
+  get fallbackNotStcp(): string {
+    return t("visitor.fallbackNotStcp");
+  },
+  get fallbackMissing(): string {
+    return t("visitor.fallbackMissing");
+  },
+  fallbackOff: (name: string): string => t("visitor.fallbackOff", { name }),
+  get off(): string {
+    return t("visitor.off");
+  },
+  get offDetail(): string {
+    return t("visitor.offDetail");
+  },
+  get notConnected(): string {
+    return t("visitor.notConnected");
+  },
+  get notConnectedDetail(): string {
+    return t("visitor.notConnectedDetail");
+  },
+  get waiting(): string {
+    return t("visitor.waiting");
+  },
+  get waitingDetail(): string {
+    return t("visitor.waitingDetail");
+  },
+  get noSecret(): string {
+    return t("visitor.noSecret");
+  },
+  get noSecretDetail(): string {
+    return t("visitor.noSecretDetail");
+  },
+  get noPort(): string {
+    return t("visitor.noPort");
+  },
+  get noPortDetail(): string {
+    return t("visitor.noPortDetail");
+  },
+  get ready(): string {
+    return t("visitor.ready");
+  },
+  readyDetail: (addr: string): string => t("visitor.readyDetail", { addr }),
+  get viaServer(): string {
+    return t("visitor.viaServer");
+  },
+  get viaServerDetail(): string {
+    return t("visitor.viaServerDetail");
+  },
+  get peerToPeer(): string {
+    return t("visitor.peerToPeer");
+  },
+  get peerToPeerDetail(): string {
+    return t("visitor.peerToPeerDetail");
+  },
+  get viaServerFallback(): string {
+    return t("visitor.viaServerFallback");
+  },
+  viaServerFallbackDetail: (why: string): string => t("visitor.viaServerFallbackDetail", { why }),
+  failed: (why: string): string => t("visitor.failed", { why }),
+  failedDetail: (why: string): string => t("visitor.failedDetail", { why }),
+  /** Field names for the "To save, fix: …" summary. */
+  get fieldNames(): Record<string, string> {
+    return {
+      name: t("visitor.field.name"),
+      serverName: t("visitor.field.serverName"),
+      serverUser: t("visitor.field.serverUser"),
+      bindAddr: t("visitor.field.bindAddr"),
+      bindPort: t("visitor.field.bindPort"),
+      secretKey: t("visitor.field.secretKey"),
+      fallbackTo: t("visitor.field.fallbackTo"),
+      allowUsers: t("visitor.field.allowUsers"),
+    };
+  },
+};

@@ -182,7 +182,7 @@ export function visitorView(
   if (!st) {
     return row.hasSecretKey ? v("waiting", S.waiting, "idle", S.waitingDetail) : v("no-secret", S.noSecret, "bad", S.noSecretDetail);
   }
-  if (st.state === "error") return v("failed", S.portFailed(st.reason), "bad", st.reason);
+  if (st.state === "error") return v("failed", S.failed(st.reason), "bad", st.reason);
   if (st.state === "idle" || conn.state !== "connected") return v("waiting", S.waiting, "busy", S.waitingDetail);
   const at = st.localAddr;
   if (row.type === "xtcp") {

@@ -1,4 +1,5 @@
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
+import { setLanguage } from "../../src/i18n";
 import { fromProfile, toProfile, validate, sameProfile } from "../../src/form";
 import { fromVisitors, newVisitor, toVisitors, validateVisitors, visitorField, visitorFieldName, visitorView, type VisitorForm } from "../../src/visitors";
 import type { ConnStatus, Profile, VisitorDef, VisitorStatus } from "../../src/types";
@@ -17,6 +18,8 @@ const def = (v: Partial<VisitorDef> & { name: string }): VisitorDef => ({
 const up: ConnStatus = { state: "connected", runId: "r", since: 0 };
 const listening = (extra: Partial<VisitorStatus> = {}): VisitorStatus =>
   ({ state: "listening", localAddr: "127.0.0.1:6000", bytesIn: 0, bytesOut: 0, conns: 0, ...extra }) as VisitorStatus;
+
+afterEach(() => setLanguage("en", "en-US"));
 
 describe("visitor rows", () => {
   it("round-trip through the form; a rename carries the stored name", () => {
@@ -95,5 +98,15 @@ describe("visitor rows", () => {
     expect(sameProfile(toProfile(f, true), { ...p, visitors: [{ ...p.visitors![0]!, hasSecretKey: false }] })).toBe(true);
     f.visitors[0]!.serverName = "";
     expect(Object.keys(validate(f))).toEqual([visitorField(f.visitors[0]!.key, "serverName")]);
+  });
+
+  it("speak the window's language", () => {
+    setLanguage("zh-CN", "zh-CN");
+    const row = { enabled: true, type: "stcp" as const, bindPort: "6000", hasSecretKey: true };
+    expect(visitorView(row, listening(), up).label).toBe("经服务器中转");
+    expect(visitorView(row, listening({ lastError: "auth failed" }), up).label).toBe("失败：auth failed");
+    const rows = fromVisitors([def({ name: "a", serverName: "" })]);
+    expect(validateVisitors(rows)[visitorField(rows[0]!.key, "serverName")]).toContain("代理名称");
+    expect(visitorFieldName("visitor.1.bindPort")).toBe("本地端口");
   });
 });
