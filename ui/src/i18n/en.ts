@@ -350,9 +350,9 @@ export const en = {
   // Proxy placeholders (app.ts)
   "proxy.locationsPlaceholder": "/ or /api, /static",
   // Secret proxies (stcp/sudp/xtcp) and "Connect to a private service" (secret-strings.ts, visitors.ts, visitor-list.ts)
-  "secret.typeStcp": "STCP (secret TCP)",
-  "secret.typeSudp": "SUDP (secret UDP)",
-  "secret.typeXtcp": "XTCP (peer to peer, secret)",
+  "secret.typeStcp": "STCP",
+  "secret.typeSudp": "SUDP",
+  "secret.typeXtcp": "XTCP (P2P)",
   "secret.secretKey": "Secret key",
   "secret.secretKeyStored": "stored in the system keychain — type to replace",
   "secret.secretKeyNew": "saved to the system keychain, never to a file",

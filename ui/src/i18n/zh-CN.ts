@@ -337,9 +337,9 @@ export const zhCN: Catalogue = {
 
   "proxy.locationsPlaceholder": "/ 或 /api, /static",
   // 私密代理（stcp/sudp/xtcp）与“连接私密服务”
-  "secret.typeStcp": "STCP（私密 TCP）",
-  "secret.typeSudp": "SUDP（私密 UDP）",
-  "secret.typeXtcp": "XTCP（点对点，私密）",
+  "secret.typeStcp": "STCP",
+  "secret.typeSudp": "SUDP",
+  "secret.typeXtcp": "XTCP（点对点）",
   "secret.secretKey": "密钥",
   "secret.secretKeyStored": "已保存在系统钥匙串中 — 输入新值可替换",
   "secret.secretKeyNew": "保存到系统钥匙串，绝不写入文件",
