@@ -333,7 +333,11 @@ mod tests {
         );
         assert_eq!(v[2].label, "relay");
         let zh = menu(&one, Lang::ZhCn);
-        assert!(zh.profiles[0].visitors[1].label.starts_with("nas (127.0.0.1:4450)：失败："), "{:?}", zh.profiles[0].visitors[1]);
+        assert!(
+            zh.profiles[0].visitors[1].label.starts_with("nas (127.0.0.1:4450)：失败："),
+            "{:?}",
+            zh.profiles[0].visitors[1]
+        );
     }
 }
 
