@@ -135,6 +135,9 @@ fn tcp_row(name: &str, local: u16, remote: u16) -> portway::profile::ProxyDef {
         host_header_rewrite: String::new(),
         multiplexer: String::new(),
         has_http_password: false,
+        allow_users: vec![],
+        has_secret_key: false,
+        renamed_from: None,
     }
 }
 
@@ -376,4 +379,191 @@ fn the_single_profile_file_is_migrated_on_first_start() {
     assert_eq!(again.profile("default").expect("again").proxies, p.proxies);
     secret.delete().expect("cleanup");
     let _ = std::fs::remove_dir_all(dir);
+}
+
+fn visitor_row(name: &str, kind: &str, server_name: &str, port: i32) -> portway::profile::VisitorDef {
+    portway::profile::VisitorDef {
+        name: name.into(),
+        kind: kind.into(),
+        server_name: server_name.into(),
+        server_user: String::new(),
+        bind_addr: "127.0.0.1".into(),
+        bind_port: port,
+        enabled: true,
+        fallback_to: String::new(),
+        has_secret_key: false,
+        renamed_from: None,
+    }
+}
+
+/// A secret proxy's and a visitor's secretKey are keychain entries of their own (seen by another Secret Service
+/// client): storing adds them, a rename (`renamedFrom`) moves them, removing the row or the profile removes them.
+/// Import puts a file's secretKeys there, never into profiles.json.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secret_keys_of_proxies_and_visitors_follow_their_rows() {
+    require_secret_service();
+    let dir = temp_dir("secretkeys");
+    let ctl = Controller::load(&dir, LogBuffer::default());
+    let id = ctl.add_profile("Secrets").expect("add").id;
+    let mut nas = tcp_row("nas", 445, 0);
+    nas.kind = "stcp".into();
+    nas.allow_users = vec!["alice".into()];
+    let mut p = token_profile(7000, vec![nas]);
+    p.visitors = vec![visitor_row("lab", "stcp", "ssh", 6022)];
+    ctl.save_profile(&id, p.clone()).await.expect("save");
+    let (nas_acc, lab_acc) =
+        (format!("profile:{id}:proxy:nas:secretKey"), format!("profile:{id}:visitor:lab:secretKey"));
+    assert_eq!(secret_tool_lookup(&nas_acc), "");
+    let fresh = ctl.profile(&id).expect("profile");
+    assert!(!fresh.proxies[0].has_secret_key && !fresh.visitors[0].has_secret_key);
+    ctl.set_proxy_secret_key(&id, "nas", "nas-key").await.expect("proxy key");
+    ctl.set_visitor_secret_key(&id, "lab", "lab-key").await.expect("visitor key");
+    assert_eq!(ctl.set_visitor_secret_key(&id, "lab", "").await.unwrap_err().code, "invalid_input");
+    assert_eq!((secret_tool_lookup(&nas_acc), secret_tool_lookup(&lab_acc)), ("nas-key".into(), "lab-key".into()));
+    let stored = ctl.profile(&id).expect("profile");
+    assert!(stored.proxies[0].has_secret_key && stored.visitors[0].has_secret_key);
+    let on_disk = std::fs::read_to_string(ctl.profiles_path()).expect("profiles file");
+    assert!(
+        !on_disk.contains("nas-key") && !on_disk.contains("lab-key") && !on_disk.contains("hasSecretKey"),
+        "{on_disk}"
+    );
+
+    // Renames move the keys.
+    let mut q = stored.clone();
+    q.proxies[0].name = "files".into();
+    q.proxies[0].renamed_from = Some("nas".into());
+    q.visitors[0].name = "lab-ssh".into();
+    q.visitors[0].renamed_from = Some("lab".into());
+    let after = ctl.save_profile(&id, q).await.expect("save renames");
+    assert!(after.proxies[0].has_secret_key && after.visitors[0].has_secret_key, "{after:?}");
+    let (files_acc, ssh_acc) =
+        (format!("profile:{id}:proxy:files:secretKey"), format!("profile:{id}:visitor:lab-ssh:secretKey"));
+    assert_eq!((secret_tool_lookup(&files_acc), secret_tool_lookup(&ssh_acc)), ("nas-key".into(), "lab-key".into()));
+    assert_eq!((secret_tool_lookup(&nas_acc), secret_tool_lookup(&lab_acc)), (String::new(), String::new()));
+    assert!(!std::fs::read_to_string(ctl.profiles_path()).expect("file").contains("renamedFrom"));
+
+    // Removing a visitor removes its key; the proxy's stays.
+    let mut r = after.clone();
+    r.visitors.clear();
+    ctl.save_profile(&id, r).await.expect("remove the visitor");
+    assert_eq!(secret_tool_lookup(&ssh_acc), "");
+    assert_eq!(secret_tool_lookup(&files_acc), "nas-key");
+
+    // Import: the file's secretKeys go to the keychain of the new profile.
+    let text = "serverAddr = \"127.0.0.1\"\nauth.token = \"t\"\n[[proxies]]\nname = \"db\"\ntype = \"sudp\"\n\
+                localPort = 5353\nsecretKey = \"db-file-key\"\n[[visitors]]\nname = \"web\"\ntype = \"xtcp\"\n\
+                serverName = \"web\"\nsecretKey = \"web-file-key\"\nbindPort = 8089\n";
+    let imported = ctl.import_frpc(None, text).await.expect("import");
+    let (db_acc, web_acc) = (
+        format!("profile:{}:proxy:db:secretKey", imported.id),
+        format!("profile:{}:visitor:web:secretKey", imported.id),
+    );
+    assert_eq!(
+        (secret_tool_lookup(&db_acc), secret_tool_lookup(&web_acc)),
+        ("db-file-key".into(), "web-file-key".into())
+    );
+    assert!(imported.profile.proxies[0].has_secret_key && imported.profile.visitors[0].has_secret_key);
+    let on_disk = std::fs::read_to_string(ctl.profiles_path()).expect("profiles file");
+    assert!(!on_disk.contains("db-file-key") && !on_disk.contains("web-file-key"));
+    assert!(!ctl.export_frpc(&imported.id).expect("export").contains("file-key"));
+
+    // Deleting a profile removes its rows' keys.
+    ctl.delete_profile(&imported.id).await.expect("delete");
+    assert_eq!((secret_tool_lookup(&db_acc), secret_tool_lookup(&web_acc)), (String::new(), String::new()));
+    ctl.delete_profile(&id).await.expect("delete");
+    assert_eq!(secret_tool_lookup(&files_acc), "");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// "Connect to a private service" end to end: an stcp proxy in one profile, visitors in another, one real server.
+/// One click (set_visitor_enabled) on a visitor of the disconnected profile connects it and the visitor reaches the
+/// proxy; adding a second visitor while connected leaves the first one's open connection up; switching a visitor
+/// off closes its port only; the tray lists the visitors with their state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_visitor_in_one_profile_reaches_a_secret_proxy_in_another_and_toggles_live() {
+    require_secret_service();
+    tokio::time::timeout(Duration::from_secs(120), async {
+        init_logs();
+        let server = start_server("bindAddr = \"127.0.0.1\"\nauth.token = \"visitor-token\"\n", 0).await;
+        let (echo, _e) = echo_server().await;
+        let (p1, p2) = (free_port(), free_port());
+        let dir = temp_dir("visitors");
+        let ctl = Controller::load(&dir, LogBuffer::default());
+        let provider = ctl.add_profile("Provider").expect("add").id;
+        let visitor = ctl.add_profile("Visitor").expect("add").id;
+        let mut nas = tcp_row("nas", echo, 0);
+        nas.kind = "stcp".into();
+        nas.allow_users = vec!["*".into()];
+        ctl.save_profile(&provider, token_profile(server.addr.port(), vec![nas])).await.expect("save provider");
+        ctl.set_secret(&provider, "visitor-token").await.expect("secret");
+        ctl.set_proxy_secret_key(&provider, "nas", "nas-key").await.expect("proxy key");
+        ctl.connect(&provider).await.expect("connect the provider");
+        wait_running(&ctl, &provider, &["nas"]).await;
+
+        let mut v = token_profile(server.addr.port(), vec![]);
+        v.visitors =
+            vec![portway::profile::VisitorDef { enabled: false, ..visitor_row("files", "stcp", "nas", p1 as i32) }];
+        ctl.save_profile(&visitor, v).await.expect("save visitor profile");
+        ctl.set_secret(&visitor, "visitor-token").await.expect("secret");
+        ctl.set_visitor_secret_key(&visitor, "files", "nas-key").await.expect("visitor key");
+        assert!(!ctl.is_running(&visitor).await);
+        // One click: on, and the disconnected profile connects.
+        let p = ctl.set_visitor_enabled(&visitor, "files", true).await.expect("switch on");
+        assert!(p.visitors[0].enabled);
+        assert!(ctl.is_running(&visitor).await, "turning a visitor on connects its profile");
+        wait_listening(&ctl, &visitor, "files").await;
+        let mut open = tokio::net::TcpStream::connect(("127.0.0.1", p1)).await.expect("through the visitor");
+        roundtrip(&mut open, b"first visitor").await;
+        let tray = ctl.visitor_toggles(&visitor);
+        assert_eq!((tray[0].name.as_str(), tray[0].enabled), ("files", true));
+        assert_eq!(tray[0].local_addr, Some(format!("127.0.0.1:{p1}")));
+
+        // Add a second visitor while connected: it starts, the first one's connection stays open.
+        let mut v2 = ctl.profile(&visitor).expect("profile");
+        v2.visitors.push(visitor_row("files2", "stcp", "nas", p2 as i32));
+        ctl.save_profile(&visitor, v2).await.expect("add a visitor live");
+        ctl.set_visitor_secret_key(&visitor, "files2", "nas-key").await.expect("its key");
+        wait_listening(&ctl, &visitor, "files2").await;
+        assert_eq!(echo_through(p2, b"second").await.expect("second visitor"), sha256(b"second"));
+        roundtrip(&mut open, b"after the second was added").await;
+        assert!(!ctl.reconnect_needed(&visitor), "visitor edits need no reconnect");
+
+        // Off: that visitor's port closes; the other one's connection stays.
+        ctl.set_visitor_enabled(&visitor, "files2", false).await.expect("switch off");
+        let mut closed = false;
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", p2)).await.is_err() {
+                closed = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(closed, "a visitor switched off closes its port");
+        roundtrip(&mut open, b"after the second was switched off").await;
+        assert!(!ctl.visitor_toggles(&visitor)[1].enabled);
+
+        ctl.disconnect_all().await;
+        for id in [&provider, &visitor] {
+            ctl.delete_profile(id).await.expect("delete");
+        }
+        server.shutdown().await;
+        let _ = std::fs::remove_dir_all(dir);
+    })
+    .await
+    .expect("test timed out");
+}
+
+async fn wait_listening(ctl: &Controller, id: &str, name: &str) {
+    let mut rx = ctl.watch();
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        rx.wait_for(|m| {
+            m.get(id).is_some_and(|s| {
+                matches!(s.visitors.get(name).map(|v| &v.state), Some(portway::client::VisitorState::Listening { .. }))
+            })
+        }),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("visitor {name} listening within 30 s: {:?}", ctl.status(id)))
+    .expect("watch");
 }

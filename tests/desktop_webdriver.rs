@@ -30,6 +30,9 @@ const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 const PROXY: &str = "echo-e2e";
 const PROXY2: &str = "echo-token";
 const TOKEN2: &str = "second-server-token-e2e";
+const SECRET_PROXY: &str = "secret-echo";
+const SECRET_KEY: &str = "stcp-key-e2e";
+const VISITOR: &str = "reach-secret";
 
 /// `name` on PATH (or in cargo's bin directory), or a failure telling how to install it.
 fn require_tool(name: &str, install: &str) -> PathBuf {
@@ -501,6 +504,63 @@ async fn scenario() {
         let note_hidden =
             wd.script("return document.querySelector('[data-testid=\"reconnect-needed\"]').hidden", json!([])).await;
         assert_eq!(note_hidden, json!(true), "a proxy edit needs no reconnect (the note stays hidden)");
+        // "Connect to a private service": an stcp proxy in a third profile (on the second server), reached by a
+        // visitor added live to the token profile, whose open connection stays up.
+        wd.click("add-profile").await;
+        wd.wait_text("profile-tab-New-server", Duration::from_secs(10), "the third profile", |t| {
+            t.contains("New server")
+        })
+        .await;
+        let id3 = wd
+            .script("return document.querySelector('[data-testid=\"profile-tab-New-server\"]').dataset.id", json!([]))
+            .await
+            .as_str()
+            .expect("the third profile's id")
+            .to_owned();
+        wd.fill("server-addr", "127.0.0.1").await;
+        wd.fill("server-port", &server2.addr.port().to_string()).await;
+        wd.select("auth-method", "token").await;
+        wd.fill("client-secret", TOKEN2).await;
+        wd.click("add-proxy").await;
+        wd.fill("proxy-name", SECRET_PROXY).await;
+        wd.select("proxy-type", "stcp").await;
+        wd.fill("proxy-local-ip", "127.0.0.1").await;
+        wd.fill("proxy-local-port", &echo.to_string()).await;
+        wd.fill("proxy-secret-key", SECRET_KEY).await;
+        wd.fill("proxy-allow-users", "*").await;
+        wd.click("save-button").await;
+        wd.wait_text("form-summary", Duration::from_secs(20), "the third profile saved", |t| t == "All changes saved")
+            .await;
+        wd.click("connect-button").await;
+        let secret_badge = format!("proxy-status-{SECRET_PROXY}");
+        wd.wait_text(&secret_badge, Duration::from_secs(30), "the stcp proxy running", |t| t.starts_with("Running"))
+            .await;
+        wd.click("profile-tab-Token-server").await;
+        wd.wait_text(&badge2, Duration::from_secs(30), "the token profile shown", |t| t.starts_with("Running")).await;
+        let vport = free_port();
+        wd.click("add-visitor").await;
+        wd.fill("visitor-name", VISITOR).await;
+        wd.fill("visitor-server-name", SECRET_PROXY).await;
+        wd.fill("visitor-secret-key", SECRET_KEY).await;
+        wd.fill("visitor-bind-port", &vport.to_string()).await;
+        wd.click("save-button").await;
+        wd.wait_text("form-summary", Duration::from_secs(20), "the visitor saved", |t| t == "All changes saved").await;
+        let visitor_badge = format!("visitor-status-{VISITOR}");
+        wd.wait_text(&visitor_badge, Duration::from_secs(10), "a new visitor is off", |t| t == "Off").await;
+        wd.click("visitor-toggle").await;
+        wd.wait_text(&visitor_badge, Duration::from_secs(30), "the visitor on", |t| t == "Via server").await;
+        assert_eq!(wd.text(&format!("visitor-addr-{VISITOR}")).await, format!("127.0.0.1:{vport}"));
+        assert_eq!(echo_through(vport, &data).await.expect("through the visitor to the stcp proxy"), sha256(&data));
+        roundtrip(&mut open, b"after the visitor was added and switched on").await;
+        let visitor_key = Keychain::new(&format!("profile:{id2}:visitor:{VISITOR}:secretKey"));
+        let proxy_key = Keychain::new(&format!("profile:{id3}:proxy:{SECRET_PROXY}:secretKey"));
+        assert_eq!(visitor_key.get().expect("read").as_deref(), Some(SECRET_KEY), "the visitor's key in the keychain");
+        assert_eq!(proxy_key.get().expect("read").as_deref(), Some(SECRET_KEY), "the proxy's key in the keychain");
+        let on_disk = std::fs::read_to_string(config_dir.join("profiles.json")).expect("the profiles file");
+        assert!(on_disk.contains(VISITOR) && !on_disk.contains(SECRET_KEY), "no secret key in the file: {on_disk}");
+        wd.click("profile-tab-OIDC-server").await;
+        wd.wait_text(&badge, Duration::from_secs(30), "the OIDC profile shown", |t| t.starts_with("Running")).await;
+
         // The proxy's badge in view (the header with the connection state stays on top).
         let show = "const b = document.querySelector(`[data-testid=\"${arguments[0]}\"]`); \
                     b.scrollIntoView({block: 'center'});";
@@ -542,12 +602,16 @@ async fn scenario() {
         wd.wait_text("conn-state", Duration::from_secs(20), "Disconnected", |t| t == "Disconnected").await;
         assert!(echo_through(remote_moved, b"x").await.is_err(), "the first tunnel is closed after Disconnect all");
         assert!(echo_through(remote2, b"x").await.is_err(), "the second too");
+        assert!(echo_through(vport, b"x").await.is_err(), "and the visitor's port");
 
         wd.delete().await;
         driver.stop().await;
         xvfb.stop().await;
         keychain.delete().expect("remove the test secret");
         keychain2.delete().expect("remove the second test secret");
+        for k in [Keychain::new(&format!("profile:{id3}")), visitor_key, proxy_key] {
+            k.delete().expect("remove the third profile's and the visitor's secrets");
+        }
         server.shutdown().await;
         server2.shutdown().await;
         let _ = std::fs::remove_dir_all(&config_dir);

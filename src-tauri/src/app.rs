@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use tauri::menu::{Menu, MenuItem, PredefinedMenuItem, Submenu};
+use tauri::menu::{CheckMenuItem, Menu, MenuItem, PredefinedMenuItem, Submenu};
 use tauri::tray::{TrayIcon, TrayIconBuilder};
 use tauri::{AppHandle, Emitter, Manager, RunEvent, State};
 use tracing_subscriber::layer::SubscriberExt;
@@ -51,6 +51,18 @@ async fn set_proxy_password(c: Ctl<'_>, id: String, name: String, password: Stri
 #[tauri::command]
 async fn clear_proxy_password(c: Ctl<'_>, id: String, name: String) -> Result<(), AppError> {
     c.clear_proxy_password(&id, &name).await
+}
+#[tauri::command]
+async fn set_proxy_secret_key(c: Ctl<'_>, id: String, name: String, secret: String) -> Result<(), AppError> {
+    c.set_proxy_secret_key(&id, &name, &secret).await
+}
+#[tauri::command]
+async fn set_visitor_secret_key(c: Ctl<'_>, id: String, name: String, secret: String) -> Result<(), AppError> {
+    c.set_visitor_secret_key(&id, &name, &secret).await
+}
+#[tauri::command]
+async fn set_visitor_enabled(c: Ctl<'_>, id: String, name: String, enabled: bool) -> Result<Profile, AppError> {
+    c.set_visitor_enabled(&id, &name, enabled).await
 }
 #[tauri::command]
 fn clear_secret(c: Ctl<'_>, id: String) -> Result<(), AppError> {
@@ -140,9 +152,16 @@ fn tray_menu(c: &Controller) -> tray::TrayMenu {
     let statuses = c.statuses();
     let list: Vec<(String, String)> = c.ids().into_iter().map(|id| (c.name(&id).unwrap_or_default(), id)).collect();
     let idle = portway_client::Status::new(std::iter::empty());
+    let visitors: Vec<Vec<tray::VisitorToggle>> = list.iter().map(|(_, id)| c.visitor_toggles(id)).collect();
     let states: Vec<tray::ProfileState<'_>> = list
         .iter()
-        .map(|(name, id)| tray::ProfileState { id, name, status: statuses.get(id).unwrap_or(&idle) })
+        .zip(&visitors)
+        .map(|((name, id), visitors)| tray::ProfileState {
+            id,
+            name,
+            status: statuses.get(id).unwrap_or(&idle),
+            visitors,
+        })
         .collect();
     tray::menu(&states, c.lang())
 }
@@ -154,6 +173,13 @@ fn build_menu(app: &AppHandle, m: &tray::TrayMenu) -> tauri::Result<Menu<tauri::
         let state = MenuItem::with_id(app, format!("p:{}:state", p.id), &p.state_line, false, None::<&str>)?;
         let toggle = MenuItem::with_id(app, format!("p:{}:toggle", p.id), p.toggle_label, true, None::<&str>)?;
         let sub = Submenu::with_id_and_items(app, format!("p:{}", p.id), &p.title, true, &[&state, &toggle])?;
+        if !p.visitors.is_empty() {
+            sub.append(&PredefinedMenuItem::separator(app)?)?;
+        }
+        for v in &p.visitors {
+            let id = format!("v:{}:{}", p.id, v.name);
+            sub.append(&CheckMenuItem::with_id(app, id, &v.label, true, v.checked, None::<&str>)?)?;
+        }
         menu.append(&sub)?;
     }
     menu.append(&PredefinedMenuItem::separator(app)?)?;
@@ -223,6 +249,9 @@ pub fn run() {
             set_secret,
             set_proxy_password,
             clear_proxy_password,
+            set_proxy_secret_key,
+            set_visitor_secret_key,
+            set_visitor_enabled,
             clear_secret,
             keychain_status,
             connect,
@@ -271,7 +300,15 @@ pub fn run() {
                             tauri::async_runtime::spawn(async move { ctl.disconnect_all().await });
                         }
                         other => {
-                            if let Some(pid) = other.strip_prefix("p:").and_then(|r| r.strip_suffix(":toggle")) {
+                            // A visitor's check item: `v:PROFILE:VISITOR` (neither contains ':').
+                            if let Some((pid, name)) = other.strip_prefix("v:").and_then(|r| r.split_once(':')) {
+                                let (pid, name) = (pid.to_string(), name.to_string());
+                                tauri::async_runtime::spawn(async move {
+                                    if let Err(e) = ctl.toggle_visitor(&pid, &name).await {
+                                        tracing::warn!(profile = %pid, visitor = %name, error = %e, "tray visitor toggle failed");
+                                    }
+                                });
+                            } else if let Some(pid) = other.strip_prefix("p:").and_then(|r| r.strip_suffix(":toggle")) {
                                 let pid = pid.to_string();
                                 tauri::async_runtime::spawn(async move {
                                     if let Err(e) = ctl.toggle(&pid).await {

@@ -16,7 +16,7 @@ use crate::dto::StatusDto;
 use crate::i18n::{Lang, LanguageChoice};
 use crate::keychain::{Keychain, KeychainError};
 use crate::logs::LogBuffer;
-use crate::profile::{Profile, ProxyDef};
+use crate::profile::{Profile, ProxyDef, VisitorDef};
 use crate::profiles::{self, Entry, Store};
 
 /// What an import brought over, and what it left out (one `"proxy NAME: reason"` line each).
@@ -98,7 +98,31 @@ fn unknown(id: &str) -> AppError {
 }
 
 fn idle_status(p: &Profile) -> Status {
-    Status::new(p.proxies.iter().filter(|x| x.enabled).map(|x| x.name.clone()))
+    let mut s = Status::new(p.proxies.iter().filter(|x| x.enabled).map(|x| x.name.clone()));
+    for v in p.visitors.iter().filter(|v| v.enabled) {
+        s.visitors.insert(v.name.clone(), portway_client::status::VisitorStatus::idle());
+    }
+    s
+}
+
+/// The keychain accounts of a profile's rows (proxies' httpPassword and secretKey, visitors' secretKey), by row:
+/// (name, accounts). The profile's own secret is [`profiles::secret_account`].
+fn row_accounts(id: &str, p: &Profile) -> Vec<(RowKind, String, Vec<String>)> {
+    let proxies = p.proxies.iter().map(|x| {
+        let accounts = vec![ProxyDef::password_account(id, &x.name), ProxyDef::secret_key_account(id, &x.name)];
+        (RowKind::Proxy, x.name.clone(), accounts)
+    });
+    let visitors = p
+        .visitors
+        .iter()
+        .map(|v| (RowKind::Visitor, v.name.clone(), vec![VisitorDef::secret_key_account(id, &v.name)]));
+    proxies.chain(visitors).collect()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RowKind {
+    Proxy,
+    Visitor,
 }
 
 impl Controller {
@@ -190,10 +214,14 @@ impl Controller {
     /// stored: a stored flag could disagree with the keychain).
     pub fn profile(&self, id: &str) -> Result<Profile, AppError> {
         let mut p = self.entry(id)?.profile;
+        let stored = |account: String| matches!(Keychain::new(&account).get(), Ok(Some(_)));
         p.auth.has_secret = matches!(Self::keychain(id).get(), Ok(Some(_)));
         for x in &mut p.proxies {
-            x.has_http_password = x.uses_basic_auth()
-                && matches!(Keychain::new(&ProxyDef::password_account(id, &x.name)).get(), Ok(Some(_)));
+            x.has_http_password = x.uses_basic_auth() && stored(ProxyDef::password_account(id, &x.name));
+            x.has_secret_key = x.is_secret() && stored(ProxyDef::secret_key_account(id, &x.name));
+        }
+        for v in &mut p.visitors {
+            v.has_secret_key = stored(VisitorDef::secret_key_account(id, &v.name));
         }
         Ok(p)
     }
@@ -240,8 +268,10 @@ impl Controller {
             let _ = e.handle.stop().await;
         }
         Self::keychain(id).delete()?;
-        for p in &entry.profile.proxies {
-            Keychain::new(&ProxyDef::password_account(id, &p.name)).delete()?;
+        for (_, _, accounts) in row_accounts(id, &entry.profile) {
+            for a in accounts {
+                Keychain::new(&a).delete()?;
+            }
         }
         let default_name = crate::i18n::text(self.lang(), crate::i18n::Msg::DefaultProfileName);
         let added = self.update_store(|s| {
@@ -266,8 +296,17 @@ impl Controller {
     /// Validates and stores the profile (never a secret). While its engine runs, the proxy changes apply at once
     /// through the engine's reload (only the added, changed or removed proxies are touched; the others keep their
     /// connections); other changes (server, auth) mark the profile as needing a reconnect.
-    pub async fn save_profile(&self, id: &str, p: Profile) -> Result<Profile, AppError> {
+    pub async fn save_profile(&self, id: &str, mut p: Profile) -> Result<Profile, AppError> {
         p.validate().map_err(|e| AppError::new("invalid_input", e.to_string()))?;
+        // A renamed row's keychain entries move with it: read before anything is written or deleted.
+        let before = self.entry(id)?.profile;
+        let moves = self.renamed_secrets(id, &before, &p)?;
+        for x in &mut p.proxies {
+            x.renamed_from = None;
+        }
+        for v in &mut p.visitors {
+            v.renamed_from = None;
+        }
         let old = self.update_store(|s| {
             s.options.start_minimized = p.options.start_minimized;
             s.options.launch_at_login = p.options.launch_at_login;
@@ -278,9 +317,17 @@ impl Controller {
             let e = s.get_mut(id).ok_or_else(|| unknown(id))?;
             Ok(std::mem::replace(&mut e.profile, p.clone()))
         })?;
-        // A removed proxy's password leaves the keychain with it.
-        for gone in old.proxies.iter().filter(|o| !p.proxies.iter().any(|n| n.name == o.name)) {
-            let _ = Keychain::new(&ProxyDef::password_account(id, &gone.name)).delete();
+        // A removed (or renamed) row's secrets leave the keychain with it; a renamed row's go under its new name.
+        let now = row_accounts(id, &p);
+        for (kind, name, accounts) in row_accounts(id, &old) {
+            if !now.iter().any(|(k, n, _)| *k == kind && *n == name) {
+                for a in accounts {
+                    let _ = Keychain::new(&a).delete();
+                }
+            }
+        }
+        for (account, secret) in moves {
+            Keychain::new(&account).set(&secret)?;
         }
         if !self.is_running(id).await {
             self.statuses.send_modify(|m| {
@@ -291,11 +338,34 @@ impl Controller {
         self.profile(id)
     }
 
+    /// The secrets of the rows `new` renames (`renamedFrom`), as (new account, secret).
+    fn renamed_secrets(&self, id: &str, old: &Profile, new: &Profile) -> Result<Vec<(String, String)>, AppError> {
+        let old_rows = row_accounts(id, old);
+        let new_rows = row_accounts(id, new);
+        let renames = new
+            .proxies
+            .iter()
+            .map(|x| (RowKind::Proxy, &x.renamed_from, &x.name))
+            .chain(new.visitors.iter().map(|v| (RowKind::Visitor, &v.renamed_from, &v.name)));
+        let mut moves = Vec::new();
+        for (kind, from, to) in renames {
+            let Some(from) = from.as_ref().filter(|f| *f != to) else { continue };
+            let Some((_, _, from_acc)) = old_rows.iter().find(|(k, n, _)| *k == kind && n == from) else { continue };
+            let Some((_, _, to_acc)) = new_rows.iter().find(|(k, n, _)| *k == kind && n == to) else { continue };
+            for (a, b) in from_acc.iter().zip(to_acc) {
+                if let Some(secret) = Keychain::new(a).get()? {
+                    moves.push((b.clone(), secret));
+                }
+            }
+        }
+        Ok(moves)
+    }
+
     /// Applies the stored profile to its running engine, if any (see [`Self::save_profile`]).
     async fn apply_live(&self, id: &str) {
         let engines = self.engines.lock().await;
         let Some(e) = engines.get(id) else { return };
-        let cfg = match self.profile(id).and_then(|p| self.engine_config(id, &p)) {
+        let cfg = match self.profile(id).and_then(|p| self.engine_config(id, &p, true)) {
             Ok(c) => c,
             Err(_) => {
                 self.mark_reconnect(id);
@@ -365,6 +435,67 @@ impl Controller {
         Ok(())
     }
 
+    /// Stores an stcp/sudp/xtcp proxy's `secretKey` in the keychain; a running engine re-registers that proxy.
+    pub async fn set_proxy_secret_key(&self, id: &str, name: &str, secret: &str) -> Result<(), AppError> {
+        self.set_row_secret(id, &ProxyDef::secret_key_account(id, name), &format!("proxy {name}"), secret).await
+    }
+
+    /// Stores a visitor's `secretKey` in the keychain; a running engine restarts that visitor with it.
+    pub async fn set_visitor_secret_key(&self, id: &str, name: &str, secret: &str) -> Result<(), AppError> {
+        self.set_row_secret(id, &VisitorDef::secret_key_account(id, name), &format!("visitor {name}"), secret).await
+    }
+
+    async fn set_row_secret(&self, id: &str, account: &str, what: &str, secret: &str) -> Result<(), AppError> {
+        self.entry(id)?;
+        if secret.is_empty() {
+            return Err(AppError::new("invalid_input", format!("the secret key of {what} is empty")));
+        }
+        Keychain::new(account).set(secret)?;
+        self.apply_live(id).await;
+        Ok(())
+    }
+
+    /// Turns a visitor on or off (the window's one-click toggle and the tray's check item). Turning one on in a
+    /// disconnected profile connects the profile; in a connected one only that visitor starts or stops.
+    pub async fn set_visitor_enabled(&self, id: &str, name: &str, enabled: bool) -> Result<Profile, AppError> {
+        let mut p = self.entry(id)?.profile;
+        let Some(v) = p.visitors.iter_mut().find(|v| v.name == name) else {
+            return Err(AppError::new("invalid_input", format!("there is no visitor named {name:?} in this profile")));
+        };
+        v.enabled = enabled;
+        let saved = self.save_profile(id, p).await?;
+        if enabled && !self.is_running(id).await {
+            match self.connect(id).await {
+                Ok(()) | Err(AppError { code: "already_connected", .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        // Tell the tray (its check items come from the profile).
+        self.statuses.send_modify(|_| {});
+        Ok(saved)
+    }
+
+    /// The tray's check item: turns the visitor off when on, on when off (see [`Self::set_visitor_enabled`]).
+    pub async fn toggle_visitor(&self, id: &str, name: &str) -> Result<(), AppError> {
+        let on = self.entry(id)?.profile.visitors.iter().any(|v| v.name == name && v.enabled);
+        self.set_visitor_enabled(id, name, !on).await.map(|_| ())
+    }
+
+    /// A profile's visitors for the tray (none for an unknown id).
+    pub fn visitor_toggles(&self, id: &str) -> Vec<crate::tray::VisitorToggle> {
+        let store = self.store();
+        let Some(e) = store.get(id) else { return Vec::new() };
+        e.profile
+            .visitors
+            .iter()
+            .map(|v| crate::tray::VisitorToggle {
+                name: v.name.clone(),
+                enabled: v.enabled,
+                local_addr: v.local_addr(),
+            })
+            .collect()
+    }
+
     /// Removes a proxy's `httpPassword` from the keychain.
     pub async fn clear_proxy_password(&self, id: &str, name: &str) -> Result<(), AppError> {
         self.entry(id)?;
@@ -373,21 +504,59 @@ impl Controller {
         Ok(())
     }
 
-    /// The engine configuration of `profile` with each proxy's password from the keychain (never the main secret:
-    /// that is handed to the engine separately).
-    fn engine_config(&self, id: &str, profile: &Profile) -> Result<ClientConfig, AppError> {
+    /// The engine configuration of `profile` with each proxy's password and secret key and each visitor's secret
+    /// key from the keychain (never the main secret: that is handed to the engine separately). A row whose secret
+    /// is missing is an error naming it; with `lenient` (a live edit, whose secret the window stores right after
+    /// the save) the row is left out instead, and added by the reload that follows storing its secret.
+    fn engine_config(&self, id: &str, profile: &Profile, lenient: bool) -> Result<ClientConfig, AppError> {
         let mut cfg = profile.to_client_config();
         if cfg.auth.method == "token" {
             cfg.auth.token.clear();
         }
-        for p in cfg.proxies.iter_mut().filter(|p| !p.http_user.is_empty()) {
-            p.http_password = Keychain::new(&ProxyDef::password_account(id, &p.name)).get()?.ok_or_else(|| {
-                AppError::new(
-                    "no_secret",
-                    format!("proxy {}: no password is stored for its HTTP user: type it in the proxy and save", p.name),
-                )
-            })?;
+        let mut missing = Vec::new();
+        for p in cfg.proxies.iter_mut() {
+            if !p.http_user.is_empty() {
+                match Keychain::new(&ProxyDef::password_account(id, &p.name)).get()? {
+                    Some(pw) => p.http_password = pw,
+                    None => missing.push((
+                        p.name.clone(),
+                        format!(
+                            "proxy {}: no password is stored for its HTTP user: type it in the proxy and save",
+                            p.name
+                        ),
+                    )),
+                }
+            }
+            if matches!(p.kind.as_str(), "stcp" | "sudp" | "xtcp") {
+                match Keychain::new(&ProxyDef::secret_key_account(id, &p.name)).get()? {
+                    Some(k) => p.secret_key = k,
+                    None => missing.push((
+                        p.name.clone(),
+                        format!("proxy {}: no secret key is stored: type the key visitors must give and save", p.name),
+                    )),
+                }
+            }
         }
+        let mut missing_visitors = Vec::new();
+        for v in cfg.visitors.iter_mut() {
+            match Keychain::new(&VisitorDef::secret_key_account(id, &v.name)).get()? {
+                Some(k) => v.secret_key = k,
+                None => missing_visitors.push((
+                    v.name.clone(),
+                    format!("visitor {}: no secret key is stored: type the provider's secret key and save", v.name),
+                )),
+            }
+        }
+        if !lenient {
+            if let Some((_, why)) = missing.first().or(missing_visitors.first()) {
+                return Err(AppError::new("no_secret", why.clone()));
+            }
+        }
+        for (_, why) in missing.iter().chain(&missing_visitors) {
+            tracing::warn!(profile = %id, "{why}");
+        }
+        cfg.proxies.retain(|p| !missing.iter().any(|(n, _)| *n == p.name));
+        cfg.visitors.retain(|v| !missing_visitors.iter().any(|(n, _)| *n == v.name));
         Ok(cfg)
     }
 
@@ -440,7 +609,7 @@ impl Controller {
                 format!("{name}: no secret is stored: enter the client secret (or token) and save it first"),
             )
         })?;
-        let cfg = self.engine_config(id, &profile)?;
+        let cfg = self.engine_config(id, &profile, false)?;
         self.reconnect_set(id, false);
         let handle = portway_client::start(cfg, SecretSource::Value(Secret::new(secret)));
         // Forward the engine's status into this profile's slot until the engine is stopped.
@@ -578,6 +747,16 @@ impl Controller {
             Keychain::new(&ProxyDef::password_account(&target, name))
                 .set(pw)
                 .map_err(keychain_err(format!("proxy {name}: its httpPassword")))?;
+        }
+        for (name, key) in &i.proxy_secret_keys {
+            Keychain::new(&ProxyDef::secret_key_account(&target, name))
+                .set(key)
+                .map_err(keychain_err(format!("proxy {name}: its secretKey")))?;
+        }
+        for (name, key) in &i.visitor_secret_keys {
+            Keychain::new(&VisitorDef::secret_key_account(&target, name))
+                .set(key)
+                .map_err(keychain_err(format!("visitor {name}: its secretKey")))?;
         }
         if let Some(s) = i.secret {
             Self::keychain(&target).set(&s).map_err(keychain_err("the file's secret".into()))?;

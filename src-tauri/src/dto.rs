@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::time::UNIX_EPOCH;
 
+use portway_client::status::VisitorState;
 use portway_client::{ConnState, ProxyState, Status};
 use serde::Serialize;
 
@@ -37,11 +38,34 @@ pub struct ProxyDto {
     pub conns: u64,
 }
 
+/// `VisitorStatus`: `state` is `idle` (not listening: disconnected, or no local port), `listening` (at
+/// `localAddr`) or `error` (the local port could not be opened: `reason`). `lastError` is the last failed visitor
+/// connection (wrong secret, unknown server name, no peer-to-peer tunnel...); `path` how the last one went for
+/// xtcp (`peer to peer`, `via server (fallbackTo NAME)`).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct VisitorDto {
+    pub state: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub local_addr: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub conns: u64,
+}
+
 /// `Status`.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct StatusDto {
     pub conn: ConnDto,
     pub proxies: BTreeMap<String, ProxyDto>,
+    /// Visitors by name (enabled ones).
+    pub visitors: BTreeMap<String, VisitorDto>,
     /// A saved change (server address, auth, secret) applies only after Disconnect + Connect.
     #[serde(rename = "reconnectNeeded")]
     pub reconnect_needed: bool,
@@ -86,7 +110,29 @@ impl From<&Status> for StatusDto {
                 )
             })
             .collect();
-        StatusDto { conn, proxies, reconnect_needed: false, profile_id: String::new() }
+        let visitors = s
+            .visitors
+            .iter()
+            .map(|(name, v)| {
+                let (state, local_addr, reason) = match &v.state {
+                    VisitorState::Idle => ("idle", None, None),
+                    VisitorState::Listening { local_addr } => ("listening", Some(local_addr.clone()), None),
+                    VisitorState::Error { reason } => ("error", None, Some(reason.clone())),
+                };
+                let dto = VisitorDto {
+                    state,
+                    local_addr,
+                    reason,
+                    last_error: v.last_error.clone(),
+                    path: v.path.clone(),
+                    bytes_in: v.bytes_in,
+                    bytes_out: v.bytes_out,
+                    conns: v.conns,
+                };
+                (name.clone(), dto)
+            })
+            .collect();
+        StatusDto { conn, proxies, visitors, reconnect_needed: false, profile_id: String::new() }
     }
 }
 
@@ -106,5 +152,23 @@ mod tests {
         let v = serde_json::to_value(StatusDto::from(&s)).unwrap();
         assert_eq!(v["conn"], serde_json::json!({"state": "connecting", "attempt": 2}));
         assert_eq!(v["proxies"]["web"]["remoteAddr"], ":6000");
+        assert_eq!(v["visitors"], serde_json::json!({}));
+        let mut vs = portway_client::status::VisitorStatus::idle();
+        vs.state = VisitorState::Listening { local_addr: "127.0.0.1:6000".into() };
+        vs.last_error = Some("the server refused the visitor: auth failed".into());
+        vs.path = Some("peer to peer".into());
+        s.visitors.insert("lab".into(), vs);
+        let v = serde_json::to_value(StatusDto::from(&s)).unwrap();
+        assert_eq!(
+            v["visitors"]["lab"],
+            serde_json::json!({"state": "listening", "localAddr": "127.0.0.1:6000", "path": "peer to peer",
+                "lastError": "the server refused the visitor: auth failed", "bytesIn": 0, "bytesOut": 0, "conns": 0})
+        );
+        s.visitors.get_mut("lab").unwrap().state = VisitorState::Error { reason: "port in use".into() };
+        let v = serde_json::to_value(StatusDto::from(&s)).unwrap();
+        assert_eq!(
+            (v["visitors"]["lab"]["state"].as_str(), v["visitors"]["lab"]["reason"].as_str()),
+            (Some("error"), Some("port in use"))
+        );
     }
 }

@@ -122,11 +122,13 @@ pub enum Msg {
     ReasonProvider,
     ReasonProviderUnreachable,
     ReasonClosed,
+    /// A visitor's check item in the tray when its last connection failed.
+    VisitorFailed,
 }
 
 impl Msg {
     /// Every message (for the test).
-    pub const ALL: [Msg; 31] = [
+    pub const ALL: [Msg; 32] = [
         Msg::TrayLine,
         Msg::StateDisconnected,
         Msg::StateConnecting,
@@ -158,6 +160,7 @@ impl Msg {
         Msg::ReasonProvider,
         Msg::ReasonProviderUnreachable,
         Msg::ReasonClosed,
+        Msg::VisitorFailed,
     ];
 }
 
@@ -194,6 +197,7 @@ fn en(m: Msg) -> &'static str {
         Msg::ReasonProvider => "the identity provider refused the client ID or secret",
         Msg::ReasonProviderUnreachable => "the identity provider cannot be reached",
         Msg::ReasonClosed => "the server closed the connection",
+        Msg::VisitorFailed => "{label}: failed: {reason}",
     }
 }
 
@@ -230,6 +234,7 @@ fn zh_cn(m: Msg) -> &'static str {
         Msg::ReasonProvider => "身份提供方拒绝了客户端 ID 或密钥",
         Msg::ReasonProviderUnreachable => "无法访问身份提供方",
         Msg::ReasonClosed => "服务器关闭了连接",
+        Msg::VisitorFailed => "{label}：失败：{reason}",
     }
 }
 

@@ -1,7 +1,7 @@
 //! The desktop profile: what the form edits, stored in the OS config directory **without the secret** (the secret
 //! lives in the keychain). Converts to the engine's `ClientConfig` and to/from frpc.toml.
 
-use portway_client::config::{ClientConfig, ProxyConfig, ProxyTransport};
+use portway_client::config::{ClientConfig, ProxyConfig, ProxyTransport, VisitorConfig};
 use serde::{Deserialize, Serialize};
 
 /// Server section.
@@ -62,10 +62,99 @@ pub struct ProxyDef {
     /// Computed from the keychain for the UI, never stored.
     #[serde(default)]
     pub has_http_password: bool,
+    /// stcp/sudp/xtcp: the users whose visitors may connect (`*`: anyone; empty: this client's own user). The
+    /// `secretKey` is in the keychain (account [`ProxyDef::secret_key_account`]).
+    #[serde(default)]
+    pub allow_users: Vec<String>,
+    /// stcp/sudp/xtcp: a `secretKey` is in the keychain. Computed for the UI, never stored.
+    #[serde(default)]
+    pub has_secret_key: bool,
+    /// Input only: the row's name before an edit renamed it, so that its keychain entries move with it. Never
+    /// stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub renamed_from: Option<String>,
 }
 
 /// The proxy types the app offers: those the engine runs.
-pub const PROXY_TYPES: [&str; 5] = ["tcp", "udp", "http", "https", "tcpmux"];
+pub const PROXY_TYPES: [&str; 8] = ["tcp", "udp", "http", "https", "tcpmux", "stcp", "sudp", "xtcp"];
+
+/// The visitor types: one for each secret proxy type.
+pub const VISITOR_TYPES: [&str; 3] = ["stcp", "sudp", "xtcp"];
+
+/// One visitor row ("Connect to a private service"): a local entrance to another client's stcp/sudp/xtcp proxy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VisitorDef {
+    pub name: String,
+    /// stcp, sudp or xtcp: the type of the proxy it reaches.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The provider's proxy name.
+    pub server_name: String,
+    /// The provider's user (empty: this client's own).
+    #[serde(default)]
+    pub server_user: String,
+    /// The local address to listen on.
+    #[serde(default = "loopback")]
+    pub bind_addr: String,
+    /// The local port to open (`-1`: no listener, for an stcp visitor used only as an xtcp visitor's fallback).
+    pub bind_port: i32,
+    pub enabled: bool,
+    /// xtcp: the stcp visitor to use when no peer-to-peer tunnel comes up.
+    #[serde(default)]
+    pub fallback_to: String,
+    /// A `secretKey` is in the keychain (account [`VisitorDef::secret_key_account`]). Computed, never stored.
+    #[serde(default)]
+    pub has_secret_key: bool,
+    /// Input only: the name before an edit renamed it (its secret moves with it). Never stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub renamed_from: Option<String>,
+}
+
+fn loopback() -> String {
+    "127.0.0.1".into()
+}
+
+impl VisitorDef {
+    /// The keychain account of this visitor's `secretKey` in the profile with id `profile_id`.
+    pub fn secret_key_account(profile_id: &str, name: &str) -> String {
+        format!("profile:{profile_id}:visitor:{name}:secretKey")
+    }
+
+    /// The engine's visitor (its `secretKey` is added by the controller from the keychain).
+    pub fn to_engine(&self) -> VisitorConfig {
+        VisitorConfig {
+            name: self.name.clone(),
+            kind: self.kind.clone(),
+            server_name: self.server_name.trim().to_string(),
+            server_user: self.server_user.trim().to_string(),
+            bind_addr: self.bind_addr.trim().to_string(),
+            bind_port: self.bind_port,
+            fallback_to: if self.kind == "xtcp" { self.fallback_to.clone() } else { String::new() },
+            ..VisitorConfig::default()
+        }
+    }
+
+    fn from_engine(v: &VisitorConfig) -> VisitorDef {
+        VisitorDef {
+            name: v.name.clone(),
+            kind: v.kind.clone(),
+            server_name: v.server_name.clone(),
+            server_user: v.server_user.clone(),
+            bind_addr: v.bind_addr.clone(),
+            bind_port: v.bind_port,
+            enabled: true,
+            fallback_to: v.fallback_to.clone(),
+            has_secret_key: false,
+            renamed_from: None,
+        }
+    }
+
+    /// What a person opens: `127.0.0.1:port` (None without a listener).
+    pub fn local_addr(&self) -> Option<String> {
+        (self.bind_port > 0).then(|| format!("{}:{}", self.bind_addr.trim(), self.bind_port))
+    }
+}
 
 impl ProxyDef {
     /// The engine's proxy configuration for this row.
@@ -85,6 +174,7 @@ impl ProxyDef {
             http_user: if self.uses_basic_auth() { self.http_user.clone() } else { String::new() },
             host_header_rewrite: if self.kind == "http" { self.host_header_rewrite.clone() } else { String::new() },
             multiplexer: if self.kind == "tcpmux" { "httpconnect".into() } else { String::new() },
+            allow_users: if self.is_secret() { self.allow_users.clone() } else { Vec::new() },
             ..ProxyConfig::default()
         }
     }
@@ -92,6 +182,16 @@ impl ProxyDef {
     /// http, https or tcpmux: routed by name.
     pub fn is_vhost(&self) -> bool {
         matches!(self.kind.as_str(), "http" | "https" | "tcpmux")
+    }
+
+    /// stcp, sudp or xtcp: reached only through a visitor with the `secretKey`.
+    pub fn is_secret(&self) -> bool {
+        matches!(self.kind.as_str(), "stcp" | "sudp" | "xtcp")
+    }
+
+    /// The keychain account of this proxy's `secretKey` in the profile with id `profile_id`.
+    pub fn secret_key_account(profile_id: &str, name: &str) -> String {
+        format!("profile:{profile_id}:proxy:{name}:secretKey")
     }
 
     /// http or tcpmux: may ask visitors for a user and password.
@@ -119,6 +219,9 @@ impl ProxyDef {
             host_header_rewrite: p.host_header_rewrite.clone(),
             multiplexer: p.multiplexer.clone(),
             has_http_password: false,
+            allow_users: p.allow_users.clone(),
+            has_secret_key: false,
+            renamed_from: None,
         }
     }
 }
@@ -140,6 +243,9 @@ pub struct Profile {
     pub server: ServerSection,
     pub auth: AuthSection,
     pub proxies: Vec<ProxyDef>,
+    /// "Connect to a private service": visitors of other clients' secret proxies.
+    #[serde(default)]
+    pub visitors: Vec<VisitorDef>,
     pub options: Options,
 }
 
@@ -156,6 +262,7 @@ impl Default for Profile {
                 has_secret: false,
             },
             proxies: Vec::new(),
+            visitors: Vec::new(),
             options: Options::default(),
         }
     }
@@ -169,6 +276,10 @@ pub struct FrpcImport {
     pub secret: Option<String>,
     /// Each proxy's `httpPassword`, for the keychain.
     pub proxy_passwords: Vec<(String, String)>,
+    /// Each stcp/sudp/xtcp proxy's `secretKey`, for the keychain.
+    pub proxy_secret_keys: Vec<(String, String)>,
+    /// Each visitor's `secretKey`, for the keychain.
+    pub visitor_secret_keys: Vec<(String, String)>,
     /// One line per proxy or visitor left out, with the reason.
     pub skipped: Vec<String>,
 }
@@ -179,6 +290,11 @@ fn valid_label(l: &str) -> bool {
         && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
         && !l.starts_with('-')
         && !l.ends_with('-')
+}
+
+/// A proxy, visitor or user name as frp takes it.
+fn valid_name(n: &str) -> bool {
+    !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
 }
 
 /// A DNS name the server can route (optionally `*.` in front).
@@ -226,14 +342,14 @@ impl Profile {
         let mut names = std::collections::HashSet::new();
         for (i, p) in self.proxies.iter().enumerate() {
             let f = |k: &str| format!("proxies[{i}].{k}");
-            if p.name.is_empty() || !p.name.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) {
+            if !valid_name(&p.name) {
                 return bad(f("name"), "use letters, digits, '.', '_' or '-'");
             }
             if !names.insert(p.name.as_str()) {
                 return bad(f("name"), "this name is used twice");
             }
             if !PROXY_TYPES.contains(&p.kind.as_str()) {
-                return bad(f("type"), "choose tcp, udp, http, https or tcpmux");
+                return bad(f("type"), "choose tcp, udp, http, https, tcpmux, stcp, sudp or xtcp");
             }
             if p.local_ip.parse::<std::net::IpAddr>().is_err() {
                 return bad(f("localIp"), "give an IP address such as 127.0.0.1");
@@ -241,7 +357,7 @@ impl Profile {
             if p.local_port == 0 {
                 return bad(f("localPort"), "the port must be 1-65535");
             }
-            if !p.is_vhost() && p.remote_port == 0 {
+            if !p.is_vhost() && !p.is_secret() && p.remote_port == 0 {
                 return bad(f("remotePort"), "the port must be 1-65535");
             }
             if p.is_vhost() {
@@ -263,6 +379,76 @@ impl Profile {
             if p.http_user.contains([':', ' ']) {
                 return bad(f("httpUser"), "a basic-auth user cannot contain ':' or spaces");
             }
+            if p.is_secret() {
+                if let Some(u) = p.allow_users.iter().find(|u| u.as_str() != "*" && !valid_name(u)) {
+                    return bad(
+                        f("allowUsers"),
+                        &format!("{u:?} is not a user name: use letters, digits, '.', '_' or '-', or * for anyone"),
+                    );
+                }
+            }
+        }
+        self.validate_visitors()
+    }
+
+    fn validate_visitors(&self) -> Result<(), Invalid> {
+        let bad = |field: String, message: &str| Err(Invalid { field, message: message.into() });
+        let mut names = std::collections::HashSet::new();
+        let mut binds = std::collections::HashMap::new();
+        for (i, v) in self.visitors.iter().enumerate() {
+            let f = |k: &str| format!("visitors[{i}].{k}");
+            if !valid_name(&v.name) {
+                return bad(f("name"), "use letters, digits, '.', '_' or '-'");
+            }
+            if !names.insert(v.name.as_str()) {
+                return bad(f("name"), "another visitor has this name");
+            }
+            if !VISITOR_TYPES.contains(&v.kind.as_str()) {
+                return bad(f("type"), "choose stcp, sudp or xtcp: the type of the proxy it reaches");
+            }
+            if !valid_name(v.server_name.trim()) {
+                return bad(f("serverName"), "give the name of the provider's proxy (letters, digits, '.', '_', '-')");
+            }
+            if !v.server_user.trim().is_empty() && !valid_name(v.server_user.trim()) {
+                return bad(f("serverUser"), "use letters, digits, '.', '_' or '-' (empty: your own user)");
+            }
+            if v.bind_addr.trim().parse::<std::net::IpAddr>().is_err() {
+                return bad(f("bindAddr"), "give an IP address such as 127.0.0.1");
+            }
+            match v.bind_port {
+                -1 if v.kind == "stcp" => {}
+                -1 => return bad(f("bindPort"), "only an stcp visitor (an xtcp visitor's fallback) may have no port"),
+                1..=65535 => {
+                    let key = (v.kind == "sudp", v.bind_addr.trim().to_string(), v.bind_port);
+                    if v.enabled {
+                        if let Some(other) = binds.insert(key, v.name.as_str()) {
+                            return bad(f("bindPort"), &format!("visitor {other} uses this local port already"));
+                        }
+                    }
+                }
+                _ => return bad(f("bindPort"), "the local port must be 1-65535"),
+            }
+            if !v.fallback_to.is_empty() {
+                if v.kind != "xtcp" {
+                    return bad(f("fallbackTo"), "only an xtcp visitor has a fallback");
+                }
+                match self.visitors.iter().find(|o| o.name == v.fallback_to) {
+                    Some(o) if o.kind != "stcp" => {
+                        return bad(
+                            f("fallbackTo"),
+                            &format!("visitor {} is {}: a fallback must be stcp", o.name, o.kind),
+                        )
+                    }
+                    Some(o) if v.enabled && !o.enabled => {
+                        return bad(
+                            f("fallbackTo"),
+                            &format!("visitor {} is disabled: enable it or clear the fallback", o.name),
+                        )
+                    }
+                    Some(_) => {}
+                    None => return bad(f("fallbackTo"), &format!("there is no visitor named {:?}", v.fallback_to)),
+                }
+            }
         }
         Ok(())
     }
@@ -277,6 +463,14 @@ impl Profile {
         if let Some(ps) = v.get_mut("proxies").and_then(|p| p.as_array_mut()) {
             for p in ps.iter_mut().filter_map(|p| p.as_object_mut()) {
                 p.remove("hasHttpPassword");
+                p.remove("hasSecretKey");
+                p.remove("renamedFrom");
+            }
+        }
+        if let Some(vs) = v.get_mut("visitors").and_then(|p| p.as_array_mut()) {
+            for x in vs.iter_mut().filter_map(|x| x.as_object_mut()) {
+                x.remove("hasSecretKey");
+                x.remove("renamedFrom");
             }
         }
         serde_json::to_string_pretty(&v).unwrap_or_default()
@@ -288,6 +482,12 @@ impl Profile {
         p.auth.has_secret = false;
         for x in &mut p.proxies {
             x.has_http_password = false;
+            x.has_secret_key = false;
+            x.renamed_from = None;
+        }
+        for x in &mut p.visitors {
+            x.has_secret_key = false;
+            x.renamed_from = None;
         }
         Some(p)
     }
@@ -309,6 +509,7 @@ impl Profile {
         c.auth.oidc.audience = self.auth.audience.trim().to_string();
         c.auth.oidc.scope = self.auth.scope.trim().to_string();
         c.proxies = self.proxies.iter().filter(|p| p.enabled).map(ProxyDef::to_engine).collect();
+        c.visitors = self.visitors.iter().filter(|v| v.enabled).map(VisitorDef::to_engine).collect();
         c
     }
 
@@ -332,7 +533,7 @@ impl Profile {
             ClientConfig::parse_salvage(text, "the imported file", &env).map_err(|e| e.to_string())?;
         let c = loaded.config;
         let secret = if c.auth.method == "oidc" { c.auth.oidc.client_secret.clone() } else { c.auth.token.clone() };
-        let p = Profile {
+        let mut p = Profile {
             server: ServerSection {
                 addr: c.server_addr.clone(),
                 port: c.server_port,
@@ -353,6 +554,7 @@ impl Profile {
                 .filter(|p| PROXY_TYPES.contains(&p.kind.as_str()) && p.plugin.is_none())
                 .map(ProxyDef::from_engine)
                 .collect(),
+            visitors: c.visitors.iter().map(VisitorDef::from_engine).collect(),
             options: Options::default(),
         };
         // What the engine may load but the app does not offer yet is left out, by name, with the reason; settings
@@ -379,6 +581,40 @@ impl Profile {
                         x.name
                     ));
                 }
+                if x.kind == "xtcp" && x.nat_traversal.is_some() {
+                    skipped.push(format!(
+                        "proxy {}: imported without its natTraversal settings (the app does not keep them yet)",
+                        x.name
+                    ));
+                }
+            }
+        }
+        for v in p.visitors.iter_mut().filter(|v| !v.fallback_to.is_empty()) {
+            if !c.visitors.iter().any(|o| o.name == v.fallback_to) {
+                skipped.push(format!(
+                    "visitor {}: imported without its fallbackTo {:?}, which is not imported (disabled in the file?)",
+                    v.name, v.fallback_to
+                ));
+                v.fallback_to.clear();
+            }
+        }
+        for v in &c.visitors {
+            let mut lost = Vec::new();
+            if v.transport.use_encryption || v.transport.use_compression {
+                lost.push("transport.useEncryption/useCompression");
+            }
+            if v.keep_tunnel_open || v.max_retries_an_hour.is_some() || v.min_retry_interval.is_some() {
+                lost.push("keepTunnelOpen");
+            }
+            if v.fallback_timeout_ms.is_some() || v.nat_traversal.is_some() {
+                lost.push("fallbackTimeoutMs/natTraversal");
+            }
+            if !lost.is_empty() {
+                skipped.push(format!(
+                    "visitor {}: imported without {} (the app does not keep them yet)",
+                    v.name,
+                    lost.join(", ")
+                ));
             }
         }
         let proxy_passwords = c
@@ -387,16 +623,43 @@ impl Profile {
             .filter(|p| !p.http_password.is_empty())
             .map(|p| (p.name.clone(), p.http_password.clone()))
             .collect();
-        Ok(FrpcImport { profile: p, secret: (!secret.is_empty()).then_some(secret), proxy_passwords, skipped })
+        let proxy_secret_keys = c
+            .proxies
+            .iter()
+            .filter(|x| !x.secret_key.is_empty() && p.proxies.iter().any(|k| k.name == x.name))
+            .map(|x| (x.name.clone(), x.secret_key.clone()))
+            .collect();
+        let visitor_secret_keys = c
+            .visitors
+            .iter()
+            .filter(|v| !v.secret_key.is_empty())
+            .map(|v| (v.name.clone(), v.secret_key.clone()))
+            .collect();
+        Ok(FrpcImport {
+            profile: p,
+            secret: (!secret.is_empty()).then_some(secret),
+            proxy_passwords,
+            proxy_secret_keys,
+            visitor_secret_keys,
+            skipped,
+        })
     }
 
     /// frpc.toml text without the secret; a comment says where it is.
     pub fn to_frpc(&self) -> String {
         let mut c = self.to_client_config();
         c.proxies = self.proxies.iter().map(ProxyDef::to_engine).collect();
+        c.visitors = self
+            .visitors
+            .iter()
+            .map(|v| VisitorConfig { enabled: (!v.enabled).then_some(false), ..v.to_engine() })
+            .collect();
         let mut which = if self.auth.method == "oidc" { "auth.oidc.clientSecret" } else { "auth.token" }.to_string();
         if self.proxies.iter().any(|p| p.uses_basic_auth() && !p.http_user.is_empty()) {
             which.push_str(" (and each proxy's httpPassword)");
+        }
+        if self.proxies.iter().any(ProxyDef::is_secret) || !self.visitors.is_empty() {
+            which.push_str(" (and each stcp/sudp/xtcp proxy's and visitor's secretKey)");
         }
         format!(
             "# Exported by Portway. {which} is not in this file: it is stored in the system keychain\n\
@@ -547,7 +810,104 @@ mod tests {
         bad.proxies[0].locations = vec!["api".into()];
         assert_eq!(bad.validate().unwrap_err().field, "proxies[0].locations");
         let mut bad = p;
-        bad.proxies[0].kind = "stcp".into();
+        bad.proxies[0].kind = "socks".into();
         assert_eq!(bad.validate().unwrap_err().field, "proxies[0].type", "types the engine lacks are refused");
+    }
+
+    const SECRET: &str = "serverAddr = \"example.com\"\nuser = \"bob\"\nauth.token = \"t\"\n\
+        [[proxies]]\nname = \"nas\"\ntype = \"stcp\"\nlocalPort = 445\nsecretKey = \"nas-key\"\n\
+        allowUsers = [\"alice\", \"*\"]\n\
+        [[proxies]]\nname = \"dns\"\ntype = \"sudp\"\nlocalPort = 53\nsecretKey = \"dns-key\"\n\
+        [[proxies]]\nname = \"p2p\"\ntype = \"xtcp\"\nlocalPort = 22\nsecretKey = \"p2p-key\"\n\
+        [[visitors]]\nname = \"lab\"\ntype = \"stcp\"\nserverName = \"ssh\"\nserverUser = \"alice\"\n\
+        secretKey = \"lab-key\"\nbindPort = 6000\n\
+        [[visitors]]\nname = \"lab-p2p\"\ntype = \"xtcp\"\nserverName = \"ssh-p2p\"\nsecretKey = \"p2p-v-key\"\n\
+        bindAddr = \"127.0.0.2\"\nbindPort = 6001\nfallbackTo = \"lab-relay\"\nkeepTunnelOpen = true\n\
+        [[visitors]]\nname = \"lab-relay\"\ntype = \"stcp\"\nserverName = \"ssh\"\nsecretKey = \"lab-key\"\nbindPort = -1\n";
+
+    /// Secret proxies and visitors come over from frpc.toml with their secretKeys split off for the keychain; no
+    /// secretKey reaches profiles.json or the export, and the export imports back to the same rows.
+    #[test]
+    fn secret_proxies_and_visitors_import_and_export_without_their_keys() {
+        let i = Profile::import_frpc(SECRET).unwrap();
+        assert!(i.skipped.iter().all(|l| !l.starts_with("proxy")), "{:?}", i.skipped);
+        assert!(i.skipped.iter().any(|l| l.starts_with("visitor lab-p2p: ") && l.contains("keepTunnelOpen")));
+        let keys = |v: &[(String, String)]| v.iter().map(|(n, k)| format!("{n}={k}")).collect::<Vec<_>>();
+        assert_eq!(keys(&i.proxy_secret_keys), ["nas=nas-key", "dns=dns-key", "p2p=p2p-key"]);
+        assert_eq!(keys(&i.visitor_secret_keys), ["lab=lab-key", "lab-p2p=p2p-v-key", "lab-relay=lab-key"]);
+        let p = i.profile;
+        p.validate().unwrap();
+        assert_eq!(p.proxies[0].allow_users, ["alice", "*"]);
+        assert_eq!(p.proxies[0].remote_port, 0);
+        assert_eq!(p.visitors.len(), 3);
+        let (lab, p2p) = (&p.visitors[0], &p.visitors[1]);
+        assert_eq!((lab.server_user.as_str(), lab.bind_addr.as_str(), lab.bind_port), ("alice", "127.0.0.1", 6000));
+        assert_eq!(lab.local_addr().as_deref(), Some("127.0.0.1:6000"));
+        assert_eq!((p2p.kind.as_str(), p2p.fallback_to.as_str()), ("xtcp", "lab-relay"));
+        assert_eq!(p.visitors[2].local_addr(), None, "bindPort -1 has no address to open");
+        for text in [p.to_stored_json(), p.to_frpc()] {
+            for secret in ["nas-key", "dns-key", "p2p-key", "lab-key", "p2p-v-key"] {
+                assert!(!text.contains(secret), "{secret} in {text}");
+            }
+        }
+        let mut flagged = p.clone();
+        flagged.visitors[0].has_secret_key = true;
+        flagged.proxies[0].has_secret_key = true;
+        flagged.visitors[0].renamed_from = Some("old".into());
+        let stored = flagged.to_stored_json();
+        assert!(!stored.contains("hasSecretKey") && !stored.contains("renamedFrom"), "{stored}");
+        assert_eq!(Profile::from_stored_json(&stored).unwrap(), p, "nothing computed comes back from the file");
+        let again = Profile::import_frpc(&p.to_frpc()).unwrap();
+        assert_eq!((again.profile.proxies, again.profile.visitors), (p.proxies.clone(), p.visitors.clone()));
+        assert!(again.proxy_secret_keys.is_empty() && again.visitor_secret_keys.is_empty());
+
+        // The engine gets the enabled visitors, with the type's own fields only.
+        let mut q = p.clone();
+        q.visitors[0].enabled = false;
+        let c = q.to_client_config();
+        assert_eq!(c.visitors.iter().map(|v| v.name.as_str()).collect::<Vec<_>>(), ["lab-p2p", "lab-relay"]);
+        assert_eq!((c.visitors[0].fallback_to.as_str(), c.visitors[0].bind_addr.as_str()), ("lab-relay", "127.0.0.2"));
+        assert!(c.visitors.iter().all(|v| v.secret_key.is_empty()), "the controller adds the keys");
+        assert_eq!(c.proxies[0].allow_users, ["alice", "*"]);
+        // A disabled visitor is exported disabled (frpc leaves it out too).
+        assert!(q.to_frpc().contains("enabled = false"));
+    }
+
+    #[test]
+    fn visitor_validation_names_the_field_and_the_fix() {
+        let p = Profile::import_frpc(SECRET).unwrap().profile;
+        let check = |f: &dyn Fn(&mut Profile), field: &str, words: &str| {
+            let mut q = p.clone();
+            f(&mut q);
+            let e = q.validate().unwrap_err();
+            assert_eq!(e.field, field, "{e}");
+            assert!(e.message.contains(words), "{e}");
+        };
+        check(&|q| q.visitors[0].server_name = " ".into(), "visitors[0].serverName", "provider's proxy");
+        check(&|q| q.visitors[1].name = "lab".into(), "visitors[1].name", "another visitor");
+        check(&|q| q.visitors[0].kind = "tcp".into(), "visitors[0].type", "stcp, sudp or xtcp");
+        check(&|q| q.visitors[0].bind_port = 0, "visitors[0].bindPort", "1-65535");
+        check(&|q| q.visitors[1].bind_port = -1, "visitors[1].bindPort", "only an stcp visitor");
+        check(&|q| q.visitors[0].bind_addr = "localhost".into(), "visitors[0].bindAddr", "IP address");
+        check(&|q| q.visitors[0].server_user = "a b".into(), "visitors[0].serverUser", "letters");
+        check(
+            &|q| {
+                q.visitors[1].bind_addr = "127.0.0.1".into();
+                q.visitors[1].bind_port = 6000;
+            },
+            "visitors[1].bindPort",
+            "visitor lab uses this local port",
+        );
+        check(&|q| q.visitors[1].fallback_to = "nope".into(), "visitors[1].fallbackTo", "no visitor named");
+        check(&|q| q.visitors[0].fallback_to = "lab-relay".into(), "visitors[0].fallbackTo", "only an xtcp");
+        check(&|q| q.visitors[2].enabled = false, "visitors[1].fallbackTo", "lab-relay is disabled");
+        check(&|q| q.proxies[0].allow_users = vec!["a b".into()], "proxies[0].allowUsers", "not a user name");
+        // A sudp visitor may share a TCP visitor's port number (UDP and TCP ports are apart); a disabled one too.
+        let mut q = p.clone();
+        q.visitors[2] =
+            VisitorDef { kind: "sudp".into(), bind_port: 6000, fallback_to: String::new(), ..q.visitors[0].clone() };
+        q.visitors[2].name = "dns".into();
+        q.visitors[1].fallback_to.clear();
+        q.validate().unwrap();
     }
 }

@@ -52,6 +52,28 @@ pub struct ProfileItem {
     pub state_line: String,
     /// "Connect" or "Disconnect".
     pub toggle_label: &'static str,
+    /// The profile's visitors, each a check item that turns it on or off.
+    pub visitors: Vec<VisitorItem>,
+}
+
+/// One visitor's check item in its profile's submenu.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VisitorItem {
+    /// The visitor's name (its menu id derives from it).
+    pub name: String,
+    /// Name, the local address to open, and a failure when there is one.
+    pub label: String,
+    /// Whether it is on (enabled).
+    pub checked: bool,
+}
+
+/// A visitor of a profile, as the tray needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VisitorToggle {
+    pub name: String,
+    pub enabled: bool,
+    /// `127.0.0.1:port` (None: no local port).
+    pub local_addr: Option<String>,
 }
 
 /// The whole tray with several profiles.
@@ -76,6 +98,7 @@ pub struct ProfileState<'a> {
     pub id: &'a str,
     pub name: &'a str,
     pub status: &'a Status,
+    pub visitors: &'a [VisitorToggle],
 }
 
 fn severity(icon: TrayIcon) -> u8 {
@@ -124,6 +147,7 @@ pub fn menu(profiles: &[ProfileState<'_>], lang: Lang) -> TrayMenu {
             title: fmt(lang, Msg::ProfileTitle, &[("name", &p.name), ("state", &short_state(p.status, lang))]),
             state_line: state,
             toggle_label: m.toggle_label,
+            visitors: p.visitors.iter().map(|v| visitor_item(v, p.status, lang)).collect(),
         });
     }
     let tooltip = if lines.is_empty() {
@@ -132,6 +156,21 @@ pub fn menu(profiles: &[ProfileState<'_>], lang: Lang) -> TrayMenu {
         format!("Portway\n{}", lines.join("\n"))
     };
     TrayMenu { icon, tooltip, profiles: items, can_connect_all: idle, can_disconnect_all: active, lang }
+}
+
+fn visitor_item(v: &VisitorToggle, s: &Status, lang: Lang) -> VisitorItem {
+    let mut label = match &v.local_addr {
+        Some(a) => format!("{} ({a})", v.name),
+        None => v.name.clone(),
+    };
+    let failure = s.visitors.get(&v.name).and_then(|st| match &st.state {
+        portway_client::VisitorState::Error { reason } => Some(reason.clone()),
+        _ => st.last_error.clone(),
+    });
+    if let Some(why) = failure.filter(|_| v.enabled) {
+        label = fmt(lang, Msg::VisitorFailed, &[("label", &label), ("reason", &short(&explain_reason(lang, &why)))]);
+    }
+    VisitorItem { name: v.name.clone(), label, checked: v.enabled }
 }
 
 /// Maps one profile's status to the tray's words and icon.
@@ -224,7 +263,7 @@ mod tests {
         let off = status(ConnState::Disconnected);
         let connecting = status(ConnState::Connecting { attempt: 1 });
         let failed = status(ConnState::Error { reason: "bad secret".into(), retry_in: None });
-        let p = |id, name, status| ProfileState { id, name, status };
+        let p = |id, name, status| ProfileState { id, name, status, visitors: &[] };
         let m = menu(&[p("a", "Home", &off), p("b", "Work", &off)], Lang::En);
         assert_eq!(m.icon, TrayIcon::Disconnected);
         assert_eq!(m.tooltip, "Portway: disconnected");
@@ -249,7 +288,7 @@ mod tests {
     fn the_menu_speaks_the_chosen_language() {
         let connected = status(ConnState::Connected { run_id: "r".into(), since: SystemTime::now() });
         let off = status(ConnState::Disconnected);
-        let p = |id, name, status| ProfileState { id, name, status };
+        let p = |id, name, status| ProfileState { id, name, status, visitors: &[] };
         let zh = menu(&[p("a", "Home", &connected), p("b", "Work", &off)], Lang::ZhCn);
         let en = menu(&[p("a", "Home", &connected), p("b", "Work", &off)], Lang::En);
         assert_eq!(zh.profiles[0].title, "Home（已连接）");
@@ -265,6 +304,40 @@ mod tests {
         );
         assert_eq!(m.state_line, "Portway：出错，4 秒后重试：bad secret");
         assert_eq!(menu(&[p("b", "Work", &off)], Lang::ZhCn).tooltip, "Portway：已断开");
+    }
+
+    /// Each profile's submenu lists its visitors, checked when on, with the address to open and a failure.
+    #[test]
+    fn visitors_are_check_items_with_their_address() {
+        let mut connected = status(ConnState::Connected { run_id: "r".into(), since: SystemTime::now() });
+        let mut failed = portway_client::status::VisitorStatus::idle();
+        failed.last_error = Some("the server refused the visitor for proxy \"alice.nas\": auth failed".into());
+        connected.visitors.insert("nas".into(), failed);
+        let toggles = [
+            VisitorToggle { name: "lab".into(), enabled: false, local_addr: Some("127.0.0.1:6000".into()) },
+            VisitorToggle { name: "nas".into(), enabled: true, local_addr: Some("127.0.0.1:4450".into()) },
+            VisitorToggle { name: "relay".into(), enabled: true, local_addr: None },
+        ];
+        let one = [ProfileState { id: "a", name: "Home", status: &connected, visitors: &toggles }];
+        let m = menu(&one, Lang::En);
+        let v = &m.profiles[0].visitors;
+        assert_eq!(
+            v.iter().map(|x| (x.name.as_str(), x.checked)).collect::<Vec<_>>(),
+            [("lab", false), ("nas", true), ("relay", true)]
+        );
+        assert_eq!(v[0].label, "lab (127.0.0.1:6000)");
+        assert!(
+            v[1].label.starts_with("nas (127.0.0.1:4450): failed: ") && v[1].label.contains("auth failed"),
+            "{:?}",
+            v[1]
+        );
+        assert_eq!(v[2].label, "relay");
+        let zh = menu(&one, Lang::ZhCn);
+        assert!(
+            zh.profiles[0].visitors[1].label.starts_with("nas (127.0.0.1:4450)：失败："),
+            "{:?}",
+            zh.profiles[0].visitors[1]
+        );
     }
 }
 

@@ -51,6 +51,12 @@ export const api = {
   /** A proxy's basic-auth password, into the keychain (never into profiles.json). */
   setProxyPassword: (id: string, name: string, password: string) => call<null>("set_proxy_password", { id, name, password }),
   clearProxyPassword: (id: string, name: string) => call<null>("clear_proxy_password", { id, name }),
+  /** An stcp/sudp/xtcp proxy's secret key, into the keychain. */
+  setProxySecretKey: (id: string, name: string, secret: string) => call<null>("set_proxy_secret_key", { id, name, secret }),
+  /** A visitor's secret key, into the keychain. */
+  setVisitorSecretKey: (id: string, name: string, secret: string) => call<null>("set_visitor_secret_key", { id, name, secret }),
+  /** Turns a stored visitor on or off (connecting a disconnected server when turned on); returns the stored profile. */
+  setVisitorEnabled: (id: string, name: string, enabled: boolean) => call<Profile>("set_visitor_enabled", { id, name, enabled }),
   keychainStatus: () => call<KeychainStatus>("keychain_status"),
   connect: (id: string) => call<null>("connect", { id }),
   disconnect: (id: string) => call<null>("disconnect", { id }),

@@ -27,6 +27,9 @@ import { LogView } from "./logs";
 import { ProfileBar } from "./profiles";
 import { secretFieldView, secretForTest, secretToStore, storedPlaceholder } from "./secret";
 import { mountToasts, toast } from "./toast";
+import { S } from "./secret-strings";
+import { VisitorList, hasTypedSecretKeys, storeTypedSecretKeys } from "./visitor-list";
+import { visitorFieldName } from "./visitors";
 import { LOG_LEVELS, PROXY_TYPES, type KeychainStatus, type ProxyType, type LogLevel, type Profile, type Status, type TokenInfo } from "./types";
 
 const DEFAULT_PROFILE: Profile = {
@@ -36,7 +39,11 @@ const DEFAULT_PROFILE: Profile = {
   options: { connectOnLaunch: false, startMinimized: false, launchAtLogin: false },
 };
 
-const TYPE_LABELS: Record<ProxyType, string> = { tcp: "TCP", udp: "UDP", http: "HTTP", https: "HTTPS", tcpmux: "TCPMUX (HTTP CONNECT)" };
+const TYPE_LABELS: Record<Exclude<ProxyType, "stcp" | "sudp" | "xtcp">, string> = { tcp: "TCP", udp: "UDP", http: "HTTP", https: "HTTPS", tcpmux: "TCPMUX (HTTP CONNECT)" };
+/** A proxy type's label (the secret types' in the current language). */
+const typeLabel = (x: ProxyType): string => (x === "stcp" ? S.typeStcp : x === "sudp" ? S.typeSudp : x === "xtcp" ? S.typeXtcp : TYPE_LABELS[x]);
+/** The summary's name of a secret proxy's own fields (`proxy.<key>.secretKey` / `.allowUsers`), else null. */
+const secretFieldName = (k: string): string | null => (/^proxy\.\d+\.(secretKey|allowUsers)$/.test(k) ? (S.fieldNames[k.split(".").pop()!] ?? null) : null);
 
 /** Human names of form fields, for the "fix these fields" summary. */
 const FIELD_NAMES: Record<string, PlainKey> = {
@@ -105,6 +112,16 @@ export class App {
   /** The profile the form edits (its id); the bar lists them all. */
   private id = "";
   private readonly bar = new ProfileBar({ select: (id) => this.selectProfile(id) });
+  private readonly visitors = new VisitorList({
+    field: (key, id, label, input, cls, hasValue) => this.wrapField(key, id, label, input, cls, hasValue),
+    touch: (key) => this.touched.add(key),
+    changed: () => this.update(),
+    profileId: () => this.id,
+    savedVisitors: () => this.saved.visitors ?? [],
+    stored: (p) => (this.saved = p),
+    fail: (e) => this.fail(e),
+    copy: (text) => copyText(text),
+  });
 
   constructor(root: HTMLElement) {
     this.root = root;
@@ -254,6 +271,7 @@ export class App {
     if (this.retryDeadline !== null) this.tick = window.setInterval(() => this.renderConn(), 1000);
     this.renderConn();
     this.renderBadges();
+    this.visitors.setStatus(s);
   }
 
   private renderConn(): void {
@@ -488,7 +506,9 @@ export class App {
     );
 
     clear(this.formHost);
-    append(this.formHost, server, auth, this.diag.el, proxies, options, logs);
+    append(this.formHost, server, auth, this.diag.el, proxies, this.visitors.el, options, logs);
+    for (const k of [...this.fields.keys()]) if (k.startsWith("visitor.")) this.fields.delete(k);
+    this.visitors.render(this.form.visitors);
     this.renderProxies();
     this.renderMethod();
     this.renderSecretField();
@@ -574,7 +594,7 @@ export class App {
     else delete this.signinResult.dataset.stale;
 
     if (!valid) {
-      const names = [...new Set(Object.keys(this.errors).map((k) => fieldName(k.split(".").pop() ?? k)))];
+      const names = [...new Set(Object.keys(this.errors).map((k) => visitorFieldName(k) ?? secretFieldName(k) ?? fieldName(k.split(".").pop() ?? k)))];
       this.summary.textContent = t("app.toSaveFix", { fields: names.join(t("list.sep")) });
       this.summary.dataset.state = "invalid";
     } else if (this.isDirty()) {
@@ -591,7 +611,8 @@ export class App {
     return (
       !sameProfile(toProfile(this.form, this.hasSecret), this.saved) ||
       this.secretInput.value !== "" ||
-      this.form.proxies.some((p) => p.httpPassword !== "")
+      this.form.proxies.some((p) => p.httpPassword !== "") ||
+      hasTypedSecretKeys(this.form)
     );
   }
 
@@ -625,10 +646,11 @@ export class App {
           el.placeholder = storedPlaceholder();
         }
       }
+      const typedKeys = await storeTypedSecretKeys(this.id, this.form, stored, this.keychain.available);
       this.saved = stored;
       this.hasSecret = stored.auth.hasSecret;
-      // Keep the form as typed (focus, rows) unless the backend normalised something.
-      if (!sameProfile(stored, sent)) this.loadProfile(stored, true);
+      // Keep the form as typed (focus, rows) unless the backend normalised something or a typed key was stored.
+      if (typedKeys || !sameProfile(stored, sent)) this.loadProfile(stored, true);
       this.renderSecretField();
       toast(t("app.saved"));
       return true;
@@ -779,18 +801,23 @@ export class App {
     const type = h(
       "select",
       { id: typeId, "data-testid": "proxy-type" },
-      ...PROXY_TYPES.map((t) => h("option", { value: t, selected: p.type === t }, TYPE_LABELS[t])),
+      ...PROXY_TYPES.map((x) => h("option", { value: x, selected: p.type === x }, typeLabel(x))),
     );
     // Type-specific fields: all built once, shown for the types that use them.
-    const pwId = uid("f");
-    const pw = h("input", { type: "password", id: pwId, value: p.httpPassword, "data-testid": "proxy-http-password", autocomplete: "off", spellcheck: "false" });
-    const pwKey = proxyField(p.key, "httpPassword");
-    pw.addEventListener("input", () => {
-      p.httpPassword = pw.value;
-      this.touched.add(pwKey);
-      this.update();
-    });
-    const pwField = this.wrapField(pwKey, pwId, t("proxy.httpPassword"), pw, "pf-httpPassword", () => p.httpPassword !== "" || p.httpUser !== "");
+    // Typed secrets (never read back from the keychain): kept in the row until Save sends them there.
+    const password = (field: "httpPassword" | "secretKey", label: string, testid: string, hasValue: () => boolean) => {
+      const id = uid("f");
+      const el = h("input", { type: "password", id, value: p[field], "data-testid": testid, autocomplete: "off", spellcheck: "false" });
+      const key = proxyField(p.key, field);
+      el.addEventListener("input", () => {
+        p[field] = el.value;
+        this.touched.add(key);
+        this.update();
+      });
+      return [el, this.wrapField(key, id, label, el, `pf-${field}`, hasValue)] as const;
+    };
+    const [pw, pwField] = password("httpPassword", t("proxy.httpPassword"), "proxy-http-password", () => p.httpPassword !== "" || p.httpUser !== "");
+    const [sk, skField] = password("secretKey", S.secretKey, "proxy-secret-key", () => p.secretKey !== "" || p.localPort !== "");
     const byType: [keyof ReturnType<typeof typeFields>, HTMLElement][] = [
       ["remotePort", input("remotePort", t("proxy.remotePort"), "proxy-remote-port", { inputmode: "numeric" })],
       ["domains", input("customDomains", t("proxy.customDomains"), "proxy-custom-domains", { placeholder: "app.example.com, www.example.com" })],
@@ -799,6 +826,8 @@ export class App {
       ["basicAuth", input("httpUser", t("proxy.httpUser"), "proxy-http-user")],
       ["basicAuth", pwField],
       ["hostHeaderRewrite", input("hostHeaderRewrite", t("proxy.hostHeaderRewrite"), "proxy-host-header-rewrite", { placeholder: "localhost" })],
+      ["secret", skField],
+      ["secret", input("allowUsers", S.allowUsers, "proxy-allow-users", { placeholder: S.allowUsersPlaceholder })],
       [
         "multiplexer",
         h("div", { class: "field pf-multiplexer" }, h("span", { class: "label" }, t("proxy.multiplexer")), h("span", { "data-testid": "proxy-multiplexer" }, "HTTP CONNECT (httpconnect)")),
@@ -809,6 +838,7 @@ export class App {
       for (const [k, el] of byType) el.hidden = !t[k];
       if (p.type === "tcpmux") p.multiplexer = "httpconnect";
       pw.placeholder = p.hasHttpPassword ? storedPlaceholder() : newPasswordPlaceholder();
+      sk.placeholder = p.hasSecretKey ? S.secretKeyStored : S.secretKeyNew;
     };
     showType();
     type.addEventListener("change", () => {
@@ -862,7 +892,8 @@ export class App {
       const st = this.status.proxies[p.name.trim()];
       const runs = engineRuns(this.status.conn);
       const where = st?.state === "running" && runs ? publicAddrs(p.type, st.remoteAddr, this.saved.server.addr) : [];
-      const b = proxyBadge(st, p.enabled, runs, where);
+      const secretRunning = typeFields(p.type).secret && st?.state === "running" && runs && p.enabled;
+      const b = secretRunning ? { label: S.runningSecret, tone: "ok" as const, detail: S.runningSecretDetail(p.name.trim()) } : proxyBadge(st, p.enabled, runs, where);
       const addr = row.querySelector<HTMLElement>('[data-role="addr"]');
       if (addr) this.renderAddr(addr, p.name.trim(), p.enabled ? where : []);
       const badge = row.querySelector<HTMLElement>('[data-role="badge"]');

@@ -3,6 +3,8 @@
 // `tr`, not `t`: `t` is the name of the type-fields local below.
 import { t as tr } from "./i18n";
 import type { AuthMethod, Profile, ProxyType, Transport } from "./types";
+import { S } from "./secret-strings";
+import { fromVisitors, toVisitors, validateVisitors, type VisitorForm } from "./visitors";
 
 export interface ProxyForm {
   /** Stable identity of a row while its name is being edited (never sent). */
@@ -25,6 +27,14 @@ export interface ProxyForm {
   hasHttpPassword: boolean;
   hostHeaderRewrite: string;
   multiplexer: string;
+  /** stcp/sudp/xtcp: comma- or space-separated user names, as typed. */
+  allowUsers: string;
+  /** stcp/sudp/xtcp: typed in this session only; sent to the keychain on Save. */
+  secretKey: string;
+  /** A secretKey for this proxy is in the keychain. */
+  hasSecretKey: boolean;
+  /** The stored name (empty for a new row): a rename moves the keychain entries from it. */
+  storedName: string;
 }
 
 /** Fields a type shows: the rest are neither validated nor sent. */
@@ -35,9 +45,11 @@ export function typeFields(t: ProxyType): {
   basicAuth: boolean;
   hostHeaderRewrite: boolean;
   multiplexer: boolean;
+  secret: boolean;
 } {
   const vhost = t === "http" || t === "https" || t === "tcpmux";
   return {
+    secret: t === "stcp" || t === "sudp" || t === "xtcp",
     remotePort: t === "tcp" || t === "udp",
     domains: vhost,
     locations: t === "http",
@@ -58,6 +70,8 @@ export interface ProfileForm {
   audience: string;
   scope: string;
   proxies: ProxyForm[];
+  /** "Connect to a private service". */
+  visitors: VisitorForm[];
   connectOnLaunch: boolean;
   startMinimized: boolean;
   launchAtLogin: boolean;
@@ -76,7 +90,9 @@ export type ProxyFieldName =
   | "locations"
   | "httpUser"
   | "httpPassword"
-  | "hostHeaderRewrite";
+  | "hostHeaderRewrite"
+  | "allowUsers"
+  | "secretKey";
 
 export const proxyField = (key: number, field: ProxyFieldName): string => `proxy.${key}.${field}`;
 
@@ -211,10 +227,16 @@ export function validate(f: ProfileForm): Errors {
       if (user === "" && p.httpPassword !== "") put(proxyField(p.key, "httpUser"), tr("form.userRequired"));
       if (/[:\s]/.test(user)) put(proxyField(p.key, "httpUser"), tr("form.userInvalid"));
     }
+    if (t.secret) {
+      if (p.secretKey === "" && !p.hasSecretKey) put(proxyField(p.key, "secretKey"), S.proxySecretRequired);
+      const bad = splitList(p.allowUsers).find((u) => u !== "*" && !PROXY_NAME_RE.test(u));
+      if (bad !== undefined) put(proxyField(p.key, "allowUsers"), S.badUser(bad));
+    }
     if (t.hostHeaderRewrite && p.hostHeaderRewrite.trim() !== "") {
       put(proxyField(p.key, "hostHeaderRewrite"), domainError(p.hostHeaderRewrite.trim()) === null || /^[\w.-]+:\d+$/.test(p.hostHeaderRewrite.trim()) ? null : tr("form.hostRewriteInvalid"));
     }
   }
+  Object.assign(e, validateVisitors(f.visitors));
   return e;
 }
 
@@ -250,7 +272,12 @@ export function fromProfile(p: Profile): ProfileForm {
       hasHttpPassword: x.hasHttpPassword ?? false,
       hostHeaderRewrite: x.hostHeaderRewrite ?? "",
       multiplexer: x.multiplexer || (x.type === "tcpmux" ? "httpconnect" : ""),
+      allowUsers: (x.allowUsers ?? []).join(", "),
+      secretKey: "",
+      hasSecretKey: x.hasSecretKey ?? false,
+      storedName: x.name,
     })),
+    visitors: fromVisitors(p.visitors),
     connectOnLaunch: p.options.connectOnLaunch,
     startMinimized: p.options.startMinimized,
     launchAtLogin: p.options.launchAtLogin,
@@ -285,8 +312,12 @@ export function toProfile(f: ProfileForm, hasSecret: boolean): Profile {
         hostHeaderRewrite: t.hostHeaderRewrite ? p.hostHeaderRewrite.trim() : "",
         multiplexer: t.multiplexer ? "httpconnect" : "",
         hasHttpPassword: p.hasHttpPassword,
+        allowUsers: t.secret ? splitList(p.allowUsers) : [],
+        hasSecretKey: p.hasSecretKey,
+        ...(p.storedName !== "" && p.storedName !== p.name.trim() ? { renamedFrom: p.storedName } : {}),
       };
     }),
+    visitors: toVisitors(f.visitors),
     options: { connectOnLaunch: f.connectOnLaunch, startMinimized: f.startMinimized, launchAtLogin: f.launchAtLogin },
   };
 }
@@ -312,13 +343,22 @@ export function newProxy(existing: readonly ProxyForm[]): ProxyForm {
     hasHttpPassword: false,
     hostHeaderRewrite: "",
     multiplexer: "",
+    allowUsers: "",
+    secretKey: "",
+    hasSecretKey: false,
+    storedName: "",
   };
 }
 
 /** Same content as far as the backend is concerned (ignores row keys and the read-only `has*` flags). */
 export function sameProfile(a: Profile, b: Profile): boolean {
   const strip = (p: Profile) =>
-    canonical({ ...p, auth: { ...p.auth, hasSecret: false }, proxies: p.proxies.map((x) => ({ ...x, hasHttpPassword: false })) });
+    canonical({
+      ...p,
+      auth: { ...p.auth, hasSecret: false },
+      proxies: p.proxies.map((x) => ({ ...x, hasHttpPassword: false, hasSecretKey: false, allowUsers: x.allowUsers ?? [], renamedFrom: null })),
+      visitors: (p.visitors ?? []).map((v) => ({ ...v, hasSecretKey: false, renamedFrom: null })),
+    });
   return strip(a) === strip(b);
 }
 
@@ -344,4 +384,6 @@ export const PROXY_EXTRAS = {
   hostHeaderRewrite: "",
   multiplexer: "",
   hasHttpPassword: false,
+  allowUsers: [] as string[],
+  hasSecretKey: false,
 };

@@ -2,9 +2,12 @@
 
 export type Transport = "tcp" | "websocket" | "wss";
 export type AuthMethod = "oidc" | "token";
-/** The proxy types the engine runs (stcp/sudp/xtcp are not offered: the engine refuses them). */
-export type ProxyType = "tcp" | "udp" | "http" | "https" | "tcpmux";
-export const PROXY_TYPES: readonly ProxyType[] = ["tcp", "udp", "http", "https", "tcpmux"];
+/** The proxy types the engine runs. stcp/sudp/xtcp are secret: reached only through a visitor with the key. */
+export type ProxyType = "tcp" | "udp" | "http" | "https" | "tcpmux" | "stcp" | "sudp" | "xtcp";
+export const PROXY_TYPES: readonly ProxyType[] = ["tcp", "udp", "http", "https", "tcpmux", "stcp", "sudp", "xtcp"];
+/** A visitor reaches a secret proxy of its own type. */
+export type VisitorType = "stcp" | "sudp" | "xtcp";
+export const VISITOR_TYPES: readonly VisitorType[] = ["stcp", "sudp", "xtcp"];
 
 /** What import_frpc brought over, and the proxies/visitors it left out ("proxy NAME: reason"). */
 export interface Imported {
@@ -26,7 +29,28 @@ export interface Profile {
     hasSecret: boolean;
   };
   proxies: ProxyDef[];
+  /** "Connect to a private service": visitors of other clients' stcp/sudp/xtcp proxies. */
+  visitors?: VisitorDef[];
   options: { connectOnLaunch: boolean; startMinimized: boolean; launchAtLogin: boolean };
+}
+
+export interface VisitorDef {
+  name: string;
+  type: VisitorType;
+  /** The provider's proxy name. */
+  serverName: string;
+  /** The provider's user (empty: this client's own). */
+  serverUser: string;
+  bindAddr: string;
+  /** The local port to open; -1: none (an stcp visitor used only as an xtcp visitor's fallback). */
+  bindPort: number;
+  enabled: boolean;
+  /** xtcp: the stcp visitor to use when no peer-to-peer tunnel comes up. */
+  fallbackTo: string;
+  /** Read-only: a secretKey is stored in the OS keychain. */
+  hasSecretKey: boolean;
+  /** Input only: the name before a rename (its keychain entry moves with it). */
+  renamedFrom?: string;
 }
 
 export interface ProxyDef {
@@ -51,6 +75,12 @@ export interface ProxyDef {
   multiplexer: string;
   /** Read-only: an httpPassword for this proxy is stored in the OS keychain (never the password itself). */
   hasHttpPassword: boolean;
+  /** stcp/sudp/xtcp: users whose visitors may connect ("*": anyone; empty: your own user). */
+  allowUsers?: string[];
+  /** Read-only: stcp/sudp/xtcp: a secretKey is stored in the OS keychain. */
+  hasSecretKey?: boolean;
+  /** Input only: the name before a rename (its keychain entries move with it). */
+  renamedFrom?: string;
 }
 
 export type ConnStatus =
@@ -69,9 +99,24 @@ export type ProxyStatus =
   | ({ state: "running"; remoteAddr: string } & Counters)
   | ({ state: "error"; reason: string } & Counters);
 
+/** A visitor's engine state: `idle` (not listening), `listening` at `localAddr`, or `error` (port not opened). */
+export type VisitorStatus = (
+  | { state: "idle" }
+  | { state: "listening"; localAddr: string }
+  | { state: "error"; reason: string }
+) &
+  Counters & {
+    /** The last failed visitor connection (wrong secret, unknown server name, no peer-to-peer tunnel...). */
+    lastError?: string;
+    /** xtcp: "peer to peer" or "via server (fallbackTo NAME)". */
+    path?: string;
+  };
+
 export interface Status {
   conn: ConnStatus;
   proxies: Record<string, ProxyStatus>;
+  /** Visitors by name (the enabled ones). */
+  visitors?: Record<string, VisitorStatus>;
   /** A saved change (server address, auth, secret) applies only after Disconnect and Connect. */
   reconnectNeeded?: boolean;
   /** The profile this status belongs to (status-changed events come for every profile). */

@@ -853,8 +853,8 @@ impl ClientConfig {
         Ok(Loaded { config, warnings })
     }
 
-    /// Loads what can be loaded (the desktop app's Import): the file's own settings must load, and each proxy is
-    /// kept when it loads with them; the others, and every visitor, come back as `"name: reason"` lines.
+    /// Loads what can be loaded (the desktop app's Import): the file's own settings must load, and each proxy and
+    /// visitor is kept when it loads with them; the others come back as `"proxy name: reason"` lines.
     /// Unknown keys are warnings (not strict).
     pub fn parse_salvage(
         text: &str,
@@ -899,25 +899,33 @@ impl ClientConfig {
             let mut one = base.clone();
             one.node.push_to("proxies", p.clone());
             match load(&one) {
-                Ok(l) if l.config.proxies.iter().any(|p| matches!(p.kind.as_str(), "stcp" | "sudp")) => {
-                    skipped.push(format!(
-                    "proxy {}: secret (stcp/sudp) proxies are not in the desktop app yet (portway-client runs them)",
-                    name_of(&p)
-                ))
-                }
                 Ok(_) => keep.node.push_to("proxies", p),
                 Err(e) => skipped.push(format!("proxy {}: {e}", name_of(&p))),
             }
         }
-        for v in visitors {
-            skipped.push(format!(
-                "visitor {}: visitors are not in the desktop app yet (portway-client runs them)",
-                name_of(&v)
-            ));
+        // Each visitor alone; one that fails alone may load next to those that did (an xtcp visitor's fallbackTo
+        // names another visitor). The file's order is kept.
+        let one_with = |t: &portway_config::Tree, v: &Node| {
+            let mut one = t.clone();
+            one.node.push_to("visitors", v.clone());
+            load(&one)
+        };
+        let alone: Vec<bool> = visitors.iter().map(|v| one_with(&base, v).is_ok()).collect();
+        let mut loadable = base.clone();
+        for (v, _) in visitors.iter().zip(&alone).filter(|(_, ok)| **ok) {
+            loadable.node.push_to("visitors", v.clone());
+        }
+        for (v, ok) in visitors.into_iter().zip(alone) {
+            let r = if ok { Ok(()) } else { one_with(&loadable, &v).map(|_| ()) };
+            match r {
+                Ok(()) => keep.node.push_to("visitors", v),
+                Err(e) => skipped.push(format!("visitor {}: {e}", name_of(&v))),
+            }
         }
         let mut loaded = load(&keep)?;
         let start = loaded.config.start.clone();
         loaded.config.proxies.retain(|p| p.enabled != Some(false) && (start.is_empty() || start.contains(&p.name)));
+        loaded.config.visitors.retain(|v| v.enabled != Some(false) && (start.is_empty() || start.contains(&v.name)));
         Ok((loaded, skipped))
     }
 

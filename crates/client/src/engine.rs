@@ -1,6 +1,7 @@
 //! The client engine: one handle — start, watch status, stop. It logs in, registers proxies, serves work
 //! connections and reconnects with capped exponential backoff, keeping its run_id. [`ClientHandle::reload`] applies
-//! a new proxy list as a difference: new proxies start, changed ones restart, untouched ones keep their connections.
+//! new proxy and visitor lists as a difference: new ones start, changed ones restart, untouched ones keep their
+//! connections.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -24,10 +25,10 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn, Instrument};
 
 use crate::auth::{now_ts, ClientAuth, ClientAuthError};
-use crate::config::{ClientConfig, ProxyConfig};
+use crate::config::{ClientConfig, ProxyConfig, VisitorConfig};
 use crate::connector::{ConnectError, Connector};
 use crate::secret::{SecretError, SecretSource};
-use crate::status::{ConnState, ProxyState, ProxyStatus, Status};
+use crate::status::{ConnState, ProxyState, ProxyStatus, Status, VisitorStatus};
 
 /// How long the server has to answer a Login.
 const LOGIN_RESP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -114,12 +115,13 @@ pub struct ClientHandle {
     status: watch::Receiver<Status>,
     status_tx: Arc<watch::Sender<Status>>,
     desired: watch::Sender<Arc<Vec<ProxyConfig>>>,
+    desired_visitors: watch::Sender<Arc<Vec<VisitorConfig>>>,
     config: std::sync::Mutex<ClientConfig>,
     cancel: CancellationToken,
     task: std::sync::Mutex<Option<JoinHandle<Result<(), SessionError>>>>,
 }
 
-/// What a [`ClientHandle::reload`] changed, by proxy name.
+/// What a [`ClientHandle::reload`] changed, by proxy and visitor name.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReloadOutcome {
     /// Proxies started.
@@ -128,29 +130,40 @@ pub struct ReloadOutcome {
     pub changed: Vec<String>,
     /// Proxies closed.
     pub removed: Vec<String>,
-    /// Whether settings other than the proxies changed; those apply at the next start only (as frpc).
+    /// Visitors started.
+    pub visitors_added: Vec<String>,
+    /// Visitors restarted with their new settings.
+    pub visitors_changed: Vec<String>,
+    /// Visitors closed.
+    pub visitors_removed: Vec<String>,
+    /// Whether settings other than the proxies and visitors changed; those apply at the next start only (as frpc).
     pub other_settings_changed: bool,
 }
 
-/// The difference between two proxy lists, by name: (added, changed (old, new), removed).
-pub fn diff_proxies<'a>(
-    old: &'a [ProxyConfig],
-    new: &'a [ProxyConfig],
-) -> (Vec<&'a ProxyConfig>, Vec<(&'a ProxyConfig, &'a ProxyConfig)>, Vec<&'a ProxyConfig>) {
+/// A difference between two lists of named entries: (added, changed (old, new), removed).
+pub type Diff<'a, T> = (Vec<&'a T>, Vec<(&'a T, &'a T)>, Vec<&'a T>);
+
+/// The difference between two lists of named entries (proxies, visitors), by name.
+pub fn diff_by_name<'a, T: PartialEq>(old: &'a [T], new: &'a [T], name: impl Fn(&T) -> &str) -> Diff<'a, T> {
     let (mut added, mut changed, mut removed) = (Vec::new(), Vec::new(), Vec::new());
     for n in new {
-        match old.iter().find(|o| o.name == n.name) {
+        match old.iter().find(|o| name(o) == name(n)) {
             None => added.push(n),
             Some(o) if o != n => changed.push((o, n)),
             Some(_) => {}
         }
     }
     for o in old {
-        if !new.iter().any(|n| n.name == o.name) {
+        if !new.iter().any(|n| name(n) == name(o)) {
             removed.push(o);
         }
     }
     (added, changed, removed)
+}
+
+/// The difference between two proxy lists, by name: (added, changed (old, new), removed).
+pub fn diff_proxies<'a>(old: &'a [ProxyConfig], new: &'a [ProxyConfig]) -> Diff<'a, ProxyConfig> {
+    diff_by_name(old, new, |p| &p.name)
 }
 
 impl ClientHandle {
@@ -195,29 +208,46 @@ impl ClientHandle {
         self.config.lock().map(|c| c.clone()).unwrap_or_else(|e| e.into_inner().clone())
     }
 
-    /// Applies `new`'s proxies as a difference from the running ones: new proxies start, changed ones are closed
-    /// and registered again (their open connections end), removed ones close; untouched ones keep their
-    /// connections. Other settings (server address, auth, transport) apply at the next start, as with frpc.
+    /// Applies `new`'s proxies and visitors as a difference from the running ones: new ones start, changed ones
+    /// are closed and started again (their open connections end), removed ones close (a visitor's listener with
+    /// them); untouched ones keep their connections. Other settings (server address, auth, transport) apply at the
+    /// next start, as with frpc.
     pub fn reload(&self, new: ClientConfig) -> ReloadOutcome {
         let mut cur = self.config.lock().unwrap_or_else(|e| e.into_inner());
         let (added, changed, removed) = diff_proxies(&cur.proxies, &new.proxies);
-        let names = |v: Vec<&ProxyConfig>| v.into_iter().map(|p| p.name.clone()).collect::<Vec<_>>();
+        let (v_added, v_changed, v_removed) = crate::visitor::diff_visitors(&cur.visitors, &new.visitors);
+        fn names<T>(v: &[&T], name: impl Fn(&T) -> &str) -> Vec<String> {
+            v.iter().map(|x| name(x).to_string()).collect()
+        }
+        let bare = |c: &ClientConfig| ClientConfig { proxies: Vec::new(), visitors: Vec::new(), ..c.clone() };
         let outcome = ReloadOutcome {
             changed: changed.iter().map(|(_, n)| n.name.clone()).collect(),
-            added: names(added),
-            removed: names(removed),
-            other_settings_changed: ClientConfig { proxies: Vec::new(), ..cur.clone() }
-                != ClientConfig { proxies: Vec::new(), ..new.clone() },
+            added: names(&added, |p| &p.name),
+            removed: names(&removed, |p| &p.name),
+            visitors_changed: v_changed.iter().map(|(_, n)| n.name.clone()).collect(),
+            visitors_added: names(&v_added, |v| &v.name),
+            visitors_removed: names(&v_removed, |v| &v.name),
+            other_settings_changed: bare(&cur) != bare(&new),
         };
         self.status_tx.send_modify(|s| {
             s.proxies.retain(|name, _| new.proxies.iter().any(|p| &p.name == name));
             for p in &new.proxies {
                 s.proxies.entry(p.name.clone()).or_insert_with(ProxyStatus::idle);
             }
+            s.visitors.retain(|name, _| new.visitors.iter().any(|v| &v.name == name));
+            for v in &new.visitors {
+                s.visitors.entry(v.name.clone()).or_insert_with(VisitorStatus::idle);
+            }
         });
         cur.proxies = new.proxies;
+        cur.visitors = new.visitors;
         self.desired.send_replace(Arc::new(cur.proxies.clone()));
-        info!(added = ?outcome.added, changed = ?outcome.changed, removed = ?outcome.removed, "configuration reloaded");
+        self.desired_visitors.send_replace(Arc::new(cur.visitors.clone()));
+        info!(
+            added = ?outcome.added, changed = ?outcome.changed, removed = ?outcome.removed,
+            visitors_added = ?outcome.visitors_added, visitors_changed = ?outcome.visitors_changed,
+            visitors_removed = ?outcome.visitors_removed, "configuration reloaded"
+        );
         outcome
     }
 }
@@ -227,17 +257,19 @@ pub fn start(config: ClientConfig, secret: SecretSource) -> ClientHandle {
     let names = config.proxies.iter().map(|p| p.name.clone());
     let mut first = Status::new(names);
     for v in &config.visitors {
-        first.visitors.insert(v.name.clone(), crate::status::VisitorStatus::idle());
+        first.visitors.insert(v.name.clone(), VisitorStatus::idle());
     }
     let (tx, rx) = watch::channel(first);
     let status = Arc::new(tx);
     let cancel = CancellationToken::new();
     let (desired, desired_rx) = watch::channel(Arc::new(config.proxies.clone()));
+    let (desired_visitors, desired_visitors_rx) = watch::channel(Arc::new(config.visitors.clone()));
     let engine = Engine {
         cfg: Arc::new(config.clone()),
         secret,
         status: status.clone(),
         desired: desired_rx,
+        desired_visitors: desired_visitors_rx,
         cancel: cancel.clone(),
     };
     let task = tokio::spawn(async move { engine.run().await }.instrument(tracing::info_span!("client")));
@@ -245,6 +277,7 @@ pub fn start(config: ClientConfig, secret: SecretSource) -> ClientHandle {
         status: rx,
         status_tx: status,
         desired,
+        desired_visitors,
         config: std::sync::Mutex::new(config),
         cancel,
         task: std::sync::Mutex::new(Some(task)),
@@ -261,6 +294,8 @@ struct Engine {
     secret: SecretSource,
     status: Arc<watch::Sender<Status>>,
     desired: watch::Receiver<Arc<Vec<ProxyConfig>>>,
+    /// The current visitor list (after reloads).
+    desired_visitors: watch::Receiver<Arc<Vec<VisitorConfig>>>,
     cancel: CancellationToken,
 }
 
@@ -380,8 +415,12 @@ impl Engine {
             cancel: session_cancel.clone(),
             buckets: Default::default(),
         });
-        crate::visitor::start_all(Arc::new(crate::visitor::VisitorEnv {
+        // Marked seen before the visitors start: a reload from now on reaches the control loop as a change.
+        let mut desired_visitors = self.desired_visitors.clone();
+        let current = desired_visitors.borrow_and_update().as_ref().clone();
+        let visitors = crate::visitor::Visitors::start(Arc::new(crate::visitor::VisitorEnv {
             link: link.clone(),
+            current: Arc::new(RwLock::new(current)),
             cfg: self.cfg.clone(),
             connector: connector.clone(),
             wire,
@@ -394,7 +433,7 @@ impl Engine {
             None => Box::new(CryptoStream::new(conn, &key)),
             Some((alg, keys)) => Box::new(AeadStream::new(conn, alg, &keys.c2s, &keys.s2c)),
         };
-        self.control_loop(stream, (ctl_tx, ctl_rx), ctx, wire, &auth, session_cancel).await
+        self.control_loop(stream, (ctl_tx, ctl_rx), ctx, (visitors, desired_visitors), &auth, session_cancel).await
     }
 
     async fn control_loop(
@@ -402,10 +441,11 @@ impl Engine {
         stream: BoxedIo,
         (tx, mut rx): (mpsc::Sender<Message>, mpsc::Receiver<Message>),
         ctx: Arc<WorkCtx>,
-        wire: Wire,
+        (visitors, mut desired_visitors): (crate::visitor::Visitors, watch::Receiver<Arc<Vec<VisitorConfig>>>),
         auth: &ClientAuth,
         cancel: CancellationToken,
     ) -> Result<(), SessionError> {
+        let wire = ctx.wire;
         let (mut rd, mut wr) = tokio::io::split(stream);
         let wcancel = cancel.clone();
         let writer = tokio::spawn(async move {
@@ -418,6 +458,7 @@ impl Engine {
         });
         let mut desired = self.desired.clone();
         let mut reloads_open = true;
+        let mut visitor_reloads_open = true;
         let initial = desired.borrow_and_update().clone();
         // name → when to (re)send NewProxy if no answer / after a refusal.
         let mut resend: HashMap<String, Instant> = HashMap::new();
@@ -478,6 +519,14 @@ impl Engine {
                         resend.insert(wire, Instant::now() + NEW_PROXY_RESEND);
                         self.set_proxy(&p.name, ProxyState::Pending);
                     }
+                }
+                r = desired_visitors.changed(), if visitor_reloads_open => {
+                    if r.is_err() {
+                        visitor_reloads_open = false;
+                        continue;
+                    }
+                    let want = desired_visitors.borrow_and_update().clone();
+                    visitors.apply(&want);
                 }
                 Some(change) = health_rx.recv() => {
                     let Some((p, _)) = checked.get(&change.wire) else { continue };

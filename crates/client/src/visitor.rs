@@ -9,10 +9,13 @@
 //!   local sender's address) over one visitor connection, opened at the first datagram and again after it fails.
 //!
 //! Visitors run for the length of a session (as frpc's visitor manager belongs to its control): the listeners
-//! close on a disconnect and open again after the next login.
+//! close on a disconnect and open again after the next login. Within a session, [`Visitors::apply`] takes a new
+//! list as a difference (by name): new visitors start, changed ones restart, removed ones close their listener and
+//! connections; the others are not touched.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use portway_proto::codec::CodecError;
@@ -23,6 +26,7 @@ use portway_proto::transport::BoxedIo;
 use portway_proto::wire::Wire;
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn, Instrument};
 
@@ -73,10 +77,13 @@ pub(crate) fn hint(error: &str) -> &'static str {
     }
 }
 
-/// What the visitors of one session share.
+/// What the visitors of one session share (each running visitor has a copy with its own `cancel`).
+#[derive(Clone)]
 pub struct VisitorEnv {
-    /// The configuration (its `visitors`).
+    /// The configuration (its `visitors` are the ones at start; the current list is [`VisitorEnv::visitor`]'s).
     pub cfg: Arc<ClientConfig>,
+    /// The session's current visitors (after reloads), for xtcp's `fallbackTo`.
+    pub current: Arc<RwLock<Vec<VisitorConfig>>>,
     /// Opens logical connections to the server.
     pub connector: Arc<Connector>,
     /// The session's wire protocol.
@@ -85,7 +92,7 @@ pub struct VisitorEnv {
     pub run_id: String,
     /// Engine status (each visitor's row).
     pub status: Arc<watch::Sender<Status>>,
-    /// Ends with the session.
+    /// Ends with the session (a visitor's copy: with that visitor, when a reload changes or removes it).
     pub cancel: CancellationToken,
     /// The session's control channel (xtcp's NatHole* exchanges).
     pub link: Arc<crate::xtcp::ControlLink>,
@@ -99,31 +106,122 @@ impl VisitorEnv {
             }
         });
     }
+
+    /// The session's current visitor named `name`.
+    pub fn visitor(&self, name: &str) -> Option<VisitorConfig> {
+        self.current.read().ok().and_then(|l| l.iter().find(|v| v.name == name).cloned())
+    }
 }
 
-/// Starts every configured visitor for this session.
-pub fn start_all(env: Arc<VisitorEnv>) {
-    for v in env.cfg.visitors.iter().cloned() {
+/// The difference between two visitor lists, by name: (added, changed (old, new), removed).
+pub fn diff_visitors<'a>(old: &'a [VisitorConfig], new: &'a [VisitorConfig]) -> crate::engine::Diff<'a, VisitorConfig> {
+    crate::engine::diff_by_name(old, new, |v| &v.name)
+}
+
+/// How long a restarted visitor waits for its previous run to let go of the port.
+const STOP_WAIT: Duration = Duration::from_secs(5);
+
+/// One running visitor: its token (ends its listener and connections) and its task.
+struct Running {
+    cancel: CancellationToken,
+    task: JoinHandle<()>,
+}
+
+/// A session's visitors: started at login, changed by reloads.
+pub struct Visitors {
+    env: Arc<VisitorEnv>,
+    running: Mutex<HashMap<String, Running>>,
+}
+
+impl Visitors {
+    /// Starts every visitor in `env.current` for this session.
+    pub fn start(env: Arc<VisitorEnv>) -> Visitors {
+        let list = env.current.read().map(|l| l.clone()).unwrap_or_default();
+        let vs = Visitors { env, running: Mutex::new(HashMap::new()) };
+        for v in list {
+            vs.spawn(v, None);
+        }
+        vs
+    }
+
+    /// Applies a new visitor list: added ones start, changed ones stop and start again with their new settings
+    /// (their open connections end), removed ones stop (listener closed, connections ended); the others keep
+    /// running untouched.
+    pub fn apply(&self, want: &[VisitorConfig]) {
+        let old = self.env.current.read().map(|l| l.clone()).unwrap_or_default();
+        let (added, changed, removed) = diff_visitors(&old, want);
+        if let Ok(mut cur) = self.env.current.write() {
+            *cur = want.to_vec();
+        }
+        for v in removed {
+            if let Some(r) = self.take(&v.name) {
+                info!(visitor = %v.name, "closing the visitor (reload)");
+                r.cancel.cancel();
+            }
+        }
+        for (_, v) in changed {
+            let prev = self.take(&v.name);
+            if let Some(r) = &prev {
+                r.cancel.cancel();
+            }
+            info!(visitor = %v.name, "restarting the visitor with its new settings (reload)");
+            self.env.status.send_modify(|s| {
+                if let Some(st) = s.visitors.get_mut(&v.name) {
+                    *st = crate::status::VisitorStatus::idle();
+                }
+            });
+            self.spawn(v.clone(), prev.map(|r| r.task));
+        }
+        for v in added {
+            info!(visitor = %v.name, "starting the visitor (reload)");
+            self.spawn(v.clone(), None);
+        }
+    }
+
+    fn take(&self, name: &str) -> Option<Running> {
+        self.running.lock().ok().and_then(|mut m| m.remove(name))
+    }
+
+    /// Starts `v` with a token of its own, after `prev` (its previous run) has ended and let go of the port.
+    fn spawn(&self, v: VisitorConfig, prev: Option<JoinHandle<()>>) {
+        let cancel = self.env.cancel.child_token();
+        let env = Arc::new(VisitorEnv { cancel: cancel.clone(), ..(*self.env).clone() });
         let span = tracing::info_span!("visitor", name = %v.name, kind = %v.kind);
-        if v.bind_port < 0 {
-            info!(parent: &span, "bindPort = -1: no local listener (only other visitors would use it)");
-            env.set(&v.name, |s| s.state = VisitorState::Idle);
-            continue;
+        let name = v.name.clone();
+        let task = tokio::spawn(
+            async move {
+                if let Some(prev) = prev {
+                    let _ = tokio::time::timeout(STOP_WAIT, prev).await;
+                }
+                if env.cancel.is_cancelled() {
+                    return;
+                }
+                if v.bind_port < 0 {
+                    info!("bindPort = -1: no local listener (only other visitors would use it)");
+                    env.set(&v.name, |s| s.state = VisitorState::Idle);
+                    return;
+                }
+                if v.kind == "xtcp" {
+                    crate::xtcp::run_visitor(env, v).await;
+                } else {
+                    run(env, v).await;
+                }
+            }
+            .instrument(span),
+        );
+        if let Ok(mut m) = self.running.lock() {
+            m.insert(name, Running { cancel, task });
         }
-        let env = env.clone();
-        if v.kind == "xtcp" {
-            tokio::spawn(async move { crate::xtcp::run_visitor(env, v).await }.instrument(span));
-            continue;
-        }
-        tokio::spawn(async move { run(env, v).await }.instrument(span));
     }
 }
 
 async fn run(env: Arc<VisitorEnv>, v: VisitorConfig) {
     let addr = format!("{}:{}", v.bind_addr, v.bind_port);
     let bound = match addr.parse::<SocketAddr>() {
-        Ok(a) if v.kind == "sudp" => UdpSocket::bind(a).await.map(Local::Udp),
-        Ok(a) => portway_proto::transport::listen(a).map(Local::Tcp),
+        Ok(a) if v.kind == "sudp" => {
+            bind_retrying(&env, || async move { UdpSocket::bind(a).await.map(Local::Udp) }).await
+        }
+        Ok(a) => bind_retrying(&env, || async move { portway_proto::transport::listen(a).map(Local::Tcp) }).await,
         Err(_) => Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "bindAddr is not an IP address")),
     };
     let local = match bound {
@@ -147,6 +245,25 @@ async fn run(env: Arc<VisitorEnv>, v: VisitorConfig) {
 enum Local {
     Tcp(TcpListener),
     Udp(UdpSocket),
+}
+
+/// Binds, retrying for up to a second while the address is in use: a visitor restarted by a reload (or a session
+/// after a reconnect) may find its previous socket still closing.
+pub(crate) async fn bind_retrying<T, F, Fut>(env: &VisitorEnv, bind: F) -> std::io::Result<T>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = std::io::Result<T>>,
+{
+    let mut tries = 0;
+    loop {
+        match bind().await {
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && tries < 10 && !env.cancel.is_cancelled() => {
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            r => return r,
+        }
+    }
 }
 
 /// The NewVisitorConn `v` sends at `ts`, as frpc fills it.
@@ -215,7 +332,11 @@ async fn serve_stcp(env: Arc<VisitorEnv>, v: Arc<VisitorConfig>, listener: TcpLi
                         Err(e) => return failed(&env, &v, &e),
                     },
                 };
-                env.set(&v.name, |s| s.conns += 1);
+                // A connection that works clears an earlier failure (the row shows the visitor as it is now).
+                env.set(&v.name, |s| {
+                    s.conns += 1;
+                    s.last_error = None;
+                });
                 debug!("visitor connection open");
                 let r = tokio::select! {
                     _ = env.cancel.cancelled() => None,
@@ -253,7 +374,10 @@ async fn serve_sudp(env: Arc<VisitorEnv>, v: Arc<VisitorConfig>, sock: UdpSocket
         if tx.as_ref().is_none_or(|t| t.is_closed()) {
             tx = match open(&env, &v).await {
                 Ok(conn) => {
-                    env.set(&v.name, |s| s.conns += 1);
+                    env.set(&v.name, |s| {
+                        s.conns += 1;
+                        s.last_error = None;
+                    });
                     Some(pump(env.clone(), v.clone(), conn, sock.clone()))
                 }
                 Err(e) => {

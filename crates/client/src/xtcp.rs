@@ -481,7 +481,7 @@ pub async fn run_visitor(env: Arc<VisitorEnv>, v: VisitorConfig) {
     }
     let addr = format!("{}:{}", v.bind_addr, v.bind_port);
     let listener = match addr.parse::<SocketAddr>().map_err(|e| std::io::Error::other(e.to_string())) {
-        Ok(a) => portway_proto::transport::listen(a),
+        Ok(a) => crate::visitor::bind_retrying(&env, || async move { portway_proto::transport::listen(a) }).await,
         Err(e) => Err(e),
     };
     let listener: TcpListener = match listener {
@@ -558,9 +558,9 @@ async fn handle_conn(env: Arc<VisitorEnv>, v: Arc<VisitorConfig>, tunnel: Arc<Tu
             wrap_work_conn(Box::new(s), key.as_ref(), v.transport.use_compression)
         }
         None if !v.fallback_to.is_empty() => {
-            let Some(fb) = env.cfg.visitors.iter().find(|o| o.name == v.fallback_to) else { return };
+            let Some(fb) = env.visitor(&v.fallback_to) else { return };
             debug!(fallback = %fb.name, "xtcp: no tunnel in time; using the fallback visitor");
-            match crate::visitor::open(&env, fb).await {
+            match crate::visitor::open(&env, &fb).await {
                 Ok(c) => {
                     let path = format!("via server (fallbackTo {})", fb.name);
                     set(&env, &v, |st| st.path = Some(path));

@@ -184,7 +184,7 @@ describe("proxy types", () => {
   it("offers exactly the engine's types; http shows its own fields and stores its password in the keychain only", async () => {
     const page = await hx.open();
     const options = await page.locator(`${row("web", "proxy-type")} option`).evaluateAll((os) => os.map((o) => (o as HTMLOptionElement).value));
-    expect(options).toEqual(["tcp", "udp", "http", "https", "tcpmux"]);
+    expect(options).toEqual(["tcp", "udp", "http", "https", "tcpmux", "stcp", "sudp", "xtcp"]);
     await page.locator(row("web", "proxy-type")).selectOption("http");
     await expect(page.locator(row("web", "proxy-remote-port")).isVisible()).resolves.toBe(false);
     await expect(page.locator(row("web", "proxy-custom-domains")).isVisible()).resolves.toBe(true);

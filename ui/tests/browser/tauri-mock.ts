@@ -29,6 +29,8 @@ export interface MockHandle {
   state: MockSeed & {
     secret: string | null;
     proxyPasswords: Record<string, string>;
+    /** Secret keys stored through the mock, by "proxy:NAME" / "visitor:NAME". */
+    secretKeys: Record<string, string>;
     /** Every profile (the first's `profile`/`status`/`secret` mirror the fields above). */
     list: { id: string; name: string; profile: Profile; status: Status; secret: string | null }[];
   };
@@ -50,6 +52,7 @@ export function installTauriMock(seed: MockSeed): void {
     ...seed,
     secret: seed.profile.auth.hasSecret ? "stored-secret" : null,
     proxyPasswords: {} as Record<string, string>,
+    secretKeys: {} as Record<string, string>,
     list: [] as { id: string; name: string; profile: Profile; status: Status; secret: string | null }[],
   };
   // The first profile is the seed's own fields (older tests steer them directly); the others live in `list`.
@@ -154,6 +157,25 @@ export function installTauriMock(seed: MockSeed): void {
         const row = state.profile.proxies.find((p) => p.name === a.name);
         if (row) row.hasHttpPassword = true;
         return null;
+      }
+      case "set_proxy_secret_key":
+      case "set_visitor_secret_key": {
+        if (!state.keychain.available) throw { code: "keychain_unavailable", message: state.keychain.message };
+        const a = args as { name: string; secret: string };
+        const kind = cmd === "set_proxy_secret_key" ? "proxy" : "visitor";
+        state.secretKeys[`${kind}:${a.name}`] = a.secret;
+        const rows: { name: string; hasSecretKey?: boolean }[] = kind === "proxy" ? slot(id).profile.proxies : (slot(id).profile.visitors ?? []);
+        const row = rows.find((r) => r.name === a.name);
+        if (row) row.hasSecretKey = true;
+        return null;
+      }
+      case "set_visitor_enabled": {
+        const a = args as { name: string; enabled: boolean };
+        const s = slot(id);
+        const v = (s.profile.visitors ?? []).find((x) => x.name === a.name);
+        if (!v) throw { code: "invalid_input", message: `there is no visitor named "${a.name}" in this profile` };
+        v.enabled = a.enabled;
+        return clone(s.profile);
       }
       case "clear_proxy_password":
         delete state.proxyPasswords[(args as { name: string }).name];

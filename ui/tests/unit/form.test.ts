@@ -23,6 +23,7 @@ const profile: Profile = {
   server: { addr: "tunnel.example.com", port: 7000, protocol: "tcp", tls: true },
   auth: { method: "oidc", tokenEndpointUrl: "https://auth.example.com/application/o/token/", clientId: "portway", audience: "", scope: "", hasSecret: true },
   proxies: [{ name: "web", type: "tcp", localIp: "127.0.0.1", localPort: 8080, remotePort: 6000, enabled: true, ...PROXY_EXTRAS }],
+  visitors: [],
   options: { connectOnLaunch: false, startMinimized: true, launchAtLogin: false },
 };
 

@@ -157,3 +157,20 @@ pub async fn check_udp_echo(port: u16) {
     }
     panic!("no udp echo through port {port}");
 }
+
+/// Waits (bounded by [`T`]) until the client's status satisfies `ok`; fails naming `what` with the status.
+pub async fn wait_for(h: &ClientHandle, what: &str, ok: impl Fn(&portway_client::Status) -> bool) {
+    let mut rx = h.watch();
+    let r = tokio::time::timeout(T, async {
+        loop {
+            if ok(&rx.borrow_and_update()) {
+                return;
+            }
+            if rx.changed().await.is_err() {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(r.is_ok() && ok(&h.status()), "{what}: {:#?}", h.status());
+}
