@@ -9,7 +9,7 @@
 //! `/api/store/proxies[/{name}]` (GET, POST, PUT, DELETE) manage the proxies kept in `store.path` (see
 //! [`crate::store`]): validated before the file is written, then applied at once through
 //! [`ClientHandle::reload`] (the other proxies keep their connections). `/api/store/visitors` lists the stored
-//! visitors; creating one is refused (Portway's client runs no visitors yet).
+//! visitors; creating one is refused (not supported yet: visitors come from the config file).
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;

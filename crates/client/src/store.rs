@@ -63,7 +63,7 @@ impl StoreError {
 pub struct StoreFile {
     /// Proxy definitions.
     pub proxies: Vec<Value>,
-    /// Visitor definitions (kept; Portway's client runs no visitors yet).
+    /// Visitor definitions (kept; the store does not run them yet: visitors come from the config file).
     pub visitors: Vec<Value>,
 }
 
