@@ -372,7 +372,7 @@ impl Admin {
                 _ => Err(StoreError::NotFound { kind: "visitor", name: n.to_string() }),
             },
             ("POST", None) => Err(StoreError::Invalid(
-                "visitors are not supported by Portway's client yet; store proxies only".into(),
+                "storing visitors is not supported yet; put them in the config file ([[visitors]]) and reload, or store proxies only".into(),
             )),
             _ => Ok(Reply::text(405, "405 method not allowed\n")),
         }
