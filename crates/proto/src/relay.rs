@@ -208,9 +208,6 @@ pub async fn relay_tcp_counted(
     #[cfg(target_os = "linux")]
     if let Some(plain) = crate::splice::enabled().then(|| bare_tcp(work)).flatten() {
         // Both ends are bare TCP: the kernel moves the bytes of bulk transfers (see `relay_bare_tcp`).
-        if crate::splice::knobs().2 {
-            return crate::splice::relay(tcp, plain, live).await;
-        }
         return relay_bare_tcp(tcp, plain, up, down).await;
     }
     let work_any: &mut dyn std::any::Any = &mut **work;
@@ -237,9 +234,10 @@ fn bare_tcp(work: &mut BoxedIo) -> Option<&mut tokio::net::TcpStream> {
 }
 
 /// TCP ⇄ TCP: each direction copies through user space until a read fills the whole scratch buffer (the sender
-/// outruns the relay: a bulk transfer), then moves through a pipe with splice(2) until its end. Short exchanges
-/// (requests, echoes, interactive sessions) never make a pipe: for them a pipe costs more than it saves (two
-/// more descriptors, four more syscalls per connection, and a splice costs more than a copy of a few bytes).
+/// outruns the relay: a bulk transfer), then moves through a pipe with splice(2) until its end, unless both
+/// connections are loopback ones ([`crate::splice::pays_between`]). Short exchanges (requests, echoes,
+/// interactive sessions) never make a pipe: for them a pipe costs more than it saves (two more descriptors, four
+/// more syscalls per connection, and a splice costs more than a copy of a few bytes).
 #[cfg(target_os = "linux")]
 async fn relay_bare_tcp(
     a: &mut tokio::net::TcpStream,
@@ -251,20 +249,26 @@ async fn relay_bare_tcp(
     ab.stop_at_bulk = true;
     ba.stop_at_bulk = true;
     let (mut sab, mut sba): (Option<SpliceDir>, Option<SpliceDir>) = (None, None);
-    let mut counted = false;
+    // Whether this pair splices, asked at the first bulk read; whether the relay was counted as spliced.
+    let (mut pays, mut counted) = (None, false);
     /// One direction: user space, then splice once it turned bulk.
     fn step(
         cx: &mut Context<'_>,
-        counted: &mut bool,
+        (pays, counted): (&mut Option<bool>, &mut bool),
         half: &mut Half,
         spliced: &mut Option<SpliceDir>,
         src: &mut tokio::net::TcpStream,
         dst: &mut tokio::net::TcpStream,
     ) -> Poll<io::Result<()>> {
-        if spliced.is_none() {
+        while spliced.is_none() {
             ready!(half.poll_copy(cx, src, dst))?;
             if !half.bulk {
                 return Poll::Ready(Ok(())); // ended in user space (and `dst` is shut down)
+            }
+            half.bulk = false;
+            if !*pays.get_or_insert_with(|| crate::splice::pays_between(src, dst)) {
+                half.stop_at_bulk = false; // stays in user space to the end
+                continue;
             }
             if !std::mem::replace(counted, true) {
                 crate::splice::count_spliced();
@@ -279,8 +283,8 @@ async fn relay_bare_tcp(
         r
     }
     let (ab_bytes, ba_bytes) = poll_fn(|cx| {
-        let r1 = step(cx, &mut counted, &mut ab, &mut sab, a, b)?;
-        let r2 = step(cx, &mut counted, &mut ba, &mut sba, b, a)?;
+        let r1 = step(cx, (&mut pays, &mut counted), &mut ab, &mut sab, a, b)?;
+        let r2 = step(cx, (&mut pays, &mut counted), &mut ba, &mut sba, b, a)?;
         both(r1, r2, &ab, &ba)
     })
     .await?;

@@ -43,16 +43,40 @@ pub fn enabled() -> bool {
     *ENABLED.get_or_init(|| std::env::var_os(NO_SPLICE_ENV).is_none_or(|v| v.is_empty() || v == "0"))
 }
 
-/// Experiment knobs (temporary, for the before/after rows in docs/benchmarks.md): `PORTWAY_SPLICE_PIPE` (pipe
-/// size in bytes), `PORTWAY_SPLICE_ALTERNATE=1` (the old strictly alternating loop), `PORTWAY_SPLICE_EAGER=1`
-/// (splice from the first byte instead of from the first full read).
-pub(crate) fn knobs() -> (usize, bool, bool) {
-    static K: std::sync::OnceLock<(usize, bool, bool)> = std::sync::OnceLock::new();
-    *K.get_or_init(|| {
-        let size = std::env::var("PORTWAY_SPLICE_PIPE").ok().and_then(|v| v.parse().ok()).unwrap_or(SPLICE_CHUNK);
-        let on = |k: &str| std::env::var_os(k).is_some_and(|v| v == "1");
-        (size, on("PORTWAY_SPLICE_ALTERNATE"), on("PORTWAY_SPLICE_EAGER"))
-    })
+/// The environment variable that lets bulk transfers between two loopback connections take the splice path
+/// (`PORTWAY_SPLICE_LOOPBACK=1`); by default they stay in user space, where they are faster (see
+/// [`pays_between`]). For measuring the splice path on one machine (`scripts/bench.sh --paths plain-splice`).
+pub const SPLICE_LOOPBACK_ENV: &str = "PORTWAY_SPLICE_LOOPBACK";
+
+/// 0: not read yet, 1: loopback pairs stay in user space, 2: they may splice.
+static LOOPBACK: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+/// Sets whether two loopback connections may splice (what [`SPLICE_LOOPBACK_ENV`] says otherwise).
+pub fn allow_loopback(yes: bool) {
+    LOOPBACK.store(if yes { 2 } else { 1 }, Ordering::Relaxed);
+}
+
+fn loopback_allowed() -> bool {
+    match LOOPBACK.load(Ordering::Relaxed) {
+        0 => {
+            let yes = std::env::var_os(SPLICE_LOOPBACK_ENV).is_some_and(|v| !v.is_empty() && v != "0");
+            allow_loopback(yes);
+            yes
+        }
+        v => v == 2,
+    }
+}
+
+/// Whether a bulk transfer between `a` and `b` should move through a pipe: yes unless both are loopback
+/// connections. Measured (docs/benchmarks.md, issue 16): splice takes 35-45 % of the relay's own CPU per byte
+/// and most of its wake-ups away, but when both ends are loopback sockets the pages it passes on stay referenced
+/// until the final reader has copied them, so the sending process cannot reuse its socket's page and allocates
+/// fresh ones: the endpoints on the same machine pay more than the relay saves, and the user-space relay moved
+/// 5-15 % more. With a network on either side the pages come from or go to a NIC and that cost does not arise.
+/// Asked once per relay, at its first bulk read (two `getpeername` calls).
+pub(crate) fn pays_between(a: &TcpStream, b: &TcpStream) -> bool {
+    let lo = |s: &TcpStream| s.peer_addr().is_ok_and(|p| p.ip().is_loopback());
+    loopback_allowed() || !(lo(a) && lo(b))
 }
 
 /// A pipe: read end, write end, and the bytes it holds at most.
@@ -66,7 +90,7 @@ impl Pipe {
     fn new() -> io::Result<Pipe> {
         let (r, w) = nix::unistd::pipe2(OFlag::O_NONBLOCK | OFlag::O_CLOEXEC).map_err(io::Error::from)?;
         // A larger pipe means fewer calls; the default (16 pages) is also fine if the limit forbids it.
-        let cap = match nix::fcntl::fcntl(&w, FcntlArg::F_SETPIPE_SZ(knobs().0 as i32)) {
+        let cap = match nix::fcntl::fcntl(&w, FcntlArg::F_SETPIPE_SZ(SPLICE_CHUNK as i32)) {
             Ok(n) if n > 0 => n as usize,
             _ => nix::fcntl::fcntl(&w, FcntlArg::F_GETPIPE_SZ).ok().filter(|n| *n > 0).map_or(4096, |n| n as usize),
         };
@@ -181,65 +205,6 @@ impl SpliceDir {
     }
 }
 
-/// Copies `src` → `dst` until `src` ends, then half-closes `dst`. Returns the bytes moved.
-async fn one_way(src: &TcpStream, dst: &TcpStream, live: Option<&AtomicU64>) -> io::Result<u64> {
-    if knobs().1 {
-        return one_way_alternating(src, dst, live).await;
-    }
-    let mut d = SpliceDir::default();
-    std::future::poll_fn(|cx| d.poll_copy(cx, src, dst, live)).await?;
-    Ok(d.bytes)
-}
-
-/// The loop before issue 16's rework: fill once, drain completely, again (kept for the before/after rows).
-async fn one_way_alternating(src: &TcpStream, dst: &TcpStream, live: Option<&AtomicU64>) -> io::Result<u64> {
-    let Pipe { r: pr, w: pw, .. } = Pipe::new()?;
-    let flags = FLAGS;
-    let mut total = 0u64;
-    let mut in_pipe = 0usize;
-    let mut eof = false;
-    loop {
-        if in_pipe == 0 {
-            if eof {
-                break;
-            }
-            match src.try_io(Interest::READABLE, || {
-                splice(src.as_fd(), None, &pw, None, SPLICE_CHUNK, flags).map_err(io::Error::from)
-            }) {
-                Ok(0) => eof = true,
-                Ok(n) => {
-                    in_pipe = n;
-                    total += n as u64;
-                    if let Some(l) = live {
-                        l.fetch_add(n as u64, Ordering::Relaxed);
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => src.readable().await?,
-                Err(e) => return Err(e),
-            }
-            continue;
-        }
-        match dst.try_io(Interest::WRITABLE, || {
-            splice(&pr, None, dst.as_fd(), None, in_pipe, flags).map_err(io::Error::from)
-        }) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => in_pipe -= n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => dst.writable().await?,
-            Err(e) => return Err(e),
-        }
-    }
-    // Pass the end of stream on; the peer may already be gone (then the other direction reports it).
-    let _ = nix::sys::socket::shutdown(std::os::fd::AsRawFd::as_raw_fd(dst), nix::sys::socket::Shutdown::Write);
-    Ok(total)
-}
-
-/// Relays `a` ⇄ `b` with splice from the first byte until both directions are closed. Returns bytes (a→b, b→a);
-/// `live` counters (a→b, b→a) are updated as bytes pass.
-pub async fn relay(a: &TcpStream, b: &TcpStream, live: Option<(&AtomicU64, &AtomicU64)>) -> io::Result<(u64, u64)> {
-    count_spliced();
-    tokio::try_join!(one_way(a, b, live.map(|l| l.0)), one_way(b, a, live.map(|l| l.1)))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -303,6 +268,7 @@ mod tests {
     #[tokio::test]
     async fn spliced_only_when_the_work_connection_is_bare_tcp() {
         let _one = ONE_AT_A_TIME.lock().await;
+        allow_loopback(true); // 127.0.0.1 on both sides: the tests measure the splice path itself
         let before = spliced_relays();
         bulk_through(bare, true).await.expect("relay ok");
         assert_eq!(spliced_relays(), before + 1, "bare TCP on both sides, a bulk transfer: spliced");
@@ -312,11 +278,25 @@ mod tests {
         assert_eq!(spliced_relays(), before + 1, "a layered work connection is not spliced");
     }
 
+    /// By default two loopback connections stay in user space even for a bulk transfer (measured faster), with
+    /// the same bytes.
+    #[tokio::test]
+    async fn loopback_pairs_stay_in_user_space_by_default() {
+        let _one = ONE_AT_A_TIME.lock().await;
+        allow_loopback(false);
+        let before = spliced_relays();
+        let r = bulk_through(bare, true).await;
+        allow_loopback(true);
+        assert_eq!(r.expect("relay ok").0, 1 << 20);
+        assert_eq!(spliced_relays(), before, "loopback on both sides: not spliced");
+    }
+
     /// Short exchanges (a request, its answer) never fill a read: they stay in user space, without a pipe, and
     /// the bytes and the half-close are the same.
     #[tokio::test]
     async fn short_exchanges_stay_in_user_space() {
         let _one = ONE_AT_A_TIME.lock().await;
+        allow_loopback(true); // 127.0.0.1 on both sides: the tests measure the splice path itself
         let before = spliced_relays();
         let (mut v, mut s, t) = through_relay(bare).await;
         for i in 0..100u8 {
@@ -345,6 +325,7 @@ mod tests {
     #[tokio::test]
     async fn a_slow_reader_behind_a_full_pipe_gets_every_byte() {
         let _one = ONE_AT_A_TIME.lock().await;
+        allow_loopback(true); // 127.0.0.1 on both sides: the tests measure the splice path itself
         let before = spliced_relays();
         let (mut v, mut s, t) = through_relay(bare).await;
         let data: Vec<u8> = (0..(12u32 << 20)).map(|i| (i * 29 % 247) as u8).collect();
@@ -379,6 +360,7 @@ mod tests {
     #[tokio::test]
     async fn bytes_and_half_close_survive_the_splice() {
         let _one = ONE_AT_A_TIME.lock().await;
+        allow_loopback(true); // 127.0.0.1 on both sides: the tests measure the splice path itself
         let before = spliced_relays();
         let (mut v, mut s, t) = through_relay(bare).await;
         let up: Vec<u8> = (0..3_000_000u32).map(|i| (i * 31 % 251) as u8).collect();
@@ -410,6 +392,7 @@ mod tests {
     #[tokio::test]
     async fn a_reset_mid_transfer_ends_the_relay_with_an_error() {
         let _one = ONE_AT_A_TIME.lock().await;
+        allow_loopback(true); // 127.0.0.1 on both sides: the tests measure the splice path itself
         let (mut v, s, t) = through_relay(bare).await;
         let writer = tokio::spawn(async move {
             let chunk = vec![7u8; 64 * 1024];
@@ -439,6 +422,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn four_gib_through_the_splice_path() {
         let _one = ONE_AT_A_TIME.lock().await;
+        allow_loopback(true); // 127.0.0.1 on both sides: the tests measure the splice path itself
         let before = spliced_relays();
         const BLOCK: usize = 1 << 20;
         const BLOCKS: u64 = 4096;
