@@ -1,7 +1,8 @@
 //! Zero-copy relay between two plain TCP connections with splice(2) through a pipe per direction (Linux): the
 //! bytes go socket → pipe → socket inside the kernel and never reach user space. Used by
 //! [`crate::relay::relay_tcp_counted`] only when the work connection is a bare TCP stream (no TLS, no mux, no
-//! WebSocket, no per-proxy encryption or compression): every layer needs the bytes in user space.
+//! WebSocket, no per-proxy encryption or compression): every layer needs the bytes in user space; and there only
+//! for a direction that turned bulk, between connections where it pays ([`pays_between`]).
 //!
 //! Semantics are the user-space relay's: both directions run until both are closed, an end of stream is passed on
 //! as a half-close (`shutdown(SHUT_WR)`), the first error of either side ends the relay and is returned.
