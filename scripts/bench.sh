@@ -6,7 +6,7 @@
 #   bash scripts/bench.sh --cross-check   # also run the reference harness (../shared/bench) on portway, cmd mode
 #   options: --json FILE (default: WORKDIR/results.json), --no-build (use the binaries as they are, install no peer),
 #            --paths "direct tcp plain ..." (which paths to measure, in that order; the default is all of them:
-#            direct tcp plain v2 websocket wss quic stcp xtcp rathole bore frp frp-plain; plain-nosplice on request)
+#            direct tcp plain v2 websocket wss quic stcp xtcp rathole bore frp frp-plain; plain-nosplice, plain-splice on request)
 #            --no-http (skip the HTTP virtual-host phase: scripts/bench-http.sh, nginx + wrk, run after the paths)
 #   The work dir (BENCH_WORKDIR, default a new /tmp/portway-bench.*) keeps the configs, logs and per-phase JSON.
 #
@@ -328,8 +328,9 @@ run_tunnel() { # PATH: tcp | plain | plain-nosplice | v2 (tcp, wire v2) | websoc
   esac
   case $proto in
     v2) proto=tcp wire_line='transport.wireProtocol = "v2"' ;;
-    plain|plain-nosplice)
+    plain|plain-nosplice|plain-splice)
       [ "$proto" = plain-nosplice ] && env_pre=(PORTWAY_NO_SPLICE=1)
+      [ "$proto" = plain-splice ] && env_pre=(PORTWAY_SPLICE_LOOPBACK=1) # splice between loopback sockets too
       proto=tcp plain_server='transport.tcpMux = false'
       plain_client=$(printf 'transport.tls.enable = false\ntransport.tcpMux = false') ;;
   esac
@@ -564,7 +565,7 @@ log "load average before: $(loadavg); everything pinned to CPU $cpu of $(nproc);
 for p in $paths; do
   case $p in
     direct) run_direct ;;
-    tcp|plain|plain-nosplice|v2|websocket|wss|quic|frp|frp-plain) run_tunnel "$p" ;;
+    tcp|plain|plain-nosplice|plain-splice|v2|websocket|wss|quic|frp|frp-plain) run_tunnel "$p" ;;
     stcp|xtcp) run_secret "$p" ;;
     rathole) run_rathole ;;
     bore) run_bore ;;

@@ -52,7 +52,7 @@ ROWS = [
     ("wake_rt", "tunnel wake-ups per round trip", "lat", "wakeups_per_op", 1, False, "%.2f"),
 ]
 CPU_PHASES = ["lat", "connrate", "conc", "udp_rr", "udp_flood", "tput_up_1", "tput_up_8", "tput_down_1", "tput_down_8"]
-PATH_ORDER = ["direct", "portway-tcp", "frp-tcp", "portway-plain", "portway-plain-nosplice", "rathole", "bore",
+PATH_ORDER = ["direct", "portway-tcp", "frp-tcp", "portway-plain", "portway-plain-nosplice", "portway-plain-splice", "rathole", "bore",
               "frp-plain", "portway-v2", "portway-websocket", "portway-wss", "portway-quic", "portway-stcp", "portway-xtcp"]
 
 

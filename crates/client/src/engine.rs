@@ -286,7 +286,7 @@ pub fn start(config: ClientConfig, secret: SecretSource) -> ClientHandle {
 
 /// A session's proxies by wire name: the configuration and a token that ends its connections (a child of the
 /// session's token, cancelled alone when a reload changes or removes the proxy).
-type LiveProxies = Arc<RwLock<HashMap<String, (ProxyConfig, CancellationToken)>>>;
+type LiveProxies = Arc<RwLock<HashMap<String, (Arc<ProxyConfig>, CancellationToken)>>>;
 
 struct Engine {
     /// Connection settings (its `proxies` are the ones at start; the current list is `desired`).
@@ -833,20 +833,20 @@ impl WorkCtx {
 
     fn live_insert(&self, wire: &str, p: ProxyConfig, token: CancellationToken) {
         if let Ok(mut m) = self.live.write() {
-            m.insert(wire.to_string(), (p, token));
+            m.insert(wire.to_string(), (Arc::new(p), token));
         }
     }
 
-    fn live_remove(&self, wire: &str) -> Option<(ProxyConfig, CancellationToken)> {
+    fn live_remove(&self, wire: &str) -> Option<(Arc<ProxyConfig>, CancellationToken)> {
         self.live.write().ok().and_then(|mut m| m.remove(wire))
     }
 
     fn live_config(&self, wire: &str) -> Option<ProxyConfig> {
-        self.live.read().ok().and_then(|m| m.get(wire).map(|(p, _)| p.clone()))
+        self.live.read().ok().and_then(|m| m.get(wire).map(|(p, _)| ProxyConfig::clone(p)))
     }
 
     fn live_configs(&self) -> Vec<ProxyConfig> {
-        self.live.read().map(|m| m.values().map(|(p, _)| p.clone()).collect()).unwrap_or_default()
+        self.live.read().map(|m| m.values().map(|(p, _)| ProxyConfig::clone(p)).collect()).unwrap_or_default()
     }
 
     async fn work_conn(self: Arc<Self>) {
@@ -896,6 +896,7 @@ impl WorkCtx {
             warn!(proxy = %start.proxy_name, error = %start.error, "the server reported an error on a work connection");
             return;
         }
+        // An `Arc`: a visitor's connection takes a reference, not a copy of the proxy's configuration.
         let live = self.live.read().ok().and_then(|m| m.get(&start.proxy_name).cloned());
         let Some((p, proxy_cancel)) = live else {
             warn!(proxy = %start.proxy_name, "work connection for a proxy this client does not have");
@@ -924,7 +925,7 @@ impl WorkCtx {
             Box::pin(crate::xtcp::serve_provider(
                 self.xtcp.clone(),
                 start.proxy_name.clone(),
-                p,
+                ProxyConfig::clone(&p),
                 sid.sid,
                 proxy_cancel,
             ))
@@ -950,15 +951,21 @@ impl WorkCtx {
             }
             return;
         }
-        let local = format!("{}:{}", p.local_ip, p.local_port);
-        let mut local_conn = match tokio::time::timeout(LOCAL_DIAL_TIMEOUT, TcpStream::connect(&local)).await {
+        // An IP address (the usual case) is dialled as is: no string to build and parse per visitor.
+        let dial = async {
+            match p.local_ip.parse::<std::net::IpAddr>() {
+                Ok(ip) => TcpStream::connect(std::net::SocketAddr::new(ip, p.local_port)).await,
+                Err(_) => TcpStream::connect((p.local_ip.as_str(), p.local_port)).await,
+            }
+        };
+        let mut local_conn = match tokio::time::timeout(LOCAL_DIAL_TIMEOUT, dial).await {
             Ok(Ok(c)) => c,
             Ok(Err(e)) => {
-                warn!(proxy = %p.name, local = %local, error = %e, "local service unreachable; visitor connection closed (is the service running?)");
+                warn!(proxy = %p.name, local = %format_args!("{}:{}", p.local_ip, p.local_port), error = %e, "local service unreachable; visitor connection closed (is the service running?)");
                 return;
             }
             Err(_) => {
-                warn!(proxy = %p.name, local = %local, "local service did not accept within 10 s; visitor connection closed");
+                warn!(proxy = %p.name, local = %format_args!("{}:{}", p.local_ip, p.local_port), "local service did not accept within 10 s; visitor connection closed");
                 return;
             }
         };

@@ -14,6 +14,7 @@
 //! - [`quic`]: frp's QUIC transport (quinn): ALPN `frp`, one stream per logical connection, `transport.quic.*`.
 //! - [`ws`]: frp's WebSocket transport (`GET /~!frp`, binary frames) as a byte stream.
 //! - [`relay`]: copying bytes between a visitor and a work connection, with the per-proxy layers.
+//! - [`splice`]: bulk TCP → TCP transfers through a pipe with splice(2) (Linux), and when that pays.
 //! - [`nathole`]: xtcp's NatHole* messages, typed, and the encrypted punch packets peers exchange over UDP.
 //! - [`stun`]: a minimal STUN (RFC 5389) binding client, pure (xtcp's NAT discovery).
 

@@ -50,6 +50,11 @@ struct Half<'a> {
     read_done: bool,
     done: bool,
     bytes: u64,
+    /// Stop copying at the first read that fills the whole scratch buffer (a bulk transfer), once what it read has
+    /// been written: a TCP ⇄ TCP relay hands the direction to splice(2) from there (see [`relay_tcp_counted`]).
+    stop_at_bulk: bool,
+    /// Such a read happened.
+    bulk: bool,
     /// Where bytes are also counted as they pass (a statistics counter shared with readers): one relaxed add per
     /// read of up to [`RELAY_BUF`] bytes, so the count is live without slowing the copy.
     live: Option<&'a AtomicU64>,
@@ -112,7 +117,7 @@ impl Half<'_> {
     {
         loop {
             ready!(self.poll_drain(cx, dst))?;
-            if self.read_done {
+            if self.read_done || self.bulk {
                 return Poll::Ready(Ok(()));
             }
             let step = SCRATCH.with(|s| {
@@ -125,6 +130,7 @@ impl Half<'_> {
                     return Poll::Ready(Ok(()));
                 }
                 self.count(n);
+                self.bulk = self.stop_at_bulk && n == s.len();
                 let mut off = 0;
                 while off < n {
                     match Pin::new(&mut *dst).poll_write(cx, &s[off..n]) {
@@ -201,8 +207,8 @@ pub async fn relay_tcp_counted(
     let mut down = Half { live: live.map(|l| l.1), ..Half::default() };
     #[cfg(target_os = "linux")]
     if let Some(plain) = crate::splice::enabled().then(|| bare_tcp(work)).flatten() {
-        // Both ends are bare TCP: the kernel moves the bytes (see `splice`).
-        return crate::splice::relay(tcp, plain, live).await;
+        // Both ends are bare TCP: the kernel moves the bytes of bulk transfers (see `relay_bare_tcp`).
+        return relay_bare_tcp(tcp, plain, up, down).await;
     }
     let work_any: &mut dyn std::any::Any = &mut **work;
     let Some(mux) = work_any.downcast_mut::<MuxStream>() else {
@@ -225,6 +231,64 @@ fn bare_tcp(work: &mut BoxedIo) -> Option<&mut tokio::net::TcpStream> {
         return any.downcast_mut::<tokio::net::TcpStream>();
     }
     any.downcast_mut::<Prefixed<BoxedIo>>()?.drained_inner_mut().and_then(bare_tcp)
+}
+
+/// TCP ⇄ TCP: each direction copies through user space until a read fills the whole scratch buffer (the sender
+/// outruns the relay: a bulk transfer), then moves through a pipe with splice(2) until its end, unless both
+/// connections are loopback ones ([`crate::splice::pays_between`]). Short exchanges (requests, echoes,
+/// interactive sessions) never make a pipe: for them a pipe costs more than it saves (two more descriptors, four
+/// more syscalls per connection, and a splice costs more than a copy of a few bytes).
+#[cfg(target_os = "linux")]
+async fn relay_bare_tcp(
+    a: &mut tokio::net::TcpStream,
+    b: &mut tokio::net::TcpStream,
+    mut ab: Half<'_>,
+    mut ba: Half<'_>,
+) -> io::Result<(u64, u64)> {
+    use crate::splice::SpliceDir;
+    ab.stop_at_bulk = true;
+    ba.stop_at_bulk = true;
+    let (mut sab, mut sba): (Option<SpliceDir>, Option<SpliceDir>) = (None, None);
+    // Whether this pair splices, asked at the first bulk read; whether the relay was counted as spliced.
+    let (mut pays, mut counted) = (None, false);
+    /// One direction: user space, then splice once it turned bulk.
+    fn step(
+        cx: &mut Context<'_>,
+        (pays, counted): (&mut Option<bool>, &mut bool),
+        half: &mut Half,
+        spliced: &mut Option<SpliceDir>,
+        src: &mut tokio::net::TcpStream,
+        dst: &mut tokio::net::TcpStream,
+    ) -> Poll<io::Result<()>> {
+        while spliced.is_none() {
+            ready!(half.poll_copy(cx, src, dst))?;
+            if !half.bulk {
+                return Poll::Ready(Ok(())); // ended in user space (and `dst` is shut down)
+            }
+            half.bulk = false;
+            if !*pays.get_or_insert_with(|| crate::splice::pays_between(src, dst)) {
+                half.stop_at_bulk = false; // stays in user space to the end
+                continue;
+            }
+            if !std::mem::replace(counted, true) {
+                crate::splice::count_spliced();
+            }
+            *spliced = Some(SpliceDir::default());
+        }
+        let Some(s) = spliced else { return Poll::Ready(Ok(())) };
+        let before = s.bytes;
+        let r = s.poll_copy(cx, src, dst, None);
+        // `live` is counted by the half, so the statistics see one counter whatever path the bytes take.
+        half.count((s.bytes - before) as usize);
+        r
+    }
+    let (ab_bytes, ba_bytes) = poll_fn(|cx| {
+        let r1 = step(cx, (&mut pays, &mut counted), &mut ab, &mut sab, a, b)?;
+        let r2 = step(cx, (&mut pays, &mut counted), &mut ba, &mut sba, b, a)?;
+        both(r1, r2, &ab, &ba)
+    })
+    .await?;
+    Ok((ab_bytes, ba_bytes))
 }
 
 /// Copies both ways until both directions are closed, preserving half-close. Returns bytes (a→b, b→a).

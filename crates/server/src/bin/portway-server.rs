@@ -120,7 +120,9 @@ fn main() -> anyhow::Result<()> {
             tracing::info!("signal received; shutting down");
             s2.cancel();
         });
-        server.run(listener, shutdown).await;
+        // On a worker, not on this thread: the accept loop then wakes no second thread per connection (the
+        // worker that polled the listener's readiness accepts and runs the connection's task itself).
+        tokio::spawn(server.run(listener, shutdown)).await.context("the server's task failed")?;
         anyhow::Ok(())
     })
 }
