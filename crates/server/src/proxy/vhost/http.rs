@@ -1,23 +1,13 @@
 //! The HTTP virtual-host listener (`vhostHTTPPort`): hyper serves the visitor, routes each request by Host, path
 //! and HTTP user, and sends it as HTTP/1.1 over a work connection of the proxy's client, which relays the bytes to
 //! the local service. Bodies stream both ways; upgrades (WebSocket) become a byte relay after the 101.
-//!
-//! One task per visitor connection: hyper's client connections over the work connections are polled by the visitor
-//! connection's task ([`drive`]), not spawned as tasks of their own, so a request and its response cross no task
-//! boundary inside the server (hyper's request and response hand-offs between its client connection and the caller
-//! stay in one task's poll).
 
 use std::convert::Infallible;
-use std::future::Future;
 use std::net::SocketAddr;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::task::AtomicWaker;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -73,34 +63,14 @@ struct Backend {
     sender: SendRequest<Incoming>,
 }
 
-/// hyper's client connection over one work connection, polled by the visitor connection's task.
-type ClientConn = Pin<Box<dyn Future<Output = ()> + Send>>;
-
-/// What the requests of one visitor connection share.
-#[derive(Default)]
-struct PerVisitor {
-    /// The work connection kept for the next request (taken while a request is in flight).
-    backend: Option<Backend>,
-    /// The client connections this visitor connection drives (usually one; a route change adds one, and the old
-    /// one ends once its sender is dropped).
-    conns: Vec<ClientConn>,
-}
-
-type State = Arc<Mutex<PerVisitor>>;
-
-fn lock(state: &State) -> std::sync::MutexGuard<'_, PerVisitor> {
-    state.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 async fn serve_conn(shared: Arc<Vhost>, tcp: TcpStream, peer: SocketAddr) {
     // How long a visitor may take to send a request head (frps: 60 s); a slowloris is cut after it.
     let read_header_timeout = Duration::from_secs(shared.hub.cfg.portway.vhost_read_header_timeout.max(1) as u64);
-    let state: State = Arc::default();
+    let cache: Arc<Mutex<Option<Backend>>> = Arc::default();
     // The visitor's address as X-Forwarded-For carries it, formatted once per connection rather than per request.
     let peer_ip = HeaderValue::from_str(&peer.ip().to_string()).unwrap_or(HeaderValue::from_static(""));
-    let (sh, st) = (shared.clone(), state.clone());
     let svc = service_fn(move |req| {
-        let (s, c, ip) = (sh.clone(), st.clone(), peer_ip.clone());
+        let (s, c, ip) = (shared.clone(), cache.clone(), peer_ip.clone());
         async move { Ok::<_, Infallible>(handle(s, c, peer, ip, req).await) }
     });
     let conn = hyper::server::conn::http1::Builder::new()
@@ -110,72 +80,9 @@ async fn serve_conn(shared: Arc<Vhost>, tcp: TcpStream, peer: SocketAddr) {
         .max_buf_size(MAX_HEAD)
         .serve_connection(TokioIo::new(tcp), svc)
         .with_upgrades();
-    if let Err(e) = drive(conn, &state).await {
+    if let Err(e) = conn.await {
         debug!(error = %e, "visitor HTTP connection ended with an error");
     }
-    // Client connections still running once the visitor connection is done (an upgrade completing its hand-over,
-    // a response the visitor stopped reading) finish on their own.
-    let left = std::mem::take(&mut lock(&state).conns);
-    for c in left {
-        shared.hub.tracker.spawn(c.in_current_span());
-    }
-}
-
-/// The waker the visitor connection and its client connections are polled with. A wake-up while they are being
-/// polled asks for one more pass in the same poll (it is this task's own progress: a request handed to a client
-/// connection, a response handed back); one from elsewhere (a socket, the multiplexer) wakes the task.
-#[derive(Default)]
-struct Passes {
-    again: AtomicBool,
-    polling: AtomicBool,
-    task: AtomicWaker,
-}
-
-impl Wake for Passes {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        // Either the poll loop sees `again` after clearing `polling`, or this sees `polling` cleared and wakes the
-        // task: no wake-up is lost (both sides use SeqCst).
-        self.again.store(true, SeqCst);
-        if !self.polling.load(SeqCst) {
-            self.task.wake();
-        }
-    }
-}
-
-/// Passes in one poll before yielding to other tasks.
-const MAX_PASSES: usize = 8;
-
-/// Polls the visitor connection `conn` and the client connections in `state` until the visitor connection ends.
-async fn drive<F: Future>(conn: F, state: &State) -> F::Output {
-    let passes = Arc::new(Passes::default());
-    let waker = Waker::from(passes.clone());
-    let mut conn = std::pin::pin!(conn);
-    std::future::poll_fn(|cx| {
-        passes.task.register(cx.waker());
-        let mut inner = Context::from_waker(&waker);
-        for _ in 0..MAX_PASSES {
-            passes.again.store(false, SeqCst);
-            passes.polling.store(true, SeqCst);
-            // Client connections first (a response that arrived), then the visitor connection (which may hand a
-            // request over or take a response), whose wake-ups of the client connections make another pass.
-            lock(state).conns.retain_mut(|c| c.as_mut().poll(&mut inner).is_pending());
-            let done = conn.as_mut().poll(&mut inner);
-            passes.polling.store(false, SeqCst);
-            if done.is_ready() {
-                return done;
-            }
-            if !passes.again.load(SeqCst) {
-                return Poll::Pending;
-            }
-        }
-        cx.waker().wake_by_ref();
-        Poll::Pending
-    })
-    .await
 }
 
 fn full(b: impl Into<Bytes>) -> Body {
@@ -269,7 +176,7 @@ fn keep_upgrade(h: &mut HeaderMap, upgrade: Option<HeaderValue>) {
 
 async fn handle(
     shared: Arc<Vhost>,
-    state: State,
+    cache: Arc<Mutex<Option<Backend>>>,
     peer: SocketAddr,
     peer_ip: HeaderValue,
     mut req: Request<Incoming>,
@@ -335,7 +242,7 @@ async fn handle(
 
     // Keep-alive towards the service: the visitor connection's previous work connection, if it was for the same
     // route and is still open.
-    let reused = lock(&state).backend.take().filter(|b| Arc::ptr_eq(&b.route, &route));
+    let reused = cache.lock().ok().and_then(|mut c| c.take()).filter(|b| Arc::ptr_eq(&b.route, &route));
     let mut kept = None;
     if let Some(mut b) = reused {
         if b.sender.ready().await.is_ok() {
@@ -344,7 +251,7 @@ async fn handle(
     }
     let mut sender = match kept {
         Some(s) => s,
-        None => match open_backend(&state, &route, peer).await {
+        None => match open_backend(&shared, &route, peer).await {
             Some(s) => s,
             None => return not_found(&shared).await,
         },
@@ -385,8 +292,8 @@ async fn handle(
                 .in_current_span(),
             );
         }
-    } else {
-        lock(&state).backend = Some(Backend { route: route.clone(), sender });
+    } else if let Ok(mut c) = cache.lock() {
+        *c = Some(Backend { route: route.clone(), sender });
     }
     let (mut rparts, rbody) = resp.into_parts();
     let resp_upgrade = switching.then(|| rparts.headers.get(header::UPGRADE).cloned()).flatten();
@@ -404,9 +311,8 @@ fn set_headers(h: &mut HeaderMap, set: &portway_proto::msg::StrMap) {
     }
 }
 
-/// A new work connection for `route`, with an HTTP/1.1 client connection over it, driven by the visitor
-/// connection's task (`state`).
-async fn open_backend(state: &State, route: &Arc<Route>, peer: SocketAddr) -> Option<SendRequest<Incoming>> {
+/// A new work connection for `route`, with an HTTP/1.1 client connection over it.
+async fn open_backend(shared: &Arc<Vhost>, route: &Arc<Route>, peer: SocketAddr) -> Option<SendRequest<Incoming>> {
     let work = match route.work_conn(peer, None).await {
         Ok(w) => w,
         Err(e) => {
@@ -426,19 +332,15 @@ async fn open_backend(state: &State, route: &Arc<Route>, peer: SocketAddr) -> Op
         }
     };
     let cancel = route.cancel.clone();
-    lock(state).conns.push(Box::pin(async move {
-        tokio::select! {
-            _ = cancel.cancelled() => {}
-            r = conn.with_upgrades() => if let Err(e) = r { debug!(error = %e, "work connection (HTTP) ended with an error") },
+    shared.hub.tracker.spawn(
+        async move {
+            tokio::select! {
+                _ = cancel.cancelled() => {}
+                r = conn.with_upgrades() => if let Err(e) = r { debug!(error = %e, "work connection (HTTP) ended with an error") },
+            }
         }
-    }));
-    // The new connection has never been polled, so nothing would wake it for the request about to be handed over:
-    // ask `drive` for another pass.
-    std::future::poll_fn(|cx| {
-        cx.waker().wake_by_ref();
-        Poll::Ready(())
-    })
-    .await;
+        .in_current_span(),
+    );
     Some(sender)
 }
 
