@@ -6,7 +6,8 @@
 #   bash scripts/bench-http.sh [--no-build]
 #
 # Knobs (env): BENCH_CPU (0), BENCH_HTTP_SECS (10), BENCH_HTTP_CONNS (64), BENCH_HTTP_BIG_MIB (256),
-# CARGO_TARGET_DIR (target). Needs nginx, wrk, curl, taskset, python3. Every process started here is stopped by PID
+# CARGO_TARGET_DIR (target). The last line gives the CPU time per request (server, client, nginx; from
+# /proc/PID/stat over the 64-connection run) and the load average. Needs nginx, wrk, curl, taskset, python3. Every process started here is stopped by PID
 # on exit; every wait is bounded.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -68,7 +69,10 @@ localPort = $nginx_port
 customDomains = ["bench.test"]
 EOF
 taskset -c "$cpu" "$bin/portway-server" -c "$work/frps.toml" > "$work/server.log" 2>&1 & pids+=($!)
+server_pid=$!
 taskset -c "$cpu" "$bin/portway-client" -c "$work/frpc.toml" > "$work/client.log" 2>&1 & pids+=($!)
+client_pid=$!
+nginx_pid=${pids[0]}
 ready=false
 for _ in $(seq 1 200); do
   if [ "$(curl -s --max-time 2 -o /dev/null -w '%{http_code}' -H 'Host: bench.test' "http://127.0.0.1:$vhost_port/small.txt")" = 200 ]; then
@@ -93,19 +97,40 @@ errs = re.search(r"Non-2xx or 3xx responses: (\d+)", t)
 if errs: sys.exit("non-2xx responses: " + errs.group(1))
 print(f"{rps:.0f} {p50:.3f} {p99:.3f}")'
 }
+# CPU time (utime + stime, clock ticks) of each PID given, space-separated.
+cpu_ticks() { for p in "$@"; do awk '{print $14 + $15}' "/proc/$p/stat"; done | paste -sd' '; }
+# run_wrk plus the CPU time each PID spent during the run, in microseconds per request (the steadier figure on a
+# shared machine): "rps p50_ms p99_ms us_per_req...".
+run_wrk_cpu() { # url c pid...
+  local url=$1 c=$2; shift 2
+  local before after out
+  before=$(cpu_ticks "$@")
+  out=$(run_wrk "$url" "$c")
+  after=$(cpu_ticks "$@")
+  python3 -c '
+import sys
+out, before, after, secs, hz = sys.argv[1], sys.argv[2].split(), sys.argv[3].split(), float(sys.argv[4]), float(sys.argv[5])
+rps = float(out.split()[0])
+per = [(float(a) - float(b)) / hz / (rps * secs) * 1e6 for a, b in zip(after, before)]
+print(out, " ".join(f"{u:.1f}" for u in per))' "$out" "$before" "$after" "$secs" "$(getconf CLK_TCK)"
+}
 download() { # url -> MiB/s
   pin curl -s --max-time 120 -o /dev/null -H 'Host: bench.test' -w '%{speed_download}' "$1" | python3 -c 'import sys; print(f"{float(sys.stdin.read()) / 1048576:.0f}")'
 }
-read -r d_rps d_p50 d_p99 <<<"$(run_wrk "http://127.0.0.1:$nginx_port/small.txt" "$conns")"
-read -r v_rps v_p50 v_p99 <<<"$(run_wrk "http://127.0.0.1:$vhost_port/small.txt" "$conns")"
+read -r d_rps d_p50 d_p99 d_cpu_nginx <<<"$(run_wrk_cpu "http://127.0.0.1:$nginx_port/small.txt" "$conns" "$nginx_pid")"
+read -r v_rps v_p50 v_p99 v_cpu_server v_cpu_client v_cpu_nginx \
+  <<<"$(run_wrk_cpu "http://127.0.0.1:$vhost_port/small.txt" "$conns" "$server_pid" "$client_pid" "$nginx_pid")"
 read -r d1_rps _ _ <<<"$(run_wrk "http://127.0.0.1:$nginx_port/small.txt" 1)"
 read -r v1_rps _ _ <<<"$(run_wrk "http://127.0.0.1:$vhost_port/small.txt" 1)"
 d_big=$(download "http://127.0.0.1:$nginx_port/big.bin")
 v_big=$(download "http://127.0.0.1:$vhost_port/big.bin")
-python3 - "$d_rps" "$v_rps" "$d_p50" "$v_p50" "$d_p99" "$v_p99" "$d1_rps" "$v1_rps" "$d_big" "$v_big" "$conns" "$cpu" <<'EOF'
+python3 - "$d_rps" "$v_rps" "$d_p50" "$v_p50" "$d_p99" "$v_p99" "$d1_rps" "$v1_rps" "$d_big" "$v_big" "$conns" "$cpu" \
+  "$d_cpu_nginx" "$v_cpu_server" "$v_cpu_client" "$v_cpu_nginx" <<'EOF'
+import os
 import sys
 d_rps, v_rps, d_p50, v_p50, d_p99, v_p99, d1, v1, d_big, v_big = map(float, sys.argv[1:11])
 conns, cpu = sys.argv[11], sys.argv[12]
+d_nginx, v_server, v_client, v_nginx = map(float, sys.argv[13:17])
 def verdict(ok):
     return "met" if ok else "NOT MET"
 print(f"HTTP phase (nginx, one core: CPU {cpu})   direct      vhost      vhost/direct  target (issue 12)")
@@ -114,4 +139,6 @@ print(f"  p50 latency, ms                {d_p50:10.3f} {v_p50:10.3f}      {v_p50
 print(f"  p99 latency, ms                {d_p99:10.3f} {v_p99:10.3f}      {v_p99 / d_p99:.1f}x          -")
 print(f"small GET, 1 conn, req/s         {d1:10.0f} {v1:10.0f}      {v1 / d1:.2f}x         -")
 print(f"large download, MiB/s            {d_big:10.0f} {v_big:10.0f}      {v_big / d_big:.2f}x         -")
+print(f"CPU us per request, {conns} conns: server {v_server:.1f}, client {v_client:.1f}, nginx {v_nginx:.1f} "
+      f"(direct: nginx {d_nginx:.1f}); load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 EOF
