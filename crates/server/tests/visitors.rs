@@ -584,38 +584,43 @@ async fn a_visitor_of_the_wrong_type_gets_nothing_and_harms_nothing() {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Three real processes: portway-server, a provider portway-client and a visitor portway-client
+// Three real processes: portway-server, a provider portway-client and a visitor portway-client (stcp bulk and
+// concurrent echo, sudp datagrams, a wrong key)
 
 #[allow(dead_code)]
 #[path = "../../../tests/support/process.rs"]
 mod process;
 
 #[tokio::test]
-async fn three_processes_stcp_echo_and_a_wrong_key() {
+async fn three_processes_stcp_and_sudp_echo_and_a_wrong_key() {
     let server_port = free_port();
     let _server = process::Proc::spawn(
         "portway-server",
         &format!("bindAddr = \"127.0.0.1\"\nbindPort = {server_port}\nauth.token = \"t\"\n"),
     );
     process::wait_listening(server_port, T).await;
-    let local = tcp_echo().await;
+    let (local, local_udp) = (tcp_echo().await, udp_echo().await);
     let provider = process::Proc::spawn(
         "portway-client",
         &format!(
             "{}\n[[proxies]]\nname = \"secret\"\ntype = \"stcp\"\nsecretKey = \"sk\"\nallowUsers = [\"bob\"]\n\
-             localIP = \"127.0.0.1\"\nlocalPort = {local}\n",
+             localIP = \"127.0.0.1\"\nlocalPort = {local}\n\
+             [[proxies]]\nname = \"voice\"\ntype = \"sudp\"\nsecretKey = \"sk\"\nallowUsers = [\"bob\"]\n\
+             localIP = \"127.0.0.1\"\nlocalPort = {local_udp}\n",
             common(server_port, "alice", "")
         ),
     );
-    provider.wait_log("proxy started", T).await;
-    let (good, bad) = (free_port(), free_port());
+    provider.wait_log("proxy started proxy=voice", T).await;
+    let (good, bad, udp) = (free_port(), free_port(), free_udp_port());
     let visitor = process::Proc::spawn(
         "portway-client",
         &format!(
             "{}\n[[visitors]]\nname = \"good\"\ntype = \"stcp\"\nserverUser = \"alice\"\nserverName = \"secret\"\n\
              secretKey = \"sk\"\nbindPort = {good}\n\
              [[visitors]]\nname = \"bad\"\ntype = \"stcp\"\nserverUser = \"alice\"\nserverName = \"secret\"\n\
-             secretKey = \"not-sk\"\nbindPort = {bad}\n",
+             secretKey = \"not-sk\"\nbindPort = {bad}\n\
+             [[visitors]]\nname = \"voice\"\ntype = \"sudp\"\nserverUser = \"alice\"\nserverName = \"voice\"\n\
+             secretKey = \"sk\"\nbindPort = {udp}\n",
             common(server_port, "bob", "")
         ),
     );
@@ -623,6 +628,31 @@ async fn three_processes_stcp_echo_and_a_wrong_key() {
     process::wait_listening(bad, T).await;
     let data = bulk(4 << 20);
     assert!(echo_through(good, &data).await == data, "4 MiB echo through three processes differs");
+    // Concurrent connections, each with its own bytes.
+    let tasks: Vec<_> = (0..16u32)
+        .map(|i| {
+            tokio::spawn(async move {
+                let data: Vec<u8> = bulk(40_000 + i as usize * 997).into_iter().map(|b| b ^ i as u8).collect();
+                assert!(echo_through(good, &data).await == data, "concurrent echo {i} through three processes differs");
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    // sudp: datagrams through the visitor process's UDP port come back to the sender.
+    let app = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let mut answered = 0;
+    for i in 0..100u32 {
+        let msg = format!("datagram {i}");
+        app.send_to(msg.as_bytes(), ("127.0.0.1", udp)).await.unwrap();
+        let mut buf = [0u8; 64];
+        if let Ok(Ok((n, _))) = tokio::time::timeout(Duration::from_millis(500), app.recv_from(&mut buf)).await {
+            assert_eq!(&buf[..n], msg.as_bytes());
+            answered += 1;
+        }
+    }
+    assert!(answered >= 95, "only {answered} of 100 datagrams came back through three processes");
     assert!(echo_through(bad, b"hello").await.is_empty(), "a wrong key got data back");
     let log = visitor.wait_log("auth failed (secretKey differs from the provider's)", T).await;
     assert!(!log.contains("not-sk"), "the secret is in the visitor's log");
