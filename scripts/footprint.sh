@@ -266,8 +266,12 @@ for count in $COUNTS; do
     read -r tray_total _ < <(pss_tree "$APP")
     read -r heap anon webkit libs binary rest < <(pss_split "$APP")
     left=$(webkit_children "$APP")
+    # The app's log line about the trim (colours stripped): its resident size before and after.
+    trim=$(sed 's/\x1b\[[0-9;]*m//g' "$WORK/app.log" | grep -o 'rss_before_kib=Some([0-9]*) rss_after_kib=Some([0-9]*)' |
+      tail -1 | tr -dc '0-9 ' || true)
     t1=$(now_ms)
     open_window
+    built=$(($(now_ms) - t1)) # the window and its web view exist (the call returns after the callback)
     wait_rendered
     reopen=$(($(now_ms) - t1))
     wait_settled "$ARTIFACTS/footprint-$count-reopen.png"
@@ -276,20 +280,22 @@ for count in $COUNTS; do
     same=$([ "$differ" = 0 ] && echo same || echo "$differ pixels differ")
     ROWS+=("$(printf '%-8s %-5s %9s %9s %10s %6s %6s %8s %9s %9s %9s  %s' "$count" "$round" "$launch" "$launch_settled" \
       "$(mib "$open_total")" "$(mib "$open_app")" "$(mib "$open_web")" "$(mib "$open_net")" "$(mib "$tray_total")" \
-      "$reopen" "$reopen_settled" "$same")")
-    SPLITS+=("$(printf '%-8s %-5s %6s %6s %7s %6s %7s %6s' "$count" "$round" "$(mib "$heap")" "$(mib "$anon")" \
-      "$(mib "$webkit")" "$(mib "$libs")" "$(mib "$binary")" "$(mib "$rest")")")
+      "$built/$reopen" "$reopen_settled" "$same")")
+    read -r trim_before trim_after <<<"${trim:-0 0}"
+    SPLITS+=("$(printf '%-8s %-5s %6s %6s %7s %6s %7s %6s   %s -> %s' "$count" "$round" "$(mib "$heap")" "$(mib "$anon")" \
+      "$(mib "$webkit")" "$(mib "$libs")" "$(mib "$binary")" "$(mib "$rest")" "$(mib "${trim_before:-0}")" \
+      "$(mib "${trim_after:-0}")")")
     [ "$left" -eq 0 ] || echo "  note: $left WebKit process(es) still running in the tray" >&2
     kill "$APP"
     wait "$APP" 2>/dev/null || true
   done
 done
-echo "times in ms, PSS in MiB; picture: the reopened window's settled picture against the open one's"
+echo "times in ms (reopen: window built / rendered), PSS in MiB; picture: the reopened window's settled picture against the open one's"
 printf '%-8s %-5s %9s %9s %10s %6s %6s %8s %9s %9s %9s  %s\n' profiles round rendered settled open_pss app web network \
   tray_pss reopen settled picture
 printf '%s\n' "${ROWS[@]}"
 echo
 echo "the app's own PSS in the tray by mapping (MiB)"
-printf '%-8s %-5s %6s %6s %7s %6s %7s %6s\n' profiles round heap anon webkit libs binary rest
+printf '%-8s %-5s %6s %6s %7s %6s %7s %6s   %s\n' profiles round heap anon webkit libs binary rest "RSS before -> after malloc_trim"
 printf '%s\n' "${SPLITS[@]}"
 echo "binary: $PORTWAY_BIN"
