@@ -519,7 +519,9 @@ async fn scenario() {
         wd.wait_text(&badge2, Duration::from_secs(30), "the proxy running", |t| t.starts_with("Running")).await;
         let t = tray
             .wait(Duration::from_secs(20), "both profiles connected, the green icon", |t| {
-                tray_says(t, "OIDC server", "connected") && tray_says(t, "Token server", "connected") && icon(t) == "connected"
+                tray_says(t, "OIDC server", "connected")
+                    && tray_says(t, "Token server", "connected")
+                    && icon(t) == "connected"
             })
             .await;
         assert!(!tray_item_on(&t, "Connect all") && tray_item_on(&t, "Disconnect all"), "{}", t.menu.outline());
@@ -653,10 +655,11 @@ async fn scenario() {
         wd.click("connect-button").await;
         wd.wait_text("profile-state-Token-server", Duration::from_secs(20), "Disconnected", |t| t == "Disconnected")
             .await;
-        let t = tray.wait(Duration::from_secs(20), "the token profile disconnected", |t| {
-            tray_says(t, "Token server", "disconnected") && tray_says(t, "OIDC server", "connected")
-        })
-        .await;
+        let t = tray
+            .wait(Duration::from_secs(20), "the token profile disconnected", |t| {
+                tray_says(t, "Token server", "disconnected") && tray_says(t, "OIDC server", "connected")
+            })
+            .await;
         tokio::time::sleep(Duration::from_millis(500)).await; // an icon change would follow the menu's at once
         let t2 = tray.read(Duration::from_secs(5)).await.expect("read the tray");
         assert_eq!(icon(&t2), "connected", "one profile still connected: still green ({})", t2.icon_file);
@@ -676,7 +679,9 @@ async fn scenario() {
 
         let t = tray
             .wait(Duration::from_secs(20), "both disconnected, the grey icon again", |t| {
-                tray_says(t, "OIDC server", "disconnected") && tray_says(t, "Token server", "disconnected") && icon(t) == "disconnected"
+                tray_says(t, "OIDC server", "disconnected")
+                    && tray_says(t, "Token server", "disconnected")
+                    && icon(t) == "disconnected"
             })
             .await;
         assert!(tray_item_on(&t, "Connect all") && !tray_item_on(&t, "Disconnect all"), "{}", t.menu.outline());

@@ -227,7 +227,9 @@ fn entry(v: &Value<'_>) -> MenuEntry {
                 other => other,
             };
             match (k, val) {
-                (Value::Str(k), Value::Str(label)) if k.as_str() == "label" => e.label = label.as_str().replace('_', ""),
+                (Value::Str(k), Value::Str(label)) if k.as_str() == "label" => {
+                    e.label = label.as_str().replace('_', "")
+                }
                 (Value::Str(k), Value::Bool(on)) if k.as_str() == "enabled" => e.enabled = *on,
                 _ => {}
             }
