@@ -1,27 +1,36 @@
 #!/usr/bin/env bash
-# The desktop app's footprint under Xvfb: PSS (from /proc/PID/smaps_rollup) of the app and its WebKit child
-# processes with the window open and after closing it to the tray, the time from launch to a rendered window, and
-# the time to reopen the window from a second launch (as the tray's "Open Portway" does). One profile, connected
-# by token auth to a portway-server on 127.0.0.1. Benchmark figures, not a test: it prints a table, asserts nothing.
+# The desktop app's footprint under Xvfb, with one and with five profiles connected (token auth to a
+# portway-server on 127.0.0.1): the time from launch to a rendered window, PSS (from /proc/PID/smaps_rollup) of the
+# app and its WebKit child processes with the window open and after closing it to the tray (the app's own PSS
+# split by mapping), and the time to reopen the window through the running app's D-Bus "open" call (the callback
+# the tray's "Open Portway" and a second launch run). Benchmark figures, not a test: it prints tables, asserts
+# nothing.
 #
-#   bash scripts/footprint.sh            # builds what it needs (debug) unless PORTWAY_BIN / SERVER_BIN are given
-#   PORTWAY_BIN=target/release/portway SERVER_BIN=target/release/portway-server bash scripts/footprint.sh
+#   bash scripts/footprint.sh      # builds what it needs (release, as the bundle) unless PORTWAY_BIN / SERVER_BIN are given
+#   PORTWAY_BIN=target/debug/portway SERVER_BIN=target/debug/portway-server bash scripts/footprint.sh
+#   ROUNDS=5 COUNTS="1 5" bash scripts/footprint.sh
 #
-# Needs: xvfb dbus-x11 gnome-keyring libsecret-tools x11-utils xdotool imagemagick python3 (scripts/apt-packages.txt).
+# "rendered": the window is mapped and its picture is no longer one flat colour; "settled": two pictures 150 ms
+# apart are the same (the page has read the profiles, states and logs and drawn them). The settled pictures of the
+# launch and of the reopened window go to target/artifacts/footprint-*.png: the state shown must be the same.
+# Needs: xvfb dbus-x11 gnome-keyring libsecret-tools x11-utils xdotool imagemagick libglib2.0-bin python3
+# (scripts/apt-packages.txt).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 if [ -z "${PORTWAY_BIN:-}" ] || [ -z "${SERVER_BIN:-}" ]; then
   [ -f ui/dist/index.html ] || (cd ui && npm ci --no-audit --no-fund && npm run build)
-  cargo build --bin portway >&2 && cargo build -p portway-server --bin portway-server >&2
+  cargo build --release -p portway --bin portway -p portway-server --bin portway-server >&2
 fi
-PORTWAY_BIN=$(realpath "${PORTWAY_BIN:-$TARGET/debug/portway}")
-SERVER_BIN=$(realpath "${SERVER_BIN:-$TARGET/debug/portway-server}")
+PORTWAY_BIN=$(realpath "${PORTWAY_BIN:-$TARGET/release/portway}")
+SERVER_BIN=$(realpath "${SERVER_BIN:-$TARGET/release/portway-server}")
 ROUNDS=${ROUNDS:-3}
+COUNTS=${COUNTS:-1 5}
+ARTIFACTS=${ARTIFACTS:-$TARGET/artifacts}
 
 if [ -z "${FOOTPRINT_INNER:-}" ]; then
-  export FOOTPRINT_INNER=1 PORTWAY_BIN SERVER_BIN ROUNDS
+  export FOOTPRINT_INNER=1 PORTWAY_BIN SERVER_BIN ROUNDS COUNTS ARTIFACTS
   exec dbus-run-session -- xvfb-run -a -s "-screen 0 1280x800x24" bash "$0" "$@"
 fi
 
@@ -37,24 +46,39 @@ trap cleanup EXIT
 echo -n footprint | gnome-keyring-daemon --unlock --components=secrets >/dev/null 2>&1 || true
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 PORT=$(free_port)
-REMOTE=$(free_port)
 TOKEN=footprint-$RANDOM$RANDOM
 printf 'bindAddr = "127.0.0.1"\nbindPort = %s\nauth.token = "%s"\n' "$PORT" "$TOKEN" >"$WORK/frps.toml"
 "$SERVER_BIN" -c "$WORK/frps.toml" >"$WORK/server.log" 2>&1 &
 PIDS+=($!)
-# The token goes into the keychain the way the app stores it (keyring's attributes), never into a file.
-printf '%s' "$TOKEN" | secret-tool store --label="portway footprint" \
-  service portway username profile:default target default application rust-keyring
+MAX=0
+for n in $COUNTS; do [ "$n" -gt "$MAX" ] && MAX=$n; done
+REMOTES=()
+for i in $(seq 1 "$MAX"); do
+  REMOTES+=("$(free_port)")
+  # Each profile's token in its own keychain entry, the way the app stores it (keyring's attributes), never in a file.
+  printf '%s' "$TOKEN" | secret-tool store --label="portway footprint $i" \
+    service portway username "profile:p$i" target default application rust-keyring
+done
 
 export PORTWAY_CONFIG_DIR=$WORK/config
-mkdir -p "$PORTWAY_CONFIG_DIR"
-profile() { # $1: startMinimized
-  cat >"$PORTWAY_CONFIG_DIR/profile.json" <<EOF
-{"server":{"addr":"127.0.0.1","port":$PORT,"protocol":"tcp","tls":true},
- "auth":{"method":"token","tokenEndpointUrl":"","clientId":"","audience":"","scope":""},
- "proxies":[{"name":"ssh","type":"tcp","localIp":"127.0.0.1","localPort":22,"remotePort":$REMOTE,"enabled":true}],
- "options":{"connectOnLaunch":true,"startMinimized":$1,"launchAtLogin":false}}
-EOF
+mkdir -p "$PORTWAY_CONFIG_DIR" "$ARTIFACTS"
+# profiles.json with $1 profiles, each with one tcp proxy, all connected on launch.
+profiles() {
+  python3 - "$1" "$PORT" "${REMOTES[@]}" >"$PORTWAY_CONFIG_DIR/profiles.json" <<'PY'
+import json, sys
+n, port, remotes = int(sys.argv[1]), int(sys.argv[2]), [int(r) for r in sys.argv[3:]]
+profiles = [{
+    "id": f"p{i}", "name": f"Server {i}",
+    "profile": {
+        "server": {"addr": "127.0.0.1", "port": port, "protocol": "tcp", "tls": True},
+        "auth": {"method": "token", "tokenEndpointUrl": "", "clientId": "", "audience": "", "scope": ""},
+        "proxies": [{"name": f"ssh{i}", "type": "tcp", "localIp": "127.0.0.1", "localPort": 22,
+                     "remotePort": remotes[i - 1], "enabled": True}],
+        "options": {"connectOnLaunch": True, "startMinimized": False, "launchAtLogin": False},
+    },
+} for i in range(1, n + 1)]
+print(json.dumps({"options": {"startMinimized": False, "launchAtLogin": False}, "profiles": profiles}))
+PY
 }
 
 # PSS in KiB of a process and all its descendants, the same split (app / WebKit web / WebKit network / other),
@@ -101,6 +125,40 @@ while todo:
 print(sum(parts.values()), parts["app"], parts["web"], parts["network"], parts["other"], webkit)
 PY
 }
+# The app process's own PSS in KiB by mapping (/proc/PID/smaps): the malloc heap, other anonymous memory (thread
+# arenas, stacks, GTK/GLib's pools), WebKit's libraries (webkit2gtk + javascriptcoregtk), the other shared
+# libraries, the binary itself, the rest.
+pss_split() {
+  python3 - "$1" <<'PY'
+import os, re, sys
+pid = sys.argv[1]
+exe = os.path.realpath(f"/proc/{pid}/exe")
+parts = {"heap": 0, "anon": 0, "webkit": 0, "libs": 0, "binary": 0, "rest": 0}
+name = ""
+header = re.compile(r"^[0-9a-f]+-[0-9a-f]+ ")
+with open(f"/proc/{pid}/smaps") as f:
+    for line in f:
+        if header.match(line):
+            fields = line.split(None, 5)
+            name = fields[5].strip() if len(fields) > 5 else ""
+        elif line.startswith("Pss:"):
+            kib = int(line.split()[1])
+            if name == "[heap]":
+                key = "heap"
+            elif name == "" or name.startswith("[anon"):
+                key = "anon"
+            elif "webkit2gtk" in name or "javascriptcoregtk" in name:
+                key = "webkit"
+            elif name == exe:
+                key = "binary"
+            elif ".so" in name:
+                key = "libs"
+            else:
+                key = "rest"
+            parts[key] += kib
+print(*parts.values())
+PY
+}
 mib() { awk -v k="$1" 'BEGIN { printf "%.0f", k / 1024 }'; }
 now_ms() { date +%s%3N; }
 window_id() { { xdotool search --onlyvisible --name '^Portway$' 2>/dev/null || true; } | head -1; }
@@ -119,11 +177,31 @@ wait_rendered() {
   echo "no rendered window within 30 s" >&2
   return 1
 }
-wait_connected() {
-  local deadline=$(($(now_ms) + 30000))
-  until (exec 3<>"/dev/tcp/127.0.0.1/$REMOTE") 2>/dev/null; do
-    [ "$(now_ms)" -lt "$deadline" ] || { echo "the profile did not connect within 30 s" >&2; return 1; }
-    sleep 0.2
+# Settled: two pictures of the window 150 ms apart are the same; the last one is kept in $1.
+wait_settled() {
+  local deadline=$(($(now_ms) + 30000)) id prev="" sum
+  while [ "$(now_ms)" -lt "$deadline" ]; do
+    id=$(window_id)
+    if [ -n "$id" ] && import -silent -window "$id" "$WORK/shot.png" 2>/dev/null; then
+      sum=$(identify -format '%#' "$WORK/shot.png") # of the pixels (the file has a creation date)
+      if [ "$sum" = "$prev" ]; then
+        cp "$WORK/shot.png" "$1"
+        return 0
+      fi
+      prev=$sum
+    fi
+    sleep 0.15
+  done
+  echo "the window did not settle within 30 s" >&2
+  return 1
+}
+wait_connected() { # $1: how many profiles
+  local deadline=$(($(now_ms) + 30000)) i
+  for i in $(seq 0 $(($1 - 1))); do
+    until (exec 3<>"/dev/tcp/127.0.0.1/${REMOTES[$i]}") 2>/dev/null; do
+      [ "$(now_ms)" -lt "$deadline" ] || { echo "profile $((i + 1)) did not connect within 30 s" >&2; return 1; }
+      sleep 0.2
+    done
   done
 }
 # Sends WM_DELETE_WINDOW, as a window manager's close button does (there is no window manager under Xvfb).
@@ -154,36 +232,70 @@ x.XSendEvent(d, int(sys.argv[1]), 0, 0, ctypes.byref(ev))
 x.XFlush(d)
 PY
 }
+# The running app's single-instance D-Bus call (tauri-plugin-single-instance, named after tauri.conf.json's
+# identifier): the app runs the same "show the window" callback as the tray's "Open Portway".
+open_window() {
+  gdbus call --session --dest dev.portway.desktop.SingleInstance --object-path /dev/portway/desktop/SingleInstance \
+    --method org.SingleInstance.DBus.ExecuteCallback "['portway']" "'/'" >/dev/null
+}
 webkit_children() { pss_tree "$1" | awk '{ print $6 }'; }
 
-printf '%-6s %10s %14s %12s %12s %14s %12s %12s\n' round launch_ms open_pss_MiB app web network tray_pss_MiB reopen_ms
-for round in $(seq 1 "$ROUNDS"); do
-  profile false
-  t0=$(now_ms)
-  "$PORTWAY_BIN" >"$WORK/app.log" 2>&1 &
-  APP=$!
-  PIDS+=("$APP")
-  wait_rendered
-  launch=$(($(now_ms) - t0))
-  wait_connected
-  sleep 3 # let start-up settle before measuring
-  read -r open_total open_app open_web open_net _ < <(pss_tree "$APP")
-  close_window "$(window_id)"
-  deadline=$(($(now_ms) + 15000))
-  while [ "$(webkit_children "$APP")" -gt 0 ] && [ "$(now_ms)" -lt "$deadline" ]; do sleep 0.1; done
-  sleep 3
-  kill -0 "$APP" # still running in the tray
-  wait_connected
-  read -r tray_total _ < <(pss_tree "$APP")
-  left=$(webkit_children "$APP")
-  t1=$(now_ms)
-  "$PORTWAY_BIN" >/dev/null 2>&1 || true # second instance: hands over to the running one, which reopens the window
-  wait_rendered
-  reopen=$(($(now_ms) - t1))
-  printf '%-6s %10s %14s %12s %12s %14s %12s %12s\n' "$round" "$launch" "$(mib "$open_total")" "$(mib "$open_app")" \
-    "$(mib "$open_web")" "$(mib "$open_net")" "$(mib "$tray_total")" "$reopen"
-  [ "$left" -eq 0 ] || echo "  note: $left WebKit process(es) still running in the tray" >&2
-  kill "$APP"
-  wait "$APP" 2>/dev/null || true
+ROWS=()
+SPLITS=()
+for count in $COUNTS; do
+  for round in $(seq 1 "$ROUNDS"); do
+    profiles "$count"
+    t0=$(now_ms)
+    "$PORTWAY_BIN" >"$WORK/app.log" 2>&1 &
+    APP=$!
+    PIDS+=("$APP")
+    wait_rendered
+    launch=$(($(now_ms) - t0))
+    wait_settled "$ARTIFACTS/footprint-$count-launch.png"
+    launch_settled=$(($(now_ms) - t0))
+    wait_connected "$count"
+    sleep 3 # let start-up settle before measuring
+    wait_settled "$ARTIFACTS/footprint-$count-open.png"
+    read -r open_total open_app open_web open_net _ < <(pss_tree "$APP")
+    close_window "$(window_id)"
+    deadline=$(($(now_ms) + 15000))
+    while [ "$(webkit_children "$APP")" -gt 0 ] && [ "$(now_ms)" -lt "$deadline" ]; do sleep 0.1; done
+    sleep 5 # the app returns freed memory 2 s after the window is gone
+    kill -0 "$APP" # still running in the tray
+    wait_connected "$count"
+    read -r tray_total _ < <(pss_tree "$APP")
+    read -r heap anon webkit libs binary rest < <(pss_split "$APP")
+    left=$(webkit_children "$APP")
+    # The app's log line about the trim (colours stripped): its resident size before and after.
+    trim=$(sed 's/\x1b\[[0-9;]*m//g' "$WORK/app.log" | grep -o 'rss_before_kib=Some([0-9]*) rss_after_kib=Some([0-9]*)' |
+      tail -1 | tr -dc '0-9 ' || true)
+    t1=$(now_ms)
+    open_window
+    built=$(($(now_ms) - t1)) # the window and its web view exist (the call returns after the callback)
+    wait_rendered
+    reopen=$(($(now_ms) - t1))
+    wait_settled "$ARTIFACTS/footprint-$count-reopen.png"
+    reopen_settled=$(($(now_ms) - t1))
+    differ=$(compare -metric AE "$ARTIFACTS/footprint-$count-open.png" "$ARTIFACTS/footprint-$count-reopen.png" null: 2>&1 || true)
+    same=$([ "$differ" = 0 ] && echo same || echo "$differ pixels differ")
+    ROWS+=("$(printf '%-8s %-5s %9s %9s %10s %6s %6s %8s %9s %9s %9s  %s' "$count" "$round" "$launch" "$launch_settled" \
+      "$(mib "$open_total")" "$(mib "$open_app")" "$(mib "$open_web")" "$(mib "$open_net")" "$(mib "$tray_total")" \
+      "$built/$reopen" "$reopen_settled" "$same")")
+    read -r trim_before trim_after <<<"${trim:-0 0}"
+    SPLITS+=("$(printf '%-8s %-5s %6s %6s %7s %6s %7s %6s   %s -> %s' "$count" "$round" "$(mib "$heap")" "$(mib "$anon")" \
+      "$(mib "$webkit")" "$(mib "$libs")" "$(mib "$binary")" "$(mib "$rest")" "$(mib "${trim_before:-0}")" \
+      "$(mib "${trim_after:-0}")")")
+    [ "$left" -eq 0 ] || echo "  note: $left WebKit process(es) still running in the tray" >&2
+    kill "$APP"
+    wait "$APP" 2>/dev/null || true
+  done
 done
-echo "one profile (the app has one profile per window today); binary: $PORTWAY_BIN"
+echo "times in ms (reopen: window built / rendered), PSS in MiB; picture: the reopened window's settled picture against the open one's"
+printf '%-8s %-5s %9s %9s %10s %6s %6s %8s %9s %9s %9s  %s\n' profiles round rendered settled open_pss app web network \
+  tray_pss reopen settled picture
+printf '%s\n' "${ROWS[@]}"
+echo
+echo "the app's own PSS in the tray by mapping (MiB)"
+printf '%-8s %-5s %6s %6s %7s %6s %7s %6s   %s\n' profiles round heap anon webkit libs binary rest "RSS before -> after malloc_trim"
+printf '%s\n' "${SPLITS[@]}"
+echo "binary: $PORTWAY_BIN"

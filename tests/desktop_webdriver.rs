@@ -4,12 +4,16 @@
 //! form, save the secrets (into the real gnome-keyring, one entry per profile), Connect all, see both connected and
 //! their proxies running, pass traffic through each, edit a proxy of one while a connection through the other stays
 //! open, save a screenshot (`target/artifacts/desktop-connected.png`) and the same screen in English and 简体中文,
-//! light and dark (`desktop-{en,zh-CN}-{light,dark}.png`), Disconnect all.
+//! light and dark (`desktop-{en,zh-CN}-{light,dark}.png`), disconnect one, then Disconnect all.
+//! The tray follows: the test runs a tray host on the session D-Bus (`support/tray_host.rs`, a StatusNotifierWatcher
+//! as a desktop panel runs) and reads the app's tray icon and menu from it at each step.
 //!
 //! Needs a D-Bus session with an unlocked gnome-keyring (scripts/test.sh runs the suite under one); the test
 //! starts its own Xvfb. WebDriver is spoken over plain HTTP/JSON.
 
 mod support;
+#[path = "support/tray_host.rs"]
+mod tray_host;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -23,6 +27,7 @@ use support::*;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
+use tray_host::{TrayHost, TrayState};
 
 const WHOLE_TEST: Duration = Duration::from_secs(240);
 /// The W3C element reference key.
@@ -324,6 +329,28 @@ impl WebDriver {
     }
 }
 
+/// The tray icons the app ships, decoded (name, RGBA), to tell which one the tray shows.
+fn tray_icons() -> Vec<(&'static str, Vec<u8>)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("icons/tray");
+    ["disconnected", "connecting", "connected", "error"]
+        .into_iter()
+        .map(|n| {
+            let png = std::fs::read(dir.join(format!("{n}.png"))).expect("the tray icon file");
+            (n, tray_host::rgba8(&png).unwrap_or_else(|e| panic!("decode icons/tray/{n}.png: {e}")))
+        })
+        .collect()
+}
+
+/// Whether the tray's menu has the profile `name`'s submenu saying `state` ("connected", "disconnected").
+fn tray_says(t: &TrayState, name: &str, state: &str) -> bool {
+    t.menu.find(&format!("{name} (")).is_some_and(|e| e.label == format!("{name} ({state})"))
+}
+
+/// Whether the menu item `label` is there and enabled.
+fn tray_item_on(t: &TrayState, label: &str) -> bool {
+    t.menu.find(label).is_some_and(|e| e.enabled)
+}
+
 /// Waits until tauri-driver answers HTTP on `port` and its WebKitWebDriver listens on `native_port`.
 async fn wait_driver(port: u16, native_port: u16, within: Duration, driver: &mut Group) {
     let deadline = Instant::now() + within;
@@ -396,6 +423,11 @@ async fn scenario() {
         let keychain = Keychain::new("profile:default");
         keychain.delete().expect("start without a stored secret");
 
+        // The tray host comes first: the app's tray registers with it when the app starts.
+        let tray = TrayHost::start().await;
+        let icons = tray_icons();
+        let icon = |t: &TrayState| tray_host::closest(&t.icon_rgba, &icons).to_owned();
+
         let (xvfb, display) = start_xvfb().await;
         let (port, native_port) = (free_port(), free_port());
         let mut cmd = Command::new(&tauri_driver);
@@ -414,6 +446,13 @@ async fn scenario() {
 
         // The first profile (a fresh install's one): OIDC against the provider.
         wd.wait_text("conn-state", Duration::from_secs(20), "the initial state", |t| t == "Disconnected").await;
+        // The menu and the icon change in two steps: each wait is for both.
+        let t = tray
+            .wait(Duration::from_secs(20), "the fresh profile disconnected, the grey icon", |t| {
+                tray_says(t, "My server", "disconnected") && icon(t) == "disconnected"
+            })
+            .await;
+        assert!(tray_item_on(&t, "Connect all") && !tray_item_on(&t, "Disconnect all"), "{}", t.menu.outline());
         wd.fill("profile-name", "OIDC server").await;
         wd.click("server-addr").await; // the name field commits on leaving it
         wd.wait_text("profile-tab-OIDC-server", Duration::from_secs(10), "the rename", |t| t.contains("OIDC server"))
@@ -478,6 +517,20 @@ async fn scenario() {
         wd.wait_text("conn-state", Duration::from_secs(30), "Connected", |t| t.starts_with("Connected")).await;
         let badge2 = format!("proxy-status-{PROXY2}");
         wd.wait_text(&badge2, Duration::from_secs(30), "the proxy running", |t| t.starts_with("Running")).await;
+        let t = tray
+            .wait(Duration::from_secs(20), "both profiles connected, the green icon", |t| {
+                tray_says(t, "OIDC server", "connected")
+                    && tray_says(t, "Token server", "connected")
+                    && icon(t) == "connected"
+            })
+            .await;
+        assert!(!tray_item_on(&t, "Connect all") && tray_item_on(&t, "Disconnect all"), "{}", t.menu.outline());
+        let sub = t.menu.find("Token server (").expect("the token profile's submenu");
+        assert!(
+            sub.children.iter().any(|c| c.label == "Disconnect" && c.enabled),
+            "its submenu offers Disconnect:\n{}",
+            t.menu.outline()
+        );
         let data = pattern(256 * 1024, 7);
         assert_eq!(echo_through(remote, &data).await.expect("traffic through the OIDC profile"), sha256(&data));
         assert_eq!(echo_through(remote2, &data).await.expect("traffic through the token profile"), sha256(&data));
@@ -594,6 +647,26 @@ async fn scenario() {
         }
         wd.select("theme-select", "system").await;
 
+        // Disconnect one: the token profile, from its own header button. The tray says so; the icon stays green
+        // (it shows the worst state of the profiles that run, and the OIDC one still runs).
+        wd.click("profile-tab-Token-server").await;
+        wd.wait_text("conn-state", Duration::from_secs(10), "the token profile shown", |t| t.starts_with("Connected"))
+            .await;
+        wd.click("connect-button").await;
+        wd.wait_text("profile-state-Token-server", Duration::from_secs(20), "Disconnected", |t| t == "Disconnected")
+            .await;
+        let t = tray
+            .wait(Duration::from_secs(20), "the token profile disconnected", |t| {
+                tray_says(t, "Token server", "disconnected") && tray_says(t, "OIDC server", "connected")
+            })
+            .await;
+        tokio::time::sleep(Duration::from_millis(500)).await; // an icon change would follow the menu's at once
+        let t2 = tray.read(Duration::from_secs(5)).await.expect("read the tray");
+        assert_eq!(icon(&t2), "connected", "one profile still connected: still green ({})", t2.icon_file);
+        assert!(tray_item_on(&t, "Connect all") && tray_item_on(&t, "Disconnect all"), "{}", t.menu.outline());
+        assert!(echo_through(remote2, b"x").await.is_err(), "the token profile's tunnel is closed");
+        assert_eq!(echo_through(remote_moved, &data).await.expect("the OIDC profile still"), sha256(&data));
+
         // Disconnect all.
         wd.click("disconnect-all").await;
         for tab in ["profile-state-OIDC-server", "profile-state-Token-server"] {
@@ -603,6 +676,15 @@ async fn scenario() {
         assert!(echo_through(remote_moved, b"x").await.is_err(), "the first tunnel is closed after Disconnect all");
         assert!(echo_through(remote2, b"x").await.is_err(), "the second too");
         assert!(echo_through(vport, b"x").await.is_err(), "and the visitor's port");
+
+        let t = tray
+            .wait(Duration::from_secs(20), "both disconnected, the grey icon again", |t| {
+                tray_says(t, "OIDC server", "disconnected")
+                    && tray_says(t, "Token server", "disconnected")
+                    && icon(t) == "disconnected"
+            })
+            .await;
+        assert!(tray_item_on(&t, "Connect all") && !tray_item_on(&t, "Disconnect all"), "{}", t.menu.outline());
 
         wd.delete().await;
         driver.stop().await;

@@ -8,6 +8,7 @@
 //! - [`keychain`]: the secret in the OS keychain (no plain-text fallback).
 //! - [`tray`]: the tray's icon and menu as a pure function of the status; [`dto`]: the status in the UI's shape.
 //! - [`logs`]: a tracing layer feeding the window's log view.
+//! - [`memory`]: glibc's allocator kept small for the tray (few arenas, freed pages returned).
 //!
 //! The engines are re-exported for the end-to-end tests.
 
@@ -17,6 +18,7 @@ pub mod dto;
 pub mod i18n;
 pub mod keychain;
 pub mod logs;
+pub mod memory;
 pub mod profile;
 pub mod profiles;
 pub mod tray;

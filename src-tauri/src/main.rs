@@ -2,5 +2,7 @@
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
 fn main() {
+    // Before any thread starts: arenas are created per thread.
+    portway::memory::limit_arenas();
     portway::run();
 }
