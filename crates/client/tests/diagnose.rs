@@ -11,34 +11,17 @@ use std::time::Duration;
 
 use portway_client::diagnose::{check, Outcome, Step, StepKind};
 use portway_client::{ClientConfig, Secret, SecretSource};
-use portway_server::{Server, ServerConfig};
-use tokio_util::sync::CancellationToken;
 
 /// The bound on every check.
 const T: Duration = Duration::from_secs(60);
 
-struct TestServer {
-    port: u16,
-    stop: CancellationToken,
-}
+#[path = "../../server/tests/support/mod.rs"]
+mod support;
+use support::{free_port, TestServer};
 
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        self.stop.cancel();
-    }
-}
-
+/// A server on 127.0.0.1 (a port of its own) with `toml`'s settings.
 async fn start_server(toml: &str) -> TestServer {
-    let mut cfg = ServerConfig::parse(toml, "test-frps.toml").expect("server config").config;
-    cfg.bind_addr = "127.0.0.1".into();
-    cfg.bind_port = 0;
-    let server = Server::new(cfg).expect("server");
-    let listener = server.bind().await.expect("bind server");
-    let port = listener.local_addr().expect("addr").port();
-    let stop = CancellationToken::new();
-    let s = stop.clone();
-    tokio::spawn(async move { server.run(listener, s).await });
-    TestServer { port, stop }
+    support::start_server_with(&format!("bindAddr = \"127.0.0.1\"\nbindPort = 0\n{toml}")).await.0
 }
 
 fn client(toml: &str) -> ClientConfig {
@@ -53,10 +36,6 @@ async fn run(cfg: &ClientConfig, secret: SecretSource) -> Vec<Step> {
 
 fn outcomes(steps: &[Step]) -> Vec<Outcome> {
     steps.iter().map(|s| s.outcome).collect()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
 }
 
 #[tokio::test]

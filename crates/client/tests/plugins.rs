@@ -4,39 +4,16 @@
 //! link out of the root refused, stripPrefix, 401) and a Unix domain socket. Load-time refusals are checked too.
 #![allow(clippy::unwrap_used)]
 
-use std::time::Duration;
-
 use portway_client::{ClientConfig, ClientHandle, ProxyState, SecretSource};
-use portway_server::{Server, ServerConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio_util::sync::CancellationToken;
 
-const T: Duration = Duration::from_secs(20);
-
-struct TestServer {
-    port: u16,
-    stop: CancellationToken,
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        self.stop.cancel();
-    }
-}
+#[path = "../../server/tests/support/mod.rs"]
+mod support;
+use support::{free_port, tcp_echo, TestServer, T};
 
 async fn start_server() -> TestServer {
-    let toml = "bindAddr = \"127.0.0.1\"\nbindPort = 0\nauth.token = \"t\"\n";
-    let server = Server::new(ServerConfig::parse(toml, "test-frps.toml").unwrap().config).unwrap();
-    let listener = server.bind().await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let stop = CancellationToken::new();
-    tokio::spawn(server.run(listener, stop.clone()));
-    TestServer { port, stop }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    support::start_server_with("bindAddr = \"127.0.0.1\"\nbindPort = 0\nauth.token = \"t\"\n").await.0
 }
 
 /// A running client whose one tcp proxy (`remotePort` returned) runs the plugin given as TOML lines.
@@ -77,20 +54,6 @@ async fn tunnel(plugin: &str) -> Tunnel {
     .await;
     assert!(r.is_ok() && running(&client.status()), "proxy not running: {:#?}", client.status());
     Tunnel { _server: server, client, port }
-}
-
-async fn tcp_echo() -> u16 {
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = l.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((mut c, _)) = l.accept().await {
-            tokio::spawn(async move {
-                let (mut r, mut w) = c.split();
-                let _ = tokio::io::copy(&mut r, &mut w).await;
-            });
-        }
-    });
-    port
 }
 
 /// An HTTP origin that answers every request with the head it received as the body, then closes.

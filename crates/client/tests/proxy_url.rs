@@ -10,39 +10,16 @@ use std::time::Duration;
 
 use portway_client::status::ConnState;
 use portway_client::{ClientConfig, ClientHandle, ProxyState, SecretSource};
-use portway_server::{Server, ServerConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio_util::sync::CancellationToken;
 
-const T: Duration = Duration::from_secs(20);
+#[path = "../../server/tests/support/mod.rs"]
+mod support;
+use support::{free_port, tcp_echo as echo_service, wait_for, TestServer, T};
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-async fn start_server(mux: bool) -> (u16, CancellationToken) {
+async fn start_server(mux: bool) -> TestServer {
     let toml = format!("bindAddr = \"127.0.0.1\"\nbindPort = 0\nauth.token = \"t\"\ntransport.tcpMux = {mux}\n");
-    let server = Server::new(ServerConfig::parse(&toml, "test-frps.toml").unwrap().config).unwrap();
-    let listener = server.bind().await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let stop = CancellationToken::new();
-    tokio::spawn(server.run(listener, stop.clone()));
-    (port, stop)
-}
-
-async fn echo_service() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = l.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = l.accept().await {
-            tokio::spawn(async move {
-                let (mut r, mut w) = s.split();
-                let _ = tokio::io::copy(&mut r, &mut w).await;
-            });
-        }
-    });
-    port
+    support::start_server_with(&toml).await.0
 }
 
 /// A proxy process, killed on drop, its output in a temporary file.
@@ -125,20 +102,6 @@ fn client(server_port: u16, transport: &str, remote_port: u16, local_port: u16) 
     portway_client::start(loaded.config, SecretSource::FromConfig)
 }
 
-async fn wait_for(h: &ClientHandle, what: &str, pred: impl Fn(&portway_client::Status) -> bool) {
-    let mut rx = h.watch();
-    let ok = tokio::time::timeout(T, async {
-        while !pred(&rx.borrow_and_update()) {
-            if rx.changed().await.is_err() {
-                return;
-            }
-        }
-    })
-    .await
-    .is_ok();
-    assert!(ok && pred(&h.status()), "{what}: {:#?}", h.status());
-}
-
 async fn echo(port: u16, data: &[u8]) {
     let mut s = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
     s.write_all(data).await.unwrap();
@@ -151,7 +114,8 @@ async fn echo(port: u16, data: &[u8]) {
 async fn tunnel_through(proxy_url: &str) {
     let local = echo_service().await;
     for mux in [true, false] {
-        let (server_port, stop) = start_server(mux).await;
+        let server = start_server(mux).await;
+        let server_port = server.port;
         let remote = free_port();
         let transport = format!(
             "transport.proxyURL = \"{proxy_url}\"\ntransport.tcpMux = {mux}\ntransport.dialServerKeepalive = 60\n"
@@ -165,7 +129,7 @@ async fn tunnel_through(proxy_url: &str) {
             echo(remote, &vec![i; 64 * 1024]).await;
         }
         c.cancel_token().cancel();
-        stop.cancel();
+        drop(server);
     }
 }
 
@@ -188,7 +152,8 @@ async fn through_a_socks5_proxy_with_user_and_password() {
 
 #[tokio::test]
 async fn wrong_proxy_passwords_and_a_missing_proxy_are_named() {
-    let (server_port, stop) = start_server(true).await;
+    let server = start_server(true).await;
+    let server_port = server.port;
     let http = tinyproxy("right-one").await;
     let socks = microsocks("right-one").await;
     let gone = free_port();
@@ -207,7 +172,7 @@ async fn wrong_proxy_passwords_and_a_missing_proxy_are_named() {
         assert!(!reason.contains("wrong-one") && !reason.contains("right-one"), "a password in a message: {reason}");
         c.cancel_token().cancel();
     }
-    stop.cancel();
+    drop(server);
 }
 
 #[tokio::test]
@@ -241,7 +206,8 @@ fn bad_values_are_refused_at_load() {
 #[tokio::test]
 async fn the_check_goes_through_the_proxy() {
     use portway_client::diagnose::{check, Outcome, StepKind};
-    let (server_port, stop) = start_server(true).await;
+    let server = start_server(true).await;
+    let server_port = server.port;
     let p = tinyproxy("s3cret").await;
     for (pass, ok) in [("s3cret", true), ("nope", false)] {
         let toml = format!(
@@ -263,5 +229,5 @@ async fn the_check_goes_through_the_proxy() {
             assert!(tcp.fix.contains("transport.proxyURL") && !format!("{steps:?}").contains("nope"), "{steps:#?}");
         }
     }
-    stop.cancel();
+    drop(server);
 }

@@ -13,37 +13,20 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use portway_client::status::VisitorState;
-use portway_client::{ClientConfig, ClientHandle, ProxyState, SecretSource};
+use portway_client::{ClientConfig, ClientHandle, ProxyState};
 use portway_proto::codec;
 use portway_proto::crypto::{CryptoStream, Key};
 use portway_proto::msg::{Message, NewVisitorConn, NewWorkConn};
-use portway_server::{Server, ServerConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
-use tokio_util::sync::CancellationToken;
 
-const T: Duration = Duration::from_secs(20);
-
-struct TestServer {
-    port: u16,
-    stop: CancellationToken,
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        self.stop.cancel();
-    }
-}
+mod support;
+use support::{free_port, start_client, tcp_echo, udp_echo, wait_for, TestServer, T};
 
 async fn start_server(extra: &str) -> TestServer {
-    let toml = format!("bindAddr = \"127.0.0.1\"\nbindPort = 0\nauth.token = \"t\"\n{extra}\n");
-    let cfg = ServerConfig::parse(&toml, "test-frps.toml").unwrap().config;
-    let server = Server::new(cfg).unwrap();
-    let listener = server.bind().await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let stop = CancellationToken::new();
-    tokio::spawn(server.run(listener, stop.clone()));
-    TestServer { port, stop }
+    support::start_server_with(&format!("bindAddr = \"127.0.0.1\"\nbindPort = 0\nauth.token = \"t\"\n{extra}\n"))
+        .await
+        .0
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -218,43 +201,8 @@ async fn replays_captured_sudp_visitor() {
 // ---------------------------------------------------------------------------------------------------------------
 // Portway provider + Portway visitor through Portway's server
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 fn free_udp_port() -> u16 {
     std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-async fn tcp_echo() -> u16 {
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = l.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((mut c, _)) = l.accept().await {
-            tokio::spawn(async move {
-                let (mut r, mut w) = c.split();
-                let _ = tokio::io::copy(&mut r, &mut w).await;
-            });
-        }
-    });
-    port
-}
-
-async fn udp_echo() -> u16 {
-    let s = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let port = s.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        let mut buf = [0u8; 2048];
-        while let Ok((n, from)) = s.recv_from(&mut buf).await {
-            let _ = s.send_to(&buf[..n], from).await;
-        }
-    });
-    port
-}
-
-fn start_client(toml: &str) -> ClientHandle {
-    let cfg = ClientConfig::parse(toml, "test-frpc.toml").unwrap().config;
-    portway_client::start(cfg, SecretSource::FromConfig)
 }
 
 fn common(server_port: u16, user: &str, transport: &str) -> String {
@@ -262,22 +210,6 @@ fn common(server_port: u16, user: &str, transport: &str) -> String {
         "serverAddr = \"127.0.0.1\"\nserverPort = {server_port}\nuser = \"{user}\"\nauth.token = \"t\"\n\
          loginFailExit = false\ntransport.tls.enable = false\n{transport}\n"
     )
-}
-
-async fn wait_for(h: &ClientHandle, what: &str, ok: impl Fn(&portway_client::Status) -> bool) {
-    let mut rx = h.watch();
-    let r = tokio::time::timeout(T, async {
-        loop {
-            if ok(&rx.borrow_and_update()) {
-                return;
-            }
-            if rx.changed().await.is_err() {
-                return;
-            }
-        }
-    })
-    .await;
-    assert!(r.is_ok() && ok(&h.status()), "{what}: {:#?}", h.status());
 }
 
 async fn provider(server_port: u16, transport: &str, proxy_extra: &str) -> ClientHandle {

@@ -76,19 +76,7 @@ fn common(server_port: u16, user: &str, stun: SocketAddr) -> String {
 }
 
 async fn wait_for(h: &ClientHandle, what: &str, ok: impl Fn(&Status) -> bool) {
-    let mut rx = h.watch();
-    let r = tokio::time::timeout(T, async {
-        loop {
-            if ok(&rx.borrow_and_update()) {
-                return;
-            }
-            if rx.changed().await.is_err() {
-                return;
-            }
-        }
-    })
-    .await;
-    assert!(r.is_ok() && ok(&h.status()), "{what}: {:#?}", h.status());
+    support::wait_for_within(h, what, T, ok).await
 }
 
 /// alice: an xtcp proxy `secret` and an stcp proxy `secret-stcp` (the fallback route) to one echo service.

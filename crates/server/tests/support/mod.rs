@@ -160,8 +160,18 @@ pub async fn check_udp_echo(port: u16) {
 
 /// Waits (bounded by [`T`]) until the client's status satisfies `ok`; fails naming `what` with the status.
 pub async fn wait_for(h: &ClientHandle, what: &str, ok: impl Fn(&portway_client::Status) -> bool) {
+    wait_for_within(h, what, T, ok).await
+}
+
+/// [`wait_for`] with a bound of the caller's.
+pub async fn wait_for_within(
+    h: &ClientHandle,
+    what: &str,
+    bound: Duration,
+    ok: impl Fn(&portway_client::Status) -> bool,
+) {
     let mut rx = h.watch();
-    let r = tokio::time::timeout(T, async {
+    let r = tokio::time::timeout(bound, async {
         loop {
             if ok(&rx.borrow_and_update()) {
                 return;
