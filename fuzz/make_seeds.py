@@ -164,6 +164,23 @@ def main():
         write("wire_v2_hello", f"{name}_hellos", struct.pack("<I", len(ch)) + ch + sh)
         write("aead_stream", f"{name}_control_up", bytes([name == "v2-xchacha"]) + sealed)
 
+    # dns_answer: answers as a recursive server sends them (A after a CNAME; AAAA; NXDOMAIN; truncated).
+    def dns_answer(qtype, rcode, flags, records):
+        q = struct.pack(">HHHHHH", 0x4242, 0x0100, 1, 0, 0, 0)
+        q += b"".join(bytes([len(l)]) + l for l in b"frps.example.com".split(b".")) + b"\x00"
+        q += struct.pack(">HH", qtype, 1)
+        m = bytearray(q)
+        m[2], m[3] = 0x81 | flags, 0x80 | rcode
+        m[6:8] = struct.pack(">H", len(records))
+        for rtype, data in records:
+            m += b"\xc0\x0c" + struct.pack(">HHIH", rtype, 1, 300, len(data)) + data
+        return bytes(m)
+
+    write("dns_answer", "a_after_cname", dns_answer(1, 0, 0, [(5, b"\x03web\xc0\x11"), (1, bytes([192, 0, 2, 1]))]))
+    write("dns_answer", "aaaa", dns_answer(28, 0, 0, [(28, bytes(15) + b"\x01")]))
+    write("dns_answer", "nxdomain", dns_answer(1, 3, 0, []))
+    write("dns_answer", "truncated", dns_answer(1, 0, 2, []))
+
 
 if __name__ == "__main__":
     main()

@@ -175,17 +175,22 @@ async fn native_oidc_provider_wording_for_a_wrong_secret_is_explained_too() {
     bounded(async {
         let p = OidcProvider::start(OidcOptions { native_errors: true, ..Default::default() }).await;
         let cfg = client_config(&oidc_client_toml(7000, &p, CLIENT_ID, "wrong", "", ""));
-        let err = portway::client::oidc::test_sign_in(&cfg.auth.oidc, portway::client::Secret::new("wrong"))
-            .await
-            .expect_err("wrong secret")
-            .to_string();
+        let err =
+            portway::client::oidc::test_sign_in(&cfg.auth.oidc, portway::client::Secret::new("wrong"), cfg.resolver())
+                .await
+                .expect_err("wrong secret")
+                .to_string();
         assert!(
             err.contains("invalid_client") && err.contains("check auth.oidc.clientID and auth.oidc.clientSecret"),
             "{err}"
         );
-        let info = portway::client::oidc::test_sign_in(&cfg.auth.oidc, portway::client::Secret::new(CLIENT_SECRET))
-            .await
-            .expect("right secret");
+        let info = portway::client::oidc::test_sign_in(
+            &cfg.auth.oidc,
+            portway::client::Secret::new(CLIENT_SECRET),
+            cfg.resolver(),
+        )
+        .await
+        .expect("right secret");
         assert_eq!(info.issuer, p.issuer());
         assert_eq!(info.client_id, CLIENT_ID);
         assert_eq!(info.audience, vec![CLIENT_ID.to_string()]);

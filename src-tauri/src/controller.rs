@@ -702,7 +702,7 @@ impl Controller {
                 .ok_or_else(|| AppError::new("no_secret", "enter the client secret to test the sign-in"))?,
         };
         let cfg = profile.to_client_config();
-        portway_client::oidc::test_sign_in(&cfg.auth.oidc, Secret::new(secret))
+        portway_client::oidc::test_sign_in(&cfg.auth.oidc, Secret::new(secret), cfg.resolver())
             .await
             .map_err(|e| AppError::new("sign_in_failed", e.to_string()))
     }

@@ -104,6 +104,10 @@ pub struct ClientConfig {
     pub visitors: Vec<VisitorConfig>,
     /// xtcp: the STUN server (`host:port`) that tells this client its public UDP address (frp's default).
     pub nat_hole_stun_server: String,
+    /// frpc's `dnsServer`: every name the client looks up is asked of this DNS server (`IP` or `IP:port`)
+    /// instead of the system's resolver. Empty: the system's.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub dns_server: String,
     /// Portway setting, not a config key: how long an idle UDP peer session lives (frp: 30 s).
     #[serde(skip)]
     pub udp_idle_timeout: std::time::Duration,
@@ -128,6 +132,7 @@ impl Default for ClientConfig {
             proxies: Vec::new(),
             visitors: Vec::new(),
             nat_hole_stun_server: DEFAULT_STUN_SERVER.into(),
+            dns_server: String::new(),
             udp_idle_timeout: std::time::Duration::from_secs(30),
         }
     }
@@ -329,8 +334,9 @@ impl Default for TransportConfig {
 
 impl TransportConfig {
     /// How the server connection is dialled (validated at load, so the parses here do not fail).
-    pub fn dial_options(&self) -> crate::via_proxy::DialOptions {
+    pub fn dial_options(&self, dns: crate::dns::Resolver) -> crate::via_proxy::DialOptions {
         crate::via_proxy::DialOptions {
+            dns,
             proxy: (!self.proxy_url.trim().is_empty())
                 .then(|| crate::via_proxy::ProxyUrl::parse(&self.proxy_url).ok())
                 .flatten(),
@@ -746,7 +752,6 @@ const UNSUPPORTED: &[portway_config::Unsupported] = &[
     ("virtualNet", "frp's virtual network", "remove it", true),
     ("visitors[].plugin", "a visitor plugin", "remove it: the visitor listens on bindAddr:bindPort", true),
     ("featureGates", "frp's feature gates", "remove it", false),
-    ("dnsServer", "frpc's own DNS server setting", "the system resolver is used", false),
     ("log.disablePrintColor", "frp's log colour switch", "colour is on only on a terminal", false),
     ("auth.oidc.tokenSource", "an OIDC token source", "give clientID and clientSecret", true),
 ];
@@ -948,6 +953,11 @@ impl ClientConfig {
         Ok(portway_config::convert(text, file, Side::Client, &tree, &report.renamed))
     }
 
+    /// Where the client looks names up (`dnsServer`, checked at load).
+    pub fn resolver(&self) -> crate::dns::Resolver {
+        crate::dns::Resolver::parse(&self.dns_server).unwrap_or_default()
+    }
+
     /// Checks values that parse but cannot work.
     pub fn validate(&self, file: &str) -> Result<(), ConfigError> {
         let bad = |key: String, message: String| ConfigError::Invalid { file: file.into(), key, message };
@@ -957,6 +967,7 @@ impl ClientConfig {
         if self.server_port == 0 {
             return Err(bad("serverPort".into(), "must be 1..=65535".into()));
         }
+        crate::dns::Resolver::parse(&self.dns_server).map_err(|m| bad("dnsServer".into(), m))?;
         let t = &self.transport;
         if !t.proxy_url.trim().is_empty() {
             crate::via_proxy::ProxyUrl::parse(&t.proxy_url).map_err(|m| bad("transport.proxyURL".into(), m))?;
@@ -1398,12 +1409,18 @@ mod tests {
         let l = ClientConfig::parse("[[proxies]]\nname = \"a\"\nlocalIp = \"10.0.0.1\"\nlocalport = 1\n", "f").unwrap();
         assert_eq!((l.config.proxies[0].local_ip.as_str(), l.config.proxies[0].local_port), ("10.0.0.1", 1));
         // A real frp key Portway lacks says so, never "check its spelling".
-        let l = ClientConfig::parse("dnsServer = \"8.8.8.8\"\n", "f").unwrap();
+        let l = ClientConfig::parse("featureGates = { VirtualNet = true }\n", "f").unwrap();
         assert!(
-            l.warnings[0].contains("`dnsServer` is frpc's own DNS server setting; Portway does not support it yet"),
+            l.warnings[0].contains("`featureGates` is frp's feature gates; Portway does not support it yet"),
             "{:?}",
             l.warnings
         );
+        // dnsServer: an address, the port optional; a name is refused saying why.
+        let l = ClientConfig::parse("dnsServer = \"8.8.8.8\"\n", "f").unwrap();
+        assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+        assert_eq!(l.config.resolver(), crate::dns::Resolver::Server("8.8.8.8:53".parse().unwrap()));
+        let e = ClientConfig::parse("dnsServer = \"dns.google\"\n", "f").unwrap_err().to_string();
+        assert!(e.contains("dnsServer") && e.contains("give its address"), "{e}");
         // The admin API: loopback by default; a public address needs a password.
         let l = ClientConfig::parse("webServer.port = 7400\n", "f").unwrap();
         assert_eq!((l.config.web_server.addr.as_str(), l.config.web_server.port), ("127.0.0.1", 7400));

@@ -163,9 +163,13 @@ impl Connector {
         let tuning = self.cfg.transport.quic_tuning();
         let dial = async {
             let resolve = |reason: String| ConnectError::Resolve { addr: addr.clone(), reason };
-            let sa = tokio::net::lookup_host(&addr)
+            let sa = self
+                .cfg
+                .resolver()
+                .lookup(&self.cfg.server_addr, self.cfg.server_port)
                 .await
                 .map_err(|e| resolve(e.to_string()))?
+                .into_iter()
                 .next()
                 .ok_or_else(|| resolve("no address".into()))?;
             Ok::<_, ConnectError>(QuicClient::connect(sa, name, &tls, &tuning).await?)
@@ -184,7 +188,7 @@ impl Connector {
         let secs = self.cfg.transport.dial_server_timeout.max(1) as u64;
         let limit = Duration::from_secs(secs);
         let timeout = || ConnectError::DialTimeout { addr: addr.clone(), secs };
-        let opts = self.cfg.transport.dial_options();
+        let opts = self.cfg.transport.dial_options(self.cfg.resolver());
         let dial = crate::via_proxy::dial(&self.cfg.server_addr, self.cfg.server_port, &opts);
         let tcp = match tokio::time::timeout(limit, dial).await {
             Ok(Ok(t)) => t,

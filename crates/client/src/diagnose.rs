@@ -180,7 +180,7 @@ pub async fn check(cfg: &ClientConfig, secret: &SecretSource) -> Vec<Step> {
 
 /// The outbound proxy of the server connection, when one is set (QUIC does not use it).
 fn via_proxy(cfg: &ClientConfig) -> Option<crate::via_proxy::ProxyUrl> {
-    (cfg.transport.protocol != "quic").then(|| cfg.transport.dial_options().proxy).flatten()
+    (cfg.transport.protocol != "quic").then(|| cfg.transport.dial_options(cfg.resolver()).proxy).flatten()
 }
 
 fn host_port(cfg: &ClientConfig) -> String {
@@ -208,31 +208,46 @@ async fn dns(cfg: &ClientConfig) -> (Step, Option<Vec<SocketAddr>>) {
             Step::new(StepKind::Dns, Outcome::Ok, "ipAddress", format!("{host} is an IP address: nothing to look up"));
         return (s.took(t0), Some(vec![SocketAddr::new(ip, cfg.server_port)]));
     }
-    let fix = format!("Check serverAddr ({host}) for typos, and that this computer's network and DNS work.");
-    match tokio::time::timeout(DNS_TIMEOUT, tokio::net::lookup_host(host_port(cfg))).await {
-        Ok(Ok(found)) => {
-            let addrs: Vec<SocketAddr> = found.collect();
+    let resolver = cfg.resolver();
+    let (fix, silent_fix) = match resolver {
+        crate::dns::Resolver::System => (
+            format!("Check serverAddr ({host}) for typos, and that this computer's network and DNS work."),
+            "This computer's DNS does not answer: check the network connection.".to_string(),
+        ),
+        crate::dns::Resolver::Server(sa) => (
+            format!("Check serverAddr ({host}) for typos, and that the DNS server {sa} (dnsServer) knows it."),
+            format!("The DNS server {sa} (dnsServer) does not answer: check its address, or remove dnsServer to use the system resolver."),
+        ),
+    };
+    let timeout = |t0| {
+        let s = Step::new(
+            StepKind::Dns,
+            Outcome::Fail,
+            "timeout",
+            format!("looking up {host} with {} got no answer within {} s", resolver.describe(), DNS_TIMEOUT.as_secs()),
+        );
+        (s.fix(silent_fix.clone()).took(t0), None)
+    };
+    match tokio::time::timeout(DNS_TIMEOUT, resolver.lookup(host, cfg.server_port)).await {
+        Ok(Ok(addrs)) => {
             if addrs.is_empty() {
                 let s = Step::new(StepKind::Dns, Outcome::Fail, "notFound", format!("{host} has no address in DNS"));
                 return (s.fix(fix).took(t0), None);
             }
             let list: Vec<String> = addrs.iter().map(|a| a.ip().to_string()).collect();
-            let s = Step::new(StepKind::Dns, Outcome::Ok, "resolved", format!("{host} is {}", list.join(", ")));
+            let by = match resolver {
+                crate::dns::Resolver::System => String::new(),
+                crate::dns::Resolver::Server(sa) => format!(" (dnsServer {sa})"),
+            };
+            let s = Step::new(StepKind::Dns, Outcome::Ok, "resolved", format!("{host} is {}{by}", list.join(", ")));
             (s.took(t0), Some(addrs))
         }
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::TimedOut => timeout(t0),
         Ok(Err(e)) => {
             let s = Step::new(StepKind::Dns, Outcome::Fail, "notFound", format!("{host} cannot be found in DNS"));
             (s.fix(fix).detail(e.to_string()).took(t0), None)
         }
-        Err(_) => {
-            let s = Step::new(
-                StepKind::Dns,
-                Outcome::Fail,
-                "timeout",
-                format!("looking up {host} got no answer within {} s", DNS_TIMEOUT.as_secs()),
-            );
-            (s.fix("This computer's DNS does not answer: check the network connection.").took(t0), None)
-        }
+        Err(_) => timeout(t0),
     }
 }
 
@@ -250,7 +265,7 @@ async fn tcp(cfg: &ClientConfig, addrs: &[SocketAddr]) -> (Step, Option<TcpStrea
     let port = cfg.server_port;
     let secs = cfg.transport.dial_server_timeout.max(1) as u64;
     if let Some(p) = via_proxy(cfg) {
-        let opts = cfg.transport.dial_options();
+        let opts = cfg.transport.dial_options(cfg.resolver());
         let target = host_port(cfg);
         let dial = crate::via_proxy::dial(&cfg.server_addr, port, &opts);
         let s = match tokio::time::timeout(Duration::from_secs(secs), dial).await {

@@ -402,6 +402,7 @@ impl Engine {
             xtcp: Arc::new(crate::xtcp::ProviderCtx {
                 link: link.clone(),
                 stun_server: self.cfg.nat_hole_stun_server.clone(),
+                dns: self.cfg.resolver(),
                 quic: self.cfg.transport.quic_tuning(),
             }),
             cfg: self.cfg.clone(),
@@ -638,6 +639,7 @@ impl Engine {
                 // frpc: a plugin proxy has no local address to check; its tcp check always passes.
                 if p.plugin.is_some() { String::new() } else { p.local_ip.clone() },
                 p.local_port,
+                self.cfg.resolver(),
                 tx.clone(),
                 token.clone(),
             )
@@ -673,7 +675,8 @@ pub(crate) fn credentials(
     let work_conns = a.additional_scopes.iter().any(|s| s == "NewWorkConns");
     if a.method == "oidc" {
         let secret = secret.resolve(&a.oidc.client_secret)?;
-        let source = Arc::new(crate::oidc::TokenSource::new(&a.oidc, secret).map_err(ClientAuthError::from)?);
+        let source =
+            Arc::new(crate::oidc::TokenSource::new(&a.oidc, secret, cfg.resolver()).map_err(ClientAuthError::from)?);
         // The control cipher is keyed by auth.token whatever the auth method (frp's behaviour).
         let key = Key::derive(a.token.as_bytes());
         // v2: frp's key material is empty with OIDC (frp #5532); anyone who sees the hellos can derive the
@@ -955,7 +958,7 @@ impl WorkCtx {
         let dial = async {
             match p.local_ip.parse::<std::net::IpAddr>() {
                 Ok(ip) => TcpStream::connect(std::net::SocketAddr::new(ip, p.local_port)).await,
-                Err(_) => TcpStream::connect((p.local_ip.as_str(), p.local_port)).await,
+                Err(_) => self.cfg.resolver().connect(&p.local_ip, p.local_port).await,
             }
         };
         let mut local_conn = match tokio::time::timeout(LOCAL_DIAL_TIMEOUT, dial).await {

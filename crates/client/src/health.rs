@@ -10,7 +10,6 @@ use http_body_util::{BodyExt, Empty};
 use hyper::Request;
 use hyper_util::rt::TokioIo;
 use serde::{Deserialize, Serialize};
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -136,13 +135,13 @@ impl Verdict {
 
 /// One check of the service at `host:port` (an empty `host`: a plugin proxy, nothing to dial; a tcp check passes,
 /// as frpc's).
-pub async fn check_once(hc: &HealthCheck, host: &str, port: u16) -> Result<(), String> {
+pub async fn check_once(hc: &HealthCheck, host: &str, port: u16, dns: crate::dns::Resolver) -> Result<(), String> {
     if host.is_empty() && hc.kind == "tcp" {
         return Ok(());
     }
     let addr = format!("{host}:{port}");
     let work = async {
-        let tcp = TcpStream::connect(&addr).await.map_err(|e| format!("connect to {addr}: {e}"))?;
+        let tcp = dns.connect(host, port).await.map_err(|e| format!("connect to {addr}: {e}"))?;
         if hc.kind != "http" {
             return Ok(());
         }
@@ -190,6 +189,7 @@ pub async fn monitor(
     wire: String,
     host: String,
     port: u16,
+    dns: crate::dns::Resolver,
     tx: mpsc::Sender<Change>,
     cancel: CancellationToken,
 ) {
@@ -197,7 +197,7 @@ pub async fn monitor(
     loop {
         let r = tokio::select! {
             _ = cancel.cancelled() => return,
-            r = check_once(&hc, &host, port) => r,
+            r = check_once(&hc, &host, port, dns) => r,
         };
         let detail = match &r {
             Ok(()) => String::new(),
@@ -256,7 +256,7 @@ mod tests {
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = l.local_addr().unwrap().port();
         let tcp = HealthCheck { kind: "tcp".into(), ..Default::default() };
-        assert!(check_once(&tcp, "127.0.0.1", port).await.is_ok());
+        assert!(check_once(&tcp, "127.0.0.1", port, Default::default()).await.is_ok());
         // A tiny HTTP server: /ok → 200, anything else → 503; it checks the configured header arrives.
         tokio::spawn(async move {
             use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -271,13 +271,13 @@ mod tests {
         });
         let header = vec![HeaderPair { name: "X-Check".into(), value: "yes".into() }];
         let good = HealthCheck { kind: "http".into(), path: "ok".into(), http_headers: header, ..Default::default() };
-        assert_eq!(check_once(&good, "127.0.0.1", port).await, Ok(()));
+        assert_eq!(check_once(&good, "127.0.0.1", port, Default::default()).await, Ok(()));
         let bad = HealthCheck { kind: "http".into(), path: "/down".into(), ..Default::default() };
-        let e = check_once(&bad, "127.0.0.1", port).await.unwrap_err();
+        let e = check_once(&bad, "127.0.0.1", port, Default::default()).await.unwrap_err();
         assert!(e.contains("503") && e.contains("/down"), "{e}");
         // Nothing listening: refused, named.
         let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let e = check_once(&tcp, "127.0.0.1", closed).await.unwrap_err();
+        let e = check_once(&tcp, "127.0.0.1", closed, Default::default()).await.unwrap_err();
         assert!(e.contains(&format!("127.0.0.1:{closed}")), "{e}");
     }
 }

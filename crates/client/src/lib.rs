@@ -20,6 +20,7 @@ pub mod auth;
 pub mod config;
 pub mod connector;
 pub mod diagnose;
+pub mod dns;
 pub mod engine;
 pub mod health;
 pub mod oidc;

@@ -105,13 +105,17 @@ impl std::fmt::Debug for TokenSource {
 
 impl TokenSource {
     /// Prepares a token source (no request yet). `secret` is the client secret.
-    pub fn new(cfg: &OidcClientConfig, secret: Secret) -> Result<TokenSource, OidcError> {
+    /// `dns`: where the token endpoint's host is looked up (`dnsServer`).
+    pub fn new(cfg: &OidcClientConfig, secret: Secret, dns: crate::dns::Resolver) -> Result<TokenSource, OidcError> {
         let url = TokenUrl::new(cfg.token_endpoint_url.clone())
             .map_err(|e| OidcError::BadUrl { url: cfg.token_endpoint_url.clone(), reason: e.to_string() })?;
         let mut b = reqwest::Client::builder()
             .timeout(Duration::from_secs(15))
             // OAuth2 token requests must not follow redirects (the oauth2 crate's advice: SSRF).
             .redirect(reqwest::redirect::Policy::none());
+        if dns != crate::dns::Resolver::System {
+            b = b.dns_resolver(std::sync::Arc::new(dns));
+        }
         if !cfg.trusted_ca_file.is_empty() {
             let pem = std::fs::read(&cfg.trusted_ca_file).map_err(|e| {
                 OidcError::Setup(format!("cannot read auth.oidc.trustedCaFile {}: {e}", cfg.trusted_ca_file))
@@ -305,8 +309,12 @@ fn decode_json(part: &str) -> Option<serde_json::Map<String, serde_json::Value>>
 }
 
 /// Fetches one token with `cfg` and describes it: the "Test sign-in" function.
-pub async fn test_sign_in(cfg: &OidcClientConfig, secret: Secret) -> Result<TokenInfo, OidcError> {
-    let src = TokenSource::new(cfg, secret)?;
+pub async fn test_sign_in(
+    cfg: &OidcClientConfig,
+    secret: Secret,
+    dns: crate::dns::Resolver,
+) -> Result<TokenInfo, OidcError> {
+    let src = TokenSource::new(cfg, secret, dns)?;
     let (token, lifetime) = src.fetch().await?;
     Ok(describe(token.expose(), lifetime))
 }
@@ -335,13 +343,13 @@ mod tests {
             token_endpoint_url: format!("http://127.0.0.1:{port}/application/o/token/"),
             ..Default::default()
         };
-        let e = test_sign_in(&cfg, Secret::new("super-secret")).await.unwrap_err().to_string();
+        let e = test_sign_in(&cfg, Secret::new("super-secret"), Default::default()).await.unwrap_err().to_string();
         assert!(
             e.contains(&format!("cannot reach the token endpoint http://127.0.0.1:{port}/application/o/token/")),
             "{e}"
         );
         assert!(!e.contains("super-secret"));
         let bad = OidcClientConfig { token_endpoint_url: "not a url".into(), ..cfg };
-        assert!(matches!(TokenSource::new(&bad, Secret::default()), Err(OidcError::BadUrl { .. })));
+        assert!(matches!(TokenSource::new(&bad, Secret::default(), Default::default()), Err(OidcError::BadUrl { .. })));
     }
 }

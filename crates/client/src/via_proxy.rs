@@ -142,6 +142,8 @@ pub fn socks5_reply_error(code: u8) -> Option<&'static str> {
 /// Options for the server connection: `transport.proxyURL`, `connectServerLocalIP`, `dialServerKeepalive`.
 #[derive(Debug, Clone, Default)]
 pub struct DialOptions {
+    /// Where host names are looked up (`dnsServer`).
+    pub dns: crate::dns::Resolver,
     pub proxy: Option<ProxyUrl>,
     pub local_ip: Option<IpAddr>,
     /// TCP keepalive idle time and interval; `None`: off.
@@ -162,10 +164,11 @@ pub enum DialError {
 /// Connects to `host:port` (the server), directly or through the proxy, from `local_ip` if given, with keepalive.
 pub async fn dial(host: &str, port: u16, opts: &DialOptions) -> Result<TcpStream, DialError> {
     let Some(proxy) = &opts.proxy else {
-        return Ok(tcp_to(&format!("{}:{port}", bracket(host)), opts).await?);
+        return Ok(tcp_to(host, port, opts).await?);
     };
     let perr = |reason: String| DialError::Proxy { addr: proxy.addr.clone(), reason };
-    let mut s = tcp_to(&proxy.addr, opts)
+    let (proxy_host, proxy_port) = split_host_port(&proxy.addr);
+    let mut s = tcp_to(proxy_host, proxy_port, opts)
         .await
         .map_err(|source| DialError::ProxyUnreachable { addr: proxy.addr.clone(), source })?;
     let target = format!("{}:{port}", bracket(host));
@@ -269,16 +272,27 @@ fn bracket(host: &str) -> String {
     }
 }
 
-/// A TCP connection to `addr` (resolved; each address tried in turn) from `local_ip`, with keepalive.
-async fn tcp_to(addr: &str, opts: &DialOptions) -> std::io::Result<TcpStream> {
+/// `host:port` (`[v6]:port` too) split; a missing or bad port is 0 (the URL was checked at load).
+fn split_host_port(addr: &str) -> (&str, u16) {
+    match addr.rsplit_once(':') {
+        Some((h, p)) if !h.is_empty() && (!h.contains(':') || h.starts_with('[')) => {
+            (h.trim_start_matches('[').trim_end_matches(']'), p.parse().unwrap_or(0))
+        }
+        _ => (addr, 0),
+    }
+}
+
+/// A TCP connection to `host:port` (looked up with `opts.dns`; each address tried in turn) from `local_ip`,
+/// with keepalive.
+async fn tcp_to(host: &str, port: u16, opts: &DialOptions) -> std::io::Result<TcpStream> {
     let mut last = None;
-    for sa in tokio::net::lookup_host(addr).await? {
+    for sa in opts.dns.lookup(host, port).await? {
         match tcp_one(sa, opts).await {
             Ok(s) => return Ok(s),
             Err(e) => last = Some(e),
         }
     }
-    Err(last.unwrap_or_else(|| std::io::Error::other(format!("{addr} resolves to no address"))))
+    Err(last.unwrap_or_else(|| std::io::Error::other(format!("{host} resolves to no address"))))
 }
 
 async fn tcp_one(sa: SocketAddr, opts: &DialOptions) -> std::io::Result<TcpStream> {
@@ -322,6 +336,13 @@ async fn read_head(s: &mut TcpStream) -> std::io::Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn proxy_addresses_split_into_host_and_port() {
+        assert_eq!(split_host_port("proxy.lan:3128"), ("proxy.lan", 3128));
+        assert_eq!(split_host_port("[2001:db8::1]:1080"), ("2001:db8::1", 1080));
+        assert_eq!(split_host_port("2001:db8::1"), ("2001:db8::1", 0));
+    }
 
     #[test]
     fn parses_frpc_proxy_urls() {

@@ -210,11 +210,17 @@ async fn stun_request(sock: &UdpSocket, server: SocketAddr) -> Result<stun::Bind
 }
 
 /// frp's `Prepare`: two mapped addresses from the STUN server (and its other address) on one fresh socket.
-async fn prepare(stun_server: &str, disable_assisted: bool) -> Result<Prepared, XtcpError> {
+async fn prepare(stun_server: &str, dns: crate::dns::Resolver, disable_assisted: bool) -> Result<Prepared, XtcpError> {
     let err = |reason: String| XtcpError::Stun { server: stun_server.to_string(), reason };
-    let server = tokio::net::lookup_host(stun_server)
+    let (host, port) = match stun_server.rsplit_once(':') {
+        Some((h, p)) => (h, p.parse::<u16>().map_err(|_| err("its port is not a number".into()))?),
+        None => return Err(err("give it as host:port".into())),
+    };
+    let server = dns
+        .lookup(host, port)
         .await
         .map_err(|e| err(format!("cannot resolve it: {e}")))?
+        .into_iter()
         .find(SocketAddr::is_ipv4)
         .ok_or_else(|| err("it has no IPv4 address".into()))?;
     let bind: SocketAddr =
@@ -333,6 +339,8 @@ pub struct ProviderCtx {
     pub link: Arc<ControlLink>,
     /// `natHoleStunServer`.
     pub stun_server: String,
+    /// Where `natHoleStunServer` and local services are looked up (`dnsServer`).
+    pub dns: crate::dns::Resolver,
     /// `transport.quic.*`.
     pub quic: portway_proto::quic::QuicTuning,
 }
@@ -348,7 +356,7 @@ pub async fn serve_provider(
     cancel: tokio_util::sync::CancellationToken,
 ) {
     let disable = p.nat_traversal.as_ref().is_some_and(|n| n.disable_assisted_addrs);
-    let prepared = match prepare(&ctx.stun_server, disable).await {
+    let prepared = match prepare(&ctx.stun_server, ctx.dns, disable).await {
         Ok(x) => x,
         Err(e) => return warn!(proxy = %p.name, error = %e, "xtcp: cannot prepare the hole punch"),
     };
@@ -413,11 +421,12 @@ async fn serve_quic(
             },
         };
         let stream: BoxedIo = Box::new(QuicStream::new(send, recv));
-        let (p, key, cancel) = (p.clone(), key.clone(), cancel.clone());
+        let (p, key, cancel, dns) = (p.clone(), key.clone(), cancel.clone(), ctx.dns);
         tokio::spawn(
             async move {
                 let local = format!("{}:{}", p.local_ip, p.local_port);
-                let mut local_conn = match tokio::time::timeout(LOCAL_DIAL_TIMEOUT, TcpStream::connect(&local)).await {
+                let dial = dns.connect(&p.local_ip, p.local_port);
+                let mut local_conn = match tokio::time::timeout(LOCAL_DIAL_TIMEOUT, dial).await {
                     Ok(Ok(c)) => c,
                     _ => return warn!(proxy = %p.name, local = %local, "local service unreachable; xtcp stream closed"),
                 };
@@ -681,7 +690,7 @@ async fn make_nat_hole(env: &VisitorEnv, v: &VisitorConfig) -> Result<QuicClient
         return Err(XtcpError::Refused { proxy, error: r.error });
     }
     let disable = v.nat_traversal.as_ref().is_some_and(|n| n.disable_assisted_addrs);
-    let prepared = prepare(&env.cfg.nat_hole_stun_server, disable).await?;
+    let prepared = prepare(&env.cfg.nat_hole_stun_server, env.cfg.resolver(), disable).await?;
     info!(addresses = ?prepared.mapped, assisted = ?prepared.assisted, "xtcp: nathole prepare success");
     let ts = now_ts();
     let tid = nathole::new_id(ts);

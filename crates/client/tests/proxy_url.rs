@@ -5,9 +5,6 @@
 //! names the proxy and never the password), a proxy that is not there, and `connectServerLocalIP`.
 #![allow(clippy::unwrap_used)]
 
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
-
 use portway_client::status::ConnState;
 use portway_client::{ClientConfig, ClientHandle, ProxyState, SecretSource};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -15,61 +12,18 @@ use tokio::net::{TcpListener, TcpStream};
 
 #[path = "../../server/tests/support/mod.rs"]
 mod support;
-use support::{free_port, tcp_echo as echo_service, wait_for, TestServer, T};
+use support::{
+    free_port, spawn_logged, start_client_without_warnings, tcp_echo as echo_service, wait_for, wait_listening,
+    LoggedProc, TestServer, T,
+};
 
 async fn start_server(mux: bool) -> TestServer {
     let toml = format!("bindAddr = \"127.0.0.1\"\nbindPort = 0\nauth.token = \"t\"\ntransport.tcpMux = {mux}\n");
     support::start_server_with(&toml).await.0
 }
 
-/// A proxy process, killed on drop, its output in a temporary file.
-struct ProxyProc {
-    child: Child,
-    port: u16,
-    log: std::path::PathBuf,
-}
-
-impl ProxyProc {
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for ProxyProc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_file(&self.log);
-    }
-}
-
-fn spawn_logged(program: &str, args: &[String], port: u16, what: &str) -> ProxyProc {
-    let log = std::env::temp_dir().join(format!("portway-test-{}-{what}-{port}.log", std::process::id()));
-    let out = std::fs::File::create(&log).unwrap();
-    let child = Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(out.try_clone().unwrap())
-        .stderr(out)
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!("cannot start {program} ({e}): install it (apt-get install {program}; see scripts/apt-packages.txt)")
-        });
-    ProxyProc { child, port, log }
-}
-
-async fn wait_listening(port: u16) {
-    for _ in 0..200 {
-        if TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("nothing listens on {port}");
-}
-
 /// tinyproxy in the foreground with Basic auth alice / `pass`.
-async fn tinyproxy(pass: &str) -> ProxyProc {
+async fn tinyproxy(pass: &str) -> LoggedProc {
     let port = free_port();
     let conf = std::env::temp_dir().join(format!("portway-test-{}-tinyproxy-{port}.conf", std::process::id()));
     std::fs::write(
@@ -83,7 +37,7 @@ async fn tinyproxy(pass: &str) -> ProxyProc {
 }
 
 /// microsocks with user alice / `pass`.
-async fn microsocks(pass: &str) -> ProxyProc {
+async fn microsocks(pass: &str) -> LoggedProc {
     let port = free_port();
     let args: Vec<String> =
         ["-i", "127.0.0.1", "-p", &port.to_string(), "-u", "alice", "-P", pass].iter().map(|s| s.to_string()).collect();
@@ -93,13 +47,10 @@ async fn microsocks(pass: &str) -> ProxyProc {
 }
 
 fn client(server_port: u16, transport: &str, remote_port: u16, local_port: u16) -> ClientHandle {
-    let toml = format!(
+    start_client_without_warnings(&format!(
         "serverAddr = \"127.0.0.1\"\nserverPort = {server_port}\nauth.token = \"t\"\nloginFailExit = false\n{transport}\n\n\
          [[proxies]]\nname = \"echo\"\ntype = \"tcp\"\nlocalIP = \"127.0.0.1\"\nlocalPort = {local_port}\nremotePort = {remote_port}\n"
-    );
-    let loaded = ClientConfig::parse(&toml, "test-frpc.toml").unwrap();
-    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
-    portway_client::start(loaded.config, SecretSource::FromConfig)
+    ))
 }
 
 async fn echo(port: u16, data: &[u8]) {

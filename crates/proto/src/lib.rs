@@ -25,6 +25,7 @@ pub mod auth;
 pub mod codec;
 pub mod compress;
 pub mod crypto;
+pub mod dns;
 pub mod limit;
 pub mod msg;
 pub mod mux;

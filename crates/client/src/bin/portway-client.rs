@@ -105,7 +105,7 @@ fn main() -> anyhow::Result<()> {
         );
         let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
         let secret = portway_client::Secret::new(cfg.auth.oidc.client_secret.clone());
-        let info = rt.block_on(portway_client::oidc::test_sign_in(&cfg.auth.oidc, secret))?;
+        let info = rt.block_on(portway_client::oidc::test_sign_in(&cfg.auth.oidc, secret, cfg.resolver()))?;
         println!("issuer:    {}", info.issuer);
         println!("subject:   {}", info.subject);
         println!("client:    {}", info.client_id);

@@ -93,6 +93,13 @@ pub fn start_client(toml: &str) -> ClientHandle {
     portway_client::start(cfg, SecretSource::FromConfig)
 }
 
+/// [`start_client`] for a file that must load without a warning (every key in it is meant to be understood).
+pub fn start_client_without_warnings(toml: &str) -> ClientHandle {
+    let loaded = ClientConfig::parse(toml, "test-frpc.toml").unwrap();
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    portway_client::start(loaded.config, SecretSource::FromConfig)
+}
+
 pub async fn wait_running(h: &ClientHandle, names: &[&str]) {
     let mut rx = h.watch();
     let ok = tokio::time::timeout(T, async {
@@ -183,4 +190,54 @@ pub async fn wait_for_within(
     })
     .await;
     assert!(r.is_ok() && ok(&h.status()), "{what}: {:#?}", h.status());
+}
+
+/// A helper process of a test (an outbound proxy, a DNS server), killed on drop, its output in a temporary file.
+pub struct LoggedProc {
+    child: std::process::Child,
+    /// The port it serves.
+    pub port: u16,
+    log: std::path::PathBuf,
+}
+
+impl LoggedProc {
+    /// What it printed so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for LoggedProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.log);
+    }
+}
+
+/// Starts `program` with its output in a temporary file; a missing program fails naming the package to install.
+pub fn spawn_logged(program: &str, args: &[String], port: u16, what: &str) -> LoggedProc {
+    let log = std::env::temp_dir().join(format!("portway-test-{}-{what}-{port}.log", std::process::id()));
+    let out = std::fs::File::create(&log).unwrap();
+    let child = std::process::Command::new(program)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(out.try_clone().unwrap())
+        .stderr(out)
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("cannot start {program} ({e}): install it (apt-get install {program}; see scripts/apt-packages.txt)")
+        });
+    LoggedProc { child, port, log }
+}
+
+/// Waits (bounded: 10 s) until something accepts TCP connections on 127.0.0.1:`port`.
+pub async fn wait_listening(port: u16) {
+    for _ in 0..200 {
+        if TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("nothing listens on {port}");
 }
