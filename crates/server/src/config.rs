@@ -74,6 +74,9 @@ pub struct ServerConfig {
     pub auth: AuthConfig,
     pub allow_ports: Vec<PortRange>,
     pub max_ports_per_client: i64,
+    /// frps's `detailedErrorsToClient` (default true): refusals sent to clients carry the reason; off, only frps's
+    /// summary ("register control error", "new proxy [NAME] error", ...); the server's log keeps the reason.
+    pub detailed_errors_to_client: bool,
     pub user_conn_timeout: i64,
     /// frps's xtcp statistics lifetime (hours): accepted, no effect (Portway keeps no punching statistics).
     pub nathole_analysis_data_reserve_hours: i64,
@@ -311,6 +314,18 @@ impl PortwayConfig {
     }
 }
 
+impl ServerConfig {
+    /// What a refusal tells the client: the reason, or with `detailedErrorsToClient = false` only `summary`
+    /// (frps's words for the step that failed).
+    pub fn error_to_client(&self, summary: impl FnOnce() -> String, reason: String) -> String {
+        if self.detailed_errors_to_client {
+            reason
+        } else {
+            summary()
+        }
+    }
+}
+
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
@@ -320,6 +335,7 @@ impl Default for ServerConfig {
             auth: AuthConfig::default(),
             allow_ports: Vec::new(),
             max_ports_per_client: 0,
+            detailed_errors_to_client: true,
             user_conn_timeout: 10,
             nathole_analysis_data_reserve_hours: 168,
             udp_packet_size: 1500,
@@ -478,12 +494,6 @@ pub const MAX_UDP_PACKET_SIZE: i64 = 7_500;
 /// (the feature changes what the server does for clients) or only warned about.
 const UNSUPPORTED: &[portway_config::Unsupported] = &[
     ("sshTunnelGateway", "frps's SSH tunnel gateway", "clients connect with frpc or Portway", false),
-    (
-        "detailedErrorsToClient",
-        "frps's switch for error details sent to clients",
-        "Portway always sends the reason",
-        false,
-    ),
     ("log.disablePrintColor", "frp's log colour switch", "colour is on only on a terminal", false),
     ("auth.oidc.tokenSource", "an OIDC token source", "remove it", true),
 ];

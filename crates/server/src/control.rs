@@ -56,6 +56,10 @@ impl std::ops::Deref for Shared {
     }
 }
 
+/// frps's summary of a refused login (what the client reads with `detailedErrorsToClient = false`).
+fn register_control() -> String {
+    "register control error".into()
+}
 /// Writes a refusal to a client that failed login, then lets the connection drop.
 pub(crate) async fn refuse_login(conn: &mut BoxedIo, wire: Wire, error: String) {
     let resp =
@@ -184,7 +188,8 @@ impl Control {
                 }
                 Err(e) => {
                     info!(run_id = %self.run_id, error = %e, "work connection refused by a server plugin");
-                    let refusal = Message::StartWorkConn(StartWorkConn { error: e.to_string(), ..Default::default() });
+                    let error = self.shared.cfg.error_to_client(|| "invalid NewWorkConn".into(), e.to_string());
+                    let refusal = Message::StartWorkConn(StartWorkConn { error, ..Default::default() });
                     let _ = conn.wire.write_msg(&mut conn.io, &refusal).await;
                     return false;
                 }
@@ -368,7 +373,7 @@ pub async fn login(
             if shared.guard.record_failure(peer.ip()) {
                 warn!(address = %peer.ip(), window = ?crate::guard::WINDOW, "too many failed logins from this address; refusing its connections for a while");
             }
-            refuse_login(&mut conn, wire, e.to_string()).await;
+            refuse_login(&mut conn, wire, shared.cfg.error_to_client(register_control, e.to_string())).await;
             return;
         }
     };
@@ -386,7 +391,7 @@ pub async fn login(
             }
             Err(e) => {
                 warn!(user = %login.user, hostname = %login.hostname, error = %e, "login refused by a server plugin");
-                refuse_login(&mut conn, wire, e.to_string()).await;
+                refuse_login(&mut conn, wire, shared.cfg.error_to_client(register_control, e.to_string())).await;
                 return;
             }
         }
@@ -402,7 +407,7 @@ pub async fn login(
                 );
                 drop(controls);
                 warn!(error = %msg, "login refused");
-                refuse_login(&mut conn, wire, msg).await;
+                refuse_login(&mut conn, wire, shared.cfg.error_to_client(register_control, msg)).await;
                 return;
             }
         }
@@ -577,6 +582,7 @@ async fn run(ctl: Arc<Control>, conn: BoxedIo, channel: Channel, mut rx: mpsc::R
                     Ok(remote_addr) => NewProxyResp { proxy_name: name, remote_addr, error: String::new() },
                     Err(error) => {
                         warn!(proxy = %name, %error, "proxy refused");
+                        let error = shared.cfg.error_to_client(|| format!("new proxy [{name}] error"), error);
                         NewProxyResp { proxy_name: name, remote_addr: String::new(), error }
                     }
                 };

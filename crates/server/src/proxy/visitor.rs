@@ -166,7 +166,7 @@ pub async fn serve(
     let checked = check(&hub.cfg, secrets, &v, client);
     let error = match &checked {
         Ok(_) => String::new(),
-        Err(e) => e.to_string(),
+        Err(e) => hub.cfg.error_to_client(|| "register visitor conn error".into(), e.to_string()),
     };
     let resp = Message::NewVisitorConnResp(NewVisitorConnResp { proxy_name: name.clone(), error });
     let (secret, user) = match checked {
