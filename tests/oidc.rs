@@ -497,3 +497,42 @@ async fn short_lived_tokens_with_heartbeat_and_work_conn_scopes_renew_without_dr
     })
     .await
 }
+
+/// frpc's `auth.oidc.tokenSource` (type file): the access token is read from a file at every login, nothing is
+/// requested; a token written there by something else (here: fetched from the provider by the test) logs in and
+/// carries traffic; an emptied file is named at the next login.
+#[tokio::test]
+async fn an_access_token_read_from_a_file_logs_in() {
+    bounded(async {
+        let p = provider().await;
+        let (echo, _e) = echo_server().await;
+        let server = start_server(&oidc_server_toml(&p, ""), 0).await;
+        let dir = std::env::temp_dir().join(format!("portway-token-source-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let file = dir.join("token");
+        std::fs::write(&file, format!("{}\n", fetch_token(&p, CLIENT_ID, CLIENT_SECRET).await)).expect("write token");
+        let issued = p.tokens_issued().await;
+        let remote = free_port();
+        let toml = format!(
+            "serverAddr = \"127.0.0.1\"\nserverPort = {}\nloginFailExit = false\nauth.method = \"oidc\"\n\
+             auth.oidc.tokenSource.type = \"file\"\nauth.oidc.tokenSource.file.path = \"{}\"\n{}",
+            server.addr.port(),
+            file.display(),
+            tcp_proxy("web", echo, remote, "")
+        );
+        let h = start_client(client_config(&toml));
+        wait_running(&h, &["web"]).await;
+        let d = pattern(4096, 7);
+        assert_eq!(echo_through(remote, &d).await.expect("through the tunnel"), sha256(&d));
+        assert_eq!(p.tokens_issued().await, issued, "the client asked the provider for a token");
+        h.stop().await.expect("stop");
+        // An empty file: the login fails naming the file, nothing is sent.
+        std::fs::write(&file, "\n").expect("empty the file");
+        let once = toml.replace("loginFailExit = false", "loginFailExit = true");
+        let err = start_client(client_config(&once)).wait().await.expect_err("empty token file").to_string();
+        assert!(err.contains(&file.display().to_string()) && err.contains("empty"), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
+        server.shutdown().await;
+    })
+    .await
+}

@@ -278,6 +278,17 @@ pub struct OidcClientConfig {
     pub insecure_skip_verify: bool,
     #[serde(rename = "proxyURL", skip_serializing_if = "String::is_empty")]
     pub proxy_url: String,
+    /// frp's `auth.oidc.tokenSource` (type `file`): the access token is read from this file each time one is
+    /// needed, instead of a token request; it excludes every other `auth.oidc.*` key (frp's rule).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_source: Option<ValueSource>,
+}
+
+impl OidcClientConfig {
+    /// `auth.oidc.tokenSource.file.path` when the token comes from a file.
+    pub fn token_file(&self) -> Option<&str> {
+        self.token_source.as_ref().filter(|s| s.kind == "file").map(|s| s.file.path.as_str())
+    }
 }
 
 /// `transport.*` on the client.
@@ -753,7 +764,6 @@ const UNSUPPORTED: &[portway_config::Unsupported] = &[
     ("visitors[].plugin", "a visitor plugin", "remove it: the visitor listens on bindAddr:bindPort", true),
     ("featureGates", "frp's feature gates", "remove it", false),
     ("log.disablePrintColor", "frp's log colour switch", "colour is on only on a terminal", false),
-    ("auth.oidc.tokenSource", "an OIDC token source", "give clientID and clientSecret", true),
 ];
 
 /// How a file is loaded.
@@ -968,6 +978,38 @@ impl ClientConfig {
             return Err(bad("serverPort".into(), "must be 1..=65535".into()));
         }
         crate::dns::Resolver::parse(&self.dns_server).map_err(|m| bad("dnsServer".into(), m))?;
+        if let Some(src) = &self.auth.oidc.token_source {
+            let o = &self.auth.oidc;
+            let others = [
+                ("clientID", o.client_id.is_empty()),
+                ("clientSecret", o.client_secret.is_empty()),
+                ("audience", o.audience.is_empty()),
+                ("scope", o.scope.is_empty()),
+                ("tokenEndpointURL", o.token_endpoint_url.is_empty()),
+                ("additionalEndpointParams", o.additional_endpoint_params.is_empty()),
+                ("trustedCaFile", o.trusted_ca_file.is_empty()),
+                ("insecureSkipVerify", !o.insecure_skip_verify),
+                ("proxyURL", o.proxy_url.is_empty()),
+            ];
+            let set: Vec<String> =
+                others.iter().filter(|(_, empty)| !empty).map(|(k, _)| format!("auth.oidc.{k}")).collect();
+            let message = match src.kind.as_str() {
+                _ if !set.is_empty() => Some(format!(
+                    "the token comes from the source, so it excludes the other auth.oidc keys (frp's rule): remove {} \
+                     or the tokenSource",
+                    set.join(", ")
+                )),
+                "file" if src.file.path.trim().is_empty() => {
+                    Some("`file.path` is empty: name the file holding the access token".into())
+                }
+                "file" => None,
+                "exec" => Some("type \"exec\" runs a command, which Portway does not do; use type \"file\"".into()),
+                t => Some(format!("type {t:?} is not \"file\"")),
+            };
+            if let Some(m) = message {
+                return Err(bad("auth.oidc.tokenSource".into(), m));
+            }
+        }
         let t = &self.transport;
         if !t.proxy_url.trim().is_empty() {
             crate::via_proxy::ProxyUrl::parse(&t.proxy_url).map_err(|m| bad("transport.proxyURL".into(), m))?;
@@ -1015,11 +1057,13 @@ impl ClientConfig {
         }
         match self.auth.method.as_str() {
             "token" => {}
+            // With tokenSource (checked above) the token is read, not requested.
+            "oidc" if self.auth.oidc.token_source.is_some() => {}
             "oidc" => {
                 if self.auth.oidc.token_endpoint_url.is_empty() {
                     return Err(bad(
                         "auth.oidc.tokenEndpointURL".into(),
-                        "required when auth.method = \"oidc\"".into(),
+                        "required when auth.method = \"oidc\" (or give auth.oidc.tokenSource)".into(),
                     ));
                 }
                 if self.auth.oidc.client_id.is_empty() {
@@ -1415,6 +1459,21 @@ mod tests {
             "{:?}",
             l.warnings
         );
+        // auth.oidc.tokenSource: a file, alone among the auth.oidc keys.
+        let base = "auth.method = \"oidc\"\nauth.oidc.tokenSource.type = \"file\"\n";
+        let l = ClientConfig::parse(&format!("{base}auth.oidc.tokenSource.file.path = \"/run/token\"\n"), "f").unwrap();
+        assert_eq!(l.config.auth.oidc.token_file(), Some("/run/token"));
+        let e = ClientConfig::parse(
+            &format!("{base}auth.oidc.tokenSource.file.path = \"/t\"\nauth.oidc.clientID = \"x\"\n"),
+            "f",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("auth.oidc.tokenSource") && e.contains("remove auth.oidc.clientID"), "{e}");
+        let e = ClientConfig::parse(base, "f").unwrap_err().to_string();
+        assert!(e.contains("`file.path` is empty"), "{e}");
+        let e = ClientConfig::parse(&base.replace("file", "exec"), "f").unwrap_err().to_string();
+        assert!(e.contains("use type \"file\""), "{e}");
         // dnsServer: an address, the port optional; a name is refused saying why.
         let l = ClientConfig::parse("dnsServer = \"8.8.8.8\"\n", "f").unwrap();
         assert!(l.warnings.is_empty(), "{:?}", l.warnings);

@@ -654,6 +654,11 @@ fn oidc_failure(cfg: &ClientConfig, e: &OidcError) -> Step {
             format!("the provider refused the token request ({error})"),
             "Check auth.oidc.scope, auth.oidc.audience and the application's settings at the provider.".into(),
         ),
+        OidcError::TokenFile { path, .. } => (
+            "tokenFile",
+            format!("the access token cannot be taken from {path}"),
+            "Check auth.oidc.tokenSource.file.path: the file must exist, be readable and hold the access token.".into(),
+        ),
         OidcError::BadResponse(_) => (
             "badResponse",
             "the token endpoint answered something that is not a token".into(),

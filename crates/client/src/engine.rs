@@ -674,7 +674,12 @@ pub(crate) fn credentials(
     let heartbeats = a.additional_scopes.iter().any(|s| s == "HeartBeats");
     let work_conns = a.additional_scopes.iter().any(|s| s == "NewWorkConns");
     if a.method == "oidc" {
-        let secret = secret.resolve(&a.oidc.client_secret)?;
+        // With auth.oidc.tokenSource there is no client secret to find.
+        let secret = if a.oidc.token_file().is_some() {
+            crate::secret::Secret::default()
+        } else {
+            secret.resolve(&a.oidc.client_secret)?
+        };
         let source =
             Arc::new(crate::oidc::TokenSource::new(&a.oidc, secret, cfg.resolver()).map_err(ClientAuthError::from)?);
         // The control cipher is keyed by auth.token whatever the auth method (frp's behaviour).

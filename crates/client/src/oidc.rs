@@ -69,6 +69,14 @@ pub enum OidcError {
     /// A response that is not a token response.
     #[error("the token endpoint answered something that is not an OAuth2 token response: {0}")]
     BadResponse(String),
+    /// `auth.oidc.tokenSource`: the file cannot be read or is empty.
+    #[error("cannot take the access token from {path} (auth.oidc.tokenSource.file.path): {reason}")]
+    TokenFile {
+        /// The file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
 }
 
 fn desc(d: &str) -> String {
@@ -90,7 +98,8 @@ struct Cached {
 pub struct TokenSource {
     cfg: OidcClientConfig,
     secret: Secret,
-    url: TokenUrl,
+    /// `None` with `auth.oidc.tokenSource` (no request is made).
+    url: Option<TokenUrl>,
     http: reqwest::Client,
     cached: Mutex<Option<Cached>>,
     use_form: AtomicBool,
@@ -99,7 +108,11 @@ pub struct TokenSource {
 
 impl std::fmt::Debug for TokenSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenSource").field("client_id", &self.cfg.client_id).field("url", &self.url.as_str()).finish()
+        f.debug_struct("TokenSource")
+            .field("client_id", &self.cfg.client_id)
+            .field("url", &self.url.as_ref().map(|u| u.as_str()))
+            .field("token_file", &self.cfg.token_file())
+            .finish()
     }
 }
 
@@ -107,8 +120,13 @@ impl TokenSource {
     /// Prepares a token source (no request yet). `secret` is the client secret.
     /// `dns`: where the token endpoint's host is looked up (`dnsServer`).
     pub fn new(cfg: &OidcClientConfig, secret: Secret, dns: crate::dns::Resolver) -> Result<TokenSource, OidcError> {
-        let url = TokenUrl::new(cfg.token_endpoint_url.clone())
-            .map_err(|e| OidcError::BadUrl { url: cfg.token_endpoint_url.clone(), reason: e.to_string() })?;
+        let url = match cfg.token_file() {
+            Some(_) => None,
+            None => Some(
+                TokenUrl::new(cfg.token_endpoint_url.clone())
+                    .map_err(|e| OidcError::BadUrl { url: cfg.token_endpoint_url.clone(), reason: e.to_string() })?,
+            ),
+        };
         let mut b = reqwest::Client::builder()
             .timeout(Duration::from_secs(15))
             // OAuth2 token requests must not follow redirects (the oauth2 crate's advice: SSRF).
@@ -155,6 +173,10 @@ impl TokenSource {
 
     /// A valid access token: the cached one, or a fresh one when it is close to expiry.
     pub async fn token(&self) -> Result<Secret, OidcError> {
+        if let Some(path) = self.cfg.token_file() {
+            // Read each time, as frpc: whatever writes the file (a sidecar, a workload identity) renews it.
+            return read_token_file(path).await.map(|(t, _)| t);
+        }
         let mut cached = self.cached.lock().await;
         if let Some(c) = cached.as_ref() {
             if Instant::now() < c.renew_at {
@@ -184,6 +206,9 @@ impl TokenSource {
 
     /// Fetches a new token, bypassing the cache. Returns it and its lifetime.
     pub async fn fetch(&self) -> Result<(Secret, Duration), OidcError> {
+        if let Some(path) = self.cfg.token_file() {
+            return read_token_file(path).await;
+        }
         let form_first = self.use_form.load(Ordering::Relaxed);
         match self.request(form_first).await {
             Err(OidcError::InvalidClient { .. }) if !form_first => {
@@ -199,6 +224,9 @@ impl TokenSource {
     }
 
     async fn request(&self, form: bool) -> Result<(Secret, Duration), OidcError> {
+        let Some(url) = self.url.clone() else {
+            return Err(OidcError::Setup("no auth.oidc.tokenEndpointURL".into()));
+        };
         let client = openidconnect::core::CoreClient::new(
             ClientId::new(self.cfg.client_id.clone()),
             openidconnect::IssuerUrl::new("https://unused.invalid/".into())
@@ -207,7 +235,7 @@ impl TokenSource {
         )
         .set_client_secret(ClientSecret::new(self.secret.expose().to_string()))
         .set_auth_type(if form { AuthType::RequestBody } else { AuthType::BasicAuth })
-        .set_token_uri(self.url.clone());
+        .set_token_uri(url.clone());
         let mut req = client.exchange_client_credentials();
         for s in self.cfg.scope.split([' ', ',']).filter(|s| !s.is_empty()) {
             req = req.add_scope(Scope::new(s.to_string()));
@@ -218,7 +246,7 @@ impl TokenSource {
         for (k, v) in &self.cfg.additional_endpoint_params {
             req = req.add_extra_param(k.clone(), v.clone());
         }
-        debug!(url = %self.url.as_str(), client_id = %self.cfg.client_id, form, "requesting an access token");
+        debug!(url = %url.as_str(), client_id = %self.cfg.client_id, form, "requesting an access token");
         let resp = req.request_async(&self.http).await.map_err(|e| self.map_error(e))?;
         self.fetches.fetch_add(1, Ordering::Relaxed);
         let lifetime = resp.expires_in().unwrap_or(Duration::from_secs(300));
@@ -248,7 +276,8 @@ impl TokenSource {
                     reason = format!("{reason}: {s}");
                     src = s.source();
                 }
-                OidcError::Unreachable { url: self.url.as_str().to_string(), reason }
+                let url = self.url.as_ref().map(|u| u.as_str().to_string()).unwrap_or_default();
+                OidcError::Unreachable { url, reason }
             }
             RequestTokenError::Parse(e, body) => {
                 let snippet: String = String::from_utf8_lossy(&body).chars().take(200).collect();
@@ -257,6 +286,20 @@ impl TokenSource {
             RequestTokenError::Other(s) => OidcError::BadResponse(s),
         }
     }
+}
+
+/// `auth.oidc.tokenSource`'s file: its content, trimmed, and the token's remaining lifetime (from its `exp`
+/// claim; zero when it has none).
+async fn read_token_file(path: &str) -> Result<(Secret, Duration), OidcError> {
+    let err = |reason: String| OidcError::TokenFile { path: path.to_string(), reason };
+    let text = tokio::fs::read_to_string(path).await.map_err(|e| err(e.to_string()))?;
+    let token = text.trim();
+    if token.is_empty() {
+        return Err(err("the file is empty".into()));
+    }
+    let exp = describe(token, Duration::ZERO).expires_at;
+    let left = exp.saturating_sub(crate::auth::now_ts()).max(0) as u64;
+    Ok((Secret::new(token), Duration::from_secs(left)))
 }
 
 /// What a token says about itself, for `portway-client token` and the app's "Test sign-in" (never the token).

@@ -26,8 +26,10 @@ async fn refusals(server_extra: &str, token: &str, remote: u16) -> (String, Stri
     let ConnState::Error { reason: login, .. } = bad.status().conn else { unreachable!() };
     bad.cancel_token().cancel();
     let good = start_client(&client_toml("right"));
-    wait_for(&good, "proxy refused", |s| matches!(s.proxies.get("web").map(|p| &p.state), Some(ProxyState::Error { .. })))
-        .await;
+    wait_for(&good, "proxy refused", |s| {
+        matches!(s.proxies.get("web").map(|p| &p.state), Some(ProxyState::Error { .. }))
+    })
+    .await;
     let proxy = format!("{:?}", good.status().proxies["web"].state);
     good.cancel_token().cancel();
     (login, proxy)
