@@ -1,6 +1,6 @@
 //! Name lookups of the client: the system's resolver, or frpc's `dnsServer` (one DNS server asked directly, for
 //! every name the client looks up: the server address, `transport.proxyURL`'s host, local services, health
-//! checks, plugins' destinations, the STUN server, the OIDC token endpoint).
+//! checks, the socks5 and http_proxy plugins' destinations, the STUN server, the OIDC token endpoint).
 //!
 //! As Go's resolver with a fixed server (what frpc does): `/etc/hosts` first, then an A and an AAAA question sent
 //! together over UDP (twice, 2.5 s each), again over TCP when the answer is truncated; IPv4 addresses first.
@@ -73,6 +73,12 @@ impl Resolver {
         Ok(ips.into_iter().map(|ip| SocketAddr::new(ip, port)).collect())
     }
 
+    /// [`Resolver::connect`] to an address written `host:port` (`[v6]:port`).
+    pub async fn connect_addr(&self, addr: &str) -> std::io::Result<TcpStream> {
+        let (host, port) = split_host_port(addr);
+        self.connect(host, port).await
+    }
+
     /// A TCP connection to `host:port`: each address in turn, the last error if none answers.
     pub async fn connect(&self, host: &str, port: u16) -> std::io::Result<TcpStream> {
         let mut last = None;
@@ -83,6 +89,16 @@ impl Resolver {
             }
         }
         Err(last.unwrap_or_else(|| std::io::Error::other(format!("{host} has no address"))))
+    }
+}
+
+/// `host:port` (`[v6]:port` too) split; a missing or bad port is 0 (the URL was checked at load).
+pub fn split_host_port(addr: &str) -> (&str, u16) {
+    match addr.rsplit_once(':') {
+        Some((h, p)) if !h.is_empty() && (!h.contains(':') || h.starts_with('[')) => {
+            (h.trim_start_matches('[').trim_end_matches(']'), p.parse().unwrap_or(0))
+        }
+        _ => (addr, 0),
     }
 }
 
@@ -233,6 +249,13 @@ mod tests {
         assert_eq!(Resolver::parse("[2001:db8::1]:54"), Ok(Resolver::Server("[2001:db8::1]:54".parse().unwrap())));
         let e = Resolver::parse("dns.google").unwrap_err();
         assert!(e.contains("not supported") && e.contains("give its address"), "{e}");
+    }
+
+    #[test]
+    fn proxy_addresses_split_into_host_and_port() {
+        assert_eq!(split_host_port("proxy.lan:3128"), ("proxy.lan", 3128));
+        assert_eq!(split_host_port("[2001:db8::1]:1080"), ("2001:db8::1", 1080));
+        assert_eq!(split_host_port("2001:db8::1"), ("2001:db8::1", 0));
     }
 
     #[test]

@@ -952,7 +952,7 @@ impl WorkCtx {
             let extra = proxy_protocol_header(&p, &start);
             let r = tokio::select! {
                 _ = proxy_cancel.cancelled() => None,
-                r = Box::pin(crate::plugin::serve(plugin, work, extra)) => r,
+                r = Box::pin(crate::plugin::serve(plugin, work, extra, self.cfg.resolver())) => r,
             };
             if let Some((inb, outb)) = r {
                 self.count_bytes(&p.name, inb, outb);

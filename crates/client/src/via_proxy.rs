@@ -167,7 +167,7 @@ pub async fn dial(host: &str, port: u16, opts: &DialOptions) -> Result<TcpStream
         return Ok(tcp_to(host, port, opts).await?);
     };
     let perr = |reason: String| DialError::Proxy { addr: proxy.addr.clone(), reason };
-    let (proxy_host, proxy_port) = split_host_port(&proxy.addr);
+    let (proxy_host, proxy_port) = crate::dns::split_host_port(&proxy.addr);
     let mut s = tcp_to(proxy_host, proxy_port, opts)
         .await
         .map_err(|source| DialError::ProxyUnreachable { addr: proxy.addr.clone(), source })?;
@@ -272,16 +272,6 @@ fn bracket(host: &str) -> String {
     }
 }
 
-/// `host:port` (`[v6]:port` too) split; a missing or bad port is 0 (the URL was checked at load).
-fn split_host_port(addr: &str) -> (&str, u16) {
-    match addr.rsplit_once(':') {
-        Some((h, p)) if !h.is_empty() && (!h.contains(':') || h.starts_with('[')) => {
-            (h.trim_start_matches('[').trim_end_matches(']'), p.parse().unwrap_or(0))
-        }
-        _ => (addr, 0),
-    }
-}
-
 /// A TCP connection to `host:port` (looked up with `opts.dns`; each address tried in turn) from `local_ip`,
 /// with keepalive.
 async fn tcp_to(host: &str, port: u16, opts: &DialOptions) -> std::io::Result<TcpStream> {
@@ -336,13 +326,6 @@ async fn read_head(s: &mut TcpStream) -> std::io::Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn proxy_addresses_split_into_host_and_port() {
-        assert_eq!(split_host_port("proxy.lan:3128"), ("proxy.lan", 3128));
-        assert_eq!(split_host_port("[2001:db8::1]:1080"), ("2001:db8::1", 1080));
-        assert_eq!(split_host_port("2001:db8::1"), ("2001:db8::1", 0));
-    }
 
     #[test]
     fn parses_frpc_proxy_urls() {

@@ -1,7 +1,7 @@
 //! frpc's `dnsServer` against a real DNS server on 127.0.0.1: dnsmasq (Debian's `dnsmasq-base`,
 //! `scripts/apt-packages.txt`) serving names under `portway.test` (a reserved domain no system resolver knows) on a
 //! port of the test's own. An in-process portway-server reached by name, a tcp proxy whose local service is a
-//! name, a CNAME, an answer too large for UDP (re-asked over TCP), a name that does not exist, a DNS server that
+//! name, the socks5 plugin reaching a destination by name, a CNAME, an answer too large for UDP (re-asked over TCP), a name that does not exist, a DNS server that
 //! does not answer, and "Check" naming the DNS server.
 #![allow(clippy::unwrap_used)]
 
@@ -133,4 +133,42 @@ async fn check_names_the_dns_server_it_used() {
     let dns_step = steps.iter().find(|s| s.step == StepKind::Dns).unwrap();
     assert_eq!(dns_step.outcome, Outcome::Fail, "{steps:#?}");
     assert!(format!("{dns_step:?}").contains("dnsServer"), "{dns_step:#?}");
+}
+
+#[tokio::test]
+async fn the_socks5_plugin_finds_destinations_through_dns_server() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dns = dnsmasq().await;
+    let server = server().await;
+    let (echo, remote) = (tcp_echo().await, free_port());
+    let c = start_client_without_warnings(&format!(
+        "serverAddr = \"127.0.0.1\"\nserverPort = {}\nauth.token = \"t\"\nloginFailExit = false\n\
+         dnsServer = \"127.0.0.1:{}\"\n\n[[proxies]]\nname = \"socks\"\ntype = \"tcp\"\nremotePort = {remote}\n\
+         [proxies.plugin]\ntype = \"socks5\"\n",
+        server.port, dns.port
+    ));
+    wait_for(&c, "socks5 proxy running", |s| {
+        matches!(s.proxies.get("socks").map(|p| &p.state), Some(ProxyState::Running { .. }))
+    })
+    .await;
+    // A SOCKS5 CONNECT (no auth) to svc.portway.test: a name only dnsmasq knows.
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", remote)).await.unwrap();
+    s.write_all(&[5, 1, 0]).await.unwrap();
+    let mut b = [0u8; 2];
+    tokio::time::timeout(T, s.read_exact(&mut b)).await.unwrap().unwrap();
+    assert_eq!(b, [5, 0]);
+    let name = b"svc.portway.test";
+    let mut req = vec![5, 1, 0, 3, name.len() as u8];
+    req.extend_from_slice(name);
+    req.extend_from_slice(&echo.to_be_bytes());
+    s.write_all(&req).await.unwrap();
+    let mut reply = [0u8; 10];
+    tokio::time::timeout(T, s.read_exact(&mut reply)).await.unwrap().unwrap();
+    assert_eq!(reply[1], 0, "SOCKS5 reply {reply:?}: the destination was not reached");
+    s.write_all(b"through the plugin").await.unwrap();
+    let mut got = [0u8; 18];
+    tokio::time::timeout(T, s.read_exact(&mut got)).await.unwrap().unwrap();
+    assert_eq!(&got, b"through the plugin");
+    c.cancel_token().cancel();
+    assert!(dns.log().contains("query[A] svc.portway.test"), "{}", dns.log());
 }

@@ -147,7 +147,8 @@ async fn read_head(c: &mut BoxedIo) -> Option<(Head, Vec<u8>)> {
 }
 
 /// Serves one client. Returns (from visitor, to visitor) bytes of the relay.
-pub async fn serve(mut c: BoxedIo, auth: BasicAuth) -> Option<(u64, u64)> {
+/// `dns`: where destination names are looked up (`dnsServer`).
+pub async fn serve(mut c: BoxedIo, auth: BasicAuth, dns: crate::dns::Resolver) -> Option<(u64, u64)> {
     let (head, rest) = tokio::time::timeout(HEAD_TIMEOUT, read_head(&mut c)).await.ok()??;
     let (addr, first) = match plan(&head, &auth) {
         Plan::Refuse(code, reason) => {
@@ -158,7 +159,7 @@ pub async fn serve(mut c: BoxedIo, auth: BasicAuth) -> Option<(u64, u64)> {
         Plan::Tunnel(addr) => (addr, None),
         Plan::Forward(addr, bytes) => (addr, Some(bytes)),
     };
-    let mut local = match tokio::time::timeout(DIAL_TIMEOUT, tokio::net::TcpStream::connect(addr.as_str())).await {
+    let mut local = match tokio::time::timeout(DIAL_TIMEOUT, dns.connect_addr(&addr)).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
             debug!(dest = %addr, error = %e, "http_proxy plugin: cannot reach the destination");

@@ -151,10 +151,11 @@ pub async fn serve(
     p: &PluginConfig,
     conn: portway_proto::transport::BoxedIo,
     extra: Option<Vec<u8>>,
+    dns: crate::dns::Resolver,
 ) -> Option<(u64, u64)> {
     match p.kind.as_str() {
-        "socks5" => socks5::serve(conn, socks5::Auth::of(p)).await,
-        "http_proxy" => http_proxy::serve(conn, http_proxy::BasicAuth::of(&p.http_user, &p.http_password)).await,
+        "socks5" => socks5::serve(conn, socks5::Auth::of(p), dns).await,
+        "http_proxy" => http_proxy::serve(conn, http_proxy::BasicAuth::of(&p.http_user, &p.http_password), dns).await,
         "static_file" => {
             static_file::serve(conn, static_file::Site::of(p)).await;
             None

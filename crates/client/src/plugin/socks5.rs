@@ -178,7 +178,8 @@ async fn handshake(c: &mut BoxedIo, auth: &Auth) -> Result<(u8, Dest), Refused> 
 }
 
 /// Serves one client. Returns (from visitor, to visitor) bytes of the relay.
-pub async fn serve(mut c: BoxedIo, auth: Auth) -> Option<(u64, u64)> {
+/// `dns`: where destination names are looked up (`dnsServer`).
+pub async fn serve(mut c: BoxedIo, auth: Auth, dns: crate::dns::Resolver) -> Option<(u64, u64)> {
     let (cmd, dest) = match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake(&mut c, &auth)).await {
         Ok(Ok(x)) => x,
         Ok(Err(Refused::Reply(code))) => {
@@ -193,7 +194,7 @@ pub async fn serve(mut c: BoxedIo, auth: Auth) -> Option<(u64, u64)> {
     }
     let dial = match &dest {
         Dest::Ip(a) => tokio::time::timeout(DIAL_TIMEOUT, tokio::net::TcpStream::connect(*a)).await,
-        Dest::Name(h, p) => tokio::time::timeout(DIAL_TIMEOUT, tokio::net::TcpStream::connect((h.as_str(), *p))).await,
+        Dest::Name(h, p) => tokio::time::timeout(DIAL_TIMEOUT, dns.connect(h, *p)).await,
     };
     let mut local = match dial {
         Ok(Ok(s)) => s,
