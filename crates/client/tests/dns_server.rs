@@ -1,8 +1,8 @@
 //! frpc's `dnsServer` against a real DNS server on 127.0.0.1: dnsmasq (Debian's `dnsmasq-base`,
 //! `scripts/apt-packages.txt`) serving names under `portway.test` (a reserved domain no system resolver knows) on a
 //! port of the test's own. An in-process portway-server reached by name, a tcp proxy whose local service is a
-//! name, the socks5 plugin reaching a destination by name, a CNAME, an answer too large for UDP (re-asked over TCP), a name that does not exist, a DNS server that
-//! does not answer, and "Check" naming the DNS server.
+//! name, the socks5 plugin reaching a destination by name, a CNAME, an answer too large for UDP (re-asked over
+//! TCP), a name that does not exist, a DNS server that does not answer, and "Check" naming the DNS server.
 #![allow(clippy::unwrap_used)]
 
 use std::net::IpAddr;
