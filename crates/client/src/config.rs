@@ -416,14 +416,18 @@ impl Default for ClientTlsConfig {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase", default)]
 pub struct LogConfig {
+    /// `"console"` (standard error) or a file ([`portway_config::logfile`]: rotated daily, `maxDays` kept).
     pub to: String,
     pub level: String,
     pub max_days: i64,
+    /// No colour on the console.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub disable_print_color: bool,
 }
 
 impl Default for LogConfig {
     fn default() -> Self {
-        LogConfig { to: "console".into(), level: "info".into(), max_days: 3 }
+        LogConfig { to: "console".into(), level: "info".into(), max_days: 3, disable_print_color: false }
     }
 }
 
@@ -763,7 +767,6 @@ const UNSUPPORTED: &[portway_config::Unsupported] = &[
     ("virtualNet", "frp's virtual network", "remove it", true),
     ("visitors[].plugin", "a visitor plugin", "remove it: the visitor listens on bindAddr:bindPort", true),
     ("featureGates", "frp's feature gates", "remove it", false),
-    ("log.disablePrintColor", "frp's log colour switch", "colour is on only on a terminal", false),
 ];
 
 /// How a file is loaded.

@@ -16,6 +16,7 @@
 pub mod emit;
 pub mod ini;
 pub mod legacy;
+pub mod logfile;
 pub mod node;
 pub mod ranges;
 pub mod schema;

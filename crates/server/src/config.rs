@@ -494,7 +494,6 @@ pub const MAX_UDP_PACKET_SIZE: i64 = 7_500;
 /// (the feature changes what the server does for clients) or only warned about.
 const UNSUPPORTED: &[portway_config::Unsupported] = &[
     ("sshTunnelGateway", "frps's SSH tunnel gateway", "clients connect with frpc or Portway", false),
-    ("log.disablePrintColor", "frp's log colour switch", "colour is on only on a terminal", false),
     ("auth.oidc.tokenSource", "an OIDC token source", "remove it", true),
 ];
 

@@ -106,3 +106,44 @@ fn refuses_to_start_with_a_public_api_without_password_and_says_why() {
     let out = Command::new(BIN).args(["verify", "-c"]).arg(&cfg.0).output().expect("run");
     assert!(out.status.success(), "{out:?}");
 }
+
+/// frps's `log.to`: the server's lines go to that file (created with its directory, mode 0600), nothing to the
+/// console; a path that cannot be a file stops the start with a message naming it.
+#[test]
+fn log_to_a_file_as_frps() {
+    let dir = std::env::temp_dir().join(format!("portway-cli-log-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let log = dir.join("logs").join("frps.log");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let cfg = write_config(&format!(
+        "bindAddr = \"127.0.0.1\"\nbindPort = {port}\nauth.token = \"x\"\nlog.to = \"{}\"\nlog.maxDays = 3\n\
+         log.disablePrintColor = true\n",
+        log.display()
+    ));
+    let mut child = Command::new(BIN).arg("-c").arg(&cfg.0).stderr(Stdio::piped()).spawn().expect("spawn");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let text = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains(&port.to_string()) {
+            break text;
+        }
+        assert!(Instant::now() < deadline, "no line about port {port} in {}: {text:?}", log.display());
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(!text.contains('\u{1b}'), "no colour codes in a file: {text:?}");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&log).expect("log file").permissions().mode() & 0o777, 0o600);
+    let _ = child.kill();
+    let out = child.wait_with_output().expect("wait");
+    assert!(String::from_utf8_lossy(&out.stderr).trim().is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+    // A directory where the file should be.
+    let cfg = write_config(&format!(
+        "bindAddr = \"127.0.0.1\"\nbindPort = {port}\nauth.token = \"x\"\nlog.to = \"{}\"\n",
+        dir.join("logs").display()
+    ));
+    let out = Command::new(BIN).arg("-c").arg(&cfg.0).output().expect("run");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot write the log file") && err.contains("log.to"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

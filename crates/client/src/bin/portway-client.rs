@@ -118,11 +118,8 @@ fn main() -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new(format!("{},tokio_yamux=warn", loaded.config.log.level))
     });
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    let log = &loaded.config.log;
+    portway_config::logfile::init(filter, &log.to, log.max_days, log.disable_print_color)?;
     for w in &loaded.warnings {
         tracing::warn!("{w}");
     }

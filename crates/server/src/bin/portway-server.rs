@@ -100,7 +100,7 @@ fn main() -> anyhow::Result<()> {
         println!("frps: the configuration file {} syntax is ok", cli.config.display());
         return Ok(());
     }
-    init_logging(&loaded.config.log.level);
+    init_logging(&loaded.config.log)?;
     for w in &loaded.warnings {
         tracing::warn!("{w}");
     }
@@ -127,14 +127,13 @@ fn main() -> anyhow::Result<()> {
     })
 }
 
-fn init_logging(level: &str) {
+/// `log.*`: the level (`RUST_LOG` wins), the console or a file (`log.to`, rotated daily, `log.maxDays` kept).
+fn init_logging(log: &portway_server::config::LogConfig) -> anyhow::Result<()> {
+    let level = &log.level;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{level},tokio_yamux=warn")));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    portway_config::logfile::init(filter, &log.to, log.max_days, log.disable_print_color)?;
+    Ok(())
 }
 
 /// `kill -USR1 <pid>` logs what the server holds: clients, proxies, connections being served, the runtime's
