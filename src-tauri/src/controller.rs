@@ -621,10 +621,7 @@ impl Controller {
     pub fn keychain_status(&self) -> KeychainStatus {
         match Keychain::probe() {
             Ok(()) => KeychainStatus { available: true, code: None, detail: None },
-            Err(e) => {
-                tracing::warn!(error = %e, "no usable keychain");
-                KeychainStatus { available: false, code: Some(e.code()), detail: Some(e.detail().to_string()) }
-            }
+            Err(e) => KeychainStatus { available: false, code: Some(e.code()), detail: Some(e.detail().to_string()) },
         }
     }
 
