@@ -62,6 +62,13 @@ describe("t and the language choice", () => {
     // Words the app does not recognise: a lead-in, the server's words kept apart (shown under the badge).
     const odd = proxyBadge({ state: "error", reason: "proxy name [web] is reserved", bytesIn: 0, bytesOut: 0, conns: 0 }, true);
     expect([odd.label, odd.original]).toEqual(["被服务器拒绝", "proxy name [web] is reserved"]);
+    // frp's refusals the app knows (frps and portway-server word them alike) are explained.
+    const named = (reason: string) => proxyBadge({ state: "error", reason, bytesIn: 0, bytesOut: 0, conns: 0 }, true).label;
+    expect(named("proxy [web] already exists on this server: choose another name")).toContain("已有同名代理");
+    expect(named("router config conflict")).toContain("已有其他代理使用此域名");
+    expect(named("type [http] not supported when vhost http port is not set")).toContain("vhostHTTPPort");
+    expect(named("subdomain is not supported because this feature is not enabled in server")).toContain("subDomainHost");
+    expect(named("custom domain [a.example.com] should not belong to subdomain host [example.com]")).toContain("第一段");
     expect(connView({ state: "error", reason: "quota exceeded", retryInMs: 3000 }, 0).label).toBe("错误 — 3 秒后重试");
     expect(connExplanation({ state: "error", reason: "quota exceeded", retryInMs: null })?.explanation).toBe("与服务器的连接出错。");
     setLanguage("en");
