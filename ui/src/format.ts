@@ -230,6 +230,9 @@ const ENGINE_ERRORS: [code: string, re: RegExp, key: PlainKey][] = [
   ["portNotAllowed", /is not allowed by the server's allowPorts/i, "explain.portNotAllowed"],
   ["portTaken", /cannot be opened on the server|port already used|address already in use/i, "explain.portTaken"],
   ["nameTaken", /proxy \[[^\]]*\] already exists/i, "explain.nameTaken"],
+  // A server with detailedErrorsToClient = false says only frp's summary; the reason is in its log.
+  ["loginHidden", /register control error/i, "explain.loginHidden"],
+  ["proxyHidden", /new proxy \[[^\]]*\] error/i, "explain.proxyHidden"],
   ["routeTaken", /router config conflict/i, "explain.routeTaken"],
   ["vhostOff", /not supported when vhost \w+ port is not set/i, "explain.vhostOff"],
   ["subdomainOff", /subdomain is not supported/i, "explain.subdomainOff"],

@@ -48,6 +48,8 @@ export const en = {
   "explain.wrongToken": "The server refused the login: the Token does not match the server's auth.token. Enter the server's token again and save.",
   "explain.portNotAllowed": "The server does not allow this Remote port (its allowPorts). Choose a port the server allows.",
   "explain.portTaken": "The Remote port is already in use on the server. Choose another Remote port.",
+  "explain.loginHidden": "The server refused the login without saying why (its detailedErrorsToClient is off): check the Token or the sign-in settings, and ask for the reason in the server's log.",
+  "explain.proxyHidden": "The server refused this proxy without saying why (its detailedErrorsToClient is off): the reason is in the server's log; a taken Remote port, Name or domain is the usual one.",
   "explain.nameTaken": "The server already has a proxy with this Name (from this or another client). Choose another Name.",
   "explain.routeTaken": "Another proxy on the server already serves this domain (and location). Choose another Custom domain, Subdomain or Location.",
   "explain.vhostOff": "The server does not serve this proxy type: its vhostHTTPPort or vhostHTTPSPort is not set. Use a tcp proxy, or have the server enable it.",

@@ -43,6 +43,8 @@ export const zhCN: Catalogue = {
   "explain.wrongToken": "服务器拒绝了登录：令牌与服务器的 auth.token 不一致。请重新输入服务器的令牌并保存。",
   "explain.portNotAllowed": "服务器不允许使用此远程端口（见其 allowPorts 设置）。请选择服务器允许的端口。",
   "explain.portTaken": "此远程端口在服务器上已被占用。请换一个远程端口。",
+  "explain.loginHidden": "服务器拒绝了登录，但没有说明原因（其 detailedErrorsToClient 已关闭）：请检查令牌或登录设置，并到服务器日志中查看原因。",
+  "explain.proxyHidden": "服务器拒绝了此代理，但没有说明原因（其 detailedErrorsToClient 已关闭）：原因在服务器日志中，常见原因是远程端口、名称或域名已被占用。",
   "explain.nameTaken": "服务器上已有同名代理（来自本客户端或其他客户端）。请换一个名称。",
   "explain.routeTaken": "服务器上已有其他代理使用此域名（和路径）。请换一个自定义域名、子域名或路径。",
   "explain.vhostOff": "服务器不提供此类型的代理：它没有设置 vhostHTTPPort 或 vhostHTTPSPort。请改用 tcp 代理，或请服务器启用该功能。",

@@ -66,6 +66,8 @@ describe("t and the language choice", () => {
     const named = (reason: string) => proxyBadge({ state: "error", reason, bytesIn: 0, bytesOut: 0, conns: 0 }, true).label;
     expect(named("proxy [web] already exists on this server: choose another name")).toContain("已有同名代理");
     expect(named("router config conflict")).toContain("已有其他代理使用此域名");
+    expect(named("new proxy [web] error")).toContain("detailedErrorsToClient");
+    expect(explainAuthError("login refused by the server: register control error")?.code).toBe("loginHidden");
     expect(named("type [http] not supported when vhost http port is not set")).toContain("vhostHTTPPort");
     expect(named("subdomain is not supported because this feature is not enabled in server")).toContain("subDomainHost");
     expect(named("custom domain [a.example.com] should not belong to subdomain host [example.com]")).toContain("第一段");
