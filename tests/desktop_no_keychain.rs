@@ -11,8 +11,10 @@ fn missing_keychain_is_reported_with_a_fix_and_nothing_is_written() {
     let ctl = Controller::load(&dir, LogBuffer::default());
     let st = ctl.keychain_status();
     assert!(!st.available);
-    let msg = st.message.expect("a message");
-    assert!(msg.contains("keychain is not available") && msg.contains("Secret Service"), "{msg}");
+    // A code the window turns into its sentence with the fix (install and unlock a Secret Service provider), and
+    // the keychain's own words as the detail.
+    assert_eq!(st.code, Some("unavailable"));
+    assert!(!st.detail.expect("the keychain's words").is_empty());
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     let e = rt.block_on(ctl.set_secret("default", "s3cret")).expect_err("no keychain");
     assert_eq!(e.code, "keychain_unavailable");

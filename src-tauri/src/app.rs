@@ -101,7 +101,8 @@ async fn connect_all(c: Ctl<'_>) -> Result<(), AppError> {
     }
     let code = errors[0].1.code;
     let text = errors.iter().map(|(name, e)| format!("{name}: {}", e.message)).collect::<Vec<_>>().join("; ");
-    Err(AppError::new(code, text))
+    let profiles = errors.iter().map(|(name, _)| name.as_str()).collect::<Vec<_>>().join(", ");
+    Err(AppError::new(code, text).because(crate::controller::ErrorReason::NotAllConnected { profiles }))
 }
 #[tauri::command]
 async fn disconnect_all(c: Ctl<'_>) -> Result<(), AppError> {

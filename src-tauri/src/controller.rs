@@ -16,10 +16,10 @@ use crate::dto::StatusDto;
 use crate::i18n::{Lang, LanguageChoice};
 use crate::keychain::{Keychain, KeychainError};
 use crate::logs::LogBuffer;
-use crate::profile::{Profile, ProxyDef, VisitorDef};
+use crate::profile::{Profile, ProxyDef, Skipped, VisitorDef};
 use crate::profiles::{self, Entry, Store};
 
-/// What an import brought over, and what it left out (one `"proxy NAME: reason"` line each).
+/// What an import brought over, and what it left out (each with a code the window translates).
 #[derive(Debug, Clone, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Imported {
@@ -27,8 +27,8 @@ pub struct Imported {
     pub id: String,
     /// The saved profile.
     pub profile: Profile,
-    /// Proxies and visitors not brought over, with the reason.
-    pub skipped: Vec<String>,
+    /// Proxies and visitors not brought over (or without some settings), with the reason.
+    pub skipped: Vec<Skipped>,
 }
 
 /// An error for the UI: a stable code and a message a person can act on (never a secret, never internals).
@@ -37,13 +37,45 @@ pub struct Imported {
 pub struct AppError {
     /// Stable code (docs/ui-contract.md).
     pub code: &'static str,
-    /// What went wrong and what to do.
+    /// What went wrong and what to do, in English (the logs; the window shows it as the detail of its own
+    /// sentence in another language).
     pub message: String,
+    /// What exactly, with the names it concerns, when the code alone says too little: the window says it in the
+    /// chosen language.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<ErrorReason>,
+}
+
+/// The specifics of an [`AppError`]: a code and the names its sentence needs (ui/src/i18n, keys
+/// `reason.<code>`). The English `message` goes with it as the detail.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(tag = "code", rename_all = "camelCase")]
+pub enum ErrorReason {
+    /// Connect: the profile has no secret in the keychain.
+    NoSecret { profile: String },
+    /// Connect: a proxy with an HTTP user has no password in the keychain.
+    NoHttpPassword { proxy: String },
+    /// Connect: an stcp/sudp/xtcp proxy has no secret key in the keychain.
+    NoProxySecretKey { proxy: String },
+    /// Connect: a visitor has no secret key in the keychain.
+    NoVisitorSecretKey { visitor: String },
+    /// A setting the backend refuses (`field` as the form names it, e.g. `proxies[1].remotePort`).
+    InvalidField { field: String },
+    /// Another profile has this name.
+    NameTaken { name: String },
+    /// Connect all: these profiles did not start (the others did).
+    NotAllConnected { profiles: String },
 }
 
 impl AppError {
     pub fn new(code: &'static str, message: impl Into<String>) -> Self {
-        AppError { code, message: message.into() }
+        AppError { code, message: message.into(), reason: None }
+    }
+
+    /// The same error with its specifics.
+    pub fn because(mut self, reason: ErrorReason) -> Self {
+        self.reason = Some(reason);
+        self
     }
 }
 
@@ -59,8 +91,11 @@ impl From<KeychainError> for AppError {
 pub struct KeychainStatus {
     /// Whether a keychain answers.
     pub available: bool,
-    /// How to fix it, when not.
-    pub message: Option<String>,
+    /// Why not: `unavailable` (no keychain service answers: the window says how to get one) or `refused` (it
+    /// answered with an error).
+    pub code: Option<&'static str>,
+    /// The keychain's own words, shown under the window's sentence.
+    pub detail: Option<String>,
 }
 
 /// One profile in the list: id, name and its connection.
@@ -91,6 +126,12 @@ pub struct Controller {
     os_locale: Mutex<Option<String>>,
     /// Logs shown in the window.
     pub logs: LogBuffer,
+}
+
+/// A profile the backend refuses, naming the field.
+fn invalid(e: crate::profile::Invalid) -> AppError {
+    let field = e.field.clone();
+    AppError::new("invalid_input", e.to_string()).because(ErrorReason::InvalidField { field })
 }
 
 fn unknown(id: &str) -> AppError {
@@ -249,7 +290,8 @@ impl Controller {
         let name = profiles::check_name(name).map_err(|e| AppError::new("invalid_input", e))?;
         self.update_store(|s| {
             if s.entries.iter().any(|e| e.id != id && e.name.eq_ignore_ascii_case(&name)) {
-                return Err(AppError::new("invalid_input", format!("a profile named {name:?} exists already")));
+                return Err(AppError::new("invalid_input", format!("a profile named {name:?} exists already"))
+                    .because(ErrorReason::NameTaken { name: name.clone() }));
             }
             s.get_mut(id).ok_or_else(|| unknown(id))?.name = name;
             Ok(())
@@ -297,7 +339,7 @@ impl Controller {
     /// through the engine's reload (only the added, changed or removed proxies are touched; the others keep their
     /// connections); other changes (server, auth) mark the profile as needing a reconnect.
     pub async fn save_profile(&self, id: &str, mut p: Profile) -> Result<Profile, AppError> {
-        p.validate().map_err(|e| AppError::new("invalid_input", e.to_string()))?;
+        p.validate().map_err(invalid)?;
         // A renamed row's keychain entries move with it: read before anything is written or deleted.
         let before = self.entry(id)?.profile;
         let moves = self.renamed_secrets(id, &before, &p)?;
@@ -520,10 +562,14 @@ impl Controller {
                     Some(pw) => p.http_password = pw,
                     None => missing.push((
                         p.name.clone(),
-                        format!(
-                            "proxy {}: no password is stored for its HTTP user: type it in the proxy and save",
-                            p.name
-                        ),
+                        AppError::new(
+                            "no_secret",
+                            format!(
+                                "proxy {}: no password is stored for its HTTP user: type it in the proxy and save",
+                                p.name
+                            ),
+                        )
+                        .because(ErrorReason::NoHttpPassword { proxy: p.name.clone() }),
                     )),
                 }
             }
@@ -532,7 +578,14 @@ impl Controller {
                     Some(k) => p.secret_key = k,
                     None => missing.push((
                         p.name.clone(),
-                        format!("proxy {}: no secret key is stored: type the key visitors must give and save", p.name),
+                        AppError::new(
+                            "no_secret",
+                            format!(
+                                "proxy {}: no secret key is stored: type the key visitors must give and save",
+                                p.name
+                            ),
+                        )
+                        .because(ErrorReason::NoProxySecretKey { proxy: p.name.clone() }),
                     )),
                 }
             }
@@ -543,13 +596,17 @@ impl Controller {
                 Some(k) => v.secret_key = k,
                 None => missing_visitors.push((
                     v.name.clone(),
-                    format!("visitor {}: no secret key is stored: type the provider's secret key and save", v.name),
+                    AppError::new(
+                        "no_secret",
+                        format!("visitor {}: no secret key is stored: type the provider's secret key and save", v.name),
+                    )
+                    .because(ErrorReason::NoVisitorSecretKey { visitor: v.name.clone() }),
                 )),
             }
         }
         if !lenient {
             if let Some((_, why)) = missing.first().or(missing_visitors.first()) {
-                return Err(AppError::new("no_secret", why.clone()));
+                return Err(why.clone());
             }
         }
         for (_, why) in missing.iter().chain(&missing_visitors) {
@@ -563,8 +620,8 @@ impl Controller {
     /// Whether the keychain can be used.
     pub fn keychain_status(&self) -> KeychainStatus {
         match Keychain::probe() {
-            Ok(()) => KeychainStatus { available: true, message: None },
-            Err(e) => KeychainStatus { available: false, message: Some(e.to_string()) },
+            Ok(()) => KeychainStatus { available: true, code: None, detail: None },
+            Err(e) => KeychainStatus { available: false, code: Some(e.code()), detail: Some(e.detail().to_string()) },
         }
     }
 
@@ -602,12 +659,13 @@ impl Controller {
             return Err(AppError::new("already_connected", format!("{name} is already connected or connecting")));
         }
         let profile = self.profile(id)?;
-        profile.validate().map_err(|e| AppError::new("invalid_input", format!("{name}: {e}")))?;
+        profile.validate().map_err(|e| AppError { message: format!("{name}: {e}"), ..invalid(e) })?;
         let secret = Self::keychain(id).get()?.ok_or_else(|| {
             AppError::new(
                 "no_secret",
                 format!("{name}: no secret is stored: enter the client secret (or token) and save it first"),
             )
+            .because(ErrorReason::NoSecret { profile: name.clone() })
         })?;
         let cfg = self.engine_config(id, &profile, false)?;
         self.reconnect_set(id, false);
@@ -729,7 +787,11 @@ impl Controller {
             self.entry(id)?;
         }
         let (p, skipped) = (i.profile, i.skipped);
-        p.validate().map_err(|e| AppError::new("import_failed", format!("the file cannot be used: {e}")))?;
+        p.validate().map_err(|e| AppError {
+            code: "import_failed",
+            message: format!("the file cannot be used: {e}"),
+            ..invalid(e)
+        })?;
         let keychain_err = |what: String| {
             move |e: KeychainError| {
                 AppError::new(
@@ -842,6 +904,47 @@ mod tests {
         let d = std::env::temp_dir().join(format!("portway-ctl-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&d);
         d
+    }
+
+    /// Every error reason and keychain problem the window is sent has a sentence in both of its languages
+    /// (ui/src/i18n), naming the reason's parameters.
+    #[test]
+    fn every_error_reason_is_translated_in_the_window() {
+        let all = [
+            ErrorReason::NoSecret { profile: "Home".into() },
+            ErrorReason::NoHttpPassword { proxy: "web".into() },
+            ErrorReason::NoProxySecretKey { proxy: "nas".into() },
+            ErrorReason::NoVisitorSecretKey { visitor: "lab".into() },
+            ErrorReason::InvalidField { field: "server.port".into() },
+            ErrorReason::NameTaken { name: "Home".into() },
+            ErrorReason::NotAllConnected { profiles: "Home, Work".into() },
+        ];
+        for r in all {
+            // No wildcard: a new reason fails to compile here until it is added to the list above.
+            match &r {
+                ErrorReason::NoSecret { .. }
+                | ErrorReason::NoHttpPassword { .. }
+                | ErrorReason::NoProxySecretKey { .. }
+                | ErrorReason::NoVisitorSecretKey { .. }
+                | ErrorReason::InvalidField { .. }
+                | ErrorReason::NameTaken { .. }
+                | ErrorReason::NotAllConnected { .. } => {}
+            }
+            crate::i18n::ui_catalogue::assert_translated("reason", serde_json::to_value(&r).unwrap());
+        }
+        for e in [KeychainError::Unavailable("no D-Bus".into()), KeychainError::Other("locked".into())] {
+            crate::i18n::ui_catalogue::assert_translated("keychain", serde_json::json!({ "code": e.code() }));
+        }
+        // As the window gets an error: the stable code, the English message, the reason with its names.
+        let e = AppError::new("no_secret", "proxy nas: no secret key is stored")
+            .because(ErrorReason::NoProxySecretKey { proxy: "nas".into() });
+        assert_eq!(
+            serde_json::to_value(&e).unwrap(),
+            serde_json::json!({"code": "no_secret", "message": "proxy nas: no secret key is stored",
+                "reason": {"code": "noProxySecretKey", "proxy": "nas"}})
+        );
+        let plain = serde_json::to_value(AppError::new("io", "x")).unwrap();
+        assert!(plain.get("reason").is_none(), "no reason, no field: {plain}");
     }
 
     /// The language choice is stored with the app's options, survives a restart, relabels through a status

@@ -22,10 +22,7 @@ pub async fn run(
         None => stored()?.unwrap_or_default(),
     };
     if secret.is_empty() && profile.auth.method == "oidc" {
-        return Err(AppError {
-            code: "no_secret",
-            message: "enter the client secret to run the check (it is not stored yet)".into(),
-        });
+        return Err(AppError::new("no_secret", "enter the client secret to run the check (it is not stored yet)"));
     }
     let cfg = profile.to_client_config();
     Ok(check(&cfg, &SecretSource::Value(Secret::new(secret))).await)

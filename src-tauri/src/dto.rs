@@ -24,6 +24,15 @@ pub enum ConnDto {
     Error { reason: String, retry_in_ms: Option<u64> },
 }
 
+/// The counters a proxy and a visitor both carry (`Counters` of the contract).
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Traffic {
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub conns: u64,
+}
+
 /// `ProxyStatus`.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -33,9 +42,8 @@ pub struct ProxyDto {
     pub remote_addr: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
-    pub bytes_in: u64,
-    pub bytes_out: u64,
-    pub conns: u64,
+    #[serde(flatten)]
+    pub traffic: Traffic,
 }
 
 /// `VisitorStatus`: `state` is `idle` (not listening: disconnected, or no local port), `listening` (at
@@ -54,9 +62,8 @@ pub struct VisitorDto {
     pub last_error: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
-    pub bytes_in: u64,
-    pub bytes_out: u64,
-    pub conns: u64,
+    #[serde(flatten)]
+    pub traffic: Traffic,
 }
 
 /// `Status`.
@@ -97,17 +104,8 @@ impl From<&Status> for StatusDto {
                     ProxyState::Running { remote_addr } => ("running", Some(remote_addr.clone()), None),
                     ProxyState::Error { reason } => ("error", None, Some(reason.clone())),
                 };
-                (
-                    name.clone(),
-                    ProxyDto {
-                        state,
-                        remote_addr,
-                        reason,
-                        bytes_in: p.bytes_in,
-                        bytes_out: p.bytes_out,
-                        conns: p.conns,
-                    },
-                )
+                let traffic = Traffic { bytes_in: p.bytes_in, bytes_out: p.bytes_out, conns: p.conns };
+                (name.clone(), ProxyDto { state, remote_addr, reason, traffic })
             })
             .collect();
         let visitors = s
@@ -125,9 +123,7 @@ impl From<&Status> for StatusDto {
                     reason,
                     last_error: v.last_error.clone(),
                     path: v.path.clone(),
-                    bytes_in: v.bytes_in,
-                    bytes_out: v.bytes_out,
-                    conns: v.conns,
+                    traffic: Traffic { bytes_in: v.bytes_in, bytes_out: v.bytes_out, conns: v.conns },
                 };
                 (name.clone(), dto)
             })

@@ -122,13 +122,17 @@ pub enum Msg {
     ReasonProvider,
     ReasonProviderUnreachable,
     ReasonClosed,
+    /// An engine error the app does not recognise: the lead-in naming what failed, the original follows.
+    ReasonConnection,
+    /// A visitor's error the app does not recognise: the lead-in.
+    ReasonVisitor,
     /// A visitor's check item in the tray when its last connection failed.
     VisitorFailed,
 }
 
 impl Msg {
     /// Every message (for the test).
-    pub const ALL: [Msg; 32] = [
+    pub const ALL: [Msg; 34] = [
         Msg::TrayLine,
         Msg::StateDisconnected,
         Msg::StateConnecting,
@@ -160,6 +164,8 @@ impl Msg {
         Msg::ReasonProvider,
         Msg::ReasonProviderUnreachable,
         Msg::ReasonClosed,
+        Msg::ReasonConnection,
+        Msg::ReasonVisitor,
         Msg::VisitorFailed,
     ];
 }
@@ -197,6 +203,8 @@ fn en(m: Msg) -> &'static str {
         Msg::ReasonProvider => "the identity provider refused the client ID or secret",
         Msg::ReasonProviderUnreachable => "the identity provider cannot be reached",
         Msg::ReasonClosed => "the server closed the connection",
+        Msg::ReasonConnection => "the connection to the server failed",
+        Msg::ReasonVisitor => "the connection to the private service failed",
         Msg::VisitorFailed => "{label}: failed: {reason}",
     }
 }
@@ -234,6 +242,8 @@ fn zh_cn(m: Msg) -> &'static str {
         Msg::ReasonProvider => "身份提供方拒绝了客户端 ID 或密钥",
         Msg::ReasonProviderUnreachable => "无法访问身份提供方",
         Msg::ReasonClosed => "服务器关闭了连接",
+        Msg::ReasonConnection => "与服务器的连接出错",
+        Msg::ReasonVisitor => "连接私有服务失败",
         Msg::VisitorFailed => "{label}：失败：{reason}",
     }
 }
@@ -255,9 +265,19 @@ pub fn fmt(lang: Lang, m: Msg, args: &[(&str, &dyn Display)]) -> String {
     out
 }
 
-/// An engine error (English text from the client) in `lang`: in English as it is; in another language, when the
-/// app recognises it, a translated explanation with the original in parentheses (the tray, the notifications).
+/// An engine error (English text from the client) in `lang`: in English as it is; in another language a translated
+/// explanation when the app recognises it, else a translated lead-in naming what failed, with the original in
+/// parentheses (the tray, the notifications).
 pub fn explain_reason(lang: Lang, reason: &str) -> String {
+    explain_as(lang, reason, Msg::ReasonConnection)
+}
+
+/// A visitor's error in `lang`, as [`explain_reason`] (the lead-in names the private service).
+pub fn explain_visitor_reason(lang: Lang, reason: &str) -> String {
+    explain_as(lang, reason, Msg::ReasonVisitor)
+}
+
+fn explain_as(lang: Lang, reason: &str, lead: Msg) -> String {
     if lang == Lang::En {
         return reason.to_string();
     }
@@ -275,17 +295,17 @@ pub fn explain_reason(lang: Lang, reason: &str) -> String {
     } else if r.contains("closed the connection") {
         Msg::ReasonClosed
     } else {
-        return reason.to_string();
+        lead
     };
     fmt(lang, Msg::Explained, &[("explanation", &text(lang, m)), ("reason", &reason)])
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// The `{name}` placeholders of a text, sorted and without repeats.
-    fn placeholders(text: &str) -> Vec<&str> {
+    pub(crate) fn placeholders(text: &str) -> Vec<&str> {
         let mut names: Vec<&str> =
             text.split('{').skip(1).filter_map(|rest| rest.split_once('}').map(|(name, _)| name)).collect();
         names.sort_unstable();
@@ -311,7 +331,10 @@ mod tests {
         assert_eq!(explain_reason(Lang::ZhCn, r), format!("服务器拒绝了连接（{r}）"));
         let t = "authorization failed: the client's auth.token does not match the server's auth.token";
         assert!(explain_reason(Lang::ZhCn, t).starts_with("令牌与服务器的不一致（"));
-        assert_eq!(explain_reason(Lang::ZhCn, "something new"), "something new");
+        // Unknown: a lead-in in Chinese naming what failed, the original kept.
+        assert_eq!(explain_reason(Lang::ZhCn, "something new"), "与服务器的连接出错（something new）");
+        assert_eq!(explain_visitor_reason(Lang::ZhCn, "no such proxy"), "连接私有服务失败（no such proxy）");
+        assert_eq!(explain_visitor_reason(Lang::En, "no such proxy"), "no such proxy");
     }
 
     #[test]
@@ -336,5 +359,94 @@ mod tests {
             assert_eq!(LanguageChoice::parse(c.as_str()), Some(c));
         }
         assert_eq!(LanguageChoice::parse("fr"), None);
+    }
+}
+
+/// The window's catalogues (ui/src/i18n/en.ts and zh-CN.ts) as the backend's tests read them: the codes the
+/// backend sends for the window to translate (import skip reasons, error reasons, keychain problems) must have a
+/// text in both, with a `{placeholder}` for each parameter.
+#[cfg(test)]
+pub(crate) mod ui_catalogue {
+    const EN: &str = include_str!("../../ui/src/i18n/en.ts");
+    const ZH_CN: &str = include_str!("../../ui/src/i18n/zh-CN.ts");
+
+    /// The text of `key` in a catalogue's source (`"key": "text",`, the text possibly on the next line).
+    pub fn text(source: &str, key: &str) -> Option<String> {
+        let at = source.find(&format!("\"{key}\":"))? + key.len() + 3;
+        let rest = source[at..].trim_start();
+        let body = rest.strip_prefix('"')?;
+        let mut end = None;
+        let mut escaped = false;
+        for (i, c) in body.char_indices() {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' => {
+                    end = Some(i);
+                    break;
+                }
+                _ => {}
+            }
+        }
+        serde_json::from_str(&format!("\"{}\"", &body[..end?])).ok()
+    }
+
+    /// Checks that `value` (a serialised `{ code, ...params }`) has the text `prefix.<code>` in English and
+    /// Chinese, each naming exactly the parameters but `detail` (which the window shows under the sentence).
+    pub fn assert_translated(prefix: &str, value: serde_json::Value) {
+        let obj = value.as_object().unwrap_or_else(|| panic!("{value} is not an object"));
+        let code = obj["code"].as_str().expect("a code");
+        let key = format!("{prefix}.{code}");
+        let mut params: Vec<&str> = obj.keys().map(String::as_str).filter(|k| *k != "code" && *k != "detail").collect();
+        params.sort_unstable();
+        for (lang, source) in [("en", EN), ("zh-CN", ZH_CN)] {
+            let t = text(source, &key).unwrap_or_else(|| panic!("{key} has no text in ui/src/i18n/{lang}.ts"));
+            assert!(!t.trim().is_empty(), "{key} is empty in {lang}");
+            assert_eq!(super::tests::placeholders(&t), params, "{key} in {lang}: {t:?}");
+        }
+    }
+
+    /// Every code the engine's "Check" gives a step (crates/client/src/diagnose.rs) has a summary in both of the
+    /// window's languages (`diag.<step>.<code>`, or `diag.<code>` for every step).
+    #[test]
+    fn every_diagnostics_code_is_translated_in_the_window() {
+        let source = include_str!("../../crates/client/src/diagnose.rs");
+        let mut codes = Vec::new();
+        for call in source.split("Step::new(").skip(1) {
+            let Some(step) = call.trim_start().strip_prefix("StepKind::") else { continue };
+            let step = step.split(|c: char| !c.is_ascii_alphanumeric()).next().unwrap_or("").to_ascii_lowercase();
+            let after_outcome = call.split_once("Outcome::").map(|(_, r)| r).unwrap_or("");
+            let arg = after_outcome.split_once(',').map(|(_, r)| r.trim_start()).unwrap_or("");
+            if let Some(lit) = arg.strip_prefix('"') {
+                codes.push((step, lit.split('"').next().unwrap_or("").to_string()));
+            }
+        }
+        assert!(codes.len() >= 25, "the parser found only {codes:?}");
+        // The codes chosen at run time (a `code` variable): the token step's OIDC failures and the login's.
+        for c in ["wrongClient", "wrongSecret", "providerUnreachable", "setup", "provider", "badResponse"] {
+            assert!(source.contains(&format!("\"{c}\"")), "{c} is no longer a code of the engine");
+            codes.push(("token".into(), c.into()));
+        }
+        for c in ["wrongToken", "tokenRejected", "refused", "timeout", "connect"] {
+            assert!(source.contains(&format!("\"{c}\"")), "{c} is no longer a code of the engine");
+            codes.push(("login".into(), c.into()));
+        }
+        for (step, code) in codes {
+            for (lang, src) in [("en", EN), ("zh-CN", ZH_CN)] {
+                let t = text(src, &format!("diag.{step}.{code}")).or_else(|| text(src, &format!("diag.{code}")));
+                assert!(t.is_some_and(|t| !t.trim().is_empty()), "diag.{step}.{code} has no text in {lang}");
+            }
+        }
+    }
+
+    #[test]
+    fn reads_the_catalogue_format() {
+        assert_eq!(text(EN, "conn.disconnected").as_deref(), Some("Disconnected"));
+        assert!(text(EN, "oauth.invalid_client").is_some_and(|t| t.starts_with("The identity provider")));
+        assert_eq!(
+            text(EN, "form.domainScheme").as_deref(),
+            Some("\"{d}\": give only the name, without http:// or https://")
+        );
+        assert_eq!(text(EN, "no.such.key"), None);
     }
 }

@@ -18,6 +18,23 @@ pub enum KeychainError {
     Other(String),
 }
 
+impl KeychainError {
+    /// `KeychainStatus.code`: `unavailable` (no keychain answers) or `refused`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            KeychainError::Unavailable(_) => "unavailable",
+            KeychainError::Other(_) => "refused",
+        }
+    }
+
+    /// The keychain's own words.
+    pub fn detail(&self) -> &str {
+        match self {
+            KeychainError::Unavailable(d) | KeychainError::Other(d) => d,
+        }
+    }
+}
+
 fn map(e: keyring::Error) -> KeychainError {
     match e {
         keyring::Error::PlatformFailure(e) => KeychainError::Unavailable(e.to_string()),

@@ -280,8 +280,85 @@ pub struct FrpcImport {
     pub proxy_secret_keys: Vec<(String, String)>,
     /// Each visitor's `secretKey`, for the keychain.
     pub visitor_secret_keys: Vec<(String, String)>,
-    /// One line per proxy or visitor left out, with the reason.
-    pub skipped: Vec<String>,
+    /// Each proxy or visitor left out, or brought over without some of its settings, with the reason.
+    pub skipped: Vec<Skipped>,
+}
+
+/// Why a proxy or visitor of an imported file was left out or came over without some settings: a code and its
+/// parameters, which the window says in the chosen language (ui/src/i18n, keys `import.skipped.<code>`); frp's own
+/// words, when there are some, are the `detail`. `Display` is the English line for logs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "code", rename_all = "camelCase", rename_all_fields = "camelCase")]
+pub enum Skipped {
+    /// The proxy's settings do not load (`detail`: the configuration's error).
+    ProxyInvalid { name: String, detail: String },
+    /// The visitor's settings do not load (`detail`: the configuration's error).
+    VisitorInvalid { name: String, detail: String },
+    /// A proxy type the engine loads but the app does not offer.
+    TypeNotOffered {
+        name: String,
+        #[serde(rename = "type")]
+        kind: String,
+    },
+    /// A proxy with a plugin (socks5, static_file, ...): the app does not offer plugins.
+    PluginNotSupported { name: String, plugin: String },
+    /// A proxy brought over without settings the editor does not keep (`settings`: frp's key names).
+    ProxySettingsDropped { name: String, settings: String },
+    /// A visitor brought over without settings the editor does not keep (`settings`: frp's key names).
+    VisitorSettingsDropped { name: String, settings: String },
+    /// An xtcp visitor whose `fallbackTo` visitor was not imported: brought over without the fallback.
+    FallbackNotImported { name: String, fallback_to: String },
+}
+
+impl Skipped {
+    /// The row's name (a proxy's or a visitor's).
+    pub fn name(&self) -> &str {
+        match self {
+            Skipped::ProxyInvalid { name, .. }
+            | Skipped::VisitorInvalid { name, .. }
+            | Skipped::TypeNotOffered { name, .. }
+            | Skipped::PluginNotSupported { name, .. }
+            | Skipped::ProxySettingsDropped { name, .. }
+            | Skipped::VisitorSettingsDropped { name, .. }
+            | Skipped::FallbackNotImported { name, .. } => name,
+        }
+    }
+
+    /// A line of [`ClientConfig::parse_salvage`] (`proxy NAME: error` / `visitor NAME: error`).
+    fn from_salvage(line: &str) -> Skipped {
+        let (kind, rest) = line.split_once(' ').unwrap_or(("proxy", line));
+        let (name, detail) = rest.split_once(": ").unwrap_or((rest, ""));
+        let (name, detail) = (name.to_string(), detail.to_string());
+        if kind == "visitor" {
+            Skipped::VisitorInvalid { name, detail }
+        } else {
+            Skipped::ProxyInvalid { name, detail }
+        }
+    }
+}
+
+impl std::fmt::Display for Skipped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Skipped::ProxyInvalid { name, detail } => write!(f, "proxy {name}: {detail}"),
+            Skipped::VisitorInvalid { name, detail } => write!(f, "visitor {name}: {detail}"),
+            Skipped::TypeNotOffered { name, kind } => write!(f, "proxy {name}: the app does not offer {kind} proxies yet"),
+            Skipped::PluginNotSupported { name, plugin } => write!(
+                f,
+                "proxy {name}: it uses the {plugin} proxy plugin, which the app does not offer yet (portway-client runs it)"
+            ),
+            Skipped::ProxySettingsDropped { name, settings } => {
+                write!(f, "proxy {name}: imported without {settings} (the app does not keep it yet)")
+            }
+            Skipped::VisitorSettingsDropped { name, settings } => {
+                write!(f, "visitor {name}: imported without {settings} (the app does not keep them yet)")
+            }
+            Skipped::FallbackNotImported { name, fallback_to } => write!(
+                f,
+                "visitor {name}: imported without its fallbackTo {fallback_to:?}, which is not imported (disabled in the file?)"
+            ),
+        }
+    }
 }
 
 fn valid_label(l: &str) -> bool {
@@ -522,7 +599,7 @@ impl Profile {
     }
 
     /// [`Self::from_frpc`] with the lines for what was left out.
-    pub fn from_frpc_salvage(text: &str) -> Result<(Profile, Option<String>, Vec<String>), String> {
+    pub fn from_frpc_salvage(text: &str) -> Result<(Profile, Option<String>, Vec<Skipped>), String> {
         Self::import_frpc(text).map(|i| (i.profile, i.secret, i.skipped))
     }
 
@@ -559,43 +636,33 @@ impl Profile {
         };
         // What the engine may load but the app does not offer yet is left out, by name, with the reason; settings
         // the editor cannot keep are named too.
-        let mut skipped = skipped;
+        let mut skipped: Vec<Skipped> = skipped.iter().map(|l| Skipped::from_salvage(l)).collect();
         for x in &c.proxies {
+            let name = x.name.clone();
             if !PROXY_TYPES.contains(&x.kind.as_str()) {
-                skipped.push(format!("proxy {}: the app does not offer {} proxies yet", x.name, x.kind));
+                skipped.push(Skipped::TypeNotOffered { name, kind: x.kind.clone() });
             } else if let Some(plugin) = &x.plugin {
-                skipped.push(format!(
-                    "proxy {}: it uses the {} proxy plugin, which the app does not offer yet (portway-client runs it)",
-                    x.name, plugin.kind
-                ));
+                skipped.push(Skipped::PluginNotSupported { name, plugin: plugin.kind.clone() });
             } else {
+                let mut lost = Vec::new();
                 if !x.health_check.is_empty() {
-                    skipped.push(format!(
-                        "proxy {}: imported without its healthCheck (the app does not keep it yet)",
-                        x.name
-                    ));
+                    lost.push("healthCheck");
                 }
                 if !x.transport.bandwidth_limit.is_empty() {
-                    skipped.push(format!(
-                        "proxy {}: imported without its transport.bandwidthLimit (the app does not keep it yet)",
-                        x.name
-                    ));
+                    lost.push("transport.bandwidthLimit");
                 }
                 if x.kind == "xtcp" && x.nat_traversal.is_some() {
-                    skipped.push(format!(
-                        "proxy {}: imported without its natTraversal settings (the app does not keep them yet)",
-                        x.name
-                    ));
+                    lost.push("natTraversal");
+                }
+                if !lost.is_empty() {
+                    skipped.push(Skipped::ProxySettingsDropped { name, settings: lost.join(", ") });
                 }
             }
         }
         for v in p.visitors.iter_mut().filter(|v| !v.fallback_to.is_empty()) {
             if !c.visitors.iter().any(|o| o.name == v.fallback_to) {
-                skipped.push(format!(
-                    "visitor {}: imported without its fallbackTo {:?}, which is not imported (disabled in the file?)",
-                    v.name, v.fallback_to
-                ));
-                v.fallback_to.clear();
+                let fallback_to = std::mem::take(&mut v.fallback_to);
+                skipped.push(Skipped::FallbackNotImported { name: v.name.clone(), fallback_to });
             }
         }
         for v in &c.visitors {
@@ -610,11 +677,7 @@ impl Profile {
                 lost.push("fallbackTimeoutMs/natTraversal");
             }
             if !lost.is_empty() {
-                skipped.push(format!(
-                    "visitor {}: imported without {} (the app does not keep them yet)",
-                    v.name,
-                    lost.join(", ")
-                ));
+                skipped.push(Skipped::VisitorSettingsDropped { name: v.name.clone(), settings: lost.join(", ") });
             }
         }
         let proxy_passwords = c
@@ -717,20 +780,64 @@ mod tests {
         assert_eq!(secret.as_deref(), Some("t"));
         assert_eq!(p.proxies.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), ["ssh"]);
         assert_eq!(skipped.len(), 2, "{skipped:?}");
+        assert_eq!(skipped[1], Skipped::PluginNotSupported { name: "socks".into(), plugin: "socks5".into() });
         assert!(
-            skipped.iter().any(|l| l.starts_with("proxy socks: ") && l.contains("socks5 proxy plugin")),
-            "{skipped:?}"
+            skipped[1].to_string().starts_with("proxy socks: ")
+                && skipped[1].to_string().contains("socks5 proxy plugin")
         );
-        assert!(skipped.iter().any(|l| l.starts_with("visitor secret-v: ")), "{skipped:?}");
+        // The configuration's own error is the detail, the name is split off it.
+        let Skipped::VisitorInvalid { name, detail } = &skipped[0] else { panic!("{skipped:?}") };
+        assert_eq!(name, "secret-v");
+        assert!(!detail.is_empty() && !detail.starts_with("secret-v"), "{detail}");
+        assert!(skipped[0].to_string().starts_with("visitor secret-v: "));
+        // As the window gets them: a code and the parameters its sentence names.
+        assert_eq!(
+            serde_json::to_value(&skipped[1]).unwrap(),
+            serde_json::json!({"code": "pluginNotSupported", "name": "socks", "plugin": "socks5"})
+        );
         // Settings the editor cannot keep are named, the proxy still comes over.
         let toml = "serverAddr = \"a\"\n[[proxies]]\nname = \"web\"\nlocalPort = 80\n\
                     transport.bandwidthLimit = \"1MB\"\nhealthCheck.type = \"tcp\"\n";
         let (p, _, skipped) = Profile::from_frpc_salvage(toml).unwrap();
         assert_eq!(p.proxies.len(), 1);
-        assert!(skipped.iter().any(|l| l.contains("web") && l.contains("healthCheck")), "{skipped:?}");
-        assert!(skipped.iter().any(|l| l.contains("web") && l.contains("bandwidthLimit")), "{skipped:?}");
+        assert_eq!(
+            skipped,
+            [Skipped::ProxySettingsDropped {
+                name: "web".into(),
+                settings: "healthCheck, transport.bandwidthLimit".into()
+            }]
+        );
         // The file's own settings must load: a broken [common] is an error, not an empty import.
         assert!(Profile::from_frpc_salvage("[common]\nserver_port = x\n").is_err());
+    }
+
+    /// Every skip reason has a sentence in both of the window's languages (ui/src/i18n), naming its parameters.
+    #[test]
+    fn every_skip_reason_is_translated_in_the_window() {
+        let (n, d) = (String::from("x"), String::from("frp's words"));
+        let all = [
+            Skipped::ProxyInvalid { name: n.clone(), detail: d.clone() },
+            Skipped::VisitorInvalid { name: n.clone(), detail: d },
+            Skipped::TypeNotOffered { name: n.clone(), kind: "ftp".into() },
+            Skipped::PluginNotSupported { name: n.clone(), plugin: "socks5".into() },
+            Skipped::ProxySettingsDropped { name: n.clone(), settings: "healthCheck".into() },
+            Skipped::VisitorSettingsDropped { name: n.clone(), settings: "keepTunnelOpen".into() },
+            Skipped::FallbackNotImported { name: n, fallback_to: "relay".into() },
+        ];
+        for s in all {
+            // No wildcard: a new reason fails to compile here until it is added to the list above.
+            match &s {
+                Skipped::ProxyInvalid { .. }
+                | Skipped::VisitorInvalid { .. }
+                | Skipped::TypeNotOffered { .. }
+                | Skipped::PluginNotSupported { .. }
+                | Skipped::ProxySettingsDropped { .. }
+                | Skipped::VisitorSettingsDropped { .. }
+                | Skipped::FallbackNotImported { .. } => {}
+            }
+            assert_eq!(s.name(), "x");
+            crate::i18n::ui_catalogue::assert_translated("import.skipped", serde_json::to_value(&s).unwrap());
+        }
     }
 
     #[test]
@@ -830,8 +937,10 @@ mod tests {
     #[test]
     fn secret_proxies_and_visitors_import_and_export_without_their_keys() {
         let i = Profile::import_frpc(SECRET).unwrap();
-        assert!(i.skipped.iter().all(|l| !l.starts_with("proxy")), "{:?}", i.skipped);
-        assert!(i.skipped.iter().any(|l| l.starts_with("visitor lab-p2p: ") && l.contains("keepTunnelOpen")));
+        assert_eq!(
+            i.skipped,
+            [Skipped::VisitorSettingsDropped { name: "lab-p2p".into(), settings: "keepTunnelOpen".into() }]
+        );
         let keys = |v: &[(String, String)]| v.iter().map(|(n, k)| format!("{n}={k}")).collect::<Vec<_>>();
         assert_eq!(keys(&i.proxy_secret_keys), ["nas=nas-key", "dns=dns-key", "p2p=p2p-key"]);
         assert_eq!(keys(&i.visitor_secret_keys), ["lab=lab-key", "lab-p2p=p2p-v-key", "lab-relay=lab-key"]);

@@ -3,7 +3,7 @@
 
 use portway_client::{ConnState, Status};
 
-use crate::i18n::{explain_reason, fmt, text, Lang, Msg};
+use crate::i18n::{explain_reason, explain_visitor_reason, fmt, text, Lang, Msg};
 
 /// The four tray icons.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -168,7 +168,11 @@ fn visitor_item(v: &VisitorToggle, s: &Status, lang: Lang) -> VisitorItem {
         _ => st.last_error.clone(),
     });
     if let Some(why) = failure.filter(|_| v.enabled) {
-        label = fmt(lang, Msg::VisitorFailed, &[("label", &label), ("reason", &short(&explain_reason(lang, &why)))]);
+        label = fmt(
+            lang,
+            Msg::VisitorFailed,
+            &[("label", &label), ("reason", &short(&explain_visitor_reason(lang, &why)))],
+        );
     }
     VisitorItem { name: v.name.clone(), label, checked: v.enabled }
 }
@@ -283,7 +287,7 @@ mod tests {
         assert!(m.profiles[0].state_line.starts_with("error: bad secret"), "{:?}", m.profiles[0]);
     }
 
-    /// The same menu in Chinese: every label the person reads changes, the names and the engine's reason do not.
+    /// The same menu in Chinese: every label the person reads changes, the names and the engine's own words do not.
     #[test]
     fn the_menu_speaks_the_chosen_language() {
         let connected = status(ConnState::Connected { run_id: "r".into(), since: SystemTime::now() });
@@ -302,7 +306,8 @@ mod tests {
             &status(ConnState::Error { reason: "bad secret".into(), retry_in: Some(Duration::from_secs(4)) }),
             Lang::ZhCn,
         );
-        assert_eq!(m.state_line, "Portway：出错，4 秒后重试：bad secret");
+        // A reason the app does not recognise: a Chinese lead-in naming what failed, the engine's words after it.
+        assert_eq!(m.state_line, "Portway：出错，4 秒后重试：与服务器的连接出错（bad secret）");
         assert_eq!(menu(&[p("b", "Work", &off)], Lang::ZhCn).tooltip, "Portway：已断开");
     }
 

@@ -2,24 +2,28 @@
 // docs/ui-contract.md. Every rejection becomes an `ApiError` carrying the contract's `{code, message}`.
 import { invoke } from "@tauri-apps/api/core";
 import { listen, type UnlistenFn } from "@tauri-apps/api/event";
-import type { CommandError, DiagStep, Imported, KeychainStatus, LogLine, Profile, ProfileSummary, Status, TokenInfo } from "./types";
+import type { CommandError, DiagStep, ErrorReason, Imported, KeychainStatus, LogLine, Profile, ProfileSummary, Status, TokenInfo } from "./types";
 
 export class ApiError extends Error implements CommandError {
   readonly code: string;
-  constructor(code: string, message: string) {
+  readonly reason: ErrorReason | undefined;
+  constructor(code: string, message: string, reason?: ErrorReason) {
     super(message);
     this.name = "ApiError";
     this.code = code;
+    this.reason = reason;
   }
 }
 
-/** Normalises whatever `invoke` rejected with into `{code, message}`; the message is shown as is. */
+/** Normalises whatever `invoke` rejected with into `{code, message, reason?}` (see errors.ts for how it is shown). */
 export function toApiError(e: unknown): ApiError {
   if (e instanceof ApiError) return e;
   if (e && typeof e === "object" && "message" in e) {
-    const o = e as { code?: unknown; message?: unknown };
+    const o = e as { code?: unknown; message?: unknown; reason?: unknown };
     const code = typeof o.code === "string" ? o.code : "unknown";
-    return new ApiError(code, String(o.message));
+    const r = o.reason as { code?: unknown } | null | undefined;
+    const reason = r && typeof r === "object" && typeof r.code === "string" ? (r as ErrorReason) : undefined;
+    return new ApiError(code, String(o.message), reason);
   }
   if (typeof e === "string") return new ApiError("unknown", e);
   return new ApiError("unknown", "Unexpected error from the app backend");

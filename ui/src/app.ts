@@ -16,10 +16,10 @@ import {
   type ProxyFieldName,
   type ProxyForm,
 } from "./form";
-import { connView, engineRuns, explainAuthError, expiryLabel, proxyBadge, publicAddrs, trafficLabel, type AuthExplanation } from "./format";
+import { connExplanation, connView, engineRuns, explainAuthError, expiryLabel, proxyBadge, publicAddrs, trafficLabel, type AuthExplanation, type ProxyBadge } from "./format";
 import { DiagnosticsPanel, type DiagInput } from "./diagnostics";
 import { themePicker } from "./theme";
-import { describeError, toastError } from "./errors";
+import { describeError, keychainText, skippedList, toastError } from "./errors";
 import { isProviderCode } from "./format";
 import { onLanguageChange, t, type PlainKey } from "./i18n";
 import { initLanguage, languagePicker } from "./language";
@@ -27,9 +27,8 @@ import { LogView } from "./logs";
 import { ProfileBar } from "./profiles";
 import { secretFieldView, secretForTest, secretToStore, storedPlaceholder } from "./secret";
 import { mountToasts, toast } from "./toast";
-import { S } from "./secret-strings";
 import { VisitorList, hasTypedSecretKeys, storeTypedSecretKeys } from "./visitor-list";
-import { visitorFieldName } from "./visitors";
+import { secretFieldLabel, visitorFieldName } from "./visitors";
 import { LOG_LEVELS, PROXY_TYPES, type KeychainStatus, type ProxyType, type LogLevel, type Profile, type Status, type TokenInfo } from "./types";
 
 const DEFAULT_PROFILE: Profile = {
@@ -41,9 +40,9 @@ const DEFAULT_PROFILE: Profile = {
 
 const TYPE_LABELS: Record<Exclude<ProxyType, "stcp" | "sudp" | "xtcp">, string> = { tcp: "TCP", udp: "UDP", http: "HTTP", https: "HTTPS", tcpmux: "TCPMUX (HTTP CONNECT)" };
 /** A proxy type's label (the secret types' in the current language). */
-const typeLabel = (x: ProxyType): string => (x === "stcp" ? S.typeStcp : x === "sudp" ? S.typeSudp : x === "xtcp" ? S.typeXtcp : TYPE_LABELS[x]);
+const typeLabel = (x: ProxyType): string => (x === "stcp" ? t("secret.typeStcp") : x === "sudp" ? t("secret.typeSudp") : x === "xtcp" ? t("secret.typeXtcp") : TYPE_LABELS[x]);
 /** The summary's name of a secret proxy's own fields (`proxy.<key>.secretKey` / `.allowUsers`), else null. */
-const secretFieldName = (k: string): string | null => (/^proxy\.\d+\.(secretKey|allowUsers)$/.test(k) ? (S.fieldNames[k.split(".").pop()!] ?? null) : null);
+const secretFieldName = (k: string): string | null => (/^proxy\.\d+\.(secretKey|allowUsers)$/.test(k) ? secretFieldLabel(k.split(".").pop()!) : null);
 
 /** Human names of form fields, for the "fix these fields" summary. */
 const FIELD_NAMES: Record<string, PlainKey> = {
@@ -77,7 +76,7 @@ export class App {
   private errors: Errors = {};
   private touched = new Set<string>();
   private fields = new Map<string, FieldReg>();
-  private keychain: KeychainStatus = { available: true, message: null };
+  private keychain: KeychainStatus = { available: true, code: null, detail: null };
   private status: Status = { conn: { state: "disconnected" }, proxies: {} };
   private retryDeadline: number | null = null;
   private tick: number | undefined;
@@ -251,8 +250,14 @@ export class App {
     this.update();
   }
 
-  private showBanner(text: string): void {
-    this.banner.textContent = text;
+  /** The banner at the top: a sentence, and the backend's own words under it (folded). */
+  private showBanner(text: string, detail: string | null = null): void {
+    clear(this.banner);
+    append(
+      this.banner,
+      h("span", { "data-testid": "banner-text" }, text),
+      detail ? h("details", { class: "provider-detail" }, h("summary", {}, t("common.details")), h("p", { "data-testid": "banner-detail" }, detail)) : null,
+    );
     this.banner.hidden = false;
   }
 
@@ -284,7 +289,7 @@ export class App {
     this.connButton.dataset.action = v.action;
     this.connButton.classList.toggle("danger", v.action === "disconnect");
     this.reconnectNote.hidden = !(this.status.reconnectNeeded && engineRuns(this.status.conn));
-    const explained = this.status.conn.state === "error" ? explainAuthError(this.status.conn.reason) : null;
+    const explained = connExplanation(this.status.conn);
     this.connExplain.hidden = explained === null;
     if (!explained) delete this.connExplain.dataset.reason;
     const reason = this.status.conn.state === "error" ? this.status.conn.reason : "";
@@ -326,9 +331,8 @@ export class App {
   private setKeychain(k: KeychainStatus): void {
     this.keychain = k;
     if (!k.available) {
-      this.showBanner(
-        t("app.keychainUnavailable", { how: k.message ?? t("app.keychainHow") }),
-      );
+      const d = keychainText(k);
+      this.showBanner(d.text, d.detail);
     } else {
       this.banner.hidden = true;
     }
@@ -756,6 +760,7 @@ export class App {
 
   private proxyRow(p: ProxyForm): HTMLElement {
     const badge = h("span", { class: "badge", "data-role": "badge" });
+    const reason = h("small", { class: "badge-detail", "data-role": "reason", hidden: true });
     const traffic = h("span", { class: "traffic", "data-role": "traffic" });
     const addr = h("span", { class: "addr", "data-role": "addr" });
     const legend = h("legend", {}, t("proxy.legend", { name: p.name }));
@@ -765,6 +770,7 @@ export class App {
       row.dataset.testid = `proxy-row-${n}`;
       row.setAttribute("data-testid", `proxy-row-${n}`);
       badge.setAttribute("data-testid", `proxy-status-${n}`);
+      reason.setAttribute("data-testid", `proxy-reason-${n}`);
       traffic.setAttribute("data-testid", `proxy-traffic-${n}`);
       legend.textContent = t("proxy.legend", { name: n });
     };
@@ -817,7 +823,7 @@ export class App {
       return [el, this.wrapField(key, id, label, el, `pf-${field}`, hasValue)] as const;
     };
     const [pw, pwField] = password("httpPassword", t("proxy.httpPassword"), "proxy-http-password", () => p.httpPassword !== "" || p.httpUser !== "");
-    const [sk, skField] = password("secretKey", S.secretKey, "proxy-secret-key", () => p.secretKey !== "" || p.localPort !== "");
+    const [sk, skField] = password("secretKey", t("secret.secretKey"), "proxy-secret-key", () => p.secretKey !== "" || p.localPort !== "");
     const byType: [keyof ReturnType<typeof typeFields>, HTMLElement][] = [
       ["remotePort", input("remotePort", t("proxy.remotePort"), "proxy-remote-port", { inputmode: "numeric" })],
       ["domains", input("customDomains", t("proxy.customDomains"), "proxy-custom-domains", { placeholder: "app.example.com, www.example.com" })],
@@ -827,18 +833,18 @@ export class App {
       ["basicAuth", pwField],
       ["hostHeaderRewrite", input("hostHeaderRewrite", t("proxy.hostHeaderRewrite"), "proxy-host-header-rewrite", { placeholder: "localhost" })],
       ["secret", skField],
-      ["secret", input("allowUsers", S.allowUsers, "proxy-allow-users", { placeholder: S.allowUsersPlaceholder })],
+      ["secret", input("allowUsers", t("secret.allowUsers"), "proxy-allow-users", { placeholder: t("secret.allowUsersPlaceholder") })],
       [
         "multiplexer",
         h("div", { class: "field pf-multiplexer" }, h("span", { class: "label" }, t("proxy.multiplexer")), h("span", { "data-testid": "proxy-multiplexer" }, "HTTP CONNECT (httpconnect)")),
       ],
     ];
     const showType = () => {
-      const t = typeFields(p.type);
-      for (const [k, el] of byType) el.hidden = !t[k];
+      const tf = typeFields(p.type);
+      for (const [k, el] of byType) el.hidden = !tf[k];
       if (p.type === "tcpmux") p.multiplexer = "httpconnect";
       pw.placeholder = p.hasHttpPassword ? storedPlaceholder() : newPasswordPlaceholder();
-      sk.placeholder = p.hasSecretKey ? S.secretKeyStored : S.secretKeyNew;
+      sk.placeholder = p.hasSecretKey ? t("secret.secretKeyStored") : t("secret.secretKeyNew");
     };
     showType();
     type.addEventListener("change", () => {
@@ -875,6 +881,7 @@ export class App {
         { class: "proxy-foot" },
         h("span", { class: "field check" }, enabled, h("label", { for: enabledId }, t("proxy.enabled"))),
         badge,
+        reason,
         addr,
         traffic,
         h("span", { class: "spacer" }),
@@ -893,7 +900,7 @@ export class App {
       const runs = engineRuns(this.status.conn);
       const where = st?.state === "running" && runs ? publicAddrs(p.type, st.remoteAddr, this.saved.server.addr) : [];
       const secretRunning = typeFields(p.type).secret && st?.state === "running" && runs && p.enabled;
-      const b = secretRunning ? { label: S.runningSecret, tone: "ok" as const, detail: S.runningSecretDetail(p.name.trim()) } : proxyBadge(st, p.enabled, runs, where);
+      const b: ProxyBadge = secretRunning ? { label: t("secret.runningSecret"), tone: "ok" as const, detail: t("secret.runningSecretDetail", { name: p.name.trim() }) } : proxyBadge(st, p.enabled, runs, where);
       const addr = row.querySelector<HTMLElement>('[data-role="addr"]');
       if (addr) this.renderAddr(addr, p.name.trim(), p.enabled ? where : []);
       const badge = row.querySelector<HTMLElement>('[data-role="badge"]');
@@ -905,6 +912,11 @@ export class App {
         badge.dataset.state = p.enabled ? (st?.state ?? "none") : "disabled";
       }
       if (traffic) traffic.textContent = p.enabled ? trafficLabel(st) : "";
+      const reason = row.querySelector<HTMLElement>('[data-role="reason"]');
+      if (reason) {
+        reason.textContent = b.original ?? "";
+        reason.hidden = !b.original;
+      }
       row.querySelector('[data-testid="proxy-remove"]')?.setAttribute("aria-label", t("proxy.removeAria", { name: p.name }));
     }
   }
@@ -970,7 +982,10 @@ export class App {
       const r = await api.importFrpc(this.id, text);
       this.loadProfile(r.profile, true);
       if (r.skipped.length === 0) toast(t("app.imported", { file: file.name }));
-      else toast(t("app.importedWithout", { file: file.name, skipped: r.skipped.join("; ") }), "error");
+      else {
+        const s = skippedList(r.skipped);
+        toast(t("app.importedWithout", { file: file.name, skipped: s.text }), "error", s.detail);
+      }
     } catch (e) {
       this.fail(e);
     }

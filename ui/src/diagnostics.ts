@@ -3,6 +3,7 @@
 // that returns what to check; everything else lives here.
 import { api, toApiError } from "./api";
 import { describeError } from "./errors";
+import { dateFormat } from "./format";
 import { append, clear, h } from "./dom";
 import { language, locale, lookup, t, type PlainKey } from "./i18n";
 import type { DiagCertificate, DiagOutcome, DiagStep, DiagStepKind, Profile } from "./types";
@@ -18,6 +19,7 @@ const STEP_KEYS: Record<DiagStepKind, PlainKey> = {
 export const stepTitle = (k: DiagStepKind): string => t(STEP_KEYS[k]);
 
 const MARKS: Record<DiagOutcome, string> = { ok: "✓", warn: "!", fail: "✗", skipped: "–" };
+const OUTCOME_LEADS: Record<DiagOutcome, PlainKey> = { ok: "diag.lead.ok", warn: "diag.lead.warn", fail: "diag.lead.fail", skipped: "diag.lead.skipped" };
 const OUTCOME_KEYS: Record<DiagOutcome, PlainKey> = { ok: "diag.outcome.ok", warn: "diag.outcome.warn", fail: "diag.outcome.fail", skipped: "diag.outcome.skipped" };
 
 /** What "Check" runs with: the profile and the typed secret (`null`: the stored one). */
@@ -31,15 +33,17 @@ export interface DiagInput {
 /**
  * A step's summary and fix in the chosen language. The engine writes them in English with the specifics (host,
  * address, the server's words); in another language the step's code picks a translated sentence and the engine's
- * text is kept as `original`, shown as a detail. A code without a translation keeps the engine's text.
+ * text is kept as `original`, shown as a detail. A code without a translation gets a lead-in from the step's outcome.
  */
-export function stepText(s: Pick<DiagStep, "step" | "code" | "summary" | "fix">): { summary: string; fix: string; original: string | null } {
+export function stepText(s: Pick<DiagStep, "step" | "outcome" | "code" | "summary" | "fix">): { summary: string; fix: string; original: string | null } {
   if (language() === "en") return { summary: s.summary, fix: s.fix, original: null };
   const key = lookup(`diag.${s.step}.${s.code}`) !== null ? `diag.${s.step}.${s.code}` : `diag.${s.code}`;
   const summary = lookup(key);
-  if (summary === null) return { summary: s.summary, fix: s.fix, original: null };
+  const original = [s.summary, s.fix].filter((x) => x).join(" — ");
+  // A code without a translation (a newer engine): the step's outcome as the lead-in, the engine's words as the detail.
+  if (summary === null) return { summary: t(OUTCOME_LEADS[s.outcome]), fix: "", original };
   const fix = s.fix ? (lookup(`${key}.fix`) ?? s.fix) : "";
-  return { summary, fix, original: [s.summary, s.fix].filter((x) => x).join(" — ") };
+  return { summary, fix, original };
 }
 
 /** One line that says how the whole check went. */
@@ -59,10 +63,8 @@ export function duration(ms: number): string {
   return ms < 1000 ? t("diag.ms", { n: n(Math.round(ms), 0) }) : t("diag.s", { n: n(Number((ms / 1000).toFixed(1)), 1) });
 }
 
-const dateFmt = (): Intl.DateTimeFormat => new Intl.DateTimeFormat(locale(), { year: "numeric", month: "short", day: "numeric" });
-
 function certRows(c: DiagCertificate, now: number): HTMLElement {
-  const until = dateFmt().format(new Date(c.notAfter * 1000));
+  const until = dateFormat().format(new Date(c.notAfter * 1000));
   const expired = c.notAfter * 1000 < now;
   const row = (label: string, value: string, testid: string) => h("div", { class: "diag-cert-row" }, h("dt", {}, label), h("dd", { "data-testid": testid }, value));
   return h(
@@ -71,7 +73,15 @@ function certRows(c: DiagCertificate, now: number): HTMLElement {
     row(t("diag.cert.subject"), c.subject, "diag-cert-subject"),
     row(t("diag.cert.issuer"), c.selfSigned ? t("diag.cert.selfSigned", { issuer: c.issuer }) : c.issuer, "diag-cert-issuer"),
     row(t("diag.cert.validUntil"), expired ? t("diag.cert.expired", { date: until }) : until, "diag-cert-expiry"),
-    row(t("diag.cert.trusted"), t(c.trusted ? "diag.cert.yes" : "diag.cert.no", { trust: c.trust }), "diag-cert-trusted"),
+    language() === "en"
+      ? row(t("diag.cert.trusted"), t(c.trusted ? "diag.cert.yes" : "diag.cert.no", { trust: c.trust }), "diag-cert-trusted")
+      : // The engine's English words about the trust go under the translated yes or no.
+        h(
+          "div",
+          { class: "diag-cert-row" },
+          h("dt", {}, t("diag.cert.trusted")),
+          h("dd", { "data-testid": "diag-cert-trusted" }, t(c.trusted ? "diag.cert.yesPlain" : "diag.cert.noPlain"), " ", h("small", { class: "badge-detail", "data-testid": "diag-cert-trust" }, c.trust)),
+        ),
   );
 }
 

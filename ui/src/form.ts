@@ -3,7 +3,6 @@
 // `tr`, not `t`: `t` is the name of the type-fields local below.
 import { t as tr } from "./i18n";
 import type { AuthMethod, Profile, ProxyType, Transport } from "./types";
-import { S } from "./secret-strings";
 import { fromVisitors, toVisitors, validateVisitors, type VisitorForm } from "./visitors";
 
 export interface ProxyForm {
@@ -228,9 +227,9 @@ export function validate(f: ProfileForm): Errors {
       if (/[:\s]/.test(user)) put(proxyField(p.key, "httpUser"), tr("form.userInvalid"));
     }
     if (t.secret) {
-      if (p.secretKey === "" && !p.hasSecretKey) put(proxyField(p.key, "secretKey"), S.proxySecretRequired);
+      if (p.secretKey === "" && !p.hasSecretKey) put(proxyField(p.key, "secretKey"), tr("secret.proxySecretRequired"));
       const bad = splitList(p.allowUsers).find((u) => u !== "*" && !PROXY_NAME_RE.test(u));
-      if (bad !== undefined) put(proxyField(p.key, "allowUsers"), S.badUser(bad));
+      if (bad !== undefined) put(proxyField(p.key, "allowUsers"), tr("secret.badUser", { user: bad }));
     }
     if (t.hostHeaderRewrite && p.hostHeaderRewrite.trim() !== "") {
       put(proxyField(p.key, "hostHeaderRewrite"), domainError(p.hostHeaderRewrite.trim()) === null || /^[\w.-]+:\d+$/.test(p.hostHeaderRewrite.trim()) ? null : tr("form.hostRewriteInvalid"));

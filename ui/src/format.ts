@@ -25,12 +25,16 @@ export function clockFormat(fmt: TimeFmt = {}, millis = false): Intl.DateTimeFor
   });
 }
 
+/** The one date format of the app (the certificate's expiry, a time that is not today), in the same locale. */
+export function dateFormat(fmt: TimeFmt = {}): Intl.DateTimeFormat {
+  return new Intl.DateTimeFormat(fmt.locale ?? locale(), { timeZone: fmt.timeZone, year: "numeric", month: "short", day: "numeric" });
+}
+
 /** A local wall-clock time ("14:03:12", or "2:03:12 PM" in a 12-hour locale), with the date in front when it is not today. */
 export function formatClock(ms: number, now: number, fmt: TimeFmt = {}): string {
   const time = clockFormat(fmt).format(ms);
   if (sameLocalDay(ms, now, fmt.timeZone)) return time;
-  const date = new Intl.DateTimeFormat(fmt.locale ?? locale(), { timeZone: fmt.timeZone, year: "numeric", month: "short", day: "numeric" }).format(ms);
-  return `${date} ${time}`;
+  return `${dateFormat(fmt).format(ms)} ${time}`;
 }
 
 /** Whole seconds left until `deadline`, never negative (rounded up: "1s" until it is really due). */
@@ -60,11 +64,16 @@ export function connView(conn: ConnStatus, now: number, retryDeadline: number | 
     case "connected":
       return { label: t("conn.connected", { time: formatClock(conn.since, now, fmt) }), tone: "ok", action: "disconnect" };
     case "error": {
+      // The engine's words are English: in another language the line leaves them out and the banner under the
+      // header says what failed, with them as its detail (see connExplanation).
+      const en = language() === "en";
       if (conn.retryInMs === null) {
-        return { label: t("conn.errorGaveUp", { reason: conn.reason }), tone: "bad", action: "connect" };
+        const label = en ? t("conn.errorGaveUp", { reason: conn.reason }) : t("conn.errorGaveUpShort");
+        return { label, tone: "bad", action: "connect" };
       }
-      const deadline = retryDeadline ?? now + conn.retryInMs;
-      return { label: t("conn.errorRetrying", { reason: conn.reason, seconds: secondsLeft(deadline, now) }), tone: "bad", action: "disconnect" };
+      const seconds = secondsLeft(retryDeadline ?? now + conn.retryInMs, now);
+      const label = en ? t("conn.errorRetrying", { reason: conn.reason, seconds }) : t("conn.errorRetryingShort", { seconds });
+      return { label, tone: "bad", action: "disconnect" };
     }
   }
 }
@@ -91,6 +100,8 @@ export interface ProxyBadge {
   tone: BadgeTone;
   /** Full text for the tooltip / screen readers (the server's reason in full). */
   detail: string;
+  /** The server's own words, shown under the label when the label does not hold them (another language). */
+  original?: string | null;
 }
 
 /**
@@ -112,11 +123,13 @@ export function proxyBadge(status: ProxyStatus | undefined, enabled: boolean, ru
       return { label: t("badge.running", { at }), tone: "ok", detail: t("badge.runningDetail", { at }) };
     }
     case "error": {
-      // In another language than English, a refusal the app recognises (port taken, port not allowed) is
-      // explained; the server's own words stay in the detail (the tooltip).
-      const explained = language() === "en" ? null : explainAuthError(status.reason);
-      const reason = explained?.explanation ?? status.reason;
-      return { label: t("badge.refused", { reason }), tone: "bad", detail: t("badge.refusedDetail", { reason: status.reason }) };
+      const detail = t("badge.refusedDetail", { reason: status.reason });
+      if (language() === "en") return { label: t("badge.refused", { reason: status.reason }), tone: "bad", detail, original: null };
+      // In another language a refusal the app recognises (port taken, port not allowed) is explained, any other
+      // gets a lead-in; the server's own words are shown under it.
+      const explained = explainAuthError(status.reason);
+      const label = explained ? t("badge.refused", { reason: explained.explanation }) : t("status.proxyRefused");
+      return { label, tone: "bad", detail, original: status.reason };
     }
   }
 }
@@ -216,6 +229,14 @@ const ENGINE_ERRORS: [code: string, re: RegExp, key: PlainKey][] = [
   ["wrongToken", /authorization failed|auth\.token does not match/i, "explain.wrongToken"],
   ["portNotAllowed", /is not allowed by the server's allowPorts/i, "explain.portNotAllowed"],
   ["portTaken", /cannot be opened on the server|port already used|address already in use/i, "explain.portTaken"],
+  ["nameTaken", /proxy \[[^\]]*\] already exists/i, "explain.nameTaken"],
+  // A server with detailedErrorsToClient = false says only frp's summary; the reason is in its log.
+  ["loginHidden", /register control error/i, "explain.loginHidden"],
+  ["proxyHidden", /new proxy \[[^\]]*\] error/i, "explain.proxyHidden"],
+  ["routeTaken", /router config conflict/i, "explain.routeTaken"],
+  ["vhostOff", /not supported when vhost \w+ port is not set/i, "explain.vhostOff"],
+  ["subdomainOff", /subdomain is not supported/i, "explain.subdomainOff"],
+  ["domainUnderSubdomainHost", /should not belong to subdomain host/i, "explain.domainUnderSubdomainHost"],
   ["tlsRequired", /tls\.force|transport\.tls\.force/i, "explain.tlsRequired"],
   ["serverRefused", /connection refused|os error 111/i, "explain.serverRefused"],
   ["serverTimeout", /timed out|timeout/i, "explain.serverTimeout"],
@@ -231,4 +252,13 @@ export function explainAuthError(message: string): AuthExplanation | null {
   }
   for (const [code, re, key] of ENGINE_ERRORS) if (re.test(message)) return { code, explanation: t(key) };
   return null;
+}
+
+/** The banner under the header for a connection error: the explanation when the app recognises the engine's words;
+ * in another language than English a lead-in naming what failed otherwise (the words are its detail); else null. */
+export function connExplanation(conn: ConnStatus): AuthExplanation | null {
+  if (conn.state !== "error") return null;
+  const explained = explainAuthError(conn.reason);
+  if (explained || language() === "en") return explained;
+  return { code: "connection", explanation: t("status.connFailed") };
 }

@@ -6,7 +6,7 @@ import { api } from "./api";
 import { clear, h } from "./dom";
 import { connView } from "./format";
 import { relabelTree, t } from "./i18n";
-import { toastError } from "./errors";
+import { skippedList, toastError } from "./errors";
 import { toast } from "./toast";
 import type { ProfileSummary, Status } from "./types";
 
@@ -235,7 +235,10 @@ export class ProfileBar {
       await this.reload(this.current);
       await this.choose(r.id);
       if (r.skipped.length === 0) toast(t("profiles.added", { file: file.name }));
-      else toast(t("profiles.addedWithout", { file: file.name, skipped: r.skipped.join("; ") }), "error");
+      else {
+        const s = skippedList(r.skipped);
+        toast(t("profiles.addedWithout", { file: file.name, skipped: s.text }), "error", s.detail);
+      }
     } catch (e) {
       this.fail(e);
     }

@@ -9,13 +9,22 @@ export const PROXY_TYPES: readonly ProxyType[] = ["tcp", "udp", "http", "https",
 export type VisitorType = "stcp" | "sudp" | "xtcp";
 export const VISITOR_TYPES: readonly VisitorType[] = ["stcp", "sudp", "xtcp"];
 
-/** What import_frpc brought over, and the proxies/visitors it left out ("proxy NAME: reason"). */
+/** What import_frpc brought over, and the proxies/visitors it left out (or brought without some settings). */
 export interface Imported {
   /** The profile it went into (a new one when imported as new). */
   id: string;
   profile: Profile;
-  skipped: string[];
+  skipped: Skipped[];
 }
+
+/** Why an imported proxy or visitor was left out or came without some settings (the window words it: i18n
+ * `import.skipped.<code>`; `detail` is frp's own error, shown under the sentence). */
+export type Skipped =
+  | { code: "proxyInvalid" | "visitorInvalid"; name: string; detail: string }
+  | { code: "typeNotOffered"; name: string; type: string }
+  | { code: "pluginNotSupported"; name: string; plugin: string }
+  | { code: "proxySettingsDropped" | "visitorSettingsDropped"; name: string; settings: string }
+  | { code: "fallbackNotImported"; name: string; fallbackTo: string };
 
 export interface Profile {
   server: { addr: string; port: number; protocol: Transport; tls: boolean };
@@ -153,8 +162,10 @@ export interface LogLine {
 
 export interface KeychainStatus {
   available: boolean;
-  /** How to fix, when unavailable. */
-  message: string | null;
+  /** Why not: "unavailable" (no keychain answers) or "refused"; the window says how to fix it (i18n `keychain.<code>`). */
+  code: "unavailable" | "refused" | null;
+  /** The keychain's own words, shown under the window's sentence. */
+  detail: string | null;
 }
 
 export type ErrorCode =
@@ -166,12 +177,24 @@ export type ErrorCode =
   | "sign_in_failed"
   | "import_failed"
   | "unknown_profile"
-  | "io";
+  | "io"
+  | "internal";
 
-/** Every command error, as it crosses the IPC boundary. */
+/** The specifics of a command error, for the window's sentence (i18n `reason.<code>`). */
+export type ErrorReason =
+  | { code: "noSecret"; profile: string }
+  | { code: "noHttpPassword" | "noProxySecretKey"; proxy: string }
+  | { code: "noVisitorSecretKey"; visitor: string }
+  | { code: "invalidField"; field: string }
+  | { code: "nameTaken"; name: string }
+  | { code: "notAllConnected"; profiles: string };
+
+/** Every command error, as it crosses the IPC boundary. `message` is English (shown as is in English, as the
+ * detail of the translated sentence in another language). */
 export interface CommandError {
   code: ErrorCode | string;
   message: string;
+  reason?: ErrorReason;
 }
 
 /** One step of "Check" (the `diagnose` command): always five, in order. */

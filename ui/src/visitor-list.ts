@@ -5,10 +5,10 @@
 import "./visitors.css";
 import { api } from "./api";
 import { append, clear, h, uid } from "./dom";
-import { S } from "./secret-strings";
 import { typeFields, type ProfileForm } from "./form";
+import { t, type PlainKey } from "./i18n";
 import { toast } from "./toast";
-import { VISITOR_TYPES, type Profile, type Status, type VisitorDef } from "./types";
+import { VISITOR_TYPES, type Profile, type Status, type VisitorDef, type VisitorType } from "./types";
 import { newVisitor, toVisitors, visitorField, visitorView, type VisitorFieldName, type VisitorForm } from "./visitors";
 
 /** What the list needs from the window. */
@@ -30,7 +30,8 @@ export interface VisitorHost {
   copy(text: string): Promise<boolean>;
 }
 
-const TYPE_LABELS = { stcp: S.typeStcp, sudp: S.typeSudp, xtcp: S.typeXtcp } as const;
+/** A visitor type's label in the chosen language. */
+const TYPE_KEYS: Record<VisitorType, PlainKey> = { stcp: "secret.typeStcp", sudp: "secret.typeSudp", xtcp: "secret.typeXtcp" };
 
 export class VisitorList {
   readonly el: HTMLElement;
@@ -47,9 +48,9 @@ export class VisitorList {
     const intro = h("p", { class: "hint" });
     const add = h("button", { type: "button", "data-testid": "add-visitor", onclick: () => this.onAdd() });
     this.texts = [
-      [title, () => S.section],
-      [intro, () => S.intro],
-      [add, () => S.add],
+      [title, () => t("visitor.section")],
+      [intro, () => t("visitor.intro")],
+      [add, () => t("visitor.add")],
     ];
     this.el = h("section", { class: "card", "aria-labelledby": hid, "data-testid": "section-visitors" }, title, intro, this.list, add);
   }
@@ -59,7 +60,7 @@ export class VisitorList {
     this.rows = rows;
     for (const [el, text] of this.texts) el.textContent = text();
     clear(this.list);
-    if (rows.length === 0) this.list.appendChild(h("p", { class: "empty", "data-testid": "visitors-empty" }, S.empty));
+    if (rows.length === 0) this.list.appendChild(h("p", { class: "empty", "data-testid": "visitors-empty" }, t("visitor.empty")));
     for (const r of rows) this.list.appendChild(this.row(r));
     this.renderStates();
   }
@@ -94,7 +95,7 @@ export class VisitorList {
     if (!this.isStored(r)) {
       // Not stored yet (new or edited): the switch is part of the form and applies with Save.
       r.enabled = on;
-      toast(S.toggleNeedsSave, "info");
+      toast(t("visitor.toggleNeedsSave"), "info");
       this.host.changed();
       this.renderStates();
       return;
@@ -115,22 +116,24 @@ export class VisitorList {
   }
 
   private row(r: VisitorForm): HTMLElement {
-    const legend = h("legend", {}, S.legend(r.name));
+    const legend = h("legend", {}, t("visitor.legend", { name: r.name }));
     const row = h("fieldset", { class: "proxy visitor", "data-key": String(r.key) }, legend);
     const toggleId = uid("f");
     const toggle = h("input", { type: "checkbox", role: "switch", id: toggleId, checked: r.enabled, "data-testid": "visitor-toggle" });
     toggle.addEventListener("change", () => void this.onToggle(r, toggle));
-    const toggleLabel = h("label", { for: toggleId, class: "visually-hidden" }, S.toggleLabel(r.name));
+    const toggleLabel = h("label", { for: toggleId, class: "visually-hidden" }, t("visitor.toggleLabel", { name: r.name }));
     const title = h("strong", { class: "visitor-name", "data-role": "title" }, r.name);
     const badge = h("span", { class: "badge", "data-role": "badge" });
+    const reason = h("small", { class: "badge-detail", "data-role": "reason", hidden: true });
     const addr = h("span", { class: "addr", "data-role": "addr" });
     const setIds = () => {
       const n = r.name.trim();
       row.setAttribute("data-testid", `visitor-row-${n}`);
       badge.setAttribute("data-testid", `visitor-status-${n}`);
-      legend.textContent = S.legend(n);
+      reason.setAttribute("data-testid", `visitor-reason-${n}`);
+      legend.textContent = t("visitor.legend", { name: n });
       title.textContent = n;
-      toggleLabel.textContent = S.toggleLabel(n);
+      toggleLabel.textContent = t("visitor.toggleLabel", { name: n });
     };
     setIds();
 
@@ -155,7 +158,7 @@ export class VisitorList {
     const secretId = uid("f");
     const secret = h("input", { type: "password", id: secretId, value: r.secretKey, "data-testid": "visitor-secret-key", autocomplete: "off", spellcheck: "false" });
     const secretKey = visitorField(r.key, "secretKey");
-    secret.placeholder = r.hasSecretKey ? S.secretKeyStored : S.secretKeyNew;
+    secret.placeholder = r.hasSecretKey ? t("secret.secretKeyStored") : t("secret.secretKeyNew");
     secret.addEventListener("input", () => {
       r.secretKey = secret.value;
       this.host.touch(secretKey);
@@ -163,13 +166,13 @@ export class VisitorList {
     });
 
     const typeId = uid("f");
-    const type = h("select", { id: typeId, "data-testid": "visitor-type" }, ...VISITOR_TYPES.map((t) => h("option", { value: t, selected: r.type === t }, TYPE_LABELS[t])));
+    const type = h("select", { id: typeId, "data-testid": "visitor-type" }, ...VISITOR_TYPES.map((x) => h("option", { value: x, selected: r.type === x }, t(TYPE_KEYS[x]))));
     const fbId = uid("f");
     const fallback = h("select", { id: fbId, "data-testid": "visitor-fallback" });
     const fbKey = visitorField(r.key, "fallbackTo");
     const fillFallback = () => {
       clear(fallback);
-      fallback.appendChild(h("option", { value: "", selected: r.fallbackTo === "" }, S.fallbackNone));
+      fallback.appendChild(h("option", { value: "", selected: r.fallbackTo === "" }, t("visitor.fallbackNone")));
       for (const o of this.rows) {
         const n = o.name.trim();
         if (o === r || o.type !== "stcp" || n === "") continue;
@@ -183,7 +186,7 @@ export class VisitorList {
       this.host.touch(fbKey);
       this.host.changed();
     });
-    const fallbackField = this.host.field(fbKey, fbId, S.fallbackTo, fallback, "vf-fallbackTo", () => r.fallbackTo !== "");
+    const fallbackField = this.host.field(fbKey, fbId, t("visitor.fallbackTo"), fallback, "vf-fallbackTo", () => r.fallbackTo !== "");
     const showType = () => {
       fallbackField.hidden = r.type !== "xtcp";
     };
@@ -208,23 +211,23 @@ export class VisitorList {
           this.host.changed();
         },
       },
-      S.remove,
+      t("visitor.remove"),
     );
-    remove.setAttribute("aria-label", S.removeLabel(r.name));
+    remove.setAttribute("aria-label", t("visitor.removeLabel", { name: r.name }));
 
     append(
       row,
-      h("div", { class: "visitor-head" }, h("span", { class: "switch" }, toggle, toggleLabel), title, badge, addr),
+      h("div", { class: "visitor-head" }, h("span", { class: "switch" }, toggle, toggleLabel), title, badge, reason, addr),
       h(
         "div",
         { class: "proxy-fields visitor-fields" },
-        text("name", S.name, "visitor-name"),
-        h("div", { class: "field vf-type" }, h("label", { for: typeId }, S.type), type),
-        text("serverName", S.serverName, "visitor-server-name", { placeholder: S.serverNamePlaceholder }),
-        text("serverUser", S.serverUser, "visitor-server-user", { placeholder: S.serverUserPlaceholder }),
-        this.host.field(secretKey, secretId, S.secretKey, secret, "vf-secretKey", () => r.secretKey !== "" || r.serverName !== ""),
-        text("bindAddr", S.bindAddr, "visitor-bind-addr", { placeholder: "127.0.0.1" }),
-        text("bindPort", S.bindPort, "visitor-bind-port", { inputmode: "numeric", placeholder: "6000" }),
+        text("name", t("visitor.name"), "visitor-name"),
+        h("div", { class: "field vf-type" }, h("label", { for: typeId }, t("visitor.type")), type),
+        text("serverName", t("visitor.serverName"), "visitor-server-name", { placeholder: t("visitor.serverNamePlaceholder") }),
+        text("serverUser", t("visitor.serverUser"), "visitor-server-user", { placeholder: t("visitor.serverUserPlaceholder") }),
+        this.host.field(secretKey, secretId, t("secret.secretKey"), secret, "vf-secretKey", () => r.secretKey !== "" || r.serverName !== ""),
+        text("bindAddr", t("visitor.bindAddr"), "visitor-bind-addr", { placeholder: "127.0.0.1" }),
+        text("bindPort", t("visitor.bindPort"), "visitor-bind-port", { inputmode: "numeric", placeholder: "6000" }),
         fallbackField,
       ),
       h("div", { class: "proxy-foot" }, h("span", { class: "spacer" }), remove),
@@ -247,6 +250,11 @@ export class VisitorList {
         badge.dataset.state = view.state;
       }
       row.dataset.state = view.state;
+      const reason = row.querySelector<HTMLElement>('[data-role="reason"]');
+      if (reason) {
+        reason.textContent = view.original ?? "";
+        reason.hidden = !view.original;
+      }
       const toggle = row.querySelector<HTMLInputElement>('[data-testid="visitor-toggle"]');
       if (toggle && !toggle.disabled) toggle.checked = r.enabled;
       const addr = row.querySelector<HTMLElement>('[data-role="addr"]');
@@ -269,13 +277,13 @@ export class VisitorList {
         "data-testid": `visitor-copy-${name}`,
         onclick: async () => {
           const ok = await this.host.copy(at);
-          toast(ok ? S.copied(at) : S.copyFailed, ok ? "info" : "error");
+          toast(ok ? t("visitor.copied", { addr: at }) : t("visitor.copyFailed"), ok ? "info" : "error");
         },
       },
-      S.copy,
+      t("visitor.copy"),
     );
-    copy.setAttribute("aria-label", `${S.copy} ${at}`);
-    append(el, h("span", { class: "hint" }, `${S.open} `), h("code", { "data-testid": `visitor-addr-${name}` }, at), copy);
+    copy.setAttribute("aria-label", `${t("visitor.copy")} ${at}`);
+    append(el, h("span", { class: "hint" }, `${t("visitor.open")} `), h("code", { "data-testid": `visitor-addr-${name}` }, at), copy);
   }
 }
 

@@ -1,6 +1,6 @@
 // "Connect to a private service": the visitor rows' form model (raw strings as typed), validation, conversion to
 // and from `VisitorDef`, and the state shown for each row. Pure: no DOM, no IPC.
-import { S } from "./secret-strings";
+import { language, t, type PlainKey } from "./i18n";
 import type { ConnStatus, VisitorDef, VisitorStatus, VisitorType } from "./types";
 
 export interface VisitorForm {
@@ -26,10 +26,28 @@ export type VisitorFieldName = "name" | "serverName" | "serverUser" | "bindAddr"
 
 export const visitorField = (key: number, field: VisitorFieldName): string => `visitor.${key}.${field}`;
 
+/** The names of the visitor rows' fields and of the secret proxies' own ones, for the "To save, fix: …" summary. */
+const FIELD_NAMES: Record<string, PlainKey> = {
+  name: "visitor.field.name",
+  serverName: "visitor.field.serverName",
+  serverUser: "visitor.field.serverUser",
+  bindAddr: "visitor.field.bindAddr",
+  bindPort: "visitor.field.bindPort",
+  secretKey: "visitor.field.secretKey",
+  fallbackTo: "visitor.field.fallbackTo",
+  allowUsers: "visitor.field.allowUsers",
+};
+
+/** A visitor's or secret proxy's field name in the chosen language, or null for another field. */
+export function secretFieldLabel(field: string): string | null {
+  const key = FIELD_NAMES[field];
+  return key ? t(key) : null;
+}
+
 /** The summary's name of a field key (`visitor.<key>.<field>`), or null when it is not a visitor field. */
 export function visitorFieldName(key: string): string | null {
   const m = /^visitor\.\d+\.(\w+)$/.exec(key);
-  return m ? (S.fieldNames[m[1]!] ?? m[1]!) : null;
+  return m ? (secretFieldLabel(m[1]!) ?? m[1]!) : null;
 }
 
 const NAME_RE = /^[A-Za-z0-9._-]+$/;
@@ -118,30 +136,30 @@ export function validateVisitors(rows: readonly VisitorForm[], keychainAvailable
   for (const r of rows) {
     const name = r.name.trim();
     const f = (x: VisitorFieldName) => visitorField(r.key, x);
-    put(f("name"), name === "" ? S.nameRequired : !NAME_RE.test(name) ? S.nameChars : seen.has(name) ? S.nameTaken : null);
+    put(f("name"), name === "" ? t("visitor.nameRequired") : !NAME_RE.test(name) ? t("visitor.nameChars") : seen.has(name) ? t("visitor.nameTaken") : null);
     seen.add(name);
     const sn = r.serverName.trim();
-    put(f("serverName"), sn === "" ? S.serverNameRequired : !NAME_RE.test(sn) ? S.serverNameChars : null);
+    put(f("serverName"), sn === "" ? t("visitor.serverNameRequired") : !NAME_RE.test(sn) ? t("visitor.serverNameChars") : null);
     const su = r.serverUser.trim();
-    if (su !== "" && !NAME_RE.test(su)) put(f("serverUser"), S.serverUserChars);
-    if (!isIp(r.bindAddr.trim())) put(f("bindAddr"), S.bindAddrBad);
+    if (su !== "" && !NAME_RE.test(su)) put(f("serverUser"), t("visitor.serverUserChars"));
+    if (!isIp(r.bindAddr.trim())) put(f("bindAddr"), t("visitor.bindAddrBad"));
     const port = r.bindPort.trim();
     if (port === "-1") {
-      if (r.type !== "stcp") put(f("bindPort"), S.bindPortNoneOnlyStcp);
+      if (r.type !== "stcp") put(f("bindPort"), t("visitor.bindPortNoneOnlyStcp"));
     } else if (!/^\d+$/.test(port) || Number(port) < 1 || Number(port) > 65535) {
-      put(f("bindPort"), S.bindPortBad);
+      put(f("bindPort"), t("visitor.bindPortBad"));
     } else if (r.enabled) {
       const k = `${r.type === "sudp" ? "udp" : "tcp"} ${r.bindAddr.trim()}:${Number(port)}`;
       const other = ports.get(k);
-      if (other !== undefined) put(f("bindPort"), S.bindPortTaken(other));
+      if (other !== undefined) put(f("bindPort"), t("visitor.bindPortTaken", { other }));
       else ports.set(k, name);
     }
-    if (keychainAvailable && r.secretKey === "" && !r.hasSecretKey) put(f("secretKey"), S.visitorSecretRequired);
+    if (keychainAvailable && r.secretKey === "" && !r.hasSecretKey) put(f("secretKey"), t("visitor.secretRequired"));
     if (r.type === "xtcp" && r.fallbackTo !== "") {
       const target = rows.find((o) => o.name.trim() === r.fallbackTo);
-      if (!target) put(f("fallbackTo"), S.fallbackMissing);
-      else if (target.type !== "stcp") put(f("fallbackTo"), S.fallbackNotStcp);
-      else if (r.enabled && !target.enabled) put(f("fallbackTo"), S.fallbackOff(r.fallbackTo));
+      if (!target) put(f("fallbackTo"), t("visitor.fallbackMissing"));
+      else if (target.type !== "stcp") put(f("fallbackTo"), t("visitor.fallbackNotStcp"));
+      else if (r.enabled && !target.enabled) put(f("fallbackTo"), t("visitor.fallbackOff", { name: r.fallbackTo }));
     }
   }
   return e;
@@ -159,6 +177,8 @@ export interface VisitorView {
   state: string;
   /** What to open (`127.0.0.1:port`), when the local port is open. */
   localAddr: string | null;
+  /** The engine's own words, shown under the label when the label does not hold them (another language). */
+  original?: string | null;
 }
 
 /** The row's state from the engine's VisitorStatus and the connection. */
@@ -174,25 +194,30 @@ export function visitorView(
     detail,
     localAddr,
   });
-  if (!row.enabled) return v("off", S.off, "off", S.offDetail);
-  if (row.bindPort.trim() === "-1") return v("no-port", S.noPort, "idle", S.noPortDetail);
+  // A failure: in English the engine's words are in the label; in another language a lead-in, the words under it.
+  const failed = (why: string, detail: string, at: string | null): VisitorView =>
+    language() === "en"
+      ? v("failed", t("visitor.failed", { why }), "bad", detail, at)
+      : { ...v("failed", t("status.visitorFailed"), "bad", detail, at), original: why };
+  if (!row.enabled) return v("off", t("visitor.off"), "off", t("visitor.offDetail"));
+  if (row.bindPort.trim() === "-1") return v("no-port", t("visitor.noPort"), "idle", t("visitor.noPortDetail"));
   if (conn.state === "disconnected" || (conn.state === "error" && conn.retryInMs === null)) {
-    return v("disconnected", S.notConnected, "idle", S.notConnectedDetail);
+    return v("disconnected", t("visitor.notConnected"), "idle", t("visitor.notConnectedDetail"));
   }
   if (!st) {
-    return row.hasSecretKey ? v("waiting", S.waiting, "idle", S.waitingDetail) : v("no-secret", S.noSecret, "bad", S.noSecretDetail);
+    return row.hasSecretKey ? v("waiting", t("visitor.waiting"), "idle", t("visitor.waitingDetail")) : v("no-secret", t("visitor.noSecret"), "bad", t("visitor.noSecretDetail"));
   }
-  if (st.state === "error") return v("failed", S.failed(st.reason), "bad", st.reason);
-  if (st.state === "idle" || conn.state !== "connected") return v("waiting", S.waiting, "busy", S.waitingDetail);
+  if (st.state === "error") return failed(st.reason, st.reason, null);
+  if (st.state === "idle" || conn.state !== "connected") return v("waiting", t("visitor.waiting"), "busy", t("visitor.waitingDetail"));
   const at = st.localAddr;
   if (row.type === "xtcp") {
-    if (st.path === "peer to peer") return v("peer-to-peer", S.peerToPeer, "ok", S.peerToPeerDetail, at);
+    if (st.path === "peer to peer") return v("peer-to-peer", t("visitor.peerToPeer"), "ok", t("visitor.peerToPeerDetail"), at);
     if (st.path?.startsWith("via server")) {
       const why = st.lastError ?? st.path;
-      return v("fallback", S.viaServerFallback, "ok", S.viaServerFallbackDetail(why), at);
+      return v("fallback", t("visitor.viaServerFallback"), "ok", t("visitor.viaServerFallbackDetail", { why }), at);
     }
   }
-  if (st.lastError) return v("failed", S.failed(st.lastError), "bad", S.failedDetail(st.lastError), at);
-  if (row.type === "xtcp") return v("ready", S.ready, "ok", S.readyDetail(at), at);
-  return v("via-server", S.viaServer, "ok", `${S.readyDetail(at)}. ${S.viaServerDetail}`, at);
+  if (st.lastError) return failed(st.lastError, t("visitor.failedDetail", { why: st.lastError }), at);
+  if (row.type === "xtcp") return v("ready", t("visitor.ready"), "ok", t("visitor.readyDetail", { addr: at }), at);
+  return v("via-server", t("visitor.viaServer"), "ok", `${t("visitor.readyDetail", { addr: at })}. ${t("visitor.viaServerDetail")}`, at);
 }

@@ -6,6 +6,8 @@ export const en = {
   "conn.connected": "Connected since {time}",
   "conn.errorGaveUp": "Error: {reason} — gave up",
   "conn.errorRetrying": "Error: {reason} — retrying in {seconds}s",
+  "conn.errorGaveUpShort": "Error — gave up",
+  "conn.errorRetryingShort": "Error — retrying in {seconds}s",
 
   // Proxy badges and traffic (format.ts)
   "badge.disabled": "Disabled",
@@ -46,6 +48,13 @@ export const en = {
   "explain.wrongToken": "The server refused the login: the Token does not match the server's auth.token. Enter the server's token again and save.",
   "explain.portNotAllowed": "The server does not allow this Remote port (its allowPorts). Choose a port the server allows.",
   "explain.portTaken": "The Remote port is already in use on the server. Choose another Remote port.",
+  "explain.loginHidden": "The server refused the login without saying why (its detailedErrorsToClient is off): check the Token or the sign-in settings, and ask for the reason in the server's log.",
+  "explain.proxyHidden": "The server refused this proxy without saying why (its detailedErrorsToClient is off): the reason is in the server's log; a taken Remote port, Name or domain is the usual one.",
+  "explain.nameTaken": "The server already has a proxy with this Name (from this or another client). Choose another Name.",
+  "explain.routeTaken": "Another proxy on the server already serves this domain (and location). Choose another Custom domain, Subdomain or Location.",
+  "explain.vhostOff": "The server does not serve this proxy type: its vhostHTTPPort or vhostHTTPSPort is not set. Use a tcp proxy, or have the server enable it.",
+  "explain.subdomainOff": "The server has no subDomainHost, so Subdomain cannot be used. Give a Custom domain instead.",
+  "explain.domainUnderSubdomainHost": "This Custom domain is under the server's subDomainHost: give its first label as Subdomain instead.",
   "explain.tlsRequired": "The server accepts TLS connections only. Turn on Use TLS for this server.",
   "explain.serverRefused": "The server refused the connection: nothing listens on that Address and Port. Check both, and that frps is running.",
   "explain.serverTimeout": "The server did not answer in time. Check the Address and Port, your network, and any firewall between you and the server.",
@@ -97,6 +106,7 @@ export const en = {
 
   // Diagnostics (diagnostics.ts): titles, verdicts; diag.STEP.CODE translate the engine's step summaries, .fix its advice
   "list.sep": ", ",
+  "list.semi": "; ",
   "common.details": "Details",
   "diag.title": "Diagnostics",
   "diag.hint": "Checks the way to the server one step at a time with the values in the form: DNS, TCP connect, TLS, token request, login.",
@@ -113,6 +123,10 @@ export const en = {
   "diag.outcome.warn": "passed with a warning",
   "diag.outcome.fail": "failed",
   "diag.outcome.skipped": "not checked",
+  "diag.lead.ok": "This step passed",
+  "diag.lead.warn": "This step passed with a warning",
+  "diag.lead.fail": "This step failed",
+  "diag.lead.skipped": "This step was not checked",
   "diag.verdictFail": "Stopped at {step}: {summary}.",
   "diag.verdictWarn": "The server can be reached and the login works; see the warning at {steps}.",
   "diag.verdictOk": "Every step passed: the server can be reached and accepts the login.",
@@ -127,6 +141,8 @@ export const en = {
   "diag.cert.trusted": "Trusted",
   "diag.cert.yes": "Yes: {trust}",
   "diag.cert.no": "No: {trust}",
+  "diag.cert.yesPlain": "Yes",
+  "diag.cert.noPlain": "No",
   "diag.notRun": "Not checked: fix the step above first",
   "diag.dns.ipAddress": "The server address is an IP address: nothing to look up",
   "diag.dns.resolved": "The server's name was found in DNS",
@@ -207,6 +223,35 @@ export const en = {
   "error.unknown_profile": "This server profile no longer exists: it may have been deleted.",
   "error.io": "Portway cannot read or write its settings file.",
   "error.unknown": "Something went wrong.",
+  "error.internal": "Something inside Portway went wrong; try again.",
+
+  // Specifics of a command error (the backend's ErrorReason codes, reason.<code>); the English message is the detail
+  "reason.noSecret": "{profile}: no secret is stored: enter the client secret (or token) and save it first.",
+  "reason.noHttpPassword": "Proxy {proxy} has a user but no stored password: type the password in the proxy and save.",
+  "reason.noProxySecretKey": "Proxy {proxy} has no stored secret key: type the key visitors must give, and save.",
+  "reason.noVisitorSecretKey": "Private service {visitor} has no stored secret key: type the key its owner gave you, and save.",
+  "reason.invalidField": "A setting cannot be used: {field}.",
+  "reason.nameTaken": "Another server is named {name} already.",
+  "reason.notAllConnected": "These servers did not connect: {profiles}.",
+
+  // What an import left out (the backend's Skipped codes, import.skipped.<code>); frp's own words are the detail
+  "import.skipped.proxyInvalid": "proxy {name}: its settings cannot be used",
+  "import.skipped.visitorInvalid": "private service {name}: its settings cannot be used",
+  "import.skipped.typeNotOffered": "proxy {name}: the app does not offer {type} proxies yet",
+  "import.skipped.pluginNotSupported": "proxy {name}: it uses the {plugin} plugin, which the app does not offer yet (portway-client runs it)",
+  "import.skipped.proxySettingsDropped": "proxy {name}: imported without {settings} (the app does not keep it yet)",
+  "import.skipped.visitorSettingsDropped": "private service {name}: imported without {settings} (the app does not keep them yet)",
+  "import.skipped.fallbackNotImported": "private service {name}: imported without its fallback {fallbackTo}, which is not in the file (or disabled there)",
+
+  // The keychain banner (the backend's KeychainStatus codes, keychain.<code>); the keychain's own words are the detail
+  "keychain.unavailable":
+    "The system keychain is unavailable, so secrets cannot be saved. On Linux, install and unlock a Secret Service provider (GNOME Keyring or KeePassXC) in your desktop session, then restart Portway. Portway never stores a secret in a file.",
+  "keychain.refused": "The system keychain refused Portway, so secrets cannot be saved. Unlock the keychain (or allow Portway in it), then restart Portway.",
+
+  // Engine reasons the app does not recognise: a lead-in naming what failed; the engine's words are the detail
+  "status.connFailed": "The connection to the server failed.",
+  "status.proxyRefused": "Refused by the server",
+  "status.visitorFailed": "Failed",
 
   // Theme, toasts, logs (theme.ts, toast.ts, logs.ts)
   "theme.label": "Theme",
@@ -253,8 +298,6 @@ export const en = {
   "app.saved": "Saved",
   "app.connect": "Connect",
   "app.disconnect": "Disconnect",
-  "app.keychainUnavailable": "The system keychain is unavailable, so secrets cannot be saved. {how}",
-  "app.keychainHow": "Start a keychain service (e.g. GNOME Keyring or KWallet) and restart Portway.",
   "app.secretForgotten": "Stored secret removed from the keychain",
   "app.server": "Server",
   "app.addr": "Address",

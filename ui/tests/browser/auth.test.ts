@@ -49,11 +49,13 @@ describe("secret field", () => {
   });
 
   it("keychain unavailable: banner with the fix, secret field disabled, nothing sent to set_secret", async () => {
-    const message = "No Secret Service found: install gnome-keyring (or KeePassXC with Secret Service) and log in again.";
-    const page = await hx.open(seed({ keychain: { available: false, message } }));
+    const detail = "The name org.freedesktop.secrets was not provided by any .service files";
+    const page = await hx.open(seed({ keychain: { available: false, code: "unavailable", detail } }));
     const banner = page.locator(tid("keychain-banner"));
     await expect(banner.isVisible()).resolves.toBe(true);
-    await expect(banner.textContent()).resolves.toContain(message);
+    await expect(page.locator(tid("banner-text")).textContent()).resolves.toContain("install and unlock a Secret Service provider");
+    // The keychain's own words, folded under the sentence.
+    await expect(page.locator(tid("banner-detail")).textContent()).resolves.toBe(detail);
     await expect(page.locator(tid("client-secret")).isDisabled()).resolves.toBe(true);
     await page.fill(tid("server-addr"), "other.example.com");
     await page.click(tid("save-button"));

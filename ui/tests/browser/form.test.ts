@@ -3,7 +3,7 @@ import { PROXY_EXTRAS } from "../../src/form";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { Page } from "playwright-core";
 import { Harness, PROFILE, calls, emit, seed, tid } from "./harness";
-import type { Profile } from "../../src/types";
+import type { Profile, Skipped } from "../../src/types";
 
 const hx = new Harness();
 beforeAll(() => hx.start());
@@ -137,10 +137,17 @@ describe("import and export", () => {
   });
 
   it("an import that left proxies out says which and why", async () => {
-    const skipped = ["proxy web: `proxies[0].plugin` is a proxy plugin; Portway does not support it yet"];
+    const skipped: Skipped[] = [
+      { code: "pluginNotSupported", name: "socks", plugin: "socks5" },
+      { code: "proxyInvalid", name: "web", detail: "`proxies[0].localPort` must be 1..=65535" },
+    ];
     const page = await hx.open(seed({ replies: { import_frpc: { profile: PROFILE, skipped } } }));
     await page.setInputFiles(tid("import-file"), { name: "frpc.ini", mimeType: "text/plain", buffer: Buffer.from("[common]\n") });
-    await expect(page.locator(tid("toast")).first().textContent()).resolves.toContain("without: proxy web: `proxies[0].plugin` is a proxy plugin");
+    await expect(page.locator(tid("toast")).first().textContent()).resolves.toContain(
+      "without: proxy socks: it uses the socks5 plugin, which the app does not offer yet (portway-client runs it); proxy web: its settings cannot be used",
+    );
+    // frp's own words about the entry that did not load, under the sentence.
+    await expect(page.locator(tid("toast-detail")).first().textContent()).resolves.toBe("web: `proxies[0].localPort` must be 1..=65535");
   });
 
   it("an import error shows the message", async () => {

@@ -64,7 +64,7 @@ export function seed(patch: Partial<MockSeed> = {}): MockSeed {
   return {
     profile: structuredClone(PROFILE),
     status: structuredClone(DISCONNECTED),
-    keychain: { available: true, message: null },
+    keychain: { available: true, code: null, detail: null },
     logs: [
       { ts: now - 3000, level: "DEBUG", target: "portway_client::transport", message: "dialing tunnel.example.com:7000" },
       { ts: now - 2000, level: "INFO", target: "portway_client::control", message: "logged in, run id 4f2a" },

@@ -4,7 +4,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { Page } from "playwright-core";
 import { Harness, PROFILE, calls, emit, seed, tid } from "./harness";
-import type { DiagStep, Status } from "../../src/types";
+import type { DiagStep, Profile, Skipped, Status } from "../../src/types";
 
 const hx = new Harness();
 beforeAll(() => hx.start());
@@ -47,7 +47,9 @@ describe("language switch", () => {
     await expect(text(page, "add-profile")).resolves.toBe("添加服务器");
     await expect(text(page, "profile-state-Work")).resolves.toBe("已断开");
     await expect(text(page, "proxy-status-web")).resolves.toBe("运行中：tunnel.example.com:6000");
-    await expect(text(page, "proxy-status-dns")).resolves.toBe("被拒绝：port 6053 is not allowed");
+    // A refusal the app does not recognise: a Chinese lead-in, the server's words under it.
+    await expect(text(page, "proxy-status-dns")).resolves.toBe("被服务器拒绝");
+    await expect(text(page, "proxy-reason-dns")).resolves.toBe("port 6053 is not allowed");
     await expect(text(page, "proxy-traffic-web")).resolves.toBe("入 1.5 KiB · 出 0 B · 1 个连接");
     await expect(text(page, "form-summary")).resolves.toBe("有未保存的更改");
     await expect(page.evaluate(() => document.documentElement.lang)).resolves.toBe("zh-CN");
@@ -71,6 +73,8 @@ describe("language switch", () => {
     await expect(heading(page, "diagnostics")).resolves.toBe("Diagnostics");
     await expect(text(page, "save-button")).resolves.toBe("Save");
     await expect(text(page, "proxy-status-web")).resolves.toBe("Running at tunnel.example.com:6000");
+    await expect(text(page, "proxy-status-dns")).resolves.toBe("Refused: port 6053 is not allowed");
+    await expect(page.locator(tid("proxy-reason-dns")).isVisible()).resolves.toBe(false);
     await expect(text(page, "error-port")).resolves.toBe("Port must be from 1 to 65535");
     await expect(text(page, "profile-state-Work")).resolves.toBe("Disconnected");
     expect((await calls(page, "set_language")).at(-1)?.args).toEqual({ language: "en", osLocale: "en-US" });
@@ -112,6 +116,79 @@ describe("language switch", () => {
     // Switching back renders the same result in the engine's English.
     await choose(page, "en");
     await expect(text(page, "diag-verdict")).resolves.toBe("Stopped at TCP connect: 192.0.2.7:7000 refused the connection.");
+  });
+
+  it("says the backend's codes in Chinese, with the backend's and the server's own words under them", async () => {
+    const detail = "The name org.freedesktop.secrets was not provided by any .service files";
+    const nas = { name: "nas", type: "stcp" as const, serverName: "files", serverUser: "", bindAddr: "127.0.0.1", bindPort: 6445, enabled: true, fallbackTo: "", hasSecretKey: true };
+    const s = seed({ language: "zh-CN", keychain: { available: false, code: "unavailable", detail } });
+    (s.profile as Profile).visitors = [nas];
+    const page = await hx.open(s);
+    // The keychain banner: the fix in Chinese, the keychain's words folded under it.
+    await expect(text(page, "banner-text")).resolves.toContain("系统钥匙串不可用");
+    await expect(text(page, "banner-text")).resolves.toContain("Secret Service");
+    await expect(text(page, "banner-detail")).resolves.toBe(detail);
+
+    // A connection error the app does not recognise: the header stays Chinese, the banner names what failed.
+    const odd = "the server said: quota exceeded for user bob";
+    await emit(page, "status-changed", { conn: { state: "error", reason: odd, retryInMs: 5000 }, proxies: {}, profileId: "default" });
+    await expect.poll(() => text(page, "conn-state")).toMatch(/^错误 — \d 秒后重试$/);
+    await expect(text(page, "conn-error")).resolves.toBe("与服务器的连接出错。");
+    await expect(text(page, "conn-detail")).resolves.toBe(odd);
+
+    // A visitor's failure: a Chinese lead-in, the engine's words under it.
+    const why = 'the server refused the visitor for proxy "alice.files": auth failed';
+    await emit(page, "status-changed", {
+      conn: { state: "connected", runId: "r", since: Date.now() },
+      proxies: {},
+      visitors: { nas: { state: "listening", localAddr: "127.0.0.1:6445", lastError: why, bytesIn: 0, bytesOut: 0, conns: 0 } },
+      profileId: "default",
+    });
+    await expect.poll(() => text(page, "visitor-status-nas")).toBe("失败");
+    await expect(text(page, "visitor-reason-nas")).resolves.toBe(why);
+
+    // A command error with its specifics: the proxy named in Chinese, the English message as the detail.
+    await page.evaluate(() =>
+      window.__mock.fail("disconnect", { code: "no_secret", message: "proxy web: no secret key is stored: type the key visitors must give and save", reason: { code: "noProxySecretKey", proxy: "web" } } as never),
+    );
+    await page.click(tid("connect-button"));
+    await page.waitForSelector(tid("toast-detail"));
+    await expect(text(page, "toast")).resolves.toContain("代理 web 没有保存密钥");
+    await expect(text(page, "toast-detail")).resolves.toContain("no secret key is stored");
+  });
+
+  it("says what an import left out in Chinese", async () => {
+    const skipped: Skipped[] = [
+      { code: "pluginNotSupported", name: "socks", plugin: "socks5" },
+      { code: "visitorSettingsDropped", name: "lab", settings: "keepTunnelOpen" },
+      { code: "visitorInvalid", name: "v2", detail: "`visitors[1].serverName` is empty" },
+    ];
+    const page = await hx.open(seed({ language: "zh-CN", replies: { import_frpc: { profile: PROFILE, skipped } } }));
+    await page.setInputFiles(tid("import-file"), { name: "frpc.ini", mimeType: "text/plain", buffer: Buffer.from("[common]\n") });
+    await page.waitForSelector(tid("toast-detail"));
+    const toast = (await text(page, "toast")) ?? "";
+    expect(toast).toContain("代理 socks：使用了 socks5 插件");
+    expect(toast).toContain("私密服务 lab：已导入，但不含 keepTunnelOpen");
+    expect(toast).toContain("私密服务 v2：其设置无法使用");
+    await expect(text(page, "toast-detail")).resolves.toBe("v2: `visitors[1].serverName` is empty");
+  });
+
+  it("shows a certificate's trust in Chinese, the engine's words under it", async () => {
+    const tls: DiagStep = {
+      step: "tls",
+      outcome: "warn",
+      code: "unverified",
+      summary: "certificate for CN=frps issued by itself (self-signed), valid until 2027-01-01; not trusted by the system's roots: signed by an authority it does not know",
+      fix: "set transport.tls.trustedCaFile",
+      detail: "",
+      millis: 12,
+      certificate: { subject: "CN=frps", issuer: "CN=frps", notBefore: 0, notAfter: 1_800_000_000, selfSigned: true, trusted: false, trust: "not trusted by the system's roots: signed by an authority it does not know" },
+    };
+    const page = await hx.open(seed({ language: "zh-CN", replies: { diagnose: [tls] } }));
+    await page.click(tid("diag-button"));
+    await page.waitForSelector(tid("diag-cert-trusted"));
+    await expect(text(page, "diag-cert-trusted")).resolves.toMatch(/^否 /);
+    await expect(text(page, "diag-cert-trust")).resolves.toBe(tls.certificate!.trust);
   });
 
   it("starts in the stored language, and Auto follows the OS locale", async () => {

@@ -144,14 +144,14 @@ export function installTauriMock(seed: MockSeed): void {
         return clone(p);
       }
       case "set_secret": {
-        if (!state.keychain.available) throw { code: "keychain_unavailable", message: state.keychain.message };
+        if (!state.keychain.available) throw { code: "keychain_unavailable", message: `the system keychain is not available (${state.keychain.detail ?? ""})` };
         const s = slot(id);
         s.secret = (args as { secret: string }).secret;
         s.profile.auth.hasSecret = true;
         return null;
       }
       case "set_proxy_password": {
-        if (!state.keychain.available) throw { code: "keychain_unavailable", message: state.keychain.message };
+        if (!state.keychain.available) throw { code: "keychain_unavailable", message: `the system keychain is not available (${state.keychain.detail ?? ""})` };
         const a = args as { name: string; password: string };
         state.proxyPasswords[a.name] = a.password;
         const row = state.profile.proxies.find((p) => p.name === a.name);
@@ -160,7 +160,7 @@ export function installTauriMock(seed: MockSeed): void {
       }
       case "set_proxy_secret_key":
       case "set_visitor_secret_key": {
-        if (!state.keychain.available) throw { code: "keychain_unavailable", message: state.keychain.message };
+        if (!state.keychain.available) throw { code: "keychain_unavailable", message: `the system keychain is not available (${state.keychain.detail ?? ""})` };
         const a = args as { name: string; secret: string };
         const kind = cmd === "set_proxy_secret_key" ? "proxy" : "visitor";
         state.secretKeys[`${kind}:${a.name}`] = a.secret;

@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { CATALOGUES, fill, locale, placeholders, resolveLanguage, setLanguage, t, type Lang } from "../../src/i18n";
-import { connView, explainAuthError, humanBytes, proxyBadge, relativeIn } from "../../src/format";
-import { describeError } from "../../src/errors";
+import { connExplanation, connView, explainAuthError, humanBytes, proxyBadge, relativeIn } from "../../src/format";
+import { describeError, keychainText, skippedList, skippedText } from "../../src/errors";
+import type { Skipped } from "../../src/types";
 
 const LANGS = Object.keys(CATALOGUES) as Lang[];
 
@@ -57,7 +58,24 @@ describe("t and the language choice", () => {
     const taken = proxyBadge({ state: "error", reason: "remote port 6000 cannot be opened on the server: in use (port already used? choose another remotePort)", bytesIn: 0, bytesOut: 0, conns: 0 }, true);
     expect(taken.label).toBe("被拒绝：此远程端口在服务器上已被占用。请换一个远程端口。");
     expect(taken.detail).toContain("port already used");
+    expect(taken.original).toContain("port already used");
+    // Words the app does not recognise: a lead-in, the server's words kept apart (shown under the badge).
+    const odd = proxyBadge({ state: "error", reason: "proxy name [web] is reserved", bytesIn: 0, bytesOut: 0, conns: 0 }, true);
+    expect([odd.label, odd.original]).toEqual(["被服务器拒绝", "proxy name [web] is reserved"]);
+    // frp's refusals the app knows (frps and portway-server word them alike) are explained.
+    const named = (reason: string) => proxyBadge({ state: "error", reason, bytesIn: 0, bytesOut: 0, conns: 0 }, true).label;
+    expect(named("proxy [web] already exists on this server: choose another name")).toContain("已有同名代理");
+    expect(named("router config conflict")).toContain("已有其他代理使用此域名");
+    expect(named("new proxy [web] error")).toContain("detailedErrorsToClient");
+    expect(explainAuthError("login refused by the server: register control error")?.code).toBe("loginHidden");
+    expect(named("type [http] not supported when vhost http port is not set")).toContain("vhostHTTPPort");
+    expect(named("subdomain is not supported because this feature is not enabled in server")).toContain("subDomainHost");
+    expect(named("custom domain [a.example.com] should not belong to subdomain host [example.com]")).toContain("第一段");
+    expect(connView({ state: "error", reason: "quota exceeded", retryInMs: 3000 }, 0).label).toBe("错误 — 3 秒后重试");
+    expect(connExplanation({ state: "error", reason: "quota exceeded", retryInMs: null })?.explanation).toBe("与服务器的连接出错。");
     setLanguage("en");
+    expect(connExplanation({ state: "error", reason: "quota exceeded", retryInMs: null })).toBeNull();
+    expect(proxyBadge({ state: "error", reason: "proxy name [web] is reserved", bytesIn: 0, bytesOut: 0, conns: 0 }, true).label).toBe("Refused: proxy name [web] is reserved");
     expect(connView({ state: "disconnected" }, 0).label).toBe("Disconnected");
   });
 
@@ -89,5 +107,28 @@ describe("command errors in the chosen language", () => {
     expect(refused.text).toContain("Scope");
     expect(refused.detail).toContain("invalid_scope");
     expect(describeError({ code: "something_new", message: "x" })).toEqual({ text: "出现了错误。", detail: "x" });
+    // A reason names what the code alone cannot.
+    expect(describeError({ code: "no_secret", message: "visitor lab: no secret key is stored", reason: { code: "noVisitorSecretKey", visitor: "lab" } })).toEqual({
+      text: "私密服务 lab 没有保存密钥：请输入服务所有者给您的密钥并保存。",
+      detail: "visitor lab: no secret key is stored",
+    });
+  });
+
+  it("words every import skip reason and keychain problem from the catalogue, with frp's words apart", () => {
+    setLanguage("zh-CN", "en-US");
+    const all: Skipped[] = [
+      { code: "proxyInvalid", name: "a", detail: "bad port" },
+      { code: "visitorInvalid", name: "b", detail: "no serverName" },
+      { code: "typeNotOffered", name: "c", type: "ftp" },
+      { code: "pluginNotSupported", name: "d", plugin: "socks5" },
+      { code: "proxySettingsDropped", name: "e", settings: "healthCheck" },
+      { code: "visitorSettingsDropped", name: "f", settings: "keepTunnelOpen" },
+      { code: "fallbackNotImported", name: "g", fallbackTo: "relay" },
+    ];
+    for (const s of all) expect(skippedText(s)).toMatch(/[\u4e00-\u9fff]/);
+    expect(skippedList(all).detail).toBe("a: bad port\nb: no serverName");
+    expect(skippedList([all[3]!])).toEqual({ text: "代理 d：使用了 socks5 插件，本应用尚不提供（portway-client 可以运行它）", detail: null });
+    expect(keychainText({ available: false, code: "refused", detail: "locked" })).toEqual({ text: t("keychain.refused"), detail: "locked" });
+    expect(keychainText({ available: false, code: "unavailable", detail: null }).text).toContain("Secret Service");
   });
 });

@@ -104,7 +104,9 @@ describe("visitor rows", () => {
     setLanguage("zh-CN", "zh-CN");
     const row = { enabled: true, type: "stcp" as const, bindPort: "6000", hasSecretKey: true };
     expect(visitorView(row, listening(), up).label).toBe("经服务器中转");
-    expect(visitorView(row, listening({ lastError: "auth failed" }), up).label).toBe("失败：auth failed");
+    // The engine's English words are not in the Chinese label: a lead-in, the words apart (shown under it).
+    const failed = visitorView(row, listening({ lastError: "auth failed" }), up);
+    expect([failed.label, failed.original, failed.state]).toEqual(["失败", "auth failed", "failed"]);
     const rows = fromVisitors([def({ name: "a", serverName: "" })]);
     expect(validateVisitors(rows)[visitorField(rows[0]!.key, "serverName")]).toContain("代理名称");
     expect(visitorFieldName("visitor.1.bindPort")).toBe("本地端口");
