@@ -14,7 +14,7 @@ use portway_proto::limit::{Bucket, LimitedIo};
 use portway_proto::msg::{ClientSpec, CloseProxy, Login, LoginResp, Message, NewProxy, NewWorkConn, Ping};
 use portway_proto::relay::{relay_tcp, wrap_work_conn};
 use portway_proto::transport::BoxedIo;
-use portway_proto::wire::Wire;
+use portway_proto::wire::{MsgReader, Wire};
 use portway_proto::wire_v2::{self, frame_type, Algorithm, ClientHello, HelloError, KeyShare, Keys, ServerHello};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -38,6 +38,9 @@ const NEW_PROXY_RESEND: Duration = Duration::from_secs(20);
 const NEW_PROXY_RETRY: Duration = Duration::from_secs(30);
 /// How long the local service may take to accept.
 const LOCAL_DIAL_TIMEOUT: Duration = Duration::from_secs(10);
+/// Bytes asked for by a work connection's read of StartWorkConn: the message, and few of the visitor's bytes behind
+/// it (those are put back in front of the connection and written to the local service first).
+const WORK_CONN_READ: usize = 1024;
 
 /// Why a session ended or could not start.
 #[derive(Debug, thiserror::Error)]
@@ -483,6 +486,7 @@ impl Engine {
         hb.tick().await;
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         let mut last_pong = Instant::now();
+        let mut reader = MsgReader::default();
         let result = loop {
             tokio::select! {
                 _ = cancel.cancelled() => break Err(SessionError::Closed),
@@ -581,7 +585,9 @@ impl Engine {
                         }
                     }
                 }
-                m = wire.read_msg(&mut rd) => {
+                // Buffered and cancel safe: one read per burst of ReqWorkConn, and a message half read when another
+                // branch fires is not lost.
+                m = reader.read_msg(wire, &mut rd) => {
                     let m = match m {
                         Ok(m) => m,
                         Err(e) if e.is_eof() => break Err(SessionError::Closed),
@@ -883,9 +889,12 @@ impl WorkCtx {
         if self.wire.open_with(&mut conn, &Message::NewWorkConn(msg)).await.is_err() {
             return;
         }
+        // Buffered: StartWorkConn usually arrives whole, often with the visitor's first bytes behind it; one read
+        // takes them in (three made it before), and `attach` puts what followed the message back in front.
+        let mut reader = MsgReader::with_chunk(WORK_CONN_READ);
         let start = tokio::select! {
             _ = self.cancel.cancelled() => return,
-            m = self.wire.read_msg(&mut conn) => m,
+            m = reader.read_msg(self.wire, &mut conn) => m,
         };
         let start = match start {
             Ok(Message::StartWorkConn(s)) => s,
@@ -914,7 +923,7 @@ impl WorkCtx {
             // frps follows StartWorkConn with the NatHoleSid of a visitor's punch request.
             let sid = tokio::select! {
                 _ = self.cancel.cancelled() => return,
-                m = tokio::time::timeout(LOCAL_DIAL_TIMEOUT, self.wire.read_msg(&mut conn)) => m,
+                m = tokio::time::timeout(LOCAL_DIAL_TIMEOUT, reader.read_msg(self.wire, &mut conn)) => m,
             };
             let raw = match sid {
                 Ok(Ok(Message::NatHoleSid(raw))) => raw,
@@ -940,6 +949,7 @@ impl WorkCtx {
             .await;
             return;
         }
+        let conn = reader.attach(conn);
         if matches!(p.kind.as_str(), "udp" | "sudp") {
             Box::pin(self.udp_work_conn(conn, &p, proxy_cancel)).await;
             return;

@@ -206,6 +206,15 @@ pub async fn relay_tcp_counted(
     let mut up = Half { live: live.map(|l| l.0), ..Half::default() };
     let mut down = Half { live: live.map(|l| l.1), ..Half::default() };
     #[cfg(target_os = "linux")]
+    if crate::splice::enabled() {
+        if let Some(rest) = prefix_over_bare_tcp(work) {
+            // Bytes that arrived with the work connection's last message (read with it in one call): written to
+            // `tcp` first, so that the pair below is bare TCP and may splice.
+            tokio::io::AsyncWriteExt::write_all(tcp, &rest).await?;
+            down.count(rest.len());
+        }
+    }
+    #[cfg(target_os = "linux")]
     if let Some(plain) = crate::splice::enabled().then(|| bare_tcp(work)).flatten() {
         // Both ends are bare TCP: the kernel moves the bytes of bulk transfers (see `relay_bare_tcp`).
         return relay_bare_tcp(tcp, plain, up, down).await;
@@ -220,6 +229,20 @@ pub async fn relay_tcp_counted(
         both(r1, r2, &up, &down)
     })
     .await
+}
+
+/// The unread prefix of a [`Prefixed`](crate::transport::Prefixed) work connection right over a bare TCP stream
+/// (taken out of it), when there is one.
+#[cfg(target_os = "linux")]
+fn prefix_over_bare_tcp(work: &mut BoxedIo) -> Option<Vec<u8>> {
+    use crate::transport::Prefixed;
+    let any: &mut dyn std::any::Any = &mut **work;
+    let p = any.downcast_mut::<Prefixed<BoxedIo>>()?;
+    if p.drained_inner_mut().is_some() {
+        return None;
+    }
+    let inner: &mut dyn std::any::Any = &mut **p.inner_mut();
+    inner.is::<tokio::net::TcpStream>().then(|| p.take_prefix())
 }
 
 /// The TCP stream under `work` when nothing sits between (a sniffed prefix already read counts as nothing).
@@ -356,5 +379,48 @@ mod tests {
         assert_eq!(w2.await.unwrap(), up);
         assert_eq!(w1.await.unwrap(), down);
         assert_eq!(t.await.unwrap().unwrap(), (up.len() as u64, down.len() as u64));
+    }
+
+    /// A connected pair of TCP streams on 127.0.0.1.
+    async fn tcp_pair() -> (tokio::net::TcpStream, tokio::net::TcpStream) {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let a = tokio::net::TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
+        (a, l.accept().await.unwrap().0)
+    }
+
+    /// Bytes read together with a work connection's last message come back in front of it: the relay delivers
+    /// them first, in order, counts them, and (Linux) leaves the pair bare TCP so it may still splice.
+    #[tokio::test]
+    async fn bytes_read_with_the_last_message_are_relayed_first() {
+        let (mut user, mut user_far) = tcp_pair().await;
+        let (work_far, work_near) = tcp_pair().await;
+        let mut work: BoxedIo = Box::new(crate::transport::Prefixed::new(
+            b"read with the message|".to_vec(),
+            Box::new(work_near) as BoxedIo,
+        ));
+        #[cfg(target_os = "linux")]
+        {
+            assert!(bare_tcp(&mut work).is_none(), "a pending prefix hides the stream");
+        }
+        let t = tokio::spawn(async move {
+            let r = relay_tcp(&mut user_far, &mut work).await;
+            #[cfg(target_os = "linux")]
+            if crate::splice::enabled() {
+                assert!(bare_tcp(&mut work).is_some(), "the prefix was delivered: the pair is bare TCP again");
+            }
+            r
+        });
+        let mut work_far = work_far;
+        work_far.write_all(b"then the rest").await.unwrap();
+        work_far.shutdown().await.unwrap();
+        let mut got = Vec::new();
+        user.read_to_end(&mut got).await.unwrap();
+        assert_eq!(got, b"read with the message|then the rest");
+        user.write_all(b"up").await.unwrap();
+        user.shutdown().await.unwrap();
+        let mut up = Vec::new();
+        work_far.read_to_end(&mut up).await.unwrap();
+        assert_eq!(up, b"up");
+        assert_eq!(t.await.unwrap().unwrap(), (2, 35));
     }
 }

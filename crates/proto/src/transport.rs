@@ -329,6 +329,19 @@ impl<S> Prefixed<S> {
     pub fn drained_inner_mut(&mut self) -> Option<&mut S> {
         (self.pos >= self.prefix.len()).then_some(&mut self.inner)
     }
+
+    /// Takes the prefix not read yet (the caller delivers it itself); afterwards the wrapper adds nothing.
+    pub fn take_prefix(&mut self) -> Vec<u8> {
+        let mut rest = std::mem::take(&mut self.prefix);
+        rest.drain(..self.pos.min(rest.len()));
+        self.pos = 0;
+        rest
+    }
+
+    /// The stream under the prefix.
+    pub fn inner_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Prefixed<S> {

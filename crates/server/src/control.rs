@@ -531,6 +531,7 @@ async fn run(ctl: Arc<Control>, conn: BoxedIo, channel: Channel, mut rx: mpsc::R
     let mut last_ping = Instant::now();
     let close_expired = shared.cfg.portway.close_expired_sessions;
     let mut expiry_check = tokio::time::interval(Duration::from_secs(1));
+    let mut reader = portway_proto::wire::MsgReader::default();
     loop {
         let deadline = hb.map(|d| last_ping + d);
         let msg = tokio::select! {
@@ -547,7 +548,8 @@ async fn run(ctl: Arc<Control>, conn: BoxedIo, channel: Channel, mut rx: mpsc::R
                 warn!("no heartbeat from the client within {:?}; closing its session", hb.unwrap_or_default());
                 break;
             }
-            m = wire.read_msg(&mut rd) => m,
+            // Buffered and cancel safe: a message half read when another branch fires is not lost.
+            m = reader.read_msg(wire, &mut rd) => m,
         };
         let msg = match msg {
             Ok(m) => m,

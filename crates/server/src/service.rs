@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use portway_proto::codec::{self, CodecError};
+use portway_proto::codec::CodecError;
 use portway_proto::crypto::Key;
 use portway_proto::msg::Message;
 use portway_proto::mux::{MuxAcceptor, MuxConfig, MuxSession};
@@ -630,7 +630,11 @@ impl Front {
     /// Reads what opens a logical connection: v1 → its first message; v2 (magic) → an optional ClientHello,
     /// answered with a ServerHello, then the first message. `Ok(None)`: refused here, already logged.
     async fn first_message(&self, conn: BoxedIo) -> Result<Option<(Message, BoxedIo, Channel)>, CodecError> {
-        let (wire, mut conn) = match wire::sniff(conn).await {
+        // Buffered: a work connection's NewWorkConn usually arrives whole and is taken in by one read (the
+        // unbuffered sniff and frame reads made four calls of it). What follows the message is put back in front.
+        let mut conn = conn;
+        let mut reader = wire::MsgReader::with_chunk(FIRST_READ);
+        let wire = match wire::sniff_into(&mut conn, &mut reader).await {
             Ok(x) => x,
             Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
                 info!("connection closed within its first 7 bytes (before a v1 frame or the v2 magic); dropped");
@@ -639,9 +643,10 @@ impl Front {
             Err(e) => return Err(e.into()),
         };
         if wire == Wire::V1 {
-            let m = codec::read_msg(&mut conn).await?;
-            return Ok(Some((m, conn, Channel::V1)));
+            let m = reader.read_msg(Wire::V1, &mut conn).await?;
+            return Ok(Some((m, reader.attach(conn), Channel::V1)));
         }
+        let mut conn = reader.attach(conn);
         let (kind, payload) = wire_v2::read_frame(&mut conn).await?;
         match kind {
             frame_type::MESSAGE => {
@@ -703,6 +708,9 @@ impl Front {
         }
     }
 }
+
+/// Bytes asked for by the first read of a logical connection: a NewWorkConn or Login fits.
+const FIRST_READ: usize = 1024;
 
 /// Where a multiplexed client session's logical connections come from: yamux streams over one TCP/TLS/WebSocket
 /// connection, or the streams of one QUIC connection.
