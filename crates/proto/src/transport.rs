@@ -312,6 +312,114 @@ pub async fn send_datagram(
     }
 }
 
+/// How much [`ReadAhead`] asks of the connection per read.
+pub const READ_AHEAD: usize = 64 * 1024;
+
+/// A connection read in large chunks for a reader that asks for small ones: what TLS runs over. rustls reads at
+/// most 4 KiB per call (its record buffer grows by 4 KiB per read), so a 16 KiB record took four or five read
+/// syscalls and as many passes through the runtime's readiness check. Under it, this wrapper makes one read of up
+/// to [`READ_AHEAD`] bytes and serves the small reads from memory: a 4 KiB copy costs less than a syscall.
+///
+/// Memory: the buffer is held only while it has bytes or the connection is in a bulk transfer. Once drained after
+/// a read that did not fill half of it, it is freed, so an idle or interactive connection holds none.
+pub struct ReadAhead<S> {
+    inner: S,
+    buf: bytes::BytesMut,
+    /// The last read from `inner` filled at least half the buffer: more is likely on its way, keep the buffer.
+    busy: bool,
+}
+
+impl<S> ReadAhead<S> {
+    /// Wraps `inner`; allocates nothing until the first read.
+    pub fn new(inner: S) -> Self {
+        ReadAhead { inner, buf: bytes::BytesMut::new(), busy: false }
+    }
+
+    /// Bytes of buffer held now (read ahead or kept for the next read).
+    pub fn held(&self) -> usize {
+        self.buf.capacity()
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for ReadAhead<S> {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        out: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        use bytes::Buf;
+        let me = self.get_mut();
+        if out.remaining() == 0 {
+            return std::task::Poll::Ready(Ok(()));
+        }
+        if me.buf.is_empty() {
+            if out.remaining() >= READ_AHEAD {
+                return std::pin::Pin::new(&mut me.inner).poll_read(cx, out);
+            }
+            me.buf.reserve(READ_AHEAD);
+            let n =
+                std::task::ready!(tokio_util::io::poll_read_buf(std::pin::Pin::new(&mut me.inner), cx, &mut me.buf))?;
+            me.busy = n >= READ_AHEAD / 2;
+        }
+        let k = me.buf.len().min(out.remaining());
+        out.put_slice(&me.buf[..k]);
+        me.buf.advance(k);
+        if me.buf.is_empty() && !me.busy {
+            me.buf = bytes::BytesMut::new();
+        }
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for ReadAhead<S> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> std::task::Poll<io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// TLS client handshake over `io` as Portway runs it: [`ReadAhead`] under the rustls stream.
+pub async fn tls_connect<S: AsyncRead + AsyncWrite + Unpin>(
+    connector: &tokio_rustls::TlsConnector,
+    name: ServerName<'static>,
+    io: S,
+) -> io::Result<tokio_rustls::client::TlsStream<ReadAhead<S>>> {
+    connector.connect(name, ReadAhead::new(io)).await
+}
+
+/// TLS server handshake over `io` as Portway runs it: [`ReadAhead`] under the rustls stream.
+pub async fn tls_accept<S: AsyncRead + AsyncWrite + Unpin>(
+    acceptor: &tokio_rustls::TlsAcceptor,
+    io: S,
+) -> io::Result<tokio_rustls::server::TlsStream<ReadAhead<S>>> {
+    acceptor.accept(ReadAhead::new(io)).await
+}
+
 /// A stream with some already-read bytes put back in front (after sniffing a stream that cannot peek).
 pub struct Prefixed<S> {
     prefix: Vec<u8>,
@@ -416,5 +524,67 @@ mod tests {
         assert_eq!(sniff(b"GET /~!frp"), Sniffed::WebSocket);
         assert_eq!(sniff(b"o\0\0"), Sniffed::Plain);
         assert_eq!(sniff(b"GXT "), Sniffed::Plain);
+    }
+
+    async fn tcp_pair() -> (TcpStream, TcpStream) {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let a = TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
+        let (b, _) = l.accept().await.unwrap();
+        (a, b)
+    }
+
+    /// Small reads (what rustls asks for) get every byte in order across many socket reads, a short exchange
+    /// leaves no buffer behind, and EOF comes through.
+    #[tokio::test]
+    async fn read_ahead_serves_small_reads_and_frees_its_buffer() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (mut w, r) = tcp_pair().await;
+        let mut r = ReadAhead::new(r);
+        w.write_all(b"hello").await.unwrap();
+        let mut small = [0u8; 3];
+        r.read_exact(&mut small).await.unwrap();
+        assert_eq!(&small, b"hel");
+        assert!(r.held() > 0, "the rest waits in the buffer");
+        r.read_exact(&mut small[..2]).await.unwrap();
+        assert_eq!(&small[..2], b"lo");
+        assert_eq!(r.held(), 0, "drained after a short read: nothing held");
+
+        let data: Vec<u8> = (0..3 * 1024 * 1024 + 17).map(|i: u32| (i * 31 + i / 4099) as u8).collect();
+        let d2 = data.clone();
+        let writer = tokio::spawn(async move {
+            w.write_all(&d2).await.unwrap();
+            w.shutdown().await.unwrap();
+        });
+        let mut got = Vec::with_capacity(data.len());
+        let mut chunk = vec![0u8; 4096];
+        loop {
+            let n = r.read(&mut chunk).await.unwrap();
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&chunk[..n]);
+        }
+        writer.await.unwrap();
+        assert_eq!(got.len(), data.len());
+        assert!(got == data, "bytes differ");
+    }
+
+    /// Writes pass through, vectored ones too, and a read larger than the read-ahead goes straight to the socket.
+    #[tokio::test]
+    async fn read_ahead_passes_writes_and_large_reads_through() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (a, mut b) = tcp_pair().await;
+        let mut a = ReadAhead::new(a);
+        assert!(a.is_write_vectored());
+        let n = a.write_vectored(&[io::IoSlice::new(b"ab"), io::IoSlice::new(b"cd")]).await.unwrap();
+        assert_eq!(n, 4);
+        let mut four = [0u8; 4];
+        b.read_exact(&mut four).await.unwrap();
+        assert_eq!(&four, b"abcd");
+        b.write_all(b"xyz").await.unwrap();
+        let mut big = vec![0u8; READ_AHEAD];
+        let n = a.read(&mut big).await.unwrap();
+        assert_eq!(&big[..n], b"xyz");
+        assert_eq!(a.held(), 0);
     }
 }
