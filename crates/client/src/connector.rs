@@ -242,9 +242,7 @@ impl Connector {
                 .await
                 .map_err(|source| ConnectError::Tls { addr: addr.clone(), source })?;
         }
-        let tls = transport::tls_connect(connector, name.clone(), io)
-            .await
-            .map_err(|source| ConnectError::Tls { addr, source })?;
+        let tls = connector.connect(name.clone(), io).await.map_err(|source| ConnectError::Tls { addr, source })?;
         Ok(Box::new(tls))
     }
 

@@ -1,6 +1,6 @@
 //! The TLS + multiplexer path as the server and the client run it (frp's default transport): real TCP on
-//! 127.0.0.1, rustls on both ends through `transport::tls_connect` / `tls_accept` (the read-ahead under the TLS
-//! stream), a yamux session over it. Bulk in both directions at once arrives byte for byte, small messages keep
+//! 127.0.0.1, rustls on both ends with Portway's TLS settings (`transport::client_config` / `server_config`), a
+//! yamux session over it. Bulk in both directions at once arrives byte for byte, small messages keep
 //! their order and round trips, and half-closes pass through.
 
 use std::time::Duration;
@@ -24,14 +24,14 @@ async fn sessions() -> (MuxSession, portway_proto::mux::MuxAcceptor, MuxSession)
     let server = tokio::spawn(async move {
         let (tcp, _) = l.accept().await.expect("accept");
         transport::tune(&tcp);
-        transport::tls_accept(&acceptor, tcp).await.expect("TLS accept")
+        acceptor.accept(tcp).await.expect("TLS accept")
     });
     let tcp = TcpStream::connect(addr).await.expect("connect");
     transport::tune(&tcp);
     let cfg = transport::client_config(&ClientTls::default()).expect("client tls");
     let name = transport::server_name("127.0.0.1").expect("name");
     let connector = tokio_rustls::TlsConnector::from(cfg);
-    let client_tls = transport::tls_connect(&connector, name, tcp).await.expect("TLS connect");
+    let client_tls = connector.connect(name, tcp).await.expect("TLS connect");
     let server_tls = server.await.expect("server task");
     let mux = MuxConfig::frp(Duration::from_secs(30));
     let client = MuxSession::client(Box::new(client_tls), mux);

@@ -444,7 +444,7 @@ impl Front {
                     let mut b = [0u8; 1];
                     tokio::io::AsyncReadExt::read_exact(&mut tcp, &mut b).await?;
                 }
-                let tls = transport::tls_accept(&self.tls, tcp).await?;
+                let tls = self.tls.accept(tcp).await?;
                 let (inner, io) = transport::sniff_stream(Box::new(tls)).await?;
                 if inner == Sniffed::WebSocket {
                     return Ok(Some(Box::new(ws::accept(io).await?)));
@@ -460,7 +460,7 @@ impl Front {
                             let mut b = [0u8; 1];
                             tokio::io::AsyncReadExt::read_exact(&mut io, &mut b).await?;
                         }
-                        Ok(Some(Box::new(transport::tls_accept(&self.tls, io).await?)))
+                        Ok(Some(Box::new(self.tls.accept(io).await?)))
                     }
                     _ => self.plain_allowed(io),
                 }
