@@ -9,6 +9,7 @@
 #   bash scripts/footprint.sh      # builds what it needs (release, as the bundle) unless PORTWAY_BIN / SERVER_BIN are given
 #   PORTWAY_BIN=target/debug/portway SERVER_BIN=target/debug/portway-server bash scripts/footprint.sh
 #   ROUNDS=5 COUNTS="1 5" bash scripts/footprint.sh
+#   PORTWAY_TRAY_KEEP=network,pages,compositing bash scripts/footprint.sh   # without the app's tray releases
 #
 # "rendered": the window is mapped and its picture is no longer one flat colour; "settled": two pictures 150 ms
 # apart are the same (the page has read the profiles, states and logs and drawn them). The settled pictures of the
@@ -28,13 +29,17 @@ SERVER_BIN=$(realpath "${SERVER_BIN:-$TARGET/release/portway-server}")
 ROUNDS=${ROUNDS:-3}
 COUNTS=${COUNTS:-1 5}
 ARTIFACTS=${ARTIFACTS:-$TARGET/artifacts}
+# Seconds in the tray between the first PSS reading and the second ("tray later"): what the tray runs meanwhile
+# (status, the engines' heartbeats) maps back the library pages it needs.
+LATER=${LATER:-15}
 
 if [ -z "${FOOTPRINT_INNER:-}" ]; then
-  export FOOTPRINT_INNER=1 PORTWAY_BIN SERVER_BIN ROUNDS COUNTS ARTIFACTS
+  export FOOTPRINT_INNER=1 PORTWAY_BIN SERVER_BIN ROUNDS COUNTS ARTIFACTS LATER
   exec dbus-run-session -- xvfb-run -a -s "-screen 0 1280x800x24" bash "$0" "$@"
 fi
 
 WORK=$(mktemp -d)
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 PIDS=()
 cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -266,9 +271,11 @@ for count in $COUNTS; do
     read -r tray_total _ < <(pss_tree "$APP")
     read -r heap anon webkit libs binary rest < <(pss_split "$APP")
     left=$(webkit_children "$APP")
-    # The app's log line about the trim (colours stripped): its resident size before and after.
+    # The app's log line about the release (colours stripped): its resident size before and after.
     trim=$(sed 's/\x1b\[[0-9;]*m//g' "$WORK/app.log" | grep -o 'rss_before_kib=Some([0-9]*) rss_after_kib=Some([0-9]*)' |
       tail -1 | tr -dc '0-9 ' || true)
+    sleep "$LATER"
+    read -r tray_later _ < <(pss_tree "$APP")
     t1=$(now_ms)
     open_window
     built=$(($(now_ms) - t1)) # the window and its web view exist (the call returns after the callback)
@@ -278,9 +285,9 @@ for count in $COUNTS; do
     reopen_settled=$(($(now_ms) - t1))
     differ=$(compare -metric AE "$ARTIFACTS/footprint-$count-open.png" "$ARTIFACTS/footprint-$count-reopen.png" null: 2>&1 || true)
     same=$([ "$differ" = 0 ] && echo same || echo "$differ pixels differ")
-    ROWS+=("$(printf '%-8s %-5s %9s %9s %10s %6s %6s %8s %9s %9s %9s  %s' "$count" "$round" "$launch" "$launch_settled" \
-      "$(mib "$open_total")" "$(mib "$open_app")" "$(mib "$open_web")" "$(mib "$open_net")" "$(mib "$tray_total")" \
-      "$built/$reopen" "$reopen_settled" "$same")")
+    ROWS+=("$(printf '%-8s %-5s %9s %9s %10s %6s %6s %8s %9s %6s %9s %9s  %s' "$count" "$round" "$launch" \
+      "$launch_settled" "$(mib "$open_total")" "$(mib "$open_app")" "$(mib "$open_web")" "$(mib "$open_net")" \
+      "$(mib "$tray_total")" "$(mib "$tray_later")" "$built/$reopen" "$reopen_settled" "$same")")
     read -r trim_before trim_after <<<"${trim:-0 0}"
     SPLITS+=("$(printf '%-8s %-5s %6s %6s %7s %6s %7s %6s   %s -> %s' "$count" "$round" "$(mib "$heap")" "$(mib "$anon")" \
       "$(mib "$webkit")" "$(mib "$libs")" "$(mib "$binary")" "$(mib "$rest")" "$(mib "${trim_before:-0}")" \
@@ -290,12 +297,14 @@ for count in $COUNTS; do
     wait "$APP" 2>/dev/null || true
   done
 done
-echo "times in ms (reopen: window built / rendered), PSS in MiB; picture: the reopened window's settled picture against the open one's"
-printf '%-8s %-5s %9s %9s %10s %6s %6s %8s %9s %9s %9s  %s\n' profiles round rendered settled open_pss app web network \
-  tray_pss reopen settled picture
+echo "load average: $LOAD_START at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end; PORTWAY_TRAY_KEEP=${PORTWAY_TRAY_KEEP:-} WEBKIT_DISABLE_COMPOSITING_MODE=${WEBKIT_DISABLE_COMPOSITING_MODE:-}"
+echo "times in ms (reopen: window built / rendered), PSS in MiB (tray: 5 s after closing, later: ${LATER} s after that);"
+echo "picture: the reopened window's settled picture against the open one's"
+printf '%-8s %-5s %9s %9s %10s %6s %6s %8s %9s %6s %9s %9s  %s\n' profiles round rendered settled open_pss app web network \
+  tray_pss later reopen settled picture
 printf '%s\n' "${ROWS[@]}"
 echo
 echo "the app's own PSS in the tray by mapping (MiB)"
-printf '%-8s %-5s %6s %6s %7s %6s %7s %6s   %s\n' profiles round heap anon webkit libs binary rest "RSS before -> after malloc_trim"
+printf '%-8s %-5s %6s %6s %7s %6s %7s %6s   %s\n' profiles round heap anon webkit libs binary rest "RSS before -> after the release"
 printf '%s\n' "${SPLITS[@]}"
 echo "binary: $PORTWAY_BIN"

@@ -235,15 +235,45 @@ fn show_main(app: &AppHandle) {
     }
 }
 
-/// After the window and its web view are gone, hands the memory they freed back to the system (the tray app's
-/// footprint, see [`crate::memory`]). Delayed: WebKit finishes its teardown after the window's `Destroyed`.
-fn release_after_close() {
-    tauri::async_runtime::spawn(async {
+/// After the window and its web view are gone, hands what they held back to the system (the tray app's footprint,
+/// see [`crate::memory`]): ends WebKit's network process (a new one starts with the next web view), returns the
+/// allocator's free memory and unmaps the library pages only the window used. Delayed: WebKit finishes its
+/// teardown after the window's `Destroyed`. `PORTWAY_TRAY_KEEP=network,pages` skips either step (to measure them).
+fn release_after_close(app: &AppHandle) {
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
         tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        // Checked and done on the main thread, where windows are built: no web view opens in between.
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let main = app.clone();
+        let keep_network = crate::memory::keeps("network");
+        let _ = app.run_on_main_thread(move || {
+            let closed = main.webview_windows().is_empty();
+            let ended = if closed && !keep_network { crate::memory::end_network_process() } else { Vec::new() };
+            let _ = tx.send((closed, ended));
+        });
+        let Ok((true, network_ended)) = rx.await else {
+            return; // opened again meanwhile
+        };
         let before = crate::memory::resident_kib();
-        let released = tauri::async_runtime::spawn_blocking(crate::memory::release_free_memory).await.unwrap_or(false);
+        let released = tauri::async_runtime::spawn_blocking(move || {
+            let heap = crate::memory::release_free_memory();
+            let pages = if crate::memory::keeps("pages") { Ok((0, 0)) } else { crate::memory::release_library_pages() };
+            (heap, pages)
+        })
+        .await;
+        let Ok((heap, pages)) = released else { return };
         let after = crate::memory::resident_kib();
-        tracing::info!(released, rss_before_kib = ?before, rss_after_kib = ?after, "window closed to the tray: freed memory returned");
+        match pages {
+            Ok((mappings, kib)) => tracing::info!(
+                ?network_ended, heap, mappings, library_kib = kib, rss_before_kib = ?before, rss_after_kib = ?after,
+                "window closed to the tray: memory returned"
+            ),
+            Err(e) => {
+                tracing::warn!(?network_ended, heap, error = %e, rss_before_kib = ?before, rss_after_kib = ?after,
+                "window closed to the tray: library pages not released")
+            }
+        }
     });
 }
 
@@ -419,11 +449,12 @@ pub fn run() {
         })
         .build(tauri::generate_context!());
     match result {
-        // Closing the window destroys it with its web view (WebKit's web and network processes exit: the tray
-        // app's footprint) and keeps the app running in the tray; only Quit (an exit with a code) ends it.
-        Ok(app) => app.run(|_, event| match event {
+        // Closing the window destroys it with its web view (WebKit's web process exits, the network process is
+        // ended: the tray app's footprint) and keeps the app running in the tray; only Quit (an exit with a code)
+        // ends it.
+        Ok(app) => app.run(|app, event| match event {
             RunEvent::ExitRequested { code: None, api, .. } => api.prevent_exit(),
-            RunEvent::WindowEvent { event: tauri::WindowEvent::Destroyed, .. } => release_after_close(),
+            RunEvent::WindowEvent { event: tauri::WindowEvent::Destroyed, .. } => release_after_close(app),
             _ => {}
         }),
         Err(e) => {

@@ -4,5 +4,6 @@
 fn main() {
     // Before any thread starts: arenas are created per thread.
     portway::memory::limit_arenas();
+    portway::memory::prefer_drawing_without_gl();
     portway::run();
 }
