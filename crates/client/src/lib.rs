@@ -17,6 +17,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod cmdline;
 pub mod config;
 pub mod connector;
 pub mod diagnose;

@@ -14,6 +14,7 @@
 #![warn(missing_docs)]
 
 pub mod emit;
+pub mod flags;
 pub mod ini;
 pub mod legacy;
 pub mod logfile;

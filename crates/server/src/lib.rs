@@ -21,6 +21,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod cmdline;
 pub mod config;
 pub mod control;
 pub mod guard;

@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use portway_server::cmdline::ServerFlags;
+use portway_server::config::{LoadOptions, Loaded};
 use portway_server::{Server, ServerConfig};
 use tokio_util::sync::CancellationToken;
 
@@ -11,13 +13,18 @@ use tokio_util::sync::CancellationToken;
 #[command(
     name = "portway-server",
     version,
+    disable_version_flag = true,
     about = "Portway server: accepts frp clients (frpc or portway-client) and opens their public ports",
     after_long_help = CONFIG_HELP
 )]
 struct Cli {
-    /// frps.toml to load.
-    #[arg(short = 'c', long = "config", global = true, default_value = "frps.toml")]
-    config: PathBuf,
+    /// The configuration file (frps.toml when neither it nor a flag below is given). With a file, the flags below
+    /// are ignored, as frps ignores them.
+    #[arg(short = 'c', long = "config", global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Print the version.
+    #[arg(short = 'v', long = "version", short_alias = 'V', action = clap::ArgAction::Version)]
+    version: Option<bool>,
     /// frp's --strict-config: an unknown key is an error (true, the default) or a warning (false).
     #[arg(
         long = "strict-config",
@@ -32,6 +39,8 @@ struct Cli {
     strict_config: bool,
     #[command(subcommand)]
     cmd: Option<Cmd>,
+    #[command(flatten)]
+    flags: ServerFlags,
 }
 
 /// The configuration keys, shown by `--help` (the man page, portway-server(1), says the same at more length).
@@ -73,11 +82,12 @@ Portway extensions, under [portway]:
   [[portway.clients]]                 subject or clientID, allowPorts, allowProxyNames: per-client policy
   [portway.defaultClient]             allowPorts, allowProxyNames: the rule for every other client
 
+Without -c, frps's flags (above) are the configuration: `portway-server -p 7000 -t secret --dashboard_port 7500`.
 Packaged install: /etc/portway/frps.toml, systemd unit portway-server.service. See portway-server(1).";
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Check the configuration file and exit.
+    /// Check the configuration file (or the flags, when they are given without -c) and exit.
     Verify,
     /// Print the configuration file (TOML, YAML, JSON or legacy INI) as current TOML on stdout.
     Convert,
@@ -86,23 +96,42 @@ enum Cmd {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     if let Some(Cmd::Convert) = cli.cmd {
-        let file = cli.config.display().to_string();
-        let text = std::fs::read_to_string(&cli.config).with_context(|| format!("cannot read config file {file}"))?;
+        let path = cli.config.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_FILE));
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read config file {file}"))?;
         print!("{}", ServerConfig::convert(&text, &file)?);
         return Ok(());
     }
-    let opts = portway_server::config::LoadOptions { strict: cli.strict_config };
-    let loaded = ServerConfig::load_with(&cli.config, opts)?;
+    let opts = LoadOptions { strict: cli.strict_config };
+    let (loaded, source, ignored_flags) = load(&cli, opts)?;
     if let Some(Cmd::Verify) = cli.cmd {
         for w in &loaded.warnings {
             eprintln!("warning: {w}");
         }
-        println!("frps: the configuration file {} syntax is ok", cli.config.display());
+        if ignored_flags {
+            eprintln!("warning: configuration flags are ignored when -c gives a file (as frps does)");
+        }
+        match &source {
+            Some(file) => println!("frps: the configuration file {} syntax is ok", file.display()),
+            None => println!("frps: the command-line flags are ok"),
+        }
         return Ok(());
     }
     init_logging(&loaded.config.log)?;
     for w in &loaded.warnings {
         tracing::warn!("{w}");
+    }
+    match &source {
+        Some(file) => tracing::info!(file = %file.display(), "frps uses the configuration file"),
+        None => tracing::info!("frps uses the command-line flags for its configuration"),
+    }
+    if source.is_none() && loaded.config.web_server.port != 0 && cli.flags.dashboard_pwd.is_none() {
+        tracing::warn!(
+            "the dashboard's password is frps's flag default \"admin\" (user \"admin\"): give --dashboard_pwd"
+        );
+    }
+    if ignored_flags {
+        tracing::warn!("configuration flags are ignored when -c gives a file (as frps does): put them in the file");
     }
     let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     rt.block_on(async move {
@@ -125,6 +154,27 @@ fn main() -> anyhow::Result<()> {
         tokio::spawn(server.run(listener, shutdown)).await.context("the server's task failed")?;
         anyhow::Ok(())
     })
+}
+
+/// The file used when neither -c nor a configuration flag is given (and it exists).
+const DEFAULT_FILE: &str = "frps.toml";
+
+/// frps's rule: a file given with -c is the configuration and the flags are ignored; without one, the flags are.
+/// Portway also reads ./frps.toml when no flag is given and the file exists.
+/// Returns the configuration, the file it came from (None: the flags) and whether flags were ignored.
+fn load(cli: &Cli, opts: LoadOptions) -> anyhow::Result<(Loaded, Option<PathBuf>, bool)> {
+    let file = match &cli.config {
+        Some(path) => Some(path.clone()),
+        None if !cli.flags.any() && std::path::Path::new(DEFAULT_FILE).exists() => Some(PathBuf::from(DEFAULT_FILE)),
+        None => None,
+    };
+    match file {
+        Some(path) => Ok((ServerConfig::load_with(&path, opts)?, Some(path), cli.flags.any())),
+        None => {
+            let loaded = cli.flags.load(opts).map_err(portway_server::cmdline::explain)?;
+            Ok((loaded, None, false))
+        }
+    }
 }
 
 /// `log.*`: the level (`RUST_LOG` wins), the console or a file (`log.to`, rotated daily, `log.maxDays` kept).
