@@ -609,6 +609,15 @@ impl Profile {
         let (loaded, skipped) =
             ClientConfig::parse_salvage(text, "the imported file", &env).map_err(|e| e.to_string())?;
         let c = loaded.config;
+        if c.auth.method == "oidc" {
+            if let Some(path) = c.auth.oidc.token_file() {
+                return Err(format!(
+                    "auth.oidc.tokenSource reads the access token from {path}; the app signs in with a client ID \
+                     and secret instead: import a file with auth.oidc.clientID and tokenEndpointURL, or run this \
+                     one with portway-client"
+                ));
+            }
+        }
         let secret = if c.auth.method == "oidc" { c.auth.oidc.client_secret.clone() } else { c.auth.token.clone() };
         let mut p = Profile {
             server: ServerSection {
@@ -753,6 +762,15 @@ mod tests {
         assert_eq!(s2, None);
         assert_eq!(again.proxies, p.proxies);
         assert_eq!(again.auth.token_endpoint_url, p.auth.token_endpoint_url);
+    }
+
+    /// A profile whose token comes from a file cannot be kept by the app (it stores a client secret).
+    #[test]
+    fn an_oidc_token_file_is_not_imported_and_says_why() {
+        let text = "serverAddr = \"h\"\nauth.method = \"oidc\"\nauth.oidc.tokenSource.type = \"file\"\n\
+                    auth.oidc.tokenSource.file.path = \"/run/token\"\n";
+        let e = Profile::import_frpc(text).err().expect("refused");
+        assert!(e.contains("/run/token") && e.contains("client ID and secret"), "{e}");
     }
 
     /// Every format frpc reads imports to the same profile and the same secret.
