@@ -10,8 +10,20 @@ use serde::{Deserialize, Serialize};
 pub struct ServerSection {
     pub addr: String,
     pub port: u16,
+    /// `transport.protocol`: tcp, websocket, wss or quic.
     pub protocol: String,
     pub tls: bool,
+    /// frp's `user`: the server names this client's proxies `USER.NAME`, and visitors find their server's
+    /// proxies under it unless they name another user. Empty: none (frp's default).
+    #[serde(default)]
+    pub user: String,
+    /// `transport.tcpMux` (frp's default: on); it must match the server's.
+    #[serde(default = "tcp_mux_default")]
+    pub tcp_mux: bool,
+}
+
+fn tcp_mux_default() -> bool {
+    true
 }
 
 /// Authentication section. `has_secret` is computed from the keychain for the UI, never stored (see
@@ -252,7 +264,14 @@ pub struct Profile {
 impl Default for Profile {
     fn default() -> Self {
         Profile {
-            server: ServerSection { addr: String::new(), port: 7000, protocol: "tcp".into(), tls: true },
+            server: ServerSection {
+                addr: String::new(),
+                port: 7000,
+                protocol: "tcp".into(),
+                tls: true,
+                user: String::new(),
+                tcp_mux: true,
+            },
             auth: AuthSection {
                 method: "oidc".into(),
                 token_endpoint_url: String::new(),
@@ -308,11 +327,13 @@ pub enum Skipped {
     VisitorSettingsDropped { name: String, settings: String },
     /// An xtcp visitor whose `fallbackTo` visitor was not imported: brought over without the fallback.
     FallbackNotImported { name: String, fallback_to: String },
+    /// Client-wide settings of the file that the profile does not keep (`settings`: frp's key names, never values).
+    GlobalSettingsDropped { settings: String },
 }
 
 impl Skipped {
-    /// The row's name (a proxy's or a visitor's).
-    pub fn name(&self) -> &str {
+    /// The row's name (a proxy's or a visitor's); none for client-wide settings.
+    pub fn name(&self) -> Option<&str> {
         match self {
             Skipped::ProxyInvalid { name, .. }
             | Skipped::VisitorInvalid { name, .. }
@@ -320,7 +341,8 @@ impl Skipped {
             | Skipped::PluginNotSupported { name, .. }
             | Skipped::ProxySettingsDropped { name, .. }
             | Skipped::VisitorSettingsDropped { name, .. }
-            | Skipped::FallbackNotImported { name, .. } => name,
+            | Skipped::FallbackNotImported { name, .. } => Some(name),
+            Skipped::GlobalSettingsDropped { .. } => None,
         }
     }
 
@@ -357,8 +379,69 @@ impl std::fmt::Display for Skipped {
                 f,
                 "visitor {name}: imported without its fallbackTo {fallback_to:?}, which is not imported (disabled in the file?)"
             ),
+            Skipped::GlobalSettingsDropped { settings } => {
+                write!(f, "imported without {settings} (the app does not keep them yet; portway-client reads them)")
+            }
         }
     }
+}
+
+/// Client-wide keys a profile keeps (the server, its transport, TLS on or off, multiplexing, the user, the sign-in;
+/// `loginFailExit` has no meaning in the app, which keeps retrying until Disconnect).
+const GLOBAL_KEYS_KEPT: &[&str] = &[
+    "serverAddr",
+    "serverPort",
+    "user",
+    "loginFailExit",
+    "transport.protocol",
+    "transport.tls.enable",
+    "transport.tcpMux",
+    "auth.method",
+    "auth.token",
+    "auth.oidc.clientID",
+    "auth.oidc.clientSecret",
+    "auth.oidc.audience",
+    "auth.oidc.scope",
+    "auth.oidc.tokenEndpointURL",
+    "proxies",
+    "visitors",
+];
+
+/// Tables that are one setting (names to values): named as a whole.
+const GLOBAL_MAPS: &[&str] = &["metadatas", "auth.oidc.additionalEndpointParams", "featureGates"];
+
+/// The client-wide keys (frp's names) that `c` sets to something other than frpc's default and a profile does not
+/// keep, sorted. Only names: values (which may be secrets) never leave here.
+fn global_settings_dropped(c: &ClientConfig) -> Vec<String> {
+    fn flatten(prefix: &str, v: &serde_json::Value, out: &mut std::collections::BTreeMap<String, serde_json::Value>) {
+        match v {
+            serde_json::Value::Object(m) if !GLOBAL_MAPS.contains(&prefix) => {
+                for (k, x) in m {
+                    let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                    if !GLOBAL_KEYS_KEPT.contains(&key.as_str()) {
+                        flatten(&key, x, out);
+                    }
+                }
+            }
+            _ => {
+                out.insert(prefix.to_string(), v.clone());
+            }
+        }
+    }
+    let flat = |c: &ClientConfig| {
+        let mut out = std::collections::BTreeMap::new();
+        if let Ok(v) = serde_json::to_value(c) {
+            flatten("", &v, &mut out);
+        }
+        out
+    };
+    let defaults = ClientConfig::parse_with_env("", "frpc.toml", |_| None).map(|l| l.config).unwrap_or_default();
+    let (set, default) = (flat(c), flat(&defaults));
+    let mut keys: Vec<String> =
+        set.keys().chain(default.keys()).filter(|k| set.get(*k) != default.get(*k)).cloned().collect();
+    keys.sort();
+    keys.dedup();
+    keys
 }
 
 fn valid_label(l: &str) -> bool {
@@ -400,8 +483,11 @@ impl Profile {
         if self.server.port == 0 {
             return bad("server.port".into(), "the port must be 1-65535");
         }
-        if !matches!(self.server.protocol.as_str(), "tcp" | "websocket" | "wss") {
-            return bad("server.protocol".into(), "choose tcp, websocket or wss");
+        if !matches!(self.server.protocol.as_str(), "tcp" | "websocket" | "wss" | "quic") {
+            return bad("server.protocol".into(), "choose tcp, websocket, wss or quic");
+        }
+        if !self.server.user.is_empty() && !valid_name(&self.server.user) {
+            return bad("server.user".into(), "use letters, digits, '.', '_' or '-'");
         }
         match self.auth.method.as_str() {
             "oidc" => {
@@ -575,10 +661,12 @@ impl Profile {
         let mut c = ClientConfig {
             server_addr: self.server.addr.trim().to_string(),
             server_port: self.server.port,
+            user: self.server.user.trim().to_string(),
             login_fail_exit: false,
             ..Default::default()
         };
         c.transport.protocol = self.server.protocol.clone();
+        c.transport.tcp_mux = self.server.tcp_mux;
         c.transport.tls.enable = self.server.tls;
         c.auth.method = self.auth.method.clone();
         c.auth.oidc.token_endpoint_url = self.auth.token_endpoint_url.trim().to_string();
@@ -625,6 +713,8 @@ impl Profile {
                 port: c.server_port,
                 protocol: c.transport.protocol.clone(),
                 tls: c.transport.tls.enable,
+                user: c.user.clone(),
+                tcp_mux: c.transport.tcp_mux,
             },
             auth: AuthSection {
                 method: c.auth.method.clone(),
@@ -646,6 +736,10 @@ impl Profile {
         // What the engine may load but the app does not offer yet is left out, by name, with the reason; settings
         // the editor cannot keep are named too.
         let mut skipped: Vec<Skipped> = skipped.iter().map(|l| Skipped::from_salvage(l)).collect();
+        let dropped = global_settings_dropped(&c);
+        if !dropped.is_empty() {
+            skipped.insert(0, Skipped::GlobalSettingsDropped { settings: dropped.join(", ") });
+        }
         for x in &c.proxies {
             let name = x.name.clone();
             if !PROXY_TYPES.contains(&x.kind.as_str()) {
@@ -764,6 +858,45 @@ mod tests {
         assert_eq!(again.auth.token_endpoint_url, p.auth.token_endpoint_url);
     }
 
+    /// The server's user and multiplexing come over; every other client-wide key the file sets is named (never its
+    /// value), and a file that sets none gets no such line.
+    #[test]
+    fn import_keeps_user_and_tcp_mux_and_names_the_client_wide_keys_it_drops() {
+        let text = "serverAddr = \"h\"\nuser = \"alice\"\ndnsServer = \"127.0.0.53\"\nloginFailExit = false\n\
+                    metadatas.team = \"hush-value\"\ntransport.tcpMux = false\ntransport.poolCount = 5\n\
+                    transport.protocol = \"quic\"\ntransport.tls.serverName = \"tunnel.example.com\"\n\
+                    auth.token = \"tok\"\nlog.level = \"debug\"\n\
+                    [[proxies]]\nname = \"ssh\"\ntype = \"tcp\"\nlocalPort = 22\nremotePort = 6000\n";
+        let i = Profile::import_frpc(text).unwrap();
+        let s = &i.profile.server;
+        assert_eq!((s.user.as_str(), s.tcp_mux, s.protocol.as_str()), ("alice", false, "quic"));
+        i.profile.validate().unwrap();
+        assert_eq!(
+            i.skipped,
+            [Skipped::GlobalSettingsDropped {
+                settings: "dnsServer, log.level, metadatas, transport.poolCount, transport.tls.serverName".into()
+            }]
+        );
+        assert!(!format!("{:?}", i.skipped).contains("hush-value"));
+        let c = i.profile.to_client_config();
+        assert_eq!((c.user.as_str(), c.transport.tcp_mux), ("alice", false));
+        let again = Profile::import_frpc(&i.profile.to_frpc()).unwrap();
+        assert_eq!(again.profile.server, i.profile.server);
+        assert_eq!(again.skipped, []);
+        // The seed's file sets nothing beyond what a profile keeps.
+        assert_eq!(Profile::import_frpc(SEED).unwrap().skipped, []);
+        let mut bad = i.profile;
+        bad.server.user = "a b".into();
+        assert_eq!(bad.validate().unwrap_err().field, "server.user");
+    }
+
+    /// A profile stored before `user` and `tcpMux` existed reads with frp's defaults.
+    #[test]
+    fn a_stored_server_without_user_or_tcp_mux_reads_with_frps_defaults() {
+        let s: ServerSection = serde_json::from_str(r#"{"addr":"a","port":7000,"protocol":"tcp","tls":true}"#).unwrap();
+        assert_eq!((s.user.as_str(), s.tcp_mux), ("", true));
+    }
+
     /// A profile whose token comes from a file cannot be kept by the app (it stores a client secret).
     #[test]
     fn an_oidc_token_file_is_not_imported_and_says_why() {
@@ -841,6 +974,7 @@ mod tests {
             Skipped::ProxySettingsDropped { name: n.clone(), settings: "healthCheck".into() },
             Skipped::VisitorSettingsDropped { name: n.clone(), settings: "keepTunnelOpen".into() },
             Skipped::FallbackNotImported { name: n, fallback_to: "relay".into() },
+            Skipped::GlobalSettingsDropped { settings: "dnsServer".into() },
         ];
         for s in all {
             // No wildcard: a new reason fails to compile here until it is added to the list above.
@@ -851,9 +985,9 @@ mod tests {
                 | Skipped::PluginNotSupported { .. }
                 | Skipped::ProxySettingsDropped { .. }
                 | Skipped::VisitorSettingsDropped { .. }
-                | Skipped::FallbackNotImported { .. } => {}
+                | Skipped::FallbackNotImported { .. } => assert_eq!(s.name(), Some("x")),
+                Skipped::GlobalSettingsDropped { .. } => assert_eq!(s.name(), None),
             }
-            assert_eq!(s.name(), "x");
             crate::i18n::ui_catalogue::assert_translated("import.skipped", serde_json::to_value(&s).unwrap());
         }
     }

@@ -32,7 +32,7 @@ import { secretFieldLabel, visitorFieldName } from "./visitors";
 import { LOG_LEVELS, PROXY_TYPES, type KeychainStatus, type ProxyType, type LogLevel, type Profile, type Status, type TokenInfo } from "./types";
 
 const DEFAULT_PROFILE: Profile = {
-  server: { addr: "", port: 7000, protocol: "tcp", tls: false },
+  server: { addr: "", port: 7000, protocol: "tcp", tls: false, user: "", tcpMux: true },
   auth: { method: "oidc", tokenEndpointUrl: "", clientId: "", audience: "", scope: "", hasSecret: false },
   proxies: [],
   options: { connectOnLaunch: false, startMinimized: false, launchAtLogin: false },
@@ -389,8 +389,11 @@ export class App {
           ["tcp", "TCP"],
           ["websocket", "WebSocket"],
           ["wss", t("app.wss")],
+          ["quic", "QUIC"],
         ]),
         this.checkField("tls", t("app.useTls"), "server-tls"),
+        this.textField("user", t("app.user"), "server-user", { placeholder: t("app.userPlaceholder"), autocomplete: "off", spellcheck: "false" }),
+        this.checkField("tcpMux", t("app.tcpMux"), "server-tcpmux"),
       ),
     );
 
@@ -520,7 +523,7 @@ export class App {
   }
 
   private textField(
-    key: "addr" | "port" | "tokenEndpointUrl" | "clientId" | "audience" | "scope",
+    key: "addr" | "port" | "user" | "tokenEndpointUrl" | "clientId" | "audience" | "scope",
     label: string,
     testid: string,
     attrs: Record<string, string> = {},
@@ -562,7 +565,7 @@ export class App {
     return h("div", { class: "field" }, h("label", { for: id }, label), sel);
   }
 
-  private checkField(key: "tls" | "connectOnLaunch" | "startMinimized" | "launchAtLogin", label: string, testid: string): HTMLElement {
+  private checkField(key: "tls" | "tcpMux" | "connectOnLaunch" | "startMinimized" | "launchAtLogin", label: string, testid: string): HTMLElement {
     const id = uid("f");
     const box = h("input", { type: "checkbox", id, checked: this.form[key], "data-testid": testid });
     box.addEventListener("change", () => {

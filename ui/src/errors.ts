@@ -53,6 +53,8 @@ export function skippedText(s: Skipped): string {
       return t("import.skipped.visitorSettingsDropped", { name: s.name, settings: s.settings });
     case "fallbackNotImported":
       return t("import.skipped.fallbackNotImported", { name: s.name, fallbackTo: s.fallbackTo });
+    case "globalSettingsDropped":
+      return t("import.skipped.globalSettingsDropped", { settings: s.settings });
   }
 }
 

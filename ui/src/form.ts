@@ -63,6 +63,8 @@ export interface ProfileForm {
   port: string;
   protocol: Transport;
   tls: boolean;
+  user: string;
+  tcpMux: boolean;
   method: AuthMethod;
   tokenEndpointUrl: string;
   clientId: string;
@@ -185,6 +187,8 @@ export function validate(f: ProfileForm): Errors {
   };
   put("addr", addrError(f.addr));
   put("port", portError(f.port));
+  const user = f.user.trim();
+  put("user", user !== "" && !PROXY_NAME_RE.test(user) ? tr("form.nameChars") : null);
   if (f.method === "oidc") {
     put("tokenEndpointUrl", tokenEndpointError(f.tokenEndpointUrl));
     put("clientId", f.clientId.trim() === "" ? tr("form.clientIdRequired") : null);
@@ -250,6 +254,8 @@ export function fromProfile(p: Profile): ProfileForm {
     port: String(p.server.port),
     protocol: p.server.protocol,
     tls: p.server.tls,
+    user: p.server.user ?? "",
+    tcpMux: p.server.tcpMux ?? true,
     method: p.auth.method,
     tokenEndpointUrl: p.auth.tokenEndpointUrl,
     clientId: p.auth.clientId,
@@ -286,7 +292,7 @@ export function fromProfile(p: Profile): ProfileForm {
 /** Only meaningful for a form that `validate`s clean. `hasSecret` is read-only and passed through. */
 export function toProfile(f: ProfileForm, hasSecret: boolean): Profile {
   return {
-    server: { addr: f.addr.trim(), port: Number(f.port.trim()), protocol: f.protocol, tls: f.tls },
+    server: { addr: f.addr.trim(), port: Number(f.port.trim()), protocol: f.protocol, tls: f.tls, user: f.user.trim(), tcpMux: f.tcpMux },
     auth: {
       method: f.method,
       tokenEndpointUrl: f.tokenEndpointUrl.trim(),

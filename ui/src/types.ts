@@ -1,6 +1,6 @@
 // The IPC types, exactly as in docs/ui-contract.md (camelCase JSON). Keep the two in step.
 
-export type Transport = "tcp" | "websocket" | "wss";
+export type Transport = "tcp" | "websocket" | "wss" | "quic";
 export type AuthMethod = "oidc" | "token";
 /** The proxy types the engine runs. stcp/sudp/xtcp are secret: reached only through a visitor with the key. */
 export type ProxyType = "tcp" | "udp" | "http" | "https" | "tcpmux" | "stcp" | "sudp" | "xtcp";
@@ -24,10 +24,12 @@ export type Skipped =
   | { code: "typeNotOffered"; name: string; type: string }
   | { code: "pluginNotSupported"; name: string; plugin: string }
   | { code: "proxySettingsDropped" | "visitorSettingsDropped"; name: string; settings: string }
-  | { code: "fallbackNotImported"; name: string; fallbackTo: string };
+  | { code: "fallbackNotImported"; name: string; fallbackTo: string }
+  | { code: "globalSettingsDropped"; settings: string };
 
 export interface Profile {
-  server: { addr: string; port: number; protocol: Transport; tls: boolean };
+  /** `user`: frp's user name (the server names the proxies USER.NAME); `tcpMux`: must match the server's. */
+  server: { addr: string; port: number; protocol: Transport; tls: boolean; user: string; tcpMux: boolean };
   auth: {
     method: AuthMethod;
     tokenEndpointUrl: string;

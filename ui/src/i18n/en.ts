@@ -241,6 +241,7 @@ export const en = {
   "import.skipped.pluginNotSupported": "proxy {name}: it uses the {plugin} plugin, which the app does not offer yet (portway-client runs it)",
   "import.skipped.proxySettingsDropped": "proxy {name}: imported without {settings} (the app does not keep it yet)",
   "import.skipped.visitorSettingsDropped": "private service {name}: imported without {settings} (the app does not keep them yet)",
+  "import.skipped.globalSettingsDropped": "imported without the client-wide settings {settings} (the app does not keep them yet; portway-client reads them)",
   "import.skipped.fallbackNotImported": "private service {name}: imported without its fallback {fallbackTo}, which is not in the file (or disabled there)",
 
   // The keychain banner (the backend's KeychainStatus codes, keychain.<code>); the keychain's own words are the detail
@@ -305,6 +306,9 @@ export const en = {
   "app.transport": "Transport",
   "app.wss": "WebSocket over TLS (wss)",
   "app.useTls": "Use TLS",
+  "app.user": "User (optional)",
+  "app.userPlaceholder": "frp's user: proxies become user.name",
+  "app.tcpMux": "Multiplexing (tcpMux, must match the server)",
   "app.auth": "Authentication",
   "app.method": "Method",
   "app.methodOidc": "OIDC client credentials",

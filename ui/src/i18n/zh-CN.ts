@@ -230,6 +230,7 @@ export const zhCN: Catalogue = {
   "import.skipped.pluginNotSupported": "代理 {name}：使用了 {plugin} 插件，本应用尚不提供（portway-client 可以运行它）",
   "import.skipped.proxySettingsDropped": "代理 {name}：已导入，但不含 {settings}（本应用暂不保存该设置）",
   "import.skipped.visitorSettingsDropped": "私密服务 {name}：已导入，但不含 {settings}（本应用暂不保存这些设置）",
+  "import.skipped.globalSettingsDropped": "已导入，但不含客户端全局设置 {settings}（本应用暂不保存这些设置；portway-client 可以读取）",
   "import.skipped.fallbackNotImported": "私密服务 {name}：已导入，但不含备用通道 {fallbackTo}（文件中没有它，或已被禁用）",
 
   "keychain.unavailable":
@@ -289,6 +290,9 @@ export const zhCN: Catalogue = {
   "app.transport": "传输协议",
   "app.wss": "基于 TLS 的 WebSocket（wss）",
   "app.useTls": "使用 TLS",
+  "app.user": "用户名 user（可选）",
+  "app.userPlaceholder": "frp 的 user：代理名变为 user.名称",
+  "app.tcpMux": "连接多路复用（tcpMux，须与服务器一致）",
   "app.auth": "认证",
   "app.method": "认证方式",
   "app.methodOidc": "OIDC 客户端凭据",

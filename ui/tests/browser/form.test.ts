@@ -95,6 +95,11 @@ describe("editing and saving", () => {
     await page.check(tid("opt-connect-on-launch"));
     await page.check(tid("opt-launch-at-login"));
     await page.selectOption(tid("server-transport"), "wss");
+    await page.fill(tid("server-user"), "a b");
+    await expect(page.locator(tid("error-user")).textContent()).resolves.toBe("Use only letters, digits, '.', '_' and '-'");
+    expect(await saveEnabled(page)).toBe(false);
+    await page.fill(tid("server-user"), " alice ");
+    await page.locator(tid("server-tcpmux")).uncheck();
     await page.click(tid("save-button"));
     await page.waitForFunction(() => window.__mock.calls.some((c) => c.cmd === "save_profile"));
     const sent = (await calls(page, "save_profile"))[0]!.args!.profile as Profile;
@@ -103,7 +108,7 @@ describe("editing and saving", () => {
       { name: "ssh", type: "tcp", localIp: "127.0.0.1", localPort: 22, remotePort: 6022, enabled: true, ...PROXY_EXTRAS },
     ]);
     expect(sent.options).toEqual({ connectOnLaunch: true, startMinimized: false, launchAtLogin: true });
-    expect(sent.server.protocol).toBe("wss");
+    expect(sent.server).toEqual({ ...PROFILE.server, protocol: "wss", user: "alice", tcpMux: false });
     await expect.poll(() => page.locator(tid("form-summary")).textContent()).toBe("All changes saved");
     expect(await calls(page, "set_secret")).toHaveLength(0);
   });
@@ -121,7 +126,7 @@ describe("import and export", () => {
   it("import reads the file, sends its text to import_frpc and shows the stored result", async () => {
     const imported: Profile = {
       ...PROFILE,
-      server: { addr: "frps.example.org", port: 7001, protocol: "websocket", tls: false },
+      server: { addr: "frps.example.org", port: 7001, protocol: "quic", tls: false, user: "bob", tcpMux: false },
       proxies: [{ name: "rdp", type: "tcp", localIp: "192.168.1.20", localPort: 3389, remotePort: 6389, enabled: true, ...PROXY_EXTRAS }],
     };
     const page = await hx.open(seed({ replies: { import_frpc: { profile: imported, skipped: [] } } }));
@@ -130,7 +135,9 @@ describe("import and export", () => {
     await page.waitForSelector(tid("proxy-row-rdp"));
     expect((await calls(page, "import_frpc"))[0]!.args).toEqual({ id: "default", text: toml });
     await expect(page.locator(tid("server-addr")).inputValue()).resolves.toBe("frps.example.org");
-    await expect(page.locator(tid("server-transport")).inputValue()).resolves.toBe("websocket");
+    await expect(page.locator(tid("server-transport")).inputValue()).resolves.toBe("quic");
+    await expect(page.locator(tid("server-user")).inputValue()).resolves.toBe("bob");
+    await expect(page.locator(tid("server-tcpmux")).isChecked()).resolves.toBe(false);
     await expect(page.locator(tid("proxy-row-web")).count()).resolves.toBe(0);
     await expect(page.locator(tid("form-summary")).textContent()).resolves.toBe("All changes saved");
     await expect(page.locator(tid("toast")).first().textContent()).resolves.toContain("Imported and saved frpc.toml");
@@ -138,13 +145,14 @@ describe("import and export", () => {
 
   it("an import that left proxies out says which and why", async () => {
     const skipped: Skipped[] = [
+      { code: "globalSettingsDropped", settings: "dnsServer, transport.poolCount" },
       { code: "pluginNotSupported", name: "socks", plugin: "socks5" },
       { code: "proxyInvalid", name: "web", detail: "`proxies[0].localPort` must be 1..=65535" },
     ];
     const page = await hx.open(seed({ replies: { import_frpc: { profile: PROFILE, skipped } } }));
     await page.setInputFiles(tid("import-file"), { name: "frpc.ini", mimeType: "text/plain", buffer: Buffer.from("[common]\n") });
     await expect(page.locator(tid("toast")).first().textContent()).resolves.toContain(
-      "without: proxy socks: it uses the socks5 plugin, which the app does not offer yet (portway-client runs it); proxy web: its settings cannot be used",
+      "without: imported without the client-wide settings dnsServer, transport.poolCount (the app does not keep them yet; portway-client reads them); proxy socks: it uses the socks5 plugin, which the app does not offer yet (portway-client runs it); proxy web: its settings cannot be used",
     );
     // frp's own words about the entry that did not load, under the sentence.
     await expect(page.locator(tid("toast-detail")).first().textContent()).resolves.toBe("web: `proxies[0].localPort` must be 1..=65535");

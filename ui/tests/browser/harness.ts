@@ -41,7 +41,7 @@ function serveDist(): Promise<{ server: Server; url: string }> {
 }
 
 export const PROFILE: Profile = {
-  server: { addr: "tunnel.example.com", port: 7000, protocol: "tcp", tls: true },
+  server: { addr: "tunnel.example.com", port: 7000, protocol: "tcp", tls: true, user: "", tcpMux: true },
   auth: {
     method: "oidc",
     tokenEndpointUrl: "https://auth.example.com/application/o/token/",

@@ -13,7 +13,7 @@ afterAll(() => hx.stop());
 
 const WORK: Profile = {
   ...structuredClone(PROFILE),
-  server: { addr: "work.example.com", port: 7001, protocol: "wss", tls: true },
+  server: { addr: "work.example.com", port: 7001, protocol: "wss", tls: true, user: "", tcpMux: true },
   auth: { method: "token", tokenEndpointUrl: "", clientId: "", audience: "", scope: "", hasSecret: false },
   proxies: [{ ...structuredClone(PROFILE.proxies[0]!), name: "rdp", localPort: 3389, remotePort: 6389 }],
 };

@@ -20,7 +20,7 @@ import {
 import type { Profile } from "../../src/types";
 
 const profile: Profile = {
-  server: { addr: "tunnel.example.com", port: 7000, protocol: "tcp", tls: true },
+  server: { addr: "tunnel.example.com", port: 7000, protocol: "tcp", tls: true, user: "", tcpMux: true },
   auth: { method: "oidc", tokenEndpointUrl: "https://auth.example.com/application/o/token/", clientId: "portway", audience: "", scope: "", hasSecret: true },
   proxies: [{ name: "web", type: "tcp", localIp: "127.0.0.1", localPort: 8080, remotePort: 6000, enabled: true, ...PROXY_EXTRAS }],
   visitors: [],
@@ -70,6 +70,19 @@ describe("server address and token endpoint", () => {
     expect(tokenEndpointError("ftp://auth.example.com/token")).toMatch(/http/);
     expect(tokenEndpointError("http://127.0.0.1:9000/application/o/token/")).toBeNull();
     expect(tokenEndpointError("https://auth.example.com/application/o/token/")).toBeNull();
+  });
+});
+
+describe("server user and multiplexing", () => {
+  it("an empty user is frp's default; a user takes a proxy name's characters", () => {
+    expect(validate(form({ user: "" })).user).toBeUndefined();
+    expect(validate(form({ user: " team.a_1 " })).user).toBeUndefined();
+    expect(validate(form({ user: "a/b" })).user).toBe("Use only letters, digits, '.', '_' and '-'");
+  });
+  it("round-trips user (trimmed) and tcpMux", () => {
+    const p = toProfile(form({ user: " alice ", tcpMux: false, protocol: "quic" }), true);
+    expect(p.server).toEqual({ ...profile.server, user: "alice", tcpMux: false, protocol: "quic" });
+    expect(fromProfile(p).tcpMux).toBe(false);
   });
 });
 

@@ -86,7 +86,7 @@ describe("visitor rows", () => {
 
   it("are part of the profile form: validated with it and compared without computed flags", () => {
     const p: Profile = {
-      server: { addr: "a", port: 7000, protocol: "tcp", tls: true },
+      server: { addr: "a", port: 7000, protocol: "tcp", tls: true, user: "", tcpMux: true },
       auth: { method: "token", tokenEndpointUrl: "", clientId: "", audience: "", scope: "", hasSecret: true },
       proxies: [],
       visitors: [def({ name: "nas" })],
