@@ -18,8 +18,8 @@ trap cleanup EXIT INT TERM
 
 mkdir -p "$work/site" && echo "Hello from the service behind Portway ($(date -u +%FT%TZ))" > "$work/site/index.html"
 python3 -m http.server 8080 --bind 127.0.0.1 --directory "$work/site" >"$work/web.log" 2>&1 & pids+=($!)
-"$bin/portway-server" -c examples/frps.toml 2>"$work/server.log" & pids+=($!)
-"$bin/portway-client" -c examples/frpc.toml 2>"$work/client.log" & pids+=($!)
+"$bin/portway-server" -c examples/frps.toml >"$work/server.log" 2>&1 & pids+=($!)
+"$bin/portway-client" -c examples/frpc.toml >"$work/client.log" 2>&1 & pids+=($!)
 
 echo "server   127.0.0.1:7000   (examples/frps.toml)"
 echo "client   proxy demo-web: 127.0.0.1:6080 (public) -> 127.0.0.1:8080 (local web service)"

@@ -44,7 +44,8 @@ pub fn bin(name: &str) -> PathBuf {
     path
 }
 
-/// A child process with its config in a temporary file and its stderr (the log) in another.
+/// A child process with its config in a temporary file and its console (the log, on stdout; errors on stderr) in
+/// another.
 pub struct Proc {
     child: Child,
     pub name: String,
@@ -72,7 +73,7 @@ impl Proc {
             .env_remove("RUST_LOG")
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(err.try_clone().expect("log file"))
             .stderr(err)
             .spawn()
             .unwrap_or_else(|e| panic!("spawn {name}: {e}"));

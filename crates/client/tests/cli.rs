@@ -36,7 +36,8 @@ fn sigterm_exits_zero() {
     // Nothing listens there: the client keeps retrying (loginFailExit = false) until told to stop.
     let cfg =
         temp_config("retry", &format!("serverAddr = \"127.0.0.1\"\nserverPort = {port}\nloginFailExit = false\n"));
-    let mut child = Command::new(BIN).arg("-c").arg(&cfg).stderr(Stdio::null()).spawn().expect("spawn");
+    let mut child =
+        Command::new(BIN).arg("-c").arg(&cfg).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("spawn");
     std::thread::sleep(Duration::from_millis(1500));
     assert!(child.try_wait().expect("wait").is_none(), "client must keep retrying");
     let st = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");

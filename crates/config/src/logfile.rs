@@ -139,7 +139,9 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogFile {
 }
 
 /// Installs the process's `tracing` subscriber as frps/frpc's `log.*` asks: `to` = `"console"` (or empty): standard
-/// error, coloured on a terminal unless `disable_color`; otherwise the file `to` ([`LogFile`], never coloured).
+/// output, as frps and frpc write their console log (so `frps -c frps.toml > frps.log` keeps working), coloured on
+/// a terminal unless `disable_color`; otherwise the file `to` ([`LogFile`], never coloured). Errors that stop a
+/// start stay on standard error.
 pub fn init(
     filter: tracing_subscriber::EnvFilter,
     to: &str,
@@ -148,8 +150,8 @@ pub fn init(
 ) -> Result<(), LogFileError> {
     let b = tracing_subscriber::fmt().with_env_filter(filter);
     if to.is_empty() || to == "console" {
-        let ansi = !disable_color && std::io::IsTerminal::is_terminal(&std::io::stderr());
-        b.with_writer(std::io::stderr).with_ansi(ansi).init();
+        let ansi = !disable_color && std::io::IsTerminal::is_terminal(&std::io::stdout());
+        b.with_writer(std::io::stdout).with_ansi(ansi).init();
     } else {
         b.with_writer(LogFile::open(to, max_days)?).with_ansi(false).init();
     }

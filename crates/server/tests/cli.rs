@@ -1,6 +1,6 @@
 //! The `portway-server` binary: verify, --version, clean exit on SIGTERM.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -62,7 +62,14 @@ fn version_and_verify() {
 fn sigterm_exits_zero_and_occupied_port_is_a_clear_error() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
     let cfg = write_config(&format!("bindAddr = \"127.0.0.1\"\nbindPort = {port}\nauth.token = \"x\"\n"));
-    let mut child = Command::new(BIN).arg("-c").arg(&cfg.0).stderr(Stdio::piped()).spawn().expect("spawn");
+    let mut child = Command::new(BIN)
+        .arg("-c")
+        .arg(&cfg.0)
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
     let deadline = Instant::now() + Duration::from_secs(20);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(Instant::now() < deadline, "server did not start listening");
@@ -85,6 +92,13 @@ fn sigterm_exits_zero_and_occupied_port_is_a_clear_error() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert_eq!(status.code(), Some(0), "clean shutdown exits 0");
+    // The console log is on standard output, as frps writes it (`frps -c frps.toml > frps.log`); nothing went wrong,
+    // so standard error stays empty.
+    let (mut out, mut err) = (String::new(), String::new());
+    child.stdout.take().expect("stdout").read_to_string(&mut out).expect("read stdout");
+    child.stderr.take().expect("stderr").read_to_string(&mut err).expect("read stderr");
+    assert!(out.contains("portway-server listening") && out.contains(&port.to_string()), "{out:?}");
+    assert!(err.is_empty(), "{err:?}");
     let _ = std::io::stderr().flush();
 }
 
@@ -120,7 +134,8 @@ fn log_to_a_file_as_frps() {
          log.disablePrintColor = true\n",
         log.display()
     ));
-    let mut child = Command::new(BIN).arg("-c").arg(&cfg.0).stderr(Stdio::piped()).spawn().expect("spawn");
+    let mut child =
+        Command::new(BIN).arg("-c").arg(&cfg.0).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
     let deadline = Instant::now() + Duration::from_secs(20);
     let text = loop {
         let text = std::fs::read_to_string(&log).unwrap_or_default();
@@ -135,7 +150,7 @@ fn log_to_a_file_as_frps() {
     assert_eq!(std::fs::metadata(&log).expect("log file").permissions().mode() & 0o777, 0o600);
     let _ = child.kill();
     let out = child.wait_with_output().expect("wait");
-    assert!(String::from_utf8_lossy(&out.stderr).trim().is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.stdout.is_empty() && out.stderr.is_empty(), "nothing on the console: {out:?}");
     // A directory where the file should be.
     let cfg = write_config(&format!(
         "bindAddr = \"127.0.0.1\"\nbindPort = {port}\nauth.token = \"x\"\nlog.to = \"{}\"\n",
