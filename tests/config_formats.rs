@@ -180,10 +180,11 @@ fn errors_name_file_line_and_key_and_never_a_secret() {
         .unwrap_err();
     assert!(e.to_string().starts_with("frps.json: line 3: `auth.method`"), "{e}");
     // A real frp key Portway lacks says so, with the line.
-    let e = ClientConfig::parse("[[proxies]]\nname = \"a\"\nlocalPort = 1\nplugin.type = \"tls2raw\"\n", "frpc.toml")
-        .unwrap_err();
+    let e =
+        ClientConfig::parse("[[proxies]]\nname = \"a\"\nlocalPort = 1\nplugin.type = \"virtual_net\"\n", "frpc.toml")
+            .unwrap_err();
     assert!(
-        e.to_string().contains("line 4: `proxies[0].plugin.type`: the \"tls2raw\" plugin is not supported yet"),
+        e.to_string().contains("line 4: `proxies[0].plugin.type`: the \"virtual_net\" plugin is not supported yet"),
         "{e}"
     );
 }

@@ -962,7 +962,7 @@ impl WorkCtx {
             let extra = proxy_protocol_header(&p, &start);
             let r = tokio::select! {
                 _ = proxy_cancel.cancelled() => None,
-                r = Box::pin(crate::plugin::serve(plugin, work, extra, self.cfg.resolver())) => r,
+                r = Box::pin(crate::plugin::serve(plugin, work, extra, self.cfg.resolver(), Some(start.src_addr.clone()))) => r,
             };
             if let Some((inb, outb)) = r {
                 self.count_bytes(&p.name, inb, outb);

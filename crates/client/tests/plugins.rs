@@ -56,6 +56,19 @@ async fn tunnel(plugin: &str) -> Tunnel {
     Tunnel { _server: server, client, port }
 }
 
+/// Reads a request head (up to its blank line); None when the connection ends first.
+async fn read_head<S: tokio::io::AsyncRead + Unpin>(c: &mut S) -> Option<Vec<u8>> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 1024];
+    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+        match c.read(&mut chunk).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    Some(buf)
+}
+
 /// An HTTP origin that answers every request with the head it received as the body, then closes.
 async fn http_origin() -> u16 {
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -63,14 +76,7 @@ async fn http_origin() -> u16 {
     tokio::spawn(async move {
         while let Ok((mut c, _)) = l.accept().await {
             tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 1024];
-                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match c.read(&mut chunk).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
-                }
+                let Some(buf) = read_head(&mut c).await else { return };
                 let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", buf.len());
                 let _ = c.write_all(head.as_bytes()).await;
                 let _ = c.write_all(&buf).await;
@@ -335,18 +341,23 @@ fn load_error(proxy: &str) -> String {
 
 #[test]
 fn plugin_keys_are_checked_at_load() {
+    let e = load_error("plugin.type = \"virtual_net\"");
+    assert!(e.contains("proxies[0].plugin.type") && e.contains("\"virtual_net\" plugin is not supported yet"), "{e}");
     for t in ["http2https", "https2http", "https2https", "http2http", "tls2raw"] {
-        let e = load_error(&format!("plugin.type = \"{t}\"\nplugin.localAddr = \"127.0.0.1:80\""));
-        assert!(
-            e.contains("proxies[0].plugin.type") && e.contains(&format!("{t:?} plugin is not supported yet")),
-            "{e}"
-        );
+        let e = load_error(&format!("plugin.type = \"{t}\""));
+        assert!(e.contains("proxies[0].plugin.localAddr") && e.contains("host:port"), "{t}: {e}");
     }
+    let e = load_error("plugin.type = \"https2http\"\nplugin.localAddr = \"127.0.0.1:80\"\nplugin.crtPath = \"a.crt\"");
+    assert!(e.contains("proxies[0].plugin.keyPath") && e.contains("together"), "{e}");
+    let e =
+        load_error("plugin.type = \"tls2raw\"\nplugin.localAddr = \"127.0.0.1:80\"\nplugin.hostHeaderRewrite = \"x\"");
+    assert!(e.contains("plugin.hostHeaderRewrite") && e.contains("does not apply to the tls2raw plugin"), "{e}");
     // With the line of the key (as tests/config_formats.rs checks).
-    let e = ClientConfig::parse("[[proxies]]\nname = \"a\"\nlocalPort = 1\nplugin.type = \"tls2raw\"\n", "frpc.toml")
-        .unwrap_err()
-        .to_string();
-    assert!(e.contains("line 4: `proxies[0].plugin.type`: the \"tls2raw\" plugin is not supported yet"), "{e}");
+    let e =
+        ClientConfig::parse("[[proxies]]\nname = \"a\"\nlocalPort = 1\nplugin.type = \"virtual_net\"\n", "frpc.toml")
+            .unwrap_err()
+            .to_string();
+    assert!(e.contains("line 4: `proxies[0].plugin.type`: the \"virtual_net\" plugin is not supported yet"), "{e}");
     let e = load_error("plugin.type = \"teleport\"");
     assert!(e.contains("\"teleport\" is not an frp plugin type"), "{e}");
     let e = load_error("plugin.type = \"static_file\"");
@@ -374,4 +385,155 @@ fn plugin_keys_are_checked_at_load() {
     let cfg = ClientConfig::parse(ini, "frpc.ini").unwrap().config;
     let p = cfg.proxies[0].plugin.as_ref().unwrap();
     assert_eq!((p.kind.as_str(), p.http_user.as_str(), p.http_password.as_str()), ("http_proxy", "u", "p"));
+}
+
+/// A TLS client that accepts any certificate (the plugins' default one is self-signed), naming `sni`.
+async fn tls_connect(port: u16, sni: &str) -> tokio_rustls::client::TlsStream<TcpStream> {
+    let cfg = portway_proto::transport::client_config(&portway_proto::transport::ClientTls::default()).unwrap();
+    let name = portway_proto::transport::server_name(sni).unwrap();
+    let tcp = connect(port).await;
+    tokio::time::timeout(T, tokio_rustls::TlsConnector::from(cfg).connect(name, tcp)).await.unwrap().unwrap()
+}
+
+/// Sends one request on `c` and reads the answer until the connection closes.
+async fn exchange<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(c: &mut S, req: &str) -> String {
+    c.write_all(req.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(T, c.read_to_end(&mut out)).await.unwrap();
+    String::from_utf8_lossy(&out).to_ascii_lowercase()
+}
+
+/// https2http as frp's docs use it: TLS ended with the plugin's certificate (crtPath/keyPath), the request passed
+/// to the local HTTP service with hostHeaderRewrite, requestHeaders and X-Forwarded-*; a TLS name that is not the
+/// request's host is answered 421.
+#[tokio::test]
+async fn https2http_ends_tls_with_the_given_certificate_and_forwards_over_http() {
+    let dir = std::env::temp_dir().join(format!("portway-plugin-cert-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ck = rcgen::generate_simple_self_signed(vec!["app.example.com".to_string()]).unwrap();
+    std::fs::write(dir.join("server.crt"), ck.cert.pem()).unwrap();
+    std::fs::write(dir.join("server.key"), ck.key_pair.serialize_pem()).unwrap();
+    let origin = http_origin().await;
+    let t = tunnel(&format!(
+        "[proxies.plugin]\ntype = \"https2http\"\nlocalAddr = \"127.0.0.1:{origin}\"\ncrtPath = \"{}\"\nkeyPath = \"{}\"\n\
+         hostHeaderRewrite = \"intranet.local\"\nrequestHeaders.set.x-from-where = \"frp\"\n",
+        dir.join("server.crt").display(),
+        dir.join("server.key").display()
+    ))
+    .await;
+    let mut c = tls_connect(t.port, "app.example.com").await;
+    let presented = c.get_ref().1.peer_certificates().unwrap()[0].clone();
+    assert_eq!(presented.as_ref(), ck.cert.der().as_ref(), "the certificate of plugin.crtPath");
+    let got = exchange(
+        &mut c,
+        "GET /status?x=1 HTTP/1.1\r\nHost: app.example.com\r\nX-Forwarded-For: 10.1.2.3\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(got.starts_with("http/1.1 200"), "{got}");
+    assert!(got.contains("get /status?x=1 http/1.1"), "{got}");
+    assert!(got.contains("host: intranet.local"), "hostHeaderRewrite: {got}");
+    assert!(got.contains("x-from-where: frp"), "requestHeaders.set: {got}");
+    assert!(got.contains("x-forwarded-for: 10.1.2.3, 127.0.0.1"), "the visitor appended: {got}");
+    assert!(got.contains("x-forwarded-proto: https") && got.contains("x-forwarded-host: app.example.com"), "{got}");
+    let mut c = tls_connect(t.port, "app.example.com").await;
+    let got = exchange(&mut c, "GET / HTTP/1.1\r\nHost: other.example.com\r\nConnection: close\r\n\r\n").await;
+    assert!(got.starts_with("http/1.1 421"), "SNI app.example.com, Host other.example.com: {got}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// tls2raw with the generated certificate: TLS ended, the bytes relayed to the local service unchanged.
+#[tokio::test]
+async fn tls2raw_relays_the_decrypted_bytes() {
+    let echo = tcp_echo().await;
+    let t = tunnel(&format!("[proxies.plugin]\ntype = \"tls2raw\"\nlocalAddr = \"127.0.0.1:{echo}\"\n")).await;
+    let mut c = tls_connect(t.port, "localhost").await;
+    let data: Vec<u8> = (0..100_000u32).map(|i| (i % 253) as u8).collect();
+    c.write_all(&data).await.unwrap();
+    let mut got = vec![0u8; data.len()];
+    tokio::time::timeout(T, c.read_exact(&mut got)).await.unwrap().unwrap();
+    assert!(got == data, "echo through tls2raw differs");
+}
+
+/// http2https: a plain HTTP visitor, TLS towards a local HTTPS service with a self-signed certificate (not
+/// verified, as frpc); http2http passes no X-Forwarded-* on.
+#[tokio::test]
+async fn http2https_speaks_tls_to_the_local_service_and_http2http_forwards_plainly() {
+    // A local HTTPS origin: the head it received as the body.
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let tls_origin = l.local_addr().unwrap().port();
+    let acceptor = tokio_rustls::TlsAcceptor::from(
+        portway_proto::transport::server_config(&portway_proto::transport::ServerTls::default()).unwrap(),
+    );
+    tokio::spawn(async move {
+        while let Ok((c, _)) = l.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut c) = acceptor.accept(c).await else { return };
+                let Some(buf) = read_head(&mut c).await else { return };
+                let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", buf.len());
+                let _ = c.write_all(head.as_bytes()).await;
+                let _ = c.write_all(&buf).await;
+                let _ = c.shutdown().await;
+            });
+        }
+    });
+    let t = tunnel(&format!("[proxies.plugin]\ntype = \"http2https\"\nlocalAddr = \"127.0.0.1:{tls_origin}\"\n")).await;
+    let mut c = connect(t.port).await;
+    let got = exchange(&mut c, "GET /a HTTP/1.1\r\nHost: web.example.com\r\nConnection: close\r\n\r\n").await;
+    assert!(got.starts_with("http/1.1 200") && got.contains("get /a http/1.1"), "{got}");
+    assert!(got.contains("host: web.example.com") && got.contains("x-forwarded-proto: http\r\n"), "{got}");
+    drop(t);
+
+    let origin = http_origin().await;
+    let t = tunnel(&format!("[proxies.plugin]\ntype = \"http2http\"\nlocalAddr = \"127.0.0.1:{origin}\"\n")).await;
+    let mut c = connect(t.port).await;
+    let got = exchange(
+        &mut c,
+        "GET /b HTTP/1.1\r\nHost: web.example.com\r\nX-Forwarded-For: 10.9.9.9\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(got.starts_with("http/1.1 200") && got.contains("get /b http/1.1"), "{got}");
+    assert!(!got.contains("x-forwarded-"), "http2http passes none on: {got}");
+    // The local service down: 502, and the visitor's connection is answered, not dropped.
+    drop(t);
+    let dead = free_port();
+    let t = tunnel(&format!("[proxies.plugin]\ntype = \"http2http\"\nlocalAddr = \"127.0.0.1:{dead}\"\n")).await;
+    let mut c = connect(t.port).await;
+    let got = exchange(&mut c, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await;
+    assert!(got.starts_with("http/1.1 502"), "{got}");
+}
+
+/// A WebSocket-style upgrade passes through http2http: the local service's 101, then bytes both ways.
+#[tokio::test]
+async fn an_upgrade_passes_through_http2http() {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let origin = l.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut c, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let Some(buf) = read_head(&mut c).await else { return };
+                let head = String::from_utf8_lossy(&buf).to_ascii_lowercase();
+                if !head.contains("upgrade: websocket") {
+                    let _ = c.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n").await;
+                    return;
+                }
+                let _ = c
+                    .write_all(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+                    .await;
+                let (mut r, mut w) = c.split();
+                let _ = tokio::io::copy(&mut r, &mut w).await;
+            });
+        }
+    });
+    let t = tunnel(&format!("[proxies.plugin]\ntype = \"http2http\"\nlocalAddr = \"127.0.0.1:{origin}\"\n")).await;
+    let mut c = connect(t.port).await;
+    c.write_all(b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n").await.unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        tokio::time::timeout(T, c.read_exact(&mut byte)).await.unwrap().unwrap();
+        head.push(byte[0]);
+    }
+    assert!(String::from_utf8_lossy(&head).starts_with("HTTP/1.1 101"), "{}", String::from_utf8_lossy(&head));
+    echo_check(&mut c).await;
 }

@@ -146,8 +146,17 @@ pub struct ServerTls {
 
 /// Builds a rustls server config from [`ServerTls`].
 pub fn server_config(tls: &ServerTls) -> Result<Arc<ServerConfig>, TlsError> {
+    server_config_named(tls, ("transport.tls.certFile", "transport.tls.keyFile"))
+}
+
+/// [`server_config`] for files given under other keys (`names`: the certificate's and the key's, for messages;
+/// e.g. a client plugin's `plugin.crtPath` / `plugin.keyPath`).
+pub fn server_config_named(
+    tls: &ServerTls,
+    names: (&'static str, &'static str),
+) -> Result<Arc<ServerConfig>, TlsError> {
     let (certs, key) = match (&tls.cert_file, &tls.key_file) {
-        (Some(c), Some(k)) => (load_certs("transport.tls.certFile", c)?, load_key("transport.tls.keyFile", k)?),
+        (Some(c), Some(k)) => (load_certs(names.0, c)?, load_key(names.1, k)?),
         _ => self_signed()?,
     };
     let builder = ServerConfig::builder_with_provider(provider()).with_safe_default_protocol_versions()?;

@@ -6,9 +6,12 @@
 //! - [`http_proxy`]: an HTTP proxy (CONNECT tunnels and absolute-URI requests), optional Basic auth.
 //! - [`static_file`]: files under `localPath` over HTTP/1.1, optional Basic auth.
 //! - [`unix_socket`]: the connection relayed to a Unix domain socket.
+//! - [`bridge`]: `http2http`, `http2https`, `https2http`, `https2https` (an HTTP reverse proxy to `localAddr`, TLS
+//!   on either side) and `tls2raw` (TLS ended, bytes relayed).
 //!
-//! `http2https`, `https2http`, `https2https`, `http2http`, `tls2raw` and `virtual_net` are read and refused at load.
+//! `virtual_net` is read and refused at load.
 
+pub mod bridge;
 pub mod http_proxy;
 pub mod socks5;
 pub mod static_file;
@@ -17,9 +20,19 @@ pub mod unix_socket;
 use serde::{Deserialize, Serialize};
 
 /// The plugins Portway runs.
-pub const SUPPORTED: &[&str] = &["socks5", "http_proxy", "static_file", "unix_domain_socket"];
+pub const SUPPORTED: &[&str] = &[
+    "socks5",
+    "http_proxy",
+    "static_file",
+    "unix_domain_socket",
+    "http2http",
+    "http2https",
+    "https2http",
+    "https2https",
+    "tls2raw",
+];
 /// frp's plugins Portway does not run yet.
-pub const NOT_YET: &[&str] = &["http2https", "https2http", "https2https", "http2http", "tls2raw", "virtual_net"];
+pub const NOT_YET: &[&str] = &["virtual_net"];
 
 /// `[proxies.plugin]`: every key of every frp plugin type; [`PluginConfig::check`] says which apply.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -48,7 +61,7 @@ pub struct PluginConfig {
     /// unix_domain_socket: the socket's path.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub unix_path: String,
-    /// http2https / https2http / https2https / http2http / tls2raw (not supported yet).
+    /// http2http / http2https / https2http / https2https / tls2raw: the local service (`host:port`).
     #[serde(skip_serializing_if = "String::is_empty")]
     pub local_addr: String,
     /// See `localAddr`.
@@ -74,6 +87,11 @@ const KEYS: &[(&str, &[&str])] = &[
     ("http_proxy", &["httpUser", "httpPassword"]),
     ("static_file", &["localPath", "stripPrefix", "httpUser", "httpPassword"]),
     ("unix_domain_socket", &["unixPath"]),
+    ("http2http", &["localAddr", "hostHeaderRewrite", "requestHeaders"]),
+    ("http2https", &["localAddr", "hostHeaderRewrite", "requestHeaders"]),
+    ("https2http", &["localAddr", "hostHeaderRewrite", "requestHeaders", "crtPath", "keyPath", "enableHTTP2"]),
+    ("https2https", &["localAddr", "hostHeaderRewrite", "requestHeaders", "crtPath", "keyPath", "enableHTTP2"]),
+    ("tls2raw", &["localAddr", "crtPath", "keyPath"]),
 ];
 
 impl PluginConfig {
@@ -139,19 +157,35 @@ impl PluginConfig {
             "unix_domain_socket" if !cfg!(unix) => {
                 Err(("type".into(), "the unix_domain_socket plugin needs a Unix system".into()))
             }
+            t if bridge::TYPES.contains(&t) && !valid_host_port(&self.local_addr) => Err((
+                "localAddr".into(),
+                format!("required by the {t} plugin: the local service as host:port (e.g. \"127.0.0.1:8080\")"),
+            )),
+            t if bridge::TYPES.contains(&t) && self.crt_path.is_empty() != self.key_path.is_empty() => Err((
+                if self.crt_path.is_empty() { "crtPath" } else { "keyPath" }.into(),
+                "crtPath and keyPath are given together (neither: a self-signed certificate is used)".into(),
+            )),
             _ => Ok(()),
         }
     }
 }
 
+/// `host:port` with a port (a bridge plugin's `localAddr`).
+fn valid_host_port(a: &str) -> bool {
+    let a = a.trim();
+    let (host, port) = crate::dns::split_host_port(a);
+    !host.is_empty() && port != 0
+}
+
 /// Serves one visitor connection (`conn`, already decrypted/decompressed) with the plugin. `extra` goes to the
-/// local end first (a PROXY protocol header), where the plugin has one. Returns the bytes (from visitor, to visitor)
-/// when known.
+/// local end first (a PROXY protocol header), where the plugin has one; `src` is the visitor's address (the
+/// bridges' X-Forwarded-For). Returns the bytes (from visitor, to visitor) when known.
 pub async fn serve(
     p: &PluginConfig,
     conn: portway_proto::transport::BoxedIo,
     extra: Option<Vec<u8>>,
     dns: crate::dns::Resolver,
+    src: Option<String>,
 ) -> Option<(u64, u64)> {
     match p.kind.as_str() {
         "socks5" => socks5::serve(conn, socks5::Auth::of(p), dns).await,
@@ -161,6 +195,7 @@ pub async fn serve(
             None
         }
         "unix_domain_socket" => unix_socket::serve(conn, &p.unix_path, extra).await,
+        t if bridge::TYPES.contains(&t) => bridge::serve(p, conn, dns, src).await,
         _ => None,
     }
 }
@@ -222,8 +257,20 @@ mod tests {
         assert!(p("http_proxy").check().is_ok());
         assert_eq!(p("static_file").check().unwrap_err().0, "localPath");
         assert_eq!(p("unix_domain_socket").check().unwrap_err().0, "unixPath");
+        let e = p("virtual_net").check().unwrap_err();
+        assert!(e.1.contains("\"virtual_net\" plugin is not supported yet"), "{e:?}");
         let e = p("tls2raw").check().unwrap_err();
-        assert!(e.1.contains("\"tls2raw\" plugin is not supported yet"), "{e:?}");
+        assert!(e.0 == "localAddr" && e.1.contains("host:port"), "{e:?}");
+        let bridge = |kind: &str| PluginConfig { local_addr: "127.0.0.1:8080".into(), ..p(kind) };
+        for t in bridge::TYPES {
+            assert_eq!(bridge(t).check(), Ok(()), "{t}");
+        }
+        let e = PluginConfig { crt_path: "a.crt".into(), ..bridge("https2http") }.check().unwrap_err();
+        assert_eq!(e.0, "keyPath");
+        let e = PluginConfig { crt_path: "a.crt".into(), ..bridge("http2http") }.check().unwrap_err();
+        assert_eq!(e.0, "crtPath", "http2http has no certificate");
+        let e = PluginConfig { local_addr: "8080".into(), ..p("http2https") }.check().unwrap_err();
+        assert_eq!(e.0, "localAddr");
         let e = p("nope").check().unwrap_err();
         assert!(e.1.contains("not an frp plugin type"), "{e:?}");
         let e = PluginConfig { username: "u".into(), ..p("socks5") }.check().unwrap_err();
