@@ -10,6 +10,7 @@
 #   PORTWAY_BIN=target/debug/portway SERVER_BIN=target/debug/portway-server bash scripts/footprint.sh
 #   ROUNDS=5 COUNTS="1 5" bash scripts/footprint.sh
 #   PORTWAY_TRAY_KEEP=network,pages,compositing bash scripts/footprint.sh   # without the app's tray releases
+#   REOPEN_HOOK='perf record -g -t $APP -o /tmp/reopen.data' bash scripts/footprint.sh  # runs during each reopen
 #
 # "rendered": the window is mapped and its picture is no longer one flat colour; "settled": two pictures 150 ms
 # apart are the same (the page has read the profiles, states and logs and drawn them). The settled pictures of the
@@ -38,6 +39,9 @@ if [ -z "${FOOTPRINT_INNER:-}" ]; then
   exec dbus-run-session -- xvfb-run -a -s "-screen 0 1280x800x24" bash "$0" "$@"
 fi
 
+# ImageMagick's pictures (every 50 ms while waiting for a rendered window) on one thread: with OpenMP they took
+# both cores of a 2-core machine from the app being measured.
+export MAGICK_THREAD_LIMIT=${MAGICK_THREAD_LIMIT:-1}
 WORK=$(mktemp -d)
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 PIDS=()
@@ -244,9 +248,42 @@ open_window() {
     --method org.SingleInstance.DBus.ExecuteCallback "['portway']" "'/'" >/dev/null
 }
 webkit_children() { pss_tree "$1" | awk '{ print $6 }'; }
+# CPU time in ms: of the app's main thread (the GTK thread that builds the window and answers the page's calls on
+# it; /proc/PID/task/PID/schedstat, ns), of the whole app process, and of its WebKit children (utime + stime).
+main_thread_ms() { awk '{ printf "%.0f", $1 / 1e6 }' "/proc/$1/task/$1/schedstat"; }
+process_ms() { # $1: pid; $2: "self" or "webkit" (its WebKit descendants)
+  python3 - "$1" "$2" <<'PY'
+import os, sys
+root, which = int(sys.argv[1]), sys.argv[2]
+hz = os.sysconf("SC_CLK_TCK")
+kids = {}
+stats = {}
+for d in os.listdir("/proc"):
+    if d.isdigit():
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                head, rest = f.read().rsplit(")", 1)
+            fields = rest.split()
+            stats[int(d)] = (head.split("(", 1)[1], int(fields[11]) + int(fields[12]))
+            kids.setdefault(int(fields[1]), []).append(int(d))
+        except (OSError, IndexError, ValueError):
+            pass
+if which == "self":
+    total = stats.get(root, ("", 0))[1]
+else:
+    total, todo = 0, list(kids.get(root, []))
+    while todo:
+        p = todo.pop()
+        todo += kids.get(p, [])
+        if stats.get(p, ("", 0))[0].startswith("WebKit"):
+            total += stats[p][1]
+print(round(total * 1000 / hz))
+PY
+}
 
 ROWS=()
 SPLITS=()
+CPUS=()
 for count in $COUNTS; do
   for round in $(seq 1 "$ROUNDS"); do
     profiles "$count"
@@ -276,6 +313,14 @@ for count in $COUNTS; do
       tail -1 | tr -dc '0-9 ' || true)
     sleep "$LATER"
     read -r tray_later _ < <(pss_tree "$APP")
+    main0=$(main_thread_ms "$APP")
+    app0=$(process_ms "$APP" self)
+    hook=""
+    if [ -n "${REOPEN_HOOK:-}" ]; then # e.g. 'perf record -g -t $APP -o /tmp/reopen.data' (only the reopen)
+      APP=$APP bash -c "$REOPEN_HOOK" >"$WORK/hook.log" 2>&1 &
+      hook=$!
+      sleep 0.5
+    fi
     t1=$(now_ms)
     open_window
     built=$(($(now_ms) - t1)) # the window and its web view exist (the call returns after the callback)
@@ -283,6 +328,9 @@ for count in $COUNTS; do
     reopen=$(($(now_ms) - t1))
     wait_settled "$ARTIFACTS/footprint-$count-reopen.png"
     reopen_settled=$(($(now_ms) - t1))
+    if [ -n "$hook" ]; then kill -INT "$hook" 2>/dev/null || true; wait "$hook" 2>/dev/null || true; fi
+    CPUS+=("$(printf '%-8s %-5s %12s %11s %13s' "$count" "$round" "$(($(main_thread_ms "$APP") - main0))" \
+      "$(($(process_ms "$APP" self) - app0))" "$(process_ms "$APP" webkit)")")
     differ=$(compare -metric AE "$ARTIFACTS/footprint-$count-open.png" "$ARTIFACTS/footprint-$count-reopen.png" null: 2>&1 || true)
     same=$([ "$differ" = 0 ] && echo same || echo "$differ pixels differ")
     ROWS+=("$(printf '%-8s %-5s %9s %9s %10s %6s %6s %8s %9s %6s %9s %9s  %s' "$count" "$round" "$launch" \
@@ -297,7 +345,7 @@ for count in $COUNTS; do
     wait "$APP" 2>/dev/null || true
   done
 done
-echo "load average: $LOAD_START at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end; PORTWAY_TRAY_KEEP=${PORTWAY_TRAY_KEEP:-} WEBKIT_DISABLE_COMPOSITING_MODE=${WEBKIT_DISABLE_COMPOSITING_MODE:-}"
+echo "load average: $LOAD_START at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end; PORTWAY_TRAY_KEEP=${PORTWAY_TRAY_KEEP:-} WEBKIT_DISABLE_COMPOSITING_MODE=${WEBKIT_DISABLE_COMPOSITING_MODE:-} MAGICK_THREAD_LIMIT=$MAGICK_THREAD_LIMIT"
 echo "times in ms (reopen: window built / rendered), PSS in MiB (tray: 5 s after closing, later: ${LATER} s after that);"
 echo "picture: the reopened window's settled picture against the open one's"
 printf '%-8s %-5s %9s %9s %10s %6s %6s %8s %9s %6s %9s %9s  %s\n' profiles round rendered settled open_pss app web network \
@@ -307,4 +355,8 @@ echo
 echo "the app's own PSS in the tray by mapping (MiB)"
 printf '%-8s %-5s %6s %6s %7s %6s %7s %6s   %s\n' profiles round heap anon webkit libs binary rest "RSS before -> after the release"
 printf '%s\n' "${SPLITS[@]}"
+echo
+echo "CPU time of the reopen, from the D-Bus call to the settled picture (ms; the web and network processes are new)"
+printf '%-8s %-5s %12s %11s %13s\n' profiles round "main thread" "app (all)" "WebKit procs"
+printf '%s\n' "${CPUS[@]}"
 echo "binary: $PORTWAY_BIN"

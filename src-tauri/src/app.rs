@@ -8,7 +8,7 @@ use tauri::{AppHandle, Emitter, Manager, RunEvent, State};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
-use crate::controller::{AppError, Controller, KeychainStatus, ProfileSummary};
+use crate::controller::{AppError, Controller, KeychainLookup, KeychainStatus, ProfileSummary};
 use crate::dto::StatusDto;
 use crate::logs::{LogBuffer, LogLine};
 use crate::profile::Profile;
@@ -81,6 +81,39 @@ async fn set_visitor_enabled(c: Ctl<'_>, id: String, name: String, enabled: bool
 fn clear_secret(c: Ctl<'_>, id: String) -> Result<(), AppError> {
     c.clear_secret(&id)
 }
+/// The page's first state in one call (language, profiles, the first profile with its keychain flags, its status,
+/// the log, the keychain's state). Everything but the keychain is in memory; the keychain's answers were asked for
+/// when the window was built (see [`prefetch_keychain`]), while WebKit started the page, and are only awaited here.
+#[tauri::command]
+async fn page_start(app: AppHandle, c: Ctl<'_>) -> Result<crate::controller::PageStart, AppError> {
+    let first = c.ids().into_iter().next().unwrap_or_default();
+    let pending = app.state::<Prefetch>().0.lock().unwrap_or_else(|e| e.into_inner()).take();
+    let prefetched = match pending {
+        Some((id, task)) if id == first => task.await.ok(),
+        _ => None,
+    };
+    let lookup = match prefetched {
+        Some(l) => l,
+        None => off_main(c.clone(), move |c| c.keychain_lookup(&first)).await?,
+    };
+    Ok(c.page_start(lookup))
+}
+
+/// The keychain lookups of the window's first picture, started as the window is built and taken by
+/// [`page_start`]: (profile id, the lookup on a blocking thread).
+#[derive(Default)]
+struct Prefetch(std::sync::Mutex<Option<(String, tauri::async_runtime::JoinHandle<KeychainLookup>)>>);
+
+/// Starts the first profile's keychain lookups on a blocking thread (each a D-Bus round trip to the Secret
+/// Service): they run while WebKit starts its processes and loads the page, not after the page has asked.
+fn prefetch_keychain(app: &AppHandle) {
+    let c = app.state::<Arc<Controller>>().inner().clone();
+    let Some(id) = c.ids().into_iter().next() else { return };
+    let for_task = id.clone();
+    let task = tauri::async_runtime::spawn_blocking(move || c.keychain_lookup(&for_task));
+    *app.state::<Prefetch>().0.lock().unwrap_or_else(|e| e.into_inner()) = Some((id, task));
+}
+
 #[tauri::command]
 async fn keychain_status(c: Ctl<'_>) -> Result<KeychainStatus, AppError> {
     off_main(c, Controller::keychain_status).await
@@ -227,9 +260,12 @@ fn show_main(app: &AppHandle) {
     let Some(cfg) = app.config().app.windows.iter().find(|w| w.label == "main").cloned() else {
         return;
     };
+    let started = std::time::Instant::now();
+    prefetch_keychain(app);
     match tauri::WebviewWindowBuilder::from_config(app, &cfg).and_then(|b| b.build()) {
         Ok(w) => {
             let _ = w.set_focus();
+            tracing::info!(build_ms = started.elapsed().as_millis() as u64, "window opened again");
         }
         Err(e) => tracing::warn!(error = %e, "cannot open the window again"),
     }
@@ -295,6 +331,7 @@ pub fn run() {
         .plugin(tauri_plugin_opener::init())
         .plugin(tauri_plugin_autostart::init(tauri_plugin_autostart::MacosLauncher::LaunchAgent, None))
         .manage(controller.clone())
+        .manage(Prefetch::default())
         .invoke_handler(tauri::generate_handler![
             list_profiles,
             add_profile,
@@ -310,6 +347,7 @@ pub fn run() {
             set_visitor_enabled,
             clear_secret,
             keychain_status,
+            page_start,
             connect,
             disconnect,
             connect_all,
@@ -431,6 +469,8 @@ pub fn run() {
                 if let Some(w) = app.get_webview_window("main") {
                     let _ = w.destroy();
                 }
+            } else {
+                prefetch_keychain(&handle);
             }
             {
                 use tauri_plugin_autostart::ManagerExt;

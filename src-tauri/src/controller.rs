@@ -98,6 +98,49 @@ pub struct KeychainStatus {
     pub detail: Option<String>,
 }
 
+/// The keychain's answers for one profile (see [`Controller::keychain_lookup`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeychainLookup {
+    /// Whether the keychain answered.
+    pub status: KeychainStatus,
+    /// Whether each of the profile's keychain entries (by account) holds a secret.
+    pub stored: HashMap<String, bool>,
+}
+
+/// The page's first state in one IPC answer: what it shows before anything else is asked.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PageStart {
+    /// The language choice ("auto", "en" or "zh-CN").
+    pub language: &'static str,
+    /// Every profile, in order, with its status.
+    pub profiles: Vec<ProfileSummary>,
+    /// The first profile (the one the page shows), with its keychain flags; none without profiles.
+    pub profile: Option<Profile>,
+    /// The first profile's status.
+    pub status: Option<StatusDto>,
+    /// The log lines kept so far.
+    pub logs: Vec<crate::logs::LogLine>,
+    /// Whether the keychain answers.
+    pub keychain: KeychainStatus,
+}
+
+/// The keychain accounts of profile `id`: its secret, each basic-auth proxy's password, each secret proxy's and
+/// each visitor's secret key (the entries [`Controller::profile`] reports on).
+pub fn secret_accounts(id: &str, p: &Profile) -> Vec<String> {
+    let mut accounts = vec![profiles::secret_account(id)];
+    for x in &p.proxies {
+        if x.uses_basic_auth() {
+            accounts.push(ProxyDef::password_account(id, &x.name));
+        }
+        if x.is_secret() {
+            accounts.push(ProxyDef::secret_key_account(id, &x.name));
+        }
+    }
+    accounts.extend(p.visitors.iter().map(|v| VisitorDef::secret_key_account(id, &v.name)));
+    accounts
+}
+
 /// One profile in the list: id, name and its connection.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -254,9 +297,17 @@ impl Controller {
     /// The profile, with `hasSecret` and each proxy's `hasHttpPassword` filled from the keychain (they are never
     /// stored: a stored flag could disagree with the keychain).
     pub fn profile(&self, id: &str) -> Result<Profile, AppError> {
+        self.profile_with(id, &HashMap::new())
+    }
+
+    /// [`Controller::profile`] with the keychain's answers of `known` (by account, from [`Controller::keychain_lookup`]);
+    /// an account not in it is looked up.
+    pub fn profile_with(&self, id: &str, known: &HashMap<String, bool>) -> Result<Profile, AppError> {
         let mut p = self.entry(id)?.profile;
-        let stored = |account: String| matches!(Keychain::new(&account).get(), Ok(Some(_)));
-        p.auth.has_secret = matches!(Self::keychain(id).get(), Ok(Some(_)));
+        let stored = |account: String| {
+            known.get(&account).copied().unwrap_or_else(|| matches!(Keychain::new(&account).get(), Ok(Some(_))))
+        };
+        p.auth.has_secret = stored(profiles::secret_account(id));
         for x in &mut p.proxies {
             x.has_http_password = x.uses_basic_auth() && stored(ProxyDef::password_account(id, &x.name));
             x.has_secret_key = x.is_secret() && stored(ProxyDef::secret_key_account(id, &x.name));
@@ -617,6 +668,53 @@ impl Controller {
         Ok(cfg)
     }
 
+    /// The keychain's answers for the window's first picture of profile `id`: whether the keychain answers and
+    /// which of the profile's entries hold a secret (by account). One lookup per entry and no separate probe (an
+    /// entry's answer says whether the keychain answers); after a failure the other entries count as empty
+    /// instead of each waiting for the same failure. Blocking (a D-Bus round trip per entry): call it off the main
+    /// thread.
+    pub fn keychain_lookup(&self, id: &str) -> KeychainLookup {
+        let Ok(entry) = self.entry(id) else {
+            return KeychainLookup { status: self.keychain_status(), stored: HashMap::new() };
+        };
+        let accounts = secret_accounts(id, &entry.profile);
+        let mut stored = HashMap::new();
+        let mut status = KeychainStatus { available: true, code: None, detail: None };
+        for account in accounts {
+            let found = if status.available {
+                match Keychain::new(&account).get() {
+                    Ok(v) => v.is_some(),
+                    Err(e) => {
+                        status =
+                            KeychainStatus { available: false, code: Some(e.code()), detail: Some(e.detail().into()) };
+                        false
+                    }
+                }
+            } else {
+                false
+            };
+            stored.insert(account, found);
+        }
+        KeychainLookup { status, stored }
+    }
+
+    /// Everything the window's page shows first, in one answer (see `page_start` in app.rs): the language choice,
+    /// the profiles, the first one's settings, status and the log, with the keychain's answers of `lookup`.
+    pub fn page_start(&self, lookup: KeychainLookup) -> PageStart {
+        let profiles = self.list();
+        let first = profiles.first().map(|p| p.id.clone());
+        let profile = first.as_deref().and_then(|id| self.profile_with(id, &lookup.stored).ok());
+        let status = first.as_deref().map(|id| self.status_dto(id, &self.status(id)));
+        PageStart {
+            language: self.language_choice().as_str(),
+            profiles,
+            profile,
+            status,
+            logs: self.logs.snapshot(),
+            keychain: lookup.status,
+        }
+    }
+
     /// Whether the keychain can be used.
     pub fn keychain_status(&self) -> KeychainStatus {
         match Keychain::probe() {
@@ -945,6 +1043,56 @@ mod tests {
         );
         let plain = serde_json::to_value(AppError::new("io", "x")).unwrap();
         assert!(plain.get("reason").is_none(), "no reason, no field: {plain}");
+    }
+
+    /// The page's first state comes from memory, with the keychain's answers it is given: this test has no
+    /// keychain, so a flag looked up here instead would read "nothing stored".
+    #[test]
+    fn page_start_answers_from_memory_with_the_given_keychain_answers() {
+        let dir = temp_dir("page-start");
+        let c = Controller::load(&dir, LogBuffer::default());
+        let id = c.ids()[0].clone();
+        let row = |v: serde_json::Value| serde_json::from_value::<ProxyDef>(v).expect("proxy row");
+        let web = row(serde_json::json!({"name": "web", "type": "http", "localIp": "127.0.0.1", "localPort": 80,
+            "enabled": true, "customDomains": ["a.example.com"], "httpUser": "me"}));
+        let nas = row(serde_json::json!({"name": "nas", "type": "stcp", "localIp": "127.0.0.1", "localPort": 445,
+            "enabled": true}));
+        let ssh = row(serde_json::json!({"name": "ssh", "type": "tcp", "localIp": "127.0.0.1", "localPort": 22,
+            "remotePort": 6000, "enabled": true}));
+        let lab = serde_json::from_value::<VisitorDef>(serde_json::json!({"name": "lab", "type": "stcp",
+            "serverName": "nas", "bindPort": 9000, "enabled": true}))
+        .expect("visitor row");
+        c.update_store(|s| {
+            let p = &mut s.get_mut(&id).expect("first profile").profile;
+            (p.proxies, p.visitors) = (vec![web, nas, ssh], vec![lab]);
+            Ok(())
+        })
+        .expect("stored");
+        let accounts = secret_accounts(&id, &c.entry(&id).expect("entry").profile);
+        assert_eq!(
+            accounts,
+            [
+                profiles::secret_account(&id),
+                ProxyDef::password_account(&id, "web"),
+                ProxyDef::secret_key_account(&id, "nas"),
+                VisitorDef::secret_key_account(&id, "lab"),
+            ],
+            "the secret, the basic-auth password, the secret keys; nothing for a plain tcp proxy"
+        );
+        let status = KeychainStatus { available: true, code: None, detail: None };
+        let stored = accounts.iter().map(|a| (a.clone(), true)).collect();
+        let start = c.page_start(KeychainLookup { status: status.clone(), stored });
+        let p = start.profile.as_ref().expect("the first profile");
+        assert!(p.auth.has_secret && p.proxies[0].has_http_password && p.proxies[1].has_secret_key, "{p:?}");
+        assert!(p.visitors[0].has_secret_key && !p.proxies[2].has_secret_key, "{p:?}");
+        assert_eq!(start.profiles.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(), [id.as_str()]);
+        assert_eq!((start.language, &start.keychain), ("auto", &status));
+        let json = serde_json::to_value(&start).expect("json");
+        for key in ["language", "profiles", "profile", "status", "logs", "keychain"] {
+            assert!(json.get(key).is_some(), "{key} missing from {json}");
+        }
+        assert_eq!(json["status"]["profileId"], serde_json::json!(id), "{json}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// The language choice is stored with the app's options, survives a restart, relabels through a status

@@ -2,7 +2,7 @@
 // docs/ui-contract.md. Every rejection becomes an `ApiError` carrying the contract's `{code, message}`.
 import { invoke } from "@tauri-apps/api/core";
 import { listen, type UnlistenFn } from "@tauri-apps/api/event";
-import type { CommandError, DiagStep, ErrorReason, Imported, KeychainStatus, LogLine, Profile, ProfileSummary, Status, TokenInfo } from "./types";
+import type { CommandError, DiagStep, ErrorReason, Imported, KeychainStatus, LogLine, PageStart, Profile, ProfileSummary, Status, TokenInfo } from "./types";
 
 export class ApiError extends Error implements CommandError {
   readonly code: string;
@@ -62,6 +62,8 @@ export const api = {
   /** Turns a stored visitor on or off (connecting a disconnected server when turned on); returns the stored profile. */
   setVisitorEnabled: (id: string, name: string, enabled: boolean) => call<Profile>("set_visitor_enabled", { id, name, enabled }),
   keychainStatus: () => call<KeychainStatus>("keychain_status"),
+  /** The page's first state in one call: language choice, profiles, the first one's settings and status, logs, keychain. */
+  pageStart: () => call<PageStart>("page_start"),
   connect: (id: string) => call<null>("connect", { id }),
   disconnect: (id: string) => call<null>("disconnect", { id }),
   connectAll: () => call<null>("connect_all"),

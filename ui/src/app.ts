@@ -29,7 +29,7 @@ import { secretFieldView, secretForTest, secretToStore, storedPlaceholder } from
 import { mountToasts, toast } from "./toast";
 import { VisitorList, hasTypedSecretKeys, storeTypedSecretKeys } from "./visitor-list";
 import { secretFieldLabel, visitorFieldName } from "./visitors";
-import { LOG_LEVELS, PROXY_TYPES, type KeychainStatus, type ProxyType, type LogLevel, type Profile, type Status, type TokenInfo } from "./types";
+import { LOG_LEVELS, PROXY_TYPES, type KeychainStatus, type PageStart, type ProxyType, type LogLevel, type Profile, type Status, type TokenInfo } from "./types";
 
 const DEFAULT_PROFILE: Profile = {
   server: { addr: "", port: 7000, protocol: "tcp", tls: false, user: "", tcpMux: true },
@@ -126,8 +126,19 @@ export class App {
     this.root = root;
   }
 
+  /** Two IPC round trips before the first picture: the event subscriptions, then `page_start` (everything the
+   * page shows first, from the backend's memory; its keychain lookups started when the window was built). */
   async start(): Promise<void> {
-    await initLanguage();
+    let first: PageStart | null = null;
+    if (hasBackend()) {
+      // Subscribe before the first read so no event falls between the read and the subscription.
+      await Promise.all([
+        api.onStatus((s) => this.onStatusEvent(s)).catch((e) => this.fail(e)),
+        api.onLog((l) => this.logs.push(l)).catch((e) => this.fail(e)),
+      ]);
+      first = await api.pageStart().catch((e) => (this.fail(e), null));
+    }
+    await initLanguage(first?.language);
     // The bar, the Check panel and the log view were built before the language was known.
     this.bar.relabel();
     this.diag.relabel();
@@ -138,24 +149,13 @@ export class App {
       this.showBanner(t("app.noBackend"));
       return;
     }
-    // Subscribe before the first reads so no event falls between a read and the subscription.
-    await Promise.all([
-      api.onStatus((s) => this.onStatusEvent(s)).catch((e) => this.fail(e)),
-      api.onLog((l) => this.logs.push(l)).catch((e) => this.fail(e)),
-    ]);
-    const list = await api.listProfiles().catch((e) => (this.fail(e), []));
-    this.id = list[0]?.id ?? "";
-    this.bar.set(list, this.id);
-    const [keychain, profile, status, logs] = await Promise.all([
-      api.keychainStatus().catch((e) => (this.fail(e), null)),
-      api.getProfile(this.id).catch((e) => (this.fail(e), null)),
-      api.getStatus(this.id).catch((e) => (this.fail(e), null)),
-      api.getLogs().catch((e) => (this.fail(e), [])),
-    ]);
-    if (keychain) this.setKeychain(keychain);
-    if (profile) this.loadProfile(profile, true);
-    if (status) this.setStatus(status);
-    this.logs.setInitial(logs);
+    if (!first) return;
+    this.id = first.profiles[0]?.id ?? "";
+    this.bar.set(first.profiles, this.id);
+    this.setKeychain(first.keychain);
+    if (first.profile) this.loadProfile(first.profile, true);
+    if (first.status) this.setStatus(first.status);
+    this.logs.setInitial(first.logs);
   }
 
   /** A status event of any profile: its tab follows; the header and rows only for the profile shown. */

@@ -17,11 +17,12 @@ export function languageChoice(): LanguageChoice {
   return choice;
 }
 
-/** Reads the stored choice and applies it before the first render; tells the backend what the OS locale is. */
-export async function initLanguage(): Promise<void> {
+/** Applies the stored choice before the first render (`stored`: the one `page_start` returned; without it, asks
+ * the backend); tells the backend what the OS locale is. */
+export async function initLanguage(stored?: string): Promise<void> {
   if (hasBackend()) {
-    const stored = await api.getLanguage().catch(() => "auto");
-    choice = isChoice(stored) ? stored : "auto";
+    const s = stored ?? (await api.getLanguage().catch(() => "auto"));
+    choice = isChoice(s) ? s : "auto";
   }
   setLanguage(resolveLanguage(choice, osLanguages()));
   if (hasBackend()) api.setLanguage(choice, osLanguages()[0] ?? "").catch(() => {});

@@ -162,6 +162,17 @@ export interface LogLine {
   message: string;
 }
 
+/** `page_start`: what the page shows first, in one answer (the first profile's settings, status and the log). */
+export interface PageStart {
+  /** The language choice: "auto", "en" or "zh-CN". */
+  language: string;
+  profiles: ProfileSummary[];
+  profile: Profile | null;
+  status: Status | null;
+  logs: LogLine[];
+  keychain: KeychainStatus;
+}
+
 export interface KeychainStatus {
   available: boolean;
   /** Why not: "unavailable" (no keychain answers) or "refused"; the window says how to fix it (i18n `keychain.<code>`). */

@@ -140,11 +140,8 @@ export class Harness {
     uncaught.set(page, errors);
     await page.addInitScript(installTauriMock, s);
     await page.goto(this.url);
-    // Start-up is done once the four reads were answered and the log history is on screen.
-    await page.waitForFunction(() => {
-      const cmds = window.__mock?.calls.map((c) => c.cmd) ?? [];
-      return ["list_profiles", "keychain_status", "get_profile", "get_status", "get_logs"].every((c) => cmds.includes(c));
-    });
+    // Start-up is done once its one read (page_start) was answered and the log history is on screen.
+    await page.waitForFunction(() => (window.__mock?.calls ?? []).some((c) => c.cmd === "page_start"));
     await page.waitForTimeout(50);
     return page;
   }

@@ -188,6 +188,19 @@ export function installTauriMock(seed: MockSeed): void {
       }
       case "keychain_status":
         return clone(state.keychain);
+      case "page_start": {
+        // The same answers the single commands give (their seeded failures and replies included).
+        const profiles = handle("list_profiles", undefined) as ProfileSummary[];
+        const first = profiles[0]?.id;
+        return {
+          language: handle("get_language", undefined),
+          profiles,
+          profile: first === undefined ? null : handle("get_profile", { id: first }),
+          status: first === undefined ? null : handle("get_status", { id: first }),
+          logs: handle("get_logs", undefined),
+          keychain: handle("keychain_status", undefined),
+        };
+      }
       case "connect":
       case "disconnect":
         return null;
