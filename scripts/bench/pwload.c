@@ -19,7 +19,8 @@
  *       deadline passed) waits SETTLE_MS, reads VmRSS/VmHWM of each PID from /proc, prints, closes everything.
  *   pwload tput PORT up|down STREAMS SECS WARMUP_MS
  *       STREAMS connections; `up` writes to a sink and counts the sink's MiB acknowledgements, `down` reads from a
- *       source; only what arrives between WARMUP_MS and WARMUP_MS + SECS counts. Receiver-side figures both ways.
+ *       source; only what arrives between WARMUP_MS and WARMUP_MS + SECS counts. Receiver-side figures both ways;
+ *       stream_mb lists each stream's MB (its share), stream_min_mb / stream_max_mb the smallest and largest.
  *   pwload udp PORT SECS SIZE WINDOW TIMEOUT_MS MAXN
  *       keeps WINDOW datagrams in flight for SECS; a datagram whose echo is not back within TIMEOUT_MS is lost
  *       (an echo arriving later is "late"). WINDOW 1 is a sequential ping-pong.
@@ -701,6 +702,9 @@ static int mode_tput(int port, const char *dir, int streams, int secs, int warmu
            "\"stream_min_mb\":%.1f,\"stream_max_mb\":%.1f,\"sent_bytes\":%llu,",
            dir, streams, window, (unsigned long long)total, (double)total / window / 1e6,
            (double)total * 8 / window / 1e9, (double)mn / 1e6, (double)mx / 1e6, (unsigned long long)sent);
+    printf("\"stream_mb\":[");
+    for (int i = 0; i < streams; i++) printf("%s%.1f", i ? "," : "", (double)counted[i] / 1e6);
+    printf("],");
     print_error(err);
     printf("}\n");
     (void)first, (void)last;

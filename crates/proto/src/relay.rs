@@ -23,6 +23,12 @@ use crate::transport::BoxedIo;
 /// Largest read per step, per direction (the size of the per-thread scratch buffer).
 pub const RELAY_BUF: usize = 64 * 1024;
 
+/// Most bytes one direction of a relay moves in one poll before the other tasks of its thread run: without a
+/// bound, a relay whose source stays readable copied megabytes per poll (up to tokio's budget of 128 socket
+/// operations) while the other connections' relays waited, and on one worker thread some of 8 concurrent bulk
+/// transfers got 2 % of the others' bytes (docs/benchmarks.md, branch `fair8`).
+pub const RELAY_TURN: usize = 256 * 1024;
+
 thread_local! {
     static SCRATCH: RefCell<Box<[u8]>> = RefCell::new(vec![0u8; RELAY_BUF].into_boxed_slice());
 }
@@ -115,10 +121,17 @@ impl Half<'_> {
         R: AsyncRead + Unpin + ?Sized,
         W: AsyncWrite + Unpin + ?Sized,
     {
+        let mut turn = 0;
         loop {
             ready!(self.poll_drain(cx, dst))?;
             if self.read_done || self.bulk {
                 return Poll::Ready(Ok(()));
+            }
+            if turn >= RELAY_TURN {
+                // A turn's worth moved: to the back of the run queue, so that the other connections' relays on
+                // this thread run before this one reads again (a wake from inside the poll is a yield in tokio).
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
             }
             let step = SCRATCH.with(|s| {
                 let mut s = s.borrow_mut();
@@ -130,6 +143,7 @@ impl Half<'_> {
                     return Poll::Ready(Ok(()));
                 }
                 self.count(n);
+                turn += n;
                 self.bulk = self.stop_at_bulk && n == s.len();
                 let mut off = 0;
                 while off < n {

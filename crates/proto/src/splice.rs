@@ -133,6 +133,9 @@ impl SpliceDir {
             self.pipe = Some(Pipe::new()?);
         }
         let Some(pipe) = &self.pipe else { return Poll::Ready(Ok(())) };
+        // Bytes passed on in this poll: past a turn's worth the other tasks of the thread run first, as in the
+        // user-space relay (`relay::Half::poll_copy`).
+        let mut turn = 0;
         loop {
             let mut moved = false;
             if !self.eof && self.in_pipe < pipe.cap {
@@ -179,6 +182,7 @@ impl SpliceDir {
                         Ok(0) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
                         Ok(n) => {
                             self.in_pipe -= n;
+                            turn += n;
                             moved = true;
                         }
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -200,6 +204,10 @@ impl SpliceDir {
                 return Poll::Ready(Ok(()));
             }
             if !moved {
+                return Poll::Pending;
+            }
+            if turn >= crate::relay::RELAY_TURN {
+                cx.waker().wake_by_ref();
                 return Poll::Pending;
             }
         }
