@@ -263,14 +263,62 @@ const READ_CHUNK: usize = 256 * 1024;
 /// ones are copied out, so a small unread frame never pins a whole read buffer.
 const ZERO_COPY_MIN: usize = 8 * 1024;
 
-/// Reads until `buf` holds at least `n` bytes. EOF before that is an `UnexpectedEof` error.
-async fn fill<R: AsyncRead + Unpin>(rd: &mut R, buf: &mut BytesMut, n: usize) -> io::Result<()> {
-    while buf.len() < n {
-        let (need, spare) = (n - buf.len(), buf.capacity() - buf.len());
-        if spare < need || spare < 4096 {
-            buf.reserve(need.max(READ_CHUNK));
+/// The reader's receive buffer. Data frames of [`ZERO_COPY_MIN`] bytes or more leave it as slices (no copy), so
+/// while they are queued in their streams the reader must go on in another buffer. The buffers it leaves are kept
+/// (up to [`SPARE_BUFS`]) and read into again once their frames are gone: in a bulk transfer the reader cycles
+/// through the same few allocations instead of a fresh one per [`READ_CHUNK`], which the allocator would give back
+/// to the kernel and fault in again page by page (70-84 page faults per MB received, before this).
+struct RecvBuf {
+    buf: BytesMut,
+    /// `buf` was allocated larger than [`READ_CHUNK`] (for one very large frame): not kept once left.
+    big: bool,
+    spare: Vec<BytesMut>,
+}
+
+/// Buffers a session's reader keeps beside its current one (each [`READ_CHUNK`] bytes).
+const SPARE_BUFS: usize = 4;
+
+impl RecvBuf {
+    fn new() -> Self {
+        RecvBuf { buf: BytesMut::with_capacity(READ_CHUNK), big: false, spare: Vec::new() }
+    }
+
+    /// Makes room to read at least `need` more bytes (and at least a page) into `buf`, keeping its contents.
+    fn make_room(&mut self, need: usize) {
+        let len = self.buf.len();
+        let room = self.buf.capacity() - len;
+        if room >= need && room >= 4096 {
+            return;
         }
-        if rd.read_buf(buf).await? == 0 {
+        let total = READ_CHUNK.max(len + need.max(4096));
+        // The current buffer, if nothing else holds a slice of it any more (its bytes move to the front).
+        if self.buf.try_reclaim(total - len) {
+            return;
+        }
+        let reused = self.spare.iter_mut().position(|s| {
+            s.clear();
+            s.try_reclaim(total)
+        });
+        let mut next = match reused {
+            Some(i) => self.spare.swap_remove(i),
+            None => BytesMut::with_capacity(total),
+        };
+        next.extend_from_slice(&self.buf);
+        let mut old = std::mem::replace(&mut self.buf, next);
+        // Only buffers of the usual size are kept: one grown for a very large frame is freed with its frames.
+        if !self.big && self.spare.len() < SPARE_BUFS {
+            old.clear();
+            self.spare.push(old);
+        }
+        self.big = reused.is_none() && total > READ_CHUNK;
+    }
+}
+
+/// Reads until `rb.buf` holds at least `n` bytes. EOF before that is an `UnexpectedEof` error.
+async fn fill<R: AsyncRead + Unpin>(rd: &mut R, rb: &mut RecvBuf, n: usize) -> io::Result<()> {
+    while rb.buf.len() < n {
+        rb.make_room(n - rb.buf.len());
+        if rd.read_buf(&mut rb.buf).await? == 0 {
             return Err(io::ErrorKind::UnexpectedEof.into());
         }
     }
@@ -278,11 +326,11 @@ async fn fill<R: AsyncRead + Unpin>(rd: &mut R, buf: &mut BytesMut, n: usize) ->
 }
 
 async fn reader(sh: Arc<Shared>, mut rd: tokio::io::ReadHalf<BoxedIo>, accept: Option<mpsc::Sender<MuxStream>>) {
-    let mut buf = BytesMut::with_capacity(READ_CHUNK);
+    let mut rb = RecvBuf::new();
     let reason = loop {
         let r = tokio::select! {
             _ = sh.done.cancelled() => break "closed".to_string(),
-            r = fill(&mut rd, &mut buf, HEADER_LEN) => r,
+            r = fill(&mut rd, &mut rb, HEADER_LEN) => r,
         };
         if let Err(e) = r {
             break if e.kind() == io::ErrorKind::UnexpectedEof {
@@ -291,6 +339,7 @@ async fn reader(sh: Arc<Shared>, mut rd: tokio::io::ReadHalf<BoxedIo>, accept: O
                 e.to_string()
             };
         }
+        let buf = &mut rb.buf;
         let h = match Header::decode(&buf[..HEADER_LEN]) {
             Ok(Some(h)) => h,
             Ok(None) => break "short header".into(),
@@ -311,14 +360,15 @@ async fn reader(sh: Arc<Shared>, mut rd: tokio::io::ReadHalf<BoxedIo>, accept: O
                     }
                 } else if h.flags & flags::SYN == 0 || h.length > INITIAL_WINDOW {
                     // Data for a stream we do not know (already closed): discard it.
-                    if let Err(e) = discard(&mut rd, &mut buf, len).await {
+                    if let Err(e) = discard(&mut rd, &mut rb, len).await {
                         break e.to_string();
                     }
                     continue;
                 }
-                if let Err(e) = fill(&mut rd, &mut buf, len).await {
+                if let Err(e) = fill(&mut rd, &mut rb, len).await {
                     break e.to_string();
                 }
+                let buf = &mut rb.buf;
                 let data = if len >= ZERO_COPY_MIN {
                     buf.split_to(len).freeze()
                 } else {
@@ -360,15 +410,15 @@ async fn reader(sh: Arc<Shared>, mut rd: tokio::io::ReadHalf<BoxedIo>, accept: O
 }
 
 /// Skips `len` body bytes, from what is buffered first, without holding more than one read chunk.
-async fn discard<R: AsyncRead + Unpin>(rd: &mut R, buf: &mut BytesMut, mut len: usize) -> io::Result<()> {
+async fn discard<R: AsyncRead + Unpin>(rd: &mut R, rb: &mut RecvBuf, mut len: usize) -> io::Result<()> {
     loop {
-        let k = len.min(buf.len());
-        buf.advance(k);
+        let k = len.min(rb.buf.len());
+        rb.buf.advance(k);
         len -= k;
         if len == 0 {
             return Ok(());
         }
-        fill(rd, buf, 1).await?;
+        fill(rd, rb, 1).await?;
     }
 }
 
@@ -836,6 +886,54 @@ mod tests {
         let mut s3 = acc.accept().await.unwrap();
         s3.read_exact(&mut b).await.unwrap();
         assert_eq!(&b, b"c");
+    }
+
+    /// Pretends a read of `n` bytes of `byte` into the receive buffer.
+    fn read_into(rb: &mut RecvBuf, n: usize, byte: u8) {
+        rb.make_room(n);
+        rb.buf.extend_from_slice(&vec![byte; n]);
+    }
+
+    /// The receive buffer moves on while frames sliced from it are queued, keeps what it had read past them, never
+    /// writes over a queued frame, and reads into the same allocation again once its frames are gone.
+    #[test]
+    fn the_receive_buffer_is_reused_once_its_frames_are_gone() {
+        let mut rb = RecvBuf::new();
+        let first = rb.buf.as_ptr() as usize;
+        read_into(&mut rb, READ_CHUNK - 100, 1);
+        let frame_a = rb.buf.split_to(READ_CHUNK - 300).freeze();
+        // 200 bytes read past the frame; the next frame needs more room than is left.
+        read_into(&mut rb, 8192, 2);
+        let second = rb.buf.as_ptr() as usize;
+        assert_ne!(second, first, "a buffer with a queued frame must not be read into");
+        assert_eq!(rb.buf.len(), 200 + 8192);
+        assert!(rb.buf[..200].iter().all(|&b| b == 1) && rb.buf[200..].iter().all(|&b| b == 2));
+        // Fill the second buffer and hand out its frame while the first is still queued: a third buffer.
+        let room = READ_CHUNK - rb.buf.len() - 10;
+        read_into(&mut rb, room, 3);
+        let frame_b = rb.buf.split_to(rb.buf.len() - 10).freeze();
+        read_into(&mut rb, 8192, 4);
+        let third = rb.buf.as_ptr() as usize;
+        assert!(third != first && third != second);
+        assert!(frame_a.iter().all(|&b| b == 1), "a queued frame was overwritten");
+        // Frame a consumed: the next move reads into the first allocation again.
+        drop(frame_a);
+        let room = READ_CHUNK - rb.buf.len() - 10;
+        read_into(&mut rb, room, 5);
+        let frame_c = rb.buf.split_to(rb.buf.len() - 10).freeze();
+        read_into(&mut rb, 8192, 6);
+        assert_eq!(rb.buf.as_ptr() as usize, first, "the first buffer was not reused");
+        assert!(rb.buf[..10].iter().all(|&b| b == 5) && rb.buf[10..].iter().all(|&b| b == 6));
+        assert!(frame_b[..200].iter().all(|&b| b == 1) && frame_b[200 + 8192..].iter().all(|&b| b == 3));
+        assert!(frame_c.iter().all(|&b| (3..=5).contains(&b)));
+        // With every frame gone the current buffer is reclaimed in place: no new allocation.
+        drop((frame_b, frame_c));
+        let now = rb.buf.as_ptr() as usize;
+        let at = rb.buf.len();
+        rb.buf.advance(at);
+        read_into(&mut rb, READ_CHUNK, 7);
+        assert_eq!(rb.buf.as_ptr() as usize, now);
+        assert!(rb.spare.len() <= SPARE_BUFS);
     }
 
     #[tokio::test]
