@@ -595,8 +595,11 @@ impl Engine {
                     };
                     match m {
                         Message::ReqWorkConn(_) => {
+                            // Outside the session's span (it has no fields): entering and leaving it at every poll
+                            // of every work connection, each relay step included, cost more than the rest of the
+                            // connection's tracing; what a work connection logs names its proxy.
                             let c = ctx.clone();
-                            tokio::spawn(async move { c.work_conn().await }.in_current_span());
+                            tokio::spawn(async move { c.work_conn().await });
                         }
                         Message::NewProxyResp(r) => {
                             let Some(p) = ctx.live_config(&r.proxy_name) else { continue };

@@ -135,7 +135,9 @@ impl Authenticator {
                 if !in_scope(scopes) {
                     return Ok(None);
                 }
-                let c = verifier.verify(privilege_key).await?;
+                // Boxed: inline, the verifier's future (a JWKS fetch) would make every work connection's task as
+                // large as itself, although token auth never awaits it.
+                let c = Box::pin(verifier.verify(privilege_key)).await?;
                 if c.subject != who.subject {
                     return Err(AuthError::SubjectChanged { expected: who.subject.clone(), got: c.subject });
                 }

@@ -176,18 +176,20 @@ impl Control {
 
     /// Verifies and parks a work connection the client opened in answer to ReqWorkConn; returns whether it was
     /// verified. NewWorkConn plugins are asked first; one that refuses gets StartWorkConn with the reason, as frp.
-    pub async fn add_work_conn(&self, mut conn: WorkConn, w: &NewWorkConn) -> bool {
+    /// `peer`: where it came from, for the log.
+    pub async fn add_work_conn(&self, mut conn: WorkConn, w: &NewWorkConn, peer: SocketAddr) -> bool {
         let rewritten;
         let mut w = w;
         if self.shared.plugins.handles("NewWorkConn") {
             let content = NewWorkConnContent { user: self.user_info(), new_work_conn: w.clone() };
-            match self.shared.plugins.new_work_conn(content).await {
+            // Boxed: an HTTP call's future, kept out of the task of every work connection (plugins are rare).
+            match Box::pin(self.shared.plugins.new_work_conn(content)).await {
                 Ok(c) => {
                     rewritten = c.new_work_conn;
                     w = &rewritten;
                 }
                 Err(e) => {
-                    info!(run_id = %self.run_id, error = %e, "work connection refused by a server plugin");
+                    info!(%peer, run_id = %self.run_id, error = %e, "work connection refused by a server plugin");
                     let error = self.shared.cfg.error_to_client(|| "invalid NewWorkConn".into(), e.to_string());
                     let refusal = Message::StartWorkConn(StartWorkConn { error, ..Default::default() });
                     let _ = conn.wire.write_msg(&mut conn.io, &refusal).await;
@@ -198,7 +200,7 @@ impl Control {
         match self.shared.auth.verify_work_conn(&w.privilege_key, w.timestamp, &self.identity).await {
             Ok(exp) => self.renewed(exp),
             Err(e) => {
-                info!(run_id = %self.run_id, error = %e, "work connection refused");
+                info!(%peer, run_id = %self.run_id, error = %e, "work connection refused");
                 return false;
             }
         }

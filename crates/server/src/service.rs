@@ -374,11 +374,11 @@ impl Server {
                 _ = shutdown.cancelled() => break,
                 r = listener.accept() => match r {
                     Ok((tcp, peer)) => {
+                        // No span yet: most connections of a client without tcpMux are work connections, which log
+                        // nothing when all goes well; a span formatted for each would be work for nothing. Control
+                        // sessions and visitors get their `conn` span once their first message says what they are.
                         let s = shared.clone();
-                        shared.tracker.spawn(
-                            async move { s.handle_tcp(tcp, peer).await }
-                                .instrument(tracing::info_span!("conn", %peer)),
-                        );
+                        shared.tracker.spawn(async move { s.handle_tcp(tcp, peer).await });
                     }
                     Err(e) => {
                         // EMFILE and friends: back off instead of spinning.
@@ -401,42 +401,58 @@ impl Server {
 impl Front {
     async fn handle_tcp(self: Arc<Self>, tcp: TcpStream, peer: SocketAddr) {
         if self.guard.is_blocked(peer.ip()) {
-            debug!("connection from an address with too many failed logins; dropped");
+            debug!(%peer, "connection from an address with too many failed logins; dropped");
             return;
         }
         // Until it has said who it is, a connection holds one of a bounded number of permits.
         let Ok(permit) = self.unauthenticated.clone().try_acquire_owned() else {
-            warn!(limit = MAX_UNAUTHENTICATED, "too many connections that have not logged in yet; dropping this one");
+            warn!(%peer, limit = MAX_UNAUTHENTICATED, "too many connections that have not logged in yet; dropping this one");
             return;
         };
         transport::tune(&tcp);
-        let conn = match tokio::time::timeout(LOGIN_TIMEOUT, self.classify(tcp)).await {
+        let conn = match tokio::time::timeout(LOGIN_TIMEOUT, self.classify(tcp, peer)).await {
             Ok(Ok(Some(c))) => c,
             Ok(Ok(None)) => return,
             Ok(Err(e)) => {
-                debug!(error = %e, "connection closed before it said anything useful");
+                debug!(%peer, error = %e, "connection closed before it said anything useful");
                 return;
             }
             Err(_) => {
-                info!("connection sent nothing usable within {LOGIN_TIMEOUT:?}; closed");
+                info!(%peer, "connection sent nothing usable within {LOGIN_TIMEOUT:?}; closed");
                 return;
             }
         };
         if self.cfg.transport.tcp_mux {
             let keepalive = Duration::from_secs(self.cfg.transport.tcp_mux_keepalive_interval.max(1) as u64);
             let (session, acceptor) = MuxSession::server(conn, MuxConfig::frp(keepalive));
-            self.serve_session(Session::Mux(session, acceptor), peer, permit).await;
+            // Boxed, as every branch that is not a work connection's: inline, their futures would make the task of
+            // each work connection as large as the largest (a whole control session's, about 10 KB, copied several
+            // times per connection).
+            let session = self.serve_session(Session::Mux(session, acceptor), peer, permit);
+            Box::pin(session.instrument(tracing::info_span!("conn", %peer))).await;
         } else {
             self.handle_conn(conn, peer, Some(permit), None).await;
         }
     }
 
-    /// Sniffs the first bytes: TLS, frp's 0x17 + TLS, WebSocket, or plain.
     /// Sniffs the first bytes and unwraps the transport: TLS (first byte 0x16, or frp's 0x17 then TLS), frp's
     /// WebSocket upgrade (`GET /~!frp`, optionally with TLS inside, as frpc's `websocket` + `tls.enable`), TLS then
     /// the upgrade (`wss`, which frps cannot terminate itself), or plain frp.
-    async fn classify(&self, tcp: TcpStream) -> std::io::Result<Option<BoxedIo>> {
-        let kind = transport::peek_kind(&tcp).await?;
+    async fn classify(&self, tcp: TcpStream, peer: SocketAddr) -> std::io::Result<Option<BoxedIo>> {
+        match transport::peek_kind(&tcp).await? {
+            Sniffed::Plain => self.plain_allowed(Box::new(tcp), peer),
+            // Boxed: the handshakes' futures stay out of the plain path's task.
+            kind => Box::pin(self.unwrap_transport(tcp, kind, peer)).await,
+        }
+    }
+
+    /// [`Front::classify`] for TLS and WebSocket.
+    async fn unwrap_transport(
+        &self,
+        tcp: TcpStream,
+        kind: Sniffed,
+        peer: SocketAddr,
+    ) -> std::io::Result<Option<BoxedIo>> {
         match kind {
             Sniffed::Tls | Sniffed::CustomTls => {
                 let mut tcp = tcp;
@@ -462,16 +478,16 @@ impl Front {
                         }
                         Ok(Some(Box::new(self.tls.accept(io).await?)))
                     }
-                    _ => self.plain_allowed(io),
+                    _ => self.plain_allowed(io, peer),
                 }
             }
-            Sniffed::Plain => self.plain_allowed(Box::new(tcp)),
+            Sniffed::Plain => self.plain_allowed(Box::new(tcp), peer),
         }
     }
 
-    fn plain_allowed(&self, io: BoxedIo) -> std::io::Result<Option<BoxedIo>> {
+    fn plain_allowed(&self, io: BoxedIo, peer: SocketAddr) -> std::io::Result<Option<BoxedIo>> {
         if self.cfg.transport.tls.force {
-            warn!("plain (non-TLS) connection refused: transport.tls.force = true on this server; enable transport.tls on the client");
+            warn!(%peer, "plain (non-TLS) connection refused: transport.tls.force = true on this server; enable transport.tls on the client");
             return Ok(None);
         }
         Ok(Some(io))
@@ -578,35 +594,41 @@ impl Front {
         permit: Option<OwnedSemaphorePermit>,
         authed: Option<CancellationToken>,
     ) {
-        let opened = tokio::time::timeout(LOGIN_TIMEOUT, self.first_message(conn)).await;
+        let opened = tokio::time::timeout(LOGIN_TIMEOUT, self.first_message(conn, peer)).await;
         let (first, conn, channel) = match opened {
             Ok(Ok(Some(f))) => f,
             Ok(Ok(None)) => return,
             Ok(Err(e)) => {
-                log_bad_first_frame(&e);
+                log_bad_first_frame(&e, peer);
                 return;
             }
             Err(_) => {
-                info!("no frp message within {LOGIN_TIMEOUT:?}; connection closed");
+                info!(%peer, "no frp message within {LOGIN_TIMEOUT:?}; connection closed");
                 return;
             }
         };
         drop(permit);
         let wire = channel.wire();
+        // A control session or a visitor logs under `conn{peer}`: its own span for a connection of its own, the
+        // multiplexed connection's (already current) for a stream. Work connections get none (see `Server::run`).
+        let span = || if authed.is_some() { tracing::Span::none() } else { tracing::info_span!("conn", %peer) };
         match first {
-            Message::Login(login) => control::login(self.shared.clone(), conn, login, channel, peer, authed).await,
+            Message::Login(login) => {
+                let span = span();
+                Box::pin(control::login(self.shared.clone(), conn, login, channel, peer, authed).instrument(span)).await
+            }
             Message::NewWorkConn(w) => {
                 let ctl = self.controls.lock().await.get(&w.run_id).cloned();
                 match ctl {
                     Some(ctl) => {
-                        if ctl.add_work_conn(WorkConn { io: conn, wire }, &w).await {
+                        if ctl.add_work_conn(WorkConn { io: conn, wire }, &w, peer).await {
                             if let Some(a) = authed {
                                 a.cancel();
                             }
                         }
                     }
                     None => {
-                        info!(run_id = %w.run_id, "work connection for an unknown client (run_id); closed")
+                        info!(%peer, run_id = %w.run_id, "work connection for an unknown client (run_id); closed")
                     }
                 }
             }
@@ -619,17 +641,26 @@ impl Front {
                     .get(&v.run_id)
                     .map(|c| visitor::VisitorClient { user: c.user.clone(), identity: c.identity.clone() });
                 let (hub, secrets) = (self.hub.clone(), self.kinds.secrets.clone());
-                visitor::serve(hub, &secrets, conn, wire, v, client, peer, authed).await
+                let span = span();
+                Box::pin(
+                    async move { visitor::serve(hub, &secrets, conn, wire, v, client, peer, authed).await }
+                        .instrument(span),
+                )
+                .await
             }
             other => {
-                info!(message = other.name(), "unexpected first message; connection closed");
+                info!(%peer, message = other.name(), "unexpected first message; connection closed");
             }
         }
     }
 
     /// Reads what opens a logical connection: v1 → its first message; v2 (magic) → an optional ClientHello,
     /// answered with a ServerHello, then the first message. `Ok(None)`: refused here, already logged.
-    async fn first_message(&self, conn: BoxedIo) -> Result<Option<(Message, BoxedIo, Channel)>, CodecError> {
+    async fn first_message(
+        &self,
+        conn: BoxedIo,
+        peer: SocketAddr,
+    ) -> Result<Option<(Message, BoxedIo, Channel)>, CodecError> {
         // Buffered: a work connection's NewWorkConn usually arrives whole and is taken in by one read (the
         // unbuffered sniff and frame reads made four calls of it). What follows the message is put back in front.
         let mut conn = conn;
@@ -637,7 +668,7 @@ impl Front {
         let wire = match wire::sniff_into(&mut conn, &mut reader).await {
             Ok(x) => x,
             Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-                info!("connection closed within its first 7 bytes (before a v1 frame or the v2 magic); dropped");
+                info!(%peer, "connection closed within its first 7 bytes (before a v1 frame or the v2 magic); dropped");
                 return Ok(None);
             }
             Err(e) => return Err(e.into()),
@@ -646,14 +677,23 @@ impl Front {
             let m = reader.read_msg(Wire::V1, &mut conn).await?;
             return Ok(Some((m, reader.attach(conn), Channel::V1)));
         }
-        let mut conn = reader.attach(conn);
+        // Boxed: the v2 hello's future stays out of a v1 connection's task.
+        Box::pin(self.first_message_v2(reader.attach(conn), peer)).await
+    }
+
+    /// [`Front::first_message`] after the v2 magic.
+    async fn first_message_v2(
+        &self,
+        mut conn: BoxedIo,
+        peer: SocketAddr,
+    ) -> Result<Option<(Message, BoxedIo, Channel)>, CodecError> {
         let (kind, payload) = wire_v2::read_frame(&mut conn).await?;
         match kind {
             frame_type::MESSAGE => {
                 let m = wire_v2::decode_message(&payload)?;
                 if let Message::Login(_) = m {
                     // frp: a v2 control connection must negotiate its crypto.
-                    info!("wire v2 Login without a ClientHello; refused (missing v2 crypto negotiation)");
+                    info!(%peer, "wire v2 Login without a ClientHello; refused (missing v2 crypto negotiation)");
                     refuse_login(&mut conn, Wire::V2, "missing v2 crypto negotiation".into()).await;
                     return Ok(None);
                 }
@@ -676,7 +716,7 @@ impl Front {
                 let (sh, alg, shared) = match selected {
                     Ok(x) => x,
                     Err(e) => {
-                        info!(error = %e, "wire v2 ClientHello refused; answered with frp's error ServerHello and closed");
+                        info!(%peer, error = %e, "wire v2 ClientHello refused; answered with frp's error ServerHello and closed");
                         let refusal = ServerHello::refusal(&e).to_json();
                         let _ = wire_v2::write_frame(&mut conn, frame_type::SERVER_HELLO, &refusal).await;
                         return Ok(None);
@@ -702,7 +742,7 @@ impl Front {
                 Ok(Some((m, conn, Channel::V2 { alg, keys })))
             }
             other => {
-                info!(frame_type = other, "wire v2 connection opened with an unexpected frame type; closed");
+                info!(%peer, frame_type = other, "wire v2 connection opened with an unexpected frame type; closed");
                 Ok(None)
             }
         }
@@ -746,10 +786,10 @@ impl Session {
     }
 }
 
-fn log_bad_first_frame(e: &CodecError) {
+fn log_bad_first_frame(e: &CodecError, peer: SocketAddr) {
     if e.is_eof() {
-        debug!("connection closed before its first message");
+        debug!(%peer, "connection closed before its first message");
     } else {
-        info!(error = %e, "not an frp connection; dropped");
+        info!(%peer, error = %e, "not an frp connection; dropped");
     }
 }

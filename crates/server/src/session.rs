@@ -219,19 +219,20 @@ pub fn limited(io: BoxedIo, limit: Option<&Arc<Bucket>>) -> BoxedIo {
 
 /// Serves one user connection that arrived on a public TCP port of `np`: asks the NewUserConn plugins, gets a
 /// work connection, relays until either side closes or `cancel` fires. `limit`: the proxy's server-side
-/// bandwidth bucket.
+/// bandwidth bucket. `local`: the connection's own address when the listener's says it (bound to one IP), else it
+/// is asked of the socket.
 pub async fn serve_user_conn(
     session: Arc<dyn Session>,
     (np, limit): (Arc<NewProxy>, Option<Arc<Bucket>>),
     live: Arc<LiveCounters>,
     mut user: TcpStream,
-    peer: SocketAddr,
+    (peer, local): (SocketAddr, Option<SocketAddr>),
     cancel: CancellationToken,
 ) {
     if !session.user_conn_allowed(&np.proxy_name, &np.proxy_type, peer).await {
         return;
     }
-    let dst = user.local_addr().ok();
+    let dst = local.or_else(|| user.local_addr().ok());
     let start = StartWorkConn {
         proxy_name: np.proxy_name.clone(),
         src_addr: peer.ip().to_string(),

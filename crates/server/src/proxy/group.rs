@@ -157,6 +157,8 @@ impl TcpGroups {
 }
 
 async fn accept_loop(group: Arc<TcpGroup>, listener: TcpListener) {
+    // As `port::serve_tcp`: a listener bound to one IP gives StartWorkConn's dst_addr without a syscall.
+    let local = listener.local_addr().ok().filter(|a| !a.ip().is_unspecified());
     loop {
         let (visitor, peer) = tokio::select! {
             _ = group.stop.cancelled() => break,
@@ -179,7 +181,7 @@ async fn accept_loop(group: Arc<TcpGroup>, listener: TcpListener) {
                 (m.np.clone(), m.limit.clone()),
                 m.live.get().cloned().unwrap_or_default(),
                 visitor,
-                peer,
+                (peer, local),
                 m.cancel.clone(),
             )
             .instrument(tracing::debug_span!("visitor", %peer)),

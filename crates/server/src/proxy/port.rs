@@ -185,6 +185,9 @@ async fn serve_tcp(
 ) {
     let limit = server_limit(&np);
     let np = Arc::new(np);
+    // StartWorkConn's dst_addr: a listener bound to one IP accepts on that address only, so no getsockname per
+    // connection; one on a wildcard address asks each connection.
+    let local = listener.local_addr().ok().filter(|a| !a.ip().is_unspecified());
     loop {
         let (visitor, peer) = tokio::select! {
             _ = cancel.cancelled() => break,
@@ -200,7 +203,7 @@ async fn serve_tcp(
         portway_proto::transport::tune(&visitor);
         let (ctl2, np2, live2, c2) = (ctl.clone(), (np.clone(), limit.clone()), live.clone(), cancel.clone());
         ctl.hub().tracker.spawn(
-            async move { serve_user_conn(ctl2, np2, live2, visitor, peer, c2).await }
+            async move { serve_user_conn(ctl2, np2, live2, visitor, (peer, local), c2).await }
                 .instrument(tracing::debug_span!("visitor", %peer)),
         );
     }
