@@ -10,6 +10,9 @@
 //! [`crate::store`]): validated before the file is written, then applied at once through
 //! [`ClientHandle::reload`] (the other proxies keep their connections). `/api/store/visitors` lists the stored
 //! visitors; creating one is refused (not supported yet: visitors come from the config file).
+//!
+//! `/` redirects to `/static/`, the admin page ([`page`]: proxies and the config file with Save and Reload), behind
+//! the same Basic auth as the API.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -34,6 +37,8 @@ use crate::config::ClientConfig;
 use crate::engine::ClientHandle;
 use crate::status::ProxyState;
 use crate::store::{self, Store, StoreError};
+
+pub mod page;
 
 /// What stands in for a secret in `GET /api/config`.
 pub const REDACTED: &str = "<redacted>";
@@ -484,6 +489,21 @@ fn to_response(reply: Reply) -> Response<Full<Bytes>> {
     r
 }
 
+fn page_response(p: page::PageReply) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from_static(p.body)));
+    *r.status_mut() = hyper::StatusCode::from_u16(p.status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
+    let h = r.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static(p.content_type));
+    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    if let Some(l) = p.location {
+        h.insert(hyper::header::LOCATION, HeaderValue::from_static(l));
+    }
+    if let Some(c) = p.cache_control {
+        h.insert(hyper::header::CACHE_CONTROL, HeaderValue::from_static(c));
+    }
+    r
+}
+
 /// Serves the admin API on `listener` until `cancel`.
 pub async fn serve(listener: TcpListener, admin: Arc<Admin>, cancel: CancellationToken) {
     info!(addr = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "admin API listening");
@@ -523,6 +543,11 @@ async fn serve_conn(tcp: tokio::net::TcpStream, peer: SocketAddr, admin: Arc<Adm
             }
             if let Some(r) = admin.check_auth(peer.ip(), req.headers().get(AUTHORIZATION).map(|v| v.as_bytes())) {
                 return Ok(r);
+            }
+            if method == "GET" || method == "HEAD" {
+                if let Some(p) = page::answer(&path) {
+                    return Ok(page_response(p));
+                }
             }
             let body = match Limited::new(req.into_body(), MAX_CONFIG_BYTES).collect().await {
                 Ok(b) => b.to_bytes(),
