@@ -20,7 +20,12 @@ fn main() {
         // Only the assets the page uses (the server dashboard's own chunks stay out): any file of `assets/` whose
         // name appears in an embedded file, until nothing new appears (Vite names them by content hash).
         let mut assets: Vec<String> = std::fs::read_dir(dist.join("assets"))
-            .map(|d| d.flatten().filter(|e| e.path().is_file()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| e.path().is_file())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
             .unwrap_or_default();
         assets.sort();
         let mut i = 0;

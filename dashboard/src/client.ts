@@ -2,33 +2,11 @@
 // `/api/status`, refreshed every 10 s, and the configuration file with Save (`PUT /api/config`) and Reload
 // (`GET /api/reload`). Served at /static/ by the client; the API is on the same origin, by relative URL.
 import "./style.css";
-import { apiUrl } from "./api";
+import { request } from "./api";
 import { type ClientProxyGroup, type ClientProxyRow, REDACTED, maskedSecrets, saveProblem, statusGroups } from "./clientModel";
 import { h } from "./dom";
 
 const REFRESH_MS = 10_000;
-
-/** The body of an answer, or its error text (frpc's `{"Code","Msg"}` or plain text) as an exception. */
-async function request(path: string, init?: RequestInit): Promise<string> {
-  let r: Response;
-  try {
-    r = await fetch(apiUrl(path, window.location.href), { credentials: "same-origin", cache: "no-store", ...init });
-  } catch (e) {
-    throw new Error(`cannot reach the client (${e instanceof Error ? e.message : String(e)})`);
-  }
-  const text = await r.text();
-  if (!r.ok) {
-    let msg = text.trim();
-    try {
-      const j = JSON.parse(text) as { Msg?: string };
-      if (typeof j.Msg === "string") msg = j.Msg;
-    } catch {
-      // plain text body
-    }
-    throw new Error(`${r.status} ${msg || r.statusText}`);
-  }
-  return text;
-}
 
 const app = document.getElementById("app") as HTMLElement;
 const proxiesBox = h("section", { id: "proxies" }, h("h2", {}, "Proxies"), h("p", { class: "empty" }, "Loading…"));
@@ -48,7 +26,7 @@ function say(text: string, error: boolean): void {
 function row(p: ClientProxyRow): HTMLTableRowElement {
   return h(
     "tr",
-    {},
+    { "data-proxy": p.name, "data-status": p.status },
     h("td", { "data-label": "Name", class: "name" }, p.name, p.stored ? h("small", {}, " (stored)") : null),
     h(
       "td",
@@ -100,6 +78,7 @@ async function loadConfig(): Promise<void> {
   try {
     editor.value = await request("config");
     const n = maskedSecrets(editor.value);
+    editor.dataset.masked = String(n);
     say(n > 0 ? `${n} secret${n === 1 ? " is" : "s are"} shown as ${REDACTED}.` : "", false);
   } catch (e) {
     say(`Cannot read the configuration: ${e instanceof Error ? e.message : String(e)}`, true);

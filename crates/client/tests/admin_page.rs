@@ -103,11 +103,17 @@ async fn admin_page_is_served_behind_the_apis_auth() {
         assert_eq!(r.status().as_u16(), 200, "{script}");
         assert_eq!(r.headers()["content-type"], "text/javascript; charset=utf-8");
         let js = r.text().await.expect("body");
-        assert!(js.contains("api") && js.contains("reload"), "not the page's script");
+        assert!(js.contains("\"reload\"") && js.contains("\"status\""), "not the page's script");
         let css = page.split("href=\"./").filter_map(|s| s.split('"').next()).find(|s| s.ends_with(".css"));
         let css = css.unwrap_or_else(|| panic!("no stylesheet in {page}"));
         let r = get(&format!("/static/{css}"), true).await.expect("request");
-        assert_eq!((r.status().as_u16(), r.headers()["content-type"].to_str().ok()), (200, Some("text/css; charset=utf-8")));
+        assert_eq!(
+            (r.status().as_u16(), r.headers()["content-type"].to_str().ok()),
+            (200, Some("text/css; charset=utf-8"))
+        );
+    }
+    if status == 200 {
+        browser(admin).await;
     }
     let r = get("/static/nosuch.js", true).await.expect("request");
     assert_eq!(r.status().as_u16(), if status == 503 { 503 } else { 404 });
@@ -125,4 +131,64 @@ async fn admin_page_is_served_behind_the_apis_auth() {
     assert_eq!(r.status().as_u16(), 400);
     assert!(r.text().await.expect("body").contains("<redacted>"));
     assert_eq!(std::fs::read_to_string(&file).expect("file"), text, "the file with its secrets is unchanged");
+}
+
+/// Chromium's profile folder, removed at the end even when the test fails.
+struct Profile(std::path::PathBuf);
+
+impl Drop for Profile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The page in headless Chromium (skipped with a note when it is not installed, unless
+/// `PORTWAY_REQUIRE_DASHBOARD=1`): it must load the status and the masked config, at desktop and phone widths.
+async fn browser(admin: u16) {
+    let present = Command::new("chromium").arg("--version").output().is_ok_and(|o| o.status.success());
+    if !present {
+        let required = std::env::var("PORTWAY_REQUIRE_DASHBOARD").is_ok_and(|v| v == "1");
+        assert!(
+            !required,
+            "PORTWAY_REQUIRE_DASHBOARD=1 but chromium is not installed (scripts/apt-packages.txt has it)"
+        );
+        eprintln!("NOTE: chromium is not installed: the browser check of the client page is skipped");
+        return;
+    }
+    let profile = Profile(std::env::temp_dir().join(format!("portway-client-page-chromium-{}", std::process::id())));
+    let url = format!("http://admin:admin-pass@127.0.0.1:{admin}/static/");
+    for size in ["1280,900", "360,800"] {
+        let mut cmd = tokio::process::Command::new("chromium");
+        cmd.args([
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--no-first-run",
+            "--disable-extensions",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+        ])
+        .arg(format!("--window-size={size}"))
+        .arg(format!("--user-data-dir={}", profile.0.display()))
+        .arg(&url)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+        let child = cmd.spawn().expect("starting chromium");
+        let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+            .await
+            .expect("chromium did not finish within 60 s")
+            .expect("chromium");
+        assert!(out.status.success(), "chromium failed: {}", String::from_utf8_lossy(&out.stderr));
+        let dom = String::from_utf8_lossy(&out.stdout);
+        assert!(dom.contains("data-loaded=\"true\""), "the page did not load its data:\n{dom}");
+        assert!(dom.contains("<tr data-proxy=\"web\""), "the proxy is not listed:\n{dom}");
+        assert!(dom.contains("data-masked=\"2\""), "the config with its two masked secrets is not loaded:\n{dom}");
+        assert!(!dom.contains("class=\"error\""), "the page shows an error:\n{dom}");
+        assert!(!dom.contains(TOKEN), "a secret on the page");
+    }
 }

@@ -77,7 +77,11 @@ pub fn answer(path: &str) -> Option<PageReply> {
             content_type: content_type(p),
             location: None,
             // Vite names assets by content hash; the page must be fetched again to see a new build.
-            cache_control: Some(if p.starts_with("assets/") { "public, max-age=31536000, immutable" } else { "no-cache" }),
+            cache_control: Some(if p.starts_with("assets/") {
+                "public, max-age=31536000, immutable"
+            } else {
+                "no-cache"
+            }),
             body: bytes,
         },
         None => PageReply {
