@@ -131,7 +131,7 @@ app.replaceChildren(
     h(
       "p",
       { class: "hint" },
-      `Secrets (tokens, passwords) are shown as ${REDACTED} and never leave the client. Saving refuses a text that still holds ${REDACTED}, so a save never overwrites a secret with the mask: type the real value in its place to save. Save checks the file and writes it; Reload applies it.`,
+      `Secrets (tokens, passwords) are shown as ${REDACTED} and never leave the client. Leave a ${REDACTED} line as it is to keep that secret (the client puts the stored value back when it saves; the mask is never written over a secret), or type a new value in its place. Save checks the file and writes it; Reload applies it.`,
     ),
     editor,
     h("div", { class: "actions" }, saveBtn, reloadBtn),

@@ -71,15 +71,7 @@ export function maskedSecrets(text: string): number {
   return text.split(REDACTED).length - 1;
 }
 
-/**
- * Why the text cannot be saved as it is, before asking the client ("" if it may be sent): the client refuses an
- * empty file and, as long as a secret is still shown as the mask, a file holding the mask (it would otherwise
- * write the mask over the real secret).
- */
+/** Why the text is not sent ("" if it may be): the client refuses an empty file. */
 export function saveProblem(text: string): string {
-  if (text.trim() === "") return "The configuration is empty; the client refuses an empty file.";
-  const n = maskedSecrets(text);
-  if (n > 0)
-    return `The text still holds ${REDACTED} in place of ${n === 1 ? "a secret" : `${n} secrets`}: type the real value${n === 1 ? "" : "s"} there before saving (the client never writes the mask over a secret).`;
-  return "";
+  return text.trim() === "" ? "The configuration is empty; the client refuses an empty file." : "";
 }

@@ -2,8 +2,8 @@
 //! `GET`/`PUT /api/config`, `GET /api/reload`, `POST /api/stop`, `GET /healthz`. Shapes and error bodies follow
 //! frpc v0.70 (`../shared/frp-captures/dashboard-api/frpc-api-*`). Unlike frpc, `PUT /api/config` validates the
 //! body before writing it, so a broken file never reaches the next reload, and `GET /api/config` masks secrets
-//! (`auth.token`, `auth.oidc.clientSecret`, `webServer.password`, ...) as [`REDACTED`]; a `PUT` must carry the real
-//! values.
+//! (`auth.token`, `auth.oidc.clientSecret`, `webServer.password`, ...) as [`REDACTED`]; a `PUT` that sends a masked
+//! line back keeps the file's secret there ([`restore_secrets`]).
 //!
 //! `GET /api/proxy/{name}/config` shows one running proxy as frp's definition `{"name","type","<type>":{…}}`;
 //! `/api/store/proxies[/{name}]` (GET, POST, PUT, DELETE) manage the proxies kept in `store.path` (see
@@ -91,6 +91,49 @@ fn redact_line(line: &str) -> String {
     let masked = if quoted { format!("\"{REDACTED}\"") } else { REDACTED.to_string() };
     let lead = &rest[..rest.len() - rest.trim_start().len()];
     format!("{}{}{lead}{masked}{comma}{ending}", &line[..sep], &line[sep..sep + 1])
+}
+
+/// `body` (a `PUT /api/config`) with each line that still holds [`REDACTED`] replaced by the line of `current` (the
+/// file on disk) that masks to it, so text read from `GET /api/config` can be saved back without retyping its
+/// secrets. Refused, naming the line (never a value), when no line of `current` masks to it (a new or moved key) or
+/// several with different values do.
+pub fn restore_secrets(body: &str, current: &str) -> Result<String, String> {
+    let unmasked: Vec<(String, &str)> = current
+        .split_inclusive('\n')
+        .map(|l| (redact_line(l), l))
+        .filter(|(m, l)| m != l)
+        .map(|(m, l)| (m.trim_end_matches(['\n', '\r']).to_string(), l.trim_end_matches(['\n', '\r'])))
+        .collect();
+    let mut out = String::with_capacity(body.len());
+    for (n, line) in body.split_inclusive('\n').enumerate() {
+        if !line.contains(REDACTED) {
+            out.push_str(line);
+            continue;
+        }
+        let text = line.trim_end_matches(['\n', '\r']);
+        let mut found: Vec<&str> = unmasked.iter().filter(|(m, _)| m == text).map(|(_, l)| *l).collect();
+        found.sort_unstable();
+        found.dedup();
+        match found[..] {
+            [original] => {
+                out.push_str(original);
+                out.push_str(&line[text.len()..]);
+            }
+            [] => {
+                return Err(format!(
+                    "line {}: {REDACTED} stands where the file on disk has no such secret (a new or changed key); type the real value",
+                    n + 1
+                ))
+            }
+            _ => {
+                return Err(format!(
+                    "line {}: several secrets of the file on disk read like this line, so {REDACTED} is ambiguous; type the real value",
+                    n + 1
+                ))
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Largest `PUT /api/config` body.
@@ -414,12 +457,17 @@ impl Admin {
                     return Reply::error(400, "invalid argument: the body is not UTF-8 text");
                 };
                 let file = self.path.display().to_string();
-                if text.contains(REDACTED) {
-                    return Reply::error(
-                        400,
-                        &format!("invalid argument: the body still holds {REDACTED} where a secret goes; send the real value"),
-                    );
-                }
+                let restored;
+                let text = if text.contains(REDACTED) {
+                    let current = tokio::fs::read_to_string(&self.path).await.unwrap_or_default();
+                    restored = match restore_secrets(text, &current) {
+                        Ok(t) => t,
+                        Err(e) => return Reply::error(400, &format!("invalid argument: {e}")),
+                    };
+                    restored.as_str()
+                } else {
+                    text
+                };
                 if let Err(e) = ClientConfig::parse(text, &file) {
                     return Reply::error(400, &format!("invalid argument: {e}"));
                 }
@@ -702,6 +750,31 @@ mod tests {
             m.contains("serverAddr = \"a\"\n") && m.contains("localPort = 1\n") && m.contains("token = \"\"\n"),
             "{m}"
         );
+    }
+
+    #[test]
+    fn masked_lines_sent_back_keep_the_secrets() {
+        let current = "serverAddr = \"a\"\nauth.token = \"s3cret\"\r\nwebServer.password = \"pw\"\n";
+        let edited = redact_config(current).replace("serverAddr = \"a\"", "serverAddr = \"b\"");
+        assert!(edited.contains("auth.token = \"<redacted>\"\r\n"), "{edited}");
+        assert_eq!(restore_secrets(&edited, current).expect("restored"), current.replace("\"a\"", "\"b\""));
+        // A secret typed anew is taken as typed.
+        let typed = edited.replace("auth.token = \"<redacted>\"", "auth.token = \"new\"");
+        assert_eq!(
+            restore_secrets(&typed, current).expect("restored"),
+            "serverAddr = \"b\"\nauth.token = \"new\"\r\nwebServer.password = \"pw\"\n"
+        );
+        // The mask on a key the file does not have: refused by line number.
+        let e =
+            restore_secrets("x = 1\nauth.oidc.clientSecret = \"<redacted>\"\n", current).expect_err("no such secret");
+        assert!(e.starts_with("line 2: "), "{e}");
+        // Two visitors' keys that mask alike: the same value is fine, different values are ambiguous (no value shown).
+        let same = "[[visitors]]\nsecretKey = \"k1\"\n[[visitors]]\nsecretKey = \"k1\"\n";
+        assert_eq!(restore_secrets(&redact_config(same), same).expect("restored"), same);
+        let differ = same.replacen("k1", "k2", 1);
+        let e = restore_secrets(&redact_config(&differ), &differ).expect_err("ambiguous");
+        assert!(e.starts_with("line 2: ") && !e.contains("k1") && !e.contains("k2"), "{e}");
+        assert_eq!(restore_secrets("x = 1\n", current).expect("nothing masked"), "x = 1\n");
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The client's admin page on the real binary's admin server (`webServer.*`): `/` redirects to `/static/` as frpc
 //! answers, the page and its assets are served behind the API's Basic auth (401 without), the script with a
-//! JavaScript content type, and saving the masked config text back never writes the mask over a secret. Without
+//! JavaScript content type, and saving the masked config text back keeps the secrets (never writes the mask). Without
 //! `dashboard/dist` the page's 503 is checked instead; `PORTWAY_REQUIRE_DASHBOARD=1` (set by `scripts/test.sh`)
 //! turns that into a failure.
 
@@ -118,7 +118,7 @@ async fn admin_page_is_served_behind_the_apis_auth() {
     let r = get("/static/nosuch.js", true).await.expect("request");
     assert_eq!(r.status().as_u16(), if status == 503 { 503 } else { 404 });
 
-    // What the page's Save sends when nothing was retyped: the masked text is refused, the secrets stay.
+    // What the page's Save sends when nothing was retyped: the masked text is taken and the secrets stay.
     let masked = get("/api/config", true).await.expect("request").text().await.expect("body");
     assert!(masked.contains("auth.token = \"<redacted>\"") && !masked.contains(TOKEN), "{masked}");
     let r = http
@@ -128,9 +128,20 @@ async fn admin_page_is_served_behind_the_apis_auth() {
         .send()
         .await
         .expect("request");
-    assert_eq!(r.status().as_u16(), 400);
-    assert!(r.text().await.expect("body").contains("<redacted>"));
+    assert_eq!(r.status().as_u16(), 200, "{:?}", r.text().await);
     assert_eq!(std::fs::read_to_string(&file).expect("file"), text, "the file with its secrets is unchanged");
+    // The mask on a key the file does not have is refused, naming the line.
+    let r = http
+        .put(format!("{base}/api/config"))
+        .basic_auth("admin", Some("admin-pass"))
+        .body(format!("{text}[[visitors]]\nname = \"v\"\ntype = \"stcp\"\nserverName = \"web\"\nsecretKey = \"<redacted>\"\nbindPort = 19000\n"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status().as_u16(), 400);
+    let msg = r.text().await.expect("body");
+    assert!(msg.contains("line 20: <redacted>") && !msg.contains(TOKEN), "{msg}");
+    assert_eq!(std::fs::read_to_string(&file).expect("file"), text, "a refused body is not written");
 }
 
 /// Chromium's profile folder, removed at the end even when the test fails.
