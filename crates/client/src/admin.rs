@@ -94,24 +94,35 @@ fn redact_line(line: &str) -> String {
 }
 
 /// `body` (a `PUT /api/config`) with each line that still holds [`REDACTED`] replaced by the line of `current` (the
-/// file on disk) that masks to it, so text read from `GET /api/config` can be saved back without retyping its
-/// secrets. Refused, naming the line (never a value), when no line of `current` masks to it (a new or moved key) or
-/// several with different values do.
+/// file on disk) that masks to it under the same table header (`[...]`, TOML and INI), so text read from
+/// `GET /api/config` can be saved back without retyping its secrets, and a secret cannot be moved to another table
+/// (where it might be sent or shown). Refused, naming the line (never a value), when no such line of `current`
+/// exists (a new or moved key) or several with different values do.
 pub fn restore_secrets(body: &str, current: &str) -> Result<String, String> {
-    let unmasked: Vec<(String, &str)> = current
-        .split_inclusive('\n')
-        .map(|l| (redact_line(l), l))
-        .filter(|(m, l)| m != l)
-        .map(|(m, l)| (m.trim_end_matches(['\n', '\r']).to_string(), l.trim_end_matches(['\n', '\r'])))
+    /// Each line with the table header it stands under.
+    fn with_tables(text: &str) -> impl Iterator<Item = (&str, &str)> {
+        let mut table = "";
+        text.split_inclusive('\n').map(move |l| {
+            if l.trim_start().starts_with('[') {
+                table = l.trim();
+            }
+            (table, l)
+        })
+    }
+    let unmasked: Vec<(&str, String, &str)> = with_tables(current)
+        .map(|(t, l)| (t, redact_line(l), l))
+        .filter(|(_, m, l)| m != l)
+        .map(|(t, m, l)| (t, m.trim_end_matches(['\n', '\r']).to_string(), l.trim_end_matches(['\n', '\r'])))
         .collect();
     let mut out = String::with_capacity(body.len());
-    for (n, line) in body.split_inclusive('\n').enumerate() {
+    for (n, (table, line)) in with_tables(body).enumerate() {
         if !line.contains(REDACTED) {
             out.push_str(line);
             continue;
         }
         let text = line.trim_end_matches(['\n', '\r']);
-        let mut found: Vec<&str> = unmasked.iter().filter(|(m, _)| m == text).map(|(_, l)| *l).collect();
+        let mut found: Vec<&str> =
+            unmasked.iter().filter(|(t, m, _)| *t == table && m == text).map(|(_, _, l)| *l).collect();
         found.sort_unstable();
         found.dedup();
         match found[..] {
@@ -121,7 +132,7 @@ pub fn restore_secrets(body: &str, current: &str) -> Result<String, String> {
             }
             [] => {
                 return Err(format!(
-                    "line {}: {REDACTED} stands where the file on disk has no such secret (a new or changed key); type the real value",
+                    "line {}: {REDACTED} stands where the file on disk has no such secret (a new, changed or moved key); type the real value",
                     n + 1
                 ))
             }
@@ -459,7 +470,10 @@ impl Admin {
                 let file = self.path.display().to_string();
                 let restored;
                 let text = if text.contains(REDACTED) {
-                    let current = tokio::fs::read_to_string(&self.path).await.unwrap_or_default();
+                    let current = match tokio::fs::read_to_string(&self.path).await {
+                        Ok(c) => c,
+                        Err(e) => return Reply::error(500, &format!("cannot read {file} for its secrets: {e}")),
+                    };
                     restored = match restore_secrets(text, &current) {
                         Ok(t) => t,
                         Err(e) => return Reply::error(400, &format!("invalid argument: {e}")),
@@ -775,6 +789,11 @@ mod tests {
         let e = restore_secrets(&redact_config(&differ), &differ).expect_err("ambiguous");
         assert!(e.starts_with("line 2: ") && !e.contains("k1") && !e.contains("k2"), "{e}");
         assert_eq!(restore_secrets("x = 1\n", current).expect("nothing masked"), "x = 1\n");
+        // A secret stays in its table: the same masked line under another header is refused.
+        let tables = "[auth]\ntoken = \"s3cret\"\n[[proxies]]\nname = \"a\"\n";
+        let moved = "[auth]\n[[proxies]]\nname = \"a\"\n[proxies.requestHeaders.set]\ntoken = \"<redacted>\"\n";
+        assert!(restore_secrets(moved, tables).expect_err("moved").starts_with("line 5: "));
+        assert_eq!(restore_secrets(&redact_config(tables), tables).expect("restored"), tables);
     }
 
     #[test]
