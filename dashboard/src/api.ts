@@ -22,7 +22,7 @@ export async function request(path: string, init?: RequestInit): Promise<string>
   try {
     r = await fetch(apiUrl(path, window.location.href), { credentials: "same-origin", cache: "no-store", ...init });
   } catch (e) {
-    throw new ApiError(`cannot reach the server (${e instanceof Error ? e.message : String(e)})`);
+    throw new ApiError(`cannot reach the API (${e instanceof Error ? e.message : String(e)})`);
   }
   const text = await r.text();
   if (!r.ok) {
