@@ -16,12 +16,13 @@ export function apiUrl(path: string, pageHref: string): string {
 
 export class ApiError extends Error {}
 
-async function call<T>(path: string, init?: RequestInit): Promise<T> {
+/** The text of an answer, or an `ApiError` with its error text (frp's `{"Code","Msg"}` or plain text). */
+export async function request(path: string, init?: RequestInit): Promise<string> {
   let r: Response;
   try {
     r = await fetch(apiUrl(path, window.location.href), { credentials: "same-origin", cache: "no-store", ...init });
   } catch (e) {
-    throw new ApiError(`cannot reach the server (${e instanceof Error ? e.message : String(e)})`);
+    throw new ApiError(`cannot reach the API (${e instanceof Error ? e.message : String(e)})`);
   }
   const text = await r.text();
   if (!r.ok) {
@@ -34,6 +35,11 @@ async function call<T>(path: string, init?: RequestInit): Promise<T> {
     }
     throw new ApiError(`${path}: ${r.status} ${msg}`);
   }
+  return text;
+}
+
+async function call<T>(path: string, init?: RequestInit): Promise<T> {
+  const text = await request(path, init);
   try {
     return JSON.parse(text) as T;
   } catch {

@@ -2,14 +2,17 @@
 //! `GET`/`PUT /api/config`, `GET /api/reload`, `POST /api/stop`, `GET /healthz`. Shapes and error bodies follow
 //! frpc v0.70 (`../shared/frp-captures/dashboard-api/frpc-api-*`). Unlike frpc, `PUT /api/config` validates the
 //! body before writing it, so a broken file never reaches the next reload, and `GET /api/config` masks secrets
-//! (`auth.token`, `auth.oidc.clientSecret`, `webServer.password`, ...) as [`REDACTED`]; a `PUT` must carry the real
-//! values.
+//! (`auth.token`, `auth.oidc.clientSecret`, `webServer.password`, ...) as [`REDACTED`]; a `PUT` that sends a masked
+//! line back keeps the file's secret there ([`restore_secrets`]).
 //!
 //! `GET /api/proxy/{name}/config` shows one running proxy as frp's definition `{"name","type","<type>":{…}}`;
 //! `/api/store/proxies[/{name}]` (GET, POST, PUT, DELETE) manage the proxies kept in `store.path` (see
 //! [`crate::store`]): validated before the file is written, then applied at once through
 //! [`ClientHandle::reload`] (the other proxies keep their connections). `/api/store/visitors` lists the stored
 //! visitors; creating one is refused (not supported yet: visitors come from the config file).
+//!
+//! `/` redirects to `/static/`, the admin page ([`page`]: proxies and the config file with Save and Reload), behind
+//! the same Basic auth as the API.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -34,6 +37,8 @@ use crate::config::ClientConfig;
 use crate::engine::ClientHandle;
 use crate::status::ProxyState;
 use crate::store::{self, Store, StoreError};
+
+pub mod page;
 
 /// What stands in for a secret in `GET /api/config`.
 pub const REDACTED: &str = "<redacted>";
@@ -86,6 +91,60 @@ fn redact_line(line: &str) -> String {
     let masked = if quoted { format!("\"{REDACTED}\"") } else { REDACTED.to_string() };
     let lead = &rest[..rest.len() - rest.trim_start().len()];
     format!("{}{}{lead}{masked}{comma}{ending}", &line[..sep], &line[sep..sep + 1])
+}
+
+/// `body` (a `PUT /api/config`) with each line that still holds [`REDACTED`] replaced by the line of `current` (the
+/// file on disk) that masks to it under the same table header (`[...]`, TOML and INI), so text read from
+/// `GET /api/config` can be saved back without retyping its secrets, and a secret cannot be moved to another table
+/// (where it might be sent or shown). Refused, naming the line (never a value), when no such line of `current`
+/// exists (a new or moved key) or several with different values do.
+pub fn restore_secrets(body: &str, current: &str) -> Result<String, String> {
+    /// Each line with the table header it stands under.
+    fn with_tables(text: &str) -> impl Iterator<Item = (&str, &str)> {
+        let mut table = "";
+        text.split_inclusive('\n').map(move |l| {
+            if l.trim_start().starts_with('[') {
+                table = l.trim();
+            }
+            (table, l)
+        })
+    }
+    let unmasked: Vec<(&str, String, &str)> = with_tables(current)
+        .map(|(t, l)| (t, redact_line(l), l))
+        .filter(|(_, m, l)| m != l)
+        .map(|(t, m, l)| (t, m.trim_end_matches(['\n', '\r']).to_string(), l.trim_end_matches(['\n', '\r'])))
+        .collect();
+    let mut out = String::with_capacity(body.len());
+    for (n, (table, line)) in with_tables(body).enumerate() {
+        if !line.contains(REDACTED) {
+            out.push_str(line);
+            continue;
+        }
+        let text = line.trim_end_matches(['\n', '\r']);
+        let mut found: Vec<&str> =
+            unmasked.iter().filter(|(t, m, _)| *t == table && m == text).map(|(_, _, l)| *l).collect();
+        found.sort_unstable();
+        found.dedup();
+        match found[..] {
+            [original] => {
+                out.push_str(original);
+                out.push_str(&line[text.len()..]);
+            }
+            [] => {
+                return Err(format!(
+                    "line {}: {REDACTED} stands where the file on disk has no such secret (a new, changed or moved key); type the real value",
+                    n + 1
+                ))
+            }
+            _ => {
+                return Err(format!(
+                    "line {}: several secrets of the file on disk read like this line, so {REDACTED} is ambiguous; type the real value",
+                    n + 1
+                ))
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Largest `PUT /api/config` body.
@@ -409,12 +468,20 @@ impl Admin {
                     return Reply::error(400, "invalid argument: the body is not UTF-8 text");
                 };
                 let file = self.path.display().to_string();
-                if text.contains(REDACTED) {
-                    return Reply::error(
-                        400,
-                        &format!("invalid argument: the body still holds {REDACTED} where a secret goes; send the real value"),
-                    );
-                }
+                let restored;
+                let text = if text.contains(REDACTED) {
+                    let current = match tokio::fs::read_to_string(&self.path).await {
+                        Ok(c) => c,
+                        Err(e) => return Reply::error(500, &format!("cannot read {file} for its secrets: {e}")),
+                    };
+                    restored = match restore_secrets(text, &current) {
+                        Ok(t) => t,
+                        Err(e) => return Reply::error(400, &format!("invalid argument: {e}")),
+                    };
+                    restored.as_str()
+                } else {
+                    text
+                };
                 if let Err(e) = ClientConfig::parse(text, &file) {
                     return Reply::error(400, &format!("invalid argument: {e}"));
                 }
@@ -484,6 +551,21 @@ fn to_response(reply: Reply) -> Response<Full<Bytes>> {
     r
 }
 
+fn page_response(p: page::PageReply) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from_static(p.body)));
+    *r.status_mut() = hyper::StatusCode::from_u16(p.status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
+    let h = r.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static(p.content_type));
+    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    if let Some(l) = p.location {
+        h.insert(hyper::header::LOCATION, HeaderValue::from_static(l));
+    }
+    if let Some(c) = p.cache_control {
+        h.insert(hyper::header::CACHE_CONTROL, HeaderValue::from_static(c));
+    }
+    r
+}
+
 /// Serves the admin API on `listener` until `cancel`.
 pub async fn serve(listener: TcpListener, admin: Arc<Admin>, cancel: CancellationToken) {
     info!(addr = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "admin API listening");
@@ -523,6 +605,11 @@ async fn serve_conn(tcp: tokio::net::TcpStream, peer: SocketAddr, admin: Arc<Adm
             }
             if let Some(r) = admin.check_auth(peer.ip(), req.headers().get(AUTHORIZATION).map(|v| v.as_bytes())) {
                 return Ok(r);
+            }
+            if method == "GET" || method == "HEAD" {
+                if let Some(p) = page::answer(&path) {
+                    return Ok(page_response(p));
+                }
             }
             let body = match Limited::new(req.into_body(), MAX_CONFIG_BYTES).collect().await {
                 Ok(b) => b.to_bytes(),
@@ -677,6 +764,36 @@ mod tests {
             m.contains("serverAddr = \"a\"\n") && m.contains("localPort = 1\n") && m.contains("token = \"\"\n"),
             "{m}"
         );
+    }
+
+    #[test]
+    fn masked_lines_sent_back_keep_the_secrets() {
+        let current = "serverAddr = \"a\"\nauth.token = \"s3cret\"\r\nwebServer.password = \"pw\"\n";
+        let edited = redact_config(current).replace("serverAddr = \"a\"", "serverAddr = \"b\"");
+        assert!(edited.contains("auth.token = \"<redacted>\"\r\n"), "{edited}");
+        assert_eq!(restore_secrets(&edited, current).expect("restored"), current.replace("\"a\"", "\"b\""));
+        // A secret typed anew is taken as typed.
+        let typed = edited.replace("auth.token = \"<redacted>\"", "auth.token = \"new\"");
+        assert_eq!(
+            restore_secrets(&typed, current).expect("restored"),
+            "serverAddr = \"b\"\nauth.token = \"new\"\r\nwebServer.password = \"pw\"\n"
+        );
+        // The mask on a key the file does not have: refused by line number.
+        let e =
+            restore_secrets("x = 1\nauth.oidc.clientSecret = \"<redacted>\"\n", current).expect_err("no such secret");
+        assert!(e.starts_with("line 2: "), "{e}");
+        // Two visitors' keys that mask alike: the same value is fine, different values are ambiguous (no value shown).
+        let same = "[[visitors]]\nsecretKey = \"k1\"\n[[visitors]]\nsecretKey = \"k1\"\n";
+        assert_eq!(restore_secrets(&redact_config(same), same).expect("restored"), same);
+        let differ = same.replacen("k1", "k2", 1);
+        let e = restore_secrets(&redact_config(&differ), &differ).expect_err("ambiguous");
+        assert!(e.starts_with("line 2: ") && !e.contains("k1") && !e.contains("k2"), "{e}");
+        assert_eq!(restore_secrets("x = 1\n", current).expect("nothing masked"), "x = 1\n");
+        // A secret stays in its table: the same masked line under another header is refused.
+        let tables = "[auth]\ntoken = \"s3cret\"\n[[proxies]]\nname = \"a\"\n";
+        let moved = "[auth]\n[[proxies]]\nname = \"a\"\n[proxies.requestHeaders.set]\ntoken = \"<redacted>\"\n";
+        assert!(restore_secrets(moved, tables).expect_err("moved").starts_with("line 5: "));
+        assert_eq!(restore_secrets(&redact_config(tables), tables).expect("restored"), tables);
     }
 
     #[test]
