@@ -323,6 +323,18 @@ pub fn run() {
         .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
         .with(logs.layer())
         .try_init();
+    // The engines relay on the runtime the headless binaries use (bulk transfers share a worker fairly); it lives
+    // as long as `run`, i.e. until the app exits.
+    let _runtime = match portway_proto::relay::runtime() {
+        Ok(rt) => {
+            tauri::async_runtime::set(rt.handle().clone());
+            Some(rt)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot start the tuned async runtime; using tauri's default one");
+            None
+        }
+    };
     let controller = Arc::new(Controller::load(&Controller::default_dir(), logs.clone()));
 
     let result = tauri::Builder::default()

@@ -29,6 +29,20 @@ pub const RELAY_BUF: usize = 64 * 1024;
 /// transfers got 2 % of the others' bytes (docs/benchmarks.md, branch `fair8`).
 pub const RELAY_TURN: usize = 256 * 1024;
 
+/// How many task polls a tokio worker runs between two looks at its socket events while tasks are ready to run
+/// (tokio's default is 61). A relay that has moved its [`RELAY_TURN`] wakes itself and is ready again at once,
+/// while a relay whose socket ran dry waits for the worker to look at the events: at 61 polls of up to 256 KiB each
+/// that look came every ~15 MiB of the other streams' bytes (~20 ms on one core), and of 8 bulk transfers sharing
+/// a worker the ones whose receive windows had not grown early got 2-4 % of the others' bytes, for good. Every 8
+/// polls (at most 2 MiB of relaying) they are served in turn; a worker with nothing ready parks on the events as
+/// before, so round trips and connection setup do not pay for it (docs/benchmarks.md, "tokio's event interval").
+pub const EVENT_INTERVAL: u32 = 8;
+
+/// The multi-threaded tokio runtime Portway's processes run on: tokio's defaults but for [`EVENT_INTERVAL`].
+pub fn runtime() -> io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().event_interval(EVENT_INTERVAL).build()
+}
+
 thread_local! {
     static SCRATCH: RefCell<Box<[u8]>> = RefCell::new(vec![0u8; RELAY_BUF].into_boxed_slice());
 }

@@ -93,7 +93,7 @@ fn main() -> anyhow::Result<()> {
     }
     if let Some(cmd @ (Cmd::Status | Cmd::Reload | Cmd::Stop)) = &cli.cmd {
         let file = cli.config.display().to_string();
-        let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+        let rt = portway_proto::relay::runtime().context("cannot start the async runtime")?;
         let cfg = &loaded.config;
         use portway_client::admin::cli;
         let r = rt.block_on(async {
@@ -110,7 +110,7 @@ fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     if let Some(Cmd::Check) = cli.cmd {
-        let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+        let rt = portway_proto::relay::runtime().context("cannot start the async runtime")?;
         let steps = rt.block_on(portway_client::diagnose::check(&loaded.config, &SecretSource::FromConfig));
         print!("{}", portway_client::diagnose::render(&steps));
         if steps.iter().any(|s| s.outcome == portway_client::diagnose::Outcome::Fail) {
@@ -125,7 +125,7 @@ fn main() -> anyhow::Result<()> {
             "{}: auth.method is not \"oidc\"; nothing to fetch",
             cli.config.display()
         );
-        let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+        let rt = portway_proto::relay::runtime().context("cannot start the async runtime")?;
         let secret = portway_client::Secret::new(cfg.auth.oidc.client_secret.clone());
         let info = rt.block_on(portway_client::oidc::test_sign_in(&cfg.auth.oidc, secret, cfg.resolver()))?;
         println!("issuer:    {}", info.issuer);
@@ -176,7 +176,7 @@ fn run(clients: Vec<(Loaded, Option<PathBuf>)>) -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{},tokio_yamux=warn", log.level)));
     portway_config::logfile::init(filter, &log.to, log.max_days, log.disable_print_color)?;
-    let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    let rt = portway_proto::relay::runtime().context("cannot start the async runtime")?;
     rt.block_on(async move {
         let shutdown = tokio_util::sync::CancellationToken::new();
         let mut tasks = Vec::new();

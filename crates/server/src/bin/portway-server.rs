@@ -133,7 +133,7 @@ fn main() -> anyhow::Result<()> {
     if ignored_flags {
         tracing::warn!("configuration flags are ignored when -c gives a file (as frps does): put them in the file");
     }
-    let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    let rt = portway_proto::relay::runtime().context("cannot start the async runtime")?;
     rt.block_on(async move {
         let server = Server::new(loaded.config)?;
         let listener = server.bind().await?;
