@@ -46,7 +46,7 @@ while [ $# -gt 0 ]; do
     --paths) paths=${2:?--paths LIST}; shift ;;
     --rounds) rounds=${2:?--rounds N}; shift ;;
     --no-http) http=false ;; # skip the HTTP virtual-host phase (scripts/bench-http.sh)
-    -h|--help) sed -n '2,34p' "$0"; exit 0 ;;
+    -h|--help) awk 'NR > 1 && !/^#/ {exit} NR > 1' "$0"; exit 0 ;;
     *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
