@@ -235,7 +235,13 @@ def main():
             continue
         ran = [n for n in peers if n in summary]
         notes = ["%s: %s" % (n, paths[n]["skipped"].get("skipped")) for n in peers if "skipped" in paths.get(n, {})]
-        notes += ["%s: failed" % n for n in peers if "failed" in paths.get(n, {})]
+        if multi:  # which rounds lost the peer (its other rounds still count)
+            notes = ["%s: round %d: %s" % (n, i + 1, r["paths"][n]["skipped"].get("skipped")) for n in peers
+                     for i, r in enumerate(runs) if "skipped" in r["paths"].get(n, {})]
+            notes += ["%s: failed in round %d" % (n, i + 1) for n in peers for i, r in enumerate(runs)
+                      if "failed" in r["paths"].get(n, {})]
+        else:
+            notes += ["%s: failed" % n for n in peers if "failed" in paths.get(n, {})]
         versus_lines.append("  %s: %s against %s" % (cfg, pw, ", ".join(ran) or "no peer"))
         versus_lines += ["    (%s)" % n for n in notes]
         if not ran:
