@@ -8,6 +8,10 @@
 #            --paths "direct tcp plain ..." (which paths to measure, in that order; the default is all of them:
 #            direct tcp plain v2 websocket wss quic stcp xtcp rathole bore frp frp-plain; plain-nosplice, plain-splice on request)
 #            --no-http (skip the HTTP virtual-host phase: scripts/bench-http.sh, nginx + wrk, run after the paths)
+#            --rounds N (default 1): run the whole path list N times in one sitting, alternating (round 1 in the
+#            --paths order, round 2 in reverse, round 3 forward again...; fresh processes and ports each round), keep
+#            every round's figures and report per row the median of the rounds, its spread (min-max) and, against
+#            the peers, the ratio of medians (met / NOT MET on the medians; "undecided" when the spreads straddle it)
 #   The work dir (BENCH_WORKDIR, default a new /tmp/portway-bench.*) keeps the configs, logs and per-phase JSON.
 #
 # Method (docs/benchmarks.md): a C service (TCP echo, sink, source; UDP echo) and a C load tool, both compiled here
@@ -32,7 +36,7 @@
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 
-quick=false build=true cross=false json_out="" paths="direct tcp plain v2 websocket wss quic stcp xtcp rathole bore frp frp-plain"
+quick=false build=true cross=false json_out="" rounds=1 paths="direct tcp plain v2 websocket wss quic stcp xtcp rathole bore frp frp-plain"
 while [ $# -gt 0 ]; do
   case $1 in
     --quick) quick=true ;;
@@ -40,13 +44,18 @@ while [ $# -gt 0 ]; do
     --cross-check) cross=true ;;
     --json) json_out=${2:?--json FILE}; shift ;;
     --paths) paths=${2:?--paths LIST}; shift ;;
+    --rounds) rounds=${2:?--rounds N}; shift ;;
     --no-http) http=false ;; # skip the HTTP virtual-host phase (scripts/bench-http.sh)
-    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
+    -h|--help) awk 'NR > 1 && !/^#/ {exit} NR > 1' "$0"; exit 0 ;;
     *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
 done
 
+case $rounds in
+  [1-9] | [1-9][0-9]) ;;
+  *) echo "bench: --rounds takes a whole number from 1 to 99 (got '$rounds')" >&2; exit 2 ;;
+esac
 cpu=${BENCH_CPU:-0}
 if $quick; then d_tput=2 d_lat=2000 d_conn=1 d_udp=1; else d_tput=5 d_lat=20000 d_conn=5 d_udp=3; fi
 tput_secs=${BENCH_TPUT_SECS:-$d_tput}
@@ -187,7 +196,7 @@ json.dump({"date": time.strftime("%Y-%m-%d %H:%M:%S %z"), "host": platform.node(
            "commit": out("git", "-C", "$repo", "rev-parse", "--short", "HEAD"),
            "dirty": bool(out("git", "-C", "$repo", "status", "--porcelain", "--untracked-files=no")),
            "server_version": out("$bindir/portway-server", "--version"),
-           "loadavg_start": "$(loadavg)", "quick": "$quick" == "true",
+           "loadavg_start": "$(loadavg)", "quick": "$quick" == "true", "rounds": $rounds,
            "settings": {"tput_secs": $tput_secs, "tput_warmup_ms": 1000, "lat_n": $lat_n, "size": $size,
                         "connrate_secs": $conn_secs, "connrate_size": 1, "conc_n": $conc_n, "udp_secs": $udp_secs,
                         "udp_window": $udp_window, "udp_timeout_ms": 200}}, open(sys.argv[1], "w"), indent=1)
@@ -268,7 +277,7 @@ make_certs() { # DIR: ca.crt, server.crt/server.key (EC P-256, IP SAN 127.0.0.1)
 }
 
 run_direct() {
-  local dir=$work/results/direct
+  local dir=$rdir/direct
   mkdir -p "$dir"
   log "path direct: the service itself"
   measure "$dir" "$svc_echo" "$svc_sink" "$svc_source" "$svc_udp" -
@@ -341,7 +350,7 @@ run_tunnel() { # PATH: tcp | plain | plain-nosplice | v2 (tcp, wire v2) | websoc
   name=portway-$path
   [ "$impl" = frp ] && name=$path
   [ "$path" = frp ] && name=frp-tcp
-  local dir=$work/results/$name
+  local dir=$rdir/$name
   mkdir -p "$dir"
   if [ "$impl" = frp ] && { [ ! -x "$srv_bin" ] || [ ! -x "$cli_bin" ]; }; then
     skip_path "$dir" "$name" "frp's binaries are not on this machine (set FRPS and FRPC, or put frps/frpc on PATH; the bench downloads nothing)"
@@ -429,7 +438,7 @@ EOF
 
 # rathole (crates.io, default transport: plain TCP, nodelay; one data connection per visitor, no mux)
 run_rathole() {
-  local dir=$work/results/rathole rh=$peers_dir/bin/rathole
+  local dir=$rdir/rathole rh=$peers_dir/bin/rathole
   mkdir -p "$dir"
   [ -x "$rh" ] || { skip_path "$dir" rathole "not installed in $peers_dir/bin (cargo install rathole failed, or --no-build)"; return 0; }
   local ctrl p_echo p_sink p_source p_udp
@@ -482,7 +491,7 @@ EOF
 
 # bore (crates.io bore-cli): one `bore local` per forwarded port, TCP only; its control port is fixed at 7835
 run_bore() {
-  local dir=$work/results/bore bo=$peers_dir/bin/bore
+  local dir=$rdir/bore bo=$peers_dir/bin/bore
   mkdir -p "$dir"
   [ -x "$bo" ] || { skip_path "$dir" bore "not installed in $peers_dir/bin (cargo install bore-cli failed, or --no-build)"; return 0; }
   if listening 7835; then skip_path "$dir" bore "its fixed control port 7835 is busy"; return 0; fi
@@ -506,7 +515,7 @@ run_bore() {
 # responder, scripts/bench/stun.py, and PORTWAY_XTCP_LOOPBACK_ONLY=1 keep the punch on 127.0.0.1): three processes,
 # portway-server, a provider client with the proxies and a visitor client whose visitors listen on the public ports.
 run_secret() { # PATH: stcp | xtcp
-  local kind=$1 name=portway-$1 dir=$work/results/portway-$1
+  local kind=$1 name=portway-$1 dir=$rdir/portway-$1
   mkdir -p "$dir"
   local ctrl p_echo p_sink p_source p_udp stun_a="" stun_b="" stun_line="" udp_port=- s common
   alloc_ports
@@ -562,15 +571,49 @@ run_secret() { # PATH: stcp | xtcp
 }
 
 log "load average before: $(loadavg); everything pinned to CPU $cpu of $(nproc); work dir $work"
-for p in $paths; do
-  case $p in
+# the time it takes, up front: per path the phases' own durations plus about 5 s of start-up and settling (bore has
+# no UDP, a skipped path takes none); the bound is the sum of every phase's deadline (each phase is killed at its own)
+n_paths=$(wc -w <<<"$paths")
+per_path=$((4 * (tput_secs + 1) + conn_secs + 2 * udp_secs + lat_n / 20000 + 5))
+per_path_max=$((lat_n / 500 + 60 + conn_secs + 30 + 90 + 2 * (udp_secs + 30) + 4 * (tput_secs + 40) + 36))
+log "$rounds round(s) x $n_paths path(s) = $((rounds * n_paths)) path runs: about $((rounds * n_paths * per_path)) s" \
+  "(at most $((rounds * n_paths * per_path_max)) s if every phase ran into its deadline)"
+run_path() { # PATH: one path's processes, phases and stop, into $rdir
+  case $1 in
     direct) run_direct ;;
-    tcp|plain|plain-nosplice|plain-splice|v2|websocket|wss|quic|frp|frp-plain) run_tunnel "$p" ;;
-    stcp|xtcp) run_secret "$p" ;;
+    tcp|plain|plain-nosplice|plain-splice|v2|websocket|wss|quic|frp|frp-plain) run_tunnel "$1" ;;
+    stcp|xtcp) run_secret "$1" ;;
     rathole) run_rathole ;;
     bore) run_bore ;;
-    *) log "unknown path $p (direct tcp plain plain-nosplice v2 websocket wss quic stcp xtcp rathole bore frp frp-plain)" ;;
+    *) log "unknown path $1 (direct tcp plain plain-nosplice v2 websocket wss quic stcp xtcp rathole bore frp frp-plain)" ;;
   esac
+}
+# One round (the default): results/PATH/, as always. Several: results/round-K/PATH/, the path list alternating
+# forward and backward (A B C, C B A, A B C...) so that a slow drift of the machine's load weighs on every path
+# alike; each round starts its paths afresh (processes, and ports picked again: the last round's may sit in TIME_WAIT).
+order=()
+read -ra order <<<"$paths"
+for ((round = 1; round <= rounds; round++)); do
+  rdir=$work/results
+  if [ "$rounds" -gt 1 ]; then
+    rdir=$work/results/round-$round
+    mkdir -p "$rdir"
+    if [ "$round" -gt 1 ]; then
+      mapfile -t ports < <("$tool" ports 64)
+      [ "${#ports[@]}" -eq 64 ] || { echo "bench: could not find free ports for round $round" >&2; exit 1; }
+      next_port=0
+    fi
+    seq_paths=("${order[@]}")
+    if [ $((round % 2)) -eq 0 ]; then
+      seq_paths=()
+      for ((i = ${#order[@]} - 1; i >= 0; i--)); do seq_paths+=("${order[$i]}"); done
+    fi
+    log "round $round of $rounds: ${seq_paths[*]} (load average $(loadavg))"
+    echo "\"$(loadavg)\"" >"$rdir/loadavg_start.json"
+  else
+    seq_paths=("${order[@]}")
+  fi
+  for p in "${seq_paths[@]}"; do run_path "$p"; done
 done
 echo "\"$(loadavg)\"" >"$work/results/loadavg_end.json"
 

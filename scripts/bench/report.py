@@ -10,6 +10,7 @@ direct, server + client RSS holding 1,000 connections <= 32 MiB in both configur
 """
 import json
 import os
+import statistics
 import sys
 
 TARGETS = [
@@ -64,14 +65,10 @@ def load(path):
         return {"error": "unreadable %s: %s" % (os.path.basename(path), e)}
 
 
-def main():
-    rdir, out = sys.argv[1], sys.argv[2]
-    meta = load(os.path.join(rdir, "meta.json"))
-    end_load = load(os.path.join(rdir, "loadavg_end.json"))
-    meta["loadavg_end"] = end_load if isinstance(end_load, str) else None
-    window = meta.get("settings", {}).get("udp_window", "?")
+def collect(rdir):
+    """One sitting's (or one round's) per-path figures: the path directories of RDIR."""
     paths, order = {}, []
-    names = sorted(d for d in os.listdir(rdir) if os.path.isdir(os.path.join(rdir, d)))
+    names = sorted(d for d in os.listdir(rdir) if os.path.isdir(os.path.join(rdir, d)) and not d.startswith("round-"))
     for name in sorted(names, key=lambda n: PATH_ORDER.index(n) if n in PATH_ORDER else 99):
         d = os.path.join(rdir, name)
         p = {}
@@ -91,7 +88,7 @@ def main():
         paths[name] = p
         order.append(name)
 
-    summary, ratios, errors, cpu, noisy, overflows = {}, {}, [], {}, [], []
+    summary, errors, cpu, noisy, overflows = {}, [], {}, [], []
     for name in order:
         p = paths[name]
         if "skipped" in p or "failed" in p:
@@ -137,6 +134,64 @@ def main():
                     name, phase, 100 * f))
         if p.get("end") and not (p["end"].get("server_alive") and p["end"].get("client_alive")):
             errors.append("%s: a tunnel process died during the run (see its log)" % name)
+    return {"paths": paths, "order": order, "summary": summary, "errors": errors, "cpu": cpu, "noisy": noisy,
+            "overflows": overflows}
+
+
+def median(values):
+    return statistics.median(values) if values else None
+
+
+def combine(runs):
+    """Several rounds into one view: per path and row the median of the rounds and the spread (min, max, rounds);
+    the CPU shares are medians too; notes and errors keep their round's number."""
+    order = sorted({n for r in runs for n in r["order"]}, key=lambda n: PATH_ORDER.index(n) if n in PATH_ORDER else 99)
+    summary, spread, cpu = {}, {}, {}
+    for name in order:
+        vals = {}
+        for r in runs:
+            for m, v in r["summary"].get(name, {}).items():
+                vals.setdefault(m, []).append(v)
+        if any(name in r["summary"] for r in runs):
+            summary[name] = {m: median(v) for m, v in vals.items()}
+            spread[name] = {m: [min(v), max(v), len(v)] for m, v in vals.items()}
+        shares = {}
+        for r in runs:
+            for ph, c in r["cpu"].get(name, {}).items():
+                for k, v in c.items():
+                    shares.setdefault(ph, {}).setdefault(k, []).append(v)
+        if shares:
+            cpu[name] = {ph: {k: round(median(v), 2) for k, v in c.items()} for ph, c in shares.items()}
+    # a path's notes (skipped, failed, accept-queue lengths): the first round that has them
+    paths = {}
+    for name in order:
+        for r in runs:
+            p = r["paths"].get(name)
+            if p is not None and (name not in paths or "skipped" in p or "failed" in p):
+                paths[name] = p
+    tagged = lambda key: ["round %d: %s" % (i + 1, e) for i, r in enumerate(runs) for e in r[key]]
+    return {"paths": paths, "order": order, "summary": summary, "spread": spread, "errors": tagged("errors"),
+            "cpu": cpu, "noisy": tagged("noisy"), "overflows": tagged("overflows")}
+
+
+def main():
+    rdir, out = sys.argv[1], sys.argv[2]
+    meta = load(os.path.join(rdir, "meta.json"))
+    end_load = load(os.path.join(rdir, "loadavg_end.json"))
+    meta["loadavg_end"] = end_load if isinstance(end_load, str) else None
+    window = meta.get("settings", {}).get("udp_window", "?")
+    # --rounds N (N > 1): results/round-K/PATH/; otherwise results/PATH/
+    round_dirs = sorted((d for d in os.listdir(rdir) if d.startswith("round-") and d[6:].isdigit()),
+                        key=lambda d: int(d[6:]))
+    runs = [collect(os.path.join(rdir, d)) for d in round_dirs]
+    for d, r in zip(round_dirs, runs):
+        r["loadavg_start"] = load(os.path.join(rdir, d, "loadavg_start.json"))
+    view = combine(runs) if runs else collect(rdir)
+    multi = bool(runs)
+    paths, order, summary = view["paths"], view["order"], view["summary"]
+    errors, cpu, noisy, overflows = view["errors"], view["cpu"], view["noisy"], view["overflows"]
+    spread = view.get("spread", {})
+    ratios = {}
     direct = summary.get("direct", {})
     for name, s in summary.items():
         if name == "direct":
@@ -180,12 +235,22 @@ def main():
             continue
         ran = [n for n in peers if n in summary]
         notes = ["%s: %s" % (n, paths[n]["skipped"].get("skipped")) for n in peers if "skipped" in paths.get(n, {})]
-        notes += ["%s: failed" % n for n in peers if "failed" in paths.get(n, {})]
+        if multi:  # which rounds lost the peer (its other rounds still count)
+            notes = ["%s: round %d: %s" % (n, i + 1, r["paths"][n]["skipped"].get("skipped")) for n in peers
+                     for i, r in enumerate(runs) if "skipped" in r["paths"].get(n, {})]
+            notes += ["%s: failed in round %d" % (n, i + 1) for n in peers for i, r in enumerate(runs)
+                      if "failed" in r["paths"].get(n, {})]
+        else:
+            notes += ["%s: failed" % n for n in peers if "failed" in paths.get(n, {})]
         versus_lines.append("  %s: %s against %s" % (cfg, pw, ", ".join(ran) or "no peer"))
         versus_lines += ["    (%s)" % n for n in notes]
         if not ran:
             continue
-        versus_lines.append("    %-40s %10s %22s %8s" % ("row", pw, "best peer", "ratio"))
+        if multi:
+            versus_lines.append("    %-40s %22s%s %22s %8s" % ("row (median [min-max])", pw, "".join(
+                " %22s" % n for n in ran), "best peer", "ratio"))
+        else:
+            versus_lines.append("    %-40s %10s %22s %8s" % ("row", pw, "best peer", "ratio"))
         for metric in PEER_ROWS:
             label, hib, fmt = info[metric]
             v = summary[pw].get(metric)
@@ -197,6 +262,28 @@ def main():
             ok = None if ratio is None else (ratio >= 1 - NOISE if hib else ratio <= 1 + NOISE)
             versus.append({"config": cfg, "path": pw, "metric": metric, "value": v, "best_peer": who,
                            "best_value": best, "ratio": None if ratio is None else round(ratio, 3), "met": ok})
+            if multi:
+                # the ratios the rounds allow at their extremes (Portway's worst against the peer's best and the
+                # other way round): when they fall on both sides of the 3 % line, the rounds do not decide the row
+                pmin, pmax, _ = spread[pw][metric]
+                bmin, bmax, _ = spread[who][metric]
+                worst = (pmin / bmax if hib else pmax / bmin) if bmin and bmax else None
+                bestr = (pmax / bmin if hib else pmin / bmax) if bmin and bmax else None
+                line = 1 - NOISE if hib else 1 + NOISE
+                undecided = worst is not None and (min(worst, bestr) < line < max(worst, bestr)
+                                                   or line in (worst, bestr))
+                versus[-1].update({"value_spread": [pmin, pmax], "best_spread": [bmin, bmax],
+                                   "ratio_range": [round(min(worst, bestr), 3), round(max(worst, bestr), 3)]
+                                   if worst is not None else None, "undecided": undecided})
+                cell = lambda n: "%s [%s-%s]" % (fmt % summary[n][metric], fmt % spread[n][metric][0],
+                                                  fmt % spread[n][metric][1]) if summary[n].get(metric) is not None else "-"
+                versus_lines.append("    %-40s %22s%s %22s %8s  %s%s" % (
+                    label, cell(pw), "".join(" %22s" % cell(n) for n in ran), who,
+                    "-" if ratio is None else "%.2fx" % ratio,
+                    {True: "met", False: "NOT MET", None: "no figure"}[ok],
+                    "  (undecided: the rounds give %.2fx-%.2fx)" % (min(worst, bestr), max(worst, bestr))
+                    if undecided else ""))
+                continue
             versus_lines.append("    %-40s %10s %22s %8s  %s" % (
                 label, fmt % v, "%s (%s)" % (fmt % best, who), "-" if ratio is None else "%.2fx" % ratio,
                 {True: "met", False: "NOT MET", None: "no figure"}[ok]))
@@ -216,18 +303,41 @@ def main():
         meta.get("date"), meta.get("commit"), " (dirty tree)" if meta.get("dirty") else "", meta.get("cpus_online"),
         meta.get("pinned_cpu"), ", QUICK run" if meta.get("quick") else ""))
     print("load average before: %s, after: %s" % (meta.get("loadavg_start"), meta.get("loadavg_end")))
+    if multi:
+        print("%d rounds in this sitting, the path list alternating forward and backward; every figure below is the "
+              "median of the rounds (ratios: of medians; CPU shares: medians), each round in the JSON (rounds[])" % len(runs))
+        print("load average at each round's start: %s" % "; ".join(
+            "%d: %s" % (i + 1, r["loadavg_start"] if isinstance(r["loadavg_start"], str) else "?")
+            for i, r in enumerate(runs)))
     print()
     print("\n".join(lines))
-    for name in order:
-        p = paths[name]
-        if "skipped" in p:
-            print("%s: skipped: %s" % (name, p["skipped"].get("skipped")))
-        if "failed" in p:
-            print("%s: FAILED: %s" % (name, p["failed"].get("error")))
+    if multi:
+        print()
+        print("spread over the %d rounds (min-max; fewer rounds noted as /n):" % len(runs))
+        scolw = {n: max(22, len(n) + 2) for n in cols}
+        print("%-40s" % "metric" + "".join("%*s" % (scolw[n], n) for n in cols))
+        for metric, label, _phase, _field, _scale, _hib, fmt in ROWS:
+            if "%s" in label:
+                label = label % window
+            cells = []
+            for n in cols:
+                sp = spread.get(n, {}).get(metric)
+                cells.append("-" if sp is None else "%s-%s%s" % (fmt % sp[0], fmt % sp[1],
+                                                                 "" if sp[2] == len(runs) else " /%d" % sp[2]))
+            if any(c != "-" for c in cells):
+                print("%-40s" % label.replace("%%", "%") + "".join("%*s" % (scolw[n], c) for n, c in zip(cols, cells)))
+    for i, r in enumerate(runs or [view]):
+        tag = "round %d: " % (i + 1) if multi else ""
+        for name in r["order"]:
+            p = r["paths"][name]
+            if "skipped" in p:
+                print("%s%s: skipped: %s" % (tag, name, p["skipped"].get("skipped")))
+            if "failed" in p:
+                print("%s%s: FAILED: %s" % (tag, name, p["failed"].get("error")))
     if cpu:
         print()
         print("share of CPU %s per phase: tunnel (server+client), load (service+load tool), ksoftirqd, other "
-              "processes, steal:" % meta.get("pinned_cpu"))
+              "processes, steal%s:" % (meta.get("pinned_cpu"), " (medians of the rounds)" if multi else ""))
         for name, c in cpu.items():
             print("  %s" % name)
             for ph, v in c.items():
@@ -259,10 +369,13 @@ def main():
         print()
         print("against the best peer in the same configuration, same sitting (ratio = Portway / peer; met: at least as "
               "good within %d%%):" % round(100 * NOISE))
+        if multi:
+            print("  (on the medians of the %d rounds; undecided: the rounds' extremes put the ratio on both sides of "
+                  "the line)" % len(runs))
         print("\n".join(versus_lines))
     if targets:
         print()
-        print("targets (ratios to direct on this run):")
+        print("targets (ratios to direct on this run%s):" % (", of the rounds' medians" if multi else ""))
         for t in targets:
             v = t["value"]
             print("  %-18s %-50s %-8s %8s  %s" % (t["path"], t["label"], t["target"],
@@ -276,6 +389,13 @@ def main():
     result = {"meta": meta, "summary": summary, "ratios": ratios, "v2_vs_v1": v2_vs_v1, "versus_peers": versus,
               "targets": targets, "cpu_share": cpu,
               "noisy_phases": noisy, "listen_overflows": overflows, "errors": errors, "paths": paths}
+    if multi:
+        # every round's own figures; the top level holds the medians (summary), their spread and, in paths, each
+        # path's raw phases from its first round (its notes: skipped or failed from the round that had them)
+        result["spread"] = spread
+        result["rounds"] = [{"round": i + 1, "loadavg_start": r["loadavg_start"], "summary": r["summary"],
+                             "cpu_share": r["cpu"], "noisy_phases": r["noisy"], "listen_overflows": r["overflows"],
+                             "errors": r["errors"], "paths": r["paths"]} for i, r in enumerate(runs)]
     with open(out, "w") as f:
         json.dump(result, f, indent=1, sort_keys=False)
         f.write("\n")
