@@ -10,6 +10,7 @@
 #   PORTWAY_BIN=target/debug/portway SERVER_BIN=target/debug/portway-server bash scripts/footprint.sh
 #   ROUNDS=5 COUNTS="1 5" bash scripts/footprint.sh
 #   PORTWAY_TRAY_KEEP=network,pages,compositing bash scripts/footprint.sh   # without the app's tray releases
+#   WEBKIT_DISABLE_DMABUF_RENDERER=1 bash scripts/footprint.sh   # WebKit/JavaScriptCore/Mesa settings: passed on, printed
 #   REOPEN_HOOK='perf record -g -t $APP -o /tmp/reopen.data' bash scripts/footprint.sh  # runs during each reopen
 #
 # "rendered": the window is mapped and its picture is no longer one flat colour; "settled": two pictures 150 ms
@@ -346,6 +347,9 @@ for count in $COUNTS; do
   done
 done
 echo "load average: $LOAD_START at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end; PORTWAY_TRAY_KEEP=${PORTWAY_TRAY_KEEP:-} WEBKIT_DISABLE_COMPOSITING_MODE=${WEBKIT_DISABLE_COMPOSITING_MODE:-} MAGICK_THREAD_LIMIT=$MAGICK_THREAD_LIMIT"
+# Any other setting of WebKit, JavaScriptCore or Mesa given to the run (e.g. WEBKIT_DISABLE_DMABUF_RENDERER=1).
+extra=$(env | grep -E '^(WEBKIT_|JSC_|GALLIUM_|LP_|LIBGL_|MESA_)' | grep -v '^WEBKIT_DISABLE_COMPOSITING_MODE=' | sort | tr '\n' ' ' || true)
+[ -z "$extra" ] || echo "other settings: $extra"
 echo "times in ms (reopen: window built / rendered), PSS in MiB (tray: 5 s after closing, later: ${LATER} s after that);"
 echo "picture: the reopened window's settled picture against the open one's"
 printf '%-8s %-5s %9s %9s %10s %6s %6s %8s %9s %6s %9s %9s  %s\n' profiles round rendered settled open_pss app web network \
