@@ -34,8 +34,9 @@ pub const RELAY_TURN: usize = 256 * 1024;
 /// while a relay whose socket ran dry waits for the worker to look at the events: at 61 polls of up to 256 KiB each
 /// that look came every ~15 MiB of the other streams' bytes (~20 ms on one core), and of 8 bulk transfers sharing
 /// a worker the ones whose receive windows had not grown early got 2-4 % of the others' bytes, for good. Every 8
-/// polls (at most 2 MiB of relaying) they are served in turn; a worker with nothing ready parks on the events as
-/// before, so round trips and connection setup do not pay for it (docs/benchmarks.md, "tokio's event interval").
+/// polls (at most 2 MiB of relaying) they are served in turn. The price: a busy worker's zero-timeout look at the
+/// events every 8 polls, 0.46 more `epoll_wait` per round trip (counted), no cost in time that alternated runs show;
+/// 16 and 32 let streams starve again (docs/benchmarks.md, "tokio's event interval").
 pub const EVENT_INTERVAL: u32 = 8;
 
 /// The multi-threaded tokio runtime Portway's processes run on: tokio's defaults but for [`EVENT_INTERVAL`], with
