@@ -172,6 +172,22 @@ PY
 mib() { awk -v k="$1" 'BEGIN { printf "%.0f", k / 1024 }'; }
 now_ms() { date +%s%3N; }
 window_id() { { xdotool search --onlyvisible --name '^Portway$' 2>/dev/null || true; } | head -1; }
+# When a wait gives up: the app's log, the window tree, every "Portway" window's state, the screen and the app's
+# processes go to $ARTIFACTS/footprint-failed-TIME/ (named on stderr).
+keep_evidence() {
+  local dir
+  dir=$ARTIFACTS/footprint-failed-$(date -u +%H%M%S)-$PHASE
+  mkdir -p "$dir"
+  cp "$WORK/app.log" "$dir/app.log" 2>/dev/null || true
+  xwininfo -root -tree >"$dir/windows.txt" 2>&1 || true
+  for w in $(xdotool search --name 'Portway' 2>/dev/null || true); do
+    echo "== $w name=$(xdotool getwindowname "$w" 2>/dev/null)"
+    xwininfo -id "$w" -stats 2>&1 | grep -E 'Map State|geometry|Width|Height|Absolute'
+  done >"$dir/portway-windows.txt" 2>&1
+  import -silent -window root "$dir/screen.png" 2>/dev/null || true
+  ps -e -o pid,ppid,stat,etimes,time,rss,comm --forest >"$dir/processes.txt" 2>&1 || true
+  echo "evidence kept in $dir" >&2
+}
 # Rendered: the window is mapped and its picture is no longer one flat colour.
 wait_rendered() {
   local deadline=$(($(now_ms) + 30000)) id
@@ -184,7 +200,8 @@ wait_rendered() {
     fi
     sleep 0.05
   done
-  echo "no rendered window within 30 s" >&2
+  echo "no rendered window within 30 s ($PHASE)" >&2
+  keep_evidence
   return 1
 }
 # Settled: two pictures of the window 150 ms apart are the same; the last one is kept in $1.
@@ -202,7 +219,8 @@ wait_settled() {
     fi
     sleep 0.15
   done
-  echo "the window did not settle within 30 s" >&2
+  echo "the window did not settle within 30 s ($PHASE)" >&2
+  keep_evidence
   return 1
 }
 wait_connected() { # $1: how many profiles
@@ -288,6 +306,7 @@ CPUS=()
 for count in $COUNTS; do
   for round in $(seq 1 "$ROUNDS"); do
     profiles "$count"
+    PHASE=launch-$count-$round
     t0=$(now_ms)
     "$PORTWAY_BIN" >"$WORK/app.log" 2>&1 &
     APP=$!
@@ -322,6 +341,7 @@ for count in $COUNTS; do
       hook=$!
       sleep 0.5
     fi
+    PHASE=reopen-$count-$round
     t1=$(now_ms)
     open_window
     built=$(($(now_ms) - t1)) # the window and its web view exist (the call returns after the callback)
