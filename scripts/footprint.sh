@@ -37,7 +37,11 @@ LATER=${LATER:-15}
 
 if [ -z "${FOOTPRINT_INNER:-}" ]; then
   export FOOTPRINT_INNER=1 PORTWAY_BIN SERVER_BIN ROUNDS COUNTS ARTIFACTS LATER
-  exec dbus-run-session -- xvfb-run -a -s "-screen 0 1280x800x24" bash "$0" "$@"
+  # -noreset: an X server resets when its last client disconnects and drops a client that connects meanwhile.
+  # Killing a round's app left Xvfb with no client while the next round's app connected: its GTK could not open
+  # the display (the connection closed before its first write, EPIPE) and it ended with a panic, in about 1 of
+  # 60 launches ("no rendered window within 30 s"). A desktop session always has other X clients.
+  exec dbus-run-session -- xvfb-run -a -s "-screen 0 1280x800x24 -noreset" bash "$0" "$@"
 fi
 
 # ImageMagick's pictures (every 50 ms while waiting for a rendered window) on one thread: with OpenMP they took
@@ -192,6 +196,11 @@ keep_evidence() {
 wait_rendered() {
   local deadline=$(($(now_ms) + 30000)) id
   while [ "$(now_ms)" -lt "$deadline" ]; do
+    if ! kill -0 "$APP" 2>/dev/null; then
+      echo "the app exited before its window rendered ($PHASE)" >&2
+      keep_evidence
+      return 1
+    fi
     id=$(window_id)
     if [ -n "$id" ]; then
       local sd
