@@ -38,9 +38,10 @@ LATER=${LATER:-15}
 if [ -z "${FOOTPRINT_INNER:-}" ]; then
   export FOOTPRINT_INNER=1 PORTWAY_BIN SERVER_BIN ROUNDS COUNTS ARTIFACTS LATER
   # -noreset: an X server resets when its last client disconnects and drops a client that connects meanwhile.
-  # Killing a round's app left Xvfb with no client while the next round's app connected: its GTK could not open
-  # the display (the connection closed before its first write, EPIPE) and it ended with a panic, in about 1 of
-  # 50 launches ("no rendered window within 30 s"). A desktop session always has other X clients.
+  # Without it, when the last client (a round's killed app, or this script's xdotool / import between two polls)
+  # had just left as an app started, its GTK could not open the display (the connection closed before its first
+  # write, EPIPE) and it ended with a panic, in about 1 of 50 launches ("no rendered window within 30 s"). A
+  # desktop session always has other X clients.
   exec dbus-run-session -- xvfb-run -a -s "-screen 0 1280x800x24 -noreset" bash "$0" "$@"
 fi
 
