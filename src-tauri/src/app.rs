@@ -337,8 +337,27 @@ fn release_after_close(app: &AppHandle) {
     });
 }
 
+/// Opens the display (GTK, Linux) before Tauri's event loop does: tao panics with a backtrace when GTK cannot open
+/// it. Without one the app says which display it tried and how to fix it, and exits with code 1.
+#[cfg(target_os = "linux")]
+fn open_display() {
+    if gtk::init().is_ok() {
+        return;
+    }
+    let var = |name: &str| std::env::var(name).unwrap_or_default();
+    eprintln!(
+        "Portway cannot open the display (DISPLAY={:?}, WAYLAND_DISPLAY={:?}): start it from a desktop session, or \
+         set DISPLAY (X11) or WAYLAND_DISPLAY to a running display server",
+        var("DISPLAY"),
+        var("WAYLAND_DISPLAY")
+    );
+    std::process::exit(1);
+}
+
 /// Runs the desktop app.
 pub fn run() {
+    #[cfg(target_os = "linux")]
+    open_display();
     let logs = LogBuffer::default();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
