@@ -37,7 +37,12 @@ LATER=${LATER:-15}
 
 if [ -z "${FOOTPRINT_INNER:-}" ]; then
   export FOOTPRINT_INNER=1 PORTWAY_BIN SERVER_BIN ROUNDS COUNTS ARTIFACTS LATER
-  exec dbus-run-session -- xvfb-run -a -s "-screen 0 1280x800x24" bash "$0" "$@"
+  # -noreset: an X server resets when its last client disconnects and drops a client that connects meanwhile.
+  # Without it, when the last client (a round's killed app, or this script's xdotool / import between two polls)
+  # had just left as an app started, its GTK could not open the display (the connection closed before its first
+  # write, EPIPE) and it ended with a panic, in about 1 of 50 launches ("no rendered window within 30 s"). A
+  # desktop session always has other X clients.
+  exec dbus-run-session -- xvfb-run -a -s "-screen 0 1280x800x24 -noreset" bash "$0" "$@"
 fi
 
 # ImageMagick's pictures (every 50 ms while waiting for a rendered window) on one thread: with OpenMP they took
@@ -172,10 +177,31 @@ PY
 mib() { awk -v k="$1" 'BEGIN { printf "%.0f", k / 1024 }'; }
 now_ms() { date +%s%3N; }
 window_id() { { xdotool search --onlyvisible --name '^Portway$' 2>/dev/null || true; } | head -1; }
+# When a wait gives up: the app's log, the window tree, every "Portway" window's state, the screen and the app's
+# processes go to $ARTIFACTS/footprint-failed-TIME/ (named on stderr).
+keep_evidence() {
+  local dir
+  dir=$ARTIFACTS/footprint-failed-$(date -u +%H%M%S)-$PHASE
+  mkdir -p "$dir"
+  cp "$WORK/app.log" "$dir/app.log" 2>/dev/null || true
+  xwininfo -root -tree >"$dir/windows.txt" 2>&1 || true
+  for w in $(xdotool search --name 'Portway' 2>/dev/null || true); do
+    echo "== $w name=$(xdotool getwindowname "$w" 2>/dev/null)"
+    xwininfo -id "$w" -stats 2>&1 | grep -E 'Map State|geometry|Width|Height|Absolute'
+  done >"$dir/portway-windows.txt" 2>&1
+  import -silent -window root "$dir/screen.png" 2>/dev/null || true
+  ps -e -o pid,ppid,stat,etimes,time,rss,comm --forest >"$dir/processes.txt" 2>&1 || true
+  echo "evidence kept in $dir" >&2
+}
 # Rendered: the window is mapped and its picture is no longer one flat colour.
 wait_rendered() {
   local deadline=$(($(now_ms) + 30000)) id
   while [ "$(now_ms)" -lt "$deadline" ]; do
+    if ! kill -0 "$APP" 2>/dev/null; then
+      echo "the app exited before its window rendered ($PHASE)" >&2
+      keep_evidence
+      return 1
+    fi
     id=$(window_id)
     if [ -n "$id" ]; then
       local sd
@@ -184,7 +210,8 @@ wait_rendered() {
     fi
     sleep 0.05
   done
-  echo "no rendered window within 30 s" >&2
+  echo "no rendered window within 30 s ($PHASE)" >&2
+  keep_evidence
   return 1
 }
 # Settled: two pictures of the window 150 ms apart are the same; the last one is kept in $1.
@@ -202,7 +229,8 @@ wait_settled() {
     fi
     sleep 0.15
   done
-  echo "the window did not settle within 30 s" >&2
+  echo "the window did not settle within 30 s ($PHASE)" >&2
+  keep_evidence
   return 1
 }
 wait_connected() { # $1: how many profiles
@@ -288,6 +316,7 @@ CPUS=()
 for count in $COUNTS; do
   for round in $(seq 1 "$ROUNDS"); do
     profiles "$count"
+    PHASE=launch-$count-$round
     t0=$(now_ms)
     "$PORTWAY_BIN" >"$WORK/app.log" 2>&1 &
     APP=$!
@@ -322,6 +351,7 @@ for count in $COUNTS; do
       hook=$!
       sleep 0.5
     fi
+    PHASE=reopen-$count-$round
     t1=$(now_ms)
     open_window
     built=$(($(now_ms) - t1)) # the window and its web view exist (the call returns after the callback)

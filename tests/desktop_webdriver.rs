@@ -97,7 +97,9 @@ impl Drop for Group {
 async fn start_xvfb() -> (Group, String) {
     let xvfb = require_tool("Xvfb", "sudo apt-get install xvfb");
     let mut cmd = Command::new(xvfb);
-    cmd.args(["-displayfd", "1", "-screen", "0", "1280x800x24", "-nolisten", "tcp"])
+    // -noreset: without it the server resets whenever its last client disconnects and drops a client that
+    // connects meanwhile (scripts/footprint.sh lost about 1 launch in 50 that way).
+    cmd.args(["-displayfd", "1", "-screen", "0", "1280x800x24", "-nolisten", "tcp", "-noreset"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null());

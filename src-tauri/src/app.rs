@@ -88,6 +88,8 @@ fn clear_secret(c: Ctl<'_>, id: String) -> Result<(), AppError> {
 async fn page_start(app: AppHandle, c: Ctl<'_>) -> Result<crate::controller::PageStart, AppError> {
     let first = c.ids().into_iter().next().unwrap_or_default();
     let pending = app.state::<Prefetch>().0.lock().unwrap_or_else(|e| e.into_inner()).take();
+    let opened = app.state::<Opened>().since();
+    tracing::debug!(since_open_ms = ?opened, "window: the page asks for its first state");
     let prefetched = match pending {
         Some((id, task)) if id == first => task.await.ok(),
         _ => None,
@@ -96,7 +98,21 @@ async fn page_start(app: AppHandle, c: Ctl<'_>) -> Result<crate::controller::Pag
         Some(l) => l,
         None => off_main(c.clone(), move |c| c.keychain_lookup(&first)).await?,
     };
-    Ok(c.page_start(lookup))
+    let start = c.page_start(lookup);
+    tracing::debug!(since_open_ms = ?app.state::<Opened>().since(), "window: the page's first state answered");
+    Ok(start)
+}
+
+/// When the window was last built again by [`show_main`]: the reopen's steps are logged at debug level with the
+/// milliseconds since then (`RUST_LOG=portway=debug`), to tell which step a slow reopen spends its time in.
+#[derive(Default)]
+struct Opened(std::sync::Mutex<Option<std::time::Instant>>);
+
+impl Opened {
+    fn since(&self) -> Option<u64> {
+        let at = *self.0.lock().unwrap_or_else(|e| e.into_inner());
+        at.map(|t| t.elapsed().as_millis() as u64)
+    }
 }
 
 /// The keychain lookups of the window's first picture, started as the window is built and taken by
@@ -261,8 +277,16 @@ fn show_main(app: &AppHandle) {
         return;
     };
     let started = std::time::Instant::now();
+    *app.state::<Opened>().0.lock().unwrap_or_else(|e| e.into_inner()) = Some(started);
     prefetch_keychain(app);
-    match tauri::WebviewWindowBuilder::from_config(app, &cfg).and_then(|b| b.build()) {
+    let built = tauri::WebviewWindowBuilder::from_config(app, &cfg).and_then(|b| {
+        b.on_page_load(|w, load| {
+            let since_open_ms = w.app_handle().state::<Opened>().since();
+            tracing::debug!(?since_open_ms, event = ?load.event(), "window: page load");
+        })
+        .build()
+    });
+    match built {
         Ok(w) => {
             let _ = w.set_focus();
             tracing::info!(build_ms = started.elapsed().as_millis() as u64, "window opened again");
@@ -313,8 +337,27 @@ fn release_after_close(app: &AppHandle) {
     });
 }
 
+/// Opens the display (GTK, Linux) before Tauri's event loop does: tao panics with a backtrace when GTK cannot open
+/// it. Without one the app says which display it tried and how to fix it, and exits with code 1.
+#[cfg(target_os = "linux")]
+fn open_display() {
+    if gtk::init().is_ok() {
+        return;
+    }
+    let var = |name: &str| std::env::var(name).unwrap_or_default();
+    eprintln!(
+        "Portway cannot open the display (DISPLAY={:?}, WAYLAND_DISPLAY={:?}): start it from a desktop session, or \
+         set DISPLAY (X11) or WAYLAND_DISPLAY to a running display server",
+        var("DISPLAY"),
+        var("WAYLAND_DISPLAY")
+    );
+    std::process::exit(1);
+}
+
 /// Runs the desktop app.
 pub fn run() {
+    #[cfg(target_os = "linux")]
+    open_display();
     let logs = LogBuffer::default();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -344,6 +387,7 @@ pub fn run() {
         .plugin(tauri_plugin_autostart::init(tauri_plugin_autostart::MacosLauncher::LaunchAgent, None))
         .manage(controller.clone())
         .manage(Prefetch::default())
+        .manage(Opened::default())
         .invoke_handler(tauri::generate_handler![
             list_profiles,
             add_profile,
