@@ -12,7 +12,7 @@ use portway_proto::codec;
 use portway_proto::crypto::{CryptoStream, Key};
 use portway_proto::limit::{Bucket, LimitedIo};
 use portway_proto::msg::{ClientSpec, CloseProxy, Login, LoginResp, Message, NewProxy, NewWorkConn, Ping};
-use portway_proto::relay::{relay_tcp, wrap_work_conn};
+use portway_proto::relay::{relay_tcp, until_cancelled, wrap_work_conn};
 use portway_proto::transport::BoxedIo;
 use portway_proto::wire::{MsgReader, Wire};
 use portway_proto::wire_v2::{self, frame_type, Algorithm, ClientHello, HelloError, KeyShare, Keys, ServerHello};
@@ -1005,11 +1005,9 @@ impl WorkCtx {
         }
         debug!(proxy = %p.name, visitor = %format!("{}:{}", start.src_addr, start.src_port), "visitor connected");
         self.count_conn(&p.name);
-        let r = tokio::select! {
-            _ = proxy_cancel.cancelled() => None,
-            r = relay_tcp(&mut local_conn, &mut work) => r.ok().map(|(up, down)| (down, up)),
-        };
-        if let Some((inb, outb)) = r {
+        let r = until_cancelled(&proxy_cancel, relay_tcp(&mut local_conn, &mut work)).await;
+        if let Some(Ok((up, down))) = r {
+            let (inb, outb) = (down, up);
             self.count_bytes(&p.name, inb, outb);
         }
     }

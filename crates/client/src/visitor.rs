@@ -21,7 +21,7 @@ use std::time::Duration;
 use portway_proto::codec::CodecError;
 use portway_proto::crypto::Key;
 use portway_proto::msg::{Message, NewVisitorConn, UdpPacket};
-use portway_proto::relay::{relay_tcp, wrap_work_conn};
+use portway_proto::relay::{relay_tcp, until_cancelled, wrap_work_conn};
 use portway_proto::transport::BoxedIo;
 use portway_proto::wire::Wire;
 use tokio::net::{TcpListener, UdpSocket};
@@ -338,11 +338,8 @@ async fn serve_stcp(env: Arc<VisitorEnv>, v: Arc<VisitorConfig>, listener: TcpLi
                     s.last_error = None;
                 });
                 debug!("visitor connection open");
-                let r = tokio::select! {
-                    _ = env.cancel.cancelled() => None,
-                    r = relay_tcp(&mut user, &mut remote) => r.ok(),
-                };
-                if let Some((up, down)) = r {
+                let r = until_cancelled(&env.cancel, relay_tcp(&mut user, &mut remote)).await;
+                if let Some(Ok((up, down))) = r {
                     env.set(&v.name, |s| {
                         s.bytes_out += up;
                         s.bytes_in += down;

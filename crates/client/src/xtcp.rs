@@ -31,7 +31,7 @@ use portway_proto::nathole::{
     NatHoleVisitor,
 };
 use portway_proto::quic::{QuicClient, QuicStream};
-use portway_proto::relay::{relay_tcp, wrap_work_conn};
+use portway_proto::relay::{relay_tcp, until_cancelled, wrap_work_conn};
 use portway_proto::stun;
 use portway_proto::transport::BoxedIo;
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
@@ -431,10 +431,7 @@ async fn serve_quic(
                     _ => return warn!(proxy = %p.name, local = %local, "local service unreachable; xtcp stream closed"),
                 };
                 let mut work = wrap_work_conn(stream, key.as_ref(), p.transport.use_compression);
-                tokio::select! {
-                    _ = cancel.cancelled() => {}
-                    _ = relay_tcp(&mut local_conn, &mut work) => {}
-                }
+                until_cancelled(&cancel, relay_tcp(&mut local_conn, &mut work)).await;
             }
             .in_current_span(),
         );
@@ -593,11 +590,8 @@ async fn handle_conn(env: Arc<VisitorEnv>, v: Arc<VisitorConfig>, tunnel: Arc<Tu
         }
     };
     set(&env, &v, |s| s.conns += 1);
-    let r = tokio::select! {
-        _ = env.cancel.cancelled() => None,
-        r = relay_tcp(&mut user, &mut remote) => r.ok(),
-    };
-    if let Some((up, down)) = r {
+    let r = until_cancelled(&env.cancel, relay_tcp(&mut user, &mut remote)).await;
+    if let Some(Ok((up, down))) = r {
         set(&env, &v, |s| {
             s.bytes_out += up;
             s.bytes_in += down;

@@ -16,7 +16,7 @@ use std::time::Duration;
 use portway_proto::crypto::Key;
 use portway_proto::limit::{parse_bandwidth, Bucket, LimitedIo};
 use portway_proto::msg::{NewProxy, StartWorkConn};
-use portway_proto::relay::{relay_tcp_counted, wrap_work_conn};
+use portway_proto::relay::{relay_tcp_counted, until_cancelled, wrap_work_conn};
 use portway_proto::transport::BoxedIo;
 use portway_proto::wire::Wire;
 use tokio::net::TcpStream;
@@ -251,11 +251,11 @@ pub async fn serve_user_conn(
     let key = &session.hub().key;
     let mut work = limited(wrap_work_conn(work, np.use_encryption.then_some(key), np.use_compression), limit.as_ref());
     let _open = live.open();
-    tokio::select! {
-        _ = cancel.cancelled() => {}
-        r = relay_tcp_counted(&mut user, &mut work, Some((&live.bytes_in, &live.bytes_out))) => match r {
-            Ok((up, down)) => debug!(bytes_in = up, bytes_out = down, "visitor connection closed"),
-            Err(e) => debug!(error = %e, "visitor connection ended with an error"),
-        },
+    match until_cancelled(&cancel, relay_tcp_counted(&mut user, &mut work, Some((&live.bytes_in, &live.bytes_out))))
+        .await
+    {
+        None => {}
+        Some(Ok((up, down))) => debug!(bytes_in = up, bytes_out = down, "visitor connection closed"),
+        Some(Err(e)) => debug!(error = %e, "visitor connection ended with an error"),
     }
 }

@@ -13,7 +13,7 @@ use std::sync::{Arc, Weak};
 
 use portway_proto::crypto::Key;
 use portway_proto::msg::{Message, NewProxy, NewVisitorConn, NewVisitorConnResp, StartWorkConn};
-use portway_proto::relay::{relay_counted, wrap_work_conn};
+use portway_proto::relay::{relay_counted, until_cancelled, wrap_work_conn};
 use portway_proto::transport::BoxedIo;
 use portway_proto::wire::Wire;
 use tokio_util::sync::CancellationToken;
@@ -267,12 +267,11 @@ async fn join(
         }
         return;
     }
-    tokio::select! {
-        _ = secret.cancel.cancelled() => {}
-        r = relay_counted(&mut visitor, &mut work, (&secret.live.bytes_in, &secret.live.bytes_out)) => match r {
-            Ok((up, down)) => debug!(bytes_in = up, bytes_out = down, "visitor connection closed"),
-            Err(e) => debug!(error = %e, "visitor connection ended with an error"),
-        },
+    let live = (&secret.live.bytes_in, &secret.live.bytes_out);
+    match until_cancelled(&secret.cancel, relay_counted(&mut visitor, &mut work, live)).await {
+        None => {}
+        Some(Ok((up, down))) => debug!(bytes_in = up, bytes_out = down, "visitor connection closed"),
+        Some(Err(e)) => debug!(error = %e, "visitor connection ended with an error"),
     }
 }
 
